@@ -1,0 +1,31 @@
+//! Herald's wire types: everything that crosses a process boundary.
+//!
+//! Serde lives here, at the boundary; the services convert these types into
+//! their own core types as soon as a frame or a bus message is read.
+//!
+//! # Layout
+//!
+//! - [`client`]: frames on the WebSocket, both directions, and the system
+//!   (`$`) actions.
+//! - [`close`]: WebSocket close codes Herald uses and what each means.
+//! - [`subject`]: NATS subject naming, including the token encoding that lets
+//!   any user id or group name travel as exactly one subject token.
+//! - [`conn_id`]: connection ids, which embed the edge that holds them so a
+//!   message for one connection needs no per-connection subscription.
+//! - [`control`]: operations backends send to users and connections.
+//! - [`event`]: lifecycle events edges publish.
+//! - [`handler`]: the request a handler receives and the response it gives.
+//! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
+//!
+//! The JSON Schemas under `proto/schema/` describe the client frame and the
+//! handler request/response for people writing clients and handlers in other
+//! languages; `tests/schema.rs` keeps them and these types in agreement.
+
+pub mod client;
+pub mod close;
+pub mod conn_id;
+pub mod control;
+pub mod event;
+pub mod handler;
+pub mod pattern;
+pub mod subject;

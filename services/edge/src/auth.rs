@@ -1,0 +1,247 @@
+//! Who a connection is: JWT verification and the identity it yields.
+//!
+//! The algorithm is pinned by the key the edge is configured with (HS256 for
+//! a shared secret, RS256 or ES256 for a public key), so `alg: none` and
+//! algorithm confusion (an RS256 public key used as an HS256 secret) are
+//! refused by construction.
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use herald_proto::handler::Claims;
+use herald_proto::pattern::Pattern;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use thiserror::Error;
+
+use crate::config::AuthConfig;
+
+/// A key that verifies tokens, with the one algorithm it accepts.
+#[derive(Clone)]
+pub struct JwtKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+impl fmt::Debug for JwtKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "JwtKey({:?})", self.algorithm)
+    }
+}
+
+/// A key that cannot be used.
+#[derive(Debug, Error)]
+pub enum KeyError {
+    #[error("the HS256 secret is empty")]
+    EmptySecret,
+    #[error("not an RSA or P-256 EC public key in PEM form: {0}")]
+    BadPem(String),
+}
+
+impl JwtKey {
+    /// A shared HS256 secret.
+    pub fn hs256(secret: &[u8]) -> Result<JwtKey, KeyError> {
+        if secret.is_empty() {
+            return Err(KeyError::EmptySecret);
+        }
+        Ok(JwtKey { algorithm: Algorithm::HS256, key: DecodingKey::from_secret(secret) })
+    }
+
+    /// A PEM public key: RSA keys verify RS256, EC keys ES256.
+    pub fn public_key_pem(pem: &[u8]) -> Result<JwtKey, KeyError> {
+        if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+            return Ok(JwtKey { algorithm: Algorithm::ES256, key });
+        }
+        DecodingKey::from_rsa_pem(pem)
+            .map(|key| JwtKey { algorithm: Algorithm::RS256, key })
+            .map_err(|e| KeyError::BadPem(e.to_string()))
+    }
+}
+
+/// Who a connection is and what its token lets it do.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    /// The `sub` claim; `None` for an anonymous connection.
+    pub user: Option<String>,
+    /// Groups joined at connect (the `groups` claim).
+    pub groups: Vec<String>,
+    /// Patterns of groups the client may `$join` itself (the `join` claim),
+    /// besides the ones in `groups`.
+    pub joinable: Vec<Pattern>,
+    /// Every other claim, passed to handlers.
+    pub claims: Claims,
+    /// Token expiry, seconds since the Unix epoch; `None` for anonymous.
+    pub expires_at: Option<u64>,
+}
+
+impl Identity {
+    /// Whether the client may join or leave `group` on its own.
+    pub fn may_join(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group) || self.joinable.iter().any(|p| p.matches(group))
+    }
+}
+
+/// Why a token was refused; the message is safe to show the client.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("a token is required")]
+    Missing,
+    #[error("this server accepts no tokens")]
+    NoKey,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+}
+
+/// Claims Herald reads itself; everything else goes to handlers.
+const HERALD_CLAIMS: [&str; 6] = ["sub", "groups", "join", "exp", "aud", "iss"];
+
+/// Verifies tokens against one configuration.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    key: Option<JwtKey>,
+    validation: Validation,
+    allow_anonymous: bool,
+}
+
+impl Verifier {
+    pub fn new(config: &AuthConfig) -> Verifier {
+        let algorithm = config.key.as_ref().map_or(Algorithm::HS256, |k| k.algorithm);
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = 0;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        validation.validate_aud = config.audience.is_some();
+        if let Some(audience) = &config.audience {
+            validation.set_audience(&[audience]);
+            required.push("aud");
+        }
+        if let Some(issuer) = &config.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        Verifier { key: config.key.clone(), validation, allow_anonymous: config.allow_anonymous }
+    }
+
+    /// The identity of a connection that presents `token`, or none.
+    pub fn connect(&self, token: Option<&str>) -> Result<Identity, AuthError> {
+        match token {
+            Some(token) => self.verify(token),
+            None if self.allow_anonymous => Ok(Identity::default()),
+            None => Err(AuthError::Missing),
+        }
+    }
+
+    /// Checks a token and reads the identity it carries.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let key = self.key.as_ref().ok_or(AuthError::NoKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        identity_from_claims(data.claims)
+    }
+}
+
+fn identity_from_claims(mut claims: Claims) -> Result<Identity, AuthError> {
+    let invalid = |what: &str| AuthError::Invalid(what.to_owned());
+    let user = match claims.get("sub") {
+        Some(serde_json::Value::String(sub)) => sub.clone(),
+        _ => return Err(invalid("\"sub\" must be a string")),
+    };
+    let strings = |name: &str| -> Result<Vec<String>, AuthError> {
+        match claims.get(name) {
+            None => Ok(Vec::new()),
+            Some(value) => serde_json::from_value(value.clone())
+                .map_err(|_| AuthError::Invalid(format!("\"{name}\" must be an array of strings"))),
+        }
+    };
+    let groups = strings("groups")?;
+    let joinable = strings("join")?.iter().map(|p| Pattern::new(p)).collect();
+    let expires_at = claims.get("exp").and_then(serde_json::Value::as_u64);
+    for name in HERALD_CLAIMS {
+        claims.remove(name);
+    }
+    Ok(Identity { user: Some(user), groups, joinable, claims, expires_at })
+}
+
+/// Seconds since the Unix epoch, the unit of `exp`.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header, encode};
+    use serde_json::json;
+
+    const SECRET: &[u8] = b"a test secret that is long enough";
+
+    fn config() -> AuthConfig {
+        AuthConfig { key: Some(JwtKey::hs256(SECRET).unwrap()), allow_anonymous: false, audience: None, issuer: None }
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        encode(&Header::default(), &claims, &EncodingKey::from_secret(SECRET)).unwrap()
+    }
+
+    fn in_an_hour() -> u64 {
+        unix_now() + 3600
+    }
+
+    #[test]
+    fn reads_identity_and_keeps_other_claims() {
+        let id = Verifier::new(&config())
+            .verify(&token(json!({"sub":"alice","groups":["a","b"],"join":["room:*"],"exp":in_an_hour(),"plan":"pro"})))
+            .unwrap();
+        assert_eq!(id.user.as_deref(), Some("alice"));
+        assert_eq!(id.groups, ["a", "b"]);
+        assert!(id.may_join("room:7") && id.may_join("a") && !id.may_join("admins"));
+        assert_eq!(id.claims, json!({"plan":"pro"}).as_object().unwrap().clone());
+    }
+
+    #[test]
+    fn refuses_expired_unsigned_and_malformed_tokens() {
+        let verifier = Verifier::new(&config());
+        let expired = token(json!({"sub":"a","exp":unix_now() - 1}));
+        assert!(matches!(verifier.verify(&expired), Err(AuthError::Invalid(_))));
+        let no_exp = token(json!({"sub":"a"}));
+        assert!(verifier.verify(&no_exp).is_err());
+        let bad_groups = token(json!({"sub":"a","exp":in_an_hour(),"groups":"a"}));
+        assert!(verifier.verify(&bad_groups).is_err());
+        // alg "none": header {"alg":"none","typ":"JWT"}, no signature.
+        let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo0MTAyNDQ0ODAwfQ.";
+        assert!(verifier.verify(none).is_err());
+        let wrong_key = encode(
+            &Header::default(),
+            &json!({"sub":"a","exp":in_an_hour()}),
+            &EncodingKey::from_secret(b"another secret"),
+        )
+        .unwrap();
+        assert!(verifier.verify(&wrong_key).is_err());
+    }
+
+    #[test]
+    fn audience_and_issuer_are_required_when_configured() {
+        let mut cfg = config();
+        cfg.audience = Some("herald".into());
+        cfg.issuer = Some("https://id.example".into());
+        let verifier = Verifier::new(&cfg);
+        let exp = in_an_hour();
+        assert!(verifier.verify(&token(json!({"sub":"a","exp":exp}))).is_err());
+        assert!(verifier.verify(&token(json!({"sub":"a","exp":exp,"aud":"other","iss":"https://id.example"}))).is_err());
+        assert!(verifier.verify(&token(json!({"sub":"a","exp":exp,"aud":"herald","iss":"https://id.example"}))).is_ok());
+    }
+
+    #[test]
+    fn anonymous_only_when_enabled() {
+        assert_eq!(Verifier::new(&config()).connect(None), Err(AuthError::Missing));
+        let mut cfg = config();
+        cfg.allow_anonymous = true;
+        assert_eq!(Verifier::new(&cfg).connect(None).unwrap().user, None);
+    }
+
+    #[test]
+    fn empty_secret_is_refused() {
+        assert!(matches!(JwtKey::hs256(b""), Err(KeyError::EmptySecret)));
+        assert!(matches!(JwtKey::public_key_pem(b"not a key"), Err(KeyError::BadPem(_))));
+    }
+}

@@ -1,0 +1,3 @@
+//! Herald's edge (work in progress).
+pub mod auth;
+pub mod config;
