@@ -12,7 +12,8 @@ use std::borrow::Cow;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::conn_id::ConnId;
+use crate::conn_id::{BadConnId, ConnId};
+use crate::handler::Target;
 
 /// Marks an encoded token.
 const ENCODED_MARK: char = '~';
@@ -160,6 +161,21 @@ impl Subjects {
         format!("{}.events.disconnect", self.prefix)
     }
 
+    /// Every subject a publish to `target` goes to, or the first connection
+    /// id that is not one.
+    pub fn for_target(&self, target: &Target) -> Result<Vec<String>, BadConnId> {
+        if target.all {
+            return Ok(vec![self.all()]);
+        }
+        let users = target.users.iter().map(|user| self.user(user));
+        let groups = target.groups.iter().map(|group| self.group(group));
+        let mut subjects: Vec<String> = users.chain(groups).collect();
+        for conn in &target.conns {
+            subjects.push(self.conn(&conn.parse()?));
+        }
+        Ok(subjects)
+    }
+
     /// Internal: where edges send client actions for the routers, which
     /// listen in one queue group.
     pub fn router_actions(&self) -> String {
@@ -214,6 +230,22 @@ mod tests {
         let conn: ConnId = "e1.5".parse().unwrap();
         assert_eq!(s.conn(&conn), "app.rt.conn.e1.5");
         assert_eq!(s.conns_of_edge("e1"), "app.rt.conn.e1.*");
+    }
+
+    #[test]
+    fn a_target_becomes_its_subjects() {
+        let s = Subjects::default();
+        let target = Target {
+            users: vec!["a.b".into()],
+            groups: vec!["g".into()],
+            conns: vec!["e1.5".into()],
+            all: false,
+        };
+        assert_eq!(s.for_target(&target).unwrap(), ["herald.user.~YS5i", "herald.group.g", "herald.conn.e1.5"]);
+        let everyone = Target { all: true, ..target.clone() };
+        assert_eq!(s.for_target(&everyone).unwrap(), ["herald.all"]);
+        let bad = Target { conns: vec!["e1.>".into()], ..Target::default() };
+        assert!(s.for_target(&bad).is_err());
     }
 
     #[test]

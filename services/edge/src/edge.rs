@@ -1,0 +1,173 @@
+//! The edge: binds its listener, holds the shared state every session uses,
+//! serves until told to stop, then drains.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use herald_bus::Bus;
+use herald_proto::close;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::auth::Verifier;
+use crate::config::EdgeConfig;
+use crate::http;
+use crate::metrics::Metrics;
+use crate::registry::{AbortOnDrop, Registry};
+use crate::session::handle::CloseRequest;
+
+/// Bytes read from a socket at a time. Small on purpose: tungstenite
+/// allocates this buffer eagerly for every connection, and client frames are
+/// small; bigger frames are read in several steps.
+const READ_BUFFER_BYTES: usize = 1024;
+/// Frames are gathered up to this size before a write to the socket.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+/// Bound on a session's write buffer: one gathered batch plus one frame as
+/// large as NATS lets a backend publish (1 MiB by default, 8 MiB at most
+/// unless NATS is configured beyond its recommendations).
+const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
+/// Pause after a failed `accept` (e.g. out of file descriptors), so the
+/// loop does not spin while the condition lasts.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How often a drain checks whether every session is gone.
+const DRAIN_POLL: Duration = Duration::from_millis(20);
+
+/// Why an edge could not start.
+#[derive(Debug, Error)]
+pub enum EdgeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+/// An edge, bound and subscribed, ready to [`run`](Edge::run).
+#[derive(Debug)]
+pub struct Edge {
+    listener: TcpListener,
+    shared: Arc<EdgeShared>,
+    /// The edge-wide subscriptions (everyone, single connections).
+    pumps: Vec<AbortOnDrop>,
+}
+
+/// What every session and request of one edge shares.
+#[derive(Debug)]
+pub(crate) struct EdgeShared {
+    pub config: EdgeConfig,
+    pub verifier: Verifier,
+    pub bus: Bus,
+    pub registry: Arc<Registry>,
+    pub metrics: Arc<Metrics>,
+    /// Socket settings of every session.
+    pub ws_config: WebSocketConfig,
+    /// Set once a drain starts: readiness fails and upgrades are refused.
+    draining: AtomicBool,
+}
+
+impl EdgeShared {
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+impl Edge {
+    /// Binds the listener and subscribes the edge's own subjects.
+    pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
+        let metrics = Arc::new(Metrics::default());
+        let registry = Registry::new(
+            new_edge_id(),
+            config.subjects.clone(),
+            bus.clone(),
+            config.timing.slow_consumer_grace,
+            metrics.clone(),
+        );
+        let pumps = registry.start_edge_pumps().await;
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(WRITE_BUFFER_BYTES)
+            .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+            .max_message_size(Some(config.limits.max_message_bytes))
+            .max_frame_size(Some(config.limits.max_message_bytes));
+        let shared = Arc::new(EdgeShared {
+            verifier: Verifier::new(&config.auth),
+            config,
+            bus,
+            registry,
+            metrics,
+            ws_config,
+            draining: AtomicBool::new(false),
+        });
+        Ok(Edge { listener, shared, pumps })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// This edge's id, the first part of its connection ids.
+    pub fn id(&self) -> &str {
+        self.shared.registry.edge_id()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: readiness turns false,
+    /// new upgrades are refused, and every session is closed with 1012; after
+    /// at most the drain timeout the edge stops.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Edge { listener, shared, pumps } = self;
+        tracing::info!(edge = shared.registry.edge_id(), addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "edge serving");
+        let accept = accept_loop(&listener, &shared);
+        tokio::pin!(accept);
+        tokio::select! {
+            () = &mut accept => {}
+            () = shutdown => {}
+        }
+        // Health and readiness stay answerable while the sessions go.
+        tokio::select! {
+            () = &mut accept => {}
+            () = drain(&shared) => {}
+        }
+        drop(pumps);
+    }
+}
+
+async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(http::serve_connection(shared.clone(), stream));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+async fn drain(shared: &EdgeShared) {
+    shared.draining.store(true, Ordering::Relaxed);
+    let registry = &shared.registry;
+    tracing::info!(sessions = registry.sessions(), "draining");
+    registry.close_all(&CloseRequest::new(close::SERVICE_RESTART, "server restart"));
+    let deadline = Instant::now() + shared.config.timing.drain_timeout;
+    while registry.sessions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(DRAIN_POLL).await;
+    }
+    match registry.sessions() {
+        0 => tracing::info!("drained"),
+        left => tracing::warn!(left, "drain timed out; dropping the remaining sessions"),
+    }
+}
+
+/// A fresh id per process: a restarted edge never receives messages meant
+/// for the connections of its previous life.
+fn new_edge_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}

@@ -1,0 +1,41 @@
+//! Lifecycle events: `<prefix>.events.connect` and `.disconnect`.
+//!
+//! Best effort, like everything on NATS core: an event published while NATS
+//! is away is lost, and a failure to publish never affects the session.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use herald_proto::event::{CloseInfo, LifecycleEvent};
+
+use crate::edge::EdgeShared;
+use crate::registry::Membership;
+
+pub(crate) async fn publish_connect(ctx: &EdgeShared, conn: &str, user: Option<String>, groups: Vec<String>) {
+    let subject = ctx.config.subjects.event_connect();
+    publish(ctx, subject, event(ctx, conn, user, groups, None)).await;
+}
+
+pub(crate) async fn publish_disconnect(ctx: &EdgeShared, conn: &str, membership: Membership, code: u16, reason: String) {
+    let subject = ctx.config.subjects.event_disconnect();
+    let close = Some(CloseInfo { code, reason });
+    publish(ctx, subject, event(ctx, conn, membership.user, membership.groups, close)).await;
+}
+
+fn event(ctx: &EdgeShared, conn: &str, user: Option<String>, groups: Vec<String>, close: Option<CloseInfo>) -> LifecycleEvent {
+    LifecycleEvent {
+        conn: conn.to_owned(),
+        user,
+        groups,
+        edge: ctx.registry.edge_id().to_owned(),
+        at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+        close,
+    }
+}
+
+async fn publish(ctx: &EdgeShared, subject: String, event: LifecycleEvent) {
+    let payload = Bytes::from(serde_json::to_vec(&event).expect("an event always serialises"));
+    if let Err(e) = ctx.bus.publish(subject, payload).await {
+        tracing::debug!(error = %e, "lifecycle event not published");
+    }
+}

@@ -1,0 +1,132 @@
+//! Client actions: sent to the routers over request/reply, answered with
+//! the handler's reply, error, and effects.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use herald_bus::RequestError;
+use herald_proto::client::{self, ClientFrame, FrameId};
+use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
+use serde_json::value::RawValue;
+
+use super::handle::CloseRequest;
+use super::{Ending, Session, Socket};
+use crate::edge::EdgeShared;
+use crate::metrics::inc;
+use crate::registry::wait_subscribed;
+
+/// A client action on its way to a handler, resolving with its outcome.
+pub(super) type ActionCall = Pin<Box<dyn Future<Output = ActionOutcome> + Send>>;
+
+/// The answer to one client action, with what is needed to reply.
+pub(super) struct ActionOutcome {
+    action: String,
+    id: Option<FrameId>,
+    answer: Result<Bytes, RequestError>,
+}
+
+impl Session {
+    /// Sends a client action to the routers; the answer arrives later in the
+    /// session loop, so the session keeps serving meanwhile.
+    pub(super) async fn start_action(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
+        if self.actions.len() >= self.ctx.config.limits.max_inflight_actions {
+            let message = "too many actions waiting for an answer";
+            return self.reply_error(socket, &frame.action, 429, message, frame.id.as_ref()).await;
+        }
+        inc(&self.ctx.metrics.actions_total);
+        let request = HandlerRequest {
+            action: frame.action.clone(),
+            details: frame.details.unwrap_or_else(null),
+            id: frame.id.clone(),
+            conn: self.conn_text.clone(),
+            user: self.identity.user.clone(),
+            groups: self.ctx.registry.groups_of(self.conn.local()),
+            claims: self.identity.claims.clone(),
+            headers: None,
+            cookies: None,
+        };
+        let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
+        let bus = self.ctx.bus.clone();
+        let subject = self.ctx.config.subjects.router_actions();
+        let timeout = self.ctx.config.timing.action_timeout;
+        let (action, id) = (frame.action, frame.id);
+        self.actions.push(Box::pin(async move {
+            let answer = bus.request(subject, payload, timeout).await;
+            ActionOutcome { action, id, answer }
+        }));
+        Ok(())
+    }
+
+    pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
+        let ActionOutcome { action, id, answer } = outcome;
+        let failure = match answer {
+            Ok(payload) => match serde_json::from_slice::<HandlerResponse>(&payload) {
+                Ok(response) => return self.apply_response(socket, &action, id.as_ref(), response).await,
+                Err(e) => {
+                    tracing::warn!(conn = %self.conn, action, error = %e, "malformed answer to a client action");
+                    (502, "the handler's answer was malformed".to_owned())
+                }
+            },
+            Err(RequestError::NoResponders(_)) => (503, "no router is available".to_owned()),
+            Err(RequestError::TimedOut(_)) => (504, "the handler did not answer in time".to_owned()),
+            Err(RequestError::Failed { reason, .. }) => (503, format!("the message bus is unavailable: {reason}")),
+        };
+        self.reply_error(socket, &action, failure.0, &failure.1, id.as_ref()).await
+    }
+
+    /// Applies a handler's effects, then replies; a `disconnect` effect
+    /// closes the session after the reply.
+    async fn apply_response(
+        &mut self,
+        socket: &mut Socket,
+        action: &str,
+        id: Option<&FrameId>,
+        response: HandlerResponse,
+    ) -> Result<(), Ending> {
+        let local = self.conn.local();
+        let mut waits = Vec::new();
+        let mut closing = None;
+        for effect in response.effects {
+            match effect {
+                Effect::Join(group) => waits.extend(self.ctx.registry.join(local, &group)),
+                Effect::Leave(group) => {
+                    self.ctx.registry.leave(local, &group);
+                }
+                Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
+                Effect::Publish(publish) => publish_effect(&self.ctx, &self.conn_text, publish).await,
+            }
+        }
+        wait_subscribed(waits).await;
+        if let Some(error) = response.error {
+            self.reply_error(socket, action, error.code, &error.message, id).await?;
+        } else if !response.noreply {
+            self.send(socket, client::encode(action, &response.details, id)).await?;
+        }
+        match closing {
+            Some(request) => Err(Ending::ByEdge(request)),
+            None => Ok(()),
+        }
+    }
+
+}
+
+async fn publish_effect(ctx: &EdgeShared, conn: &str, publish: PublishEffect) {
+    let subjects = match ctx.config.subjects.for_target(&publish.to) {
+        Ok(subjects) => subjects,
+        Err(e) => {
+            tracing::warn!(conn, error = %e, "dropped a publish effect with a bad target");
+            return;
+        }
+    };
+    let frame = Bytes::from(client::encode(&publish.action, &publish.details, None));
+    for subject in subjects {
+        if let Err(e) = ctx.bus.publish(subject, frame.clone()).await {
+            tracing::warn!(conn, error = %e, "publish effect failed");
+        }
+    }
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
+}

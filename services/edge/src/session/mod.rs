@@ -1,0 +1,359 @@
+//! One WebSocket session: a tokio task that owns its socket (an actor).
+//!
+//! Everyone else reaches a session through its [`handle::SessionHandle`]: a
+//! bounded mailbox for frames and a close request that bypasses the mailbox.
+//! The task reads client frames, writes what its mailbox holds, keeps the
+//! client's token and liveness in check, and waits on the client's actions,
+//! all in one `select!` loop, so a session costs one task and no locks.
+
+pub(crate) mod handle;
+mod actions;
+mod rate;
+mod system;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use herald_proto::client::{self, ConnectedDetails, FrameId, action};
+use herald_proto::close;
+use herald_proto::conn_id::ConnId;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use self::actions::ActionCall;
+use self::handle::{CloseRequest, Outbound, SessionHandle};
+use self::rate::{RateLimiter, Verdict};
+use crate::auth::Identity;
+use crate::edge::EdgeShared;
+use crate::events;
+use crate::metrics::inc;
+use crate::registry::wait_subscribed;
+
+/// The socket of an upgraded connection.
+pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Most frames written before one flush when several are waiting.
+const WRITE_BATCH: usize = 64;
+/// How long the closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest close reason RFC 6455 allows, in bytes.
+const MAX_CLOSE_REASON: usize = 123;
+
+/// How a session ended.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// The edge closes it with this code.
+    ByEdge(CloseRequest),
+    /// The client sent a close frame.
+    ByPeer(CloseRequest),
+    /// The connection is gone without a closing handshake.
+    Lost(String),
+}
+
+/// Runs a session from its upgrade to its end.
+pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, identity: Identity) {
+    let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
+    let registration = ctx.registry.register(handle, identity.user.as_deref(), &identity.groups);
+    inc(&ctx.metrics.connections_total);
+    wait_subscribed(registration.subscribed).await;
+    let conn = registration.conn;
+    let local = conn.local();
+    let mut session = Session::new(ctx.clone(), conn, identity, mailbox);
+    let ending = tokio::select! {
+        ending = session.serve(&mut socket) => ending,
+        request = shared.close_requested() => Ending::ByEdge(request),
+    };
+    let membership = ctx.registry.unregister(local);
+    let (code, reason) = match ending {
+        Ending::ByEdge(request) => {
+            let frame = CloseFrame { code: request.code.into(), reason: truncate_reason(&request.reason).into() };
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(Some(frame))).await;
+            (request.code, request.reason)
+        }
+        Ending::ByPeer(request) => {
+            // Sends the close frame tungstenite queued in reply.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
+            (request.code, request.reason)
+        }
+        Ending::Lost(reason) => (close::ABNORMAL, reason),
+    };
+    tracing::debug!(conn = %session.conn, code, reason, "session ended");
+    events::publish_disconnect(&ctx, &session.conn_text, membership, code, reason).await;
+}
+
+/// The state of one session, owned by its task.
+struct Session {
+    ctx: Arc<EdgeShared>,
+    conn: ConnId,
+    /// `conn` as text, as clients, handlers and events see it.
+    conn_text: String,
+    identity: Identity,
+    /// When the token expires, on the monotonic clock.
+    expires: Option<Instant>,
+    mailbox: mpsc::Receiver<Outbound>,
+    limiter: RateLimiter,
+    /// When the client last sent anything (pings are sent after silence).
+    last_heard: Instant,
+    /// When an unanswered ping was sent.
+    ping_sent: Option<Instant>,
+    /// When `$reauth` was sent for the expired token.
+    reauth_sent: Option<Instant>,
+    /// Client actions waiting on routers.
+    actions: FuturesUnordered<ActionCall>,
+}
+
+impl Session {
+    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: mpsc::Receiver<Outbound>) -> Session {
+        let limits = &ctx.config.limits;
+        let now = Instant::now();
+        Session {
+            limiter: RateLimiter::new(limits.rate_per_sec, limits.rate_burst, limits.rate_strikes, now),
+            conn_text: conn.to_string(),
+            conn,
+            expires: expiry_instant(identity.expires_at),
+            identity,
+            mailbox,
+            last_heard: now,
+            ping_sent: None,
+            reauth_sent: None,
+            actions: FuturesUnordered::new(),
+            ctx,
+        }
+    }
+
+    /// Serves the session until it ends, and says how.
+    async fn serve(&mut self, socket: &mut Socket) -> Ending {
+        if let Err(ending) = self.greet(socket).await {
+            return ending;
+        }
+        let timer = tokio::time::sleep_until(self.next_deadline());
+        tokio::pin!(timer);
+        loop {
+            let step = tokio::select! {
+                biased;
+                outbound = self.mailbox.recv() => self.write_queued(socket, outbound).await,
+                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => self.finish_action(socket, outcome).await,
+                incoming = socket.next() => self.on_incoming(socket, incoming).await,
+                () = &mut timer => self.on_timer(socket).await,
+            };
+            if let Err(ending) = step {
+                return ending;
+            }
+            timer.as_mut().reset(self.next_deadline());
+        }
+    }
+
+    async fn greet(&mut self, socket: &mut Socket) -> Result<(), Ending> {
+        let groups = self.ctx.registry.groups_of(self.conn.local());
+        let details = ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
+        self.send(socket, client::encode(action::CONNECTED, &details, None)).await?;
+        events::publish_connect(&self.ctx, &self.conn_text, self.identity.user.clone(), details.groups).await;
+        Ok(())
+    }
+
+    /// Writes what the mailbox holds, in batches, with one flush per batch.
+    async fn write_queued(&mut self, socket: &mut Socket, first: Option<Outbound>) -> Result<(), Ending> {
+        let mut next = first;
+        let mut written = 0;
+        loop {
+            match next {
+                Some(Outbound::Frame(frame)) => {
+                    socket.feed(Message::Text(frame)).await.map_err(lost)?;
+                    written += 1;
+                }
+                Some(Outbound::Close(request)) => {
+                    socket.flush().await.map_err(lost)?;
+                    return Err(Ending::ByEdge(request));
+                }
+                // Cannot happen while the registry holds the sender; close
+                // cleanly rather than spin if it ever does.
+                None => return Err(Ending::ByEdge(CloseRequest::new(close::INTERNAL_ERROR, "mailbox closed"))),
+            }
+            if written >= WRITE_BATCH {
+                break;
+            }
+            match self.mailbox.try_recv() {
+                Ok(outbound) => next = Some(outbound),
+                Err(_) => break,
+            }
+        }
+        socket.flush().await.map_err(lost)?;
+        self.ctx.metrics.frames_sent_total.fetch_add(written as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn on_incoming(&mut self, socket: &mut Socket, incoming: Option<Result<Message, WsError>>) -> Result<(), Ending> {
+        let message = match incoming {
+            None => return Err(Ending::Lost("connection closed without a close frame".into())),
+            Some(Err(WsError::Capacity(e))) => {
+                return Err(Ending::ByEdge(CloseRequest::new(close::MESSAGE_TOO_BIG, e.to_string())));
+            }
+            Some(Err(e)) => return Err(Ending::Lost(e.to_string())),
+            Some(Ok(message)) => message,
+        };
+        let now = Instant::now();
+        self.last_heard = now;
+        self.ping_sent = None;
+        let counted = matches!(message, Message::Text(_) | Message::Binary(_) | Message::Ping(_));
+        if !counted {
+            return match message {
+                Message::Close(frame) => Err(Ending::ByPeer(match frame {
+                    Some(frame) => CloseRequest::new(frame.code.into(), frame.reason.as_str()),
+                    None => CloseRequest::new(1005, ""),
+                })),
+                _ => Ok(()),
+            };
+        }
+        inc(&self.ctx.metrics.frames_received_total);
+        match self.limiter.check(now) {
+            Verdict::Allowed => match message {
+                Message::Text(text) => self.on_text(socket, &text).await,
+                Message::Binary(_) => self.bad_frame(socket, 400, "binary frames are not supported: send JSON text", None).await,
+                _ => Ok(()),
+            },
+            Verdict::Refused => {
+                inc(&self.ctx.metrics.rate_limited_total);
+                let message_text = format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
+                match message {
+                    Message::Text(text) => match client::ClientFrame::parse(&text) {
+                        Ok(frame) => self.reply_error(socket, &frame.action, 429, &message_text, frame.id.as_ref()).await,
+                        Err(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
+                    },
+                    Message::Binary(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
+                    _ => Ok(()),
+                }
+            }
+            Verdict::Abuse => {
+                inc(&self.ctx.metrics.rate_limited_total);
+                Err(Ending::ByEdge(CloseRequest::new(close::POLICY_VIOLATION, "rate limit exceeded")))
+            }
+        }
+    }
+
+    async fn on_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Ending> {
+        match client::ClientFrame::parse(text) {
+            Err(e) => self.bad_frame(socket, 400, &e.message, e.id.as_ref()).await,
+            Ok(frame) if action::is_system(&frame.action) => self.system_action(socket, frame).await,
+            Ok(frame) => self.start_action(socket, frame).await,
+        }
+    }
+
+    /// Answers a frame that could not be read at all with `$error`.
+    async fn bad_frame(&mut self, socket: &mut Socket, code: u16, message: &str, id: Option<&FrameId>) -> Result<(), Ending> {
+        inc(&self.ctx.metrics.bad_frames_total);
+        self.send(socket, client::encode_error(None, code, message, id)).await
+    }
+
+    /// Sends `<action>:error`.
+    async fn reply_error(
+        &mut self,
+        socket: &mut Socket,
+        action: &str,
+        code: u16,
+        message: &str,
+        id: Option<&FrameId>,
+    ) -> Result<(), Ending> {
+        if code == 400 {
+            inc(&self.ctx.metrics.bad_frames_total);
+        }
+        self.send(socket, client::encode_error(Some(action), code, message, id)).await
+    }
+
+    async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Ending> {
+        socket.send(Message::text(text)).await.map_err(lost)?;
+        inc(&self.ctx.metrics.frames_sent_total);
+        Ok(())
+    }
+
+    /// The next time a timer needs the session: a ping, a pong deadline, the
+    /// token's expiry, or the end of the re-authentication grace.
+    fn next_deadline(&self) -> Instant {
+        let timing = &self.ctx.config.timing;
+        let liveness = match self.ping_sent {
+            None => self.last_heard + timing.ping_interval,
+            Some(sent) => sent + timing.pong_timeout,
+        };
+        let auth = match (self.reauth_sent, self.expires) {
+            (Some(sent), _) => Some(sent + timing.reauth_grace),
+            (None, expires) => expires,
+        };
+        auth.map_or(liveness, |auth| auth.min(liveness))
+    }
+
+    async fn on_timer(&mut self, socket: &mut Socket) -> Result<(), Ending> {
+        let now = Instant::now();
+        let timing = self.ctx.config.timing.clone();
+        match (self.reauth_sent, self.expires) {
+            (Some(sent), _) if now >= sent + timing.reauth_grace => {
+                return Err(Ending::ByEdge(CloseRequest::new(close::AUTH_EXPIRED, "token expired")));
+            }
+            (None, Some(expires)) if now >= expires => {
+                self.reauth_sent = Some(now);
+                let state = client::AuthState { user: self.identity.user.clone(), exp: self.identity.expires_at };
+                self.send(socket, client::encode(action::REAUTH, &state, None)).await?;
+            }
+            _ => {}
+        }
+        match self.ping_sent {
+            Some(sent) if now >= sent + timing.pong_timeout => Err(Ending::Lost("no pong: the client stopped answering".into())),
+            None if now >= self.last_heard + timing.ping_interval => {
+                self.ping_sent = Some(now);
+                socket.send(Message::Ping(Bytes::new())).await.map_err(lost)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn lost(e: WsError) -> Ending {
+    Ending::Lost(e.to_string())
+}
+
+/// When a token expiring at `exp` (Unix seconds) expires on the monotonic
+/// clock.
+fn expiry_instant(exp: Option<u64>) -> Option<Instant> {
+    let at = UNIX_EPOCH + Duration::from_secs(exp?);
+    let left = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
+    Some(Instant::now() + left)
+}
+
+/// A close reason cut to the 123 bytes a close frame can carry, on a
+/// character boundary.
+fn truncate_reason(reason: &str) -> &str {
+    if reason.len() <= MAX_CLOSE_REASON {
+        return reason;
+    }
+    let mut end = MAX_CLOSE_REASON;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_reasons_are_cut_on_a_character_boundary() {
+        assert_eq!(truncate_reason("short"), "short");
+        let long = "é".repeat(100);
+        let cut = truncate_reason(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON && cut.len() == 122);
+    }
+
+    #[test]
+    fn a_past_expiry_is_now() {
+        let expired = expiry_instant(Some(1)).unwrap();
+        assert!(expired <= Instant::now());
+        assert!(expiry_instant(None).is_none());
+    }
+}

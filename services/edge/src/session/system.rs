@@ -1,0 +1,72 @@
+//! System actions a client may send: `$ping`, `$join`, `$leave`, `$auth`.
+
+use herald_proto::client::{self, AuthDetails, AuthState, ClientFrame, GroupDetails, action};
+use serde::de::DeserializeOwned;
+
+use super::{Ending, Session, Socket, expiry_instant};
+use crate::registry::wait_subscribed;
+
+impl Session {
+    pub(super) async fn system_action(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
+        match frame.action.as_str() {
+            action::PING => {
+                let pong = client::encode(action::PONG, &frame.details, frame.id.as_ref());
+                self.send(socket, pong).await
+            }
+            action::JOIN | action::LEAVE => self.join_or_leave(socket, frame).await,
+            action::AUTH => self.reauthenticate(socket, frame).await,
+            other => {
+                let message = format!("unknown system action {other:?}");
+                self.reply_error(socket, &frame.action, 400, &message, frame.id.as_ref()).await
+            }
+        }
+    }
+
+    async fn join_or_leave(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
+        let id = frame.id.as_ref();
+        let GroupDetails { group } = match details(&frame, r#"{"group": "<name>"}"#) {
+            Ok(details) => details,
+            Err(message) => return self.reply_error(socket, &frame.action, 400, &message, id).await,
+        };
+        if !self.identity.may_join(&group) {
+            let message = format!("not allowed to join or leave group {group:?}");
+            return self.reply_error(socket, &frame.action, 403, &message, id).await;
+        }
+        let local = self.conn.local();
+        if frame.action == action::JOIN {
+            wait_subscribed(self.ctx.registry.join(local, &group)).await;
+        } else {
+            self.ctx.registry.leave(local, &group);
+        }
+        let reply = client::encode(&frame.action, &GroupDetails { group }, id);
+        self.send(socket, reply).await
+    }
+
+    async fn reauthenticate(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
+        let id = frame.id.as_ref();
+        let AuthDetails { token } = match details(&frame, r#"{"token": "<JWT>"}"#) {
+            Ok(details) => details,
+            Err(message) => return self.reply_error(socket, action::AUTH, 400, &message, id).await,
+        };
+        let identity = match self.ctx.verifier.verify(&token) {
+            Ok(identity) => identity,
+            Err(e) => return self.reply_error(socket, action::AUTH, 401, &e.to_string(), id).await,
+        };
+        let local = self.conn.local();
+        let registry = &self.ctx.registry;
+        let mut waits: Vec<_> = registry.set_user(local, identity.user.as_deref()).into_iter().collect();
+        waits.extend(identity.groups.iter().filter_map(|group| registry.join(local, group)));
+        wait_subscribed(waits).await;
+        self.expires = expiry_instant(identity.expires_at);
+        self.reauth_sent = None;
+        let state = AuthState { user: identity.user.clone(), exp: identity.expires_at };
+        self.identity = identity;
+        self.send(socket, client::encode(action::AUTH, &state, id)).await
+    }
+}
+
+/// Reads a system action's details, or says what they should look like.
+fn details<T: DeserializeOwned>(frame: &ClientFrame, shape: &str) -> Result<T, String> {
+    let raw = frame.details.as_deref().map(|raw| raw.get()).unwrap_or("null");
+    serde_json::from_str(raw).map_err(|_| format!("{} needs details {shape}", frame.action))
+}
