@@ -434,8 +434,10 @@ impl Registry {
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         if let Offer::Full { since_ms } = handle.offer(frame, now_ms) {
             inc(&self.metrics.deliveries_dropped_total);
-            if Duration::from_millis(now_ms - since_ms) >= self.slow_consumer_grace {
-                handle.close_now(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer"));
+            if Duration::from_millis(now_ms - since_ms) >= self.slow_consumer_grace
+                && handle.close_now(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer"))
+            {
+                inc(&self.metrics.slow_consumers_total);
             }
         }
     }

@@ -100,19 +100,22 @@ impl SessionHandle {
         }
     }
 
-    /// Closes the session at once, whatever it is doing.
-    pub fn close_now(&self, request: CloseRequest) {
-        self.shared.request_close(request);
+    /// Closes the session at once, whatever it is doing. Whether this was
+    /// the first close asked for.
+    pub fn close_now(&self, request: CloseRequest) -> bool {
+        self.shared.request_close(request)
     }
 }
 
 impl Shared {
-    fn request_close(&self, request: CloseRequest) {
+    fn request_close(&self, request: CloseRequest) -> bool {
         let mut close = self.close.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if close.is_none() {
+        let first = close.is_none();
+        if first {
             *close = Some(request);
             self.close_requested.notify_one();
         }
+        first
     }
 
     /// Resolves with the close request once there is one.
@@ -152,7 +155,7 @@ mod tests {
         let (handle, _rx, shared) = SessionHandle::new(1);
         assert_eq!(handle.offer(frame(), 1), Offer::Queued);
         handle.close_after_queued(CloseRequest::new(4000, "bye"));
-        handle.close_now(CloseRequest::new(1013, "later"));
+        assert!(!handle.close_now(CloseRequest::new(1013, "later")));
         assert_eq!(shared.close_requested().await, CloseRequest::new(4000, "bye"));
     }
 

@@ -11,6 +11,7 @@ mod actions;
 mod rate;
 mod system;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -134,20 +135,27 @@ impl Session {
         if let Err(ending) = self.greet(socket).await {
             return ending;
         }
-        let timer = tokio::time::sleep_until(self.next_deadline());
+        // The timer is re-armed only when it fired or a deadline moved
+        // earlier: a busy session does not touch the timer wheel per frame,
+        // and a timer that fires early just finds nothing due.
+        let mut armed = self.next_deadline();
+        let timer = tokio::time::sleep_until(armed);
         tokio::pin!(timer);
         loop {
-            let step = tokio::select! {
-                biased;
-                outbound = self.mailbox.recv() => self.write_queued(socket, outbound).await,
-                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => self.finish_action(socket, outcome).await,
-                incoming = socket.next() => self.on_incoming(socket, incoming).await,
-                () = &mut timer => self.on_timer(socket).await,
+            let (step, fired) = tokio::select! {
+                outbound = self.mailbox.recv() => (self.write_queued(socket, outbound).await, false),
+                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => (self.finish_action(socket, outcome).await, false),
+                incoming = socket.next() => (self.on_incoming(socket, incoming).await, false),
+                () = &mut timer => (self.on_timer(socket).await, true),
             };
             if let Err(ending) = step {
                 return ending;
             }
-            timer.as_mut().reset(self.next_deadline());
+            let next = self.next_deadline();
+            if fired || next < armed {
+                armed = next;
+                timer.as_mut().reset(next);
+            }
         }
     }
 
@@ -163,31 +171,28 @@ impl Session {
     async fn write_queued(&mut self, socket: &mut Socket, first: Option<Outbound>) -> Result<(), Ending> {
         let mut next = first;
         let mut written = 0;
-        loop {
+        let ending = loop {
             match next {
                 Some(Outbound::Frame(frame)) => {
-                    socket.feed(Message::Text(frame)).await.map_err(lost)?;
+                    write(&self.ctx, socket.feed(Message::Text(frame))).await?;
                     written += 1;
                 }
-                Some(Outbound::Close(request)) => {
-                    socket.flush().await.map_err(lost)?;
-                    return Err(Ending::ByEdge(request));
-                }
+                Some(Outbound::Close(request)) => break Some(Ending::ByEdge(request)),
                 // Cannot happen while the registry holds the sender; close
                 // cleanly rather than spin if it ever does.
-                None => return Err(Ending::ByEdge(CloseRequest::new(close::INTERNAL_ERROR, "mailbox closed"))),
+                None => break Some(Ending::ByEdge(CloseRequest::new(close::INTERNAL_ERROR, "mailbox closed"))),
             }
             if written >= WRITE_BATCH {
-                break;
+                break None;
             }
             match self.mailbox.try_recv() {
                 Ok(outbound) => next = Some(outbound),
-                Err(_) => break,
+                Err(_) => break None,
             }
-        }
-        socket.flush().await.map_err(lost)?;
+        };
+        write(&self.ctx, socket.flush()).await?;
         self.ctx.metrics.frames_sent_total.fetch_add(written as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        ending.map_or(Ok(()), Err)
     }
 
     async fn on_incoming(&mut self, socket: &mut Socket, incoming: Option<Result<Message, WsError>>) -> Result<(), Ending> {
@@ -268,7 +273,7 @@ impl Session {
     }
 
     async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Ending> {
-        socket.send(Message::text(text)).await.map_err(lost)?;
+        write(&self.ctx, socket.send(Message::text(text))).await?;
         inc(&self.ctx.metrics.frames_sent_total);
         Ok(())
     }
@@ -306,9 +311,21 @@ impl Session {
             Some(sent) if now >= sent + timing.pong_timeout => Err(Ending::Lost("no pong: the client stopped answering".into())),
             None if now >= self.last_heard + timing.ping_interval => {
                 self.ping_sent = Some(now);
-                socket.send(Message::Ping(Bytes::new())).await.map_err(lost)
+                write(&self.ctx, socket.send(Message::Ping(Bytes::new()))).await
             }
             _ => Ok(()),
+        }
+    }
+}
+
+/// Runs one write to the socket. A write that cannot finish within the
+/// slow-consumer grace means the client stopped reading: 1013.
+async fn write(ctx: &EdgeShared, write: impl Future<Output = Result<(), WsError>>) -> Result<(), Ending> {
+    match tokio::time::timeout(ctx.config.timing.slow_consumer_grace, write).await {
+        Ok(result) => result.map_err(lost),
+        Err(_) => {
+            inc(&ctx.metrics.slow_consumers_total);
+            Err(Ending::ByEdge(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer")))
         }
     }
 }
