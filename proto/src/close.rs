@@ -1,7 +1,7 @@
 //! WebSocket close codes Herald sends (RFC 6455 section 7.4 plus the
 //! application range 4000-4999).
 
-/// Normal closure, e.g. a backend's `disconnect` without a code.
+/// Normal closure.
 pub const NORMAL: u16 = 1000;
 /// The server is going away and will not come back at this address.
 pub const GOING_AWAY: u16 = 1001;
@@ -22,3 +22,25 @@ pub const TRY_AGAIN_LATER: u16 = 1013;
 pub const BACKEND_DISCONNECT: u16 = 4000;
 /// The token expired and no valid `$auth` arrived within the grace period.
 pub const AUTH_EXPIRED: u16 = 4001;
+
+/// Whether a close frame may carry `code` (RFC 6455 section 7.4): 1005,
+/// 1006 and 1015 are reserved for reporting, and codes below 1000 or in
+/// 1016-2999 are not assigned.
+pub fn is_sendable(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_unassigned_codes_are_not_sendable() {
+        for code in [NORMAL, GOING_AWAY, POLICY_VIOLATION, SERVICE_RESTART, BACKEND_DISCONNECT, AUTH_EXPIRED, 3000, 4999] {
+            assert!(is_sendable(code), "{code}");
+        }
+        for code in [0, 999, 1004, 1005, ABNORMAL, 1015, 2000, 5000] {
+            assert!(!is_sendable(code), "{code}");
+        }
+    }
+}

@@ -15,7 +15,10 @@
 //! - [`control`]: operations backends send to users and connections.
 //! - [`event`]: lifecycle events edges publish.
 //! - [`handler`]: the request a handler receives and the response it gives.
+//! - [`json`]: reading bus messages, which are always JSON objects.
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
+//! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
+//! - [`webhook`]: the signature on requests to HTTP handlers.
 //!
 //! The JSON Schemas under `proto/schema/` describe the client frame and the
 //! handler request/response for people writing clients and handlers in other
@@ -27,5 +30,8 @@ pub mod conn_id;
 pub mod control;
 pub mod event;
 pub mod handler;
+pub mod json;
 pub mod pattern;
+pub mod presence;
 pub mod subject;
+pub mod webhook;

@@ -176,6 +176,16 @@ impl Subjects {
         Ok(subjects)
     }
 
+    /// Internal: routers ask every edge who is online here.
+    pub fn presence_query(&self) -> String {
+        format!("{}.presence.query", self.prefix)
+    }
+
+    /// Internal: edges say they are alive here.
+    pub fn edge_heartbeat(&self) -> String {
+        format!("{}.edges.heartbeat", self.prefix)
+    }
+
     /// Internal: where edges send client actions for the routers, which
     /// listen in one queue group.
     pub fn router_actions(&self) -> String {

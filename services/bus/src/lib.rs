@@ -60,6 +60,8 @@ pub struct Bus {
 #[derive(Debug)]
 pub struct BusMessage {
     subject: async_nats::Subject,
+    /// Where the sender waits for an answer, for requests.
+    reply: Option<async_nats::Subject>,
     pub payload: Bytes,
     headers: Option<async_nats::HeaderMap>,
 }
@@ -67,6 +69,11 @@ pub struct BusMessage {
 impl BusMessage {
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The subject to answer a request on.
+    pub fn reply(&self) -> Option<&str> {
+        self.reply.as_deref()
     }
 
     /// The first value of a header, if the message has it.
@@ -83,10 +90,8 @@ impl Bus {
             .urls
             .iter()
             .map(|url| {
-                url.parse::<async_nats::ServerAddr>().map_err(|e| BusError::BadUrl {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })
+                url.parse::<async_nats::ServerAddr>()
+                    .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.to_string() })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let options = async_nats::ConnectOptions::new()
@@ -100,10 +105,10 @@ impl Bus {
                     other => tracing::warn!(event = %other, "NATS event"),
                 }
             });
-        let client = options.connect(urls).await.map_err(|e| BusError::BadUrl {
-            url: config.urls.join(","),
-            reason: e.to_string(),
-        })?;
+        let client = options
+            .connect(urls)
+            .await
+            .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.to_string() })?;
         Ok(Bus { client })
     }
 
@@ -163,12 +168,38 @@ impl Bus {
         }
     }
 
+    /// Asks every listener on `subject` and gathers their answers until
+    /// `expected` have arrived or `timeout` passes, whichever is first.
+    pub async fn scatter(
+        &self,
+        subject: String,
+        payload: Bytes,
+        expected: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Bytes>, BusError> {
+        let inbox = self.client.new_inbox();
+        let mut answers = self.subscribe(inbox.clone()).await?;
+        self.client
+            .publish_with_reply(subject.clone(), inbox, payload)
+            .await
+            .map_err(|e| BusError::Publish { subject, reason: e.to_string() })?;
+        let mut gathered = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while gathered.len() < expected {
+            match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut answers)).await {
+                Ok(Some(answer)) => gathered.push(answer.payload),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok(gathered)
+    }
+
     /// Waits until everything published so far has reached the server.
     pub async fn flush(&self) -> Result<(), BusError> {
-        self.client.flush().await.map_err(|e| BusError::Publish {
-            subject: "(flush)".to_owned(),
-            reason: e.to_string(),
-        })
+        self.client
+            .flush()
+            .await
+            .map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.to_string() })
     }
 }
 
@@ -178,16 +209,24 @@ pub struct Subscription {
     inner: async_nats::Subscriber,
 }
 
+impl Subscription {
+    /// Stops new messages from coming while those already on their way are
+    /// still read; the stream ends after them. Lets a queue-group member
+    /// leave without dropping requests NATS already gave it.
+    pub async fn drain(&mut self) -> Result<(), BusError> {
+        self.inner
+            .drain()
+            .await
+            .map_err(|e| BusError::Subscribe { subject: "(drain)".to_owned(), reason: e.to_string() })
+    }
+}
+
 impl Stream for Subscription {
     type Item = BusMessage;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
         Pin::new(&mut self.inner).poll_next(cx).map(|message| {
-            message.map(|m| BusMessage {
-                subject: m.subject,
-                payload: m.payload,
-                headers: m.headers,
-            })
+            message.map(|m| BusMessage { subject: m.subject, reply: m.reply, payload: m.payload, headers: m.headers })
         })
     }
 }

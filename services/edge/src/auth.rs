@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use herald_proto::handler::Claims;
+use herald_proto::handler::{Claims, HandlerResponse};
 use herald_proto::pattern::Pattern;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use thiserror::Error;
@@ -140,6 +140,28 @@ impl Verifier {
     }
 }
 
+impl Identity {
+    /// The identity a `$connect` handler gave: its user (none: anonymous),
+    /// groups and claims, where a `join` claim lists joinable groups as in a
+    /// token. It never expires.
+    pub fn from_connect(response: HandlerResponse) -> Identity {
+        let mut claims = response.claims.unwrap_or_default();
+        let joinable = match claims.remove("join") {
+            Some(serde_json::Value::Array(patterns)) => {
+                patterns.iter().filter_map(serde_json::Value::as_str).map(Pattern::new).collect()
+            }
+            _ => Vec::new(),
+        };
+        Identity {
+            user: response.user.flatten(),
+            groups: response.groups.unwrap_or_default(),
+            joinable,
+            claims,
+            expires_at: None,
+        }
+    }
+}
+
 fn identity_from_claims(mut claims: Claims) -> Result<Identity, AuthError> {
     let invalid = |what: &str| AuthError::Invalid(what.to_owned());
     let user = match claims.get("sub") {
@@ -227,8 +249,12 @@ mod tests {
         let verifier = Verifier::new(&cfg);
         let exp = in_an_hour();
         assert!(verifier.verify(&token(json!({"sub":"a","exp":exp}))).is_err());
-        assert!(verifier.verify(&token(json!({"sub":"a","exp":exp,"aud":"other","iss":"https://id.example"}))).is_err());
-        assert!(verifier.verify(&token(json!({"sub":"a","exp":exp,"aud":"herald","iss":"https://id.example"}))).is_ok());
+        assert!(
+            verifier.verify(&token(json!({"sub":"a","exp":exp,"aud":"other","iss":"https://id.example"}))).is_err()
+        );
+        assert!(
+            verifier.verify(&token(json!({"sub":"a","exp":exp,"aud":"herald","iss":"https://id.example"}))).is_ok()
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::auth::Verifier;
 use crate::config::EdgeConfig;
 use crate::http;
 use crate::metrics::Metrics;
+use crate::presence;
 use crate::registry::{AbortOnDrop, Registry};
 use crate::session::handle::CloseRequest;
 
@@ -76,9 +77,8 @@ impl EdgeShared {
 impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
         let metrics = Arc::new(Metrics::default());
         let registry = Registry::new(
             new_edge_id(),
@@ -87,7 +87,17 @@ impl Edge {
             config.timing.slow_consumer_grace,
             metrics.clone(),
         );
-        let pumps = registry.start_edge_pumps().await;
+        let mut pumps = registry.start_edge_pumps().await;
+        match bus.subscribe(config.subjects.presence_query()).await {
+            Ok(queries) => {
+                let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);
+                pumps.push(AbortOnDrop::spawn(answering));
+            }
+            Err(e) => tracing::error!(error = %e, "cannot answer presence queries"),
+        }
+        let heartbeat_subject = config.subjects.edge_heartbeat();
+        let beating = presence::beat(bus.clone(), heartbeat_subject, registry.edge_id().to_owned());
+        pumps.push(AbortOnDrop::spawn(beating));
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES)
@@ -133,6 +143,8 @@ impl Edge {
             () = drain(&shared) => {}
         }
         drop(pumps);
+        let heartbeat_subject = shared.config.subjects.edge_heartbeat();
+        presence::leave(&shared.bus, &heartbeat_subject, shared.registry.edge_id()).await;
     }
 }
 

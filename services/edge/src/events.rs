@@ -16,13 +16,25 @@ pub(crate) async fn publish_connect(ctx: &EdgeShared, conn: &str, user: Option<S
     publish(ctx, subject, event(ctx, conn, user, groups, None)).await;
 }
 
-pub(crate) async fn publish_disconnect(ctx: &EdgeShared, conn: &str, membership: Membership, code: u16, reason: String) {
+pub(crate) async fn publish_disconnect(
+    ctx: &EdgeShared,
+    conn: &str,
+    membership: Membership,
+    code: u16,
+    reason: String,
+) {
     let subject = ctx.config.subjects.event_disconnect();
     let close = Some(CloseInfo { code, reason });
     publish(ctx, subject, event(ctx, conn, membership.user, membership.groups, close)).await;
 }
 
-fn event(ctx: &EdgeShared, conn: &str, user: Option<String>, groups: Vec<String>, close: Option<CloseInfo>) -> LifecycleEvent {
+fn event(
+    ctx: &EdgeShared,
+    conn: &str,
+    user: Option<String>,
+    groups: Vec<String>,
+    close: Option<CloseInfo>,
+) -> LifecycleEvent {
     LifecycleEvent {
         conn: conn.to_owned(),
         user,

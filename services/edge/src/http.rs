@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, WWW_AUTHENTICATE};
+use http::header::{
+    AUTHORIZATION, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+    WWW_AUTHENTICATE,
+};
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -22,7 +25,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
+use herald_proto::conn_id::ConnId;
+
 use crate::auth::Identity;
+use crate::connect::{self, Refusal};
 use crate::edge::EdgeShared;
 use crate::metrics::{Gauges, inc};
 use crate::session;
@@ -36,7 +42,7 @@ type Body = Full<Bytes>;
 pub(crate) async fn serve_connection(ctx: Arc<EdgeShared>, stream: TcpStream) {
     let service = service_fn(move |request| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(route(&ctx, request)) }
+        async move { Ok::<_, Infallible>(route(&ctx, request).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -48,9 +54,9 @@ pub(crate) async fn serve_connection(ctx: Arc<EdgeShared>, stream: TcpStream) {
     }
 }
 
-fn route(ctx: &Arc<EdgeShared>, request: Request<Incoming>) -> Response<Body> {
+async fn route(ctx: &Arc<EdgeShared>, request: Request<Incoming>) -> Response<Body> {
     match (request.method(), request.uri().path()) {
-        (&Method::GET, "/ws") => upgrade(ctx, request),
+        (&Method::GET, "/ws") => upgrade(ctx, request).await,
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => readiness(ctx),
         (&Method::GET, "/metrics") => metrics(ctx),
@@ -77,15 +83,14 @@ fn metrics(ctx: &EdgeShared) -> Response<Body> {
         draining: ctx.is_draining(),
     };
     let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render(&gauges))));
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response
 }
 
 /// Answers an upgrade request: `101` and a session, or the reason why not.
-fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Response<Body> {
-    let (identity, accept_key) = match admit(ctx, &request) {
+async fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Response<Body> {
+    let conn = ctx.registry.new_conn_id();
+    let (identity, accept_key) = match admit(ctx, &conn, &request).await {
         Ok(admitted) => admitted,
         Err((status, message)) => {
             inc(&ctx.metrics.upgrades_refused_total);
@@ -104,7 +109,7 @@ fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Response<Bo
                 let io = TokioIo::new(upgraded);
                 let ws_config = session_ctx.ws_config;
                 let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-                session::run(session_ctx, socket, identity).await;
+                session::run(session_ctx, socket, conn, identity).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
@@ -118,11 +123,9 @@ fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Response<Bo
     response
 }
 
-/// Why an upgrade is refused: the status and a message for the client.
-type Refusal = (StatusCode, String);
-
-/// Decides whether an upgrade request becomes a session.
-fn admit(ctx: &EdgeShared, request: &Request<Incoming>) -> Result<(Identity, String), Refusal> {
+/// Decides whether an upgrade request becomes a session: a valid token is
+/// used as it is; without one, the `$connect` route decides.
+async fn admit(ctx: &EdgeShared, conn: &ConnId, request: &Request<Incoming>) -> Result<(Identity, String), Refusal> {
     let refuse = |status, message: &str| Err((status, message.to_owned()));
     if ctx.is_draining() {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, "draining: connect to another server");
@@ -141,10 +144,10 @@ fn admit(ctx: &EdgeShared, request: &Request<Incoming>) -> Result<(Identity, Str
     if !ctx.config.origins.allows(origin) {
         return refuse(StatusCode::FORBIDDEN, "origin not allowed");
     }
-    let identity = ctx
-        .verifier
-        .connect(token_of(request).as_deref())
-        .map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?;
+    let identity = match token_of(request) {
+        Some(token) => ctx.verifier.verify(&token).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?,
+        None => connect::authenticate(ctx, conn, headers).await?,
+    };
     Ok((identity, derive_accept_key(key.as_bytes())))
 }
 
@@ -174,9 +177,7 @@ fn has_token(headers: &HeaderMap, name: &http::header::HeaderName, token: &str) 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 

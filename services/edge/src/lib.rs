@@ -7,11 +7,14 @@
 //! - [`config`]: the edge's typed configuration.
 //! - [`auth`]: JWT verification and the identity of a connection.
 //! - `http`: the HTTP surface, `/ws` upgrades and health.
+//! - `connect`: `$connect`, authenticating tokenless upgrades through the
+//!   routers from headers and cookies.
 //! - `session`: one task per WebSocket (an actor) with a bounded mailbox,
 //!   its rate limit, system actions and client actions.
 //! - `registry`: the index of local sessions by user and group, and the one
 //!   bus subscription per user or group it keeps for them.
 //! - `events`: lifecycle events on connect and disconnect.
+//! - `presence`: answers routers' presence queries; heartbeats.
 //! - `metrics`: counters for `/metrics`.
 //!
 //! Why sessions are tokio tasks and not actix actors:
@@ -19,10 +22,12 @@
 
 pub mod auth;
 pub mod config;
+mod connect;
 mod edge;
 mod events;
 mod http;
 mod metrics;
+mod presence;
 mod registry;
 mod session;
 

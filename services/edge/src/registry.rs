@@ -12,6 +12,7 @@
 //! slow session cannot hold up the others.
 
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use herald_bus::{Bus, BusMessage, Subscription};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
+use herald_proto::presence::{EdgePresence, PresenceQuery};
 use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -93,18 +95,16 @@ struct Topic {
 #[derive(Debug)]
 pub(crate) struct AbortOnDrop(JoinHandle<()>);
 
+impl AbortOnDrop {
+    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> AbortOnDrop {
+        AbortOnDrop(tokio::spawn(task))
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// What a newly registered session gets back.
-#[derive(Debug)]
-pub(crate) struct Registration {
-    pub conn: ConnId,
-    /// Subscriptions to wait for before telling the client it is connected.
-    pub subscribed: Vec<watch::Receiver<bool>>,
 }
 
 /// The user and groups a session had when it left.
@@ -115,7 +115,13 @@ pub(crate) struct Membership {
 }
 
 impl Registry {
-    pub fn new(edge_id: String, subjects: Subjects, bus: Bus, slow_consumer_grace: Duration, metrics: Arc<Metrics>) -> Arc<Registry> {
+    pub fn new(
+        edge_id: String,
+        subjects: Subjects,
+        bus: Bus,
+        slow_consumer_grace: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Registry> {
         Arc::new(Registry {
             edge_id,
             subjects,
@@ -163,24 +169,36 @@ impl Registry {
         for (subject, route) in [(all, EdgeRoute::All), (conns, EdgeRoute::Conn), (ctl_conns, EdgeRoute::CtlConn)] {
             let (ready, subscribed) = watch::channel(false);
             let registry = self.clone();
-            pumps.push(AbortOnDrop(tokio::spawn(async move {
+            pumps.push(AbortOnDrop::spawn(async move {
                 let Some(subscription) = registry.subscribe_all(&[subject], ready).await else { return };
                 let mut messages = subscription.into_iter().next().expect("one subscription");
                 while let Some(message) = messages.next().await {
                     registry.on_edge_message(route, message);
                 }
-            })));
+            }));
             waits.push(subscribed);
         }
         wait_subscribed(waits).await;
         pumps
     }
 
+    /// A fresh connection id, given out at the upgrade so that a `$connect`
+    /// handler already sees the id the connection will have.
+    pub fn new_conn_id(&self) -> ConnId {
+        ConnId::new(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// Adds a session with its user and groups, subscribing what this edge
-    /// does not hold yet.
-    pub fn register(self: &Arc<Self>, handle: SessionHandle, user: Option<&str>, groups: &[String]) -> Registration {
-        let local = self.next_local.fetch_add(1, Ordering::Relaxed);
-        let conn = ConnId::new(&self.edge_id, local);
+    /// does not hold yet. Returns the subscriptions to wait for before telling
+    /// the client it is connected.
+    pub fn register(
+        self: &Arc<Self>,
+        conn: &ConnId,
+        handle: SessionHandle,
+        user: Option<&str>,
+        groups: &[String],
+    ) -> Vec<watch::Receiver<bool>> {
+        let local = conn.local();
         let mut subscribed = Vec::new();
         let mut state = self.write();
         let user: Option<Arc<str>> = user.map(Arc::from);
@@ -195,7 +213,7 @@ impl Registry {
             }
         }
         state.conns.insert(local, ConnEntry { handle, user, groups: entry_groups });
-        Registration { conn, subscribed }
+        subscribed
     }
 
     /// Removes a session from everything it belonged to.
@@ -262,6 +280,26 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// This edge's part of a presence query.
+    pub fn presence(&self, query: &PresenceQuery) -> EdgePresence {
+        let state = self.read();
+        let (topic, with_users) = match query {
+            PresenceQuery::User(user) => (state.users.get(user.as_str()), false),
+            PresenceQuery::Group(group) => (state.groups.get(group.as_str()), true),
+        };
+        let members = topic.map(|topic| &topic.members);
+        let conns = members.map_or(0, HashMap::len);
+        let mut users: Vec<String> = match members {
+            Some(members) if with_users => {
+                members.keys().filter_map(|local| state.conns.get(local)?.user.as_deref().map(str::to_owned)).collect()
+            }
+            _ => Vec::new(),
+        };
+        users.sort_unstable();
+        users.dedup();
+        EdgePresence { edge: self.edge_id.clone(), conns, users }
+    }
+
     /// Asks every session to close at once (drain).
     pub fn close_all(&self, request: &CloseRequest) {
         for entry in self.read().conns.values() {
@@ -290,8 +328,8 @@ impl Registry {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let (ready, subscribed) = watch::channel(false);
         let registry = self.clone();
-        let pump = tokio::spawn(async move { registry.pump_topic(kind, name, generation, ready).await });
-        Topic { generation, members: HashMap::new(), subscribed, _pump: AbortOnDrop(pump) }
+        let pump = AbortOnDrop::spawn(async move { registry.pump_topic(kind, name, generation, ready).await });
+        Topic { generation, members: HashMap::new(), subscribed, _pump: pump }
     }
 
     /// Subscribes, waits until NATS has the subscriptions, and says so.
@@ -466,7 +504,7 @@ fn last_token_local(subject: &str) -> Option<u64> {
 }
 
 fn parse_control(message: &BusMessage) -> Option<ControlOp> {
-    match serde_json::from_slice(&message.payload) {
+    match herald_proto::json::from_object(&message.payload) {
         Ok(op) => Some(op),
         Err(e) => {
             tracing::warn!(subject = message.subject(), error = %e, "ignored a control message that is not a valid op");

@@ -19,17 +19,32 @@ use crate::registry::wait_subscribed;
 /// A client action on its way to a handler, resolving with its outcome.
 pub(super) type ActionCall = Pin<Box<dyn Future<Output = ActionOutcome> + Send>>;
 
-/// The answer to one client action, with what is needed to reply.
+/// What a request to the routers is for.
+pub(super) enum Purpose {
+    /// A client action: its answer is the reply, and its effects apply.
+    Action,
+    /// A `$join` or `$leave` the token does not allow: the `$join` route
+    /// decides, and without one it is refused.
+    Membership { group: String },
+}
+
+/// The answer to one request, with what is needed to reply.
 pub(super) struct ActionOutcome {
     action: String,
     id: Option<FrameId>,
+    purpose: Purpose,
     answer: Result<Bytes, RequestError>,
 }
 
 impl Session {
-    /// Sends a client action to the routers; the answer arrives later in the
+    /// Sends a client frame to the routers; the answer arrives later in the
     /// session loop, so the session keeps serving meanwhile.
-    pub(super) async fn start_action(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
+    pub(super) async fn ask_routers(
+        &mut self,
+        socket: &mut Socket,
+        frame: ClientFrame,
+        purpose: Purpose,
+    ) -> Result<(), Ending> {
         if self.actions.len() >= self.ctx.config.limits.max_inflight_actions {
             let message = "too many actions waiting for an answer";
             return self.reply_error(socket, &frame.action, 429, message, frame.id.as_ref()).await;
@@ -53,24 +68,33 @@ impl Session {
         let (action, id) = (frame.action, frame.id);
         self.actions.push(Box::pin(async move {
             let answer = bus.request(subject, payload, timeout).await;
-            ActionOutcome { action, id, answer }
+            ActionOutcome { action, id, purpose, answer }
         }));
         Ok(())
     }
 
     pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
-        let ActionOutcome { action, id, answer } = outcome;
-        let failure = match answer {
-            Ok(payload) => match serde_json::from_slice::<HandlerResponse>(&payload) {
-                Ok(response) => return self.apply_response(socket, &action, id.as_ref(), response).await,
+        let ActionOutcome { action, id, purpose, answer } = outcome;
+        let failure = match (answer, purpose) {
+            (Ok(payload), purpose) => match herald_proto::json::from_object::<HandlerResponse>(&payload) {
+                Ok(response) => match purpose {
+                    Purpose::Action => return self.apply_response(socket, &action, id.as_ref(), response).await,
+                    Purpose::Membership { group } => match response.error {
+                        Some(error) => (error.code, error.message),
+                        None => return self.change_membership(socket, &action, group, id.as_ref()).await,
+                    },
+                },
                 Err(e) => {
                     tracing::warn!(conn = %self.conn, action, error = %e, "malformed answer to a client action");
                     (502, "the handler's answer was malformed".to_owned())
                 }
             },
-            Err(RequestError::NoResponders(_)) => (503, "no router is available".to_owned()),
-            Err(RequestError::TimedOut(_)) => (504, "the handler did not answer in time".to_owned()),
-            Err(RequestError::Failed { reason, .. }) => (503, format!("the message bus is unavailable: {reason}")),
+            (Err(RequestError::NoResponders(_)), Purpose::Membership { group }) => {
+                (403, format!("not allowed to join or leave group {group:?}"))
+            }
+            (Err(RequestError::NoResponders(_)), Purpose::Action) => (503, "no router is available".to_owned()),
+            (Err(RequestError::TimedOut(_)), _) => (504, "the handler did not answer in time".to_owned()),
+            (Err(RequestError::Failed { reason, .. }), _) => (503, format!("the message bus is unavailable: {reason}")),
         };
         self.reply_error(socket, &action, failure.0, &failure.1, id.as_ref()).await
     }
@@ -108,7 +132,6 @@ impl Session {
             None => Ok(()),
         }
     }
-
 }
 
 async fn publish_effect(ctx: &EdgeShared, conn: &str, publish: PublishEffect) {

@@ -56,7 +56,9 @@ pub(crate) struct Shared {
 pub(crate) enum Offer {
     Queued,
     /// The mailbox is full and has been since this time on the delivery clock.
-    Full { since_ms: u64 },
+    Full {
+        since_ms: u64,
+    },
     /// The session is ending.
     Gone,
 }
@@ -80,10 +82,11 @@ impl SessionHandle {
                 Offer::Queued
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
-                let since_ms = match self.shared.full_since.compare_exchange(0, now_ms, Ordering::Relaxed, Ordering::Relaxed) {
-                    Ok(_) => now_ms,
-                    Err(earlier) => earlier,
-                };
+                let since_ms =
+                    match self.shared.full_since.compare_exchange(0, now_ms, Ordering::Relaxed, Ordering::Relaxed) {
+                        Ok(_) => now_ms,
+                        Err(earlier) => earlier,
+                    };
                 Offer::Full { since_ms }
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,

@@ -6,8 +6,8 @@
 //! client's token and liveness in check, and waits on the client's actions,
 //! all in one `select!` loop, so a session costs one task and no locks.
 
-pub(crate) mod handle;
 mod actions;
+pub(crate) mod handle;
 mod rate;
 mod system;
 
@@ -60,12 +60,11 @@ pub(crate) enum Ending {
 }
 
 /// Runs a session from its upgrade to its end.
-pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, identity: Identity) {
+pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, identity: Identity) {
     let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
-    let registration = ctx.registry.register(handle, identity.user.as_deref(), &identity.groups);
+    let subscribed = ctx.registry.register(&conn, handle, identity.user.as_deref(), &identity.groups);
     inc(&ctx.metrics.connections_total);
-    wait_subscribed(registration.subscribed).await;
-    let conn = registration.conn;
+    wait_subscribed(subscribed).await;
     let local = conn.local();
     let mut session = Session::new(ctx.clone(), conn, identity, mailbox);
     let ending = tokio::select! {
@@ -74,7 +73,11 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, identity: Iden
     };
     let membership = ctx.registry.unregister(local);
     let (code, reason) = match ending {
-        Ending::ByEdge(request) => {
+        Ending::ByEdge(mut request) => {
+            if !close::is_sendable(request.code) {
+                tracing::warn!(code = request.code, "close code cannot be sent; using 4000");
+                request.code = close::BACKEND_DISCONNECT;
+            }
             let frame = CloseFrame { code: request.code.into(), reason: truncate_reason(&request.reason).into() };
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(Some(frame))).await;
             (request.code, request.reason)
@@ -195,7 +198,11 @@ impl Session {
         ending.map_or(Ok(()), Err)
     }
 
-    async fn on_incoming(&mut self, socket: &mut Socket, incoming: Option<Result<Message, WsError>>) -> Result<(), Ending> {
+    async fn on_incoming(
+        &mut self,
+        socket: &mut Socket,
+        incoming: Option<Result<Message, WsError>>,
+    ) -> Result<(), Ending> {
         let message = match incoming {
             None => return Err(Ending::Lost("connection closed without a close frame".into())),
             Some(Err(WsError::Capacity(e))) => {
@@ -221,15 +228,20 @@ impl Session {
         match self.limiter.check(now) {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
-                Message::Binary(_) => self.bad_frame(socket, 400, "binary frames are not supported: send JSON text", None).await,
+                Message::Binary(_) => {
+                    self.bad_frame(socket, 400, "binary frames are not supported: send JSON text", None).await
+                }
                 _ => Ok(()),
             },
             Verdict::Refused => {
                 inc(&self.ctx.metrics.rate_limited_total);
-                let message_text = format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
+                let message_text =
+                    format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
                 match message {
                     Message::Text(text) => match client::ClientFrame::parse(&text) {
-                        Ok(frame) => self.reply_error(socket, &frame.action, 429, &message_text, frame.id.as_ref()).await,
+                        Ok(frame) => {
+                            self.reply_error(socket, &frame.action, 429, &message_text, frame.id.as_ref()).await
+                        }
                         Err(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
                     },
                     Message::Binary(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
@@ -247,12 +259,18 @@ impl Session {
         match client::ClientFrame::parse(text) {
             Err(e) => self.bad_frame(socket, 400, &e.message, e.id.as_ref()).await,
             Ok(frame) if action::is_system(&frame.action) => self.system_action(socket, frame).await,
-            Ok(frame) => self.start_action(socket, frame).await,
+            Ok(frame) => self.ask_routers(socket, frame, actions::Purpose::Action).await,
         }
     }
 
     /// Answers a frame that could not be read at all with `$error`.
-    async fn bad_frame(&mut self, socket: &mut Socket, code: u16, message: &str, id: Option<&FrameId>) -> Result<(), Ending> {
+    async fn bad_frame(
+        &mut self,
+        socket: &mut Socket,
+        code: u16,
+        message: &str,
+        id: Option<&FrameId>,
+    ) -> Result<(), Ending> {
         inc(&self.ctx.metrics.bad_frames_total);
         self.send(socket, client::encode_error(None, code, message, id)).await
     }
@@ -308,7 +326,9 @@ impl Session {
             _ => {}
         }
         match self.ping_sent {
-            Some(sent) if now >= sent + timing.pong_timeout => Err(Ending::Lost("no pong: the client stopped answering".into())),
+            Some(sent) if now >= sent + timing.pong_timeout => {
+                Err(Ending::Lost("no pong: the client stopped answering".into()))
+            }
             None if now >= self.last_heard + timing.ping_interval => {
                 self.ping_sent = Some(now);
                 write(&self.ctx, socket.send(Message::Ping(Bytes::new()))).await

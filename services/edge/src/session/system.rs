@@ -1,8 +1,9 @@
 //! System actions a client may send: `$ping`, `$join`, `$leave`, `$auth`.
 
-use herald_proto::client::{self, AuthDetails, AuthState, ClientFrame, GroupDetails, action};
+use herald_proto::client::{self, AuthDetails, AuthState, ClientFrame, FrameId, GroupDetails, action};
 use serde::de::DeserializeOwned;
 
+use super::actions::Purpose;
 use super::{Ending, Session, Socket, expiry_instant};
 use crate::registry::wait_subscribed;
 
@@ -28,18 +29,30 @@ impl Session {
             Ok(details) => details,
             Err(message) => return self.reply_error(socket, &frame.action, 400, &message, id).await,
         };
-        if !self.identity.may_join(&group) {
-            let message = format!("not allowed to join or leave group {group:?}");
-            return self.reply_error(socket, &frame.action, 403, &message, id).await;
+        if self.identity.may_join(&group) {
+            let id = frame.id.clone();
+            self.change_membership(socket, &frame.action, group, id.as_ref()).await
+        } else {
+            self.ask_routers(socket, frame, Purpose::Membership { group }).await
         }
+    }
+
+    /// Joins or leaves a group the client is allowed to, and says so once
+    /// the subscription is live.
+    pub(super) async fn change_membership(
+        &mut self,
+        socket: &mut Socket,
+        name: &str,
+        group: String,
+        id: Option<&FrameId>,
+    ) -> Result<(), Ending> {
         let local = self.conn.local();
-        if frame.action == action::JOIN {
+        if name == action::JOIN {
             wait_subscribed(self.ctx.registry.join(local, &group)).await;
         } else {
             self.ctx.registry.leave(local, &group);
         }
-        let reply = client::encode(&frame.action, &GroupDetails { group }, id);
-        self.send(socket, reply).await
+        self.send(socket, client::encode(name, &GroupDetails { group }, id)).await
     }
 
     async fn reauthenticate(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {

@@ -1,0 +1,59 @@
+//! The edge's side of presence: it answers routers' queries about its own
+//! connections, and says every second that it is alive so routers know how
+//! many answers to wait for (see the router's `presence` module for why
+//! presence is asked, not stored).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use herald_bus::{Bus, Subscription};
+use herald_proto::presence::{Heartbeat, PresenceQuery};
+
+use crate::registry::Registry;
+
+/// How often an edge says it is alive.
+pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Answers presence queries until the subscription ends.
+pub(crate) async fn answer_queries(registry: Arc<Registry>, bus: Bus, mut queries: Subscription) {
+    while let Some(message) = queries.next().await {
+        let Some(reply) = message.reply() else { continue };
+        let query: PresenceQuery = match herald_proto::json::from_object(&message.payload) {
+            Ok(query) => query,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignored a malformed presence query");
+                continue;
+            }
+        };
+        let answer = serde_json::to_vec(&registry.presence(&query)).expect("presence always serialises");
+        if let Err(e) = bus.publish(reply.to_owned(), Bytes::from(answer)).await {
+            tracing::debug!(error = %e, "presence answer not sent");
+        }
+    }
+}
+
+/// Says the edge is alive, every [`HEARTBEAT_INTERVAL`], forever.
+pub(crate) async fn beat(bus: Bus, subject: String, edge: String) {
+    let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        publish(&bus, &subject, &edge, false).await;
+    }
+}
+
+/// Says the edge is leaving, so routers stop waiting for it at once.
+pub(crate) async fn leave(bus: &Bus, subject: &str, edge: &str) {
+    publish(bus, subject, edge, true).await;
+    let _ = bus.flush().await;
+}
+
+async fn publish(bus: &Bus, subject: &str, edge: &str, leaving: bool) {
+    let heartbeat = Heartbeat { edge: edge.to_owned(), interval_ms: HEARTBEAT_INTERVAL.as_millis() as u64, leaving };
+    let payload = Bytes::from(serde_json::to_vec(&heartbeat).expect("a heartbeat always serialises"));
+    if let Err(e) = bus.publish(subject.to_owned(), payload).await {
+        tracing::debug!(error = %e, "heartbeat not sent");
+    }
+}

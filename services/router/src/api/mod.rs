@@ -1,0 +1,220 @@
+//! The backend HTTP API: how a backend that cannot speak NATS (a PHP script,
+//! say) publishes to clients, moves them between groups, disconnects them,
+//! and asks who is online.
+//!
+//! Every call turns into the same NATS messages a backend on NATS would
+//! send, so the two ways in behave the same.
+
+mod error;
+mod extract;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use bytes::Bytes;
+use herald_proto::client::{self, MAX_ACTION_CHARS};
+use herald_proto::close;
+use herald_proto::conn_id::ConnId;
+use herald_proto::control::ControlOp;
+use herald_proto::handler::Target;
+use herald_proto::presence::PresenceQuery;
+use herald_proto::subject::EXCLUDE_CONN_HEADER;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::error::ApiError;
+use self::extract::{ApiJson, require_api_key};
+use crate::metrics::inc;
+use crate::presence;
+use crate::router::RouterShared;
+
+/// What the API handlers share.
+pub(crate) type ApiState = RouterShared;
+
+/// The router's HTTP app: the API behind the key, health and metrics open.
+pub(crate) fn app(state: Arc<ApiState>) -> Router {
+    let api = Router::new()
+        .route("/api/publish", post(publish))
+        .route("/api/groups/join", post(groups_join))
+        .route("/api/groups/leave", post(groups_leave))
+        .route("/api/disconnect", post(disconnect))
+        .route("/api/presence/users/{user}", get(presence_user))
+        .route("/api/presence/groups/{group}", get(presence_group))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    to: Target,
+    action: String,
+    #[serde(default)]
+    details: Value,
+    exclude_conn: Option<String>,
+}
+
+async fn publish(
+    State(state): State<Arc<ApiState>>,
+    ApiJson(body): ApiJson<PublishBody>,
+) -> Result<Json<Value>, ApiError> {
+    inc(&state.metrics.api_requests_total);
+    let chars = body.action.chars().count();
+    if chars == 0 || chars > MAX_ACTION_CHARS {
+        return Err(ApiError::bad_request(format!("\"action\" must be 1 to {MAX_ACTION_CHARS} characters")));
+    }
+    let subjects = state.config.subjects.for_target(&body.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if subjects.is_empty() {
+        return Err(ApiError::bad_request("\"to\" names nobody: give users, groups, conns or all"));
+    }
+    let exclude = body.exclude_conn.map(|conn| parse_conn(&conn).map(|conn| conn.to_string())).transpose()?;
+    let frame = Bytes::from(client::encode(&body.action, &body.details, None));
+    for subject in &subjects {
+        let sent = match &exclude {
+            Some(conn) => {
+                state.bus.publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, conn), frame.clone()).await
+            }
+            None => state.bus.publish(subject.clone(), frame.clone()).await,
+        };
+        sent.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    }
+    Ok(Json(json!({ "subjects": subjects.len() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupsBody {
+    group: String,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    conns: Vec<String>,
+}
+
+async fn groups_join(
+    State(state): State<Arc<ApiState>>,
+    ApiJson(body): ApiJson<GroupsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let op = ControlOp::Join { group: body.group };
+    send_control(&state, &body.users, &body.conns, &op).await
+}
+
+async fn groups_leave(
+    State(state): State<Arc<ApiState>>,
+    ApiJson(body): ApiJson<GroupsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let op = ControlOp::Leave { group: body.group };
+    send_control(&state, &body.users, &body.conns, &op).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisconnectBody {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    conns: Vec<String>,
+    code: Option<u16>,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn disconnect(
+    State(state): State<Arc<ApiState>>,
+    ApiJson(body): ApiJson<DisconnectBody>,
+) -> Result<Json<Value>, ApiError> {
+    let code = body.code.unwrap_or(close::BACKEND_DISCONNECT);
+    // Codes an application may send in a close frame (RFC 6455 7.4).
+    if code != close::NORMAL && !(3000..=4999).contains(&code) {
+        return Err(ApiError::bad_request("\"code\" must be 1000 or between 3000 and 4999"));
+    }
+    if body.reason.len() > 123 {
+        return Err(ApiError::bad_request("\"reason\" must be at most 123 bytes"));
+    }
+    let op = ControlOp::Disconnect { code, reason: body.reason };
+    send_control(&state, &body.users, &body.conns, &op).await
+}
+
+/// Publishes a control operation to every user and connection named.
+async fn send_control(
+    state: &ApiState,
+    users: &[String],
+    conns: &[String],
+    op: &ControlOp,
+) -> Result<Json<Value>, ApiError> {
+    inc(&state.metrics.api_requests_total);
+    if users.is_empty() && conns.is_empty() {
+        return Err(ApiError::bad_request("name at least one of \"users\" or \"conns\""));
+    }
+    let subjects = &state.config.subjects;
+    let mut targets: Vec<String> = users.iter().map(|user| subjects.ctl_user(user)).collect();
+    for conn in conns {
+        targets.push(subjects.ctl_conn(&parse_conn(conn)?));
+    }
+    let payload = Bytes::from(serde_json::to_vec(op).expect("a control op always serialises"));
+    for subject in &targets {
+        state.bus.publish(subject.clone(), payload.clone()).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    }
+    Ok(Json(json!({ "subjects": targets.len() })))
+}
+
+async fn presence_user(State(state): State<Arc<ApiState>>, Path(user): Path<String>) -> Result<Json<Value>, ApiError> {
+    let answers = ask(&state, PresenceQuery::User(user)).await?;
+    let conns: usize = answers.iter().map(|edge| edge.conns).sum();
+    Ok(Json(json!({ "online": conns > 0, "conns": conns })))
+}
+
+async fn presence_group(
+    State(state): State<Arc<ApiState>>,
+    Path(group): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let answers = ask(&state, PresenceQuery::Group(group)).await?;
+    let conns: usize = answers.iter().map(|edge| edge.conns).sum();
+    let mut users: Vec<String> = answers.into_iter().flat_map(|edge| edge.users).collect();
+    users.sort();
+    users.dedup();
+    Ok(Json(json!({ "conns": conns, "users": users })))
+}
+
+async fn ask(state: &ApiState, query: PresenceQuery) -> Result<Vec<herald_proto::presence::EdgePresence>, ApiError> {
+    inc(&state.metrics.api_requests_total);
+    presence::ask(&state.bus, &state.config.subjects, &state.edges, &query, state.config.presence_timeout)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
+fn parse_conn(conn: &str) -> Result<ConnId, ApiError> {
+    conn.parse().map_err(|e: herald_proto::conn_id::BadConnId| ApiError::bad_request(e.to_string()))
+}
+
+async fn readiness(State(state): State<Arc<ApiState>>) -> (StatusCode, &'static str) {
+    if state.bus.is_connected() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: NATS is unreachable\n")
+    }
+}
+
+async fn metrics(State(state): State<Arc<ApiState>>) -> String {
+    let mut out = String::with_capacity(2048);
+    state.metrics.render_counters(&mut out);
+    herald_metrics::gauge(
+        &mut out,
+        "herald_router_live_edges",
+        "Edges heard from recently.",
+        state.edges.live() as u64,
+    );
+    let connected = u64::from(state.bus.is_connected());
+    herald_metrics::gauge(&mut out, "herald_router_bus_connected", "1 while connected to the bus.", connected);
+    out
+}

@@ -1,0 +1,32 @@
+//! Herald's router: maps client actions to handlers, and serves the backend
+//! HTTP API.
+//!
+//! Routers are stateless: edges reach them through one NATS queue group, so
+//! any number of them share the load and any one can go away.
+//!
+//! # Layout
+//!
+//! - [`router`]: binds, serves, drains; route reloads.
+//! - [`config`]: the router's typed configuration.
+//! - [`routes`]: the routes table (TOML), validated and matched.
+//! - `dispatch`: calls the handler of a route, over NATS or HTTP, and turns
+//!   every outcome into a handler response for the edge.
+//! - `service`: the NATS side: handler requests, `$disconnect` notices, edge
+//!   heartbeats.
+//! - `presence`: presence across edges by scatter-gather.
+//! - `api`: the backend HTTP API.
+//! - `metrics`: counters for `/metrics`.
+
+mod api;
+pub mod config;
+mod dispatch;
+mod metrics;
+mod presence;
+mod router;
+pub mod routes;
+mod service;
+
+pub use config::RouterConfig;
+pub use presence::DEAD_AFTER_BEATS;
+pub use router::{RouteReloader, Router, RouterError};
+pub use routes::{RouteTable, RoutesError};

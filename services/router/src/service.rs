@@ -1,0 +1,127 @@
+//! The router's NATS side: handler requests from edges (one queue group for
+//! every router), `$disconnect` notices from lifecycle events, and edge
+//! heartbeats.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use herald_bus::{BusMessage, Subscription};
+use herald_proto::client::action;
+use herald_proto::event::LifecycleEvent;
+use herald_proto::handler::HandlerRequest;
+use herald_proto::presence::Heartbeat;
+use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::dispatch::error_answer;
+use crate::metrics::inc;
+use crate::router::RouterShared;
+
+/// Queue group of routers taking handler requests: each request goes to one.
+pub(crate) const ACTIONS_QUEUE: &str = "herald-router";
+/// Queue group of routers turning disconnect events into `$disconnect`.
+pub(crate) const EVENTS_QUEUE: &str = "herald-router-events";
+
+/// Serves handler requests until `stop`, then leaves the queue group and
+/// finishes the requests it already has.
+pub(crate) async fn serve_actions(ctx: Arc<RouterShared>, mut requests: Subscription, stop: impl Future<Output = ()>) {
+    let permits = Arc::new(Semaphore::new(ctx.config.max_inflight));
+    let mut tasks = JoinSet::new();
+    tokio::pin!(stop);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            message = requests.next() => match message {
+                Some(message) => answer(&ctx, &permits, &mut tasks, message),
+                None => break,
+            },
+            () = &mut stop, if !draining => {
+                draining = true;
+                // NATS sends new requests to the other routers from now on;
+                // the ones already on their way to us are still read.
+                if let Err(e) = requests.drain().await {
+                    tracing::warn!(error = %e, "could not leave the queue group cleanly");
+                    break;
+                }
+            }
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn answer(ctx: &Arc<RouterShared>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>, message: BusMessage) {
+    let Some(reply) = message.reply().map(str::to_owned) else {
+        tracing::debug!("ignored a handler request without a reply subject");
+        return;
+    };
+    inc(&ctx.metrics.requests_total);
+    let ctx = ctx.clone();
+    let Ok(permit) = permits.clone().try_acquire_owned() else {
+        inc(&ctx.metrics.overloaded_total);
+        tasks.spawn(async move { respond(&ctx, reply, error_answer(503, "the router is overloaded")).await });
+        return;
+    };
+    tasks.spawn(async move {
+        let answer = ctx.dispatcher.dispatch(message.payload).await;
+        respond(&ctx, reply, answer).await;
+        drop(permit);
+    });
+}
+
+async fn respond(ctx: &RouterShared, reply: String, answer: Bytes) {
+    if let Err(e) = ctx.bus.publish(reply, answer).await {
+        tracing::warn!(error = %e, "could not answer an edge");
+    }
+}
+
+/// Tells the `$disconnect` handler, if there is one, about every connection
+/// that ends. Best effort: a notice the handler misses is not retried.
+pub(crate) async fn notify_disconnects(ctx: Arc<RouterShared>, mut events: Subscription) {
+    while let Some(message) = events.next().await {
+        let routes = ctx.dispatcher.routes();
+        let Some(route) = routes.disconnect.clone() else { continue };
+        let event: LifecycleEvent = match herald_proto::json::from_object(&message.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignored a malformed disconnect event");
+                continue;
+            }
+        };
+        inc(&ctx.metrics.disconnect_notices_total);
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let request = disconnect_request(event);
+            let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
+            ctx.dispatcher.call(&route, payload).await;
+        });
+    }
+}
+
+fn disconnect_request(event: LifecycleEvent) -> HandlerRequest {
+    let details = serde_json::to_string(&event.close).expect("close info always serialises");
+    HandlerRequest {
+        action: action::DISCONNECT.to_owned(),
+        details: RawValue::from_string(details).expect("serde_json writes JSON"),
+        id: None,
+        conn: event.conn,
+        user: event.user,
+        groups: event.groups,
+        claims: Default::default(),
+        headers: None,
+        cookies: None,
+    }
+}
+
+/// Keeps the directory of live edges from their heartbeats.
+pub(crate) async fn track_edges(ctx: Arc<RouterShared>, mut heartbeats: Subscription) {
+    while let Some(message) = heartbeats.next().await {
+        match herald_proto::json::from_object::<Heartbeat>(&message.payload) {
+            Ok(heartbeat) => ctx.edges.on_heartbeat(heartbeat),
+            Err(e) => tracing::warn!(error = %e, "ignored a malformed heartbeat"),
+        }
+    }
+}
