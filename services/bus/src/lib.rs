@@ -8,6 +8,8 @@
 //! backoff and re-subscribes every live subscription itself. Messages
 //! published while it is disconnected are lost (NATS core is at-most-once).
 
+pub mod responder;
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;

@@ -6,7 +6,6 @@ herald_metrics::counters! {
     /// The router's counters; each says what it counts.
     pub(crate) struct Metrics("herald_router") {
         requests_total: "Handler requests received from edges.",
-        overloaded_total: "Requests answered 503 because too many were in flight.",
         disconnect_notices_total: "$disconnect notices sent to handlers.",
         api_requests_total: "Backend HTTP API requests.",
         route_reloads_total: "Successful routes-file reloads.",

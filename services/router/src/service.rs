@@ -7,14 +7,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::{BusMessage, Subscription};
+use herald_bus::Subscription;
+use herald_bus::responder::Responder;
 use herald_proto::client::action;
 use herald_proto::event::LifecycleEvent;
 use herald_proto::handler::HandlerRequest;
 use herald_proto::presence::Heartbeat;
 use serde_json::value::RawValue;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use crate::dispatch::error_answer;
 use crate::metrics::inc;
@@ -27,55 +26,20 @@ pub(crate) const EVENTS_QUEUE: &str = "herald-router-events";
 
 /// Serves handler requests until `stop`, then leaves the queue group and
 /// finishes the requests it already has.
-pub(crate) async fn serve_actions(ctx: Arc<RouterShared>, mut requests: Subscription, stop: impl Future<Output = ()>) {
-    let permits = Arc::new(Semaphore::new(ctx.config.max_inflight));
-    let mut tasks = JoinSet::new();
-    tokio::pin!(stop);
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            message = requests.next() => match message {
-                Some(message) => answer(&ctx, &permits, &mut tasks, message),
-                None => break,
-            },
-            () = &mut stop, if !draining => {
-                draining = true;
-                // NATS sends new requests to the other routers from now on;
-                // the ones already on their way to us are still read.
-                if let Err(e) = requests.drain().await {
-                    tracing::warn!(error = %e, "could not leave the queue group cleanly");
-                    break;
-                }
+pub(crate) async fn serve_actions(ctx: Arc<RouterShared>, requests: Subscription, stop: impl Future<Output = ()>) {
+    let dispatching = ctx.clone();
+    let responder = Responder {
+        answer: move |request: Bytes| {
+            let ctx = dispatching.clone();
+            async move {
+                inc(&ctx.metrics.requests_total);
+                ctx.dispatcher.dispatch(request).await
             }
-        }
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
-}
-
-fn answer(ctx: &Arc<RouterShared>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>, message: BusMessage) {
-    let Some(reply) = message.reply().map(str::to_owned) else {
-        tracing::debug!("ignored a handler request without a reply subject");
-        return;
+        },
+        limit: ctx.config.max_inflight,
+        overloaded: error_answer(503, "the router is overloaded"),
     };
-    inc(&ctx.metrics.requests_total);
-    let ctx = ctx.clone();
-    let Ok(permit) = permits.clone().try_acquire_owned() else {
-        inc(&ctx.metrics.overloaded_total);
-        tasks.spawn(async move { respond(&ctx, reply, error_answer(503, "the router is overloaded")).await });
-        return;
-    };
-    tasks.spawn(async move {
-        let answer = ctx.dispatcher.dispatch(message.payload).await;
-        respond(&ctx, reply, answer).await;
-        drop(permit);
-    });
-}
-
-async fn respond(ctx: &RouterShared, reply: String, answer: Bytes) {
-    if let Err(e) = ctx.bus.publish(reply, answer).await {
-        tracing::warn!(error = %e, "could not answer an edge");
-    }
+    responder.serve(&ctx.bus, requests, stop).await;
 }
 
 /// Tells the `$disconnect` handler, if there is one, about every connection

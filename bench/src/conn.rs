@@ -1,0 +1,215 @@
+//! Opening one load connection: TCP from a spread source address, the
+//! WebSocket upgrade with a token, and the edge's `$connected` greeting.
+//!
+//! A TCP connection is named by (source address, source port, destination
+//! address, destination port). From one source address to one edge there
+//! are only as many connections as ephemeral ports (about 28k by default),
+//! so connections are bound round-robin to the loopback addresses
+//! 127.0.0.2, 127.0.0.3, ... before they connect, which multiplies that
+//! bound by the number of addresses. `IP_BIND_ADDRESS_NO_PORT` defers the
+//! choice of port to `connect`, where the kernel knows the destination and
+//! can reuse a port towards another edge.
+
+use std::borrow::Cow;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream, lookup_host};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::http::Uri;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// A load connection, past its greeting.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Bytes read from the socket at a time. tungstenite allocates the read
+/// buffer for every connection up front (128 KiB by default); the frames a
+/// load client gets are small, and bigger ones are read in several steps.
+const READ_BUFFER_BYTES: usize = 2048;
+/// How long TCP connect, upgrade and greeting may take together. Generous:
+/// under a connection storm the edge's accept queue is the bottleneck, and a
+/// slow connection is still a connection.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// First source address used; 127.0.0.1 is left to everything else.
+const FIRST_SOURCE_OCTET: u8 = 2;
+/// Largest count of source addresses: 127.0.0.2 ..= 127.0.0.254.
+pub const MAX_SOURCE_IPS: u8 = 254 - FIRST_SOURCE_OCTET + 1;
+
+/// The source address of connection `conn` when `count` addresses are used.
+pub fn source_ip(conn: u64, count: u8) -> Ipv4Addr {
+    let offset = (conn % u64::from(count.clamp(1, MAX_SOURCE_IPS))) as u8;
+    Ipv4Addr::new(127, 0, 0, FIRST_SOURCE_OCTET + offset)
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    Tcp(io::Error),
+    /// The edge answered the upgrade with this HTTP status.
+    Refused(u16),
+    Upgrade(WsError),
+    /// The first frame was not `$connected`.
+    Greeting(String),
+    Timeout,
+}
+
+impl OpenError {
+    /// A short description that groups alike failures, for error counts.
+    pub fn kind(&self) -> String {
+        match self {
+            OpenError::Tcp(e) => format!("tcp: {e}"),
+            OpenError::Refused(status) => format!("upgrade refused: HTTP {status}"),
+            OpenError::Upgrade(e) => format!("upgrade: {e}"),
+            OpenError::Greeting(what) => format!("no $connected: {what}"),
+            OpenError::Timeout => format!("not connected within {}s", OPEN_TIMEOUT.as_secs()),
+        }
+    }
+}
+
+/// One edge to connect to.
+#[derive(Debug)]
+struct Edge {
+    url: String,
+    addr: SocketAddr,
+}
+
+/// Opens connections to a set of edges.
+#[derive(Debug)]
+pub struct Dialer {
+    edges: Vec<Edge>,
+    source_ips: u8,
+    config: WebSocketConfig,
+}
+
+impl Dialer {
+    /// Resolves every URL once, so opening a connection does no lookup.
+    pub async fn new(urls: &[String], source_ips: u8) -> Result<Dialer> {
+        let mut edges = Vec::with_capacity(urls.len());
+        for url in urls {
+            let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+            if uri.scheme_str() != Some("ws") {
+                bail!("{url}: only ws:// URLs are supported");
+            }
+            let host = uri.host().with_context(|| format!("{url} has no host"))?;
+            let port = uri.port_u16().unwrap_or(80);
+            let addr = lookup_host((host, port))
+                .await
+                .with_context(|| format!("cannot resolve {url}"))?
+                .next()
+                .with_context(|| format!("{url} resolves to no address"))?;
+            edges.push(Edge { url: url.clone(), addr });
+        }
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+        Ok(Dialer { edges, source_ips, config })
+    }
+
+    /// Opens connection number `conn` to edge `edge` (an index into the
+    /// URLs) with `token`, and waits for its `$connected`.
+    pub async fn open(&self, conn: u64, edge: usize, token: &str) -> Result<Ws, OpenError> {
+        let edge = &self.edges[edge];
+        let open = async {
+            let stream = self.connect_tcp(conn, edge.addr).await.map_err(OpenError::Tcp)?;
+            let separator = if edge.url.contains('?') { '&' } else { '?' };
+            let request = format!("{}{separator}token={token}", edge.url);
+            let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(self.config))
+                .await
+                .map_err(|e| match e {
+                    WsError::Http(response) => OpenError::Refused(response.status().as_u16()),
+                    other => OpenError::Upgrade(other),
+                })?;
+            greeting(&mut ws).await?;
+            Ok(ws)
+        };
+        tokio::time::timeout(OPEN_TIMEOUT, open).await.unwrap_or(Err(OpenError::Timeout))
+    }
+
+    /// A TCP connection to `addr`, bound to the connection's source address
+    /// when the edge is on IPv4 loopback (elsewhere a 127.0.0.x source would
+    /// not be routable).
+    async fn connect_tcp(&self, conn: u64, addr: SocketAddr) -> io::Result<TcpStream> {
+        let socket = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_loopback() => {
+                let socket = TcpSocket::new_v4()?;
+                bind_address_no_port(&socket)?;
+                socket.bind(SocketAddr::new(source_ip(conn, self.source_ips).into(), 0))?;
+                socket
+            }
+            IpAddr::V4(_) => TcpSocket::new_v4()?,
+            IpAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        socket.connect(addr).await
+    }
+}
+
+/// Sets `IP_BIND_ADDRESS_NO_PORT`: `bind` then fixes only the address, and
+/// the port is picked at `connect` for the full four-tuple.
+fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is an open socket owned by `socket`, and the
+    // option value is a live `c_int` whose size is passed along.
+    let status = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if status == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
+/// Waits for the edge's first frame, which must be `$connected`.
+async fn greeting(ws: &mut Ws) -> Result<(), OpenError> {
+    #[derive(Deserialize)]
+    struct Frame<'a> {
+        #[serde(borrow)]
+        action: Cow<'a, str>,
+    }
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => {
+                return match serde_json::from_str::<Frame>(&text) {
+                    Ok(frame) if frame.action == "$connected" => Ok(()),
+                    Ok(frame) => Err(OpenError::Greeting(format!("got {:?} first", frame.action))),
+                    Err(e) => Err(OpenError::Greeting(format!("bad frame: {e}"))),
+                };
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.map_or_else(|| "no code".to_owned(), |f| u16::from(f.code).to_string());
+                return Err(OpenError::Greeting(format!("closed ({code})")));
+            }
+            Some(Ok(other)) => return Err(OpenError::Greeting(format!("unexpected {other:?}"))),
+            Some(Err(e)) => return Err(OpenError::Greeting(e.to_string())),
+            None => return Err(OpenError::Greeting("connection ended".to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses_go_round_robin_from_127_0_0_2() {
+        let ips: Vec<Ipv4Addr> = (0..7).map(|conn| source_ip(conn, 3)).collect();
+        let octets: Vec<u8> = ips.iter().map(|ip| ip.octets()[3]).collect();
+        assert_eq!(octets, [2, 3, 4, 2, 3, 4, 2]);
+        assert!(ips.iter().all(|ip| ip.is_loopback()));
+    }
+
+    #[test]
+    fn source_addresses_stay_in_127_0_0_x() {
+        assert_eq!(source_ip(0, 0), Ipv4Addr::new(127, 0, 0, 2));
+        assert_eq!(source_ip(u64::MAX, u8::MAX).octets()[..3], [127, 0, 0]);
+        let last = (0..1000).map(|conn| source_ip(conn, MAX_SOURCE_IPS).octets()[3]).max();
+        assert_eq!(last, Some(254));
+    }
+}

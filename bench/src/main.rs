@@ -1,0 +1,96 @@
+//! `herald-bench`: a load tool for Herald edges.
+//!
+//! Many WebSocket clients, each a real authenticated user, spread over
+//! several worker processes (one process can hold only as many sockets as
+//! its open-file limit) and over several loopback source addresses (one
+//! address can reach one edge only as many times as there are ephemeral
+//! ports); publishers on NATS; latency histograms merged across processes;
+//! the servers' memory per connection from `/proc`.
+//!
+//! # Layout
+//!
+//! - `main.rs`: the command line.
+//! - [`scenario`]: one module per scenario (`idle`, `broadcast`,
+//!   `cross_pod`), what they share, and the publishing run.
+//! - [`procs`]: worker processes, the JSON lines between them and the
+//!   parent, and adding up their counts.
+//! - [`worker`]: what a worker process does; [`tally`]: what it counts.
+//! - [`conn`]: opening one connection from a spread source address.
+//! - [`population`]: each connection's user, groups, edge and expected
+//!   messages, from its number alone.
+//! - [`publish`]: the benchmark frame and the paced publisher.
+//! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
+//!   [`proc_mem`]: resident memory of server processes; [`report`]: the
+//!   summary table and JSON.
+
+mod conn;
+mod hist;
+mod population;
+mod proc_mem;
+mod procs;
+mod publish;
+mod report;
+mod scenario;
+mod tally;
+mod token;
+mod worker;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::scenario::Scenario;
+
+/// Load tool for Herald edges: connections, fan-out, cross-pod delivery.
+///
+/// Progress goes to standard error every second; the summary to standard
+/// output; the full results to --json.
+#[derive(Parser)]
+#[command(name = "herald-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Scenario(Box<Scenario>),
+    /// One worker process of a run, started by the tool itself; takes its
+    /// orders as JSON lines on standard input.
+    #[command(hide = true)]
+    Worker,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command on a single-threaded runtime: a worker uses one core,
+/// and a run uses more by having more workers.
+fn run(command: Command) -> Result<()> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    match command {
+        Command::Worker => runtime.block_on(worker::run()),
+        Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
+    }
+}
+
+async fn run_scenario(scenario: &Scenario) -> Result<()> {
+    let report = scenario.run().await?;
+    print!("{}", report.summary());
+    if let Some(path) = &scenario.common().json {
+        report.write_json(path)?;
+        eprintln!("results written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! The publisher: benchmark frames on NATS at a fixed rate.
+//!
+//! A frame is a client frame, as backends publish them:
+//! `{"action":"bench","details":{"t":<unix nanos>,"seq":<n>,"pad":"..."}}`.
+//! `t` is taken just before the frame is handed to the NATS client, so the
+//! latency a receiver measures is publish → NATS → edge → WebSocket → client;
+//! every process runs on one machine and reads the same clock.
+//!
+//! The rate is held by elapsed time, not by a timer per message: on every
+//! tick the publisher sends whatever is due by then, so the average rate is
+//! exact over the run whatever the timer's resolution, and a late tick is
+//! caught up rather than lost.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::time::MissedTickBehavior;
+
+/// The action of benchmark frames.
+pub const BENCH_ACTION: &str = "bench";
+/// How often the publisher wakes up to send what is due.
+const TICK: Duration = Duration::from_millis(1);
+
+/// What a receiver reads back from a benchmark frame's `details`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Stamp {
+    /// Unix time of publishing, in nanoseconds.
+    pub t: u64,
+    /// Number of the message in the run, from 0.
+    pub seq: u64,
+}
+
+/// Frame number `seq` published at `t` (Unix nanos), padded to
+/// `payload_bytes` when that is longer than the frame without padding.
+pub fn frame(seq: u64, t: u64, payload_bytes: usize) -> Bytes {
+    let head = format!(r#"{{"action":"{BENCH_ACTION}","details":{{"t":{t},"seq":{seq},"pad":""#);
+    let tail = r#""}}"#;
+    let pad = payload_bytes.saturating_sub(head.len() + tail.len());
+    let mut frame = String::with_capacity(head.len() + pad + tail.len());
+    frame.push_str(&head);
+    frame.extend(std::iter::repeat_n('x', pad));
+    frame.push_str(tail);
+    Bytes::from(frame)
+}
+
+/// Messages due `elapsed` into a run at `rate` per second, never more than
+/// `total`.
+fn due(elapsed: Duration, rate: f64, total: u64) -> u64 {
+    ((elapsed.as_secs_f64() * rate) as u64).min(total)
+}
+
+/// Unix time now, in nanoseconds.
+pub fn unix_nanos() -> u64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What a publishing run did.
+#[derive(Debug, Clone, Copy)]
+pub struct Published {
+    pub messages: u64,
+    pub elapsed: Duration,
+}
+
+/// A paced publishing run.
+pub struct Publisher<'a> {
+    pub client: &'a async_nats::Client,
+    pub rate: f64,
+    pub duration: Duration,
+    pub payload_bytes: usize,
+    /// Messages published so far, for progress lines.
+    pub counter: &'a AtomicU64,
+}
+
+impl Publisher<'_> {
+    /// Publishes `rate × duration` frames, message `seq` to `subject(seq)`.
+    pub async fn run(&self, subject: impl Fn(u64) -> String) -> Result<Published> {
+        let total = (self.rate * self.duration.as_secs_f64()).round() as u64;
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < total {
+            ticks.tick().await;
+            let now_due = due(start.elapsed(), self.rate, total);
+            for seq in sent..now_due {
+                let payload = frame(seq, unix_nanos(), self.payload_bytes);
+                self.client.publish(subject(seq), payload).await.context("cannot publish to NATS")?;
+            }
+            if now_due > sent {
+                self.client.flush().await.context("cannot flush to NATS")?;
+                sent = now_due;
+                self.counter.store(sent, Ordering::Relaxed);
+            }
+        }
+        Ok(Published { messages: sent, elapsed: start.elapsed() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_a_padded_client_frame() {
+        let bytes = frame(42, 1_700_000_000_000_000_000, 256);
+        assert_eq!(bytes.len(), 256);
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["action"], BENCH_ACTION);
+        let stamp: Stamp = serde_json::from_value(value["details"].clone()).unwrap();
+        assert_eq!(stamp, Stamp { t: 1_700_000_000_000_000_000, seq: 42 });
+    }
+
+    #[test]
+    fn a_small_payload_size_means_no_padding() {
+        let bytes = frame(1, 2, 0);
+        assert_eq!(&bytes[..], br#"{"action":"bench","details":{"t":2,"seq":1,"pad":""}}"#);
+    }
+
+    #[test]
+    fn the_rate_is_held_by_elapsed_time() {
+        assert_eq!(due(Duration::ZERO, 100.0, 1000), 0);
+        assert_eq!(due(Duration::from_millis(15), 100.0, 1000), 1);
+        assert_eq!(due(Duration::from_millis(2500), 100.0, 1000), 250);
+        assert_eq!(due(Duration::from_secs(60), 100.0, 1000), 1000);
+        assert_eq!(due(Duration::from_millis(1), 50_000.0, 1_000_000), 50);
+    }
+}

@@ -1,0 +1,310 @@
+//! The results of a run: a table for people, JSON for tools and for
+//! comparing runs over time.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::hist::Quantiles;
+use crate::procs::{Connected, Delivered};
+use crate::publish::Published;
+
+/// Everything a run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub scenario: &'static str,
+    /// The scenario's settings as given (secrets left out).
+    pub settings: serde_json::Value,
+    pub connections: Connections,
+    /// One entry per `--server-pid`.
+    pub memory: Vec<ServerMemory>,
+    /// For scenarios that publish.
+    pub delivery: Option<Delivery>,
+}
+
+/// How the connections opened and held.
+#[derive(Debug, Serialize)]
+pub struct Connections {
+    pub requested: u64,
+    pub opened: u64,
+    pub failed: u64,
+    /// Failures by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Opened connections that closed before the end of the run.
+    pub closed_early: u64,
+    /// From starting the workers to the last connection's `$connected`.
+    pub seconds: f64,
+    pub per_sec: f64,
+    /// TCP connect to `$connected`, per connection.
+    pub handshake_us: Quantiles,
+}
+
+impl Connections {
+    pub fn new(requested: u64, connected: &Connected, closed_early: u64) -> Connections {
+        let seconds = connected.elapsed.as_secs_f64();
+        Connections {
+            requested,
+            opened: connected.opened,
+            failed: connected.failed,
+            errors: connected.errors.clone(),
+            closed_early,
+            seconds,
+            per_sec: rate(connected.opened, connected.elapsed),
+            handshake_us: Quantiles::from(&connected.handshake),
+        }
+    }
+}
+
+/// What one server process's memory grew by while it held the connections.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerMemory {
+    pub pid: u32,
+    /// Connections the growth is divided by.
+    pub connections: u64,
+    pub rss_before_bytes: u64,
+    pub rss_after_bytes: u64,
+    /// Negative when the server returned memory while it was measured.
+    pub per_conn_bytes: f64,
+    pub per_conn_kib: f64,
+}
+
+impl ServerMemory {
+    pub fn new(pid: u32, connections: u64, rss_before_bytes: u64, rss_after_bytes: u64) -> ServerMemory {
+        let growth = rss_after_bytes as f64 - rss_before_bytes as f64;
+        let per_conn_bytes = if connections == 0 { 0.0 } else { growth / connections as f64 };
+        ServerMemory {
+            pid,
+            connections,
+            rss_before_bytes,
+            rss_after_bytes,
+            per_conn_bytes,
+            per_conn_kib: per_conn_bytes / 1024.0,
+        }
+    }
+}
+
+/// What was published and what arrived.
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    pub published: u64,
+    pub publish_seconds: f64,
+    pub publish_rate: f64,
+    /// Deliveries the opened connections should have had.
+    pub expected: u64,
+    /// Benchmark frames received, repeats included.
+    pub received: u64,
+    /// Expected deliveries that arrived (once or more).
+    pub distinct: u64,
+    /// Expected deliveries that never arrived.
+    pub lost: u64,
+    pub duplicates: u64,
+    /// Frames that reached a connection they were not meant for.
+    pub unexpected: u64,
+    /// Text frames other than benchmark frames (`$reauth`, errors).
+    pub other_frames: u64,
+    /// Received frames per second of publishing.
+    pub deliveries_per_sec: f64,
+    /// Publish to delivery.
+    pub latency_us: Quantiles,
+}
+
+impl Delivery {
+    pub fn new(published: &Published, delivered: &Delivered) -> Delivery {
+        Delivery {
+            published: published.messages,
+            publish_seconds: published.elapsed.as_secs_f64(),
+            publish_rate: rate(published.messages, published.elapsed),
+            expected: delivered.expected,
+            received: delivered.received,
+            distinct: delivered.distinct,
+            lost: delivered.expected.saturating_sub(delivered.distinct),
+            duplicates: delivered.duplicates,
+            unexpected: delivered.unexpected,
+            other_frames: delivered.other_frames,
+            deliveries_per_sec: rate(delivered.received, published.elapsed),
+            latency_us: Quantiles::from(&delivered.latency),
+        }
+    }
+}
+
+fn rate(count: u64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+}
+
+impl Report {
+    /// The human summary: one aligned table.
+    pub fn summary(&self) -> String {
+        let mut rows: Vec<(String, String)> = Vec::new();
+        let mut row = |name: &str, value: String| rows.push((name.to_owned(), value));
+        let c = &self.connections;
+        row("scenario", self.scenario.to_owned());
+        row(
+            "connections",
+            format!("{} opened of {}, {} failed, {} closed early", c.opened, c.requested, c.failed, c.closed_early),
+        );
+        for (kind, count) in &c.errors {
+            row("  failure", format!("{count} × {kind}"));
+        }
+        row("connect rate", format!("{:.0} conn/s ({:.2} s)", c.per_sec, c.seconds));
+        row("handshake", latency(&c.handshake_us));
+        for m in &self.memory {
+            row(
+                &format!("server {} RSS", m.pid),
+                format!(
+                    "{:.1} → {:.1} MiB: {:.0} B = {:.2} KiB per connection ({} conns)",
+                    mib(m.rss_before_bytes),
+                    mib(m.rss_after_bytes),
+                    m.per_conn_bytes,
+                    m.per_conn_kib,
+                    m.connections
+                ),
+            );
+        }
+        if let Some(d) = &self.delivery {
+            row(
+                "published",
+                format!("{} msgs in {:.2} s ({:.1} msg/s)", d.published, d.publish_seconds, d.publish_rate),
+            );
+            row(
+                "deliveries",
+                format!("{} received of {} expected ({:.0}/s)", d.received, d.expected, d.deliveries_per_sec),
+            );
+            row("lost", format!("{} ({:.3}%)", d.lost, percent(d.lost, d.expected)));
+            row("duplicates", d.duplicates.to_string());
+            row("misdelivered", d.unexpected.to_string());
+            if d.other_frames > 0 {
+                row("other frames", d.other_frames.to_string());
+            }
+            row("latency", latency(&d.latency_us));
+        }
+        let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
+        let mut table = String::new();
+        for (name, value) in rows {
+            let _ = writeln!(table, "{name:<width$}  {value}");
+        }
+        table
+    }
+
+    /// Writes the report as pretty JSON to `path`.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("reports serialize");
+        std::fs::write(path, json + "\n").with_context(|| format!("cannot write {}", path.display()))
+    }
+}
+
+fn latency(q: &Quantiles) -> String {
+    if q.count == 0 {
+        return "no samples".to_owned();
+    }
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} samples)",
+        micros(q.p50),
+        micros(q.p90),
+        micros(q.p99),
+        micros(q.p999),
+        micros(q.max),
+        q.count
+    )
+}
+
+/// Microseconds in a readable unit.
+fn micros(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{:.2} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { 100.0 * part as f64 / whole as f64 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hist;
+
+    fn report() -> Report {
+        let mut latency = hist::micros();
+        latency.saturating_record(1_500);
+        let connected = Connected {
+            opened: 9,
+            opened_per_edge: vec![9],
+            failed: 1,
+            errors: BTreeMap::from([("tcp: refused".to_owned(), 1)]),
+            handshake: latency.clone(),
+            elapsed: Duration::from_secs(3),
+        };
+        let delivered = Delivered {
+            expected: 90,
+            received: 89,
+            distinct: 88,
+            duplicates: 1,
+            unexpected: 0,
+            other_frames: 0,
+            closed_early: 0,
+            latency,
+        };
+        let published = Published { messages: 10, elapsed: Duration::from_secs(2) };
+        Report {
+            scenario: "broadcast",
+            settings: serde_json::json!({"receivers": 10}),
+            connections: Connections::new(10, &connected, 0),
+            memory: vec![ServerMemory::new(42, 9, 1024 * 1024, 1024 * 1024 + 9 * 2048)],
+            delivery: Some(Delivery::new(&published, &delivered)),
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let json = serde_json::to_value(report()).unwrap();
+        assert_eq!(json["scenario"], "broadcast");
+        assert_eq!(json["settings"]["receivers"], 10);
+        let connections = &json["connections"];
+        assert_eq!(connections["opened"], 9);
+        assert_eq!(connections["per_sec"], 3.0);
+        assert_eq!(connections["errors"]["tcp: refused"], 1);
+        assert_eq!(connections["handshake_us"]["count"], 1);
+        let memory = &json["memory"][0];
+        assert_eq!(memory["pid"], 42);
+        assert_eq!(memory["per_conn_bytes"], 2048.0);
+        assert_eq!(memory["per_conn_kib"], 2.0);
+        let delivery = &json["delivery"];
+        assert_eq!(delivery["lost"], 2);
+        assert_eq!(delivery["deliveries_per_sec"], 44.5);
+        assert_eq!(delivery["publish_rate"], 5.0);
+        for key in ["count", "mean", "p50", "p90", "p99", "p999", "max"] {
+            assert!(delivery["latency_us"].get(key).is_some(), "latency_us.{key}");
+        }
+    }
+
+    #[test]
+    fn scenarios_without_delivery_have_null_delivery() {
+        let report = Report { delivery: None, ..report() };
+        assert!(serde_json::to_value(report).unwrap()["delivery"].is_null());
+    }
+
+    #[test]
+    fn the_summary_names_every_measure() {
+        let summary = report().summary();
+        for needle in ["connect rate", "3 conn/s", "2048 B = 2.00 KiB", "lost", "p99", "1.50 ms"] {
+            assert!(summary.contains(needle), "{needle:?} missing from\n{summary}");
+        }
+    }
+
+    #[test]
+    fn memory_per_connection_handles_zero_and_shrinking() {
+        assert_eq!(ServerMemory::new(1, 0, 10, 20).per_conn_bytes, 0.0);
+        assert_eq!(ServerMemory::new(1, 2, 20, 10).per_conn_bytes, -5.0);
+    }
+}

@@ -1,0 +1,56 @@
+//! `broadcast`: N receivers and one publisher at a fixed rate, to everyone
+//! (`herald.all`) or to one group every receiver is in. Measures fan-out:
+//! deliveries per second, loss and publish-to-delivery latency.
+
+use anyhow::{Context, Result};
+use clap::{Args as ClapArgs, ValueEnum};
+use herald_proto::subject::Subjects;
+use serde::Serialize;
+
+use super::delivery::{self, Publishing};
+use super::{Common, settings};
+use crate::population::Population;
+use crate::report::Report;
+
+/// The group every receiver joins for `--target group`.
+const GROUP: &str = "bench";
+
+/// Where the publisher sends.
+#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// `<prefix>.all`: every connection of every edge.
+    All,
+    /// `<prefix>.group.bench`: every receiver joins the group through its
+    /// token's `groups` claim.
+    Group,
+}
+
+#[derive(Debug, ClapArgs, Serialize)]
+pub struct Args {
+    /// Receiving connections, each its own user
+    #[arg(long, value_name = "N")]
+    pub receivers: u64,
+    /// Where the messages go
+    #[arg(long, value_enum, default_value_t = Target::All)]
+    pub target: Target,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub publishing: Publishing,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+pub async fn run(args: &Args) -> Result<Report> {
+    let subjects = Subjects::new(&args.common.subject_prefix).context("bad --subject-prefix")?;
+    let (subject, groups) = match args.target {
+        Target::All => (subjects.all(), Vec::new()),
+        Target::Group => (subjects.group(GROUP), vec![GROUP.to_owned()]),
+    };
+    let population = Population::Distinct { groups };
+    delivery::run("broadcast", settings(args), &args.common, &args.publishing, args.receivers, population, |_| {
+        subject.clone()
+    })
+    .await
+}

@@ -1,0 +1,98 @@
+//! The run shared by the scenarios that publish: open the receivers,
+//! publish at a fixed rate, let the last deliveries arrive, and count.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Serialize;
+
+use super::{Common, MemoryProbe};
+use crate::population::Population;
+use crate::publish::Publisher;
+use crate::report::{Connections, Delivery, Report};
+
+/// How often the end of deliveries is checked.
+const DRAIN_POLL: Duration = Duration::from_millis(250);
+/// Deliveries are over when the count has not moved for this long.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// How messages are published; the publishing scenarios take these.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct Publishing {
+    /// Messages published per second
+    #[arg(long, value_name = "MSGS", default_value_t = 100.0)]
+    pub rate: f64,
+    /// Seconds of publishing
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub duration: f64,
+    /// Size of each published frame, padding included
+    #[arg(long, value_name = "BYTES", default_value_t = 128)]
+    pub payload_bytes: usize,
+    /// Longest wait for the last deliveries after publishing, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub drain: f64,
+}
+
+impl Publishing {
+    fn check(&self) -> Result<()> {
+        for (name, value) in [("--rate", self.rate), ("--duration", self.duration), ("--drain", self.drain)] {
+            if !(value.is_finite() && value >= 0.0) {
+                bail!("{name} must be a number of at least 0, not {value}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One publishing run: `count` connections of `population`, message `seq`
+/// published to `subject(seq)`.
+pub async fn run(
+    scenario: &'static str,
+    settings: serde_json::Value,
+    common: &Common,
+    publishing: &Publishing,
+    count: u64,
+    population: Population,
+    subject: impl Fn(u64) -> String,
+) -> Result<Report> {
+    publishing.check()?;
+    let nats = async_nats::connect(&common.nats)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", common.nats))?;
+    // Memory is sampled once the receivers are open, before publishing:
+    // what the connections cost, not what queues hold in flight.
+    let probe = MemoryProbe::start(&common.server_pids)?;
+    let (fleet, connected) = common.connect(count, population).await?;
+    let memory = probe.finish(&connected)?;
+
+    eprintln!("publishing {} msg/s for {} s", publishing.rate, publishing.duration);
+    let publisher = Publisher {
+        client: &nats,
+        rate: publishing.rate,
+        duration: Duration::from_secs_f64(publishing.duration),
+        payload_bytes: publishing.payload_bytes,
+        counter: fleet.published_counter(),
+    };
+    let published = publisher.run(subject).await?;
+
+    // Deliveries trail publishing by the latency: wait until they stop.
+    let deadline = Instant::now() + Duration::from_secs_f64(publishing.drain);
+    let (mut last, mut moved) = (fleet.received(), Instant::now());
+    while Instant::now() < deadline && moved.elapsed() < QUIET {
+        tokio::time::sleep(DRAIN_POLL).await;
+        let received = fleet.received();
+        if received != last {
+            (last, moved) = (received, Instant::now());
+        }
+    }
+
+    let delivered = fleet.finish(published.messages).await?;
+    Ok(Report {
+        scenario,
+        settings,
+        connections: Connections::new(count, &connected, delivered.closed_early),
+        memory,
+        delivery: Some(Delivery::new(&published, &delivered)),
+    })
+}

@@ -1,0 +1,43 @@
+//! `idle`: open N authenticated connections and hold them. Measures how
+//! fast an edge takes connections and what one idle connection costs it.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args as ClapArgs;
+use serde::Serialize;
+
+use super::{Common, MemoryProbe, settings};
+use crate::population::Population;
+use crate::report::{Connections, Report};
+
+#[derive(Debug, ClapArgs, Serialize)]
+pub struct Args {
+    /// Connections to open, each its own user
+    #[arg(long, value_name = "N")]
+    pub connections: u64,
+    /// Seconds to hold the connections before the servers' memory is
+    /// sampled again (lets the servers settle, and spans edge pings)
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub hold: u64,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub common: Common,
+}
+
+pub async fn run(args: &Args) -> Result<Report> {
+    let common = &args.common;
+    let probe = MemoryProbe::start(&common.server_pids)?;
+    let (fleet, connected) = common.connect(args.connections, Population::Distinct { groups: Vec::new() }).await?;
+    eprintln!("holding them for {} s", args.hold);
+    tokio::time::sleep(Duration::from_secs(args.hold)).await;
+    let memory = probe.finish(&connected)?;
+    let held = fleet.finish(0).await?;
+    Ok(Report {
+        scenario: "idle",
+        settings: settings(args),
+        connections: Connections::new(args.connections, &connected, held.closed_early),
+        memory,
+        delivery: None,
+    })
+}

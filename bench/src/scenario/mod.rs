@@ -1,0 +1,166 @@
+//! The scenarios, and what they share: the target options, starting the
+//! workers and sampling server memory.
+//!
+//! A scenario is a subcommand with its own `Args` (which flatten
+//! [`Common`]) and a `run` that returns a [`Report`]. Adding one is a module
+//! and a variant of [`Scenario`].
+
+mod broadcast;
+mod cross_pod;
+mod delivery;
+mod idle;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::conn::MAX_SOURCE_IPS;
+use crate::population::Population;
+use crate::proc_mem;
+use crate::procs::{self, Connected, Fleet, WorkerPlan};
+use crate::report::{Report, ServerMemory};
+
+/// A load scenario.
+#[derive(Debug, Subcommand)]
+pub enum Scenario {
+    /// Open N authenticated connections, hold them, and measure the connect
+    /// rate and the servers' memory per connection.
+    Idle(idle::Args),
+    /// N receivers, one publisher on NATS at a fixed rate to everyone or to
+    /// one group: deliveries per second, loss and latency.
+    Broadcast(broadcast::Args),
+    /// Users with several tabs spread over several edges, messages to each
+    /// user: every tab must get every message of its user exactly once.
+    CrossPod(cross_pod::Args),
+}
+
+impl Scenario {
+    pub async fn run(&self) -> Result<Report> {
+        match self {
+            Scenario::Idle(args) => idle::run(args).await,
+            Scenario::Broadcast(args) => broadcast::run(args).await,
+            Scenario::CrossPod(args) => cross_pod::run(args).await,
+        }
+    }
+
+    pub fn common(&self) -> &Common {
+        match self {
+            Scenario::Idle(args) => &args.common,
+            Scenario::Broadcast(args) => &args.common,
+            Scenario::CrossPod(args) => &args.common,
+        }
+    }
+}
+
+/// Where the load goes and how it is spread; every scenario takes these.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct Common {
+    /// Edge WebSocket URL; repeat for several edges (connections go
+    /// round-robin over them)
+    #[arg(long = "url", value_name = "URL", default_value = "ws://127.0.0.1:8080/ws")]
+    pub urls: Vec<String>,
+    /// HS256 secret the edges verify tokens with
+    #[arg(long, value_name = "SECRET", env = "HERALD_BENCH_TOKEN_SECRET", hide_env_values = true)]
+    #[serde(skip)]
+    pub token_secret: String,
+    /// NATS server the publisher uses
+    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+    /// First token(s) of Herald's NATS subjects, as the edges are set up
+    #[arg(long, value_name = "PREFIX", default_value = "herald")]
+    pub subject_prefix: String,
+    /// Server process whose resident memory (VmRSS) is sampled before and
+    /// after; repeat for several. Given once per --url, in the same order,
+    /// each pid's growth is divided by its own URL's connections; otherwise
+    /// by all connections
+    #[arg(long = "server-pid", value_name = "PID")]
+    pub server_pids: Vec<u32>,
+    /// Worker processes the connections are split over; each has its own
+    /// open-file limit and one core's worth of runtime
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub procs: u16,
+    /// Source addresses 127.0.0.2, 127.0.0.3, ... connections are bound to,
+    /// round-robin (each allows about 28k connections per edge)
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_SOURCE_IPS)))]
+    pub source_ips: u8,
+    /// Connections each worker opens at once. Keep this times --procs under
+    /// the edges' listen backlog: past it the accept queue overflows and
+    /// each dropped SYN costs its connection a one-second retransmit
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub connect_concurrency: u16,
+    /// Also write the results as JSON to this file
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+impl Common {
+    /// Starts the workers for `count` connections of `population` and waits
+    /// until all are open (or failed).
+    async fn connect(&self, count: u64, population: Population) -> Result<(Fleet, Connected)> {
+        let per_process = procs::connections_per_process()?;
+        let ranges = procs::split(count, self.procs.into());
+        let largest = ranges.iter().map(|range| range.end - range.start).max().unwrap_or(0);
+        if largest > per_process {
+            let needed = count.div_ceil(per_process.max(1));
+            bail!(
+                "{largest} connections in one worker process is over the {per_process} a process can hold \
+                 (its open-file limit less a reserve); use --procs {needed} or more"
+            );
+        }
+        let plans = ranges
+            .into_iter()
+            .map(|conns| WorkerPlan {
+                urls: self.urls.clone(),
+                token_secret: self.token_secret.clone(),
+                conns,
+                population: population.clone(),
+                source_ips: self.source_ips,
+                connect_concurrency: self.connect_concurrency.into(),
+            })
+            .collect();
+        eprintln!("opening {count} connections to {} over {} worker process(es)", self.urls.join(", "), self.procs);
+        let mut fleet = Fleet::spawn(plans).await?;
+        let connected = fleet.ready().await?;
+        eprintln!(
+            "{} connections open in {:.2} s, {} failed",
+            connected.opened,
+            connected.elapsed.as_secs_f64(),
+            connected.failed
+        );
+        Ok((fleet, connected))
+    }
+}
+
+/// Server memory sampled before the connections open, to compare with
+/// later.
+struct MemoryProbe {
+    before: Vec<(u32, u64)>,
+}
+
+impl MemoryProbe {
+    fn start(pids: &[u32]) -> Result<MemoryProbe> {
+        let before = pids.iter().map(|&pid| Ok((pid, proc_mem::resident_bytes(pid)?))).collect::<Result<_>>()?;
+        Ok(MemoryProbe { before })
+    }
+
+    /// Samples again and divides each server's growth by its connections:
+    /// those of its own URL when there is one pid per URL, else all.
+    fn finish(&self, connected: &Connected) -> Result<Vec<ServerMemory>> {
+        let one_per_edge = self.before.len() == connected.opened_per_edge.len();
+        self.before
+            .iter()
+            .enumerate()
+            .map(|(i, &(pid, before))| {
+                let connections = if one_per_edge { connected.opened_per_edge[i] } else { connected.opened };
+                Ok(ServerMemory::new(pid, connections, before, proc_mem::resident_bytes(pid)?))
+            })
+            .collect()
+    }
+}
+
+/// A scenario's settings for the report.
+fn settings(args: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(args).expect("settings serialize")
+}

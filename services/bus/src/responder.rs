@@ -1,0 +1,85 @@
+//! Answering requests: the loop every request/reply service runs (routers,
+//! and handlers written with the handler SDK).
+//!
+//! At most `limit` requests are worked on at once; more are answered at once
+//! with the `overloaded` answer, so a busy responder sheds load instead of
+//! queuing it. On stop, the subscription is drained: NATS gives new requests
+//! to the other members of the queue group, and the requests already on
+//! their way here are still answered.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::{Bus, Subscription};
+
+/// How a responder answers and how much it takes on.
+pub struct Responder<F> {
+    /// Answers one request payload.
+    pub answer: F,
+    /// Requests worked on at once.
+    pub limit: usize,
+    /// The answer to a request beyond the limit.
+    pub overloaded: Bytes,
+}
+
+impl<F, Fut> Responder<F>
+where
+    F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Bytes> + Send + 'static,
+{
+    /// Answers the requests of `requests` until `stop` resolves, then drains
+    /// and returns once every request taken has been answered.
+    pub async fn serve(self, bus: &Bus, mut requests: Subscription, stop: impl Future<Output = ()>) {
+        let answer = Arc::new(self.answer);
+        let permits = Arc::new(Semaphore::new(self.limit));
+        let mut tasks = JoinSet::new();
+        tokio::pin!(stop);
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                message = requests.next() => match message {
+                    Some(message) => {
+                        let Some(reply) = message.reply().map(str::to_owned) else { continue };
+                        let bus = bus.clone();
+                        match permits.clone().try_acquire_owned() {
+                            Ok(permit) => {
+                                let answer = answer.clone();
+                                tasks.spawn(async move {
+                                    let payload = answer(message.payload).await;
+                                    respond(&bus, reply, payload).await;
+                                    drop(permit);
+                                });
+                            }
+                            Err(_) => {
+                                tracing::debug!("overloaded: refusing a request");
+                                let overloaded = self.overloaded.clone();
+                                tasks.spawn(async move { respond(&bus, reply, overloaded).await });
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                () = &mut stop, if !draining => {
+                    draining = true;
+                    if let Err(e) = requests.drain().await {
+                        tracing::warn!(error = %e, "could not leave the queue group cleanly");
+                        break;
+                    }
+                }
+            }
+            while tasks.try_join_next().is_some() {}
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn respond(bus: &Bus, reply: String, payload: Bytes) {
+    if let Err(e) = bus.publish(reply, payload).await {
+        tracing::warn!(error = %e, "could not send an answer");
+    }
+}
