@@ -105,10 +105,7 @@ impl ClientFrame {
         };
         let chars = action.chars().count();
         if chars == 0 || chars > MAX_ACTION_CHARS {
-            return Err(FrameError::new(
-                format!("\"action\" must be 1 to {MAX_ACTION_CHARS} characters"),
-                id,
-            ));
+            return Err(FrameError::new(format!("\"action\" must be 1 to {MAX_ACTION_CHARS} characters"), id));
         }
         Ok(ClientFrame { action, details: loose.details, id })
     }

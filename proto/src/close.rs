@@ -36,7 +36,9 @@ mod tests {
 
     #[test]
     fn reserved_and_unassigned_codes_are_not_sendable() {
-        for code in [NORMAL, GOING_AWAY, POLICY_VIOLATION, SERVICE_RESTART, BACKEND_DISCONNECT, AUTH_EXPIRED, 3000, 4999] {
+        for code in
+            [NORMAL, GOING_AWAY, POLICY_VIOLATION, SERVICE_RESTART, BACKEND_DISCONNECT, AUTH_EXPIRED, 3000, 4999]
+        {
             assert!(is_sendable(code), "{code}");
         }
         for code in [0, 999, 1004, 1005, ABNORMAL, 1015, 2000, 5000] {

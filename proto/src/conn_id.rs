@@ -94,7 +94,9 @@ mod tests {
 
     #[test]
     fn refuses_anything_that_could_escape_one_subject() {
-        for bad in ["", "a", "a.", ".1", "a.b", "a.1.2", "a*.1", "a.>", "a.01", "a.-1", "a b.1", "a.99999999999999999999"] {
+        for bad in
+            ["", "a", "a.", ".1", "a.b", "a.1.2", "a*.1", "a.>", "a.01", "a.-1", "a b.1", "a.99999999999999999999"]
+        {
             assert!(bad.parse::<ConnId>().is_err(), "{bad:?}");
         }
     }

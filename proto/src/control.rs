@@ -35,10 +35,7 @@ mod tests {
         let op = |s: &str| serde_json::from_str::<ControlOp>(s).unwrap();
         assert_eq!(op(r#"{"op":"join","group":"g"}"#), ControlOp::Join { group: "g".into() });
         assert_eq!(op(r#"{"op":"leave","group":"g"}"#), ControlOp::Leave { group: "g".into() });
-        assert_eq!(
-            op(r#"{"op":"disconnect"}"#),
-            ControlOp::Disconnect { code: 4000, reason: String::new() }
-        );
+        assert_eq!(op(r#"{"op":"disconnect"}"#), ControlOp::Disconnect { code: 4000, reason: String::new() });
         assert_eq!(
             op(r#"{"op":"disconnect","code":4003,"reason":"banned"}"#),
             ControlOp::Disconnect { code: 4003, reason: "banned".into() }

@@ -131,10 +131,7 @@ mod tests {
         assert_eq!(r.details.unwrap().get(), r#"{"ok":true}"#);
         assert_eq!(r.effects.len(), 4);
         assert_eq!(r.effects[0], Effect::Join("room".into()));
-        assert_eq!(
-            r.effects[2],
-            Effect::Disconnect(DisconnectEffect { code: 4002, reason: "bye".into() })
-        );
+        assert_eq!(r.effects[2], Effect::Disconnect(DisconnectEffect { code: 4002, reason: "bye".into() }));
     }
 
     #[test]

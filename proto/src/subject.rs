@@ -20,10 +20,7 @@ const ENCODED_MARK: char = '~';
 
 /// Whether `name` can be used as a subject token without encoding.
 fn is_plain(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'@'))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':' | b'@'))
 }
 
 /// Encodes a user id or group name as one subject token.
@@ -77,11 +74,7 @@ pub struct BadPrefix(pub String);
 
 impl std::fmt::Display for BadPrefix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:?} is not a subject prefix: use dot-separated tokens of A-Z a-z 0-9 _ -",
-            self.0
-        )
+        write!(f, "{:?} is not a subject prefix: use dot-separated tokens of A-Z a-z 0-9 _ -", self.0)
     }
 }
 
@@ -99,11 +92,7 @@ impl Subjects {
         let valid = prefix.split('.').all(|token| {
             !token.is_empty() && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
         });
-        if valid {
-            Ok(Subjects { prefix: prefix.to_owned() })
-        } else {
-            Err(BadPrefix(prefix.to_owned()))
-        }
+        if valid { Ok(Subjects { prefix: prefix.to_owned() }) } else { Err(BadPrefix(prefix.to_owned())) }
     }
 
     pub fn prefix(&self) -> &str {
@@ -138,6 +127,11 @@ impl Subjects {
     /// `<prefix>.ctl.user.<U>`: control operations for user U.
     pub fn ctl_user(&self, user: &str) -> String {
         format!("{}.ctl.user.{}", self.prefix, encode_token(user))
+    }
+
+    /// `<prefix>.ctl.user.*`: control operations for every user.
+    pub fn ctl_users(&self) -> String {
+        format!("{}.ctl.user.*", self.prefix)
     }
 
     /// `<prefix>.ctl.conn.<C>`: control operations for one connection.
@@ -245,12 +239,8 @@ mod tests {
     #[test]
     fn a_target_becomes_its_subjects() {
         let s = Subjects::default();
-        let target = Target {
-            users: vec!["a.b".into()],
-            groups: vec!["g".into()],
-            conns: vec!["e1.5".into()],
-            all: false,
-        };
+        let target =
+            Target { users: vec!["a.b".into()], groups: vec!["g".into()], conns: vec!["e1.5".into()], all: false };
         assert_eq!(s.for_target(&target).unwrap(), ["herald.user.~YS5i", "herald.group.g", "herald.conn.e1.5"]);
         let everyone = Target { all: true, ..target.clone() };
         assert_eq!(s.for_target(&everyone).unwrap(), ["herald.all"]);

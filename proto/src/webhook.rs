@@ -27,7 +27,14 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 
 /// Whether `signature` is a valid `Herald-Signature` for this request, and
 /// `timestamp` is within `tolerance_secs` of `now_secs`.
-pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str, now_secs: u64, tolerance_secs: u64) -> bool {
+pub fn verify(
+    secret: &[u8],
+    timestamp: &str,
+    body: &[u8],
+    signature: &str,
+    now_secs: u64,
+    tolerance_secs: u64,
+) -> bool {
     let Ok(sent) = timestamp.parse::<u64>() else { return false };
     if sent.abs_diff(now_secs) > tolerance_secs {
         return false;

@@ -25,16 +25,14 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use herald_proto::client::{
-    self, AuthDetails, AuthState, ClientFrame, ConnectedDetails, ERROR_SUFFIX, ErrorDetails,
-    FrameId, GroupDetails, MAX_ACTION_CHARS, action,
+    self, AuthDetails, AuthState, ClientFrame, ConnectedDetails, ERROR_SUFFIX, ErrorDetails, FrameId, GroupDetails,
+    MAX_ACTION_CHARS, action,
 };
 use herald_proto::close;
 use herald_proto::conn_id::{self, ConnId};
 use herald_proto::control::ControlOp;
 use herald_proto::event::{CloseInfo, LifecycleEvent};
-use herald_proto::handler::{
-    Claims, DisconnectEffect, Effect, HandlerRequest, HandlerResponse, PublishEffect, Target,
-};
+use herald_proto::handler::{Claims, DisconnectEffect, Effect, HandlerRequest, HandlerResponse, PublishEffect, Target};
 use jsonschema::Validator;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -47,10 +45,7 @@ use serde_json::{Number, Value, json};
 /// `(name, text)` of `proto/schema/<name>.schema.json`.
 macro_rules! schema_file {
     ($name:literal) => {
-        (
-            $name,
-            include_str!(concat!("../schema/", $name, ".schema.json")),
-        )
+        ($name, include_str!(concat!("../schema/", $name, ".schema.json")))
     };
 }
 
@@ -73,12 +68,8 @@ struct Schema {
 }
 
 fn schema(name: &str) -> Schema {
-    let (name, text) = SCHEMAS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no schema {name}"));
-    let doc: Value = serde_json::from_str(text)
-        .unwrap_or_else(|e| panic!("{name}.schema.json is not JSON: {e}"));
+    let (name, text) = SCHEMAS.iter().find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no schema {name}"));
+    let doc: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}.schema.json is not JSON: {e}"));
     compile(name, doc)
 }
 
@@ -87,20 +78,13 @@ fn compile(name: &'static str, doc: Value) -> Schema {
         .should_validate_formats(true)
         .build(&doc)
         .unwrap_or_else(|e| panic!("{name}: schema does not compile: {e}"));
-    Schema {
-        name,
-        doc,
-        validator,
-    }
+    Schema { name, doc, validator }
 }
 
 impl Schema {
     /// Why `doc` is invalid; empty when it is valid.
     fn errors(&self, doc: &Value) -> Vec<String> {
-        self.validator
-            .iter_errors(doc)
-            .map(|e| format!("{e} (at {:?})", e.instance_path().to_string()))
-            .collect()
+        self.validator.iter_errors(doc).map(|e| format!("{e} (at {:?})", e.instance_path().to_string())).collect()
     }
 
     fn assert_valid(&self, doc: &Value, what: &str) {
@@ -114,15 +98,11 @@ impl Schema {
     }
 
     fn at(&self, pointer: &str) -> &Value {
-        self.doc
-            .pointer(pointer)
-            .unwrap_or_else(|| panic!("{}: nothing at {pointer}", self.name))
+        self.doc.pointer(pointer).unwrap_or_else(|| panic!("{}: nothing at {pointer}", self.name))
     }
 
     fn examples(&self) -> &[Value] {
-        self.at("/examples")
-            .as_array()
-            .unwrap_or_else(|| panic!("{}: examples is not an array", self.name))
+        self.at("/examples").as_array().unwrap_or_else(|| panic!("{}: examples is not an array", self.name))
     }
 
     /// The names under `properties` of the subschema at `pointer`.
@@ -139,12 +119,8 @@ impl Schema {
     /// Asserts that the subschema at `pointer` lists exactly the properties
     /// of `full`, a value with every optional field present.
     fn assert_properties(&self, pointer: &str, full: &Value) {
-        let produced: BTreeSet<String> = full
-            .as_object()
-            .unwrap_or_else(|| panic!("{full} is not an object"))
-            .keys()
-            .cloned()
-            .collect();
+        let produced: BTreeSet<String> =
+            full.as_object().unwrap_or_else(|| panic!("{full} is not an object")).keys().cloned().collect();
         assert_eq!(
             self.properties(pointer),
             produced,
@@ -167,9 +143,7 @@ fn assertions_of(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, _)| {
-                    !matches!(k.as_str(), "description" | "title" | "examples" | "default")
-                })
+                .filter(|(k, _)| !matches!(k.as_str(), "description" | "title" | "examples" | "default"))
                 .map(|(k, v)| (k.clone(), assertions_of(v)))
                 .collect(),
         ),
@@ -214,11 +188,7 @@ fn check_tables(schema: &Schema, read: Reader, tables: Tables) {
             let errors = schema.errors(&doc);
             let rust = read(&doc.to_string());
             if errors.is_empty() != schema_ok {
-                let detail = if schema_ok {
-                    errors.join("; ")
-                } else {
-                    "accepted".to_owned()
-                };
+                let detail = if schema_ok { errors.join("; ") } else { "accepted".to_owned() };
                 failures.push(format!("[{list}] {why}: schema {detail}\n    {doc}"));
             }
             if rust.is_ok() != rust_ok {
@@ -227,13 +197,7 @@ fn check_tables(schema: &Schema, read: Reader, tables: Tables) {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{}: {} disagreement(s):\n  {}",
-        schema.name,
-        failures.len(),
-        failures.join("\n  ")
-    );
+    assert!(failures.is_empty(), "{}: {} disagreement(s):\n  {}", schema.name, failures.len(), failures.join("\n  "));
 }
 
 /// Serde reads a struct from an array of its fields in order, so every
@@ -308,18 +272,11 @@ fn full_target() -> Target {
 }
 
 fn full_publish() -> PublishEffect {
-    PublishEffect {
-        to: full_target(),
-        action: "room/joined".into(),
-        details: json!({"user": "alice"}),
-    }
+    PublishEffect { to: full_target(), action: "room/joined".into(), details: json!({"user": "alice"}) }
 }
 
 fn full_disconnect() -> DisconnectEffect {
-    DisconnectEffect {
-        code: 4003,
-        reason: "banned".into(),
-    }
+    DisconnectEffect { code: 4003, reason: "banned".into() }
 }
 
 /// Every effect variant, with empty and full payloads.
@@ -329,23 +286,11 @@ fn every_effect() -> Vec<Effect> {
         Effect::Join(String::new()),
         Effect::Leave("lobby".into()),
         Effect::Disconnect(full_disconnect()),
-        Effect::Disconnect(DisconnectEffect {
-            code: close::NORMAL,
-            reason: String::new(),
-        }),
+        Effect::Disconnect(DisconnectEffect { code: close::NORMAL, reason: String::new() }),
         Effect::Publish(full_publish()),
+        Effect::Publish(PublishEffect { to: Target::default(), action: "x".into(), details: Value::Null }),
         Effect::Publish(PublishEffect {
-            to: Target::default(),
-            action: "x".into(),
-            details: Value::Null,
-        }),
-        Effect::Publish(PublishEffect {
-            to: Target {
-                users: vec![],
-                groups: vec!["g".into()],
-                conns: vec![],
-                all: false,
-            },
+            to: Target { users: vec![], groups: vec!["g".into()], conns: vec![], all: false },
             action: "chat/message".into(),
             details: json!("hi"),
         }),
@@ -393,10 +338,7 @@ fn minimal_request(id: Option<FrameId>) -> HandlerRequest {
 fn full_response() -> HandlerResponse {
     HandlerResponse {
         details: Some(raw(r#"{"ok":true}"#)),
-        error: Some(ErrorDetails {
-            code: 409,
-            message: "name taken".into(),
-        }),
+        error: Some(ErrorDetails { code: 409, message: "name taken".into() }),
         noreply: true,
         effects: every_effect(),
         user: Some(Some("alice".into())),
@@ -409,49 +351,19 @@ fn responses() -> Vec<HandlerResponse> {
     vec![
         full_response(),
         HandlerResponse::default(),
-        HandlerResponse {
-            user: Some(None),
-            groups: Some(vec![]),
-            claims: Some(Claims::new()),
-            ..Default::default()
-        },
-        HandlerResponse {
-            details: Some(raw(r#""text""#)),
-            ..Default::default()
-        },
-        HandlerResponse {
-            error: Some(ErrorDetails {
-                code: 100,
-                message: String::new(),
-            }),
-            ..Default::default()
-        },
-        HandlerResponse {
-            error: Some(ErrorDetails {
-                code: 4999,
-                message: "x".into(),
-            }),
-            ..Default::default()
-        },
+        HandlerResponse { user: Some(None), groups: Some(vec![]), claims: Some(Claims::new()), ..Default::default() },
+        HandlerResponse { details: Some(raw(r#""text""#)), ..Default::default() },
+        HandlerResponse { error: Some(ErrorDetails { code: 100, message: String::new() }), ..Default::default() },
+        HandlerResponse { error: Some(ErrorDetails { code: 4999, message: "x".into() }), ..Default::default() },
     ]
 }
 
 fn every_control_op() -> Vec<ControlOp> {
     vec![
-        ControlOp::Join {
-            group: "room:42".into(),
-        },
-        ControlOp::Leave {
-            group: "a.b c".into(),
-        },
-        ControlOp::Disconnect {
-            code: close::BACKEND_DISCONNECT,
-            reason: String::new(),
-        },
-        ControlOp::Disconnect {
-            code: close::NORMAL,
-            reason: "bye".into(),
-        },
+        ControlOp::Join { group: "room:42".into() },
+        ControlOp::Leave { group: "a.b c".into() },
+        ControlOp::Disconnect { code: close::BACKEND_DISCONNECT, reason: String::new() },
+        ControlOp::Disconnect { code: close::NORMAL, reason: "bye".into() },
     ]
 }
 
@@ -471,23 +383,13 @@ fn disconnect_event() -> LifecycleEvent {
         groups: vec!["team:blue".into()],
         edge: "3f9c2a7e1b0d4c85".into(),
         at: "2026-03-01T10:02:45.008Z".into(),
-        close: Some(CloseInfo {
-            code: close::ABNORMAL,
-            reason: String::new(),
-        }),
+        close: Some(CloseInfo { code: close::ABNORMAL, reason: String::new() }),
     }
 }
 
 fn events() -> Vec<LifecycleEvent> {
-    let connect = LifecycleEvent {
-        close: None,
-        ..disconnect_event()
-    };
-    let anonymous = LifecycleEvent {
-        user: None,
-        groups: vec![],
-        ..connect.clone()
-    };
+    let connect = LifecycleEvent { close: None, ..disconnect_event() };
+    let anonymous = LifecycleEvent { user: None, groups: vec![], ..connect.clone() };
     let mut events = vec![disconnect_event(), connect, anonymous];
     for code in [
         close::NORMAL,
@@ -500,13 +402,7 @@ fn events() -> Vec<LifecycleEvent> {
         close::BACKEND_DISCONNECT,
         close::AUTH_EXPIRED,
     ] {
-        events.push(LifecycleEvent {
-            close: Some(CloseInfo {
-                code,
-                reason: "r".into(),
-            }),
-            ..disconnect_event()
-        });
+        events.push(LifecycleEvent { close: Some(CloseInfo { code, reason: "r".into() }), ..disconnect_event() });
     }
     events
 }
@@ -523,9 +419,7 @@ fn read_client_frame(text: &str) -> Result<(), String> {
         action::PING => Ok(()),
         action::JOIN | action::LEAVE => read::<GroupDetails>(details).map(drop),
         action::AUTH => read::<AuthDetails>(details).map(drop),
-        other if action::is_system(other) => {
-            Err(format!("{other} is not an action a client may send"))
-        }
+        other if action::is_system(other) => Err(format!("{other} is not an action a client may send")),
         _ => Ok(()),
     }
 }
@@ -544,11 +438,7 @@ struct ServerFrameIn {
 /// Reads a server frame and encodes it again with Herald's encoder.
 fn reencode_server_frame(text: &str) -> Result<String, String> {
     let frame: ServerFrameIn = read(text)?;
-    let (name, details, id) = (
-        frame.action.as_str(),
-        frame.details.get(),
-        frame.id.as_ref(),
-    );
+    let (name, details, id) = (frame.action.as_str(), frame.details.get(), frame.id.as_ref());
     Ok(match name {
         action::CONNECTED => client::encode(name, &read::<ConnectedDetails>(details)?, id),
         action::JOIN | action::LEAVE => client::encode(name, &read::<GroupDetails>(details)?, id),
@@ -595,22 +485,10 @@ fn every_schema_file_is_checked_and_well_formed() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
     let on_disk: BTreeSet<String> = std::fs::read_dir(&dir)
         .expect("proto/schema exists")
-        .map(|entry| {
-            entry
-                .expect("readable")
-                .file_name()
-                .into_string()
-                .expect("UTF-8 name")
-        })
+        .map(|entry| entry.expect("readable").file_name().into_string().expect("UTF-8 name"))
         .collect();
-    let checked: BTreeSet<String> = SCHEMAS
-        .iter()
-        .map(|(name, _)| format!("{name}.schema.json"))
-        .collect();
-    assert_eq!(
-        on_disk, checked,
-        "every file in proto/schema must be listed in SCHEMAS"
-    );
+    let checked: BTreeSet<String> = SCHEMAS.iter().map(|(name, _)| format!("{name}.schema.json")).collect();
+    assert_eq!(on_disk, checked, "every file in proto/schema must be listed in SCHEMAS");
 
     let mut ids = BTreeSet::new();
     for (name, _) in SCHEMAS {
@@ -618,20 +496,10 @@ fn every_schema_file_is_checked_and_well_formed() {
         jsonschema::draft202012::meta::validate(&s.doc)
             .unwrap_or_else(|e| panic!("{name}: not a valid draft 2020-12 schema: {e}"));
         assert_eq!(s.at("/$schema"), DRAFT_2020_12, "{name}: $schema");
-        assert_eq!(
-            s.at("/$id"),
-            &json!(format!("urn:herald:schema:v1:{name}")),
-            "{name}: $id"
-        );
-        assert!(
-            ids.insert(s.at("/$id").to_string()),
-            "{name}: $id is not unique"
-        );
+        assert_eq!(s.at("/$id"), &json!(format!("urn:herald:schema:v1:{name}")), "{name}: $id");
+        assert!(ids.insert(s.at("/$id").to_string()), "{name}: $id is not unique");
         for key in ["/title", "/description"] {
-            let text = s
-                .at(key)
-                .as_str()
-                .unwrap_or_else(|| panic!("{name}: {key} is not a string"));
+            let text = s.at(key).as_str().unwrap_or_else(|| panic!("{name}: {key} is not a string"));
             assert!(!text.trim().is_empty(), "{name}: {key} is empty");
         }
         assert!(!s.examples().is_empty(), "{name}: no examples");
@@ -641,10 +509,7 @@ fn every_schema_file_is_checked_and_well_formed() {
         if let Some(defs) = s.doc.get("$defs").and_then(Value::as_object) {
             for def in defs.keys() {
                 let reference = format!("\"#/$defs/{def}\"");
-                assert!(
-                    s.doc.to_string().contains(&reference),
-                    "{name}: $defs/{def} is never used"
-                );
+                assert!(s.doc.to_string().contains(&reference), "{name}: $defs/{def} is never used");
             }
         }
     }
@@ -655,23 +520,10 @@ fn repeated_definitions_agree_across_schemas() {
     let same = |pointer: &str, names: &[&str]| {
         let first = assertions_of(schema(names[0]).at(pointer));
         for name in &names[1..] {
-            assert_eq!(
-                assertions_of(schema(name).at(pointer)),
-                first,
-                "{pointer} differs in {name} and {}",
-                names[0]
-            );
+            assert_eq!(assertions_of(schema(name).at(pointer)), first, "{pointer} differs in {name} and {}", names[0]);
         }
     };
-    same(
-        "/$defs/connId",
-        &[
-            "server-frame",
-            "handler-request",
-            "handler-response",
-            "lifecycle-event",
-        ],
-    );
+    same("/$defs/connId", &["server-frame", "handler-request", "handler-response", "lifecycle-event"]);
     same("/$defs/errorDetails", &["server-frame", "handler-response"]);
     same("/$defs/groupDetails", &["client-frame", "server-frame"]);
 
@@ -679,12 +531,7 @@ fn repeated_definitions_agree_across_schemas() {
     let request = schema("handler-request");
     for s in [&client, &request] {
         assert_eq!(s.at("/properties/action/minLength"), 1, "{}", s.name);
-        assert_eq!(
-            s.at("/properties/action/maxLength"),
-            &json!(MAX_ACTION_CHARS),
-            "{}",
-            s.name
-        );
+        assert_eq!(s.at("/properties/action/maxLength"), &json!(MAX_ACTION_CHARS), "{}", s.name);
     }
 }
 
@@ -692,14 +539,8 @@ fn repeated_definitions_agree_across_schemas() {
 fn schema_defaults_are_the_rust_defaults() {
     let response = schema("handler-response");
     let effect: DisconnectEffect = read("{}").unwrap();
-    assert_eq!(
-        response.at("/$defs/disconnect/properties/code/default"),
-        &json!(effect.code)
-    );
-    assert_eq!(
-        response.at("/$defs/disconnect/properties/reason/default"),
-        &json!(effect.reason)
-    );
+    assert_eq!(response.at("/$defs/disconnect/properties/code/default"), &json!(effect.code));
+    assert_eq!(response.at("/$defs/disconnect/properties/reason/default"), &json!(effect.reason));
     assert_eq!(effect.code, close::BACKEND_DISCONNECT);
 
     let control = schema("control-op");
@@ -707,14 +548,8 @@ fn schema_defaults_are_the_rust_defaults() {
         panic!("not a disconnect");
     };
     let branch = control_branch(&control, "disconnect");
-    assert_eq!(
-        control.at(&format!("{branch}/properties/code/default")),
-        &json!(code)
-    );
-    assert_eq!(
-        control.at(&format!("{branch}/properties/reason/default")),
-        &json!(reason)
-    );
+    assert_eq!(control.at(&format!("{branch}/properties/code/default")), &json!(code));
+    assert_eq!(control.at(&format!("{branch}/properties/reason/default")), &json!(reason));
 }
 
 // ---------------------------------------------------------------------------
@@ -741,24 +576,18 @@ fn conn_id_pattern_agrees_with_conn_id() {
 
     let long_edge = format!("{}.1", "f".repeat(65));
     let refused = [
-        "", "a", "a.", ".1", "a.b", "a.1.2", "a*.1", "a.>", "a.01", "a.-1", "a b.1", "a.1\n",
-        "é.1", "a.1 ", &long_edge, "a.+1",
+        "", "a", "a.", ".1", "a.b", "a.1.2", "a*.1", "a.>", "a.01", "a.-1", "a b.1", "a.1\n", "é.1", "a.1 ",
+        &long_edge, "a.+1",
     ];
     for id in refused {
-        assert!(
-            !pattern.errors(&json!(id)).is_empty(),
-            "the schema accepts {id:?}"
-        );
+        assert!(!pattern.errors(&json!(id)).is_empty(), "the schema accepts {id:?}");
         assert!(id.parse::<ConnId>().is_err(), "ConnId accepts {id:?}");
     }
 
     // Lenient: counters of 20 digits parse but are beyond the pattern, which
     // stays a subset of what ConnId reads. No edge counts that far.
     for id in ["a.10000000000000000000", "a.18446744073709551615"] {
-        assert!(
-            !pattern.errors(&json!(id)).is_empty(),
-            "the schema accepts {id:?}"
-        );
+        assert!(!pattern.errors(&json!(id)).is_empty(), "the schema accepts {id:?}");
         assert!(id.parse::<ConnId>().is_ok(), "ConnId refuses {id:?}");
     }
 
@@ -767,10 +596,7 @@ fn conn_id_pattern_agrees_with_conn_id() {
         assert!(conn_id::is_valid_edge_id(edge), "{edge:?}");
     }
     for edge in ["", "a.b", "a*", ">", "a b", "é", "a\n", &"x".repeat(65)] {
-        assert!(
-            !edge_pattern.errors(&json!(edge)).is_empty(),
-            "the schema accepts edge {edge:?}"
-        );
+        assert!(!edge_pattern.errors(&json!(edge)).is_empty(), "the schema accepts edge {edge:?}");
         assert!(!conn_id::is_valid_edge_id(edge), "{edge:?}");
     }
 }
@@ -786,32 +612,17 @@ fn client_frame_examples_are_read_by_the_edge() {
         read_client_frame(&text).unwrap_or_else(|e| panic!("{example}: {e}"));
         let frame = ClientFrame::parse(&text).unwrap();
         assert_eq!(json!(frame.action), example["action"]);
-        let details = frame
-            .details
-            .as_deref()
-            .map_or(Value::Null, |d| read(d.get()).unwrap());
-        assert_eq!(
-            &details,
-            example.get("details").unwrap_or(&Value::Null),
-            "{example}"
-        );
-        assert_eq!(
-            frame.id.as_ref().map(to_value),
-            example.get("id").cloned(),
-            "{example}"
-        );
+        let details = frame.details.as_deref().map_or(Value::Null, |d| read(d.get()).unwrap());
+        assert_eq!(&details, example.get("details").unwrap_or(&Value::Null), "{example}");
+        assert_eq!(frame.id.as_ref().map(to_value), example.get("id").cloned(), "{example}");
     }
 }
 
 #[test]
 fn client_frames_built_from_rust_values_are_valid() {
     let s = schema("client-frame");
-    let group = GroupDetails {
-        group: "room:42".into(),
-    };
-    let auth = AuthDetails {
-        token: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln".into(),
-    };
+    let group = GroupDetails { group: "room:42".into() };
+    let auth = AuthDetails { token: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln".into() };
     s.assert_properties("/$defs/groupDetails", &to_value(&group));
     s.assert_properties("/$defs/authDetails", &to_value(&auth));
     let frames = [
@@ -848,18 +659,9 @@ fn client_frame_schema_and_edge_agree() {
             ("null details", json!({"action": "a", "details": null})),
             ("empty string id", json!({"action": "a", "id": ""})),
             ("fractional negative id", json!({"action": "a", "id": -1.5})),
-            (
-                "unknown properties are ignored",
-                json!({"action": "a", "extra": {"nested": true}}),
-            ),
-            (
-                "$ping with details",
-                json!({"action": "$ping", "details": {"t": 1}}),
-            ),
-            (
-                "empty group name",
-                json!({"action": "$join", "details": {"group": ""}}),
-            ),
+            ("unknown properties are ignored", json!({"action": "a", "extra": {"nested": true}})),
+            ("$ping with details", json!({"action": "$ping", "details": {"t": 1}})),
+            ("empty group name", json!({"action": "$join", "details": {"group": ""}})),
             ("a : in an action", json!({"action": "chat:error"})),
         ],
         invalid: vec![
@@ -880,55 +682,25 @@ fn client_frame_schema_and_edge_agree() {
             ("array id", json!({"action": "a", "id": []})),
             ("object id", json!({"action": "a", "id": {}})),
             ("$join without details", json!({"action": "$join"})),
-            (
-                "$join with null details",
-                json!({"action": "$join", "details": null}),
-            ),
-            (
-                "$join with a string",
-                json!({"action": "$join", "details": "room"}),
-            ),
-            (
-                "$join without group",
-                json!({"action": "$join", "details": {}}),
-            ),
-            (
-                "$join with a number group",
-                json!({"action": "$join", "details": {"group": 1}}),
-            ),
-            (
-                "$leave with an unknown field",
-                json!({"action": "$leave", "details": {"group": "g", "x": 1}}),
-            ),
+            ("$join with null details", json!({"action": "$join", "details": null})),
+            ("$join with a string", json!({"action": "$join", "details": "room"})),
+            ("$join without group", json!({"action": "$join", "details": {}})),
+            ("$join with a number group", json!({"action": "$join", "details": {"group": 1}})),
+            ("$leave with an unknown field", json!({"action": "$leave", "details": {"group": "g", "x": 1}})),
             ("$auth without details", json!({"action": "$auth"})),
-            (
-                "$auth without token",
-                json!({"action": "$auth", "details": {}}),
-            ),
-            (
-                "$auth with a null token",
-                json!({"action": "$auth", "details": {"token": null}}),
-            ),
+            ("$auth without token", json!({"action": "$auth", "details": {}})),
+            ("$auth with a null token", json!({"action": "$auth", "details": {"token": null}})),
             ("server-only $connected", json!({"action": "$connected"})),
             ("server-only $pong", json!({"action": "$pong"})),
             ("route name $connect", json!({"action": "$connect"})),
-            (
-                "unknown system action",
-                json!({"action": "$subscribe", "details": {}}),
-            ),
-            (
-                "system names are case-sensitive",
-                json!({"action": "$PING"}),
-            ),
+            ("unknown system action", json!({"action": "$subscribe", "details": {}})),
+            ("system names are case-sensitive", json!({"action": "$PING"})),
             ("bare $", json!({"action": "$"})),
         ],
         lenient: vec![
             ("null id reads as no id", json!({"action": "a", "id": null})),
             (POSITIONAL, json!({"action": "$join", "details": ["g"]})),
-            (
-                POSITIONAL,
-                json!({"action": "$auth", "details": ["eyJ.e30.c2ln"]}),
-            ),
+            (POSITIONAL, json!({"action": "$auth", "details": ["eyJ.e30.c2ln"]})),
         ],
         inexpressible: vec![],
     };
@@ -942,35 +714,18 @@ fn client_frame_schema_and_edge_agree() {
 fn server_frame_examples_are_what_herald_encodes() {
     let s = schema("server-frame");
     for example in s.examples() {
-        let encoded = reencode_server_frame(&example.to_string())
-            .unwrap_or_else(|e| panic!("{example}: {e}"));
-        assert_eq!(
-            &read::<Value>(&encoded).unwrap(),
-            example,
-            "re-encoded differently"
-        );
+        let encoded = reencode_server_frame(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
+        assert_eq!(&read::<Value>(&encoded).unwrap(), example, "re-encoded differently");
     }
 }
 
 #[test]
 fn server_frames_herald_encodes_are_valid() {
     let s = schema("server-frame");
-    let connected = ConnectedDetails {
-        conn: conn(17),
-        user: Some("alice".into()),
-        groups: vec!["team:blue".into()],
-    };
-    let group = GroupDetails {
-        group: "room:42".into(),
-    };
-    let auth = AuthState {
-        user: Some("alice".into()),
-        exp: Some(4_102_444_800),
-    };
-    let error = ErrorDetails {
-        code: 404,
-        message: "no route".into(),
-    };
+    let connected = ConnectedDetails { conn: conn(17), user: Some("alice".into()), groups: vec!["team:blue".into()] };
+    let group = GroupDetails { group: "room:42".into() };
+    let auth = AuthState { user: Some("alice".into()), exp: Some(4_102_444_800) };
+    let error = ErrorDetails { code: 404, message: "no route".into() };
     s.assert_properties("/$defs/connectedDetails", &to_value(&connected));
     s.assert_properties("/$defs/groupDetails", &to_value(&group));
     s.assert_properties("/$defs/authState", &to_value(&auth));
@@ -980,37 +735,16 @@ fn server_frames_herald_encodes_are_valid() {
 
     let mut frames = vec![
         client::encode(action::CONNECTED, &connected, None),
-        client::encode(
-            action::CONNECTED,
-            &ConnectedDetails {
-                conn: conn(0),
-                user: None,
-                groups: vec![],
-            },
-            None,
-        ),
+        client::encode(action::CONNECTED, &ConnectedDetails { conn: conn(0), user: None, groups: vec![] }, None),
         client::encode("chat/message", &json!({"from": "bob", "text": "hi"}), None),
     ];
     for id in frame_ids() {
         let id = id.as_ref();
         frames.push(client::encode(action::PONG, &(), id));
         frames.push(client::encode(action::JOIN, &group, id));
-        frames.push(client::encode(
-            action::LEAVE,
-            &GroupDetails {
-                group: String::new(),
-            },
-            id,
-        ));
+        frames.push(client::encode(action::LEAVE, &GroupDetails { group: String::new() }, id));
         frames.push(client::encode(action::AUTH, &auth, id));
-        frames.push(client::encode(
-            action::REAUTH,
-            &AuthState {
-                user: None,
-                exp: None,
-            },
-            id,
-        ));
+        frames.push(client::encode(action::REAUTH, &AuthState { user: None, exp: None }, id));
         frames.push(client::encode("chat/send", &json!([1, "two"]), id));
         frames.push(client::encode_error(None, 400, "not valid JSON", id));
         for code in [400, 401, 403, 404, 413, 429, 503, 504] {
@@ -1033,30 +767,12 @@ fn server_frame_schema_and_herald_agree() {
     let tables = Tables {
         valid: vec![
             ("null details", frame("x", json!(null))),
-            (
-                "any details",
-                json!({"action": "chat/message", "details": [1, {"a": 2}], "id": "a"}),
-            ),
-            (
-                "unknown properties are ignored",
-                json!({"action": "x", "details": 1, "v": 2}),
-            ),
-            (
-                "anonymous $auth state",
-                frame("$auth", json!({"user": null, "exp": null})),
-            ),
-            (
-                "lowest error code",
-                error(json!({"code": 100, "message": ""})),
-            ),
-            (
-                "highest error code",
-                frame("chat/send:error", json!({"code": 4999, "message": "m"})),
-            ),
-            (
-                "only a final :error is an error",
-                frame("a:error:b", json!("free")),
-            ),
+            ("any details", json!({"action": "chat/message", "details": [1, {"a": 2}], "id": "a"})),
+            ("unknown properties are ignored", json!({"action": "x", "details": 1, "v": 2})),
+            ("anonymous $auth state", frame("$auth", json!({"user": null, "exp": null}))),
+            ("lowest error code", error(json!({"code": 100, "message": ""}))),
+            ("highest error code", frame("chat/send:error", json!({"code": 4999, "message": "m"}))),
+            ("only a final :error is an error", frame("a:error:b", json!("free"))),
             (
                 "$connected may gain properties",
                 connected(json!({"conn": "e.0", "user": null, "groups": [], "region": "eu"})),
@@ -1067,131 +783,47 @@ fn server_frame_schema_and_herald_agree() {
             ("no action", json!({"details": null})),
             ("no details", json!({"action": "$pong"})),
             ("number action", json!({"action": 1, "details": null})),
-            (
-                "boolean id",
-                json!({"action": "x", "details": null, "id": true}),
-            ),
-            (
-                "array id",
-                json!({"action": "x", "details": null, "id": [1]}),
-            ),
+            ("boolean id", json!({"action": "x", "details": null, "id": true})),
+            ("array id", json!({"action": "x", "details": null, "id": [1]})),
             ("$connected without details", connected(json!(null))),
-            (
-                "$connected without groups",
-                connected(json!({"conn": "e.1", "user": "u"})),
-            ),
-            (
-                "$connected without conn",
-                connected(json!({"user": "u", "groups": []})),
-            ),
-            (
-                "$connected with a number user",
-                connected(json!({"conn": "e.1", "user": 5, "groups": []})),
-            ),
-            (
-                "$connected with a string groups",
-                connected(json!({"conn": "e.1", "user": "u", "groups": "g"})),
-            ),
-            (
-                "$connected with a number group",
-                connected(json!({"conn": "e.1", "user": "u", "groups": [1]})),
-            ),
-            (
-                "$connected with a number conn",
-                connected(json!({"conn": 17, "user": "u", "groups": []})),
-            ),
+            ("$connected without groups", connected(json!({"conn": "e.1", "user": "u"}))),
+            ("$connected without conn", connected(json!({"user": "u", "groups": []}))),
+            ("$connected with a number user", connected(json!({"conn": "e.1", "user": 5, "groups": []}))),
+            ("$connected with a string groups", connected(json!({"conn": "e.1", "user": "u", "groups": "g"}))),
+            ("$connected with a number group", connected(json!({"conn": "e.1", "user": "u", "groups": [1]}))),
+            ("$connected with a number conn", connected(json!({"conn": 17, "user": "u", "groups": []}))),
             ("$error without details", error(json!(null))),
-            (
-                "error code as a string",
-                error(json!({"code": "400", "message": "m"})),
-            ),
+            ("error code as a string", error(json!({"code": "400", "message": "m"}))),
             ("error without message", error(json!({"code": 400}))),
             ("error without code", error(json!({"message": "m"}))),
-            (
-                "error with an unknown field",
-                error(json!({"code": 400, "message": "m", "hint": "h"})),
-            ),
-            (
-                "fractional error code",
-                error(json!({"code": 400.5, "message": "m"})),
-            ),
-            (
-                "negative error code",
-                error(json!({"code": -1, "message": "m"})),
-            ),
-            (
-                "error code beyond 16 bits",
-                error(json!({"code": 70000, "message": "m"})),
-            ),
-            (
-                "error reply with a string",
-                frame("chat/send:error", json!("oops")),
-            ),
-            (
-                "$join reply with a number group",
-                frame("$join", json!({"group": 1})),
-            ),
-            (
-                "$leave reply with an unknown field",
-                frame("$leave", json!({"group": "g", "x": 1})),
-            ),
+            ("error with an unknown field", error(json!({"code": 400, "message": "m", "hint": "h"}))),
+            ("fractional error code", error(json!({"code": 400.5, "message": "m"}))),
+            ("negative error code", error(json!({"code": -1, "message": "m"}))),
+            ("error code beyond 16 bits", error(json!({"code": 70000, "message": "m"}))),
+            ("error reply with a string", frame("chat/send:error", json!("oops"))),
+            ("$join reply with a number group", frame("$join", json!({"group": 1}))),
+            ("$leave reply with an unknown field", frame("$leave", json!({"group": "g", "x": 1}))),
             ("$join reply without group", frame("$join", json!({}))),
-            (
-                "$auth with a number user",
-                frame("$auth", json!({"user": 5, "exp": 1})),
-            ),
-            (
-                "$auth with a negative exp",
-                frame("$auth", json!({"user": "a", "exp": -1})),
-            ),
-            (
-                "$auth with a string exp",
-                frame("$auth", json!({"user": "a", "exp": "soon"})),
-            ),
-            (
-                "$reauth with a fractional exp",
-                frame("$reauth", json!({"user": "a", "exp": 1.5})),
-            ),
+            ("$auth with a number user", frame("$auth", json!({"user": 5, "exp": 1}))),
+            ("$auth with a negative exp", frame("$auth", json!({"user": "a", "exp": -1}))),
+            ("$auth with a string exp", frame("$auth", json!({"user": "a", "exp": "soon"}))),
+            ("$reauth with a fractional exp", frame("$reauth", json!({"user": "a", "exp": 1.5}))),
         ],
         lenient: vec![
-            (
-                "error code below 100",
-                error(json!({"code": 99, "message": "m"})),
-            ),
+            ("error code below 100", error(json!({"code": 99, "message": "m"}))),
             ("error code 0", error(json!({"code": 0, "message": "m"}))),
-            (
-                "error code above 4999",
-                error(json!({"code": 5000, "message": "m"})),
-            ),
-            (
-                "$connected with a malformed conn",
-                connected(json!({"conn": "nope", "user": "u", "groups": []})),
-            ),
-            (
-                "$connected without user reads as anonymous",
-                connected(json!({"conn": "e.1", "groups": []})),
-            ),
-            (
-                "$auth state without fields reads as nulls",
-                frame("$auth", json!({})),
-            ),
-            (
-                "$reauth state without exp reads as null",
-                frame("$reauth", json!({"user": "alice"})),
-            ),
-            (
-                "$auth state without user reads as anonymous",
-                frame("$auth", json!({"exp": 1})),
-            ),
+            ("error code above 4999", error(json!({"code": 5000, "message": "m"}))),
+            ("$connected with a malformed conn", connected(json!({"conn": "nope", "user": "u", "groups": []}))),
+            ("$connected without user reads as anonymous", connected(json!({"conn": "e.1", "groups": []}))),
+            ("$auth state without fields reads as nulls", frame("$auth", json!({}))),
+            ("$reauth state without exp reads as null", frame("$reauth", json!({"user": "alice"}))),
+            ("$auth state without user reads as anonymous", frame("$auth", json!({"exp": 1}))),
             (POSITIONAL, error(json!([400, "m"]))),
             (POSITIONAL, connected(json!(["e.1", null, []]))),
             (POSITIONAL, frame("$join", json!(["g"]))),
             (POSITIONAL, frame("$auth", json!(["alice", 1]))),
         ],
-        inexpressible: vec![(
-            "integer error code written as 400.0",
-            error(json!({"code": 400.0, "message": "m"})),
-        )],
+        inexpressible: vec![("integer error code written as 400.0", error(json!({"code": 400.0, "message": "m"})))],
     };
     check_tables(&schema("server-frame"), read_server_frame, tables);
 }
@@ -1203,8 +835,7 @@ fn server_frame_schema_and_herald_agree() {
 fn handler_request_examples_round_trip() {
     let s = schema("handler-request");
     for example in s.examples() {
-        let request: HandlerRequest =
-            read(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let request: HandlerRequest = read(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
         assert_eq!(&to_value(&request), example, "re-encoded differently");
     }
 }
@@ -1212,10 +843,7 @@ fn handler_request_examples_round_trip() {
 #[test]
 fn handler_requests_herald_sends_are_valid() {
     let s = schema("handler-request");
-    s.assert_properties(
-        "",
-        &to_value(&full_request(Some(FrameId::Number(1.into())))),
-    );
+    s.assert_properties("", &to_value(&full_request(Some(FrameId::Number(1.into())))));
     for id in frame_ids() {
         for request in [full_request(id.clone()), minimal_request(id)] {
             let text = serde_json::to_string(&request).unwrap();
@@ -1239,30 +867,11 @@ fn handler_request_schema_and_type_agree() {
             ("fractional id", with(b, "id", json!(1.5))),
             ("any details", with(b, "details", json!([{"a": null}]))),
             ("anonymous", with(b, "user", json!(null))),
-            (
-                "empty headers and cookies",
-                with(&with(b, "headers", json!({})), "cookies", json!({})),
-            ),
-            (
-                "lower-case header names",
-                with(
-                    b,
-                    "headers",
-                    json!({"x-forwarded-for": "10.0.0.1", "cookie": "a=b"}),
-                ),
-            ),
-            (
-                "unknown properties are allowed",
-                with(b, "trace", json!("abc")),
-            ),
-            (
-                "128-character action",
-                with(b, "action", json!("x".repeat(128))),
-            ),
-            (
-                "nested claims",
-                with(b, "claims", json!({"org": {"id": 7}, "roles": ["a"]})),
-            ),
+            ("empty headers and cookies", with(&with(b, "headers", json!({})), "cookies", json!({}))),
+            ("lower-case header names", with(b, "headers", json!({"x-forwarded-for": "10.0.0.1", "cookie": "a=b"}))),
+            ("unknown properties are allowed", with(b, "trace", json!("abc"))),
+            ("128-character action", with(b, "action", json!("x".repeat(128)))),
+            ("nested claims", with(b, "claims", json!({"org": {"id": 7}, "roles": ["a"]}))),
         ],
         invalid: vec![
             ("array", json!([])),
@@ -1291,22 +900,13 @@ fn handler_request_schema_and_type_agree() {
         lenient: vec![
             ("missing user reads as anonymous", without(b, "user")),
             ("empty action", with(b, "action", json!(""))),
-            (
-                "129-character action",
-                with(b, "action", json!("x".repeat(129))),
-            ),
+            ("129-character action", with(b, "action", json!("x".repeat(129)))),
             ("malformed conn", with(b, "conn", json!("nope"))),
             ("null id reads as no id", with(b, "id", json!(null))),
             ("null headers read as none", with(b, "headers", json!(null))),
             ("null cookies read as none", with(b, "cookies", json!(null))),
-            (
-                "upper-case header name",
-                with(b, "headers", json!({"Content-Type": "text/plain"})),
-            ),
-            (
-                POSITIONAL,
-                json!(["chat/send", null, null, "e1.1", "u", [], {}]),
-            ),
+            ("upper-case header name", with(b, "headers", json!({"Content-Type": "text/plain"}))),
+            (POSITIONAL, json!(["chat/send", null, null, "e1.1", "u", [], {}])),
         ],
         inexpressible: vec![],
     };
@@ -1320,23 +920,16 @@ fn handler_request_schema_and_type_agree() {
 fn handler_response_examples_are_read() {
     let s = schema("handler-response");
     for example in s.examples() {
-        let response: HandlerResponse =
-            read(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let response: HandlerResponse = read(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
         // Written again (defaults filled in), it is still valid and stable.
         let written = to_value(&response);
         s.assert_valid(&written, "a re-encoded example");
-        assert_eq!(
-            to_value(&read::<HandlerResponse>(&written.to_string()).unwrap()),
-            written
-        );
+        assert_eq!(to_value(&read::<HandlerResponse>(&written.to_string()).unwrap()), written);
     }
     let defaults: HandlerResponse = read(r#"{"effects":[{"disconnect":{}}]}"#).unwrap();
     assert_eq!(
         defaults.effects,
-        [Effect::Disconnect(DisconnectEffect {
-            code: close::BACKEND_DISCONNECT,
-            reason: String::new()
-        })]
+        [Effect::Disconnect(DisconnectEffect { code: close::BACKEND_DISCONNECT, reason: String::new() })]
     );
 }
 
@@ -1344,13 +937,7 @@ fn handler_response_examples_are_read() {
 fn handler_responses_built_in_rust_are_valid() {
     let s = schema("handler-response");
     s.assert_properties("", &to_value(&full_response()));
-    s.assert_properties(
-        "/$defs/errorDetails",
-        &to_value(&ErrorDetails {
-            code: 400,
-            message: "m".into(),
-        }),
-    );
+    s.assert_properties("/$defs/errorDetails", &to_value(&ErrorDetails { code: 400, message: "m".into() }));
     s.assert_properties("/$defs/disconnect", &to_value(&full_disconnect()));
     s.assert_properties("/$defs/publish", &to_value(&full_publish()));
     s.assert_properties("/$defs/target", &to_value(&full_target()));
@@ -1361,19 +948,12 @@ fn handler_responses_built_in_rust_are_valid() {
     for (i, branch) in branches.iter().enumerate() {
         let keys = s.properties(&format!("/$defs/effect/oneOf/{i}"));
         assert_eq!(keys.len(), 1, "effect branch {i} must have one property");
-        assert_eq!(
-            branch["required"],
-            json!(keys.iter().collect::<Vec<_>>()),
-            "effect branch {i}"
-        );
+        assert_eq!(branch["required"], json!(keys.iter().collect::<Vec<_>>()), "effect branch {i}");
         branch_keys.extend(keys);
     }
     let effects = every_effect();
     let variant_keys: BTreeSet<String> = effects.iter().map(|e| effect_key(e).to_owned()).collect();
-    assert_eq!(
-        branch_keys, variant_keys,
-        "effect branches differ from the Effect variants"
-    );
+    assert_eq!(branch_keys, variant_keys, "effect branches differ from the Effect variants");
 
     for effect in &effects {
         let doc = to_value(effect);
@@ -1385,10 +965,7 @@ fn handler_responses_built_in_rust_are_valid() {
     for response in responses() {
         let text = serde_json::to_string(&response).unwrap();
         s.assert_valid(&read(&text).unwrap(), "a response");
-        assert_eq!(
-            serde_json::to_string(&read::<HandlerResponse>(&text).unwrap()).unwrap(),
-            text
-        );
+        assert_eq!(serde_json::to_string(&read::<HandlerResponse>(&text).unwrap()).unwrap(), text);
     }
 }
 
@@ -1408,71 +985,29 @@ fn handler_response_schema_and_type_agree() {
             ("anonymous user", json!({"user": null})),
             ("no groups", json!({"groups": []})),
             ("no claims", json!({"claims": {}})),
-            (
-                "details and error together",
-                json!({"details": 1, "error": {"code": 500, "message": "m"}}),
-            ),
+            ("details and error together", json!({"details": 1, "error": {"code": 500, "message": "m"}})),
             ("empty target", publish(json!({"to": {}, "action": "a"}))),
-            (
-                "explicit all false",
-                publish(json!({"to": {"all": false, "users": []}, "action": "a"})),
-            ),
-            (
-                "null publish details",
-                publish(json!({"to": {"all": true}, "action": "a", "details": null})),
-            ),
-            (
-                "disconnect with code only",
-                disconnect(json!({"code": 1000})),
-            ),
-            (
-                "disconnect with reason only",
-                disconnect(json!({"reason": "bye"})),
-            ),
-            (
-                "lowest error code",
-                error(json!({"code": 100, "message": "m"})),
-            ),
-            (
-                "highest error code",
-                error(json!({"code": 4999, "message": "m"})),
-            ),
+            ("explicit all false", publish(json!({"to": {"all": false, "users": []}, "action": "a"}))),
+            ("null publish details", publish(json!({"to": {"all": true}, "action": "a", "details": null}))),
+            ("disconnect with code only", disconnect(json!({"code": 1000}))),
+            ("disconnect with reason only", disconnect(json!({"reason": "bye"}))),
+            ("lowest error code", error(json!({"code": 100, "message": "m"}))),
+            ("highest error code", error(json!({"code": 4999, "message": "m"}))),
         ],
         invalid: vec![
             ("string", json!("x")),
             ("null", json!(null)),
             ("unknown field", json!({"detail": 1})),
-            (
-                "unknown field next to known ones",
-                json!({"details": 1, "status": 200}),
-            ),
+            ("unknown field next to known ones", json!({"details": 1, "status": 200})),
             ("string error", error(json!("nope"))),
-            (
-                "string error code",
-                error(json!({"code": "x", "message": "m"})),
-            ),
+            ("string error code", error(json!({"code": "x", "message": "m"}))),
             ("error without message", error(json!({"code": 400}))),
             ("error without code", error(json!({"message": "m"}))),
-            (
-                "error with an unknown field",
-                error(json!({"code": 400, "message": "m", "x": 1})),
-            ),
-            (
-                "error code beyond 16 bits",
-                error(json!({"code": 70000, "message": "m"})),
-            ),
-            (
-                "negative error code",
-                error(json!({"code": -1, "message": "m"})),
-            ),
-            (
-                "fractional error code",
-                error(json!({"code": 400.5, "message": "m"})),
-            ),
-            (
-                "number error message",
-                error(json!({"code": 400, "message": 5})),
-            ),
+            ("error with an unknown field", error(json!({"code": 400, "message": "m", "x": 1}))),
+            ("error code beyond 16 bits", error(json!({"code": 70000, "message": "m"}))),
+            ("negative error code", error(json!({"code": -1, "message": "m"}))),
+            ("fractional error code", error(json!({"code": 400.5, "message": "m"}))),
+            ("number error message", error(json!({"code": 400, "message": 5}))),
             ("string noreply", json!({"noreply": "yes"})),
             ("number noreply", json!({"noreply": 1})),
             ("null noreply", json!({"noreply": null})),
@@ -1481,10 +1016,7 @@ fn handler_response_schema_and_type_agree() {
             ("string effect", json!({"effects": ["join"]})),
             ("null effect", json!({"effects": [null]})),
             ("effect without a key", effects(json!({}))),
-            (
-                "effect with two keys",
-                effects(json!({"join": "a", "leave": "b"})),
-            ),
+            ("effect with two keys", effects(json!({"join": "a", "leave": "b"}))),
             ("unknown effect", effects(json!({"explode": 1}))),
             ("effect keys are lower case", effects(json!({"Join": "a"}))),
             ("number join", effects(json!({"join": 1}))),
@@ -1493,10 +1025,7 @@ fn handler_response_schema_and_type_agree() {
             ("null disconnect", disconnect(json!(null))),
             ("string disconnect", disconnect(json!("bye"))),
             ("string close code", disconnect(json!({"code": "4000"}))),
-            (
-                "close code beyond 16 bits",
-                disconnect(json!({"code": 70000})),
-            ),
+            ("close code beyond 16 bits", disconnect(json!({"code": 70000}))),
             ("negative close code", disconnect(json!({"code": -1}))),
             ("fractional close code", disconnect(json!({"code": 4000.5}))),
             ("number reason", disconnect(json!({"reason": 5}))),
@@ -1505,34 +1034,13 @@ fn handler_response_schema_and_type_agree() {
             ("empty publish", publish(json!({}))),
             ("publish without action", publish(json!({"to": {}}))),
             ("publish without target", publish(json!({"action": "a"}))),
-            (
-                "number publish action",
-                publish(json!({"to": {}, "action": 1})),
-            ),
-            (
-                "unknown publish field",
-                publish(json!({"to": {}, "action": "a", "exclude_conn": "e.1"})),
-            ),
-            (
-                "string target users",
-                publish(json!({"to": {"users": "a"}, "action": "a"})),
-            ),
-            (
-                "number target user",
-                publish(json!({"to": {"users": [1]}, "action": "a"})),
-            ),
-            (
-                "null target groups",
-                publish(json!({"to": {"groups": null}, "action": "a"})),
-            ),
-            (
-                "string target all",
-                publish(json!({"to": {"all": "yes"}, "action": "a"})),
-            ),
-            (
-                "unknown target field",
-                publish(json!({"to": {"everyone": true}, "action": "a"})),
-            ),
+            ("number publish action", publish(json!({"to": {}, "action": 1}))),
+            ("unknown publish field", publish(json!({"to": {}, "action": "a", "exclude_conn": "e.1"}))),
+            ("string target users", publish(json!({"to": {"users": "a"}, "action": "a"}))),
+            ("number target user", publish(json!({"to": {"users": [1]}, "action": "a"}))),
+            ("null target groups", publish(json!({"to": {"groups": null}, "action": "a"}))),
+            ("string target all", publish(json!({"to": {"all": "yes"}, "action": "a"}))),
+            ("unknown target field", publish(json!({"to": {"everyone": true}, "action": "a"}))),
             ("number user", json!({"user": 5})),
             ("array user", json!({"user": []})),
             ("string groups", json!({"groups": "a"})),
@@ -1545,25 +1053,13 @@ fn handler_response_schema_and_type_agree() {
             ("null error reads as none", json!({"error": null})),
             ("null groups read as none", json!({"groups": null})),
             ("null claims read as none", json!({"claims": null})),
-            (
-                "error code below 100",
-                error(json!({"code": 99, "message": "m"})),
-            ),
-            (
-                "error code above 4999",
-                error(json!({"code": 5000, "message": "m"})),
-            ),
+            ("error code below 100", error(json!({"code": 99, "message": "m"}))),
+            ("error code above 4999", error(json!({"code": 5000, "message": "m"}))),
             ("close code 0", disconnect(json!({"code": 0}))),
             ("close code below 1000", disconnect(json!({"code": 999}))),
             ("close code above 4999", disconnect(json!({"code": 5000}))),
-            (
-                "empty publish action",
-                publish(json!({"to": {}, "action": ""})),
-            ),
-            (
-                "malformed conn id in a target",
-                publish(json!({"to": {"conns": ["e1.01"]}, "action": "a"})),
-            ),
+            ("empty publish action", publish(json!({"to": {}, "action": ""}))),
+            ("malformed conn id in a target", publish(json!({"to": {"conns": ["e1.01"]}, "action": "a"}))),
             (POSITIONAL, json!([])),
             (POSITIONAL, json!(["hi", null, true])),
             (POSITIONAL, error(json!([400, "m"]))),
@@ -1572,14 +1068,8 @@ fn handler_response_schema_and_type_agree() {
             (POSITIONAL, publish(json!({"to": [], "action": "a"}))),
         ],
         inexpressible: vec![
-            (
-                "integer error code written as 400.0",
-                error(json!({"code": 400.0, "message": "m"})),
-            ),
-            (
-                "integer close code written as 4000.0",
-                disconnect(json!({"code": 4000.0})),
-            ),
+            ("integer error code written as 400.0", error(json!({"code": 400.0, "message": "m"}))),
+            ("integer close code written as 4000.0", disconnect(json!({"code": 4000.0}))),
         ],
     };
     check_tables(&schema("handler-response"), read_handler_response, tables);
@@ -1618,21 +1108,12 @@ fn control_ops_built_in_rust_are_valid() {
         .expect("oneOf")
         .iter()
         .map(|b| {
-            b.pointer("/properties/op/const")
-                .and_then(Value::as_str)
-                .expect("each branch names its op")
-                .to_owned()
+            b.pointer("/properties/op/const").and_then(Value::as_str).expect("each branch names its op").to_owned()
         })
         .collect();
     let ops = every_control_op();
-    let names: BTreeSet<String> = ops
-        .iter()
-        .map(|op| control_op_name(op).to_owned())
-        .collect();
-    assert_eq!(
-        branches, names,
-        "control-op branches differ from the ControlOp variants"
-    );
+    let names: BTreeSet<String> = ops.iter().map(|op| control_op_name(op).to_owned()).collect();
+    assert_eq!(branches, names, "control-op branches differ from the ControlOp variants");
     for op in &ops {
         let doc = to_value(op);
         assert_eq!(doc["op"], control_op_name(op));
@@ -1646,21 +1127,13 @@ fn control_ops_built_in_rust_are_valid() {
 fn control_op_schema_and_type_agree() {
     let disconnect = |fields: Value| {
         let mut doc = json!({"op": "disconnect"});
-        doc.as_object_mut()
-            .unwrap()
-            .extend(fields.as_object().unwrap().clone());
+        doc.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
         doc
     };
     let tables = Tables {
         valid: vec![
-            (
-                "disconnect with code only",
-                disconnect(json!({"code": 4001})),
-            ),
-            (
-                "disconnect with reason only",
-                disconnect(json!({"reason": "bye"})),
-            ),
+            ("disconnect with code only", disconnect(json!({"code": 4001}))),
+            ("disconnect with reason only", disconnect(json!({"reason": "bye"}))),
             ("empty group name", json!({"op": "join", "group": ""})),
             ("lowest close code", disconnect(json!({"code": 1000}))),
             ("highest close code", disconnect(json!({"code": 4999}))),
@@ -1675,23 +1148,11 @@ fn control_op_schema_and_type_agree() {
             ("number op", json!({"op": 1})),
             ("null op", json!({"op": null})),
             ("join without group", json!({"op": "join"})),
-            (
-                "join with a number group",
-                json!({"op": "join", "group": 1}),
-            ),
-            (
-                "join with a null group",
-                json!({"op": "join", "group": null}),
-            ),
-            (
-                "join with an unknown field",
-                json!({"op": "join", "group": "g", "x": 1}),
-            ),
+            ("join with a number group", json!({"op": "join", "group": 1})),
+            ("join with a null group", json!({"op": "join", "group": null})),
+            ("join with an unknown field", json!({"op": "join", "group": "g", "x": 1})),
             ("leave without group", json!({"op": "leave"})),
-            (
-                "leave with a code",
-                json!({"op": "leave", "group": "g", "code": 4000}),
-            ),
+            ("leave with a code", json!({"op": "leave", "group": "g", "code": 4000})),
             ("string code", disconnect(json!({"code": "4000"}))),
             ("null code", disconnect(json!({"code": null}))),
             ("code beyond 16 bits", disconnect(json!({"code": 70000}))),
@@ -1705,17 +1166,11 @@ fn control_op_schema_and_type_agree() {
             ("close code 0", disconnect(json!({"code": 0}))),
             ("close code below 1000", disconnect(json!({"code": 999}))),
             ("close code above 4999", disconnect(json!({"code": 5000}))),
-            (
-                "largest 16-bit close code",
-                disconnect(json!({"code": 65535})),
-            ),
+            ("largest 16-bit close code", disconnect(json!({"code": 65535}))),
             (POSITIONAL, json!(["join", "g"])),
             (POSITIONAL, json!(["disconnect"])),
         ],
-        inexpressible: vec![(
-            "integer code written as 4000.0",
-            disconnect(json!({"code": 4000.0})),
-        )],
+        inexpressible: vec![("integer code written as 4000.0", disconnect(json!({"code": 4000.0})))],
     };
     check_tables(&schema("control-op"), read_control_op, tables);
 }
@@ -1727,15 +1182,10 @@ fn control_op_schema_and_type_agree() {
 fn lifecycle_event_examples_round_trip() {
     let s = schema("lifecycle-event");
     for example in s.examples() {
-        let event: LifecycleEvent =
-            read(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
+        let event: LifecycleEvent = read(&example.to_string()).unwrap_or_else(|e| panic!("{example}: {e}"));
         assert_eq!(&to_value(&event), example, "re-encoded differently");
         let edge = event.conn.parse::<ConnId>().expect("a connection id");
-        assert_eq!(
-            edge.edge(),
-            event.edge,
-            "the edge is the connection id's edge"
-        );
+        assert_eq!(edge.edge(), event.edge, "the edge is the connection id's edge");
     }
 }
 
@@ -1752,10 +1202,7 @@ fn lifecycle_events_edges_publish_are_valid() {
 
 #[test]
 fn lifecycle_event_schema_and_type_agree() {
-    let base = to_value(&LifecycleEvent {
-        close: None,
-        ..disconnect_event()
-    });
+    let base = to_value(&LifecycleEvent { close: None, ..disconnect_event() });
     let b = &base;
     let closed = |code: Value, reason: Value| with(&with(b, "code", code), "reason", reason);
     let tables = Tables {
@@ -1764,14 +1211,8 @@ fn lifecycle_event_schema_and_type_agree() {
             ("anonymous", with(b, "user", json!(null))),
             ("no groups", with(b, "groups", json!([]))),
             ("disconnect", closed(json!(1000), json!("bye"))),
-            (
-                "disconnect with an empty reason",
-                closed(json!(1006), json!("")),
-            ),
-            (
-                "unknown properties are allowed",
-                with(b, "region", json!("eu-west-1")),
-            ),
+            ("disconnect with an empty reason", closed(json!(1006), json!(""))),
+            ("unknown properties are allowed", with(b, "region", json!("eu-west-1"))),
         ],
         invalid: vec![
             ("array", json!([])),
@@ -1791,40 +1232,16 @@ fn lifecycle_event_schema_and_type_agree() {
             ("missing user reads as anonymous", without(b, "user")),
             ("malformed conn", with(b, "conn", json!("nope"))),
             ("malformed edge", with(b, "edge", json!("a.b"))),
-            (
-                "at without milliseconds",
-                with(b, "at", json!("2026-03-01T09:30:12Z")),
-            ),
-            (
-                "at with an offset",
-                with(b, "at", json!("2026-03-01T10:30:12.345+01:00")),
-            ),
+            ("at without milliseconds", with(b, "at", json!("2026-03-01T09:30:12Z"))),
+            ("at with an offset", with(b, "at", json!("2026-03-01T10:30:12.345+01:00"))),
             ("at that is not a time", with(b, "at", json!("yesterday"))),
-            (
-                "impossible date",
-                with(b, "at", json!("2026-02-30T09:30:12.345Z")),
-            ),
+            ("impossible date", with(b, "at", json!("2026-02-30T09:30:12.345Z"))),
             // The close information is read whole or not at all.
-            (
-                "code without reason reads as a connect",
-                with(b, "code", json!(1000)),
-            ),
-            (
-                "reason without code reads as a connect",
-                with(b, "reason", json!("bye")),
-            ),
-            (
-                "string code reads as a connect",
-                closed(json!("1000"), json!("")),
-            ),
-            (
-                "number reason reads as a connect",
-                closed(json!(1000), json!(5)),
-            ),
-            (
-                "code beyond 16 bits reads as a connect",
-                closed(json!(70000), json!("")),
-            ),
+            ("code without reason reads as a connect", with(b, "code", json!(1000))),
+            ("reason without code reads as a connect", with(b, "reason", json!("bye"))),
+            ("string code reads as a connect", closed(json!("1000"), json!(""))),
+            ("number reason reads as a connect", closed(json!(1000), json!(5))),
+            ("code beyond 16 bits reads as a connect", closed(json!(70000), json!(""))),
             ("close code below 1000", closed(json!(999), json!(""))),
             ("close code above 4999", closed(json!(5000), json!(""))),
         ],

@@ -10,7 +10,7 @@ use std::time::Duration;
 use herald_bus::Bus;
 use herald_proto::close;
 use thiserror::Error;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -35,6 +35,8 @@ const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the
 /// loop does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Connections waiting to be accepted (capped by the kernel's somaxconn).
+const LISTEN_BACKLOG: u32 = 4096;
 /// How often a drain checks whether every session is gone.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 
@@ -77,8 +79,7 @@ impl EdgeShared {
 impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
-        let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
+        let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
         let metrics = Arc::new(Metrics::default());
         let registry = Registry::new(
             new_edge_id(),
@@ -146,6 +147,16 @@ impl Edge {
         let heartbeat_subject = shared.config.subjects.edge_heartbeat();
         presence::leave(&shared.bus, &heartbeat_subject, shared.registry.edge_id()).await;
     }
+}
+
+/// Binds with a deep accept queue: clients reconnecting together after a
+/// drain or an outage arrive in bursts, and the default of 128 would make
+/// the rest wait for a SYN retry (a second or more).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {

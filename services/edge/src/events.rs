@@ -3,13 +3,16 @@
 //! Best effort, like everything on NATS core: an event published while NATS
 //! is away is lost, and a failure to publish never affects the session.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use herald_proto::event::{CloseInfo, LifecycleEvent};
 
 use crate::edge::EdgeShared;
 use crate::registry::Membership;
+
+/// Longest wait to hand an event to the NATS client.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) async fn publish_connect(ctx: &EdgeShared, conn: &str, user: Option<String>, groups: Vec<String>) {
     let subject = ctx.config.subjects.event_connect();
@@ -47,7 +50,11 @@ fn event(
 
 async fn publish(ctx: &EdgeShared, subject: String, event: LifecycleEvent) {
     let payload = Bytes::from(serde_json::to_vec(&event).expect("an event always serialises"));
-    if let Err(e) = ctx.bus.publish(subject, payload).await {
-        tracing::debug!(error = %e, "lifecycle event not published");
+    // While NATS is away the client's outbound queue fills; a session never
+    // waits on it for longer than this.
+    match tokio::time::timeout(PUBLISH_TIMEOUT, ctx.bus.publish(subject, payload)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "lifecycle event not published"),
+        Err(_) => tracing::debug!("lifecycle event not published: NATS is away"),
     }
 }

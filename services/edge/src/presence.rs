@@ -16,6 +16,9 @@ use crate::registry::Registry;
 /// How often an edge says it is alive.
 pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a stopping edge tries to tell routers it is leaving.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Answers presence queries until the subscription ends.
 pub(crate) async fn answer_queries(registry: Arc<Registry>, bus: Bus, mut queries: Subscription) {
     while let Some(message) = queries.next().await {
@@ -44,10 +47,16 @@ pub(crate) async fn beat(bus: Bus, subject: String, edge: String) {
     }
 }
 
-/// Says the edge is leaving, so routers stop waiting for it at once.
+/// Says the edge is leaving, so routers stop waiting for it at once. Gives
+/// up after [`LEAVE_TIMEOUT`]: with NATS away, stopping must not wait for it.
 pub(crate) async fn leave(bus: &Bus, subject: &str, edge: &str) {
-    publish(bus, subject, edge, true).await;
-    let _ = bus.flush().await;
+    let said = async {
+        publish(bus, subject, edge, true).await;
+        let _ = bus.flush().await;
+    };
+    if tokio::time::timeout(LEAVE_TIMEOUT, said).await.is_err() {
+        tracing::debug!("could not say the edge is leaving: NATS is away");
+    }
 }
 
 async fn publish(bus: &Bus, subject: &str, edge: &str, leaving: bool) {

@@ -2,9 +2,15 @@
 //!
 //! Per edge there is exactly one bus subscription per distinct user and group
 //! that any local session belongs to ("topics"), shared by those sessions and
-//! dropped when the last one leaves. Three more subscriptions per edge cover
-//! everyone (`all`) and every single connection (`conn.<edge>.*` and
+//! dropped when the last one leaves. A few more subscriptions per edge cover
+//! everyone (`all`), every single connection (`conn.<edge>.*` and
 //! `ctl.conn.<edge>.*`): a connection costs no subscription of its own.
+//!
+//! Control operations for users come in on one wildcard per edge
+//! (`ctl.user.*`) and are filtered here, rather than on a second subscription
+//! per user: each subscription costs about 6 KiB in the NATS client, control
+//! operations are rare next to deliveries, and an edge drops the ones for
+//! users it does not hold after one map lookup.
 //!
 //! Each topic has a pump task that reads its subscription and fans every
 //! message out to the topic's members. The frame is made once (`Utf8Bytes`,
@@ -23,7 +29,7 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::presence::{EdgePresence, PresenceQuery};
-use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects};
+use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects, decode_token};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -164,14 +170,20 @@ impl Registry {
         let all = self.subjects.all();
         let conns = self.subjects.conns_of_edge(&self.edge_id);
         let ctl_conns = self.subjects.ctl_conns_of_edge(&self.edge_id);
+        let ctl_users = self.subjects.ctl_users();
         let mut waits = Vec::new();
         let mut pumps = Vec::new();
-        for (subject, route) in [(all, EdgeRoute::All), (conns, EdgeRoute::Conn), (ctl_conns, EdgeRoute::CtlConn)] {
+        let routes = [
+            (all, EdgeRoute::All),
+            (conns, EdgeRoute::Conn),
+            (ctl_conns, EdgeRoute::CtlConn),
+            (ctl_users, EdgeRoute::CtlUser),
+        ];
+        for (subject, route) in routes {
             let (ready, subscribed) = watch::channel(false);
             let registry = self.clone();
             pumps.push(AbortOnDrop::spawn(async move {
-                let Some(subscription) = registry.subscribe_all(&[subject], ready).await else { return };
-                let mut messages = subscription.into_iter().next().expect("one subscription");
+                let Some(mut messages) = registry.subscribe(subject, ready).await else { return };
                 while let Some(message) = messages.next().await {
                     registry.on_edge_message(route, message);
                 }
@@ -332,40 +344,30 @@ impl Registry {
         Topic { generation, members: HashMap::new(), subscribed, _pump: pump }
     }
 
-    /// Subscribes, waits until NATS has the subscriptions, and says so.
-    async fn subscribe_all(&self, subjects: &[String], ready: watch::Sender<bool>) -> Option<Vec<Subscription>> {
-        let mut subscriptions = Vec::with_capacity(subjects.len());
-        for subject in subjects {
-            match self.bus.subscribe(subject.clone()).await {
-                Ok(subscription) => subscriptions.push(subscription),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost");
-                    return None;
-                }
+    /// Subscribes, waits until NATS has the subscription, and says so.
+    async fn subscribe(&self, subject: String, ready: watch::Sender<bool>) -> Option<Subscription> {
+        let subscription = match self.bus.subscribe(subject).await {
+            Ok(subscription) => subscription,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost");
+                return None;
             }
-        }
+        };
         if let Err(e) = self.bus.flush().await {
-            tracing::warn!(error = %e, "could not confirm subscriptions with NATS");
+            tracing::warn!(error = %e, "could not confirm a subscription with NATS");
         }
         let _ = ready.send(true);
-        Some(subscriptions)
+        Some(subscription)
     }
 
     async fn pump_topic(self: Arc<Self>, kind: TopicKind, name: Arc<str>, generation: u64, ready: watch::Sender<bool>) {
-        let subjects = match kind {
-            TopicKind::User => vec![self.subjects.user(&name), self.subjects.ctl_user(&name)],
-            TopicKind::Group => vec![self.subjects.group(&name)],
+        let subject = match kind {
+            TopicKind::User => self.subjects.user(&name),
+            TopicKind::Group => self.subjects.group(&name),
         };
-        let Some(subscriptions) = self.subscribe_all(&subjects, ready).await else { return };
-        // Index 0 carries frames; index 1 (users only) control operations.
-        let tagged = subscriptions.into_iter().enumerate().map(|(i, s)| s.map(move |m| (i, m)));
-        let mut messages = futures_util::stream::select_all(tagged);
-        while let Some((index, message)) = messages.next().await {
-            if index == 0 {
-                self.deliver_to_topic(kind, &name, generation, message);
-            } else {
-                self.control_user(&name, generation, &message);
-            }
+        let Some(mut messages) = self.subscribe(subject, ready).await else { return };
+        while let Some(message) = messages.next().await {
+            self.deliver_to_topic(kind, &name, generation, message);
         }
     }
 
@@ -385,15 +387,14 @@ impl Registry {
         }
     }
 
-    fn control_user(self: &Arc<Self>, user: &str, generation: u64, message: &BusMessage) {
-        let Some(op) = parse_control(message) else { return };
-        let locals: Vec<u64> = {
-            let state = self.read();
-            match state.users.get(user).filter(|topic| topic.generation == generation) {
-                Some(topic) => topic.members.keys().copied().collect(),
-                None => return,
-            }
+    /// Applies a control operation to every local connection of a user.
+    fn control_user(self: &Arc<Self>, message: &BusMessage) {
+        let Some(Ok(user)) = message.subject().rsplit('.').next().map(decode_token) else { return };
+        let locals: Vec<u64> = match self.read().users.get(user.as_str()) {
+            Some(topic) => topic.members.keys().copied().collect(),
+            None => return,
         };
+        let Some(op) = parse_control(message) else { return };
         for local in locals {
             self.apply_control(local, &op);
         }
@@ -426,6 +427,7 @@ impl Registry {
                     self.apply_control(local, &op);
                 }
             }
+            EdgeRoute::CtlUser => self.control_user(&message),
         }
     }
 
@@ -487,6 +489,7 @@ enum EdgeRoute {
     All,
     Conn,
     CtlConn,
+    CtlUser,
 }
 
 fn remove_member(topics: &mut HashMap<Arc<str>, Topic>, name: &str, local: u64) {

