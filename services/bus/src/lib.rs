@@ -1,13 +1,22 @@
 //! The message bus Herald's services talk over.
 //!
-//! A thin layer over NATS that speaks in Herald's terms (subjects, payloads,
-//! one header) so that the services never touch the client library directly
-//! and so that a second, in-process bus can stand in for `herald dev`.
+//! A thin layer that speaks in Herald's terms (subjects, payloads, one
+//! header, requests) so the services never touch a client library directly.
+//! Two buses stand behind it:
 //!
-//! Reconnection is the client library's: after an outage it reconnects with
-//! backoff and re-subscribes every live subscription itself. Messages
-//! published while it is disconnected are lost (NATS core is at-most-once).
+//! - [`nats`]: NATS, for everything deployed. Reconnection is the client
+//!   library's: after an outage it reconnects with backoff and re-subscribes
+//!   every live subscription. Messages published while it is disconnected
+//!   are lost (NATS core is at-most-once).
+//! - [`local`]: an in-process bus for `herald dev` and unit tests, which
+//!   behaves like NATS for everything Herald relies on: subject wildcards,
+//!   queue groups, request/reply with "no responders", headers, draining,
+//!   and dropping messages for a subscriber that does not keep up.
+//!
+//! [`responder`] is the request-serving loop routers and handlers share.
 
+pub mod local;
+pub mod nats;
 pub mod responder;
 
 use std::pin::Pin;
@@ -15,17 +24,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use thiserror::Error;
 
-/// How to reach NATS.
-#[derive(Debug, Clone)]
-pub struct BusConfig {
-    /// Server URLs, tried in turn (`nats://host:4222`).
-    pub urls: Vec<String>,
-    /// Connection name, shown by `nats-server` monitoring.
-    pub name: String,
-}
+pub use crate::nats::BusConfig;
 
 /// Failures talking to the bus.
 #[derive(Debug, Error)]
@@ -52,14 +54,8 @@ pub enum RequestError {
     Failed { subject: String, reason: String },
 }
 
-/// A connection to the bus; cheap to clone, every clone shares it.
-#[derive(Clone, Debug)]
-pub struct Bus {
-    client: async_nats::Client,
-}
-
 /// One message received on a subscription.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BusMessage {
     subject: async_nats::Subject,
     /// Where the sender waits for an answer, for requests.
@@ -84,62 +80,51 @@ impl BusMessage {
     }
 }
 
+/// A connection to a bus; cheap to clone, every clone shares it.
+#[derive(Clone, Debug)]
+pub enum Bus {
+    Nats(nats::NatsBus),
+    Local(local::LocalBus),
+}
+
 impl Bus {
-    /// Connects in the background: start-up does not wait for NATS, so a
-    /// process can come up (and report itself unready) while NATS is down.
+    /// Connects to NATS in the background: start-up does not wait for it, so
+    /// a process can come up (and report itself unready) while NATS is down.
     pub async fn connect(config: &BusConfig) -> Result<Bus, BusError> {
-        let urls = config
-            .urls
-            .iter()
-            .map(|url| {
-                url.parse::<async_nats::ServerAddr>()
-                    .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.to_string() })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let options = async_nats::ConnectOptions::new()
-            .name(&config.name)
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!("NATS connected"),
-                    async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
-                    other => tracing::warn!(event = %other, "NATS event"),
-                }
-            });
-        let client = options
-            .connect(urls)
-            .await
-            .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.to_string() })?;
-        Ok(Bus { client })
+        nats::NatsBus::connect(config).await.map(Bus::Nats)
+    }
+
+    /// A new, empty in-process bus.
+    pub fn local() -> Bus {
+        Bus::Local(local::LocalBus::default())
     }
 
     /// Whether the bus is connected right now.
     pub fn is_connected(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
+        match self {
+            Bus::Nats(bus) => bus.is_connected(),
+            Bus::Local(_) => true,
+        }
     }
 
     pub async fn subscribe(&self, subject: String) -> Result<Subscription, BusError> {
-        match self.client.subscribe(subject.clone()).await {
-            Ok(inner) => Ok(Subscription { inner }),
-            Err(e) => Err(BusError::Subscribe { subject, reason: e.to_string() }),
+        match self {
+            Bus::Nats(bus) => bus.subscribe(subject, None).await,
+            Bus::Local(bus) => bus.subscribe(subject, None),
         }
     }
 
     /// Subscribes as one member of a queue group: each message goes to one
     /// member of the group.
     pub async fn queue_subscribe(&self, subject: String, group: String) -> Result<Subscription, BusError> {
-        match self.client.queue_subscribe(subject.clone(), group).await {
-            Ok(inner) => Ok(Subscription { inner }),
-            Err(e) => Err(BusError::Subscribe { subject, reason: e.to_string() }),
+        match self {
+            Bus::Nats(bus) => bus.subscribe(subject, Some(group)).await,
+            Bus::Local(bus) => bus.subscribe(subject, Some(group)),
         }
     }
 
     pub async fn publish(&self, subject: String, payload: Bytes) -> Result<(), BusError> {
-        self.client
-            .publish(subject.clone(), payload)
-            .await
-            .map_err(|e| BusError::Publish { subject, reason: e.to_string() })
+        self.send(subject, None, None, payload).await
     }
 
     /// Publishes with one header, e.g. `Herald-Exclude-Conn`.
@@ -151,22 +136,27 @@ impl Bus {
     ) -> Result<(), BusError> {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(header.0, header.1);
-        self.client
-            .publish_with_headers(subject.clone(), headers, payload)
-            .await
-            .map_err(|e| BusError::Publish { subject, reason: e.to_string() })
+        self.send(subject, None, Some(headers), payload).await
+    }
+
+    async fn send(
+        &self,
+        subject: String,
+        reply: Option<String>,
+        headers: Option<async_nats::HeaderMap>,
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        match self {
+            Bus::Nats(bus) => bus.publish(subject, reply, headers, payload).await,
+            Bus::Local(bus) => bus.publish(subject, reply, headers, payload).map(|_| ()),
+        }
     }
 
     /// Sends a request and waits up to `timeout` for the first reply.
     pub async fn request(&self, subject: String, payload: Bytes, timeout: Duration) -> Result<Bytes, RequestError> {
-        let request = async_nats::Request::new().payload(payload).timeout(Some(timeout));
-        match self.client.send_request(subject.clone(), request).await {
-            Ok(reply) => Ok(reply.payload),
-            Err(e) => Err(match e.kind() {
-                async_nats::RequestErrorKind::NoResponders => RequestError::NoResponders(subject),
-                async_nats::RequestErrorKind::TimedOut => RequestError::TimedOut(subject),
-                _ => RequestError::Failed { subject, reason: e.to_string() },
-            }),
+        match self {
+            Bus::Nats(bus) => bus.request(subject, payload, timeout).await,
+            Bus::Local(bus) => bus.request(subject, payload, timeout).await,
         }
     }
 
@@ -179,16 +169,16 @@ impl Bus {
         expected: usize,
         timeout: Duration,
     ) -> Result<Vec<Bytes>, BusError> {
-        let inbox = self.client.new_inbox();
+        let inbox = match self {
+            Bus::Nats(bus) => bus.new_inbox(),
+            Bus::Local(bus) => bus.new_inbox(),
+        };
         let mut answers = self.subscribe(inbox.clone()).await?;
-        self.client
-            .publish_with_reply(subject.clone(), inbox, payload)
-            .await
-            .map_err(|e| BusError::Publish { subject, reason: e.to_string() })?;
+        self.send(subject, Some(inbox), None, payload).await?;
         let mut gathered = Vec::new();
         let deadline = tokio::time::Instant::now() + timeout;
         while gathered.len() < expected {
-            match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut answers)).await {
+            match tokio::time::timeout_at(deadline, answers.next()).await {
                 Ok(Some(answer)) => gathered.push(answer.payload),
                 Ok(None) | Err(_) => break,
             }
@@ -198,37 +188,53 @@ impl Bus {
 
     /// Waits until everything published so far has reached the server.
     pub async fn flush(&self) -> Result<(), BusError> {
-        self.client
-            .flush()
-            .await
-            .map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.to_string() })
+        match self {
+            Bus::Nats(bus) => bus.flush().await,
+            // Publishing to the local bus delivers before it returns.
+            Bus::Local(_) => Ok(()),
+        }
     }
 }
 
 /// The messages of one subscription; dropping it unsubscribes.
 #[derive(Debug)]
-pub struct Subscription {
-    inner: async_nats::Subscriber,
+pub enum Subscription {
+    Nats(async_nats::Subscriber),
+    Local(local::LocalSubscription),
 }
 
 impl Subscription {
     /// Stops new messages from coming while those already on their way are
     /// still read; the stream ends after them. Lets a queue-group member
-    /// leave without dropping requests NATS already gave it.
+    /// leave without dropping requests the bus already gave it.
     pub async fn drain(&mut self) -> Result<(), BusError> {
-        self.inner
-            .drain()
-            .await
-            .map_err(|e| BusError::Subscribe { subject: "(drain)".to_owned(), reason: e.to_string() })
+        match self {
+            Subscription::Nats(inner) => inner
+                .drain()
+                .await
+                .map_err(|e| BusError::Subscribe { subject: "(drain)".to_owned(), reason: e.to_string() }),
+            Subscription::Local(inner) => {
+                inner.drain();
+                Ok(())
+            }
+        }
     }
 }
 
 impl Stream for Subscription {
     type Item = BusMessage;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
-        Pin::new(&mut self.inner).poll_next(cx).map(|message| {
-            message.map(|m| BusMessage { subject: m.subject, reply: m.reply, payload: m.payload, headers: m.headers })
-        })
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
+        match self.get_mut() {
+            Subscription::Nats(inner) => Pin::new(inner).poll_next(cx).map(|message| {
+                message.map(|m| BusMessage {
+                    subject: m.subject,
+                    reply: m.reply,
+                    payload: m.payload,
+                    headers: m.headers,
+                })
+            }),
+            Subscription::Local(inner) => Pin::new(inner).poll_next(cx),
+        }
     }
 }

@@ -1,0 +1,318 @@
+//! An in-process bus for `herald dev` and unit tests.
+//!
+//! It behaves like NATS core for everything Herald relies on:
+//!
+//! - subjects are dot-separated tokens; subscriptions may use `*` (one
+//!   token) and `>` (one or more trailing tokens); publishing to a subject
+//!   with wildcards, empty tokens or whitespace is refused;
+//! - a message goes to every plain subscription that matches and to one
+//!   member of each matching queue group;
+//! - a request with nobody listening fails at once with "no responders";
+//! - messages keep their publisher's order per subscription;
+//! - a subscriber that does not keep up loses messages rather than slowing
+//!   the publisher (NATS's slow-consumer rule), and draining a subscription
+//!   stops new messages while those already queued are still read.
+//!
+//! The integration tests run against this bus and against a real
+//! `nats-server`, so the two cannot drift apart unnoticed.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::{BusError, BusMessage, RequestError, Subscription};
+
+/// Messages waiting for one subscriber before newer ones are dropped; the
+/// NATS client's default.
+const SUBSCRIPTION_CAPACITY: usize = 65_536;
+
+/// An in-process bus; clones share it.
+#[derive(Clone, Debug, Default)]
+pub struct LocalBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    subscriptions: RwLock<HashMap<u64, Entry>>,
+    /// Source of subscription ids and inbox names.
+    next_id: AtomicU64,
+    /// Spreads queue-group messages over the members.
+    next_pick: AtomicU64,
+}
+
+/// One subscription's place in the bus.
+#[derive(Debug)]
+struct Entry {
+    pattern: Vec<String>,
+    queue: Option<String>,
+    sender: mpsc::Sender<BusMessage>,
+}
+
+/// The receiving end of a local subscription.
+#[derive(Debug)]
+pub struct LocalSubscription {
+    id: u64,
+    bus: Weak<Inner>,
+    receiver: mpsc::Receiver<BusMessage>,
+}
+
+impl LocalBus {
+    pub(crate) fn new_inbox(&self) -> String {
+        format!("_INBOX.local.{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn subscribe(&self, subject: String, queue: Option<String>) -> Result<Subscription, BusError> {
+        let pattern = parse_pattern(&subject).ok_or_else(|| BusError::Subscribe {
+            reason: "not a valid subject pattern".to_owned(),
+            subject: subject.clone(),
+        })?;
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(SUBSCRIPTION_CAPACITY);
+        self.inner.write().insert(id, Entry { pattern, queue, sender });
+        Ok(Subscription::Local(LocalSubscription { id, bus: Arc::downgrade(&self.inner), receiver }))
+    }
+
+    /// Delivers a message and says to how many subscriptions.
+    pub(crate) fn publish(
+        &self,
+        subject: String,
+        reply: Option<String>,
+        headers: Option<async_nats::HeaderMap>,
+        payload: Bytes,
+    ) -> Result<usize, BusError> {
+        if !is_valid_subject(&subject) {
+            return Err(BusError::Publish { subject, reason: "not a valid subject".to_owned() });
+        }
+        let tokens: Vec<&str> = subject.split('.').collect();
+        let message = BusMessage {
+            subject: async_nats::Subject::from(subject.as_str()),
+            reply: reply.map(async_nats::Subject::from),
+            payload,
+            headers,
+        };
+        let subscriptions = self.inner.read();
+        let mut queues: HashMap<&str, Vec<&Entry>> = HashMap::new();
+        let mut delivered = 0;
+        for entry in subscriptions.values().filter(|entry| matches(&entry.pattern, &tokens)) {
+            match &entry.queue {
+                Some(queue) => queues.entry(queue.as_str()).or_default().push(entry),
+                None => delivered += usize::from(offer(entry, &message)),
+            }
+        }
+        for members in queues.values() {
+            let pick = self.inner.next_pick.fetch_add(1, Ordering::Relaxed) as usize % members.len();
+            delivered += usize::from(offer(members[pick], &message));
+        }
+        Ok(delivered)
+    }
+
+    pub(crate) async fn request(
+        &self,
+        subject: String,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, RequestError> {
+        let failed = |e: BusError| RequestError::Failed { subject: subject.clone(), reason: e.to_string() };
+        let inbox = self.new_inbox();
+        let mut answers = self.subscribe(inbox.clone(), None).map_err(failed)?;
+        if self.publish(subject.clone(), Some(inbox), None, payload).map_err(failed)? == 0 {
+            return Err(RequestError::NoResponders(subject));
+        }
+        match tokio::time::timeout(timeout, answers.next()).await {
+            Ok(Some(answer)) => Ok(answer.payload),
+            Ok(None) | Err(_) => Err(RequestError::TimedOut(subject)),
+        }
+    }
+}
+
+impl Inner {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Entry>> {
+        self.subscriptions.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Entry>> {
+        self.subscriptions.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Queues a message for one subscription; a full one loses it, as a slow
+/// consumer does on NATS.
+fn offer(entry: &Entry, message: &BusMessage) -> bool {
+    match entry.sender.try_send(message.clone()) {
+        Ok(()) => true,
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            tracing::warn!(subject = message.subject(), "slow consumer on the local bus: message dropped");
+            true
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => false,
+    }
+}
+
+impl LocalSubscription {
+    /// Leaves the bus; what is already queued can still be read.
+    pub(crate) fn drain(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            bus.write().remove(&self.id);
+        }
+    }
+}
+
+impl Drop for LocalSubscription {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+impl Stream for LocalSubscription {
+    type Item = BusMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
+/// The tokens of a subscription pattern: non-empty, no whitespace, `*`
+/// anywhere as a whole token, `>` only as the whole last token.
+fn parse_pattern(subject: &str) -> Option<Vec<String>> {
+    let tokens: Vec<&str> = subject.split('.').collect();
+    let last = tokens.len() - 1;
+    let valid = tokens.iter().enumerate().all(|(i, token)| {
+        valid_token(token)
+            && (!token.contains('>') || (*token == ">" && i == last))
+            && (!token.contains('*') || *token == "*")
+    });
+    valid.then(|| tokens.into_iter().map(str::to_owned).collect())
+}
+
+/// A subject one may publish to: valid tokens and no wildcards.
+fn is_valid_subject(subject: &str) -> bool {
+    subject.split('.').all(|token| valid_token(token) && token != "*" && token != ">")
+}
+
+fn valid_token(token: &str) -> bool {
+    !token.is_empty() && !token.contains(char::is_whitespace)
+}
+
+fn matches(pattern: &[String], subject: &[&str]) -> bool {
+    let mut i = 0;
+    for token in pattern {
+        match token.as_str() {
+            ">" => return subject.len() > i,
+            "*" if i < subject.len() => {}
+            literal if i < subject.len() && literal == subject[i] => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    i == subject.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Bus;
+    use futures_util::FutureExt;
+
+    fn pattern(p: &str) -> Vec<String> {
+        parse_pattern(p).unwrap()
+    }
+
+    fn tokens(s: &str) -> Vec<&str> {
+        s.split('.').collect()
+    }
+
+    #[test]
+    fn wildcards_match_like_nats() {
+        assert!(matches(&pattern("a.b"), &tokens("a.b")));
+        assert!(!matches(&pattern("a.b"), &tokens("a.b.c")));
+        assert!(matches(&pattern("a.*"), &tokens("a.b")));
+        assert!(!matches(&pattern("a.*"), &tokens("a.b.c")));
+        assert!(!matches(&pattern("a.*"), &tokens("a")));
+        assert!(matches(&pattern("a.>"), &tokens("a.b.c")));
+        assert!(!matches(&pattern("a.>"), &tokens("a")));
+        assert!(matches(&pattern("*.b.>"), &tokens("x.b.c")));
+    }
+
+    #[test]
+    fn bad_subjects_are_refused() {
+        for bad in ["", "a..b", "a.>.b", "a.b*", "a b", "a.>x"] {
+            assert!(parse_pattern(bad).is_none(), "{bad:?}");
+        }
+        for bad in ["a.*", "a.>", "a..b", "a b", ""] {
+            assert!(!is_valid_subject(bad), "{bad:?}");
+        }
+        assert!(is_valid_subject("herald.user.~YS5i"));
+    }
+
+    #[tokio::test]
+    async fn plain_subscribers_all_get_it_and_a_queue_group_one_member() {
+        let bus = Bus::local();
+        let mut a = bus.subscribe("x.*".into()).await.unwrap();
+        let mut b = bus.subscribe("x.y".into()).await.unwrap();
+        let mut q1 = bus.queue_subscribe("x.y".into(), "q".into()).await.unwrap();
+        let mut q2 = bus.queue_subscribe("x.y".into(), "q".into()).await.unwrap();
+        for _ in 0..10 {
+            bus.publish("x.y".into(), Bytes::from_static(b"m")).await.unwrap();
+        }
+        let count = |s: &mut Subscription| {
+            let mut n = 0;
+            while let Some(Some(_)) = s.next().now_or_never() {
+                n += 1;
+            }
+            n
+        };
+        assert_eq!((count(&mut a), count(&mut b)), (10, 10));
+        let (n1, n2) = (count(&mut q1), count(&mut q2));
+        assert_eq!(n1 + n2, 10);
+        assert!(n1 > 0 && n2 > 0, "the queue group shares the load");
+    }
+
+    #[tokio::test]
+    async fn requests_get_an_answer_or_no_responders() {
+        let bus = Bus::local();
+        let err = bus.request("svc".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(err, RequestError::NoResponders("svc".into()));
+        let mut service = bus.queue_subscribe("svc".into(), "svc".into()).await.unwrap();
+        let answering = bus.clone();
+        tokio::spawn(async move {
+            let request = service.next().await.unwrap();
+            let reply = request.reply().unwrap().to_owned();
+            answering.publish(reply, Bytes::from_static(b"pong")).await.unwrap();
+        });
+        let answer = bus.request("svc".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap();
+        assert_eq!(answer, "pong");
+        let silent = bus.subscribe("quiet".into()).await.unwrap();
+        let err = bus.request("quiet".into(), Bytes::new(), Duration::from_millis(20)).await.unwrap_err();
+        assert_eq!(err, RequestError::TimedOut("quiet".into()));
+        drop(silent);
+    }
+
+    #[tokio::test]
+    async fn headers_travel_and_draining_keeps_what_is_queued() {
+        let bus = Bus::local();
+        let mut sub = bus.subscribe("h".into()).await.unwrap();
+        bus.publish_with_header("h".into(), ("Herald-Exclude-Conn", "e.1"), Bytes::new()).await.unwrap();
+        sub.drain().await.unwrap();
+        bus.publish("h".into(), Bytes::new()).await.unwrap();
+        let first = sub.next().await.unwrap();
+        assert_eq!(first.header("Herald-Exclude-Conn"), Some("e.1"));
+        assert!(sub.next().await.is_none(), "nothing after the drain");
+    }
+
+    #[tokio::test]
+    async fn dropping_a_subscription_unsubscribes() {
+        let bus = Bus::local();
+        let sub = bus.subscribe("gone".into()).await.unwrap();
+        drop(sub);
+        let err = bus.request("gone".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
+        assert!(matches!(err, RequestError::NoResponders(_)));
+    }
+}
