@@ -34,5 +34,5 @@ mod reply;
 
 pub use handler::{Handler, Request};
 pub use herald_proto::handler::Target;
-pub use push::Pusher;
+pub use push::{PushError, Pusher};
 pub use reply::Reply;

@@ -1,0 +1,241 @@
+//! Chat rooms on Herald's groups.
+//!
+//! Room `R` is the group `room:R`: joining puts the connection in it, and
+//! messages are published to it. Herald sends the connection's groups with
+//! every action, so the service needs no state of its own: any number of
+//! copies can share `examples.chat` in its queue group, and a copy can stop
+//! or crash without losing a room.
+//!
+//! | action | details | effects | reply |
+//! | --- | --- | --- | --- |
+//! | `chat/join` | `{"room"}` | join `room:R`; `chat/joined` `{"room", "user"}` to `room:R` | `{"room"}` |
+//! | `chat/leave` | `{"room"}` | leave `room:R`; `chat/left` `{"room", "user"}` to `room:R` | `{"room"}` |
+//! | `chat/send` | `{"room", "text"}` | `chat/message` `{"room", "user", "text", "at"}` to `room:R` | `{"ok": true}` |
+//!
+//! `at` is when the service took the message, RFC 3339 UTC with
+//! milliseconds, as in Herald's lifecycle events. Joining a room the
+//! connection is already in, or leaving one it is not in, has no effects,
+//! so a retried request is not announced twice.
+//!
+//! Refused with an error reply: anonymous connections (403; a chat message
+//! needs an author), actions other than the three (404), room names other
+//! than 1 to 64 characters of `A-Z a-z 0-9 _ -` (400), texts other than 1 to
+//! 2000 characters (400), and sending to a room the connection has not
+//! joined (403).
+//!
+//! Wire it up in the routes file:
+//!
+//! ```toml
+//! [[routes]]
+//! action = "chat/*"
+//! nats = "examples.chat"
+//! ```
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use herald_bus::{Bus, BusError};
+use herald_handler::{Handler, Reply, Request, Target};
+use herald_proto::subject::Subjects;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+/// The subject the `chat/*` route points at.
+pub const SUBJECT: &str = "examples.chat";
+
+/// Longest room name, in characters.
+const MAX_ROOM_CHARS: usize = 64;
+
+/// Longest message, in characters.
+const MAX_TEXT_CHARS: usize = 2000;
+
+/// Serves `examples.chat` until `stop` resolves. Chat publishes through its
+/// replies' effects, which Herald applies, so it has no use for `subjects`;
+/// it takes them to be started like every other example.
+pub async fn serve(bus: &Bus, _subjects: &Subjects, stop: impl Future<Output = ()>) -> Result<(), BusError> {
+    Handler::new(SUBJECT)
+        .serve(
+            bus,
+            |request| async move {
+                answer(&request).unwrap_or_else(|refusal| Reply::error(refusal.code(), refusal.to_string()))
+            },
+            stop,
+        )
+        .await
+}
+
+/// Why a chat action was refused; the message is what the client reads.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+enum Refusal {
+    #[error("sign in to chat")]
+    Anonymous,
+    #[error("no chat action {0:?}: expected chat/join, chat/leave or chat/send")]
+    UnknownAction(String),
+    #[error("bad details for {action}: {reason}")]
+    BadDetails { action: String, reason: String },
+    #[error("a room name is 1 to {MAX_ROOM_CHARS} characters of A-Z a-z 0-9 _ -")]
+    BadRoom,
+    #[error("a message is 1 to {MAX_TEXT_CHARS} characters")]
+    BadText,
+    #[error("join the room first")]
+    NotInRoom,
+}
+
+impl Refusal {
+    /// The error reply's code, as HTTP would have it.
+    fn code(&self) -> u16 {
+        match self {
+            Refusal::UnknownAction(_) => 404,
+            Refusal::BadDetails { .. } | Refusal::BadRoom | Refusal::BadText => 400,
+            Refusal::Anonymous | Refusal::NotInRoom => 403,
+        }
+    }
+}
+
+/// A room name that is valid. The character set keeps `room:R` a plain
+/// subject token (`herald.group.room:R`), readable in NATS tooling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+struct Room(String);
+
+impl Room {
+    fn new(name: String) -> Result<Room, Refusal> {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-');
+        // Every allowed character is one byte, so bytes count characters.
+        if (1..=MAX_ROOM_CHARS).contains(&name.len()) && name.bytes().all(allowed) {
+            Ok(Room(name))
+        } else {
+            Err(Refusal::BadRoom)
+        }
+    }
+
+    /// The group of the connections in the room.
+    fn group(&self) -> String {
+        format!("room:{}", self.0)
+    }
+
+    /// Whether a connection in `groups` is in the room.
+    fn has_member(&self, groups: &[String]) -> bool {
+        groups.contains(&self.group())
+    }
+
+    /// Everyone in the room.
+    fn audience(&self) -> Target {
+        Target { groups: vec![self.group()], ..Target::default() }
+    }
+}
+
+/// Checks a message's length in characters, not bytes, so that a message in
+/// any script gets the same allowance.
+fn check_text(text: &str) -> Result<(), Refusal> {
+    if (1..=MAX_TEXT_CHARS).contains(&text.chars().count()) { Ok(()) } else { Err(Refusal::BadText) }
+}
+
+/// Details of `chat/join` and `chat/leave`.
+#[derive(Deserialize)]
+struct RoomDetails {
+    room: String,
+}
+
+/// Details of `chat/send`.
+#[derive(Deserialize)]
+struct SendDetails {
+    room: String,
+    text: String,
+}
+
+/// Answers one chat action, or says why it is refused. Details are read per
+/// action, so a bad one gets a message naming the action.
+fn answer(request: &Request<Box<RawValue>>) -> Result<Reply, Refusal> {
+    let user = request.user.as_deref().ok_or(Refusal::Anonymous)?;
+    match request.action.as_str() {
+        "chat/join" => {
+            let room = Room::new(read::<RoomDetails>(request)?.room)?;
+            let reply = Reply::details(json!({ "room": room }));
+            if room.has_member(&request.groups) {
+                return Ok(reply);
+            }
+            Ok(reply.join(room.group()).publish(room.audience(), "chat/joined", json!({ "room": room, "user": user })))
+        }
+        "chat/leave" => {
+            let room = Room::new(read::<RoomDetails>(request)?.room)?;
+            let reply = Reply::details(json!({ "room": room }));
+            if !room.has_member(&request.groups) {
+                return Ok(reply);
+            }
+            Ok(reply.leave(room.group()).publish(room.audience(), "chat/left", json!({ "room": room, "user": user })))
+        }
+        "chat/send" => {
+            let SendDetails { room, text } = read(request)?;
+            let room = Room::new(room)?;
+            if !room.has_member(&request.groups) {
+                return Err(Refusal::NotInRoom);
+            }
+            check_text(&text)?;
+            let at = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+            let message = json!({ "room": room, "user": user, "text": text, "at": at });
+            Ok(Reply::details(json!({ "ok": true })).publish(room.audience(), "chat/message", message))
+        }
+        other => Err(Refusal::UnknownAction(other.to_owned())),
+    }
+}
+
+/// Reads the details of one chat action.
+fn read<D: DeserializeOwned>(request: &Request<Box<RawValue>>) -> Result<D, Refusal> {
+    serde_json::from_str(request.details.get())
+        .map_err(|e| Refusal::BadDetails { action: request.action.clone(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_are_1_to_64_plain_characters() {
+        for name in ["a", "Z", "0", "_", "-", "lobby", "Team_42-ops", &"r".repeat(64)] {
+            assert_eq!(Room::new(name.to_owned()), Ok(Room(name.to_owned())), "{name:?}");
+        }
+        for name in ["", &"r".repeat(65), "a b", "a.b", "a:b", "a*", ">", "é", "room\n", "ｒｏｏｍ"] {
+            assert_eq!(Room::new(name.to_owned()), Err(Refusal::BadRoom), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_room_is_its_group() {
+        let room = Room::new("lobby".to_owned()).unwrap();
+        assert_eq!(room.group(), "room:lobby");
+        assert!(room.has_member(&["team".to_owned(), "room:lobby".to_owned()]));
+        assert!(!room.has_member(&["lobby".to_owned(), "room:lobby2".to_owned()]));
+        assert_eq!(room.audience(), Target { groups: vec!["room:lobby".to_owned()], ..Target::default() });
+    }
+
+    #[test]
+    fn texts_are_1_to_2000_characters() {
+        for text in ["x", " ", &"x".repeat(2000), &"é".repeat(2000), &"🦀".repeat(2000)] {
+            assert_eq!(check_text(text), Ok(()), "{} chars", text.chars().count());
+        }
+        for text in ["", &"x".repeat(2001), &"é".repeat(2001)] {
+            assert_eq!(check_text(text), Err(Refusal::BadText), "{} chars", text.chars().count());
+        }
+    }
+
+    #[test]
+    fn refusals_say_what_to_do() {
+        assert_eq!(Refusal::BadRoom.to_string(), "a room name is 1 to 64 characters of A-Z a-z 0-9 _ -");
+        assert_eq!(Refusal::BadText.to_string(), "a message is 1 to 2000 characters");
+        assert_eq!(Refusal::NotInRoom.to_string(), "join the room first");
+        let codes = [
+            (Refusal::Anonymous, 403),
+            (Refusal::NotInRoom, 403),
+            (Refusal::UnknownAction("chat/x".to_owned()), 404),
+            (Refusal::BadRoom, 400),
+            (Refusal::BadText, 400),
+        ];
+        for (refusal, code) in codes {
+            assert_eq!(refusal.code(), code, "{refusal:?}");
+        }
+    }
+}
