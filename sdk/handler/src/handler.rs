@@ -68,7 +68,7 @@ impl Handler {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         let requests = bus.queue_subscribe(self.subject.clone(), self.queue).await?;
-        bus.flush().await?;
+        bus.sync().await?;
         let handle = Arc::new(handle);
         let responder = Responder {
             answer: move |payload: Bytes| {

@@ -186,7 +186,19 @@ impl Bus {
         Ok(gathered)
     }
 
-    /// Waits until everything published so far has reached the server.
+    /// Returns once the bus has handled everything sent before: a
+    /// subscription made before `sync` receives every message published
+    /// after it returns, by anyone.
+    pub async fn sync(&self) -> Result<(), BusError> {
+        match self {
+            Bus::Nats(bus) => bus.sync().await,
+            // The local bus applies a subscription before it returns.
+            Bus::Local(_) => Ok(()),
+        }
+    }
+
+    /// Waits until everything published so far has been written to the
+    /// server (not that the server has handled it: see [`Bus::sync`]).
     pub async fn flush(&self) -> Result<(), BusError> {
         match self {
             Bus::Nats(bus) => bus.flush().await,

@@ -1,8 +1,13 @@
 //! The bus on NATS.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
 
 use crate::{BusError, RequestError, Subscription};
 
@@ -15,10 +20,38 @@ pub struct BusConfig {
     pub name: String,
 }
 
+/// How long [`NatsBus::sync`] waits for its echo.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A NATS connection.
 #[derive(Clone, Debug)]
 pub struct NatsBus {
     client: async_nats::Client,
+    /// Round trips through the server, for [`NatsBus::sync`].
+    echoes: Arc<Echoes>,
+}
+
+/// Pings this connection sends itself through the server: one long-lived
+/// subscription on `<inbox>.*`, and a waiter per ping in flight.
+#[derive(Debug)]
+struct Echoes {
+    /// `<inbox>`: pings go to `<inbox>.<n>`.
+    prefix: String,
+    /// Source of ping numbers.
+    next: AtomicU64,
+    /// Who waits for which ping.
+    waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
+    /// Reads the echoes; ends with the bus.
+    _reader: AbortOnDrop,
+}
+
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl NatsBus {
@@ -46,7 +79,45 @@ impl NatsBus {
             .connect(urls)
             .await
             .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.to_string() })?;
-        Ok(NatsBus { client })
+        let prefix = client.new_inbox();
+        let mut echoes = client
+            .subscribe(format!("{prefix}.*"))
+            .await
+            .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.to_string() })?;
+        let waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
+        let reading = waiters.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(echo) = echoes.next().await {
+                let Some(Ok(n)) = echo.subject.rsplit('.').next().map(str::parse::<u64>) else { continue };
+                if let Some(waiter) = lock(&reading).remove(&n) {
+                    let _ = waiter.send(());
+                }
+            }
+        });
+        let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: AbortOnDrop(reader) };
+        Ok(NatsBus { client, echoes: Arc::new(echoes) })
+    }
+
+    /// Returns once the server has handled everything this connection sent
+    /// before: it sends itself a message through the server and waits for
+    /// it. NATS handles one connection's operations in order, so a
+    /// subscription made before a sync is live for every publisher after
+    /// it. (`flush` only writes to the socket.)
+    pub(crate) async fn sync(&self) -> Result<(), BusError> {
+        let n = self.echoes.next.fetch_add(1, Ordering::Relaxed);
+        let (done, echoed) = oneshot::channel();
+        lock(&self.echoes.waiters).insert(n, done);
+        let subject = format!("{}.{n}", self.echoes.prefix);
+        let sent = self.publish(subject.clone(), None, None, Bytes::new()).await;
+        let result = match sent {
+            Ok(()) => match tokio::time::timeout(SYNC_TIMEOUT, echoed).await {
+                Ok(Ok(())) => Ok(()),
+                _ => Err(BusError::Publish { subject, reason: "no echo from the server in time".to_owned() }),
+            },
+            Err(e) => Err(e),
+        };
+        lock(&self.echoes.waiters).remove(&n);
+        result
     }
 
     pub(crate) fn is_connected(&self) -> bool {
@@ -106,4 +177,8 @@ impl NatsBus {
             .await
             .map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.to_string() })
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -353,7 +353,7 @@ impl Registry {
                 return None;
             }
         };
-        if let Err(e) = self.bus.flush().await {
+        if let Err(e) = self.bus.sync().await {
             tracing::warn!(error = %e, "could not confirm a subscription with NATS");
         }
         let _ = ready.send(true);

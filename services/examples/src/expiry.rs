@@ -85,7 +85,7 @@ enum NoticeError {
 pub async fn serve(bus: &Bus, subjects: &Subjects, stop: impl Future<Output = ()>) -> Result<(), BusError> {
     let pusher = Pusher::new(bus.clone(), subjects.clone());
     let mut notices = bus.queue_subscribe(SUBJECT.to_owned(), SUBJECT.to_owned()).await?;
-    bus.flush().await?;
+    bus.sync().await?;
     tracing::info!(subject = SUBJECT, "session-expiry notifier serving");
     tokio::pin!(stop);
     let mut draining = false;

@@ -102,7 +102,7 @@ impl Router {
         let actions = bus.queue_subscribe(subjects.router_actions(), ACTIONS_QUEUE.to_owned()).await?;
         let events = bus.queue_subscribe(subjects.event_disconnect(), EVENTS_QUEUE.to_owned()).await?;
         let heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
-        bus.flush().await?;
+        bus.sync().await?;
         let dispatcher = Dispatcher::new(bus.clone(), config.routes.clone(), config.webhook_secret.clone());
         let shared = Arc::new(RouterShared {
             config,

@@ -72,25 +72,31 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, 
         request = shared.close_requested() => Ending::ByEdge(request),
     };
     let membership = ctx.registry.unregister(local);
-    let (code, reason) = match ending {
+    let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
                 tracing::warn!(code = request.code, "close code cannot be sent; using 4000");
                 request.code = close::BACKEND_DISCONNECT;
             }
             let frame = CloseFrame { code: request.code.into(), reason: truncate_reason(&request.reason).into() };
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(Some(frame))).await;
-            (request.code, request.reason)
+            (request.code, request.reason, Some(frame))
         }
-        Ending::ByPeer(request) => {
-            // Sends the close frame tungstenite queued in reply.
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
-            (request.code, request.reason)
-        }
-        Ending::Lost(reason) => (close::ABNORMAL, reason),
+        Ending::ByPeer(request) => (request.code, request.reason, None),
+        Ending::Lost(reason) => (close::ABNORMAL, reason, None),
     };
     tracing::debug!(conn = %session.conn, code, reason, "session ended");
+    // The session is over for the edge as soon as it is decided; the closing
+    // handshake below may wait on a client that is slow to read.
     events::publish_disconnect(&ctx, &session.conn_text, membership, code, reason).await;
+    let handshake = async {
+        match close_frame {
+            Some(frame) => socket.close(Some(frame)).await,
+            // Writes the close frame tungstenite queued in reply to the
+            // client's (or nothing, for a lost connection).
+            None => SinkExt::flush(&mut socket).await,
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, handshake).await;
 }
 
 /// The state of one session, owned by its task.

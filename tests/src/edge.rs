@@ -1,0 +1,538 @@
+//! Edges under test.
+//!
+//! [`TestEdge`] runs `herald_edge::Edge` inside the test's runtime, built
+//! directly from an [`EdgeConfig`] (no environment involved), listening on
+//! 127.0.0.1 with a port the OS picks, with timings short enough to keep
+//! tests fast. Dropping it triggers its shutdown.
+//!
+//! [`HeraldProcess`] runs the real `herald` binary as a child process, with
+//! `HERALD_*` variables set on the child's `Command` only (the test process
+//! environment is never changed), and learns its port from the
+//! `listening on <addr>` log line.
+//!
+//! # Where the `herald` binary comes from
+//!
+//! Cargo builds a binary for integration tests only within its own package
+//! (`CARGO_BIN_EXE_<name>`), and `herald` lives in `services/herald`. So the
+//! first [`HeraldProcess`] of a test binary runs
+//! `cargo build -p herald --bin herald` (with the `cargo` that runs the
+//! tests, into the same target directory and profile as the test binary,
+//! found from `std::env::current_exe()`), which is a no-op when it is up to
+//! date, and uses `target/<profile>/herald`. Cargo releases its build lock
+//! before it runs tests, so this does not deadlock. Set `HERALD_BIN` to use
+//! another binary instead.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use herald_bus::{Bus, BusConfig};
+use herald_edge::Edge;
+use herald_edge::auth::JwtKey;
+use herald_edge::config::{EdgeConfig, Limits, OriginPolicy, Timing};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::client::{Client, ConnectError};
+use crate::nats::NatsServer;
+use crate::token::{Token, hs256_key};
+
+/// Timings of test edges: short, so that timers fire within a test, yet
+/// with room for a loaded CI machine where a timer would otherwise race.
+pub fn test_timing() -> Timing {
+    Timing {
+        ping_interval: Duration::from_millis(250),
+        pong_timeout: Duration::from_secs(2),
+        reauth_grace: Duration::from_millis(600),
+        slow_consumer_grace: Duration::from_millis(300),
+        drain_timeout: Duration::from_secs(2),
+        action_timeout: Duration::from_millis(600),
+    }
+}
+
+/// Builds a [`TestEdge`].
+#[must_use]
+pub struct TestEdgeBuilder {
+    nats_url: String,
+    config: EdgeConfig,
+}
+
+impl TestEdgeBuilder {
+    /// Verifies HS256 tokens signed with `secret`.
+    pub fn secret(self, secret: &[u8]) -> Self {
+        self.key(JwtKey::hs256(secret).expect("HS256 secret"))
+    }
+
+    /// Verifies tokens with `key` (see `token::rs256_key`, `es256_key`).
+    pub fn key(mut self, key: JwtKey) -> Self {
+        self.config.auth.key = Some(key);
+        self
+    }
+
+    /// Takes no tokens at all.
+    pub fn no_key(mut self) -> Self {
+        self.config.auth.key = None;
+        self
+    }
+
+    pub fn anonymous(mut self, allow: bool) -> Self {
+        self.config.auth.allow_anonymous = allow;
+        self
+    }
+
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.config.auth.audience = Some(audience.to_owned());
+        self
+    }
+
+    pub fn issuer(mut self, issuer: &str) -> Self {
+        self.config.auth.issuer = Some(issuer.to_owned());
+        self
+    }
+
+    /// Only these `Origin`s may open a WebSocket.
+    pub fn origins(mut self, origins: &[&str]) -> Self {
+        self.config.origins = OriginPolicy::List(origins.iter().map(|o| (*o).to_owned()).collect());
+        self
+    }
+
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.config.limits.max_message_bytes = bytes;
+        self
+    }
+
+    pub fn mailbox_capacity(mut self, frames: usize) -> Self {
+        self.config.limits.mailbox_capacity = frames;
+        self
+    }
+
+    /// Rate limit: average frames per second, burst, refusals before 1008.
+    pub fn rate(mut self, per_sec: u32, burst: u32, strikes: u32) -> Self {
+        self.config.limits.rate_per_sec = per_sec;
+        self.config.limits.rate_burst = burst;
+        self.config.limits.rate_strikes = strikes;
+        self
+    }
+
+    pub fn limits(mut self, adjust: impl FnOnce(&mut Limits)) -> Self {
+        adjust(&mut self.config.limits);
+        self
+    }
+
+    pub fn timing(mut self, adjust: impl FnOnce(&mut Timing)) -> Self {
+        adjust(&mut self.config.timing);
+        self
+    }
+
+    /// Anything else.
+    pub fn config(mut self, adjust: impl FnOnce(&mut EdgeConfig)) -> Self {
+        adjust(&mut self.config);
+        self
+    }
+
+    /// Connects the edge's bus, binds and runs the edge in the background,
+    /// and waits until it is ready (`/readyz` 200: its NATS connection is
+    /// up), as a load balancer would before sending it clients.
+    pub async fn spawn(self) -> TestEdge {
+        let edge = self.spawn_unready().await;
+        let ready = async {
+            loop {
+                if edge.http("/readyz").await.0 == 200 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), ready).await.is_err() {
+            panic!("edge {} did not become ready within 10 s", edge.id);
+        }
+        edge
+    }
+
+    /// Like [`TestEdgeBuilder::spawn`], without waiting for readiness.
+    pub async fn spawn_unready(self) -> TestEdge {
+        let bus = Bus::connect(&BusConfig { urls: vec![self.nats_url.clone()], name: "herald-tests-edge".into() })
+            .await
+            .unwrap_or_else(|e| panic!("edge bus to {}: {e}", self.nats_url));
+        let edge = Edge::bind(self.config, bus).await.unwrap_or_else(|e| panic!("Edge::bind: {e}"));
+        let addr = edge.local_addr();
+        let id = edge.id().to_string();
+        let (shutdown, on_shutdown) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = edge
+                .run(async move {
+                    let _ = on_shutdown.await;
+                })
+                .await;
+        });
+        TestEdge { addr, id, shutdown: Some(shutdown), task: Some(task) }
+    }
+}
+
+/// An edge running in this process.
+#[derive(Debug)]
+pub struct TestEdge {
+    addr: SocketAddr,
+    id: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestEdge {
+    /// An edge on `nats` with the test HS256 key and [`test_timing`].
+    pub fn builder(nats: &NatsServer) -> TestEdgeBuilder {
+        let mut config = EdgeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), Some(hs256_key()));
+        config.timing = test_timing();
+        TestEdgeBuilder { nats_url: nats.url(), config }
+    }
+
+    /// An edge with every test default.
+    pub async fn start(nats: &NatsServer) -> TestEdge {
+        TestEdge::builder(nats).spawn().await
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The edge's id, the first part of its connection ids.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `ws://<addr>/ws`, with `?token=` when given.
+    pub fn ws_url(&self, token: Option<&str>) -> String {
+        match token {
+            Some(token) => format!("ws://{}/ws?token={token}", self.addr),
+            None => format!("ws://{}/ws", self.addr),
+        }
+    }
+
+    /// `GET path`: status and body.
+    pub async fn http(&self, path: &str) -> (u16, String) {
+        crate::http::get(self.addr, path).await
+    }
+
+    /// Opens a WebSocket with `token` in the query.
+    pub async fn connect(&self, token: &str) -> Result<Client, ConnectError> {
+        Client::connect(&self.ws_url(Some(token))).await
+    }
+
+    /// Opens a WebSocket with `token`, reads `$connected` and checks that
+    /// the connection id belongs to this edge.
+    pub async fn client(&self, token: &str) -> Client {
+        let mut client = self.connect(token).await.unwrap_or_else(|e| panic!("edge {}: {e}", self.id));
+        let connected = client.connected().await;
+        assert_eq!(connected.conn_id().edge(), self.id, "conn id {} does not name edge {}", connected.conn, self.id);
+        client
+    }
+
+    /// A client for `user` in `groups`, with an HS256 test token.
+    pub async fn user(&self, user: &str, groups: &[&str]) -> Client {
+        let client = self.client(&Token::user(user).groups(groups.iter().copied()).hs256()).await;
+        assert_eq!(client.info().user.as_deref(), Some(user));
+        client
+    }
+
+    /// Triggers the shutdown and waits until the edge has stopped.
+    pub async fn shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .unwrap_or_else(|_| panic!("edge {} did not stop within 15 s of its shutdown", self.id))
+                .unwrap_or_else(|e| panic!("edge {} task failed: {e}", self.id));
+        }
+    }
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+// --- the herald binary ------------------------------------------------------
+
+/// The `herald` binary to run, built if need be (see the module docs).
+pub fn herald_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("HERALD_BIN") {
+                return PathBuf::from(path);
+            }
+            let exe = std::env::current_exe().expect("current_exe");
+            // target/<profile>/deps/<test binary>
+            let profile_dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .unwrap_or_else(|| panic!("cannot find the target directory from {}", exe.display()))
+                .to_path_buf();
+            let target_dir = profile_dir.parent().expect("target directory").to_path_buf();
+            let profile = profile_dir.file_name().and_then(|p| p.to_str()).expect("profile directory").to_owned();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "--quiet", "-p", "herald", "--bin", "herald", "--target-dir"])
+                .arg(&target_dir);
+            match profile.as_str() {
+                "debug" => {}
+                "release" => {
+                    build.arg("--release");
+                }
+                other => {
+                    build.args(["--profile", other]);
+                }
+            }
+            let status = build.status().unwrap_or_else(|e| panic!("cannot run cargo to build herald: {e}"));
+            assert!(status.success(), "`cargo build -p herald` failed ({status})");
+            let binary = profile_dir.join("herald");
+            assert!(binary.exists(), "{} missing after cargo build", binary.display());
+            binary
+        })
+        .clone()
+}
+
+/// A `herald` command line about to run.
+#[must_use]
+pub struct HeraldCommand {
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl HeraldCommand {
+    /// Sets a variable on the child only.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    async fn command(&self) -> Command {
+        let binary = tokio::task::spawn_blocking(herald_binary).await.expect("building herald");
+        let mut command = Command::new(binary);
+        command.args(&self.args);
+        // Only what the test sets: no HERALD_* or log settings leak in from
+        // the environment the tests run in.
+        for (name, _) in std::env::vars_os() {
+            if let Some(name) = name.to_str()
+                && (name.starts_with("HERALD_") || name == "RUST_LOG")
+            {
+                command.env_remove(name);
+            }
+        }
+        command.env("NO_COLOR", "1");
+        for (name, value) in &self.envs {
+            command.env(name, value);
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        command
+    }
+
+    /// Starts it and waits for its `listening on <addr>` line.
+    pub async fn spawn(self) -> HeraldProcess {
+        let mut child = self.command().await.spawn().expect("spawn herald");
+        let output = Output::default();
+        let (lines_tx, mut lines) = mpsc::unbounded_channel();
+        output.collect(child.stdout.take().expect("stdout"), Stream::Stdout, lines_tx.clone());
+        output.collect(child.stderr.take().expect("stderr"), Stream::Stderr, lines_tx);
+        let wait = async {
+            while let Some(line) = lines.recv().await {
+                if let Some(addr) = parse_listening(&line) {
+                    return Some(addr);
+                }
+            }
+            None
+        };
+        let addr = match tokio::time::timeout(Duration::from_secs(30), wait).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => {
+                let status = child.wait().await;
+                panic!("herald exited ({status:?}) without a `listening on` line; output:\n{}", output.all())
+            }
+            Err(_) => panic!("herald printed no `listening on <addr>` line within 30 s; output:\n{}", output.all()),
+        };
+        HeraldProcess { child, addr, output }
+    }
+
+    /// Runs it until it exits (it must, within `timeout`): status, stderr
+    /// lines, stdout lines.
+    pub async fn run_to_exit(self, timeout: Duration) -> (ExitStatus, Vec<String>, Vec<String>) {
+        let mut command = self.command().await;
+        let child = command.spawn().expect("spawn herald");
+        let output = tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("herald did not exit within {timeout:?}"))
+            .expect("herald output");
+        let lines = |bytes: &[u8]| String::from_utf8_lossy(bytes).lines().map(str::to_owned).collect::<Vec<_>>();
+        (output.status, lines(&output.stderr), lines(&output.stdout))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Everything a child printed, line by line.
+#[derive(Debug, Clone, Default)]
+struct Output {
+    lines: Arc<Mutex<Vec<(Stream, String)>>>,
+}
+
+impl Output {
+    fn collect<R: AsyncRead + Unpin + Send + 'static>(
+        &self,
+        from: R,
+        stream: Stream,
+        tx: mpsc::UnboundedSender<String>,
+    ) {
+        let lines = self.lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(from).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                lines.lock().unwrap().push((stream, line.clone()));
+                let _ = tx.send(line);
+            }
+        });
+    }
+
+    fn of(&self, wanted: fn(Stream) -> bool) -> Vec<String> {
+        self.lines.lock().unwrap().iter().filter(|(s, _)| wanted(*s)).map(|(_, l)| l.clone()).collect()
+    }
+
+    fn all(&self) -> String {
+        self.lines.lock().unwrap().iter().map(|(s, l)| format!("{s:?}: {l}")).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Finds the address in a `listening on <addr>` log line, in plain or JSON
+/// log format, with or without colours.
+pub fn parse_listening(line: &str) -> Option<SocketAddr> {
+    let line = strip_ansi(line);
+    let at = line.find("listening on")?;
+    line[at + "listening on".len()..]
+        .split(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '=' | ',' | '{' | '}' | '/' | '`'))
+        .find_map(|token| token.parse().ok())
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... final byte in @..~
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) && c != '[' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The `herald` binary, running.
+#[derive(Debug)]
+pub struct HeraldProcess {
+    child: Child,
+    addr: SocketAddr,
+    output: Output,
+}
+
+impl HeraldProcess {
+    /// `herald <args>`, e.g. `HeraldProcess::command(&["edge"])`.
+    pub fn command(args: &[&str]) -> HeraldCommand {
+        HeraldCommand { args: args.iter().map(|a| (*a).to_owned()).collect(), envs: Vec::new() }
+    }
+
+    /// `herald edge` on `nats`, listening on 127.0.0.1:0, verifying tokens
+    /// with the test HS256 secret.
+    pub fn edge(nats: &NatsServer) -> HeraldCommand {
+        HeraldProcess::command(&["edge"])
+            .env("HERALD_NATS_URL", &nats.url())
+            .env("HERALD_LISTEN", "127.0.0.1:0")
+            .env("HERALD_JWT_SECRET", std::str::from_utf8(crate::TEST_SECRET).expect("ASCII secret"))
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn ws_url(&self, token: Option<&str>) -> String {
+        match token {
+            Some(token) => format!("ws://{}/ws?token={token}", self.addr),
+            None => format!("ws://{}/ws", self.addr),
+        }
+    }
+
+    pub async fn http(&self, path: &str) -> (u16, String) {
+        crate::http::get(self.addr, path).await
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("herald already reaped")
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+        let result = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(result, 0, "kill -TERM {pid}: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits for it to exit, at most `timeout`.
+    pub async fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        match tokio::time::timeout(timeout, self.child.wait()).await {
+            Ok(status) => status.expect("wait for herald"),
+            Err(_) => panic!("herald did not exit within {timeout:?}; output:\n{}", self.output.all()),
+        }
+    }
+
+    pub fn stderr(&self) -> Vec<String> {
+        self.output.of(|s| matches!(s, Stream::Stderr))
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.output.of(|s| matches!(s, Stream::Stdout))
+    }
+
+    /// Everything it printed so far, for failure messages.
+    pub fn output(&self) -> String {
+        self.output.all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_address_in_log_lines() {
+        let addr: SocketAddr = "127.0.0.1:4711".parse().unwrap();
+        for line in [
+            "2026-01-01T00:00:00Z  INFO herald: listening on 127.0.0.1:4711",
+            "INFO herald_edge: listening on addr=127.0.0.1:4711",
+            "\u{1b}[32m INFO\u{1b}[0m listening on \u{1b}[3maddr\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:4711",
+            r#"{"level":"INFO","fields":{"message":"listening on 127.0.0.1:4711"}}"#,
+            r#"{"level":"INFO","fields":{"message":"listening on","addr":"127.0.0.1:4711"}}"#,
+            "listening on http://127.0.0.1:4711/ws",
+        ] {
+            assert_eq!(parse_listening(line), Some(addr), "{line}");
+        }
+        assert_eq!(parse_listening("connected to nats://127.0.0.1:4222"), None);
+    }
+}

