@@ -7,6 +7,10 @@
 run:
     HERALD_JWT_SECRET=dev-only-secret HERALD_ALLOW_ANONYMOUS=true cargo run --release -p herald -- edge
 
+# Run a router on :8081 against NATS on localhost, with a dev-only API key.
+router:
+    HERALD_API_KEY=dev-only-key cargo run --release -p herald -- router
+
 # Start a local NATS server on 127.0.0.1:4222.
 nats:
     nats-server --addr 127.0.0.1 --port 4222

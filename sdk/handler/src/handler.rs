@@ -68,7 +68,10 @@ impl Handler {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         let requests = bus.queue_subscribe(self.subject.clone(), self.queue).await?;
-        bus.sync().await?;
+        if let Err(e) = bus.sync().await {
+            // NATS is down: the client subscribes as soon as it is back.
+            tracing::warn!(error = %e, "NATS has not confirmed the handler's subscription; serving anyway");
+        }
         let handle = Arc::new(handle);
         let responder = Responder {
             answer: move |payload: Bytes| {

@@ -85,7 +85,10 @@ enum NoticeError {
 pub async fn serve(bus: &Bus, subjects: &Subjects, stop: impl Future<Output = ()>) -> Result<(), BusError> {
     let pusher = Pusher::new(bus.clone(), subjects.clone());
     let mut notices = bus.queue_subscribe(SUBJECT.to_owned(), SUBJECT.to_owned()).await?;
-    bus.sync().await?;
+    if let Err(e) = bus.sync().await {
+        // NATS is down: the client subscribes as soon as it is back.
+        tracing::warn!(error = %e, "NATS has not confirmed the subscription; serving anyway");
+    }
     tracing::info!(subject = SUBJECT, "session-expiry notifier serving");
     tokio::pin!(stop);
     let mut draining = false;

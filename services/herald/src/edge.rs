@@ -5,30 +5,20 @@
 //! a shutdown signal, then lets it drain. What an edge does is
 //! `herald-edge`'s business.
 
-use std::time::Duration;
+use herald_bus::BusConfig;
+use herald_edge::{AuthConfig, Edge, EdgeConfig, JwtKey, Limits, OriginPolicy, Timing};
 
-use herald_bus::{Bus, BusConfig, BusError};
-use herald_edge::{AuthConfig, Edge, EdgeConfig, EdgeError, JwtKey, Limits, OriginPolicy, Timing};
-use herald_proto::subject::Subjects;
-use thiserror::Error;
-
+use crate::Failure;
+use crate::nats::{self, Nats};
 use crate::settings::{Raw, SettingError, SettingList, Settings, Spec, comma_list};
-use crate::signal::{self, Ending, Signals};
+use crate::signal::{self, Signals};
 use crate::telemetry;
-
-/// How long past its drain timeout a stopping edge may take (to say goodbye
-/// on the bus) before it is abandoned. Keep Kubernetes'
-/// `terminationGracePeriodSeconds` above the drain timeout plus this.
-const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// The edge's own settings. Defaults match `herald-edge`'s [`Limits`] and
 /// [`Timing`] defaults (a test keeps them so) and are written out here so
 /// `--help` can show them.
 pub const SETTINGS: &[Spec] = &[
     Spec::new("LISTEN", "ADDR", "0.0.0.0:8080", "Address to serve /ws, /healthz, /readyz and /metrics on"),
-    Spec::new("NATS_URL", "URLS", "nats://127.0.0.1:4222", "NATS servers, comma-separated"),
-    Spec::new("NATS_NAME", "NAME", "herald-edge", "Connection name shown in NATS monitoring"),
-    Spec::new("SUBJECT_PREFIX", "PREFIX", "herald", "First token(s) of every NATS subject Herald uses"),
     Spec::secret("JWT_SECRET", "SECRET", "Shared secret verifying HS256 tokens"),
     Spec::optional("JWT_PUBLIC_KEY_FILE", "PATH", "PEM public key verifying RS256 (RSA) or ES256 (P-256) tokens"),
     Spec::optional("JWT_AUDIENCE", "AUD", "Required aud claim of tokens"),
@@ -54,35 +44,13 @@ pub const SETTINGS: &[Spec] = &[
     Spec::new("ACTION_TIMEOUT_MS", "MS", "10000", "Time a client action may wait for its answer before 504"),
 ];
 
-/// The `herald edge` command: its settings are the edge's and logging's.
+/// The `herald edge` command: its settings are logging's, NATS's and the
+/// edge's.
 #[derive(Debug)]
 pub struct EdgeCommand;
 
 impl SettingList for EdgeCommand {
-    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, SETTINGS];
-}
-
-/// Why `herald edge` stopped with an error.
-#[derive(Debug, Error)]
-pub enum Error {
-    /// A bad or missing setting.
-    #[error(transparent)]
-    Settings(#[from] SettingError),
-    /// Signal handlers could not be installed.
-    #[error("cannot catch shutdown signals: {0}")]
-    Signals(std::io::Error),
-    /// The NATS connection could not be set up.
-    #[error("cannot connect to NATS: {0}")]
-    Bus(BusError),
-    /// The edge could not start, e.g. because its address is taken.
-    #[error(transparent)]
-    Start(EdgeError),
-    /// A second signal stopped the process before the drain finished.
-    #[error("stopped by a second signal before the drain finished")]
-    Forced,
-    /// The edge was still running long after its drain should have ended.
-    #[error("the edge had not stopped {0:?} after the shutdown signal; stopped it anyway")]
-    Overran(Duration),
+    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, nats::SETTINGS, SETTINGS];
 }
 
 /// Everything `herald edge` runs with, read and checked.
@@ -97,12 +65,10 @@ pub struct EdgeSettings {
 impl EdgeSettings {
     /// Reads and checks every edge setting, stopping at the first bad one.
     pub fn read(settings: &Settings) -> Result<EdgeSettings, SettingError> {
+        let Nats { bus, subjects } = Nats::read(settings, "herald-edge")?;
         let edge = EdgeConfig {
             listen: settings.socket_addr("LISTEN")?,
-            subjects: settings.parse("SUBJECT_PREFIX", |value| {
-                Subjects::new(value)
-                    .map_err(|_| "expected a NATS subject prefix: dot-separated tokens of A-Z a-z 0-9 _ -".to_owned())
-            })?,
+            subjects,
             auth: read_auth(settings)?,
             origins: settings.parse("ALLOWED_ORIGINS", origin_policy)?,
             limits: Limits {
@@ -122,17 +88,6 @@ impl EdgeSettings {
                 drain_timeout: settings.millis("DRAIN_TIMEOUT_MS", 0)?,
                 action_timeout: settings.millis("ACTION_TIMEOUT_MS", 1)?,
             },
-        };
-        let bus = BusConfig {
-            urls: settings.parse("NATS_URL", |value| {
-                let urls = comma_list(value);
-                if urls.is_empty() {
-                    Err("expected one or more NATS URLs, comma-separated".to_owned())
-                } else {
-                    Ok(urls)
-                }
-            })?,
-            name: settings.parse("NATS_NAME", |value| Ok(value.to_owned()))?,
         };
         Ok(EdgeSettings { edge, bus })
     }
@@ -193,31 +148,24 @@ fn origin_policy(value: &str) -> Result<OriginPolicy, String> {
 }
 
 /// Runs `herald edge` until SIGTERM or SIGINT, then drains.
-pub async fn run(settings: &Settings) -> Result<(), Error> {
+pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let EdgeSettings { edge: config, bus } = EdgeSettings::read(settings)?;
-    let signals = Signals::listen().map_err(Error::Signals)?;
-    // The bus client is the judge of what a NATS URL is; what it refuses is
-    // still a bad setting, reported like any other.
-    let bus = Bus::connect(&bus).await.map_err(|e| match e {
-        BusError::BadUrl { .. } => {
-            let raw = settings.raw("NATS_URL").expect("NATS_URL has a default");
-            Error::Settings(settings.bad("NATS_URL", raw, e.to_string()))
-        }
-        e => Error::Bus(e),
-    })?;
+    let signals = Signals::listen().map_err(Failure::Signals)?;
+    let bus = nats::connect(settings, &bus).await?;
     let drain_timeout = config.timing.drain_timeout;
-    let edge = Edge::bind(config, bus).await.map_err(Error::Start)?;
+    let edge = Edge::bind(config, bus).await.map_err(Failure::Edge)?;
     tracing::info!("edge {} listening on {}", edge.id(), edge.local_addr());
-    let stop_within = drain_timeout + STOP_MARGIN;
-    match signal::serve_until_signalled(signals, stop_within, |shutdown| edge.run(shutdown.requested())).await {
-        Ending::Finished(()) => Ok(()),
-        Ending::Forced => Err(Error::Forced),
-        Ending::Overran(after) => Err(Error::Overran(after)),
-    }
+    signal::serve_until_signalled(signals, drain_timeout, |shutdown| edge.run(shutdown.requested()))
+        .await
+        .map_err(Failure::Stopped)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use herald_proto::subject::Subjects;
+
     use super::*;
     use crate::settings::{Flags, fixed_env};
 
@@ -349,14 +297,6 @@ mod tests {
         assert_eq!(
             error(&[anonymous, ("HERALD_MAILBOX_CAPACITY", "0")]),
             r#"bad setting HERALD_MAILBOX_CAPACITY="0" (from environment): expected a positive whole number"#
-        );
-        assert_eq!(
-            error(&[anonymous, ("HERALD_SUBJECT_PREFIX", "a.*")]),
-            r#"bad setting HERALD_SUBJECT_PREFIX="a.*" (from environment): expected a NATS subject prefix: dot-separated tokens of A-Z a-z 0-9 _ -"#
-        );
-        assert_eq!(
-            error(&[anonymous, ("HERALD_NATS_URL", " , ")]),
-            r#"bad setting HERALD_NATS_URL=" , " (from environment): expected one or more NATS URLs, comma-separated"#
         );
         assert_eq!(
             error(&[anonymous, ("HERALD_PONG_TIMEOUT_MS", "10s")]),

@@ -6,11 +6,13 @@
 //! - [`settings`]: reads every setting from flags, `HERALD_*` variables and
 //!   the `--config` TOML file, through one set of tables.
 //! - [`telemetry`]: logging (`HERALD_LOG`, `HERALD_LOG_FORMAT`).
+//! - [`nats`]: the NATS settings every role shares, and connecting.
 //! - [`signal`]: SIGTERM and SIGINT, and serving until one arrives.
 //! - [`edge`]: `herald edge`.
+//! - [`router`]: `herald router`.
 //!
-//! A later role (`herald router`, `herald dev`) is one more module with its
-//! settings table and `run`, and one more [`Command`] variant.
+//! A later role (`herald dev`) is one more module with its settings table
+//! and `run`, and one more [`Command`] variant.
 //!
 //! # Exit codes
 //!
@@ -19,6 +21,8 @@
 //! failure is one line on standard error, starting `herald: `.
 
 mod edge;
+mod nats;
+mod router;
 mod settings;
 mod signal;
 mod telemetry;
@@ -26,10 +30,15 @@ mod telemetry;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use herald_bus::BusError;
+use herald_edge::EdgeError;
+use herald_router::RouterError;
 use thiserror::Error;
 
 use crate::edge::EdgeCommand;
+use crate::router::RouterCommand;
 use crate::settings::{Flags, SettingError, Settings};
+use crate::signal::Abandoned;
 use crate::telemetry::Telemetry;
 
 /// Herald: a real-time WebSocket gateway.
@@ -51,27 +60,48 @@ enum Command {
     /// Hold WebSocket sessions (/ws, /healthz, /readyz, /metrics) and deliver
     /// to them what backends publish on NATS.
     Edge(Flags<EdgeCommand>),
+    /// Answer client actions with the handlers the routes file names, and
+    /// serve the backend HTTP API (/api/*, /healthz, /readyz, /metrics).
+    Router(Flags<RouterCommand>),
 }
 
-/// Why `herald` stopped with an error.
+/// Why `herald` stopped with an error. The roles share it, as they share
+/// most of the ways to fail.
 #[derive(Debug, Error)]
 enum Failure {
-    /// A bad or missing setting found before the role started.
+    /// A bad or missing setting, found before the role started serving.
     #[error(transparent)]
     Settings(#[from] SettingError),
     /// The async runtime could not be built.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
-    /// `herald edge` failed.
+    /// Signal handlers could not be installed.
+    #[error("cannot catch signals: {0}")]
+    Signals(std::io::Error),
+    /// The NATS connection could not be set up.
+    #[error("cannot connect to NATS: {0}")]
+    Bus(BusError),
+    /// The edge could not start, e.g. because its address is taken.
     #[error(transparent)]
-    Edge(#[from] edge::Error),
+    Edge(EdgeError),
+    /// The router could not start, e.g. because its address is taken.
+    #[error(transparent)]
+    Router(RouterError),
+    /// The role did not stop by itself after a shutdown signal.
+    #[error(transparent)]
+    Stopped(Abandoned),
 }
 
 impl Failure {
     fn exit_code(&self) -> u8 {
         match self {
-            Failure::Settings(_) | Failure::Edge(edge::Error::Settings(_)) => 2,
-            Failure::Runtime(_) | Failure::Edge(_) => 1,
+            Failure::Settings(_) => 2,
+            Failure::Runtime(_)
+            | Failure::Signals(_)
+            | Failure::Bus(_)
+            | Failure::Edge(_)
+            | Failure::Router(_)
+            | Failure::Stopped(_) => 1,
         }
     }
 }
@@ -90,22 +120,20 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let env = |name: &str| std::env::var(name).ok();
     match cli.command {
-        Command::Edge(flags) => {
-            let settings = Settings::load(flags, cli.config, env)?;
-            Telemetry::read(&settings)?.install();
-            block_on(edge::run(&settings))??;
-        }
+        Command::Edge(flags) => serve(Settings::load(flags, cli.config, env)?, edge::run),
+        Command::Router(flags) => serve(Settings::load(flags, cli.config, env)?, router::run),
     }
-    Ok(())
 }
 
-/// Runs a role on a multi-threaded runtime.
-fn block_on<F: Future>(role: F) -> Result<F::Output, Failure> {
+/// Sets up logging, then runs `role` with `settings` on a multi-threaded
+/// runtime.
+fn serve(settings: Settings, role: impl AsyncFnOnce(&Settings) -> Result<(), Failure>) -> Result<(), Failure> {
+    Telemetry::read(&settings)?.install();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::Runtime)?;
-    let output = runtime.block_on(role);
+    let result = runtime.block_on(role(&settings));
     // A role returns once its work is done, drain included; blocking tasks
     // still in flight (the NATS client preparing a reconnect) must not hold
     // up the exit, as waiting for them would.
     runtime.shutdown_background();
-    Ok(output)
+    result
 }

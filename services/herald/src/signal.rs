@@ -5,14 +5,22 @@
 //! 0. A second signal while draining stops at once, for an operator who will
 //! not wait for the drain; and a server that overruns its own drain deadline
 //! is abandoned too, so a stuck shutdown shows as an error here rather than
-//! as a kill by the orchestrator long after.
+//! as a kill by the orchestrator long after. A signal that comes while a
+//! server is still starting (waiting for NATS, say) stops the start, as
+//! there is nothing to drain yet.
 
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use thiserror::Error;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
+
+/// How long past its drain limit a stopping server may take (to say goodbye
+/// on the bus) before it is abandoned. Keep Kubernetes'
+/// `terminationGracePeriodSeconds` above the drain limit plus this.
+pub const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 /// SIGTERM and SIGINT, caught from the moment [`Signals::listen`] returns.
 #[derive(Debug)]
@@ -54,21 +62,39 @@ impl Shutdown {
     }
 }
 
-/// How a signalled run ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ending<T> {
-    /// The server returned by itself: after draining, or with an error.
-    Finished(T),
+/// Waits for `starting` (a server binding, say, which may wait for NATS)
+/// unless a signal comes first. Nothing is served yet, so there is nothing
+/// to drain: the signal stops the start, and `None` says so.
+pub async fn start_unless_signalled<F: Future>(signals: &mut Signals, starting: F) -> Option<F::Output> {
+    tokio::select! {
+        output = starting => Some(output),
+        name = signals.next() => {
+            tracing::info!("{name} received while starting: stopping");
+            None
+        }
+    }
+}
+
+/// Why a signalled server was stopped before it finished by itself.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Abandoned {
     /// A second signal came before the server finished draining.
+    #[error("stopped by a second signal before the drain finished")]
     Forced,
     /// The server had not finished this long after the first signal.
+    #[error("still running {0:?} after the shutdown signal; stopped it anyway")]
     Overran(Duration),
 }
 
 /// Runs the server `serve` builds from a [`Shutdown`], which resolves on the
-/// first signal. The server is abandoned on a second signal, or when it has
-/// not finished `stop_within` after the first.
-pub async fn serve_until_signalled<F, S>(mut signals: Signals, stop_within: Duration, serve: S) -> Ending<F::Output>
+/// first signal, and returns what the server returns. The server is
+/// abandoned on a second signal, or when it has not finished
+/// `drain_limit` plus [`STOP_MARGIN`] after the first.
+pub async fn serve_until_signalled<F, S>(
+    mut signals: Signals,
+    drain_limit: Duration,
+    serve: S,
+) -> Result<F::Output, Abandoned>
 where
     S: FnOnce(Shutdown) -> F,
     F: Future,
@@ -77,21 +103,22 @@ where
     let server = serve(Shutdown(stopped));
     tokio::pin!(server);
     tokio::select! {
-        output = &mut server => return Ending::Finished(output),
+        output = &mut server => return Ok(output),
         name = signals.next() => tracing::info!("{name} received: draining; send it again to stop at once"),
     }
     // Fails only if the server dropped its `Shutdown` without waiting on it,
     // in which case it is finishing on its own.
     let _ = stop.send(());
+    let stop_within = drain_limit + STOP_MARGIN;
     tokio::select! {
-        output = server => Ending::Finished(output),
+        output = server => Ok(output),
         name = signals.next() => {
             tracing::warn!("{name} received again: stopping without waiting for the drain");
-            Ending::Forced
+            Err(Abandoned::Forced)
         }
         () = tokio::time::sleep(stop_within) => {
             tracing::error!("still not stopped {stop_within:?} after the signal; stopping anyway");
-            Ending::Overran(stop_within)
+            Err(Abandoned::Overran(stop_within))
         }
     }
 }

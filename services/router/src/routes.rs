@@ -14,8 +14,10 @@ use thiserror::Error;
 
 /// Route timeout when the file gives none.
 const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
-/// Longest route timeout: an edge waits for its router only so long.
-const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Longest route timeout: an edge waits for its router only so long, and a
+/// draining router finishes its requests within it.
+pub const MAX_ROUTE_TIMEOUT: Duration = Duration::from_secs(60);
+const MAX_TIMEOUT_MS: u64 = MAX_ROUTE_TIMEOUT.as_millis() as u64;
 
 /// Why a routes file was refused.
 #[derive(Debug, Error, PartialEq, Eq)]
