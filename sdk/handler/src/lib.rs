@@ -27,12 +27,15 @@
 //!   effects (`join`, `leave`, `disconnect`, `publish`).
 //! - [`Pusher`]: pushes to clients and moves them between groups from any
 //!   backend, without a client action to answer.
+//! - [`Presence`]: who is online, across every edge.
 
 mod handler;
+pub mod presence;
 mod push;
 mod reply;
 
 pub use handler::{Handler, Request};
 pub use herald_proto::handler::Target;
+pub use presence::Presence;
 pub use push::{PushError, Pusher};
 pub use reply::Reply;

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::auth::Verifier;
 use crate::config::EdgeConfig;
-use crate::http;
+use crate::http::{self, Fallback};
 use crate::metrics::Metrics;
 use crate::presence;
 use crate::registry::{AbortOnDrop, Registry};
@@ -48,7 +48,6 @@ pub enum EdgeError {
 }
 
 /// An edge, bound and subscribed, ready to [`run`](Edge::run).
-#[derive(Debug)]
 pub struct Edge {
     listener: TcpListener,
     shared: Arc<EdgeShared>,
@@ -57,7 +56,6 @@ pub struct Edge {
 }
 
 /// What every session and request of one edge shares.
-#[derive(Debug)]
 pub(crate) struct EdgeShared {
     pub config: EdgeConfig,
     pub verifier: Verifier,
@@ -68,6 +66,14 @@ pub(crate) struct EdgeShared {
     pub ws_config: WebSocketConfig,
     /// Set once a drain starts: readiness fails and upgrades are refused.
     draining: AtomicBool,
+    /// Serves the paths the edge does not, if set.
+    pub fallback: OnceLock<Fallback>,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge").field("id", &self.id()).field("addr", &self.listener.local_addr()).finish()
+    }
 }
 
 impl EdgeShared {
@@ -113,8 +119,18 @@ impl Edge {
             metrics,
             ws_config,
             draining: AtomicBool::new(false),
+            fallback: OnceLock::new(),
         });
         Ok(Edge { listener, shared, pumps })
+    }
+
+    /// Serves every request for a path the edge does not serve itself
+    /// with `fallback`, on the edge's port.
+    pub fn serve_also(self, fallback: Fallback) -> Edge {
+        if self.shared.fallback.set(fallback).is_err() {
+            tracing::warn!("the edge already had a fallback; keeping the first");
+        }
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {

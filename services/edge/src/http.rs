@@ -15,7 +15,9 @@ use http::header::{
     WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use futures_util::future::BoxFuture;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -36,7 +38,14 @@ use crate::session;
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Body = Full<Bytes>;
+/// The body of every response the edge serves.
+pub type Body = BoxBody<Bytes, BoxError>;
+/// What a body may fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Answers the requests the edge does not serve itself, on the edge's own
+/// port: `herald dev` puts the router's API and the demo page there.
+pub type Fallback = Arc<dyn Fn(Request<Incoming>) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
 
 /// Serves one TCP connection until it closes or is upgraded.
 pub(crate) async fn serve_connection(ctx: Arc<EdgeShared>, stream: TcpStream) {
@@ -61,7 +70,10 @@ async fn route(ctx: &Arc<EdgeShared>, request: Request<Incoming>) -> Response<Bo
         (&Method::GET, "/readyz") => readiness(ctx),
         (&Method::GET, "/metrics") => metrics(ctx),
         (_, "/ws" | "/healthz" | "/readyz" | "/metrics") => text(StatusCode::METHOD_NOT_ALLOWED, "use GET"),
-        _ => text(StatusCode::NOT_FOUND, "not found"),
+        _ => match ctx.fallback.get() {
+            Some(fallback) => fallback(request).await,
+            None => text(StatusCode::NOT_FOUND, "not found"),
+        },
     }
 }
 
@@ -82,7 +94,7 @@ fn metrics(ctx: &EdgeShared) -> Response<Body> {
         bus_connected: ctx.bus.is_connected(),
         draining: ctx.is_draining(),
     };
-    let mut response = Response::new(Full::new(Bytes::from(ctx.metrics.render(&gauges))));
+    let mut response = Response::new(full(ctx.metrics.render(&gauges)));
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     response
 }
@@ -114,7 +126,7 @@ async fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Respo
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
     });
-    let mut response = Response::new(Full::default());
+    let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
@@ -174,8 +186,13 @@ fn has_token(headers: &HeaderMap, name: &http::header::HeaderName, token: &str) 
         .any(|part| part.trim().eq_ignore_ascii_case(token))
 }
 
+/// A body of bytes known up front.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
 fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(format!("{body}\n"))));
+    let mut response = Response::new(full(format!("{body}\n")));
     *response.status_mut() = status;
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response

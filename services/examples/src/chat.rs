@@ -11,6 +11,14 @@
 //! | `chat/join` | `{"room"}` | join `room:R`; `chat/joined` `{"room", "user"}` to `room:R` | `{"room"}` |
 //! | `chat/leave` | `{"room"}` | leave `room:R`; `chat/left` `{"room", "user"}` to `room:R` | `{"room"}` |
 //! | `chat/send` | `{"room", "text"}` | `chat/message` `{"room", "user", "text", "at"}` to `room:R` | `{"ok": true}` |
+//! | `chat/who` | `{"room"}` | | `{"room", "users"}`: who is in the room now, on every edge |
+//! | `$disconnect` | (from Herald) | `chat/left` to each room the connection was in | |
+//!
+//! `chat/who` asks Herald's presence (the edges answer for their own
+//! connections), so it stays right across edges and crashes without any
+//! state here. A connection that goes away is announced with `chat/left` when
+//! the `$disconnect` route points here; a user with another tab still in the
+//! room is still listed by `chat/who`.
 //!
 //! `at` is when the service took the message, RFC 3339 UTC with
 //! milliseconds, as in Herald's lifecycle events. Joining a room the
@@ -18,7 +26,7 @@
 //! so a retried request is not announced twice.
 //!
 //! Refused with an error reply: anonymous connections (403; a chat message
-//! needs an author), actions other than the three (404), room names other
+//! needs an author), other actions (404), room names other
 //! than 1 to 64 characters of `A-Z a-z 0-9 _ -` (400), texts other than 1 to
 //! 2000 characters (400), and sending to a room the connection has not
 //! joined (403).
@@ -29,13 +37,18 @@
 //! [[routes]]
 //! action = "chat/*"
 //! nats = "examples.chat"
+//!
+//! [[routes]]
+//! action = "$disconnect"
+//! nats = "examples.chat"
 //! ```
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use herald_bus::{Bus, BusError};
-use herald_handler::{Handler, Reply, Request, Target};
+use herald_handler::{Handler, Presence, Pusher, Reply, Request, Target};
+use herald_proto::client::action;
 use herald_proto::subject::Subjects;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -52,15 +65,23 @@ const MAX_ROOM_CHARS: usize = 64;
 /// Longest message, in characters.
 const MAX_TEXT_CHARS: usize = 2000;
 
-/// Serves `examples.chat` until `stop` resolves. Chat publishes through its
-/// replies' effects, which Herald applies, so it has no use for `subjects`;
-/// it takes them to be started like every other example.
-pub async fn serve(bus: &Bus, _subjects: &Subjects, stop: impl Future<Output = ()>) -> Result<(), BusError> {
+/// How long `chat/who` waits for the edges' answers.
+const WHO_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Serves `examples.chat` until `stop` resolves.
+pub async fn serve(bus: &Bus, subjects: &Subjects, stop: impl Future<Output = ()>) -> Result<(), BusError> {
+    let presence = Presence::start(bus.clone(), subjects.clone(), WHO_TIMEOUT).await?;
+    let pusher = Pusher::new(bus.clone(), subjects.clone());
     Handler::new(SUBJECT)
         .serve(
             bus,
-            |request| async move {
-                answer(&request).unwrap_or_else(|refusal| Reply::error(refusal.code(), refusal.to_string()))
+            move |request| {
+                let (presence, pusher) = (presence.clone(), pusher.clone());
+                async move {
+                    answer(&request, &presence, &pusher)
+                        .await
+                        .unwrap_or_else(|refusal| Reply::error(refusal.code(), refusal.to_string()))
+                }
             },
             stop,
         )
@@ -72,7 +93,7 @@ pub async fn serve(bus: &Bus, _subjects: &Subjects, stop: impl Future<Output = (
 enum Refusal {
     #[error("sign in to chat")]
     Anonymous,
-    #[error("no chat action {0:?}: expected chat/join, chat/leave or chat/send")]
+    #[error("no chat action {0:?}: expected chat/join, chat/leave, chat/send or chat/who")]
     UnknownAction(String),
     #[error("bad details for {action}: {reason}")]
     BadDetails { action: String, reason: String },
@@ -82,6 +103,8 @@ enum Refusal {
     BadText,
     #[error("join the room first")]
     NotInRoom,
+    #[error("cannot reach Herald: {0}")]
+    Unavailable(String),
 }
 
 impl Refusal {
@@ -91,6 +114,7 @@ impl Refusal {
             Refusal::UnknownAction(_) => 404,
             Refusal::BadDetails { .. } | Refusal::BadRoom | Refusal::BadText => 400,
             Refusal::Anonymous | Refusal::NotInRoom => 403,
+            Refusal::Unavailable(_) => 503,
         }
     }
 }
@@ -126,6 +150,11 @@ impl Room {
     fn audience(&self) -> Target {
         Target { groups: vec![self.group()], ..Target::default() }
     }
+
+    /// The room a group is, if it is one.
+    fn of_group(group: &str) -> Option<Room> {
+        Room::new(group.strip_prefix("room:")?.to_owned()).ok()
+    }
 }
 
 /// Checks a message's length in characters, not bytes, so that a message in
@@ -149,9 +178,26 @@ struct SendDetails {
 
 /// Answers one chat action, or says why it is refused. Details are read per
 /// action, so a bad one gets a message naming the action.
-fn answer(request: &Request<Box<RawValue>>) -> Result<Reply, Refusal> {
+async fn answer(request: &Request<Box<RawValue>>, presence: &Presence, pusher: &Pusher) -> Result<Reply, Refusal> {
     let user = request.user.as_deref().ok_or(Refusal::Anonymous)?;
     match request.action.as_str() {
+        "chat/who" => {
+            let room = Room::new(read::<RoomDetails>(request)?.room)?;
+            let present = presence.group(&room.group()).await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
+            Ok(Reply::details(json!({ "room": room, "users": present.users })))
+        }
+        // Herald's notice that a connection ended: nobody to reply to, so
+        // the rooms hear of it through the bus directly.
+        action::DISCONNECT => {
+            for room in request.groups.iter().filter_map(|group| Room::of_group(group)) {
+                let left = json!({ "room": room, "user": user });
+                pusher
+                    .publish(&room.audience(), "chat/left", left)
+                    .await
+                    .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+            }
+            Ok(Reply::noreply())
+        }
         "chat/join" => {
             let room = Room::new(read::<RoomDetails>(request)?.room)?;
             let reply = Reply::details(json!({ "room": room }));

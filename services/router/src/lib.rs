@@ -13,7 +13,6 @@
 //!   every outcome into a handler response for the edge.
 //! - `service`: the NATS side: handler requests, `$disconnect` notices, edge
 //!   heartbeats.
-//! - `presence`: presence across edges by scatter-gather.
 //! - `api`: the backend HTTP API.
 //! - `metrics`: counters for `/metrics`.
 
@@ -21,12 +20,11 @@ mod api;
 pub mod config;
 mod dispatch;
 mod metrics;
-mod presence;
 mod router;
 pub mod routes;
 mod service;
 
 pub use config::RouterConfig;
-pub use presence::DEAD_AFTER_BEATS;
-pub use router::{RouteReloader, Router, RouterError};
+pub use herald_handler::presence::DEAD_AFTER_BEATS;
+pub use router::{RouteReloader, Router, RouterCore, RouterError};
 pub use routes::{MAX_ROUTE_TIMEOUT, RouteTable, RoutesError};

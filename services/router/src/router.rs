@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use herald_bus::{Bus, BusError};
+use herald_handler::Presence;
 use thiserror::Error;
 use tokio::net::TcpListener;
 
@@ -14,7 +15,6 @@ use crate::api;
 use crate::config::RouterConfig;
 use crate::dispatch::Dispatcher;
 use crate::metrics::{Metrics, inc};
-use crate::presence::EdgeDirectory;
 use crate::routes::{RouteTable, RoutesError};
 use crate::service::{self, ACTIONS_QUEUE, EVENTS_QUEUE};
 
@@ -33,14 +33,23 @@ pub enum RouterError {
     NoRoutesFile,
 }
 
-/// A router, bound and subscribed, ready to [`run`](Router::run).
+/// A router's work without an HTTP listener of its own: it answers handler
+/// requests on NATS, and its HTTP API ([`RouterCore::app`]) can be served on
+/// any listener (`herald dev` serves it on the edge's port).
+#[derive(Debug)]
+pub struct RouterCore {
+    shared: Arc<RouterShared>,
+    /// Handler requests from edges (queue group).
+    actions: herald_bus::Subscription,
+    /// Disconnect events, for `$disconnect` (queue group).
+    events: herald_bus::Subscription,
+}
+
+/// A router with its own HTTP listener, ready to [`run`](Router::run).
 #[derive(Debug)]
 pub struct Router {
     listener: TcpListener,
-    shared: Arc<RouterShared>,
-    actions: herald_bus::Subscription,
-    events: herald_bus::Subscription,
-    heartbeats: herald_bus::Subscription,
+    core: RouterCore,
 }
 
 /// What every request of one router shares.
@@ -49,7 +58,8 @@ pub(crate) struct RouterShared {
     pub config: RouterConfig,
     pub bus: Bus,
     pub dispatcher: Dispatcher,
-    pub edges: EdgeDirectory,
+    /// Who is online, for the presence API.
+    pub presence: Presence,
     pub metrics: Metrics,
 }
 
@@ -87,34 +97,55 @@ fn check_webhook_secret(table: &RouteTable, has_secret: bool) -> Result<(), Rout
     Ok(())
 }
 
-impl Router {
-    /// Binds the listener and subscribes: handler requests (queue group),
-    /// disconnect events (queue group) and edge heartbeats (every router).
-    pub async fn bind(config: RouterConfig, bus: Bus) -> Result<Router, RouterError> {
+impl RouterCore {
+    /// Subscribes: handler requests (queue group), disconnect events (queue
+    /// group) and edge heartbeats (every router, for presence).
+    pub async fn start(config: RouterConfig, bus: Bus) -> Result<RouterCore, RouterError> {
         check_webhook_secret(&config.routes, config.webhook_secret.is_some())?;
         // reqwest's TLS needs a process-wide crypto provider; ring is the
         // one NATS already uses. Installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| RouterError::Bind { addr: config.listen, source })?;
         let subjects = &config.subjects;
         let actions = bus.queue_subscribe(subjects.router_actions(), ACTIONS_QUEUE.to_owned()).await?;
         let events = bus.queue_subscribe(subjects.event_disconnect(), EVENTS_QUEUE.to_owned()).await?;
-        let heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
+        let presence = Presence::start(bus.clone(), subjects.clone(), config.presence_timeout).await?;
         if let Err(e) = bus.sync().await {
             // NATS is down: the client subscribes as soon as it is back.
             tracing::warn!(error = %e, "NATS has not confirmed the router's subscriptions; serving anyway");
         }
         let dispatcher = Dispatcher::new(bus.clone(), config.routes.clone(), config.webhook_secret.clone());
-        let shared = Arc::new(RouterShared {
-            config,
-            bus,
-            dispatcher,
-            edges: EdgeDirectory::default(),
-            metrics: Metrics::default(),
-        });
-        Ok(Router { listener, shared, actions, events, heartbeats })
+        let shared = Arc::new(RouterShared { config, bus, dispatcher, presence, metrics: Metrics::default() });
+        Ok(RouterCore { shared, actions, events })
+    }
+
+    /// The backend HTTP API, health and metrics, to serve on a listener.
+    pub fn app(&self) -> axum::Router {
+        api::app(self.shared.clone())
+    }
+
+    pub fn reloader(&self) -> RouteReloader {
+        RouteReloader { shared: self.shared.clone() }
+    }
+
+    /// Answers handler requests until `shutdown` resolves; then stops taking
+    /// them (the other routers get them), finishes the ones in flight, and
+    /// returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let RouterCore { shared, actions, events } = self;
+        let notices = tokio::spawn(service::notify_disconnects(shared.clone(), events));
+        service::serve_actions(shared, actions, shutdown).await;
+        notices.abort();
+    }
+}
+
+impl Router {
+    /// Binds the listener, then starts the router's work on NATS.
+    pub async fn bind(config: RouterConfig, bus: Bus) -> Result<Router, RouterError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| RouterError::Bind { addr: config.listen, source })?;
+        let core = RouterCore::start(config, bus).await?;
+        Ok(Router { listener, core })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -122,33 +153,29 @@ impl Router {
     }
 
     pub fn reloader(&self) -> RouteReloader {
-        RouteReloader { shared: self.shared.clone() }
+        self.core.reloader()
     }
 
     /// Serves until `shutdown` resolves; then stops taking handler requests
-    /// (the other routers get them), finishes the ones in flight, and
-    /// returns.
+    /// (the other routers get them), finishes the ones in flight, stops the
+    /// HTTP server, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Router { listener, shared, actions, events, heartbeats } = self;
+        let Router { listener, core } = self;
         tracing::info!(addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "router serving");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let http = axum::serve(listener, api::app(shared.clone())).with_graceful_shutdown(stopped(stop_rx.clone()));
-        let notices = tokio::spawn(service::notify_disconnects(shared.clone(), events));
-        let tracker = tokio::spawn(service::track_edges(shared.clone(), heartbeats));
-        let serving = tokio::spawn(service::serve_actions(shared.clone(), actions, stopped(stop_rx)));
+        let http = axum::serve(listener, core.app()).with_graceful_shutdown(stopped(stop_rx.clone()));
         let http = tokio::spawn(async move {
             if let Err(e) = http.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
+        let serving = tokio::spawn(core.run(stopped(stop_rx)));
         shutdown.await;
         let _ = stop_tx.send(true);
         let _ = serving.await;
         let _ = http.await;
-        notices.abort();
-        tracker.abort();
     }
 }

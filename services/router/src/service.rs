@@ -1,6 +1,5 @@
 //! The router's NATS side: handler requests from edges (one queue group for
-//! every router), `$disconnect` notices from lifecycle events, and edge
-//! heartbeats.
+//! every router), and `$disconnect` notices from lifecycle events.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +11,6 @@ use herald_bus::responder::Responder;
 use herald_proto::client::action;
 use herald_proto::event::LifecycleEvent;
 use herald_proto::handler::HandlerRequest;
-use herald_proto::presence::Heartbeat;
 use serde_json::value::RawValue;
 
 use crate::dispatch::error_answer;
@@ -77,15 +75,5 @@ fn disconnect_request(event: LifecycleEvent) -> HandlerRequest {
         claims: Default::default(),
         headers: None,
         cookies: None,
-    }
-}
-
-/// Keeps the directory of live edges from their heartbeats.
-pub(crate) async fn track_edges(ctx: Arc<RouterShared>, mut heartbeats: Subscription) {
-    while let Some(message) = heartbeats.next().await {
-        match herald_proto::json::from_object::<Heartbeat>(&message.payload) {
-            Ok(heartbeat) => ctx.edges.on_heartbeat(heartbeat),
-            Err(e) => tracing::warn!(error = %e, "ignored a malformed heartbeat"),
-        }
     }
 }

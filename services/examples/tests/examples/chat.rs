@@ -112,7 +112,7 @@ async fn refusals_are_error_replies_with_codes() {
         (
             action("chat/typing", json!({"room": "lobby"}), ann, member),
             404,
-            r#"no chat action "chat/typing": expected chat/join, chat/leave or chat/send"#,
+            r#"no chat action "chat/typing": expected chat/join, chat/leave, chat/send or chat/who"#,
         ),
         (action("chat/join", json!({"room": ""}), ann, &[]), 400, bad_room),
         (action("chat/join", json!({"room": "a.b"}), ann, &[]), 400, bad_room),

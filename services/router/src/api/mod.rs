@@ -19,7 +19,6 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::handler::Target;
-use herald_proto::presence::PresenceQuery;
 use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use http::StatusCode;
 use serde::Deserialize;
@@ -28,7 +27,6 @@ use serde_json::{Value, json};
 use self::error::ApiError;
 use self::extract::{ApiJson, require_api_key};
 use crate::metrics::inc;
-use crate::presence;
 use crate::router::RouterShared;
 
 /// What the API handlers share.
@@ -169,28 +167,18 @@ async fn send_control(
 }
 
 async fn presence_user(State(state): State<Arc<ApiState>>, Path(user): Path<String>) -> Result<Json<Value>, ApiError> {
-    let answers = ask(&state, PresenceQuery::User(user)).await?;
-    let conns: usize = answers.iter().map(|edge| edge.conns).sum();
-    Ok(Json(json!({ "online": conns > 0, "conns": conns })))
+    inc(&state.metrics.api_requests_total);
+    let presence = state.presence.user(&user).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(json!({ "online": presence.online, "conns": presence.conns })))
 }
 
 async fn presence_group(
     State(state): State<Arc<ApiState>>,
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let answers = ask(&state, PresenceQuery::Group(group)).await?;
-    let conns: usize = answers.iter().map(|edge| edge.conns).sum();
-    let mut users: Vec<String> = answers.into_iter().flat_map(|edge| edge.users).collect();
-    users.sort();
-    users.dedup();
-    Ok(Json(json!({ "conns": conns, "users": users })))
-}
-
-async fn ask(state: &ApiState, query: PresenceQuery) -> Result<Vec<herald_proto::presence::EdgePresence>, ApiError> {
     inc(&state.metrics.api_requests_total);
-    presence::ask(&state.bus, &state.config.subjects, &state.edges, &query, state.config.presence_timeout)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))
+    let presence = state.presence.group(&group).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(Json(json!({ "conns": presence.conns, "users": presence.users })))
 }
 
 fn parse_conn(conn: &str) -> Result<ConnId, ApiError> {
@@ -212,7 +200,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> String {
         &mut out,
         "herald_router_live_edges",
         "Edges heard from recently.",
-        state.edges.live() as u64,
+        state.presence.live_edges() as u64,
     );
     let connected = u64::from(state.bus.is_connected());
     herald_metrics::gauge(&mut out, "herald_router_bus_connected", "1 while connected to the bus.", connected);
