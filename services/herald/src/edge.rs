@@ -7,6 +7,7 @@
 
 use herald_bus::BusConfig;
 use herald_edge::{AuthConfig, Edge, EdgeConfig, JwtKey, Limits, OriginPolicy, Timing};
+use herald_proto::subject::Subjects;
 
 use crate::Failure;
 use crate::nats::{self, Nats};
@@ -14,16 +15,23 @@ use crate::settings::{Raw, SettingError, SettingList, Settings, Spec, comma_list
 use crate::signal::{self, Signals};
 use crate::telemetry;
 
-/// The edge's own settings. Defaults match `herald-edge`'s [`Limits`] and
-/// [`Timing`] defaults (a test keeps them so) and are written out here so
-/// `--help` can show them.
+/// The edge's own settings: where it listens and how it finds the key for
+/// tokens. `herald dev` has its own versions of these (a local address, a
+/// key it makes up, anonymous clients welcome).
 pub const SETTINGS: &[Spec] = &[
     Spec::new("LISTEN", "ADDR", "0.0.0.0:8080", "Address to serve /ws, /healthz, /readyz and /metrics on"),
     Spec::secret("JWT_SECRET", "SECRET", "Shared secret verifying HS256 tokens"),
     Spec::optional("JWT_PUBLIC_KEY_FILE", "PATH", "PEM public key verifying RS256 (RSA) or ES256 (P-256) tokens"),
+    Spec::new("ALLOW_ANONYMOUS", "BOOL", "false", "Let clients in without a token"),
+];
+
+/// How sessions are held: token rules, origins, limits and timers; read by
+/// every role that runs an edge. Defaults match `herald-edge`'s [`Limits`]
+/// and [`Timing`] defaults (a test keeps them so) and are written out here
+/// so `--help` can show them.
+pub const SESSIONS: &[Spec] = &[
     Spec::optional("JWT_AUDIENCE", "AUD", "Required aud claim of tokens"),
     Spec::optional("JWT_ISSUER", "ISS", "Required iss claim of tokens"),
-    Spec::new("ALLOW_ANONYMOUS", "BOOL", "false", "Let clients in without a token"),
     Spec::new("ALLOWED_ORIGINS", "ORIGINS", "*", "Origins that may open a WebSocket, comma-separated, or * for any"),
     Spec::new(
         "MAX_MESSAGE_BYTES",
@@ -50,7 +58,8 @@ pub const SETTINGS: &[Spec] = &[
 pub struct EdgeCommand;
 
 impl SettingList for EdgeCommand {
-    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, nats::SETTINGS, SETTINGS];
+    const TABLES: &'static [&'static [Spec]] =
+        &[telemetry::SETTINGS, nats::SETTINGS, nats::SUBJECTS, SETTINGS, SESSIONS];
 }
 
 /// Everything `herald edge` runs with, read and checked.
@@ -64,53 +73,12 @@ pub struct EdgeSettings {
 
 impl EdgeSettings {
     /// Reads and checks every edge setting, stopping at the first bad one.
+    /// An edge that can let nobody in (no key, no anonymous clients) is a
+    /// mistake to report at start-up, not when the first client fails.
     pub fn read(settings: &Settings) -> Result<EdgeSettings, SettingError> {
         let Nats { bus, subjects } = Nats::read(settings, "herald-edge")?;
-        let edge = EdgeConfig {
-            listen: settings.socket_addr("LISTEN")?,
-            subjects,
-            auth: read_auth(settings)?,
-            origins: settings.parse("ALLOWED_ORIGINS", origin_policy)?,
-            limits: Limits {
-                max_message_bytes: settings.number("MAX_MESSAGE_BYTES", 256)?,
-                mailbox_capacity: settings.number("MAILBOX_CAPACITY", 1)?,
-                rate_per_sec: settings.number("RATE_LIMIT_PER_SEC", 1)?,
-                rate_burst: settings.number("RATE_LIMIT_BURST", 1)?,
-                rate_strikes: settings.number("RATE_LIMIT_STRIKES", 1)?,
-                max_inflight_actions: settings.number("MAX_INFLIGHT_ACTIONS", 1)?,
-            },
-            timing: Timing {
-                ping_interval: settings.millis("PING_INTERVAL_MS", 1)?,
-                pong_timeout: settings.millis("PONG_TIMEOUT_MS", 1)?,
-                reauth_grace: settings.millis("REAUTH_GRACE_MS", 1)?,
-                slow_consumer_grace: settings.millis("SLOW_CONSUMER_GRACE_MS", 1)?,
-                // Zero is a real choice here: close every session at once.
-                drain_timeout: settings.millis("DRAIN_TIMEOUT_MS", 0)?,
-                action_timeout: settings.millis("ACTION_TIMEOUT_MS", 1)?,
-            },
-        };
-        Ok(EdgeSettings { edge, bus })
-    }
-}
-
-/// The token key and rules. Exactly one key setting may be given, and none
-/// only when anonymous clients are allowed: an edge that can let nobody in
-/// is a mistake to report at start-up, not when the first client fails.
-fn read_auth(settings: &Settings) -> Result<AuthConfig, SettingError> {
-    let allow_anonymous = settings.bool("ALLOW_ANONYMOUS")?;
-    let key = match (settings.given("JWT_SECRET"), settings.given("JWT_PUBLIC_KEY_FILE")) {
-        (Some(secret), Some(file)) => {
-            return Err(SettingError::Conflict {
-                first: ("JWT_SECRET", secret.origin),
-                second: ("JWT_PUBLIC_KEY_FILE", file.origin),
-            });
-        }
-        (Some(secret), None) => Some(
-            JwtKey::hs256(secret.value.as_bytes()).map_err(|e| settings.bad("JWT_SECRET", secret, e.to_string()))?,
-        ),
-        (None, Some(file)) => Some(read_public_key(settings, file)?),
-        (None, None) if allow_anonymous => None,
-        (None, None) => {
+        let edge = read_config(settings, subjects, read_key(settings)?)?;
+        if edge.auth.key.is_none() && !edge.auth.allow_anonymous {
             return Err(SettingError::Missing {
                 name: "JWT_SECRET",
                 hint: "set it (HS256) or HERALD_JWT_PUBLIC_KEY_FILE (RS256/ES256), \
@@ -118,9 +86,59 @@ fn read_auth(settings: &Settings) -> Result<AuthConfig, SettingError> {
                     .to_owned(),
             });
         }
-    };
+        Ok(EdgeSettings { edge, bus })
+    }
+}
+
+/// An edge's configuration from `LISTEN`, `ALLOW_ANONYMOUS` (each role has
+/// its own, with its own default) and the [`SESSIONS`] settings, verifying
+/// tokens with `key`, which each role finds its own way.
+pub fn read_config(settings: &Settings, subjects: Subjects, key: Option<JwtKey>) -> Result<EdgeConfig, SettingError> {
     let optional = |name| settings.given(name).map(|raw| raw.value.to_owned());
-    Ok(AuthConfig { key, allow_anonymous, audience: optional("JWT_AUDIENCE"), issuer: optional("JWT_ISSUER") })
+    Ok(EdgeConfig {
+        listen: settings.socket_addr("LISTEN")?,
+        subjects,
+        auth: AuthConfig {
+            key,
+            allow_anonymous: settings.bool("ALLOW_ANONYMOUS")?,
+            audience: optional("JWT_AUDIENCE"),
+            issuer: optional("JWT_ISSUER"),
+        },
+        origins: settings.parse("ALLOWED_ORIGINS", origin_policy)?,
+        limits: Limits {
+            max_message_bytes: settings.number("MAX_MESSAGE_BYTES", 256)?,
+            mailbox_capacity: settings.number("MAILBOX_CAPACITY", 1)?,
+            rate_per_sec: settings.number("RATE_LIMIT_PER_SEC", 1)?,
+            rate_burst: settings.number("RATE_LIMIT_BURST", 1)?,
+            rate_strikes: settings.number("RATE_LIMIT_STRIKES", 1)?,
+            max_inflight_actions: settings.number("MAX_INFLIGHT_ACTIONS", 1)?,
+        },
+        timing: Timing {
+            ping_interval: settings.millis("PING_INTERVAL_MS", 1)?,
+            pong_timeout: settings.millis("PONG_TIMEOUT_MS", 1)?,
+            reauth_grace: settings.millis("REAUTH_GRACE_MS", 1)?,
+            slow_consumer_grace: settings.millis("SLOW_CONSUMER_GRACE_MS", 1)?,
+            // Zero is a real choice here: close every session at once.
+            drain_timeout: settings.millis("DRAIN_TIMEOUT_MS", 0)?,
+            action_timeout: settings.millis("ACTION_TIMEOUT_MS", 1)?,
+        },
+    })
+}
+
+/// The key verifying tokens, if one is given. Exactly one key setting may
+/// be given.
+fn read_key(settings: &Settings) -> Result<Option<JwtKey>, SettingError> {
+    match (settings.given("JWT_SECRET"), settings.given("JWT_PUBLIC_KEY_FILE")) {
+        (Some(secret), Some(file)) => Err(SettingError::Conflict {
+            first: ("JWT_SECRET", secret.origin),
+            second: ("JWT_PUBLIC_KEY_FILE", file.origin),
+        }),
+        (Some(secret), None) => JwtKey::hs256(secret.value.as_bytes())
+            .map(Some)
+            .map_err(|e| settings.bad("JWT_SECRET", secret, e.to_string())),
+        (None, Some(file)) => read_public_key(settings, file).map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// Reads the PEM public key the setting `JWT_PUBLIC_KEY_FILE` names.
@@ -163,8 +181,6 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
-
-    use herald_proto::subject::Subjects;
 
     use super::*;
     use crate::settings::{Flags, fixed_env};

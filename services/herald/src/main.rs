@@ -10,9 +10,12 @@
 //! - [`signal`]: SIGTERM and SIGINT, and serving until one arrives.
 //! - [`edge`]: `herald edge`.
 //! - [`router`]: `herald router`.
+//! - [`dev`]: `herald dev`, the edge, a router and the example handlers in
+//!   one process, on an in-process bus.
 //!
-//! A later role (`herald dev`) is one more module with its settings table
-//! and `run`, and one more [`Command`] variant.
+//! A role is a module with its settings tables and `run`, and a [`Command`]
+//! variant. Roles share tables (the edge's session settings, say) rather
+//! than repeat them.
 //!
 //! # Exit codes
 //!
@@ -20,6 +23,7 @@
 //! setting (as clap uses for bad arguments); 1 for anything else. Every
 //! failure is one line on standard error, starting `herald: `.
 
+mod dev;
 mod edge;
 mod nats;
 mod router;
@@ -32,9 +36,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use herald_bus::BusError;
 use herald_edge::EdgeError;
+use herald_examples::Example;
 use herald_router::RouterError;
 use thiserror::Error;
 
+use crate::dev::DevCommand;
 use crate::edge::EdgeCommand;
 use crate::router::RouterCommand;
 use crate::settings::{Flags, SettingError, Settings};
@@ -63,6 +69,11 @@ enum Command {
     /// Answer client actions with the handlers the routes file names, and
     /// serve the backend HTTP API (/api/*, /healthz, /readyz, /metrics).
     Router(Flags<RouterCommand>),
+    /// Run an edge, a router, the example handlers (echo, chat, expiry) and
+    /// the demo page in one process, on one port, without NATS: for trying
+    /// Herald and developing against it, never for production.
+    #[command(after_help = dev::help())]
+    Dev(Flags<DevCommand>),
 }
 
 /// Why `herald` stopped with an error. The roles share it, as they share
@@ -87,6 +98,14 @@ enum Failure {
     /// The router could not start, e.g. because its address is taken.
     #[error(transparent)]
     Router(RouterError),
+    /// An example handler of `herald dev` stopped with an error.
+    #[error("the {example} example failed: {source}")]
+    Example {
+        /// Which one.
+        example: Example,
+        /// Why.
+        source: BusError,
+    },
     /// The role did not stop by itself after a shutdown signal.
     #[error(transparent)]
     Stopped(Abandoned),
@@ -101,6 +120,7 @@ impl Failure {
             | Failure::Bus(_)
             | Failure::Edge(_)
             | Failure::Router(_)
+            | Failure::Example { .. }
             | Failure::Stopped(_) => 1,
         }
     }
@@ -122,6 +142,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Edge(flags) => serve(Settings::load(flags, cli.config, env)?, edge::run),
         Command::Router(flags) => serve(Settings::load(flags, cli.config, env)?, router::run),
+        Command::Dev(flags) => serve(Settings::load(flags, cli.config, env)?, dev::run),
     }
 }
 

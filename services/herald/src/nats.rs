@@ -1,8 +1,10 @@
 //! NATS: the settings of every role that talks over it, and connecting.
 //!
 //! Edges and routers must agree on the servers and the subject prefix, so
-//! both read them from this one table; only the connection's default name
-//! differs, so NATS monitoring tells the roles apart.
+//! both read them from these tables; only the connection's default name
+//! differs, so NATS monitoring tells the roles apart. The subject prefix has
+//! a table of its own because `herald dev`, which has no NATS, still names
+//! its subjects.
 
 use herald_bus::{Bus, BusConfig, BusError};
 use herald_proto::subject::Subjects;
@@ -10,12 +12,15 @@ use herald_proto::subject::Subjects;
 use crate::Failure;
 use crate::settings::{SettingError, Settings, Spec, comma_list};
 
-/// The NATS settings, shared by every command that uses NATS.
+/// How to reach NATS, shared by every command that uses it.
 pub const SETTINGS: &[Spec] = &[
     Spec::new("NATS_URL", "URLS", "nats://127.0.0.1:4222", "NATS servers, comma-separated"),
     Spec::optional("NATS_NAME", "NAME", "Connection name shown in NATS monitoring; herald-<command> when unset"),
-    Spec::new("SUBJECT_PREFIX", "PREFIX", "herald", "First token(s) of every NATS subject Herald uses"),
 ];
+
+/// What Herald calls its subjects, shared by every command.
+pub const SUBJECTS: &[Spec] =
+    &[Spec::new("SUBJECT_PREFIX", "PREFIX", "herald", "First token(s) of every NATS subject Herald uses")];
 
 /// Where a role finds NATS and what it calls things there, read and checked.
 #[derive(Debug)]
@@ -36,12 +41,16 @@ impl Nats {
             if urls.is_empty() { Err("expected one or more NATS URLs, comma-separated".to_owned()) } else { Ok(urls) }
         })?;
         let name = settings.given("NATS_NAME").map_or(default_name, |raw| raw.value).to_owned();
-        let subjects = settings.parse("SUBJECT_PREFIX", |value| {
-            Subjects::new(value)
-                .map_err(|_| "expected a NATS subject prefix: dot-separated tokens of A-Z a-z 0-9 _ -".to_owned())
-        })?;
-        Ok(Nats { bus: BusConfig { urls, name }, subjects })
+        Ok(Nats { bus: BusConfig { urls, name }, subjects: read_subjects(settings)? })
     }
+}
+
+/// Reads and checks the subject prefix ([`SUBJECTS`]).
+pub fn read_subjects(settings: &Settings) -> Result<Subjects, SettingError> {
+    settings.parse("SUBJECT_PREFIX", |value| {
+        Subjects::new(value)
+            .map_err(|_| "expected a NATS subject prefix: dot-separated tokens of A-Z a-z 0-9 _ -".to_owned())
+    })
 }
 
 /// Connects to NATS as `config` says, in the background: start-up does not
@@ -65,7 +74,7 @@ mod tests {
     struct NatsOnly;
 
     impl SettingList for NatsOnly {
-        const TABLES: &'static [&'static [Spec]] = &[SETTINGS];
+        const TABLES: &'static [&'static [Spec]] = &[SETTINGS, SUBJECTS];
     }
 
     fn read(vars: &[(&str, &str)]) -> Result<Nats, SettingError> {

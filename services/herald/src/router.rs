@@ -18,8 +18,9 @@ use crate::settings::{SettingError, SettingList, Settings, Spec};
 use crate::signal::{self, Signals};
 use crate::telemetry;
 
-/// The router's own settings. Defaults match [`RouterConfig::new`]'s (a test
-/// keeps them so) and are written out here so `--help` can show them.
+/// The router's own settings: where it listens, its key and its routes.
+/// Defaults here and in [`TUNING`] match [`RouterConfig::new`]'s (a test
+/// keeps them so) and are written out so `--help` can show them.
 pub const SETTINGS: &[Spec] = &[
     Spec::new("LISTEN", "ADDR", "0.0.0.0:8081", "Address to serve /api/*, /healthz, /readyz and /metrics on"),
     Spec::secret("API_KEY", "KEY", "Key backends send as Authorization: Bearer <key> to call /api/* (required)"),
@@ -33,6 +34,11 @@ pub const SETTINGS: &[Spec] = &[
         "SECRET",
         "Key signing requests to HTTP handlers (Herald-Signature); required when a route is http",
     ),
+];
+
+/// How much a router takes on and how long it waits; read by every role
+/// that runs a router.
+pub const TUNING: &[Spec] = &[
     Spec::new("ROUTER_MAX_INFLIGHT", "N", "10000", "Handler requests worked on at once; more are answered 503"),
     Spec::new("MAX_API_BODY_BYTES", "BYTES", "1048576", "Largest backend API request body; a bigger one gets 413"),
     Spec::new("PRESENCE_TIMEOUT_MS", "MS", "500", "Time a presence query waits for the edges' answers"),
@@ -44,7 +50,7 @@ pub const SETTINGS: &[Spec] = &[
 pub struct RouterCommand;
 
 impl SettingList for RouterCommand {
-    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, nats::SETTINGS, SETTINGS];
+    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, nats::SETTINGS, nats::SUBJECTS, SETTINGS, TUNING];
 }
 
 /// Everything `herald router` runs with, read and checked.
@@ -77,11 +83,17 @@ impl RouterSettings {
         router.subjects = subjects;
         router.routes_file = routes_file.map(|file| PathBuf::from(file.value));
         router.webhook_secret = settings.given("WEBHOOK_SECRET").map(|secret| secret.value.as_bytes().to_vec());
-        router.max_inflight = settings.number("ROUTER_MAX_INFLIGHT", 1)?;
-        router.max_body_bytes = settings.number("MAX_API_BODY_BYTES", 1024)?;
-        router.presence_timeout = settings.millis("PRESENCE_TIMEOUT_MS", 1)?;
+        tune(settings, &mut router)?;
         Ok(RouterSettings { router, bus })
     }
+}
+
+/// Reads the [`TUNING`] settings into `router`.
+pub fn tune(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
+    router.max_inflight = settings.number("ROUTER_MAX_INFLIGHT", 1)?;
+    router.max_body_bytes = settings.number("MAX_API_BODY_BYTES", 1024)?;
+    router.presence_timeout = settings.millis("PRESENCE_TIMEOUT_MS", 1)?;
+    Ok(())
 }
 
 /// `error` in one line. TOML syntax errors show the offending line over

@@ -7,23 +7,16 @@
 //! it. A router waits for NATS to subscribe, so each test of a serving
 //! router starts a `nats-server` of its own, on a free port.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod support;
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any one step may take before the test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// `herald` with `args` and only the variables in `env`.
-fn herald(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
-    command.args(args).env_clear().envs(env.iter().copied());
-    command
-}
+use support::{PATIENCE, Running, get, herald, request};
 
 /// Runs `herald` to its end, expecting it to refuse to start.
 fn refused(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
@@ -62,96 +55,6 @@ fn a_bad_flag_value_is_reported_as_a_setting_not_as_usage() {
     );
 }
 
-/// A running `herald` whose log lines arrive on a channel.
-struct Running {
-    /// The process.
-    child: Child,
-    /// Its standard output, line by line.
-    lines: mpsc::Receiver<String>,
-}
-
-impl Running {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
-        let mut child = herald(args, env).stdout(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    /// Waits for a log line containing `needle` and returns it.
-    fn line_containing(&self, needle: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.lines.recv_timeout(left).unwrap_or_else(|_| panic!("no log line with {needle:?}"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// Waits for the `... listening on <addr>` line; returns it and the
-    /// address.
-    fn listening(&self) -> (String, SocketAddr) {
-        let line = self.line_containing(" listening on ");
-        let (_, addr) = line.split_once(" listening on ").unwrap();
-        let addr = addr.trim().parse().unwrap_or_else(|_| panic!("no address in {line:?}"));
-        (line, addr)
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        panic!("herald did not exit within {PATIENCE:?}");
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Never leave a server behind when a test fails half-way.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `method path` with `body` over plain HTTP/1.1, returning the whole
-/// response.
-fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let length = body.len();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{body}"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
-}
-
-/// `GET path`, returning the whole response.
-fn get(addr: SocketAddr, path: &str) -> String {
-    request(addr, "GET", path, "")
-}
-
 #[test]
 fn the_edge_says_where_it_listens_and_exits_0_on_sigterm() {
     let env = [
@@ -165,7 +68,7 @@ fn the_edge_says_where_it_listens_and_exits_0_on_sigterm() {
     let mut edge = Running::start(&["edge", "--listen", "127.0.0.1:0"], &env);
     let (line, addr) = edge.listening();
     assert!(line.contains(" edge "), "{line}");
-    assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert_eq!(get(addr, "/healthz").status, 200);
 
     edge.signal("TERM");
     edge.line_containing("SIGTERM received: draining");
@@ -277,14 +180,13 @@ fn the_router_says_where_it_listens_wants_its_key_and_exits_0_on_sigterm() {
     let mut router = Running::start(&["router", "--listen", "127.0.0.1:0"], &router_env(&[("HERALD_NATS_URL", &url)]));
     let (line, addr) = router.listening();
     assert!(line.contains("router listening on "), "{line}");
-    assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert_eq!(get(addr, "/healthz").status, 200);
 
     let publish = r#"{"to": {"all": true}, "action": "news", "details": null}"#;
-    let response = request(addr, "POST", "/api/publish", publish);
-    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
-    let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    let body: serde_json::Value = serde_json::from_str(body).unwrap();
-    assert!(body["error"].is_string(), "{body}");
+    let response = request(addr, "POST", "/api/publish", &[], publish);
+    assert_eq!(response.status, 401, "{response:?}");
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    assert!(response.json()["error"].is_string(), "{response:?}");
 
     router.signal("TERM");
     router.line_containing("SIGTERM received: draining");
@@ -303,7 +205,7 @@ fn sighup_reloads_the_routes_and_a_bad_file_keeps_the_old_table() {
     router.signal("HUP");
     let refused = router.line_containing("routes reload refused, keeping the old table: ");
     assert!(refused.contains(r#"route 2 ("news/*"): timeout_ms: "#), "{refused}");
-    assert!(get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert_eq!(get(addr, "/healthz").status, 200);
 
     std::fs::copy(fixture("routes.toml"), &routes).unwrap();
     router.signal("HUP");

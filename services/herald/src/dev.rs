@@ -1,0 +1,280 @@
+//! `herald dev`: everything in one process, on one port, without NATS.
+//!
+//! An edge, a router core, the example handlers (echo, chat, expiry) and the
+//! demo page share one in-process bus ([`Bus::local`]) and the edge's port.
+//! They are the same edge and router code as deployed, so every behaviour
+//! of the contract holds; only the bus differs. The edge serves `/ws`,
+//! `/healthz`, `/readyz` and `/metrics`; everything else goes to the
+//! [`site`]: the demo page, the JavaScript SDK, `/dev/token` and the
+//! backend API (`/api/*`).
+//!
+//! Clients' actions are routed by the built-in [`ROUTES`] (shown by
+//! `herald dev --help`). The token secret and the API key are made up at
+//! each start unless given, and the API key is printed with a token to start
+//! with ([`banner`]); `/dev/token?user=<name>` hands out more.
+//!
+//! The session-expiry example runs too, for completeness, but nothing in
+//! the process sends it notices: backends reach it over NATS only.
+
+mod banner;
+mod site;
+mod token;
+
+use futures_util::future::try_join_all;
+use herald_bus::Bus;
+use herald_edge::{Edge, EdgeConfig, JwtKey};
+use herald_examples::Example;
+use herald_proto::subject::Subjects;
+use herald_router::{MAX_ROUTE_TIMEOUT, RouteTable, RouterConfig, RouterCore};
+use tokio_util::sync::CancellationToken;
+
+use crate::Failure;
+use crate::settings::{SettingError, SettingList, Settings, Spec};
+use crate::signal::{self, Signals};
+use crate::{edge, nats, router, telemetry};
+
+use self::token::Tokens;
+
+/// `herald dev`'s own settings: where it listens, and the defaults that make
+/// it usable at once (anything may connect, keys made up at each start).
+/// Sessions and the router are tuned with the edge's and the router's
+/// shared settings.
+pub const SETTINGS: &[Spec] = &[
+    Spec::new(
+        "LISTEN",
+        "ADDR",
+        "127.0.0.1:8080",
+        "Address to serve everything on: /ws, the demo page, /sdk/*, /dev/token, /api/*, /healthz, /readyz, /metrics",
+    ),
+    Spec::secret(
+        "JWT_SECRET",
+        "SECRET",
+        "Shared secret signing /dev/token's tokens and verifying HS256 tokens; random at each start when unset",
+    ),
+    Spec::new("ALLOW_ANONYMOUS", "BOOL", "true", "Let clients in without a token"),
+    Spec::secret("API_KEY", "KEY", "Key for /api/* (Authorization: Bearer <key>); random at each start when unset"),
+];
+
+/// The routes `herald dev` runs with, as a routes file would say them: the
+/// echo and chat examples, and chat is told when a connection goes so its
+/// rooms hear of it. The subjects are the examples' (a test keeps them so).
+pub const ROUTES: &str = r#"[[routes]]
+action = "echo"
+nats = "examples.echo"
+
+[[routes]]
+action = "chat/*"
+nats = "examples.chat"
+
+[[routes]]
+action = "$disconnect"
+nats = "examples.chat"
+"#;
+
+/// `herald dev --help`'s closing words: the built-in routes.
+pub fn help() -> String {
+    format!("Client actions are routed as this routes file would say:\n\n{ROUTES}")
+}
+
+/// The `herald dev` command: logging, the subject prefix, its own settings,
+/// and the edge's and the router's shared ones. It reads no NATS settings:
+/// it has no NATS.
+#[derive(Debug)]
+pub struct DevCommand;
+
+impl SettingList for DevCommand {
+    const TABLES: &'static [&'static [Spec]] =
+        &[telemetry::SETTINGS, nats::SUBJECTS, SETTINGS, edge::SESSIONS, router::TUNING];
+}
+
+/// Everything `herald dev` runs with, read and checked.
+#[derive(Debug)]
+pub struct DevSettings {
+    /// The edge's configuration; its key is [`DevSettings::jwt_secret`].
+    pub edge: EdgeConfig,
+    /// The router's configuration, with [`ROUTES`]. It listens nowhere of
+    /// its own: its API is served on the edge's port.
+    pub router: RouterConfig,
+    /// Signs dev tokens, and the edge verifies them with it.
+    pub jwt_secret: String,
+}
+
+impl DevSettings {
+    /// Reads and checks every setting, stopping at the first bad one.
+    pub fn read(settings: &Settings) -> Result<DevSettings, SettingError> {
+        let subjects = nats::read_subjects(settings)?;
+        let jwt_secret = given_or_random(settings, "JWT_SECRET");
+        let key = JwtKey::hs256(jwt_secret.as_bytes()).expect("a given or random secret is never empty");
+        let edge = edge::read_config(settings, subjects.clone(), Some(key))?;
+        let routes = RouteTable::parse(ROUTES).expect("the built-in routes are valid (a test checks them)");
+        let mut router = RouterConfig::new(edge.listen, given_or_random(settings, "API_KEY"), routes);
+        router.subjects = subjects;
+        router::tune(settings, &mut router)?;
+        Ok(DevSettings { edge, router, jwt_secret })
+    }
+}
+
+/// The value of setting `name`, or, when it is not given, 32 random bytes in
+/// hex: a secret nobody else knows, new at each start.
+fn given_or_random(settings: &Settings, name: &str) -> String {
+    settings.given(name).map_or_else(
+        || {
+            let mut bytes = [0; 32];
+            // As for connection ids: a system without randomness cannot run Herald.
+            getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+            hex::encode(bytes)
+        },
+        |raw| raw.value.to_owned(),
+    )
+}
+
+/// Runs `herald dev` until SIGTERM or SIGINT. Then the edge drains (its
+/// clients are closed with 1012), and once its sessions are gone the router
+/// and the examples finish what they took and stop.
+pub async fn run(settings: &Settings) -> Result<(), Failure> {
+    let DevSettings { edge: edge_config, router: router_config, jwt_secret } = DevSettings::read(settings)?;
+    let signals = Signals::listen().map_err(Failure::Signals)?;
+    let bus = Bus::local();
+    let tokens = Tokens::new(&jwt_secret, &edge_config.auth);
+    let (subjects, api_key) = (edge_config.subjects.clone(), router_config.api_key.clone());
+    // The edge's drain, then the actions still in flight.
+    let drain_limit = edge_config.timing.drain_timeout + MAX_ROUTE_TIMEOUT;
+    let core = RouterCore::start(router_config, bus.clone()).await.map_err(Failure::Router)?;
+    let site = site::fallback(site::app(tokens.clone()).merge(core.app()));
+    let edge = Edge::bind(edge_config, bus.clone()).await.map_err(Failure::Edge)?.serve_also(site);
+    let addr = edge.local_addr();
+    tracing::info!("dev server listening on http://{addr}");
+    banner::print(addr, &tokens, &api_key);
+    let serving = signal::serve_until_signalled(signals, drain_limit, |shutdown| async move {
+        let stop = CancellationToken::new();
+        let edge_serving = async {
+            edge.run(shutdown.requested()).await;
+            stop.cancel();
+            Ok(())
+        };
+        let router_serving = async {
+            core.run(stop.cancelled()).await;
+            Ok(())
+        };
+        // In this order: on the in-process bus an example subscribes the
+        // first time it is polled, so it is there before the edge takes its
+        // first client, whose first action would otherwise find no handler.
+        tokio::try_join!(biased; serve_examples(&bus, &subjects, &stop), router_serving, edge_serving).map(drop)
+    });
+    serving.await.map_err(Failure::Stopped)?
+}
+
+/// Serves every example until `stop` is cancelled, then lets them finish.
+async fn serve_examples(bus: &Bus, subjects: &Subjects, stop: &CancellationToken) -> Result<(), Failure> {
+    let examples = Example::ALL.map(|example| async move {
+        example.serve(bus, subjects, stop.cancelled()).await.map_err(|source| Failure::Example { example, source })
+    });
+    try_join_all(examples).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use herald_edge::{Limits, OriginPolicy, Timing};
+    use herald_examples::{chat, echo};
+    use herald_router::routes::Handler;
+
+    use super::*;
+    use crate::settings::{ConfigFile, Flags, fixed_env};
+
+    fn read(vars: &[(&str, &str)]) -> Result<DevSettings, SettingError> {
+        DevSettings::read(&Settings::new(Flags::<DevCommand>::default(), fixed_env(vars), None))
+    }
+
+    #[test]
+    fn the_defaults_serve_locally_take_anyone_and_are_the_libraries_defaults() {
+        let DevSettings { edge, router, .. } = read(&[]).unwrap();
+        assert_eq!(edge.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(edge.subjects, Subjects::default());
+        assert!(edge.auth.key.is_some() && edge.auth.allow_anonymous);
+        assert_eq!((edge.auth.audience, edge.auth.issuer), (None, None));
+        assert_eq!(edge.origins, OriginPolicy::Any);
+        assert_eq!(format!("{:?}", edge.limits), format!("{:?}", Limits::default()));
+        assert_eq!(format!("{:?}", edge.timing), format!("{:?}", Timing::default()));
+        let library = RouterConfig::new(edge.listen, String::new(), RouteTable::default());
+        assert_eq!(router.subjects, Subjects::default());
+        assert_eq!(router.routes, RouteTable::parse(ROUTES).unwrap());
+        assert_eq!((router.routes_file, router.webhook_secret), (None, None));
+        assert_eq!(router.max_inflight, library.max_inflight);
+        assert_eq!(router.max_body_bytes, library.max_body_bytes);
+        assert_eq!(router.presence_timeout, library.presence_timeout);
+    }
+
+    #[test]
+    fn the_secret_and_the_api_key_are_random_at_each_start() {
+        let (first, second) = (read(&[]).unwrap(), read(&[]).unwrap());
+        for value in [&first.jwt_secret, &first.router.api_key, &second.jwt_secret, &second.router.api_key] {
+            assert_eq!(value.len(), 64, "{value}");
+            assert!(value.chars().all(|c| c.is_ascii_hexdigit()), "{value}");
+        }
+        assert_ne!(first.jwt_secret, second.jwt_secret);
+        assert_ne!(first.router.api_key, second.router.api_key);
+        assert_ne!(first.jwt_secret, first.router.api_key);
+    }
+
+    #[test]
+    fn reads_every_setting() {
+        let settings = read(&[
+            ("HERALD_LISTEN", "0.0.0.0:9000"),
+            ("HERALD_SUBJECT_PREFIX", "acme.herald"),
+            ("HERALD_JWT_SECRET", "s3cret"),
+            ("HERALD_API_KEY", "k3y"),
+            ("HERALD_ALLOW_ANONYMOUS", "false"),
+            ("HERALD_JWT_AUDIENCE", "app"),
+            ("HERALD_MAX_MESSAGE_BYTES", "1024"),
+            ("HERALD_DRAIN_TIMEOUT_MS", "0"),
+            ("HERALD_PRESENCE_TIMEOUT_MS", "250"),
+        ])
+        .unwrap();
+        let DevSettings { edge, router, jwt_secret } = settings;
+        assert_eq!(edge.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!((edge.subjects.prefix(), router.subjects.prefix()), ("acme.herald", "acme.herald"));
+        assert_eq!((jwt_secret.as_str(), router.api_key.as_str()), ("s3cret", "k3y"));
+        assert!(!edge.auth.allow_anonymous);
+        assert_eq!(edge.auth.audience.as_deref(), Some("app"));
+        assert_eq!(edge.limits.max_message_bytes, 1024);
+        assert_eq!(edge.timing.drain_timeout, Duration::ZERO);
+        assert_eq!(router.presence_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn an_empty_secret_or_key_is_made_up_like_a_missing_one() {
+        let settings = read(&[("HERALD_JWT_SECRET", ""), ("HERALD_API_KEY", "")]).unwrap();
+        assert_eq!((settings.jwt_secret.len(), settings.router.api_key.len()), (64, 64));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let error = read(&[("HERALD_LISTEN", "localhost")]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            r#"bad setting HERALD_LISTEN="localhost" (from environment): expected an IP address and port, like 0.0.0.0:8080"#
+        );
+        let error = read(&[("HERALD_ROUTER_MAX_INFLIGHT", "0")]).unwrap_err().to_string();
+        assert!(error.starts_with(r#"bad setting HERALD_ROUTER_MAX_INFLIGHT="0""#), "{error}");
+    }
+
+    #[test]
+    fn there_are_no_nats_settings_to_give() {
+        let error = ConfigFile::parse(Path::new("dev.toml"), "nats_url = \"nats://x:4222\"", DevCommand::TABLES);
+        assert_eq!(error.unwrap_err().to_string(), r#"unknown setting "nats_url" in config file dev.toml"#);
+    }
+
+    #[test]
+    fn the_routes_lead_to_the_examples() {
+        let routes = RouteTable::parse(ROUTES).unwrap();
+        let handler = |action: &str| routes.route_for(action).map(|route| route.handler.clone());
+        assert_eq!(handler("echo"), Some(Handler::Nats(echo::SUBJECT.to_owned())));
+        assert_eq!(handler("chat/send"), Some(Handler::Nats(chat::SUBJECT.to_owned())));
+        assert_eq!(handler("$disconnect"), Some(Handler::Nats(chat::SUBJECT.to_owned())));
+        assert_eq!(handler("echoes"), None);
+        assert!(help().ends_with(ROUTES));
+    }
+}
