@@ -102,7 +102,10 @@ pub struct PublishEffect {
     pub details: serde_json::Value,
 }
 
-/// Whom a publish reaches: the union of everyone named.
+/// Whom a publish reaches: every user, group and connection named (or
+/// everyone, with `all`). Each is a subject of its own, published once: a
+/// connection named twice (by its user and by one of its groups) receives
+/// the frame twice, since nothing between the subjects can tell.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {

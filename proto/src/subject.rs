@@ -156,18 +156,17 @@ impl Subjects {
     }
 
     /// Every subject a publish to `target` goes to, or the first connection
-    /// id that is not one.
+    /// id that is not one (checked even when `all` makes them moot, so a bad
+    /// request is refused the same way whatever else it says).
     pub fn for_target(&self, target: &Target) -> Result<Vec<String>, BadConnId> {
+        let conns = target.conns.iter().map(|conn| conn.parse().map(|conn| self.conn(&conn)));
+        let conns = conns.collect::<Result<Vec<String>, BadConnId>>()?;
         if target.all {
             return Ok(vec![self.all()]);
         }
         let users = target.users.iter().map(|user| self.user(user));
         let groups = target.groups.iter().map(|group| self.group(group));
-        let mut subjects: Vec<String> = users.chain(groups).collect();
-        for conn in &target.conns {
-            subjects.push(self.conn(&conn.parse()?));
-        }
-        Ok(subjects)
+        Ok(users.chain(groups).chain(conns).collect())
     }
 
     /// Internal: routers ask every edge who is online here.
@@ -246,6 +245,8 @@ mod tests {
         assert_eq!(s.for_target(&everyone).unwrap(), ["herald.all"]);
         let bad = Target { conns: vec!["e1.>".into()], ..Target::default() };
         assert!(s.for_target(&bad).is_err());
+        let bad_with_all = Target { all: true, ..bad };
+        assert!(s.for_target(&bad_with_all).is_err());
     }
 
     #[test]

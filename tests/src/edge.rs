@@ -5,10 +5,12 @@
 //! 127.0.0.1 with a port the OS picks, with timings short enough to keep
 //! tests fast. Dropping it triggers its shutdown.
 //!
-//! [`HeraldProcess`] runs the real `herald` binary as a child process, with
+//! [`HeraldProcess`] runs the real `herald` binary (`herald edge`, or
+//! `herald router` with [`HeraldProcess::router`]) as a child process, with
 //! `HERALD_*` variables set on the child's `Command` only (the test process
 //! environment is never changed), and learns its port from the
-//! `listening on <addr>` log line.
+//! `listening on <addr>` log line. Tests signal it (SIGTERM, SIGHUP) or
+//! kill it outright ([`HeraldProcess::sigkill`]).
 //!
 //! # Where the `herald` binary comes from
 //!
@@ -467,6 +469,17 @@ impl HeraldProcess {
             .env("HERALD_JWT_SECRET", std::str::from_utf8(crate::TEST_SECRET).expect("ASCII secret"))
     }
 
+    /// `herald router` on `nats`, listening on 127.0.0.1:0, with the API
+    /// key `api_key`. Add `HERALD_ROUTES_FILE` (see
+    /// [`RoutesFile`](crate::router::RoutesFile)) and
+    /// `HERALD_WEBHOOK_SECRET` as the test needs.
+    pub fn router(nats: &NatsServer, api_key: &str) -> HeraldCommand {
+        HeraldProcess::command(&["router"])
+            .env("HERALD_NATS_URL", &nats.url())
+            .env("HERALD_LISTEN", "127.0.0.1:0")
+            .env("HERALD_API_KEY", api_key)
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -488,10 +501,50 @@ impl HeraldProcess {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
+        self.signal(libc::SIGTERM);
+    }
+
+    /// Sends SIGHUP (`herald router` reloads its routes file).
+    pub fn sighup(&self) {
+        self.signal(libc::SIGHUP);
+    }
+
+    /// Kills it with SIGKILL, as a crash or the OOM killer would: no drain,
+    /// no goodbye on NATS. Returns once it is reaped.
+    pub async fn sigkill(&mut self) {
+        self.signal(libc::SIGKILL);
+        let status = self.wait(Duration::from_secs(10)).await;
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "herald was not killed by SIGKILL: {status}"
+        );
+    }
+
+    fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
         // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
-        let result = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(result, 0, "kill -TERM {pid}: {}", std::io::Error::last_os_error());
+        let result = unsafe { libc::kill(pid, signal) };
+        assert_eq!(result, 0, "kill -{signal} {pid}: {}", std::io::Error::last_os_error());
+    }
+
+    /// A call to the backend API of a `herald router`; see
+    /// [`crate::http::api`].
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        key: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        crate::http::api(self.addr, method, path, body, key).await
+    }
+
+    /// The value of an unlabelled metric on its `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let (status, page) = self.http("/metrics").await;
+        assert_eq!(status, 200, "GET /metrics: {page}");
+        crate::http::metric(&page, name).unwrap_or_else(|| panic!("no metric {name} in:\n{page}"))
     }
 
     /// Waits for it to exit, at most `timeout`.
@@ -508,6 +561,11 @@ impl HeraldProcess {
 
     pub fn stdout(&self) -> Vec<String> {
         self.output.of(|s| matches!(s, Stream::Stdout))
+    }
+
+    /// How many lines it printed so far (either stream) contain `text`.
+    pub fn lines_containing(&self, text: &str) -> usize {
+        self.output.lines.lock().unwrap().iter().filter(|(_, line)| line.contains(text)).count()
     }
 
     /// Everything it printed so far, for failure messages.

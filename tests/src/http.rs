@@ -1,9 +1,12 @@
-//! A tiny HTTP/1.1 GET over a plain `TcpStream`, enough for `/healthz` and
-//! `/readyz`: `Connection: close`, read to the end, status and body.
+//! A tiny HTTP/1.1 client over a plain `TcpStream`, enough for `/healthz`,
+//! `/readyz`, `/metrics` and the router's backend API: `Connection: close`,
+//! read to the end, status and body. Being this plain, it sends exactly what
+//! a test asks for (bad JSON, a huge body, no `Authorization` at all).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -25,6 +28,78 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_else(|e| panic!("GET {path} on {addr}: {e}"));
     parse(&response).unwrap_or_else(|| {
         panic!("GET {path} on {addr}: not an HTTP response: {:?}", String::from_utf8_lossy(&response))
+    })
+}
+
+/// `method path` on `addr` with `headers` and `body`; returns the status and
+/// the body as text. The body is written while the answer is read, so a
+/// server that answers early (413) and closes is seen answering, not as a
+/// failed write.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut message = head.into_bytes();
+    message.extend_from_slice(body);
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await?;
+        let (mut reader, mut writer) = stream.into_split();
+        let writing = tokio::spawn(async move {
+            // The server may answer and close before it has read it all.
+            let _ = writer.write_all(&message).await;
+            writer
+        });
+        let mut response = Vec::new();
+        // A reset after the answer arrived (unread body) is no failure:
+        // what was read is kept.
+        let read = reader.read_to_end(&mut response).await;
+        drop(writing.await);
+        match read {
+            Err(e) if response.is_empty() => Err(e),
+            _ => Ok(response),
+        }
+    };
+    let response = tokio::time::timeout(TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no answer within {TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"));
+    parse(&response).unwrap_or_else(|| {
+        panic!("{method} {path} on {addr}: not an HTTP response: {:?}", String::from_utf8_lossy(&response))
+    })
+}
+
+/// A call to the router's backend API: `body` as JSON (none when `None`),
+/// `Authorization: Bearer <key>` when `key` is given. Returns the status and
+/// the answer, which must be JSON.
+pub async fn api(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>, key: Option<&str>) -> (u16, Value) {
+    let authorization = key.map(|key| format!("Bearer {key}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(authorization) = &authorization {
+        headers.push(("Authorization", authorization.as_str()));
+    }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let (status, text) = request(addr, method, path, &headers, body.as_bytes()).await;
+    let json = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{method} {path}: answer {status} is not JSON ({e}): {text:?}"));
+    (status, json)
+}
+
+/// The value of an unlabelled counter or gauge in a Prometheus text page.
+pub fn metric(page: &str, name: &str) -> Option<u64> {
+    page.lines().find_map(|line| {
+        let (metric, value) = line.split_once(' ')?;
+        (metric == name).then(|| value.trim().parse().ok()).flatten()
     })
 }
 

@@ -25,7 +25,16 @@
 //!   events and answers client actions as a router would.
 //! - [`eventually`]: [`assert_eventually!`], for the few state changes that
 //!   are asynchronous by design; sleeps are never used as assertions.
-//! - [`http`]: a tiny HTTP/1.1 GET for `/healthz` and `/readyz`.
+//! - [`router`]: [`TestRouter`], an in-process router built from a
+//!   [`herald_router::RouterConfig`] with its routes in a [`RoutesFile`]
+//!   (reloadable), and helpers for its backend HTTP API. The `herald router`
+//!   binary runs as a [`HeraldProcess`] too.
+//! - [`handlers`]: the handlers routers call: [`NatsHandler`] (written with
+//!   the handler SDK), [`RawHandler`] (answers anything, late or twice) and
+//!   [`HttpHandler`] (an HTTP server that records requests and checks
+//!   `Herald-Signature`).
+//! - [`http`]: a tiny HTTP/1.1 client for health, metrics and the backend
+//!   API.
 //!
 //! "Exactly once" is asserted as: the expected frame arrives, then
 //! [`Client::expect_silence`] for [`SILENCE`]. That short wait is the only
@@ -35,8 +44,10 @@ pub mod bus;
 pub mod client;
 pub mod edge;
 pub mod eventually;
+pub mod handlers;
 pub mod http;
 pub mod nats;
+pub mod router;
 pub mod token;
 
 use std::time::Duration;
@@ -44,7 +55,9 @@ use std::time::Duration;
 pub use bus::{Responder, TestBus};
 pub use client::{Client, ConnectError, Connected};
 pub use edge::{HeraldProcess, TestEdge, TestEdgeBuilder};
+pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
+pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
 pub use token::{TEST_SECRET, Token};
 
 /// How long "nothing else arrives" is watched for after an expected frame.

@@ -19,6 +19,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct NatsServer {
     port: u16,
+    /// HTTP monitoring port (`-m`), when started with
+    /// [`NatsServer::start_monitored`].
+    monitor_port: Option<u16>,
     child: Option<Child>,
 }
 
@@ -26,12 +29,24 @@ impl NatsServer {
     /// Starts a server on a free port of 127.0.0.1 and waits until it
     /// answers with its `INFO` line.
     pub async fn start() -> NatsServer {
+        NatsServer::start_with(false).await
+    }
+
+    /// Like [`NatsServer::start`], with HTTP monitoring on, so that a test
+    /// can see when the server has noticed a client is gone
+    /// ([`NatsServer::connections`]).
+    pub async fn start_monitored() -> NatsServer {
+        NatsServer::start_with(true).await
+    }
+
+    async fn start_with(monitored: bool) -> NatsServer {
         // Another process can take the port between our probe and the
         // server's bind; then the server exits and we try another port.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
-            let mut server = NatsServer { port, child: None };
+            let monitor_port = monitored.then(free_port);
+            let mut server = NatsServer { port, monitor_port, child: None };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -51,6 +66,16 @@ impl NatsServer {
 
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Client connections the server holds now (from its `/varz`); needs
+    /// [`NatsServer::start_monitored`].
+    pub async fn connections(&self) -> u64 {
+        let port = self.monitor_port.expect("connections(): start the server with start_monitored()");
+        let (status, body) = crate::http::get(SocketAddr::from(([127, 0, 0, 1], port)), "/varz").await;
+        assert_eq!(status, 200, "nats-server /varz: {body}");
+        let varz: serde_json::Value = serde_json::from_str(&body).expect("/varz is JSON");
+        varz["connections"].as_u64().unwrap_or_else(|| panic!("/varz without connections: {body}"))
     }
 
     /// Kills the server and waits until it is gone (an outage).
@@ -79,12 +104,12 @@ impl NatsServer {
 
     async fn spawn_and_wait(&mut self) -> Result<(), String> {
         let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".to_owned());
-        let child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+        let mut args = vec!["-a".to_owned(), "127.0.0.1".to_owned(), "-p".to_owned(), self.port.to_string()];
+        if let Some(monitor_port) = self.monitor_port {
+            args.extend(["-m".to_owned(), monitor_port.to_string()]);
+        }
+        let child =
+            Command::new(&binary).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
         let child = match child {
             Ok(child) => child,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -99,7 +124,7 @@ impl NatsServer {
                 self.child = None;
                 return Err(format!("nats-server on port {} exited with {status}", self.port));
             }
-            if answers_as_nats(self.addr()).await {
+            if answers_as_nats(self.addr()).await && self.monitor_answers().await {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -107,6 +132,16 @@ impl NatsServer {
                 return Err(format!("nats-server on port {} did not answer within {START_TIMEOUT:?}", self.port));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl NatsServer {
+    /// Whether the monitoring port, if any, takes connections.
+    async fn monitor_answers(&self) -> bool {
+        match self.monitor_port {
+            None => true,
+            Some(port) => TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).await.is_ok(),
         }
     }
 }

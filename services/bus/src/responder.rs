@@ -4,11 +4,13 @@
 //! At most `limit` requests are worked on at once; more are answered at once
 //! with the `overloaded` answer, so a busy responder sheds load instead of
 //! queuing it. On stop, the subscription is drained: NATS gives new requests
-//! to the other members of the queue group, and the requests already on
-//! their way here are still answered.
+//! to the other members of the queue group, the requests already on their
+//! way here are still answered, and the answers are flushed before `serve`
+//! returns.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -16,6 +18,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::{Bus, Subscription};
+
+/// How long a stopping responder waits for its last answers to be written.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a responder answers and how much it takes on.
 pub struct Responder<F> {
@@ -75,6 +80,11 @@ where
             while tasks.try_join_next().is_some() {}
         }
         while tasks.join_next().await.is_some() {}
+        // The last answers may still sit in the client's write buffer; a
+        // process that exits next must not lose them.
+        if tokio::time::timeout(FLUSH_TIMEOUT, bus.flush()).await.is_err() {
+            tracing::warn!("could not flush the last answers in time");
+        }
     }
 }
 

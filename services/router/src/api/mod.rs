@@ -48,6 +48,9 @@ pub(crate) fn app(state: Arc<ApiState>) -> Router {
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed for this endpoint")
+        })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .with_state(state)
 }

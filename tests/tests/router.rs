@@ -1,0 +1,666 @@
+//! Client actions through the whole chain: client → edge → NATS → router →
+//! handler (NATS, written with the handler SDK, or HTTP) → router → edge →
+//! client. Every outcome a handler call can have is asserted from the
+//! client's side: replies with their id, each error code (404, 503, 504,
+//! 409 from the handler, 502), `noreply`, effects, late and duplicate
+//! answers, the per-connection cap on actions in flight, and the special
+//! routes `$default`, `$join` and `$disconnect`.
+//!
+//! `$connect`, webhook signatures and route reloads are in `connect.rs` and
+//! `reload.rs`; `herald router` processes in `router_process.rs`.
+
+use std::time::Duration;
+
+use herald_handler::{Reply, Request, Target};
+use herald_tests::{
+    Client, HttpAnswer, HttpHandler, NatsHandler, NatsServer, RawHandler, Recorder, SILENCE, TEST_WEBHOOK_SECRET,
+    TestBus, TestEdge, TestRouter, Token, assert_eventually, closed_port_url,
+};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+async fn all_silent(clients: &mut [&mut Client]) {
+    let watches = clients.iter_mut().map(|c| c.expect_silence(SILENCE));
+    futures_util::future::join_all(watches).await;
+}
+
+/// An edge whose own action timeout (3 s) is well above the route timeouts
+/// these tests use, so a 504 is the router's doing, not the edge's.
+async fn patient_edge(nats: &NatsServer) -> TestEdge {
+    TestEdge::builder(nats).timing(|t| t.action_timeout = Duration::from_secs(3)).spawn().await
+}
+
+/// An SDK handler that echoes what it was asked and records each request.
+async fn echo_handler(nats: &NatsServer, subject: &str, seen: &Recorder<Request<Value>>) -> NatsHandler {
+    let seen = seen.sender();
+    let by = subject.to_owned();
+    NatsHandler::serve(nats, subject, move |request: Request<Value>| {
+        let seen = seen.clone();
+        let by = by.clone();
+        async move {
+            let reply = Reply::details(json!({"echo": request.details, "by": by}));
+            let _ = seen.send(request);
+            reply
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_reaches_an_sdk_handler_and_the_reply_keeps_the_id() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n").await;
+    let mut seen = Recorder::new();
+    let _handler = echo_handler(&nats, "app.chat", &seen).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.client(&Token::user("alice").groups(["lobby"]).claim("plan", json!("pro")).hs256()).await;
+
+    for id in [json!("c-1"), json!(42), json!(-7), json!(1.5)] {
+        alice.send_action("chat/send", json!({"text": "hi", "id": id}), id.clone()).await;
+        let reply = alice.recv_action("chat/send").await;
+        assert_eq!(reply["id"], id, "{reply}");
+        assert_eq!(reply["details"], json!({"echo": {"text": "hi", "id": id}, "by": "app.chat"}));
+        let request = seen.next().await;
+        assert_eq!(request.action, "chat/send");
+        assert_eq!(serde_json::to_value(&request.id).unwrap(), id);
+        assert_eq!(request.conn, alice.conn());
+        assert_eq!(request.user.as_deref(), Some("alice"));
+        assert_eq!(request.groups, ["lobby"]);
+        assert_eq!(Value::Object(request.claims), json!({"plan": "pro"}));
+    }
+    // No id in, no id out.
+    alice.send_json(&json!({"action": "chat/typing"})).await;
+    let reply = alice.recv_action("chat/typing").await;
+    assert!(reply.get("id").is_none_or(Value::is_null), "{reply}");
+    assert_eq!(seen.next().await.details, Value::Null);
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_reaches_an_http_handler_and_the_reply_keeps_the_id() {
+    let nats = NatsServer::start().await;
+    let mut handler = HttpHandler::start(|request| {
+        let body = request.json();
+        HttpAnswer::json(json!({"details": {"echo": body["details"], "user": body["user"]}}))
+    })
+    .await;
+    let routes = format!("[[routes]]\naction = \"account/*\"\nhttp = \"{}\"\n", handler.url("/ws-handler.php"));
+    let _router = TestRouter::start(&nats, &routes).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.client(&Token::user("alice").groups(["g"]).claim("tier", json!(3)).hs256()).await;
+
+    for id in [json!("a-1"), json!(7)] {
+        alice.send_action("account/rename", json!({"name": "Al"}), id.clone()).await;
+        let reply = alice.recv_action("account/rename").await;
+        assert_eq!(reply["id"], id);
+        assert_eq!(reply["details"], json!({"echo": {"name": "Al"}, "user": "alice"}));
+
+        let request = handler.next_request().await;
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.uri.path(), "/ws-handler.php");
+        assert_eq!(request.header("content-type"), Some("application/json"));
+        assert!(request.signed_with(TEST_WEBHOOK_SECRET), "bad Herald-Signature: {:?}", request.headers);
+        let body = request.json();
+        assert_eq!(body["action"], "account/rename");
+        assert_eq!(body["details"], json!({"name": "Al"}));
+        assert_eq!(body["id"], id);
+        assert_eq!(body["conn"], alice.conn());
+        assert_eq!(body["user"], "alice");
+        assert_eq!(body["groups"], json!(["g"]));
+        assert_eq!(body["claims"], json!({"tier": 3}));
+    }
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_without_a_route_is_404() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n").await;
+    let seen = Recorder::new();
+    let _handler = echo_handler(&nats, "app.chat", &seen).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for (id, action) in [(1, "news/latest"), (2, "chat"), (3, "Chat/send"), (4, "x")] {
+        alice.send_action(action, Value::Null, json!(id)).await;
+        let error = alice.recv_error(action, 404).await;
+        assert_eq!(error["id"], id);
+    }
+    alice.send_action("chat/ok", Value::Null, json!(5)).await;
+    assert_eq!(alice.recv_action("chat/ok").await["id"], 5);
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_with_a_router_but_no_routes_is_404() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "").await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    alice.send_action("chat/send", Value::Null, json!("n1")).await;
+    assert_eq!(alice.recv_error("chat/send", 404).await["id"], "n1");
+    alice.ping("after").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_route_without_a_handler_is_503() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.nobody\"\n").await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    let started = Instant::now();
+    alice.send_action("chat/send", Value::Null, json!("u1")).await;
+    let error = alice.recv_error("chat/send", 503).await;
+    assert_eq!(error["id"], "u1");
+    // NATS says "no responders" at once: no waiting for a timeout.
+    assert!(started.elapsed() < Duration::from_millis(500), "503 took {:?}", started.elapsed());
+    alice.ping("after").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_route_whose_handler_refuses_connections_is_503() {
+    let nats = NatsServer::start().await;
+    let routes = format!("[[routes]]\naction = \"account/*\"\nhttp = \"{}\"\n", closed_port_url("/h.php"));
+    let _router = TestRouter::start(&nats, &routes).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    alice.send_action("account/get", Value::Null, json!(9)).await;
+    let error = alice.recv_error("account/get", 503).await;
+    assert_eq!(error["id"], 9);
+    alice.ping("after").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_slower_than_its_route_timeout_is_504() {
+    let nats = NatsServer::start().await;
+    let http =
+        HttpHandler::start(|_| HttpAnswer::json(json!({"details": "too late"})).after(Duration::from_secs(2))).await;
+    let routes = format!(
+        "[[routes]]\naction = \"slow/nats\"\nnats = \"app.slow\"\ntimeout_ms = 150\n\n\
+         [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = 150\n",
+        http.url("/slow")
+    );
+    let _router = TestRouter::start(&nats, &routes).await;
+    let _handler = NatsHandler::serve(&nats, "app.slow", |_: Request<Value>| async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Reply::details("too late")
+    })
+    .await;
+    let edge = patient_edge(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for action in ["slow/nats", "slow/http"] {
+        let started = Instant::now();
+        alice.send_action(action, Value::Null, json!(action)).await;
+        let error = alice.recv_error(action, 504).await;
+        assert_eq!(error["id"], action);
+        // The route's 150 ms, not the edge's 3 s.
+        assert!(started.elapsed() < Duration::from_millis(1500), "{action}: 504 took {:?}", started.elapsed());
+        alice.ping(action).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_error_becomes_an_error_reply_with_its_code_and_message() {
+    let nats = NatsServer::start().await;
+    let http =
+        HttpHandler::start(|_| HttpAnswer::json(json!({"error": {"code": 409, "message": "name taken (http)"}}))).await;
+    let routes = format!(
+        "[[routes]]\naction = \"nats/*\"\nnats = \"app.conflict\"\n\n[[routes]]\naction = \"http/*\"\nhttp = \"{}\"\n",
+        http.url("/")
+    );
+    let _router = TestRouter::start(&nats, &routes).await;
+    let _handler =
+        NatsHandler::serve(&nats, "app.conflict", |_: Request<Value>| async { Reply::error(409, "name taken") }).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    alice.send_action("nats/rename", json!({"name": "x"}), json!("e1")).await;
+    let error = alice.recv_error("nats/rename", 409).await;
+    assert_eq!(error["id"], "e1");
+    assert_eq!(error["details"], json!({"code": 409, "message": "name taken"}));
+
+    alice.send_action("http/rename", json!({"name": "x"}), json!(2)).await;
+    let error = alice.recv_error("http/rename", 409).await;
+    assert_eq!(error["id"], 2);
+    assert_eq!(error["details"], json!({"code": 409, "message": "name taken (http)"}));
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_handler_answers_are_502() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let answers = [
+        ("not-json", "<html>oops</html>"),
+        ("truncated", r#"{"details":"#),
+        ("unknown-field", r#"{"detail":{"a":1}}"#),
+        ("unknown-effect", r#"{"effects":[{"explode":1}]}"#),
+        ("code-0", r#"{"error":{"code":0,"message":"x"}}"#),
+        ("code-5000", r#"{"error":{"code":5000,"message":"x"}}"#),
+        ("code-text", r#"{"error":{"code":"409","message":"x"}}"#),
+        ("array", r#"[{"details":1}]"#),
+        ("string", r#""ok""#),
+    ];
+    let _raw = RawHandler::start(&bus, "app.bad", move |request| {
+        let answer = answers.iter().find(|(kind, _)| request["details"] == *kind).map_or("{}", |(_, a)| *a);
+        vec![(Duration::ZERO, answer.to_owned())]
+    })
+    .await;
+    let http = HttpHandler::start(|request| match request.json()["details"].as_str() {
+        Some("html") => HttpAnswer::raw(200, "<html>oops</html>"),
+        Some("unknown-field") => HttpAnswer::raw(200, r#"{"detials":1}"#),
+        Some("code-0") => HttpAnswer::raw(200, r#"{"error":{"code":0,"message":"x"}}"#),
+        Some("status-500") => HttpAnswer::raw(500, r#"{"details":"fine, but HTTP 500"}"#),
+        Some("status-404") => HttpAnswer::raw(404, r#"{"details":"fine, but HTTP 404"}"#),
+        _ => HttpAnswer::json(json!({"details": "well formed"})),
+    })
+    .await;
+    let routes = format!(
+        "[[routes]]\naction = \"bad/*\"\nnats = \"app.bad\"\n\n[[routes]]\naction = \"badhttp/*\"\nhttp = \"{}\"\n",
+        http.url("/")
+    );
+    let _router = TestRouter::start(&nats, &routes).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for (i, (kind, _)) in answers.iter().enumerate() {
+        alice.send_action("bad/x", json!(kind), json!(i)).await;
+        let error = alice.recv_error("bad/x", 502).await;
+        assert_eq!(error["id"], i, "answer {kind}: {error}");
+    }
+    for kind in ["html", "unknown-field", "code-0", "status-500", "status-404"] {
+        alice.send_action("badhttp/x", json!(kind), json!(kind)).await;
+        let error = alice.recv_error("badhttp/x", 502).await;
+        assert_eq!(error["id"], kind, "{error}");
+    }
+    // The same routes still answer well-formed answers.
+    alice.send_action("bad/x", json!("fine"), json!("ok")).await;
+    let reply = alice.recv_action("bad/x").await;
+    assert_eq!(reply["id"], "ok");
+    alice.send_action("badhttp/x", json!("fine"), json!("ok")).await;
+    assert_eq!(alice.recv_action("badhttp/x").await["details"], "well formed");
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_noreply_answer_sends_nothing_back() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"typing\"\nnats = \"app.typing\"\n").await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    let _handler = NatsHandler::serve(&nats, "app.typing", move |request: Request<Value>| {
+        let _ = tx.send(request.id);
+        async { Reply::noreply() }
+    })
+    .await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for id in [json!("t1"), json!(2)] {
+        alice.send_action("typing", json!({"on": true}), id.clone()).await;
+        assert_eq!(serde_json::to_value(seen.next().await).unwrap(), id);
+        alice.expect_silence(SILENCE).await;
+        // The session is fine and the next frame is the pong: nothing for
+        // the action was queued behind the silence.
+        alice.ping(&format!("after-{id}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_leave_effects_apply_before_the_reply() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"room/*\"\nnats = \"app.room\"\n").await;
+    let _handler = NatsHandler::serve(&nats, "app.room", |request: Request<Value>| async move {
+        let room = request.details["room"].as_str().unwrap_or_default().to_owned();
+        match request.action.as_str() {
+            "room/enter" => Reply::details("in").join(room),
+            "room/exit" => Reply::details("out").leave(room),
+            _ => Reply::error(404, "no such room action"),
+        }
+    })
+    .await;
+    let edge = TestEdge::start(&nats).await;
+    let mut tab1 = edge.user("alice", &[]).await;
+    let mut tab2 = edge.user("alice", &[]).await;
+    let mut witness = edge.user("witness", &["room:7"]).await;
+
+    tab1.send_action("room/enter", json!({"room": "room:7"}), json!(1)).await;
+    let reply = tab1.recv_action("room/enter").await;
+    assert_eq!((reply["id"].clone(), reply["details"].clone()), (json!(1), json!("in")));
+    // Joined by the time of the reply: the very next publish arrives.
+    bus.to_group("room:7", r#"{"action":"r","details":1}"#).await;
+    assert_eq!(tab1.recv_raw().await, r#"{"action":"r","details":1}"#);
+    assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":1}"#);
+    // Only the requesting connection joined, not the user's other tab.
+    all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+
+    tab1.send_action("room/exit", json!({"room": "room:7"}), json!(2)).await;
+    assert_eq!(tab1.recv_action("room/exit").await["details"], "out");
+    bus.to_group("room:7", r#"{"action":"r","details":2}"#).await;
+    assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":2}"#);
+    all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_effect_reaches_groups_and_users_on_other_edges() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n").await;
+    let _handler = NatsHandler::serve(&nats, "app.chat", |request: Request<Value>| async move {
+        let from = request.user.clone().unwrap_or_default();
+        let to_room = Target { groups: vec!["room:1".into()], ..Target::default() };
+        let to_carol = Target { users: vec!["carol".into()], ..Target::default() };
+        Reply::details("sent")
+            .publish(to_room, "chat/msg", json!({"from": from, "text": request.details["text"]}))
+            .publish(to_carol, "chat/dm", json!({"from": from}))
+    })
+    .await;
+    let edge1 = TestEdge::start(&nats).await;
+    let edge2 = TestEdge::start(&nats).await;
+    let mut alice = edge1.user("alice", &[]).await;
+    let mut bob = edge2.user("bob", &["room:1"]).await;
+    let mut bob_here = edge1.user("bob", &["room:1"]).await;
+    let mut carol = edge2.user("carol", &[]).await;
+    let mut dave = edge2.user("dave", &["room:2"]).await;
+
+    alice.send_action("chat/send", json!({"text": "hello"}), json!("m1")).await;
+    let reply = alice.recv_action("chat/send").await;
+    assert_eq!((reply["id"].clone(), reply["details"].clone()), (json!("m1"), json!("sent")));
+    for member in [&mut bob, &mut bob_here] {
+        let frame = member.recv_action("chat/msg").await;
+        assert_eq!(frame["details"], json!({"from": "alice", "text": "hello"}));
+        assert!(frame.get("id").is_none(), "a published frame has no id: {frame}");
+    }
+    assert_eq!(carol.recv_action("chat/dm").await["details"], json!({"from": "alice"}));
+    all_silent(&mut [&mut alice, &mut bob, &mut bob_here, &mut carol, &mut dave]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_effect_closes_the_connection_after_the_reply() {
+    let nats = NatsServer::start().await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"account/*\"\nnats = \"app.account\"\n").await;
+    let _handler = NatsHandler::serve(&nats, "app.account", |request: Request<Value>| async move {
+        match request.action.as_str() {
+            "account/delete" => Reply::details("deleted").disconnect(4009, "account deleted"),
+            _ => Reply::details("fine"),
+        }
+    })
+    .await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+    let mut other_tab = edge.user("alice", &[]).await;
+
+    alice.send_action("account/delete", Value::Null, json!("d1")).await;
+    let reply = alice.recv_action("account/delete").await;
+    assert_eq!((reply["id"].clone(), reply["details"].clone()), (json!("d1"), json!("deleted")));
+    assert_eq!(alice.expect_close(4009).await, "account deleted");
+    // Only the requesting connection.
+    other_tab.send_action("account/get", Value::Null, json!(1)).await;
+    assert_eq!(other_tab.recv_action("account/get").await["details"], "fine");
+    other_tab.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_after_the_route_timeout_is_dropped() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let _router =
+        TestRouter::start(&nats, "[[routes]]\naction = \"late/*\"\nnats = \"app.late\"\ntimeout_ms = 150\n").await;
+    let mut raw =
+        RawHandler::start(&bus, "app.late", |_| vec![(Duration::from_millis(600), r#"{"details":"late"}"#.into())])
+            .await;
+    let edge = patient_edge(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    alice.send_action("late/x", Value::Null, json!("l1")).await;
+    raw.next_request().await;
+    assert_eq!(alice.recv_error("late/x", 504).await["id"], "l1");
+    // The late answer is sent, and goes nowhere.
+    assert_eventually!(raw.answers_sent() == 1, Duration::from_secs(5));
+    alice.expect_silence(SILENCE).await;
+    alice.ping("after").await;
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_answer_to_the_same_request_is_dropped() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"dup/*\"\nnats = \"app.dup\"\n").await;
+    let raw = RawHandler::start(&bus, "app.dup", |request| {
+        let first = json!({"details": {"answer": 1, "echo": request["details"]}}).to_string();
+        let second = json!({"details": {"answer": 2, "echo": request["details"]}}).to_string();
+        vec![(Duration::ZERO, first), (Duration::from_millis(20), second)]
+    })
+    .await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for (n, id) in [json!("x"), json!(7)].into_iter().enumerate() {
+        alice.send_action("dup/x", json!(n), id.clone()).await;
+        let reply = alice.recv_action("dup/x").await;
+        assert_eq!(reply["id"], id);
+        assert_eq!(reply["details"], json!({"answer": 1, "echo": n}));
+        assert_eventually!(raw.answers_sent() == 2 * (n + 1), Duration::from_secs(5));
+        alice.expect_silence(SILENCE).await;
+    }
+    alice.ping("after").await;
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_beyond_the_per_connection_cap_get_429_and_other_connections_are_unaffected() {
+    let nats = NatsServer::start().await;
+    let _router =
+        TestRouter::start(&nats, "[[routes]]\naction = \"slow/*\"\nnats = \"app.slow\"\ntimeout_ms = 5000\n").await;
+    let _handler = NatsHandler::serve(&nats, "app.slow", |request: Request<Value>| async move {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        Reply::details(request.details)
+    })
+    .await;
+    let edge = TestEdge::builder(&nats)
+        .limits(|l| l.max_inflight_actions = 2)
+        .timing(|t| t.action_timeout = Duration::from_secs(5))
+        .spawn()
+        .await;
+    let mut alice = edge.user("alice", &[]).await;
+    let mut bob = edge.user("bob", &[]).await;
+
+    for id in 1..=3 {
+        alice.send_action("slow/op", json!(id), json!(id)).await;
+    }
+    // The third is refused at once, ahead of the two answers.
+    let refused = alice.recv_error("slow/op", 429).await;
+    assert_eq!(refused["id"], 3);
+    // Another connection's actions are not counted against alice's.
+    bob.send_action("slow/op", json!("b1"), json!("b1")).await;
+    bob.send_action("slow/op", json!("b2"), json!("b2")).await;
+    let mut bob_ids = Vec::new();
+    for _ in 0..2 {
+        let reply = bob.recv_action("slow/op").await;
+        assert_eq!(reply["details"], reply["id"]);
+        bob_ids.push(reply["id"].as_str().unwrap().to_owned());
+    }
+    bob_ids.sort();
+    assert_eq!(bob_ids, ["b1", "b2"]);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let reply = alice.recv_action("slow/op").await;
+        assert_eq!(reply["details"], reply["id"]);
+        ids.push(reply["id"].as_u64().unwrap());
+    }
+    ids.sort();
+    assert_eq!(ids, [1, 2]);
+    // Once answered, the slots are free again.
+    alice.send_action("slow/op", json!(4), json!(4)).await;
+    assert_eq!(alice.recv_action("slow/op").await["id"], 4);
+    all_silent(&mut [&mut alice, &mut bob]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_route_takes_every_action_no_other_route_matches() {
+    let nats = NatsServer::start().await;
+    let routes = "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n\n\
+                  [[routes]]\naction = \"$default\"\nnats = \"app.fallback\"\n";
+    let _router = TestRouter::start(&nats, routes).await;
+    let mut chat_seen = Recorder::new();
+    let mut fallback_seen = Recorder::new();
+    let _chat = echo_handler(&nats, "app.chat", &chat_seen).await;
+    let _fallback = echo_handler(&nats, "app.fallback", &fallback_seen).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    alice.send_action("chat/send", json!(1), json!(1)).await;
+    assert_eq!(alice.recv_action("chat/send").await["details"]["by"], "app.chat");
+    assert_eq!(chat_seen.next().await.action, "chat/send");
+    for (id, action) in [(2, "news/latest"), (3, "chat"), (4, "anything at all")] {
+        alice.send_action(action, json!(id), json!(id)).await;
+        let reply = alice.recv_action(action).await;
+        assert_eq!(reply["id"], id);
+        assert_eq!(reply["details"], json!({"echo": id, "by": "app.fallback"}));
+        assert_eq!(fallback_seen.next().await.action, action);
+    }
+    // System actions are never routed, not even to $default.
+    alice.send_action("$whatever", Value::Null, json!(5)).await;
+    alice.recv_error("$whatever", 400).await;
+    chat_seen.expect_nothing(SILENCE).await;
+    fallback_seen.expect_nothing(Duration::ZERO).await;
+    alice.expect_silence(SILENCE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let mut router = TestRouter::start(&nats, "[[routes]]\naction = \"$join\"\nnats = \"auth.join\"\n").await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    // Approves the rooms that are open, denies the others.
+    let _approver = NatsHandler::serve(&nats, "auth.join", move |request: Request<Value>| {
+        let _ = tx.send(request.clone());
+        async move {
+            match request.details["group"].as_str() {
+                Some(group) if group.starts_with("open:") => Reply::empty(),
+                _ => Reply::error(403, "that room is closed"),
+            }
+        }
+    })
+    .await;
+    let _denier =
+        NatsHandler::serve(&nats, "auth.join.strict", |_: Request<Value>| async { Reply::error(403, "no") }).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.client(&Token::user("alice").groups(["lobby"]).join(["mine:*"]).hs256()).await;
+    let mut witness = edge.user("witness", &["open:1", "closed:1", "mine:1"]).await;
+
+    // Allowed by the token: the handler is not asked.
+    alice.send_action("$join", json!({"group": "mine:1"}), json!("j0")).await;
+    assert_eq!(alice.recv_action("$join").await["details"], json!({"group": "mine:1"}));
+    // Not allowed by the token, approved by the handler.
+    alice.send_action("$join", json!({"group": "open:1"}), json!("j1")).await;
+    let reply = alice.recv_action("$join").await;
+    assert_eq!((reply["id"].clone(), reply["details"].clone()), (json!("j1"), json!({"group": "open:1"})));
+    let request = seen.next().await;
+    assert_eq!(request.action, "$join");
+    assert_eq!(request.details, json!({"group": "open:1"}));
+    assert_eq!(request.user.as_deref(), Some("alice"));
+    assert_eq!(request.conn, alice.conn());
+    // Denied by the handler, with its code.
+    alice.send_action("$join", json!({"group": "closed:1"}), json!("j2")).await;
+    let error = alice.recv_error("$join", 403).await;
+    assert_eq!(error["id"], "j2");
+    assert_eq!(seen.next().await.details, json!({"group": "closed:1"}));
+
+    for group in ["open:1", "mine:1"] {
+        bus.to_group(group, &json!({"action": "g", "details": group}).to_string()).await;
+        assert_eq!(alice.recv_action("g").await["details"], group);
+        assert_eq!(witness.recv_action("g").await["details"], group);
+    }
+    bus.to_group("closed:1", r#"{"action":"g","details":"closed:1"}"#).await;
+    assert_eq!(witness.recv_action("g").await["details"], "closed:1");
+    all_silent(&mut [&mut alice, &mut witness]).await;
+
+    // $leave of a group the token does not name goes to the same route.
+    alice.send_action("$leave", json!({"group": "open:1"}), json!("l1")).await;
+    assert_eq!(alice.recv_action("$leave").await["details"], json!({"group": "open:1"}));
+    let request = seen.next().await;
+    assert_eq!((request.action.as_str(), request.details.clone()), ("$leave", json!({"group": "open:1"})));
+    bus.to_group("open:1", r#"{"action":"g","details":"after leave"}"#).await;
+    assert_eq!(witness.recv_action("g").await["details"], "after leave");
+    all_silent(&mut [&mut alice, &mut witness]).await;
+
+    // Another handler on the route denies what the first approved.
+    router.write_routes("[[routes]]\naction = \"$join\"\nnats = \"auth.join.strict\"\n");
+    router.reload().expect("reload");
+    alice.send_action("$join", json!({"group": "open:1"}), json!("j3")).await;
+    assert_eq!(alice.recv_error("$join", 403).await["id"], "j3");
+    seen.expect_nothing(SILENCE).await;
+    bus.to_group("open:1", r#"{"action":"g","details":"denied"}"#).await;
+    assert_eq!(witness.recv_action("g").await["details"], "denied");
+    all_silent(&mut [&mut alice, &mut witness]).await;
+    router.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_join_route_a_join_the_token_does_not_allow_is_403() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"$default\"\nnats = \"app.fallback\"\n").await;
+    let mut seen = Recorder::new();
+    let _fallback = echo_handler(&nats, "app.fallback", &seen).await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.client(&Token::user("alice").join(["mine:*"]).hs256()).await;
+    let mut witness = edge.user("witness", &["admins"]).await;
+
+    alice.send_action("$join", json!({"group": "admins"}), json!(1)).await;
+    assert_eq!(alice.recv_error("$join", 403).await["id"], 1);
+    alice.send_action("$leave", json!({"group": "admins"}), json!(2)).await;
+    assert_eq!(alice.recv_error("$leave", 403).await["id"], 2);
+    // $default does not stand in for $join.
+    seen.expect_nothing(SILENCE).await;
+    bus.to_group("admins", r#"{"action":"secret"}"#).await;
+    assert_eq!(witness.recv_raw().await, r#"{"action":"secret"}"#);
+    all_silent(&mut [&mut alice, &mut witness]).await;
+    // What the token allows still works.
+    alice.send_action("$join", json!({"group": "mine:2"}), json!(3)).await;
+    assert_eq!(alice.recv_action("$join").await["id"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_notices_reach_the_disconnect_handler() {
+    let nats = NatsServer::start().await;
+    let bus = TestBus::connect(&nats).await;
+    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n").await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    let _handler = NatsHandler::serve(&nats, "app.gone", move |request: Request<Value>| {
+        let _ = tx.send(request);
+        async { Reply::empty() }
+    })
+    .await;
+    let edge = TestEdge::start(&nats).await;
+    let mut alice = edge.user("alice", &["room:1", "lobby"]).await;
+    let mut bob = edge.user("bob", &[]).await;
+
+    alice.close(1000, "see you").await;
+    let notice = seen.next().await;
+    assert_eq!(notice.action, "$disconnect");
+    assert_eq!(notice.details, json!({"code": 1000, "reason": "see you"}));
+    assert_eq!(notice.conn, alice.conn());
+    assert_eq!(notice.user.as_deref(), Some("alice"));
+    let mut groups = notice.groups.clone();
+    groups.sort();
+    assert_eq!(groups, ["lobby", "room:1"]);
+    assert!(notice.id.is_none());
+
+    // A backend's disconnect, with its code and reason.
+    bus.control_conn(bob.conn(), json!({"op": "disconnect", "code": 4005, "reason": "kicked"})).await;
+    bob.expect_close(4005).await;
+    let notice = seen.next().await;
+    assert_eq!(notice.details, json!({"code": 4005, "reason": "kicked"}));
+    assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (bob.conn(), Some("bob")));
+    seen.expect_nothing(SILENCE).await;
+}
