@@ -49,7 +49,14 @@ const WHO_DELAY_MS = 150;
 /**
  * The session: one per sign-in.
  *
+ * - `presence`: who is online; `whoSupported`: whether `chat/who` exists;
+ * - `events`: how many joined/left events came, and `latest`, each user's
+ *   last one (its number, and whether it was a join), to tell which events
+ *   are newer than a `chat/who` answer;
+ * - `inRoom`: joined on the current connection; `waiters`: sends waiting for it.
+ *
  * @type {{ client: Herald, me: string, room: string, presence: Set<string>, whoSupported: boolean,
+ *          events: number, latest: Map<string, { event: number, joined: boolean }>,
  *          inRoom: boolean, waiters: Array<{ resolve: () => void, reject: (e: Error) => void }>,
  *          whoTimer?: ReturnType<typeof setTimeout> } | null}
  */
@@ -125,7 +132,17 @@ function showSignInError(message, field) {
  * @param {Herald} client
  */
 function start(me, room, client) {
-  const current = { client, me, room, presence: new Set(), whoSupported: true, inRoom: false, waiters: [] };
+  const current = {
+    client,
+    me,
+    room,
+    presence: new Set(),
+    whoSupported: true,
+    events: 0,
+    latest: new Map(),
+    inRoom: false,
+    waiters: [],
+  };
   session = current;
   ui.messages.replaceChildren();
   renderPresence(current);
@@ -230,9 +247,19 @@ function whenInRoom(current) {
  */
 async function refreshWho(current, announce) {
   if (!current.whoSupported) return;
+  const asked = current.events;
   try {
     const { users } = await current.client.request('chat/who', { room: current.room });
-    if (session === current) setPresence(current, users, announce);
+    if (session !== current) return;
+    // The answer may be older than joined/left events that came meanwhile:
+    // those win.
+    const present = new Set(users);
+    for (const [user, { event, joined }] of current.latest) {
+      if (event <= asked) continue;
+      if (joined) present.add(user);
+      else present.delete(user);
+    }
+    setPresence(current, [...present], announce);
   } catch (error) {
     if (error instanceof HeraldError && !error.local && error.code === 404) current.whoSupported = false;
   }
@@ -245,6 +272,8 @@ async function refreshWho(current, announce) {
  */
 function presenceChanged(current, room, user, joined) {
   if (room !== current.room) return;
+  current.events += 1;
+  current.latest.set(user, { event: current.events, joined });
   if (joined || !current.whoSupported) {
     const users = new Set(current.presence);
     if (joined) users.add(user);

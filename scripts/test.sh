@@ -31,3 +31,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 section "Test (cargo test)"
 cargo test --workspace
+
+section "JS client (node --test against herald dev)"
+clients/js/run-tests.sh
+
+section "Browser end-to-end (headless Chromium)"
+demo/e2e/run.sh

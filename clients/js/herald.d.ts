@@ -34,9 +34,18 @@ export type HeraldAuth =
   | { getToken: () => Promise<string> | string; token?: undefined }
   | { token?: undefined; getToken?: undefined };
 
+/** What the client needs of a WebSocket: the browser's, or e.g. the `ws` package's in Node. */
+export interface WebSocketLike {
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
 export interface HeraldOptions {
   /** The WebSocket class; default `globalThis.WebSocket`. In Node, e.g. `import WebSocket from 'ws'`. */
-  WebSocket?: new (url: string) => WebSocket;
+  WebSocket?: new (url: string) => WebSocketLike;
   /** Default timeout of `request`, in milliseconds. Default 10000. */
   requestTimeoutMs?: number;
   /** How long a connection may take to reach `$connected`, in milliseconds. Default 10000. */

@@ -431,7 +431,6 @@ export class Herald {
     }
   }
 
-
   /**
    * The server said `$connected`: re-join groups, tell listeners (who may
    * send their own set-up frames first), then send what waited.
@@ -466,7 +465,8 @@ export class Herald {
     try {
       await this.request('$auth', { token: await this.#freshToken() });
     } catch (error) {
-      this.#emit('$auth:error', { code: error.code ?? 401, message: error.message });
+      const code = error instanceof HeraldError ? error.code : 401; // getToken failed: no valid token
+      this.#emit('$auth:error', { code, message: error.message });
     }
   }
 

@@ -90,7 +90,14 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, 
     events::publish_disconnect(&ctx, &session.conn_text, membership, code, reason).await;
     let handshake = async {
         match close_frame {
-            Some(frame) => socket.close(Some(frame)).await,
+            Some(frame) => {
+                socket.close(Some(frame)).await?;
+                // Read until the client answers our close: a socket dropped
+                // with unread input is reset, and the reset can overtake the
+                // close frame, so the client would see 1006, not our code.
+                while let Some(Ok(_)) = socket.next().await {}
+                Ok(())
+            }
             // Writes the close frame tungstenite queued in reply to the
             // client's (or nothing, for a lost connection).
             None => SinkExt::flush(&mut socket).await,

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs the demo's browser end-to-end test: `herald dev` and two pages in
+# Debian's Chromium, driven by playwright-core. Screenshots go to
+# artifacts/e2e/ at the repository's root.
+#
+# Installs what it needs: Chromium with apt-get when CHROMIUM_PATH (default
+# /usr/bin/chromium) is missing, and playwright-core with npm. Builds herald
+# first: it serves the demo files built into it, so a changed demo needs a
+# rebuilt binary.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+
+if [ ! -x "$chromium" ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+
+(cd "$repo" && cargo build -p herald)
+
+cd "$here"
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+node --test demo.test.js
