@@ -1,7 +1,8 @@
-//! The backends' side of the bus, played by the test: a plain NATS client on
-//! the test's `nats-server` that publishes to Herald's subjects, sends
-//! control operations, watches lifecycle events and answers client actions
-//! the way a router would.
+//! The backends' side of the bus, played by the test: a client of the bus
+//! under test (its own NATS connection, or the shared in-process bus; see
+//! [`crate::setup`]) that publishes to Herald's subjects, sends control
+//! operations, watches lifecycle events and answers client actions the way
+//! a router would.
 //!
 //! Subject names always come from [`herald_proto::subject::Subjects`], so
 //! the tests exercise the same encoding the edge uses.
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use herald_bus::{Bus, BusMessage, Subscription};
 use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -19,55 +21,52 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::RECV_TIMEOUT;
+use crate::background::next_within;
 use crate::client::Client;
-use crate::nats::NatsServer;
+use crate::setup::BusSource;
 
-/// A NATS client on the test server.
+/// The test's own client of the bus under test.
 #[derive(Debug, Clone)]
 pub struct TestBus {
-    client: async_nats::Client,
+    bus: Bus,
     subjects: Subjects,
 }
 
 impl TestBus {
-    pub async fn connect(nats: &NatsServer) -> TestBus {
-        let client = async_nats::ConnectOptions::new()
-            .name("herald-tests")
-            .max_reconnects(None)
-            .connect(nats.url())
+    /// Connects to the bus (a NATS server, or the shared in-process bus)
+    /// and waits until it is connected.
+    pub async fn connect(source: impl Into<BusSource>) -> TestBus {
+        let bus = source.into().connect("herald-tests").await;
+        tokio::time::timeout(RECV_TIMEOUT, bus.sync())
             .await
-            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", nats.url()));
-        TestBus { client, subjects: Subjects::default() }
+            .unwrap_or_else(|_| panic!("the test's bus did not connect within {RECV_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("the test's bus did not connect: {e}"));
+        TestBus { bus, subjects: Subjects::default() }
     }
 
     pub fn subjects(&self) -> &Subjects {
         &self.subjects
     }
 
-    /// The underlying client, for anything the helpers do not cover.
-    pub fn nats(&self) -> &async_nats::Client {
-        &self.client
+    /// The underlying bus, for anything the helpers do not cover.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
     pub fn is_connected(&self) -> bool {
-        self.client.connection_state() == async_nats::connection::State::Connected
+        self.bus.is_connected()
     }
 
-    /// Publishes and waits until the server has it.
+    /// Publishes and waits until the bus has it.
     pub async fn publish(&self, subject: String, payload: impl Into<Bytes>) {
-        self.client
-            .publish(subject.clone(), payload.into())
-            .await
-            .unwrap_or_else(|e| panic!("publish to {subject}: {e}"));
+        self.bus.publish(subject.clone(), payload.into()).await.unwrap_or_else(|e| panic!("publish to {subject}: {e}"));
         self.flush().await;
     }
 
     /// Publishes with `Herald-Exclude-Conn: <conn>`.
     pub async fn publish_excluding(&self, subject: String, exclude_conn: &str, payload: impl Into<Bytes>) {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(EXCLUDE_CONN_HEADER, exclude_conn);
-        self.client
-            .publish_with_headers(subject.clone(), headers, payload.into())
+        self.bus
+            .publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, exclude_conn), payload.into())
             .await
             .unwrap_or_else(|e| panic!("publish to {subject}: {e}"));
         self.flush().await;
@@ -76,14 +75,16 @@ impl TestBus {
     /// Publishes without waiting for the server (for use during an outage,
     /// when a flush would block until the reconnect).
     pub async fn publish_no_flush(&self, subject: String, payload: impl Into<Bytes>) {
-        let _ = self.client.publish(subject, payload.into()).await;
+        let _ = self.bus.publish(subject, payload.into()).await;
     }
 
+    /// Waits until everything published so far is on its way (written to
+    /// the NATS server's socket; the in-process bus delivers at once).
     pub async fn flush(&self) {
-        tokio::time::timeout(RECV_TIMEOUT, self.client.flush())
+        tokio::time::timeout(RECV_TIMEOUT, self.bus.flush())
             .await
-            .unwrap_or_else(|_| panic!("NATS flush took more than {RECV_TIMEOUT:?}"))
-            .unwrap_or_else(|e| panic!("NATS flush: {e}"));
+            .unwrap_or_else(|_| panic!("bus flush took more than {RECV_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("bus flush: {e}"));
     }
 
     pub async fn to_user(&self, user: &str, payload: &str) {
@@ -118,18 +119,26 @@ impl TestBus {
         self.publish(subject, op.to_string()).await;
     }
 
-    /// Subscribes and makes sure the server knows before returning.
-    pub async fn subscribe(&self, subject: String) -> async_nats::Subscriber {
-        let subscriber =
-            self.client.subscribe(subject.clone()).await.unwrap_or_else(|e| panic!("subscribe to {subject}: {e}"));
-        self.flush().await;
-        subscriber
+    /// Subscribes, and returns once the subscription is live for every
+    /// publisher ([`Bus::sync`]).
+    pub async fn subscribe(&self, subject: String) -> Subscription {
+        let subscription =
+            self.bus.subscribe(subject.clone()).await.unwrap_or_else(|e| panic!("subscribe to {subject}: {e}"));
+        tokio::time::timeout(RECV_TIMEOUT, self.bus.sync())
+            .await
+            .unwrap_or_else(|_| panic!("subscription to {subject} not confirmed within {RECV_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("subscription to {subject} not confirmed: {e}"));
+        subscription
     }
 
     /// Lifecycle events, from now on.
     pub async fn events(&self) -> Events {
         let subject = format!("{}.events.>", self.subjects.prefix());
-        Events { subscriber: self.subscribe(subject).await, subjects: self.subjects.clone(), pending: VecDeque::new() }
+        Events {
+            subscription: self.subscribe(subject).await,
+            subjects: self.subjects.clone(),
+            pending: VecDeque::new(),
+        }
     }
 
     /// Answers every request on `herald.router.actions` with what `handler`
@@ -138,18 +147,18 @@ impl TestBus {
     where
         F: Fn(&Value) -> Option<Value> + Send + 'static,
     {
-        let mut subscriber = self.subscribe(self.subjects.router_actions()).await;
-        let client = self.client.clone();
+        let mut subscription = self.subscribe(self.subjects.router_actions()).await;
+        let bus = self.bus.clone();
         let (tx, requests) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
-            while let Some(message) = subscriber.next().await {
+            while let Some(message) = subscription.next().await {
                 let raw = String::from_utf8_lossy(&message.payload).into_owned();
                 let request: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
                 let answer = handler(&request);
                 let _ = tx.send(raw);
-                if let (Some(answer), Some(reply)) = (answer, message.reply) {
-                    let _ = client.publish(reply, answer.to_string().into()).await;
-                    let _ = client.flush().await;
+                if let (Some(answer), Some(reply)) = (answer, message.reply()) {
+                    let _ = bus.publish(reply.to_owned(), answer.to_string().into()).await;
+                    let _ = bus.flush().await;
                 }
             }
         });
@@ -175,7 +184,7 @@ impl TestBus {
             // During an outage the publish is lost or buffered: no flush.
             let probe = json!({"action": "test/probe", "details": n}).to_string();
             let _ =
-                tokio::time::timeout(Duration::from_millis(200), self.client.publish(subject.to_owned(), probe.into()))
+                tokio::time::timeout(Duration::from_millis(200), self.bus.publish(subject.to_owned(), probe.into()))
                     .await;
             for (client, reached) in clients.iter_mut().zip(reached.iter_mut()) {
                 if *reached {
@@ -238,7 +247,7 @@ pub fn unique() -> u64 {
 /// Lifecycle events on `herald.events.>`.
 #[derive(Debug)]
 pub struct Events {
-    subscriber: async_nats::Subscriber,
+    subscription: Subscription,
     subjects: Subjects,
     /// Events read while looking for another connection's.
     pending: VecDeque<(EventKind, Value)>,
@@ -255,20 +264,20 @@ impl Events {
     /// The next event of any connection (not counting ones kept by
     /// [`Events::next_for`]).
     pub async fn next(&mut self) -> (EventKind, Value) {
-        let message = tokio::time::timeout(RECV_TIMEOUT, self.subscriber.next())
+        let message = tokio::time::timeout(RECV_TIMEOUT, self.subscription.next())
             .await
             .unwrap_or_else(|_| panic!("no lifecycle event within {RECV_TIMEOUT:?}"))
             .expect("event subscription ended");
         self.read(message)
     }
 
-    fn read(&self, message: async_nats::Message) -> (EventKind, Value) {
-        let kind = if message.subject.as_str() == self.subjects.event_connect() {
+    fn read(&self, message: BusMessage) -> (EventKind, Value) {
+        let kind = if message.subject() == self.subjects.event_connect() {
             EventKind::Connect
-        } else if message.subject.as_str() == self.subjects.event_disconnect() {
+        } else if message.subject() == self.subjects.event_disconnect() {
             EventKind::Disconnect
         } else {
-            panic!("unexpected event subject {}", message.subject)
+            panic!("unexpected event subject {}", message.subject())
         };
         let event = serde_json::from_slice(&message.payload)
             .unwrap_or_else(|e| panic!("event is not JSON ({e}): {:?}", message.payload));
@@ -284,7 +293,7 @@ impl Events {
         }
         let deadline = Instant::now() + RECV_TIMEOUT;
         loop {
-            let Some(message) = tokio::time::timeout_at(deadline, self.subscriber.next()).await.ok().flatten() else {
+            let Some(message) = tokio::time::timeout_at(deadline, self.subscription.next()).await.ok().flatten() else {
                 panic!("no lifecycle event for {conn} within {RECV_TIMEOUT:?}; events of others: {:?}", self.pending)
             };
             let (kind, event) = self.read(message);
@@ -324,10 +333,7 @@ pub struct Responder {
 impl Responder {
     /// The next request it received, raw and parsed.
     pub async fn next_request(&mut self) -> (String, Value) {
-        let raw = tokio::time::timeout(RECV_TIMEOUT, self.requests.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no handler request within {RECV_TIMEOUT:?}"))
-            .expect("responder stopped");
+        let raw = next_within(&mut self.requests, "handler request").await;
         let value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("handler request is not JSON ({e}): {raw}"));
         (raw, value)
     }

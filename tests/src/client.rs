@@ -386,6 +386,14 @@ impl Client {
         }
     }
 
+    /// Asserts that every client in `clients` is silent for
+    /// [`SILENCE`](crate::SILENCE); all are watched at once, so the wait is
+    /// paid once.
+    pub async fn all_silent(clients: &mut [&mut Client]) {
+        let watches = clients.iter_mut().map(|c| c.expect_silence(crate::SILENCE));
+        futures_util::future::join_all(watches).await;
+    }
+
     /// Reads until a close frame and asserts its code; text frames before
     /// it are skipped (a slow consumer has many queued). Returns the reason.
     pub async fn expect_close(&mut self, code: u16) -> String {

@@ -3,7 +3,8 @@
 //! [`TestEdge`] runs `herald_edge::Edge` inside the test's runtime, built
 //! directly from an [`EdgeConfig`] (no environment involved), listening on
 //! 127.0.0.1 with a port the OS picks, with timings short enough to keep
-//! tests fast. Dropping it triggers its shutdown.
+//! tests fast, on the bus under test (see [`crate::setup`]). Dropping it
+//! triggers its shutdown.
 //!
 //! [`HeraldProcess`] runs the real `herald` binary (`herald edge`, or
 //! `herald router` with [`HeraldProcess::router`]) as a child process, with
@@ -30,17 +31,17 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use herald_bus::{Bus, BusConfig};
 use herald_edge::Edge;
 use herald_edge::auth::JwtKey;
 use herald_edge::config::{EdgeConfig, Limits, OriginPolicy, Timing};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
+use crate::background::Background;
 use crate::client::{Client, ConnectError};
 use crate::nats::NatsServer;
+use crate::setup::BusSource;
 use crate::token::{Token, hs256_key};
 
 /// Timings of test edges: short, so that timers fire within a test, yet
@@ -59,7 +60,7 @@ pub fn test_timing() -> Timing {
 /// Builds a [`TestEdge`].
 #[must_use]
 pub struct TestEdgeBuilder {
-    nats_url: String,
+    bus: BusSource,
     config: EdgeConfig,
 }
 
@@ -137,8 +138,8 @@ impl TestEdgeBuilder {
     }
 
     /// Connects the edge's bus, binds and runs the edge in the background,
-    /// and waits until it is ready (`/readyz` 200: its NATS connection is
-    /// up), as a load balancer would before sending it clients.
+    /// and waits until it is ready (`/readyz` 200: its bus is connected),
+    /// as a load balancer would before sending it clients.
     pub async fn spawn(self) -> TestEdge {
         let edge = self.spawn_unready().await;
         let ready = async {
@@ -157,21 +158,12 @@ impl TestEdgeBuilder {
 
     /// Like [`TestEdgeBuilder::spawn`], without waiting for readiness.
     pub async fn spawn_unready(self) -> TestEdge {
-        let bus = Bus::connect(&BusConfig { urls: vec![self.nats_url.clone()], name: "herald-tests-edge".into() })
-            .await
-            .unwrap_or_else(|e| panic!("edge bus to {}: {e}", self.nats_url));
+        let bus = self.bus.connect("herald-tests-edge").await;
         let edge = Edge::bind(self.config, bus).await.unwrap_or_else(|e| panic!("Edge::bind: {e}"));
         let addr = edge.local_addr();
         let id = edge.id().to_string();
-        let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let _ = edge
-                .run(async move {
-                    let _ = on_shutdown.await;
-                })
-                .await;
-        });
-        TestEdge { addr, id, shutdown: Some(shutdown), task: Some(task) }
+        let running = Background::spawn(|stopped| edge.run(stopped));
+        TestEdge { addr, id, running }
     }
 }
 
@@ -180,21 +172,21 @@ impl TestEdgeBuilder {
 pub struct TestEdge {
     addr: SocketAddr,
     id: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Background,
 }
 
 impl TestEdge {
-    /// An edge on `nats` with the test HS256 key and [`test_timing`].
-    pub fn builder(nats: &NatsServer) -> TestEdgeBuilder {
+    /// An edge on the bus under test (a [`BusSetup`](crate::BusSetup) or a
+    /// [`NatsServer`]) with the test HS256 key and [`test_timing`].
+    pub fn builder(bus: impl Into<BusSource>) -> TestEdgeBuilder {
         let mut config = EdgeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), Some(hs256_key()));
         config.timing = test_timing();
-        TestEdgeBuilder { nats_url: nats.url(), config }
+        TestEdgeBuilder { bus: bus.into(), config }
     }
 
     /// An edge with every test default.
-    pub async fn start(nats: &NatsServer) -> TestEdge {
-        TestEdge::builder(nats).spawn().await
+    pub async fn start(bus: impl Into<BusSource>) -> TestEdge {
+        TestEdge::builder(bus).spawn().await
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -208,10 +200,7 @@ impl TestEdge {
 
     /// `ws://<addr>/ws`, with `?token=` when given.
     pub fn ws_url(&self, token: Option<&str>) -> String {
-        match token {
-            Some(token) => format!("ws://{}/ws?token={token}", self.addr),
-            None => format!("ws://{}/ws", self.addr),
-        }
+        ws_url(self.addr, token)
     }
 
     /// `GET path`: status and body.
@@ -242,23 +231,15 @@ impl TestEdge {
 
     /// Triggers the shutdown and waits until the edge has stopped.
     pub async fn shutdown(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), task)
-                .await
-                .unwrap_or_else(|_| panic!("edge {} did not stop within 15 s of its shutdown", self.id))
-                .unwrap_or_else(|e| panic!("edge {} task failed: {e}", self.id));
-        }
+        self.running.stop(&format!("edge {}", self.id), Duration::from_secs(15)).await;
     }
 }
 
-impl Drop for TestEdge {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+/// `ws://<addr>/ws`, with `?token=` when given.
+fn ws_url(addr: SocketAddr, token: Option<&str>) -> String {
+    match token {
+        Some(token) => format!("ws://{addr}/ws?token={token}"),
+        None => format!("ws://{addr}/ws"),
     }
 }
 
@@ -485,10 +466,7 @@ impl HeraldProcess {
     }
 
     pub fn ws_url(&self, token: Option<&str>) -> String {
-        match token {
-            Some(token) => format!("ws://{}/ws?token={token}", self.addr),
-            None => format!("ws://{}/ws", self.addr),
-        }
+        ws_url(self.addr, token)
     }
 
     pub async fn http(&self, path: &str) -> (u16, String) {

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-/// How often [`assert_eventually!`] re-evaluates its condition.
+/// How often [`assert_eventually!`](crate::assert_eventually) re-evaluates its condition.
 pub const POLL_EVERY: Duration = Duration::from_millis(25);
 
-/// Default time [`assert_eventually!`] waits for its condition.
+/// Default time [`assert_eventually!`](crate::assert_eventually) waits for its condition.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Re-evaluates `cond` (which may contain `.await`) every

@@ -2,9 +2,9 @@
 //! the real transport:
 //!
 //! - [`NatsHandler`]: a handler written with the handler SDK
-//!   (`herald_handler::Handler`), answering a NATS subject in its queue
+//!   (`herald_handler::Handler`), answering a bus subject in its queue
 //!   group, as an application would.
-//! - [`RawHandler`]: a plain NATS subscriber that answers whatever the test
+//! - [`RawHandler`]: a plain subscriber that answers whatever the test
 //!   says, whenever it says: late, twice, or with bytes no SDK would write.
 //! - [`HttpHandler`]: an HTTP server (axum) on 127.0.0.1 that records every
 //!   request, headers and exact body bytes, and answers per test, like a PHP
@@ -22,48 +22,42 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use futures_util::StreamExt;
-use herald_bus::{Bus, BusConfig, RequestError};
+use herald_bus::RequestError;
 use herald_handler::{Handler, Reply, Request};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::RECV_TIMEOUT;
+use crate::background::{Background, next_within};
 use crate::bus::TestBus;
-use crate::nats::NatsServer;
+use crate::setup::BusSource;
 
 // --- the handler SDK ---------------------------------------------------------
 
-/// A handler written with the handler SDK, serving one NATS subject.
+/// A handler written with the handler SDK, serving one subject of the bus.
 /// Dropping it stops it at once (like a crash); [`NatsHandler::stop`] stops
 /// it gracefully.
 #[derive(Debug)]
 pub struct NatsHandler {
     subject: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Background,
 }
 
 impl NatsHandler {
     /// Serves `subject` with `handle` (in the queue group named after the
-    /// subject) on a bus of its own, and returns once requests reach it.
-    pub async fn serve<D, F, Fut>(nats: &NatsServer, subject: &str, handle: F) -> NatsHandler
+    /// subject) on a bus of its own (on NATS, a connection of its own), and
+    /// returns once requests reach it.
+    pub async fn serve<D, F, Fut>(source: impl Into<BusSource>, subject: &str, handle: F) -> NatsHandler
     where
         D: DeserializeOwned + Send + 'static,
         F: Fn(Request<D>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Reply> + Send + 'static,
     {
-        let bus = Bus::connect(&BusConfig { urls: vec![nats.url()], name: format!("herald-tests-handler-{subject}") })
-            .await
-            .unwrap_or_else(|e| panic!("handler bus to {}: {e}", nats.url()));
-        let (stop, on_stop) = oneshot::channel::<()>();
+        let bus = source.into().connect(&format!("herald-tests-handler-{subject}")).await;
         let serving_bus = bus.clone();
         let handler = Handler::new(subject);
-        let task = tokio::spawn(async move {
-            let stopped = async move {
-                let _ = on_stop.await;
-            };
+        let running = Background::spawn(|stopped| async move {
             if let Err(e) = handler.serve(&serving_bus, handle, stopped).await {
                 panic!("handler failed: {e}");
             }
@@ -83,7 +77,7 @@ impl NatsHandler {
                 Err(e) => panic!("handler on {subject} did not start: {e}"),
             }
         }
-        NatsHandler { subject: subject.to_owned(), stop: Some(stop), task: Some(task) }
+        NatsHandler { subject: subject.to_owned(), running }
     }
 
     pub fn subject(&self) -> &str {
@@ -92,23 +86,13 @@ impl NatsHandler {
 
     /// Stops taking requests, finishes the ones it has, and returns.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .unwrap_or_else(|_| panic!("handler {} did not stop within 10 s", self.subject))
-                .unwrap_or_else(|e| panic!("handler {} failed: {e}", self.subject));
-        }
+        self.running.stop(&format!("handler {}", self.subject), Duration::from_secs(10)).await;
     }
 }
 
 impl Drop for NatsHandler {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        self.running.abort();
     }
 }
 
@@ -130,12 +114,9 @@ impl<T: std::fmt::Debug> Recorder<T> {
         self.tx.clone()
     }
 
-    /// The next thing recorded, within [`RECV_TIMEOUT`].
+    /// The next thing recorded, within [`RECV_TIMEOUT`](crate::RECV_TIMEOUT).
     pub async fn next(&mut self) -> T {
-        tokio::time::timeout(RECV_TIMEOUT, self.rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("nothing recorded within {RECV_TIMEOUT:?}"))
-            .expect("a sender is kept")
+        next_within(&mut self.rx, "record").await
     }
 
     /// Asserts nothing is recorded for `time`.
@@ -154,7 +135,8 @@ impl<T: std::fmt::Debug> Default for Recorder<T> {
 
 // --- raw NATS ------------------------------------------------------------------
 
-/// A NATS subscriber answering requests with exactly what the test says.
+/// A subscriber on the test's bus answering requests with exactly what the
+/// test says.
 #[derive(Debug)]
 pub struct RawHandler {
     requests: mpsc::UnboundedReceiver<Value>,
@@ -171,26 +153,26 @@ impl RawHandler {
     where
         F: Fn(&Value) -> Vec<(Duration, String)> + Send + Sync + 'static,
     {
-        let mut subscriber = bus.subscribe(subject.to_owned()).await;
-        let client = bus.nats().clone();
+        let mut subscription = bus.subscribe(subject.to_owned()).await;
+        let bus = bus.bus().clone();
         let (tx, requests) = mpsc::unbounded_channel();
         let sent = Arc::new(AtomicUsize::new(0));
         let counter = sent.clone();
         let answer = Arc::new(answer);
         let task = tokio::spawn(async move {
-            while let Some(message) = subscriber.next().await {
+            while let Some(message) = subscription.next().await {
                 let request: Value = serde_json::from_slice(&message.payload).unwrap_or(Value::Null);
                 let answers = answer(&request);
                 let _ = tx.send(request);
-                let Some(reply) = message.reply else { continue };
-                let client = client.clone();
+                let Some(reply) = message.reply().map(str::to_owned) else { continue };
+                let bus = bus.clone();
                 let counter = counter.clone();
                 let arrived = tokio::time::Instant::now();
                 tokio::spawn(async move {
                     for (delay, payload) in answers {
                         tokio::time::sleep_until(arrived + delay).await;
-                        let _ = client.publish(reply.clone(), payload.into()).await;
-                        let _ = client.flush().await;
+                        let _ = bus.publish(reply.clone(), payload.into()).await;
+                        let _ = bus.flush().await;
                         counter.fetch_add(1, Ordering::SeqCst);
                     }
                 });
@@ -201,10 +183,7 @@ impl RawHandler {
 
     /// The next request it received.
     pub async fn next_request(&mut self) -> Value {
-        tokio::time::timeout(RECV_TIMEOUT, self.requests.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no request within {RECV_TIMEOUT:?}"))
-            .expect("raw handler stopped")
+        next_within(&mut self.requests, "request to the raw handler").await
     }
 
     /// Answers published so far.
@@ -343,10 +322,7 @@ impl HttpHandler {
 
     /// The next request it received.
     pub async fn next_request(&mut self) -> HttpRequest {
-        tokio::time::timeout(RECV_TIMEOUT, self.requests.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no HTTP handler request within {RECV_TIMEOUT:?}"))
-            .expect("HTTP handler stopped")
+        next_within(&mut self.requests, "HTTP handler request").await
     }
 
     /// Requests received so far.

@@ -2,11 +2,18 @@
 //! edges (in-process, or the `herald` binary as a child process) and real
 //! WebSocket clients, all on 127.0.0.1 with ports the OS picks.
 //!
-//! Every test starts its own `nats-server` on its own port, so tests are
-//! independent and run in parallel; nothing is shared and nothing is faked.
+//! Every test starts its own bus, so tests are independent and run in
+//! parallel; nothing is shared and nothing is faked. Most tests run twice,
+//! written once with [`both_buses!`]: on a `nats-server` of their own and on
+//! an in-process bus of their own (what `herald dev` runs on), so the two
+//! buses cannot drift apart unnoticed. Tests that need a real server (an
+//! outage, `herald` processes) run on NATS only.
 //!
 //! # Layout
 //!
+//! - [`setup`]: [`BusSetup`], the bus under test, and [`both_buses!`]; every
+//!   component below takes its bus from a [`BusSource`] (a [`BusSetup`] or
+//!   a [`NatsServer`]).
 //! - [`nats`]: [`NatsServer`], a `nats-server` child process on a free port,
 //!   that can be stopped and started again on the same port (outage tests)
 //!   and is killed on drop.
@@ -19,8 +26,8 @@
 //!   [`Client::pause`], with assertions on what it receives.
 //! - [`token`]: [`Token`], JWTs signed with HS256, RS256 or ES256 (test-only
 //!   keys under `tests/fixtures/`), and the forgeries an edge must refuse.
-//! - [`bus`]: [`TestBus`], a plain NATS client on the test server that plays
-//!   the backends: publishes to Herald's subjects (with
+//! - [`bus`]: [`TestBus`], the test's own client of the bus, that plays the
+//!   backends: publishes to Herald's subjects (with
 //!   `Herald-Exclude-Conn`), sends control operations, watches lifecycle
 //!   events and answers client actions as a router would.
 //! - [`eventually`]: [`assert_eventually!`], for the few state changes that
@@ -40,6 +47,7 @@
 //! [`Client::expect_silence`] for [`SILENCE`]. That short wait is the only
 //! place where time stands in for an event.
 
+mod background;
 pub mod bus;
 pub mod client;
 pub mod edge;
@@ -48,6 +56,7 @@ pub mod handlers;
 pub mod http;
 pub mod nats;
 pub mod router;
+pub mod setup;
 pub mod token;
 
 use std::time::Duration;
@@ -58,6 +67,7 @@ pub use edge::{HeraldProcess, TestEdge, TestEdgeBuilder};
 pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
 pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
+pub use setup::{BusSetup, BusSource};
 pub use token::{TEST_SECRET, Token};
 
 /// How long "nothing else arrives" is watched for after an expected frame.

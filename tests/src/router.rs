@@ -2,13 +2,13 @@
 //!
 //! [`TestRouter`] runs `herald_router::Router` inside the test's runtime,
 //! built directly from a [`RouterConfig`] (no environment involved),
-//! listening on 127.0.0.1 with a port the OS picks. Its routes are written
-//! to a [`RoutesFile`] of its own, so [`TestRouter::reload`] re-reads them
-//! exactly as SIGHUP does in `herald router`. Dropping it triggers its
-//! shutdown.
+//! listening on 127.0.0.1 with a port the OS picks, on the bus under test
+//! (see [`crate::setup`]). Its routes are written to a [`RoutesFile`] of
+//! its own, so [`TestRouter::reload`] re-reads them exactly as SIGHUP does
+//! in `herald router`. Dropping it triggers its shutdown.
 //!
 //! ```ignore
-//! let router = TestRouter::builder(&nats)
+//! let router = TestRouter::builder(&setup)
 //!     .routes(r#"
 //!         [[routes]]
 //!         action = "chat/*"
@@ -23,14 +23,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use herald_bus::{Bus, BusConfig};
 use herald_router::{RouteReloader, RouteTable, Router, RouterConfig, RouterError};
 use serde_json::Value;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
+use crate::background::Background;
 use crate::bus::unique;
-use crate::nats::NatsServer;
+use crate::setup::BusSource;
 
 /// The API key test routers take unless told otherwise.
 pub const TEST_API_KEY: &str = "herald-tests-api-key";
@@ -84,7 +82,7 @@ type Adjust = Box<dyn FnOnce(&mut RouterConfig) + Send>;
 /// Builds a [`TestRouter`].
 #[must_use]
 pub struct TestRouterBuilder {
-    nats_url: String,
+    bus: BusSource,
     api_key: String,
     routes: String,
     webhook_secret: Option<Vec<u8>>,
@@ -123,7 +121,7 @@ impl TestRouterBuilder {
     }
 
     /// Writes the routes file, connects the router's bus, binds (which
-    /// subscribes and confirms the subscriptions with NATS) and runs the
+    /// subscribes and confirms the subscriptions with the bus) and runs the
     /// router in the background. Once this returns, edges' actions reach it.
     pub async fn spawn(self) -> TestRouter {
         self.try_spawn().await.unwrap_or_else(|e| panic!("Router::bind: {e}"))
@@ -140,24 +138,12 @@ impl TestRouterBuilder {
         for adjust in self.adjust {
             adjust(&mut config);
         }
-        let bus = Bus::connect(&BusConfig { urls: vec![self.nats_url.clone()], name: "herald-tests-router".into() })
-            .await
-            .unwrap_or_else(|e| panic!("router bus to {}: {e}", self.nats_url));
+        let bus = self.bus.connect("herald-tests-router").await;
         let router = Router::bind(config, bus).await?;
         let addr = router.local_addr();
         let reloader = router.reloader();
-        let (shutdown, on_shutdown) = oneshot::channel::<()>();
-        let task = tokio::spawn(router.run(async move {
-            let _ = on_shutdown.await;
-        }));
-        Ok(TestRouter {
-            addr,
-            api_key: self.api_key,
-            routes_file,
-            reloader,
-            shutdown: Some(shutdown),
-            task: Some(task),
-        })
+        let running = Background::spawn(|stopped| router.run(stopped));
+        Ok(TestRouter { addr, api_key: self.api_key, routes_file, reloader, running })
     }
 }
 
@@ -167,8 +153,7 @@ pub struct TestRouter {
     api_key: String,
     routes_file: RoutesFile,
     reloader: RouteReloader,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    running: Background,
 }
 
 impl std::fmt::Debug for TestRouter {
@@ -178,11 +163,12 @@ impl std::fmt::Debug for TestRouter {
 }
 
 impl TestRouter {
-    /// A router on `nats` with [`TEST_API_KEY`], [`TEST_WEBHOOK_SECRET`]
-    /// and no routes.
-    pub fn builder(nats: &NatsServer) -> TestRouterBuilder {
+    /// A router on the bus under test (a [`BusSetup`](crate::BusSetup) or a
+    /// [`NatsServer`](crate::NatsServer)) with [`TEST_API_KEY`],
+    /// [`TEST_WEBHOOK_SECRET`] and no routes.
+    pub fn builder(bus: impl Into<BusSource>) -> TestRouterBuilder {
         TestRouterBuilder {
-            nats_url: nats.url(),
+            bus: bus.into(),
             api_key: TEST_API_KEY.to_owned(),
             routes: String::new(),
             webhook_secret: Some(TEST_WEBHOOK_SECRET.to_vec()),
@@ -191,8 +177,8 @@ impl TestRouter {
     }
 
     /// A router with every test default and these routes.
-    pub async fn start(nats: &NatsServer, routes: &str) -> TestRouter {
-        TestRouter::builder(nats).routes(routes).spawn().await
+    pub async fn start(bus: impl Into<BusSource>, routes: &str) -> TestRouter {
+        TestRouter::builder(bus).routes(routes).spawn().await
     }
 
     /// Where its HTTP API listens.
@@ -257,22 +243,6 @@ impl TestRouter {
 
     /// Triggers the shutdown and waits until the router has stopped.
     pub async fn shutdown(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), task)
-                .await
-                .unwrap_or_else(|_| panic!("router did not stop within 15 s of its shutdown"))
-                .unwrap_or_else(|e| panic!("router task failed: {e}"));
-        }
-    }
-}
-
-impl Drop for TestRouter {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.running.stop("router", Duration::from_secs(15)).await;
     }
 }

@@ -1,19 +1,13 @@
 //! What clients send: the system actions `$ping`, `$join`, `$leave`, and
-//! other actions, which go to the routers over NATS request/reply on
+//! other actions, which go to the routers by request/reply on
 //! `herald.router.actions` (played here by a test-side responder).
 
-use herald_tests::{Client, NatsServer, SILENCE, TestBus, TestEdge, Token};
+use herald_tests::{BusSetup, Client, SILENCE, TestBus, TestEdge, Token, both_buses};
 use serde_json::{Value, json};
 
-async fn all_silent(clients: &mut [&mut Client]) {
-    let watches = clients.iter_mut().map(|c| c.expect_silence(SILENCE));
-    futures_util::future::join_all(watches).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ping_gets_pong_with_the_same_id() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(ping_gets_pong_with_the_same_id);
+async fn ping_gets_pong_with_the_same_id(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_json(&json!({"action": "$ping", "id": "p-1"})).await;
@@ -35,11 +29,10 @@ async fn ping_gets_pong_with_the_same_id() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_is_allowed_by_the_token_and_takes_effect_before_the_reply() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(join_is_allowed_by_the_token_and_takes_effect_before_the_reply);
+async fn join_is_allowed_by_the_token_and_takes_effect_before_the_reply(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let token = Token::user("alice").groups(["lobby"]).join(["room:*", "vip"]).hs256();
     let mut alice = edge.client(&token).await;
 
@@ -56,11 +49,10 @@ async fn join_is_allowed_by_the_token_and_takes_effect_before_the_reply() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_without_permission_is_403_and_joins_nothing() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(join_without_permission_is_403_and_joins_nothing);
+async fn join_without_permission_is_403_and_joins_nothing(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let token = Token::user("alice").groups(["lobby"]).join(["room:*", "vip"]).hs256();
     let mut alice = edge.client(&token).await;
 
@@ -76,14 +68,13 @@ async fn join_without_permission_is_403_and_joins_nothing() {
         bus.to_group(group, &payload).await;
         assert_eq!(witness.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut alice, &mut witness]).await;
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leave_stops_delivery_before_the_reply() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(leave_stops_delivery_before_the_reply);
+async fn leave_stops_delivery_before_the_reply(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let token = Token::user("alice").groups(["lobby"]).join(["room:*"]).hs256();
     let mut alice = edge.client(&token).await;
     let mut witness = edge.user("witness", &["lobby", "room:1"]).await;
@@ -100,7 +91,7 @@ async fn leave_stops_delivery_before_the_reply() {
         // The witness on the same edge gets it, so the edge has it; alice
         // must not.
         assert_eq!(witness.recv_raw().await, payload);
-        all_silent(&mut [&mut alice, &mut witness]).await;
+        Client::all_silent(&mut [&mut alice, &mut witness]).await;
     }
     // Leaving a group one may not join: 403.
     alice.send_json(&json!({"action": "$leave", "details": {"group": "admins"}, "id": "l3"})).await;
@@ -112,10 +103,9 @@ async fn leave_stops_delivery_before_the_reply() {
     assert_eq!(alice.recv_raw().await, r#"{"action":"back"}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_and_leave_with_bad_details_are_400() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(join_and_leave_with_bad_details_are_400);
+async fn join_and_leave_with_bad_details_are_400(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").join(["*"]).hs256()).await;
 
     for action in ["$join", "$leave"] {
@@ -134,10 +124,9 @@ async fn join_and_leave_with_bad_details_are_400() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_action_without_a_router_is_503() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(an_action_without_a_router_is_503);
+async fn an_action_without_a_router_is_503(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_json(&json!({"action": "chat/send", "details": {"text": "hi"}, "id": "c1"})).await;
@@ -146,11 +135,10 @@ async fn an_action_without_a_router_is_503() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_reply_goes_back_with_the_action_and_id() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_handler_reply_goes_back_with_the_action_and_id);
+async fn a_handler_reply_goes_back_with_the_action_and_id(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut responder =
         bus.responder(|request| Some(json!({"details": {"echo": request["details"], "by": "handler"}}))).await;
     let mut alice = edge.client(&Token::user("alice").groups(["g"]).claim("plan", json!("pro")).hs256()).await;
@@ -180,11 +168,10 @@ async fn a_handler_reply_goes_back_with_the_action_and_id() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_error_becomes_an_error_reply() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_handler_error_becomes_an_error_reply);
+async fn a_handler_error_becomes_an_error_reply(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let _responder = bus.responder(|_| Some(json!({"error": {"code": 418, "message": "x"}}))).await;
     let mut alice = edge.user("alice", &[]).await;
 
@@ -195,11 +182,10 @@ async fn a_handler_error_becomes_an_error_reply() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_noreply_handler_sends_nothing_back() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_noreply_handler_sends_nothing_back);
+async fn a_noreply_handler_sends_nothing_back(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut responder = bus.responder(|_| Some(json!({"noreply": true}))).await;
     let mut alice = edge.user("alice", &[]).await;
 
@@ -209,12 +195,11 @@ async fn a_noreply_handler_sends_nothing_back() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_that_never_answers_is_504_after_the_action_timeout() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
+both_buses!(a_handler_that_never_answers_is_504_after_the_action_timeout);
+async fn a_handler_that_never_answers_is_504_after_the_action_timeout(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
     // Action timeout 600 ms in test edges.
-    let edge = TestEdge::start(&nats).await;
+    let edge = TestEdge::start(&setup).await;
     let mut responder = bus.responder(|_| None).await;
     let mut alice = edge.user("alice", &[]).await;
 
@@ -227,11 +212,10 @@ async fn a_handler_that_never_answers_is_504_after_the_action_timeout() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handler_effects_join_and_leave_apply_to_the_requesting_connection() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(handler_effects_join_and_leave_apply_to_the_requesting_connection);
+async fn handler_effects_join_and_leave_apply_to_the_requesting_connection(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let _responder = bus
         .responder(|request| match request["action"].as_str() {
             Some("room/enter") => Some(json!({"details": "in", "effects": [{"join": "room:7"}]})),
@@ -251,21 +235,20 @@ async fn handler_effects_join_and_leave_apply_to_the_requesting_connection() {
     assert_eq!(tab1.recv_raw().await, r#"{"action":"r","details":1}"#);
     assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":1}"#);
     // Only the requesting connection joined, not the user's other tab.
-    all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
 
     tab1.send_json(&json!({"action": "room/exit", "id": 2})).await;
     assert_eq!(tab1.recv_action("room/exit").await["details"], "out");
     bus.await_no_delivery(&group, &mut witness, &mut [&mut tab1]).await;
     bus.to_group("room:7", r#"{"action":"r","details":2}"#).await;
     assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":2}"#);
-    all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn actions_from_two_connections_get_their_own_replies() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(actions_from_two_connections_get_their_own_replies);
+async fn actions_from_two_connections_get_their_own_replies(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let _responder = bus.responder(|request| Some(json!({"details": request["conn"]}))).await;
     let mut a = edge.user("alice", &[]).await;
     let mut b = edge.user("alice", &[]).await;
@@ -286,5 +269,5 @@ async fn actions_from_two_connections_get_their_own_replies() {
         ids.sort();
         assert_eq!(ids, [0, 1, 2, 3, 4]);
     }
-    all_silent(&mut [&mut a, &mut b]).await;
+    Client::all_silent(&mut [&mut a, &mut b]).await;
 }

@@ -4,13 +4,8 @@
 //! them with a code and reason; and every bad request answered with a 4xx
 //! and a JSON `{"error": "..."}` that says what is wrong, with no effect.
 
-use herald_tests::{Client, NatsServer, SILENCE, TEST_API_KEY, TestBus, TestEdge, TestRouter, Token};
+use herald_tests::{BusSetup, Client, SILENCE, TEST_API_KEY, TestBus, TestEdge, TestRouter, Token, both_buses};
 use serde_json::{Value, json};
-
-async fn all_silent(clients: &mut [&mut Client]) {
-    let watches = clients.iter_mut().map(|c| c.expect_silence(SILENCE));
-    futures_util::future::join_all(watches).await;
-}
 
 /// Each of `clients` receives `frame` next.
 async fn all_receive(clients: &mut [&mut Client], frame: &Value) {
@@ -32,12 +27,11 @@ async fn publish(router: &TestRouter, n: u32, to: Value, exclude: Option<&str>, 
     json!({"action": "api/test", "details": {"n": n}})
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publish_reaches_exactly_the_clients_its_target_names() {
-    let nats = NatsServer::start().await;
-    let router = TestRouter::start(&nats, "").await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(publish_reaches_exactly_the_clients_its_target_names);
+async fn publish_reaches_exactly_the_clients_its_target_names(setup: BusSetup) {
+    let router = TestRouter::start(&setup, "").await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     let mut alice1 = edge1.user("alice", &["g"]).await;
     let mut alice2 = edge2.user("alice", &[]).await;
     let mut bob = edge2.user("bob", &["g"]).await;
@@ -48,47 +42,47 @@ async fn publish_reaches_exactly_the_clients_its_target_names() {
     // Users: every tab, on every edge.
     let frame = publish(&router, 1, json!({"users": ["alice"]}), None, 1).await;
     all_receive(&mut [&mut alice1, &mut alice2], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     // Groups.
     let frame = publish(&router, 2, json!({"groups": ["g"]}), None, 1).await;
     all_receive(&mut [&mut alice1, &mut bob], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     // Connections.
     let frame = publish(&router, 3, json!({"conns": [c, b]}), None, 2).await;
     all_receive(&mut [&mut carol, &mut bob], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     // Everyone.
     let frame = publish(&router, 4, json!({"all": true}), None, 1).await;
     all_receive(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     // Names that are not subject tokens as they are.
     let frame = publish(&router, 5, json!({"users": ["dave.smith@example.com"]}), None, 1).await;
     all_receive(&mut [&mut dave], &frame).await;
     let frame = publish(&router, 6, json!({"groups": ["team red"]}), None, 1).await;
     all_receive(&mut [&mut dave], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     // Several kinds at once: the union (disjoint here).
     let frame = publish(&router, 7, json!({"users": ["carol"], "groups": ["g"]}), None, 2).await;
     all_receive(&mut [&mut carol, &mut alice1, &mut bob], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
 
     // exclude_conn skips exactly that connection, whatever the target.
     let frame = publish(&router, 8, json!({"users": ["alice"]}), Some(&a1), 1).await;
     all_receive(&mut [&mut alice2], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     let frame = publish(&router, 9, json!({"groups": ["g"]}), Some(&b), 1).await;
     all_receive(&mut [&mut alice1], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     let frame = publish(&router, 10, json!({"all": true}), Some(&c), 1).await;
     all_receive(&mut [&mut alice1, &mut alice2, &mut bob, &mut dave], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     let frame = publish(&router, 11, json!({"conns": [c]}), Some(&c), 1).await;
     drop(frame);
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
     // Excluding a connection the target does not name changes nothing.
     let frame = publish(&router, 12, json!({"groups": ["g"]}), Some(&c), 1).await;
     all_receive(&mut [&mut alice1, &mut bob], &frame).await;
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
 
     // Details of any JSON type, and none.
     for (n, details) in [json!("text"), json!([1, {"a": null}]), json!(2.5), Value::Null].into_iter().enumerate() {
@@ -100,16 +94,15 @@ async fn publish_reaches_exactly_the_clients_its_target_names() {
     router.post_ok("/api/publish", &json!({"to": {"users": ["carol"]}, "action": "no/details"})).await;
     let frame = carol.recv_action("no/details").await;
     assert_eq!(frame["details"], Value::Null);
-    all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice1, &mut alice2, &mut bob, &mut carol, &mut dave]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn groups_join_and_leave_move_users_and_connections() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let router = TestRouter::start(&nats, "").await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(groups_join_and_leave_move_users_and_connections);
+async fn groups_join_and_leave_move_users_and_connections(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let router = TestRouter::start(&setup, "").await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     let mut witness = edge1.user("witness", &["news"]).await;
     let mut bob1 = edge1.user("bob", &[]).await;
     let mut bob2 = edge2.user("bob", &[]).await;
@@ -124,7 +117,7 @@ async fn groups_join_and_leave_move_users_and_connections() {
     bus.await_delivery(&news, &mut [&mut witness, &mut bob1, &mut bob2]).await;
     let frame = publish(&router, 1, json!({"groups": ["news"]}), None, 1).await;
     all_receive(&mut [&mut witness, &mut bob1, &mut bob2], &frame).await;
-    all_silent(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice1, &mut alice2]).await;
+    Client::all_silent(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice1, &mut alice2]).await;
 
     // Connections: only that one.
     let a2 = alice2.conn().to_owned();
@@ -133,7 +126,7 @@ async fn groups_join_and_leave_move_users_and_connections() {
     bus.await_delivery(&news, &mut [&mut witness, &mut bob1, &mut bob2, &mut alice2]).await;
     let frame = publish(&router, 2, json!({"groups": ["news"]}), None, 1).await;
     all_receive(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice2], &frame).await;
-    all_silent(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice1, &mut alice2]).await;
+    Client::all_silent(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice1, &mut alice2]).await;
 
     // Leave, for a user and for a connection, in one call.
     let body = json!({"group": "news", "users": ["bob"], "conns": [a2]});
@@ -141,15 +134,14 @@ async fn groups_join_and_leave_move_users_and_connections() {
     bus.await_no_delivery(&news, &mut witness, &mut [&mut bob1, &mut bob2, &mut alice2]).await;
     let frame = publish(&router, 3, json!({"groups": ["news"]}), None, 1).await;
     all_receive(&mut [&mut witness], &frame).await;
-    all_silent(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice1, &mut alice2]).await;
+    Client::all_silent(&mut [&mut witness, &mut bob1, &mut bob2, &mut alice1, &mut alice2]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disconnect_closes_users_and_connections_with_the_code_and_reason() {
-    let nats = NatsServer::start().await;
-    let router = TestRouter::start(&nats, "").await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(disconnect_closes_users_and_connections_with_the_code_and_reason);
+async fn disconnect_closes_users_and_connections_with_the_code_and_reason(setup: BusSetup) {
+    let router = TestRouter::start(&setup, "").await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     let mut bob1 = edge1.user("bob", &[]).await;
     let mut bob2 = edge2.user("bob", &[]).await;
     let mut alice1 = edge1.user("alice", &[]).await;
@@ -178,11 +170,10 @@ async fn disconnect_closes_users_and_connections_with_the_code_and_reason() {
     assert_eq!(alice2.expect_close(3000).await, "r".repeat(123));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
-    let nats = NatsServer::start().await;
-    let router = TestRouter::start(&nats, "").await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(bad_requests_get_a_4xx_with_a_json_error_and_change_nothing);
+async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing(setup: BusSetup) {
+    let router = TestRouter::start(&setup, "").await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").groups(["g"]).hs256()).await;
     let conn = alice.conn().to_owned();
     let long_action = "a".repeat(129);
@@ -303,10 +294,9 @@ async fn bad_requests_get_a_4xx_with_a_json_error_and_change_nothing() {
     alice.recv_action("ok").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_method_is_405_with_a_json_error() {
-    let nats = NatsServer::start().await;
-    let router = TestRouter::start(&nats, "").await;
+both_buses!(a_wrong_method_is_405_with_a_json_error);
+async fn a_wrong_method_is_405_with_a_json_error(setup: BusSetup) {
+    let router = TestRouter::start(&setup, "").await;
     for (method, path) in [
         ("GET", "/api/publish"),
         ("PUT", "/api/groups/join"),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use herald_tests::token::{es256_key, rs256_key};
-use herald_tests::{Client, NatsServer, SILENCE, TestBus, TestEdge, Token};
+use herald_tests::{BusSetup, Client, SILENCE, TestBus, TestEdge, Token, both_buses};
 use serde_json::json;
 
 /// Asserts that opening `url` is refused before the upgrade with `status`.
@@ -16,10 +16,9 @@ async fn refused(url: &str, headers: &[(&str, &str)], status: u16) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hs256_token_in_the_query_or_the_authorization_header() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(hs256_token_in_the_query_or_the_authorization_header);
+async fn hs256_token_in_the_query_or_the_authorization_header(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     let token = Token::user("alice").groups(["g1", "g2"]).hs256();
 
     let mut by_query = edge.client(&token).await;
@@ -37,10 +36,9 @@ async fn hs256_token_in_the_query_or_the_authorization_header() {
     assert_ne!(connected.conn, by_query.conn());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rs256_edge_accepts_rs256_and_refuses_everything_else() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).key(rs256_key()).spawn().await;
+both_buses!(rs256_edge_accepts_rs256_and_refuses_everything_else);
+async fn rs256_edge_accepts_rs256_and_refuses_everything_else(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).key(rs256_key()).spawn().await;
     let claims = Token::user("alice").groups(["g"]);
 
     let client = edge.client(&claims.rs256()).await;
@@ -55,10 +53,9 @@ async fn rs256_edge_accepts_rs256_and_refuses_everything_else() {
     refused(&url(&Token::user("alice").expired().rs256()), &[], 401).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn es256_edge_accepts_es256_and_refuses_everything_else() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).key(es256_key()).spawn().await;
+both_buses!(es256_edge_accepts_es256_and_refuses_everything_else);
+async fn es256_edge_accepts_es256_and_refuses_everything_else(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).key(es256_key()).spawn().await;
     let claims = Token::user("bob");
 
     let client = edge.client(&claims.es256()).await;
@@ -71,10 +68,9 @@ async fn es256_edge_accepts_es256_and_refuses_everything_else() {
     refused(&url(&Token::user("bob").expired().es256()), &[], 401).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hs256_edge_refuses_bad_tokens_with_401() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(hs256_edge_refuses_bad_tokens_with_401);
+async fn hs256_edge_refuses_bad_tokens_with_401(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     let url = |token: &str| edge.ws_url(Some(token));
 
     refused(&url(&Token::user("alice").unsigned_alg_none()), &[], 401).await;
@@ -97,10 +93,9 @@ async fn hs256_edge_refuses_bad_tokens_with_401() {
     refused(&edge.ws_url(None), &[], 401).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anonymous_access_only_when_enabled_and_never_with_a_bad_token() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).anonymous(true).spawn().await;
+both_buses!(anonymous_access_only_when_enabled_and_never_with_a_bad_token);
+async fn anonymous_access_only_when_enabled_and_never_with_a_bad_token(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).anonymous(true).spawn().await;
 
     let mut nobody = Client::connect(&edge.ws_url(None)).await.expect("anonymous upgrade");
     let connected = nobody.connected().await;
@@ -116,10 +111,9 @@ async fn anonymous_access_only_when_enabled_and_never_with_a_bad_token() {
     assert_eq!(alice.info().user.as_deref(), Some("alice"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audience_and_issuer_are_checked_when_configured() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).audience("herald").issuer("https://id.test").spawn().await;
+both_buses!(audience_and_issuer_are_checked_when_configured);
+async fn audience_and_issuer_are_checked_when_configured(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).audience("herald").issuer("https://id.test").spawn().await;
     let url = |token: &Token| edge.ws_url(Some(&token.hs256()));
     let right = Token::user("alice").claim("aud", json!("herald")).claim("iss", json!("https://id.test"));
 
@@ -134,10 +128,9 @@ async fn audience_and_issuer_are_checked_when_configured() {
     refused(&url(&right.clone().without("iss")), &[], 401).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn origins_outside_the_allowlist_are_refused_with_403() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).origins(&["https://app.test"]).spawn().await;
+both_buses!(origins_outside_the_allowlist_are_refused_with_403);
+async fn origins_outside_the_allowlist_are_refused_with_403(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).origins(&["https://app.test"]).spawn().await;
     let url = edge.ws_url(Some(&Token::user("alice").hs256()));
 
     let mut allowed =
@@ -153,10 +146,9 @@ async fn origins_outside_the_allowlist_are_refused_with_403() {
     refused(&url, &[("Origin", "null")], 403).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_refreshes_the_token_in_place() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(auth_refreshes_the_token_in_place);
+async fn auth_refreshes_the_token_in_place(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").hs256()).await;
 
     let fresh = Token::user("alice").expires_in(Duration::from_secs(7200));
@@ -178,16 +170,15 @@ async fn auth_refreshes_the_token_in_place() {
         assert_eq!(error["id"], id);
     }
     alice.ping("still-open").await;
-    let bus = TestBus::connect(&nats).await;
+    let bus = TestBus::connect(&setup).await;
     bus.to_user("alice", r#"{"action":"u"}"#).await;
     assert_eq!(alice.recv_raw().await, r#"{"action":"u"}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_token_gets_reauth_then_4001_without_a_new_one() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(an_expired_token_gets_reauth_then_4001_without_a_new_one);
+async fn an_expired_token_gets_reauth_then_4001_without_a_new_one(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut events = bus.events().await;
     let token = Token::user("alice").expires_in(Duration::from_secs(2));
     let mut alice = edge.client(&token.hs256()).await;
@@ -200,11 +191,10 @@ async fn an_expired_token_gets_reauth_then_4001_without_a_new_one() {
     assert_eq!(events.disconnect_of(alice.conn()).await["code"], 4001);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_valid_auth_after_reauth_keeps_the_session() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_valid_auth_after_reauth_keeps_the_session);
+async fn a_valid_auth_after_reauth_keeps_the_session(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").expires_in(Duration::from_secs(2)).hs256()).await;
 
     alice.recv_action("$reauth").await;
@@ -224,22 +214,20 @@ async fn a_valid_auth_after_reauth_keeps_the_session() {
     assert_eq!(alice.recv_raw().await, r#"{"action":"u"}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_anonymous_session_never_gets_reauth() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).anonymous(true).spawn().await;
+both_buses!(an_anonymous_session_never_gets_reauth);
+async fn an_anonymous_session_never_gets_reauth(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).anonymous(true).spawn().await;
     let mut nobody = Client::open(&edge.ws_url(None)).await;
     nobody.expect_silence(Duration::from_millis(1500)).await;
     nobody.ping("anon").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auth_with_another_users_token_moves_the_session_to_that_user() {
+both_buses!(auth_with_another_users_token_moves_the_session_to_that_user);
+async fn auth_with_another_users_token_moves_the_session_to_that_user(setup: BusSetup) {
     // `$auth` "refreshes identity and expiry in place": after it, the
     // connection is the new token's user for delivery.
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut client = edge.client(&Token::user("alice").hs256()).await;
 
     client.send_json(&json!({"action": "$auth", "details": {"token": Token::user("bob").hs256()}})).await;
@@ -251,11 +239,10 @@ async fn auth_with_another_users_token_moves_the_session_to_that_user() {
     client.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handlers_get_the_extra_claims_and_not_heralds_own() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(handlers_get_the_extra_claims_and_not_heralds_own);
+async fn handlers_get_the_extra_claims_and_not_heralds_own(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut responder = bus.responder(|_| Some(json!({"noreply": true}))).await;
     let token =
         Token::user("alice").groups(["g"]).join(["room:*"]).claim("plan", json!("pro")).claim("tenant", json!(7));

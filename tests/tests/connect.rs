@@ -8,8 +8,8 @@
 use herald_handler::{Reply, Request};
 use herald_tests::client::ConnectError;
 use herald_tests::{
-    Client, HttpAnswer, HttpHandler, HttpRequest, NatsHandler, NatsServer, Recorder, SILENCE, TEST_WEBHOOK_SECRET,
-    TestBus, TestEdge, TestRouter, Token,
+    BusSetup, Client, HttpAnswer, HttpHandler, HttpRequest, NatsHandler, Recorder, SILENCE, TEST_WEBHOOK_SECRET,
+    TestBus, TestEdge, TestRouter, Token, both_buses,
 };
 use serde_json::{Value, json};
 
@@ -48,26 +48,25 @@ async fn refused(url: &str, headers: &[(&str, &str)]) -> ConnectError {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_cookie_authenticates_an_upgrade_through_an_http_connect_handler() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
+both_buses!(a_session_cookie_authenticates_an_upgrade_through_an_http_connect_handler);
+async fn a_session_cookie_authenticates_an_upgrade_through_an_http_connect_handler(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
     let mut php = HttpHandler::start(php_connect).await;
     let routes = format!(
         "[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n\n[[routes]]\naction = \"whoami\"\nnats = \"app.whoami\"\n",
         php.url("/connect.php")
     );
-    let _router = TestRouter::start(&nats, &routes).await;
+    let _router = TestRouter::start(&setup, &routes).await;
     let mut seen = Recorder::new();
     let tx = seen.sender();
-    let _whoami = NatsHandler::serve(&nats, "app.whoami", move |request: Request<Value>| {
+    let _whoami = NatsHandler::serve(&setup, "app.whoami", move |request: Request<Value>| {
         let _ = tx.send(request);
         async { Reply::empty() }
     })
     .await;
     // No anonymous access: only the handler can let a client without a
     // token in.
-    let edge = TestEdge::builder(&nats).anonymous(false).spawn().await;
+    let edge = TestEdge::builder(&setup).anonymous(false).spawn().await;
 
     let mut u1 = Client::connect_with_headers(&edge.ws_url(None), &browser("PHPSESSID=sess-u1; theme=\"dark\""))
         .await
@@ -108,13 +107,12 @@ async fn a_session_cookie_authenticates_an_upgrade_through_an_http_connect_handl
     u1.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_connect_handler_refuses_with_401_or_403_and_a_token_is_used_without_asking_it() {
-    let nats = NatsServer::start().await;
+both_buses!(the_connect_handler_refuses_with_401_or_403_and_a_token_is_used_without_asking_it);
+async fn the_connect_handler_refuses_with_401_or_403_and_a_token_is_used_without_asking_it(setup: BusSetup) {
     let mut php = HttpHandler::start(php_connect).await;
     let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", php.url("/connect.php"));
-    let _router = TestRouter::start(&nats, &routes).await;
-    let edge = TestEdge::builder(&nats).anonymous(false).spawn().await;
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::builder(&setup).anonymous(false).spawn().await;
     let url = edge.ws_url(None);
 
     let wrong = refused(&url, &browser("PHPSESSID=sess-forged")).await;
@@ -146,13 +144,12 @@ async fn the_connect_handler_refuses_with_401_or_403_and_a_token_is_used_without
     assert_eq!(php.count(), asked, "the $connect handler was asked about a connection with a token");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http_handlers_get_a_signature_over_the_exact_body_that_another_secret_cannot_produce() {
-    let nats = NatsServer::start().await;
+both_buses!(http_handlers_get_a_signature_over_the_exact_body_that_another_secret_cannot_produce);
+async fn http_handlers_get_a_signature_over_the_exact_body_that_another_secret_cannot_produce(setup: BusSetup) {
     let mut handler = HttpHandler::start(|_| HttpAnswer::json(json!({"details": "ok"}))).await;
     let routes = format!("[[routes]]\naction = \"hook/*\"\nhttp = \"{}\"\n", handler.url("/hook"));
-    let _router = TestRouter::builder(&nats).routes(&routes).webhook_secret(b"the shared secret").spawn().await;
-    let edge = TestEdge::start(&nats).await;
+    let _router = TestRouter::builder(&setup).routes(&routes).webhook_secret(b"the shared secret").spawn().await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     // Details with odd spacing and non-ASCII: the signature must cover the
@@ -185,12 +182,11 @@ async fn http_handlers_get_a_signature_over_the_exact_body_that_another_secret_c
     assert!(herald_proto::webhook::verify(b"the shared secret", &timestamp.to_string(), body, signature, now, 300));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_connect_handler_lets_nobody_in_without_a_token() {
-    let nats = NatsServer::start().await;
+both_buses!(an_unreachable_connect_handler_lets_nobody_in_without_a_token);
+async fn an_unreachable_connect_handler_lets_nobody_in_without_a_token(setup: BusSetup) {
     let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", herald_tests::closed_port_url("/c.php"));
-    let _router = TestRouter::start(&nats, &routes).await;
-    let edge = TestEdge::builder(&nats).anonymous(false).spawn().await;
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::builder(&setup).anonymous(false).spawn().await;
 
     let down = refused(&edge.ws_url(None), &browser("PHPSESSID=sess-u1")).await;
     assert_eq!(down.status(), Some(503), "{down}");

@@ -9,20 +9,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use herald_tests::{Client, NatsServer, SILENCE, TestBus, TestEdge, Token};
+use herald_tests::{BusSetup, Client, SILENCE, TestBus, TestEdge, Token, both_buses};
 use serde_json::{Value, json};
 
-async fn all_silent(clients: &mut [&mut Client]) {
-    let watches = clients.iter_mut().map(|c| c.expect_silence(SILENCE));
-    futures_util::future::join_all(watches).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_and_leave_for_a_user_apply_to_each_tab_on_each_edge() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(join_and_leave_for_a_user_apply_to_each_tab_on_each_edge);
+async fn join_and_leave_for_a_user_apply_to_each_tab_on_each_edge(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
 
     let mut tab1 = edge1.user("alice", &[]).await;
     let mut tab2 = edge2.user("alice", &[]).await;
@@ -37,14 +31,14 @@ async fn join_and_leave_for_a_user_apply_to_each_tab_on_each_edge() {
     for client in [&mut tab1, &mut tab2, &mut carol] {
         assert_eq!(client.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut tab1, &mut tab2, &mut carol, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut carol, &mut bob]).await;
 
     bus.control_user("alice", json!({"op": "leave", "group": "team"})).await;
     bus.await_no_delivery(&group, &mut carol, &mut [&mut tab1, &mut tab2]).await;
     let payload = r#"{"action":"team/news","details":2}"#;
     bus.to_group("team", payload).await;
     assert_eq!(carol.recv_raw().await, payload);
-    all_silent(&mut [&mut tab1, &mut tab2, &mut carol, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut carol, &mut bob]).await;
 
     // Leaving a group changes nothing else: the user subject still works.
     bus.to_user("alice", r#"{"action":"u"}"#).await;
@@ -52,11 +46,10 @@ async fn join_and_leave_for_a_user_apply_to_each_tab_on_each_edge() {
     assert_eq!(tab2.recv_raw().await, r#"{"action":"u"}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leaving_a_group_from_the_token_by_control() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(leaving_a_group_from_the_token_by_control);
+async fn leaving_a_group_from_the_token_by_control(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &["room"]).await;
     let mut witness = edge.user("witness", &["room"]).await;
     let group = bus.subjects().group("room");
@@ -65,14 +58,13 @@ async fn leaving_a_group_from_the_token_by_control() {
     bus.await_no_delivery(&group, &mut witness, &mut [&mut alice]).await;
     bus.to_group("room", r#"{"action":"r"}"#).await;
     assert_eq!(witness.recv_raw().await, r#"{"action":"r"}"#);
-    all_silent(&mut [&mut alice, &mut witness]).await;
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn control_for_one_conn_applies_to_that_conn_only() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(control_for_one_conn_applies_to_that_conn_only);
+async fn control_for_one_conn_applies_to_that_conn_only(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut tab1 = edge.user("alice", &[]).await;
     let mut tab2 = edge.user("alice", &[]).await;
 
@@ -80,7 +72,7 @@ async fn control_for_one_conn_applies_to_that_conn_only() {
     bus.await_delivery(&bus.subjects().group("side"), &mut [&mut tab1]).await;
     bus.to_group("side", r#"{"action":"s"}"#).await;
     assert_eq!(tab1.recv_raw().await, r#"{"action":"s"}"#);
-    all_silent(&mut [&mut tab1, &mut tab2]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2]).await;
 
     bus.control_conn(tab2.conn(), json!({"op": "disconnect", "code": 4003, "reason": "kicked"})).await;
     assert_eq!(tab2.expect_close(4003).await, "kicked");
@@ -90,12 +82,11 @@ async fn control_for_one_conn_applies_to_that_conn_only() {
     tab1.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disconnect_closes_every_tab_of_the_user_with_the_code_and_reason() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(disconnect_closes_every_tab_of_the_user_with_the_code_and_reason);
+async fn disconnect_closes_every_tab_of_the_user_with_the_code_and_reason(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     let mut tab1 = edge1.user("alice", &["g"]).await;
     let mut tab2 = edge2.user("alice", &["g"]).await;
     let mut bob = edge1.user("bob", &["g"]).await;
@@ -115,11 +106,10 @@ async fn disconnect_closes_every_tab_of_the_user_with_the_code_and_reason() {
     bob.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_control_operations_change_nothing() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(malformed_control_operations_change_nothing);
+async fn malformed_control_operations_change_nothing(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
     let subject = bus.subjects().ctl_user("alice");
 
@@ -188,11 +178,10 @@ fn rfc3339_reader_works() {
     assert_eq!(rfc3339_millis("2000-03-01 00:00:01.002Z"), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_and_disconnect_events_describe_the_connection() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::builder(&nats).anonymous(true).spawn().await;
+both_buses!(connect_and_disconnect_events_describe_the_connection);
+async fn connect_and_disconnect_events_describe_the_connection(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::builder(&setup).anonymous(true).spawn().await;
     let mut events = bus.events().await;
 
     let mut alice = edge.user("alice", &["a", "b"]).await;
@@ -232,11 +221,10 @@ async fn connect_and_disconnect_events_describe_the_connection() {
     assert_eq!(events.disconnect_of(nobody.conn()).await["user"], Value::Null);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_report_groups_joined_since_connect() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(events_report_groups_joined_since_connect);
+async fn events_report_groups_joined_since_connect(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut events = bus.events().await;
 
     let token = Token::user("alice").groups(["a"]).join(["room:*"]).hs256();

@@ -1,24 +1,17 @@
-//! Delivery from backends over NATS: `herald.user.<U>`, `herald.group.<G>`,
-//! `herald.conn.<C>`, `herald.all`, the exclude header, byte-for-byte
-//! payloads and names that need encoding, across two edges on one NATS.
+//! Delivery from backends over the bus: `herald.user.<U>`,
+//! `herald.group.<G>`, `herald.conn.<C>`, `herald.all`, the exclude header,
+//! byte-for-byte payloads and names that need encoding, across two edges on
+//! one bus.
 
 use herald_proto::conn_id::ConnId;
-use herald_tests::{Client, NatsServer, RECV_TIMEOUT, SILENCE, TestBus, TestEdge, Token};
+use herald_tests::{BusSetup, Client, RECV_TIMEOUT, SILENCE, TestBus, TestEdge, Token, both_buses};
 use serde_json::json;
 
-/// Asserts that every client in `clients` is silent for [`SILENCE`]; all
-/// are watched at once so the wait is paid once.
-async fn all_silent(clients: &mut [&mut Client]) {
-    let watches = clients.iter_mut().map(|c| c.expect_silence(SILENCE));
-    futures_util::future::join_all(watches).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_message_reaches_each_tab_on_each_edge_exactly_once() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(a_user_message_reaches_each_tab_on_each_edge_exactly_once);
+async fn a_user_message_reaches_each_tab_on_each_edge_exactly_once(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     assert_ne!(edge1.id(), edge2.id(), "two edges must have different ids");
 
     let mut tab1 = edge1.user("alice", &[]).await;
@@ -37,21 +30,20 @@ async fn a_user_message_reaches_each_tab_on_each_edge_exactly_once() {
     for tab in [&mut tab1, &mut tab2, &mut tab3] {
         assert_eq!(tab.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob1, &mut bob2]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob1, &mut bob2]).await;
 
     // And the other way round: bob's message reaches only bob's two tabs.
     let payload = r#"{"action":"note/new","details":{"text":"hi bob"}}"#;
     bus.to_user("bob", payload).await;
     assert_eq!(bob1.recv_raw().await, payload);
     assert_eq!(bob2.recv_raw().await, payload);
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob1, &mut bob2]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob1, &mut bob2]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payload_is_forwarded_byte_for_byte() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_payload_is_forwarded_byte_for_byte);
+async fn a_payload_is_forwarded_byte_for_byte(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &["g"]).await;
 
     // Odd whitespace, key order, escapes, number forms and non-ASCII text
@@ -74,12 +66,11 @@ async fn a_payload_is_forwarded_byte_for_byte() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_message_reaches_the_members_from_their_tokens_only() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(a_group_message_reaches_the_members_from_their_tokens_only);
+async fn a_group_message_reaches_the_members_from_their_tokens_only(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
 
     let mut alice = edge1.user("alice", &["room:1", "lobby"]).await;
     let mut groups = alice.info().groups.clone();
@@ -93,24 +84,23 @@ async fn a_group_message_reaches_the_members_from_their_tokens_only() {
     bus.to_group("room:1", payload).await;
     assert_eq!(alice.recv_raw().await, payload);
     assert_eq!(carol.recv_raw().await, payload);
-    all_silent(&mut [&mut alice, &mut carol, &mut bob, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice, &mut carol, &mut bob, &mut dave]).await;
 
     let payload = r#"{"action":"chat/msg","details":"to room 2"}"#;
     bus.to_group("room:2", payload).await;
     assert_eq!(bob.recv_raw().await, payload);
-    all_silent(&mut [&mut alice, &mut carol, &mut bob, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice, &mut carol, &mut bob, &mut dave]).await;
 
     // A group nobody is in reaches nobody.
     bus.to_group("room:3", r#"{"action":"chat/msg"}"#).await;
-    all_silent(&mut [&mut alice, &mut carol, &mut bob, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice, &mut carol, &mut bob, &mut dave]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conn_message_reaches_that_one_connection() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(a_conn_message_reaches_that_one_connection);
+async fn a_conn_message_reaches_that_one_connection(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
 
     let mut tab1 = edge1.user("alice", &["g"]).await;
     let mut tab2 = edge1.user("alice", &["g"]).await;
@@ -122,7 +112,7 @@ async fn a_conn_message_reaches_that_one_connection() {
         bus.to_conn(&conn, &payload).await;
         let mut tabs = [&mut tab1, &mut tab2, &mut tab3];
         assert_eq!(tabs[target].recv_raw().await, payload);
-        all_silent(&mut tabs).await;
+        Client::all_silent(&mut tabs).await;
     }
 
     // Ids nobody holds, on a live edge and on no edge, reach nobody and
@@ -130,18 +120,17 @@ async fn a_conn_message_reaches_that_one_connection() {
     let local = tab2.info().conn_id().local();
     bus.to_conn(&ConnId::new(edge1.id(), local + 1000).to_string(), r#"{"action":"x"}"#).await;
     bus.to_conn("nosuchedge.1", r#"{"action":"x"}"#).await;
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3]).await;
     let payload = r#"{"action":"still/works"}"#;
     bus.to_conn(tab1.conn(), payload).await;
     assert_eq!(tab1.recv_raw().await, payload);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_all_message_reaches_everyone_once() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::builder(&nats).anonymous(true).spawn().await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(an_all_message_reaches_everyone_once);
+async fn an_all_message_reaches_everyone_once(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::builder(&setup).anonymous(true).spawn().await;
+    let edge2 = TestEdge::start(&setup).await;
 
     let mut alice = edge1.user("alice", &["g"]).await;
     let mut alice2 = edge2.user("alice", &[]).await;
@@ -154,15 +143,14 @@ async fn an_all_message_reaches_everyone_once() {
     for client in [&mut alice, &mut alice2, &mut bob, &mut nobody] {
         assert_eq!(client.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut alice, &mut alice2, &mut bob, &mut nobody]).await;
+    Client::all_silent(&mut [&mut alice, &mut alice2, &mut bob, &mut nobody]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_exclude_header_skips_that_one_connection() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(the_exclude_header_skips_that_one_connection);
+async fn the_exclude_header_skips_that_one_connection(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
 
     let mut tab1 = edge1.user("alice", &["room"]).await;
     let mut tab2 = edge2.user("alice", &["room"]).await;
@@ -175,7 +163,7 @@ async fn the_exclude_header_skips_that_one_connection() {
     bus.publish_excluding(subjects.user("alice"), tab1.conn(), payload.to_owned()).await;
     assert_eq!(tab2.recv_raw().await, payload);
     assert_eq!(tab3.recv_raw().await, payload);
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
 
     // A group message, skipping a connection on the other edge.
     let payload = r#"{"action":"sync","details":2}"#;
@@ -183,7 +171,7 @@ async fn the_exclude_header_skips_that_one_connection() {
     for tab in [&mut tab1, &mut tab2, &mut tab3] {
         assert_eq!(tab.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
 
     // Everyone but one.
     let payload = r#"{"action":"sync","details":3}"#;
@@ -191,12 +179,12 @@ async fn the_exclude_header_skips_that_one_connection() {
     for client in [&mut tab1, &mut tab3, &mut bob] {
         assert_eq!(client.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
 
     // A connection's own message, excluding it: nobody.
     let conn_subject = bus.conn_subject(tab3.conn());
     bus.publish_excluding(conn_subject, tab3.conn(), r#"{"action":"sync","details":4}"#.to_owned()).await;
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
 
     // Excluding an id nobody holds skips nobody.
     let payload = r#"{"action":"sync","details":5}"#;
@@ -204,7 +192,7 @@ async fn the_exclude_header_skips_that_one_connection() {
     for tab in [&mut tab1, &mut tab2, &mut tab3] {
         assert_eq!(tab.recv_raw().await, payload);
     }
-    all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut tab3, &mut bob]).await;
 }
 
 /// Names with subject syntax in them (`.`, `*`, `>`), spaces, non-ASCII,
@@ -213,64 +201,64 @@ async fn the_exclude_header_skips_that_one_connection() {
 const TRICKY_NAMES: [&str; 15] =
     ["a", "a.b", "a*", "*", ">", "a.>", "a.*", "a b", "é", "", "~", "~YS5i", "YS5i", "a\u{0}b", "user:42@x"];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_names_with_dots_wildcards_spaces_and_unicode_never_cross_deliver() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
-
-    let mut clients = Vec::new();
-    for (i, name) in TRICKY_NAMES.iter().enumerate() {
-        let edge = if i % 2 == 0 { &edge1 } else { &edge2 };
-        clients.push(edge.user(name, &[]).await);
-    }
-    // One message per name, all at once: each client's only frame is its
-    // own, then silence everywhere.
-    for name in TRICKY_NAMES {
-        bus.to_user(name, &json!({"action": "for/user", "details": name}).to_string()).await;
-    }
-    for (client, name) in clients.iter_mut().zip(TRICKY_NAMES) {
-        let payload = json!({"action": "for/user", "details": name}).to_string();
-        assert_eq!(client.recv_raw().await, payload, "user {name:?}");
-    }
-    let mut all: Vec<&mut Client> = clients.iter_mut().collect();
-    all_silent(&mut all).await;
+/// Whose names [`names_never_cross_deliver`] tries.
+#[derive(Debug, Clone, Copy)]
+enum Named {
+    User,
+    Group,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_names_with_dots_wildcards_spaces_and_unicode_never_cross_deliver() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+/// One client per name in [`TRICKY_NAMES`] (a user of that name, or a
+/// member of a group of that name), over two edges; then one message per
+/// name, all at once: each client's only frame is its own, then silence
+/// everywhere.
+async fn names_never_cross_deliver(setup: &BusSetup, named: Named) {
+    let bus = TestBus::connect(setup).await;
+    let edge1 = TestEdge::start(setup).await;
+    let edge2 = TestEdge::start(setup).await;
 
     let mut clients = Vec::new();
     for (i, name) in TRICKY_NAMES.iter().enumerate() {
         let edge = if i % 2 == 0 { &edge1 } else { &edge2 };
-        let token = Token::user(&format!("member{i}")).groups([*name]).hs256();
-        let client = edge.client(&token).await;
-        assert_eq!(client.info().groups, [*name]);
+        let client = match named {
+            Named::User => edge.user(name, &[]).await,
+            Named::Group => {
+                let client = edge.client(&Token::user(&format!("member{i}")).groups([*name]).hs256()).await;
+                assert_eq!(client.info().groups, [*name]);
+                client
+            }
+        };
         clients.push(client);
     }
-    // One message per name, all at once: each client's only frame is its
-    // own, then silence everywhere.
+    let frame = |name: &str| json!({"action": format!("for/{named:?}"), "details": name}).to_string();
     for name in TRICKY_NAMES {
-        bus.to_group(name, &json!({"action": "for/group", "details": name}).to_string()).await;
+        let subject = match named {
+            Named::User => bus.subjects().user(name),
+            Named::Group => bus.subjects().group(name),
+        };
+        bus.publish(subject, frame(name)).await;
     }
     for (client, name) in clients.iter_mut().zip(TRICKY_NAMES) {
-        let payload = json!({"action": "for/group", "details": name}).to_string();
-        assert_eq!(client.recv_raw().await, payload, "group {name:?}");
+        assert_eq!(client.recv_raw().await, frame(name), "{named:?} {name:?}");
     }
     let mut all: Vec<&mut Client> = clients.iter_mut().collect();
-    all_silent(&mut all).await;
+    Client::all_silent(&mut all).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_and_groups_of_the_same_name_stay_apart() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(user_names_with_dots_wildcards_spaces_and_unicode_never_cross_deliver);
+async fn user_names_with_dots_wildcards_spaces_and_unicode_never_cross_deliver(setup: BusSetup) {
+    names_never_cross_deliver(&setup, Named::User).await;
+}
+
+both_buses!(group_names_with_dots_wildcards_spaces_and_unicode_never_cross_deliver);
+async fn group_names_with_dots_wildcards_spaces_and_unicode_never_cross_deliver(setup: BusSetup) {
+    names_never_cross_deliver(&setup, Named::Group).await;
+}
+
+both_buses!(users_and_groups_of_the_same_name_stay_apart);
+async fn users_and_groups_of_the_same_name_stay_apart(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
 
     // User "x" is in no group; a member of group "x" is another user.
     let mut user_x = edge.user("x", &[]).await;
@@ -280,14 +268,13 @@ async fn users_and_groups_of_the_same_name_stay_apart() {
     assert_eq!(user_x.recv_raw().await, r#"{"action":"u"}"#);
     bus.to_group("x", r#"{"action":"g"}"#).await;
     assert_eq!(group_x.recv_raw().await, r#"{"action":"g"}"#);
-    all_silent(&mut [&mut user_x, &mut group_x]).await;
+    Client::all_silent(&mut [&mut user_x, &mut group_x]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_on_one_subject_arrive_in_order() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(messages_on_one_subject_arrive_in_order);
+async fn messages_on_one_subject_arrive_in_order(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     let subject = bus.subjects().user("alice");
@@ -302,16 +289,15 @@ async fn messages_on_one_subject_arrive_in_order() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delivery_starts_as_soon_as_connected_is_read() {
+both_buses!(delivery_starts_as_soon_as_connected_is_read);
+async fn delivery_starts_as_soon_as_connected_is_read(setup: BusSetup) {
     // `$connected` is sent only once the connection's subscriptions are
     // live, so a publish right after it is never lost. Repeated, with fresh
     // users and groups (each needing a new NATS subscription), to catch a
     // race rather than to pass by luck.
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+    let bus = TestBus::connect(&setup).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     for i in 0..300 {
         let edge = if i % 2 == 0 { &edge1 } else { &edge2 };
         let user = format!("fresh-user-{i}");
@@ -338,11 +324,10 @@ async fn delivery_starts_as_soon_as_connected_is_read() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_connection_stops_receiving_and_others_keep_receiving() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_closed_connection_stops_receiving_and_others_keep_receiving);
+async fn a_closed_connection_stops_receiving_and_others_keep_receiving(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::start(&setup).await;
     let mut events = bus.events().await;
 
     let mut tab1 = edge.user("alice", &["g"]).await;

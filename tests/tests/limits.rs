@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use herald_tests::client::ConnectOptions;
-use herald_tests::{Client, NatsServer, SILENCE, TestBus, TestEdge, Token};
+use herald_tests::{BusSetup, Client, SILENCE, TestBus, TestEdge, Token, both_buses};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -18,11 +18,10 @@ fn ping_of_size(size: usize) -> String {
     format!(r#"{{"action":"$ping","id":"{}"}}"#, "x".repeat(size - empty.len()))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frame_at_the_limit_is_fine_and_one_byte_more_closes_with_1009() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::builder(&nats).max_message_bytes(1024).spawn().await;
+both_buses!(a_frame_at_the_limit_is_fine_and_one_byte_more_closes_with_1009);
+async fn a_frame_at_the_limit_is_fine_and_one_byte_more_closes_with_1009(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::builder(&setup).max_message_bytes(1024).spawn().await;
     let mut events = bus.events().await;
     let mut alice = edge.user("alice", &[]).await;
 
@@ -36,11 +35,10 @@ async fn a_frame_at_the_limit_is_fine_and_one_byte_more_closes_with_1009() {
     assert_eq!(events.disconnect_of(alice.conn()).await["code"], 1009);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_text_or_binary_frames_close_with_1009_and_spare_others() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::builder(&nats).max_message_bytes(1024).spawn().await;
+both_buses!(oversized_text_or_binary_frames_close_with_1009_and_spare_others);
+async fn oversized_text_or_binary_frames_close_with_1009_and_spare_others(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::builder(&setup).max_message_bytes(1024).spawn().await;
     let mut text = edge.user("alice", &[]).await;
     let mut binary = edge.user("bob", &[]).await;
     let mut bystander = edge.user("carol", &[]).await;
@@ -59,12 +57,11 @@ async fn oversized_text_or_binary_frames_close_with_1009_and_spare_others() {
     assert_eq!(bystander.recv_raw().await, big);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flooding_gets_429_then_closes_with_1008() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
+both_buses!(flooding_gets_429_then_closes_with_1008);
+async fn flooding_gets_429_then_closes_with_1008(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
     let (per_sec, burst, strikes) = (2, 3, 3);
-    let edge = TestEdge::builder(&nats).rate(per_sec, burst, strikes).spawn().await;
+    let edge = TestEdge::builder(&setup).rate(per_sec, burst, strikes).spawn().await;
     let mut events = bus.events().await;
     let mut alice = edge.user("alice", &[]).await;
     let conn = alice.conn().to_owned();
@@ -113,10 +110,9 @@ async fn flooding_gets_429_then_closes_with_1008() {
     assert_eq!(events.disconnect_of(&conn).await["code"], 1008);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_under_the_rate_limit_is_never_refused() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::builder(&nats).rate(20, 5, 3).spawn().await;
+both_buses!(a_client_under_the_rate_limit_is_never_refused);
+async fn a_client_under_the_rate_limit_is_never_refused(setup: BusSetup) {
+    let edge = TestEdge::builder(&setup).rate(20, 5, 3).spawn().await;
     let mut alice = edge.user("alice", &[]).await;
     for i in 0..15 {
         alice.ping(&format!("steady-{i}")).await;
@@ -170,18 +166,17 @@ async fn slow_consumer_dropped(edge: &TestEdge, bus: &TestBus) -> (Client, Clien
     (fast, slow, total)
 }
 
-fn slow_consumer_edge(nats: &NatsServer) -> herald_tests::TestEdgeBuilder {
-    TestEdge::builder(nats)
+fn slow_consumer_edge(setup: &BusSetup) -> herald_tests::TestEdgeBuilder {
+    TestEdge::builder(setup)
         .mailbox_capacity(32)
         // Pings off the table: the slow client answers none while paused.
         .timing(|t| t.ping_interval = Duration::from_secs(60))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_consumer_is_dropped_with_1013_and_others_get_everything() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = slow_consumer_edge(&nats).spawn().await;
+both_buses!(a_slow_consumer_is_dropped_with_1013_and_others_get_everything);
+async fn a_slow_consumer_is_dropped_with_1013_and_others_get_everything(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = slow_consumer_edge(&setup).spawn().await;
     let (mut fast, _slow, total) = slow_consumer_dropped(&edge, &bus).await;
 
     for n in 0..total {
@@ -193,11 +188,10 @@ async fn a_slow_consumer_is_dropped_with_1013_and_others_get_everything() {
     fast.ping("still-fast").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_consumer_that_reads_again_finds_close_1013_after_its_backlog() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = slow_consumer_edge(&nats).spawn().await;
+both_buses!(a_slow_consumer_that_reads_again_finds_close_1013_after_its_backlog);
+async fn a_slow_consumer_that_reads_again_finds_close_1013_after_its_backlog(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = slow_consumer_edge(&setup).spawn().await;
     let (_fast, mut slow, _total) = slow_consumer_dropped(&edge, &bus).await;
 
     // It reads again as soon as the drop is announced: behind what was
@@ -206,11 +200,10 @@ async fn a_slow_consumer_that_reads_again_finds_close_1013_after_its_backlog() {
     slow.expect_close(1013).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_answering_pings_is_dropped() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::builder(&nats)
+both_buses!(a_client_that_stops_answering_pings_is_dropped);
+async fn a_client_that_stops_answering_pings_is_dropped(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::builder(&setup)
         .timing(|t| {
             t.ping_interval = Duration::from_millis(100);
             t.pong_timeout = Duration::from_millis(300);
@@ -237,11 +230,10 @@ async fn a_client_that_stops_answering_pings_is_dropped() {
     silent.expect_disconnected().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pings_keep_an_idle_but_responsive_client_connected() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let edge = TestEdge::builder(&nats)
+both_buses!(pings_keep_an_idle_but_responsive_client_connected);
+async fn pings_keep_an_idle_but_responsive_client_connected(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::builder(&setup)
         .timing(|t| {
             t.ping_interval = Duration::from_millis(100);
             t.pong_timeout = Duration::from_millis(400);

@@ -1,16 +1,18 @@
 //! Running an edge: health and readiness, a NATS outage in the middle of a
 //! test, shutdown and drain (1012), and the `herald edge` process itself
-//! (SIGTERM, bad settings).
+//! (SIGTERM, bad settings). Health and shutdown run on both buses; the
+//! outage and the process need a real `nats-server`.
 
 use std::time::Duration;
 
-use herald_tests::{Client, HeraldProcess, NatsServer, SILENCE, TestBus, TestEdge, Token, assert_eventually};
+use herald_tests::{
+    BusSetup, Client, HeraldProcess, NatsServer, SILENCE, TestBus, TestEdge, Token, assert_eventually, both_buses,
+};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn healthz_and_readyz_answer_200_when_connected() {
-    let nats = NatsServer::start().await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(healthz_and_readyz_answer_200_when_connected);
+async fn healthz_and_readyz_answer_200_when_connected(setup: BusSetup) {
+    let edge = TestEdge::start(&setup).await;
     assert_eq!(edge.http("/healthz").await.0, 200);
     // The bus connects in the background; readiness follows it.
     assert_eventually!(edge.http("/readyz").await.0 == 200, Duration::from_secs(5));
@@ -66,12 +68,11 @@ async fn a_nats_outage_closes_no_session_and_delivery_resumes_after_it() {
     assert_eq!(carol.recv_raw().await, r#"{"action":"hi"}"#);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_closes_every_session_with_1012() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let mut edge = TestEdge::start(&nats).await;
-    let other = TestEdge::start(&nats).await;
+both_buses!(shutdown_closes_every_session_with_1012);
+async fn shutdown_closes_every_session_with_1012(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let mut edge = TestEdge::start(&setup).await;
+    let other = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
     let mut bob = edge.user("bob", &["g"]).await;
     let mut carol = other.user("carol", &["g"]).await;

@@ -2,11 +2,14 @@
 //! `/api/presence/groups/<G>`), asked of every live edge: each tab counted
 //! once across edges, the distinct users of a group, and what happens when
 //! an edge process dies (SIGKILL: its connections drop out within the
-//! documented bound) or stops gracefully (SIGTERM: at once).
+//! documented bound) or stops gracefully (SIGTERM: at once). Presence of
+//! in-process edges runs on both buses; edge processes need NATS.
 
 use std::time::Duration;
 
-use herald_tests::{Client, HeraldProcess, NatsServer, TestEdge, TestRouter, Token, assert_eventually};
+use herald_tests::{
+    BusSetup, Client, HeraldProcess, NatsServer, TestEdge, TestRouter, Token, assert_eventually, both_buses,
+};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -87,12 +90,11 @@ async fn presence_counts_tabs_across_edges_and_drops_a_dead_edges_connections() 
     assert_eventually!(router.metric(LIVE_EDGES).await == 1, Duration::from_millis(500));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn presence_follows_connects_disconnects_and_group_changes() {
-    let nats = NatsServer::start().await;
-    let router = TestRouter::start(&nats, "").await;
-    let edge1 = TestEdge::builder(&nats).anonymous(true).spawn().await;
-    let edge2 = TestEdge::start(&nats).await;
+both_buses!(presence_follows_connects_disconnects_and_group_changes);
+async fn presence_follows_connects_disconnects_and_group_changes(setup: BusSetup) {
+    let router = TestRouter::start(&setup, "").await;
+    let edge1 = TestEdge::builder(&setup).anonymous(true).spawn().await;
+    let edge2 = TestEdge::start(&setup).await;
     assert_eventually!(router.metric(LIVE_EDGES).await == 2, Duration::from_secs(5));
 
     // Names that need encoding, in the URL path and on the bus.

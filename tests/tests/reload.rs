@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use herald_handler::{Reply, Request};
 use herald_router::RouterError;
-use herald_tests::{Client, NatsHandler, NatsServer, Recorder, SILENCE, TestEdge, TestRouter};
+use herald_tests::{BusSetup, Client, NatsHandler, Recorder, SILENCE, TestEdge, TestRouter, both_buses};
 use serde_json::{Value, json};
 
 const CHAT: &str = "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n";
@@ -15,8 +15,8 @@ const CHAT_AND_NEWS: &str =
     "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n\n[[routes]]\naction = \"news/*\"\nnats = \"app.news\"\n";
 
 /// An SDK handler on `subject` that answers with its subject.
-async fn named_handler(nats: &NatsServer, subject: &'static str) -> NatsHandler {
-    NatsHandler::serve(nats, subject, move |_: Request<Value>| async move { Reply::details(subject) }).await
+async fn named_handler(setup: &BusSetup, subject: &'static str) -> NatsHandler {
+    NatsHandler::serve(setup, subject, move |_: Request<Value>| async move { Reply::details(subject) }).await
 }
 
 /// Sends `action` and expects the reply of `handler`.
@@ -31,13 +31,12 @@ async fn not_routed(client: &mut Client, action: &str) {
     assert_eq!(client.recv_error(action, 404).await["id"], action);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reload_adds_a_route_that_answers_at_once() {
-    let nats = NatsServer::start().await;
-    let router = TestRouter::start(&nats, CHAT).await;
-    let _chat = named_handler(&nats, "app.chat").await;
-    let _news = named_handler(&nats, "app.news").await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_reload_adds_a_route_that_answers_at_once);
+async fn a_reload_adds_a_route_that_answers_at_once(setup: BusSetup) {
+    let router = TestRouter::start(&setup, CHAT).await;
+    let _chat = named_handler(&setup, "app.chat").await;
+    let _news = named_handler(&setup, "app.news").await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     answered_by(&mut alice, "chat/send", "app.chat").await;
@@ -58,14 +57,13 @@ async fn a_reload_adds_a_route_that_answers_at_once() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broken_routes_file_is_refused_and_the_old_table_keeps_serving() {
-    let nats = NatsServer::start().await;
+both_buses!(a_broken_routes_file_is_refused_and_the_old_table_keeps_serving);
+async fn a_broken_routes_file_is_refused_and_the_old_table_keeps_serving(setup: BusSetup) {
     // No webhook secret: a file with an HTTP route must be refused too.
-    let router = TestRouter::builder(&nats).routes(CHAT).no_webhook_secret().spawn().await;
-    let _chat = named_handler(&nats, "app.chat").await;
-    let _news = named_handler(&nats, "app.news").await;
-    let edge = TestEdge::start(&nats).await;
+    let router = TestRouter::builder(&setup).routes(CHAT).no_webhook_secret().spawn().await;
+    let _chat = named_handler(&setup, "app.chat").await;
+    let _news = named_handler(&setup, "app.news").await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     // Each broken file also has a good news route: a bad file never
@@ -105,14 +103,13 @@ async fn a_broken_routes_file_is_refused_and_the_old_table_keeps_serving() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_in_flight_during_a_reload_completes() {
-    let nats = NatsServer::start().await;
+both_buses!(a_request_in_flight_during_a_reload_completes);
+async fn a_request_in_flight_during_a_reload_completes(setup: BusSetup) {
     let router =
-        TestRouter::start(&nats, "[[routes]]\naction = \"slow/*\"\nnats = \"app.slow\"\ntimeout_ms = 5000\n").await;
+        TestRouter::start(&setup, "[[routes]]\naction = \"slow/*\"\nnats = \"app.slow\"\ntimeout_ms = 5000\n").await;
     let mut started = Recorder::new();
     let tx = started.sender();
-    let _slow = NatsHandler::serve(&nats, "app.slow", move |request: Request<Value>| {
+    let _slow = NatsHandler::serve(&setup, "app.slow", move |request: Request<Value>| {
         let _ = tx.send(request.details.clone());
         async move {
             tokio::time::sleep(Duration::from_millis(700)).await;
@@ -120,8 +117,8 @@ async fn a_request_in_flight_during_a_reload_completes() {
         }
     })
     .await;
-    let _news = named_handler(&nats, "app.news").await;
-    let edge = TestEdge::builder(&nats).timing(|t| t.action_timeout = Duration::from_secs(5)).spawn().await;
+    let _news = named_handler(&setup, "app.news").await;
+    let edge = TestEdge::builder(&setup).timing(|t| t.action_timeout = Duration::from_secs(5)).spawn().await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_action("slow/op", json!(1), json!("inflight")).await;

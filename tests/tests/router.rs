@@ -6,6 +6,8 @@
 //! answers, the per-connection cap on actions in flight, and the special
 //! routes `$default`, `$join` and `$disconnect`.
 //!
+//! Routers share the actions through their queue group.
+//!
 //! `$connect`, webhook signatures and route reloads are in `connect.rs` and
 //! `reload.rs`; `herald router` processes in `router_process.rs`.
 
@@ -13,28 +15,25 @@ use std::time::Duration;
 
 use herald_handler::{Reply, Request, Target};
 use herald_tests::{
-    Client, HttpAnswer, HttpHandler, NatsHandler, NatsServer, RawHandler, Recorder, SILENCE, TEST_WEBHOOK_SECRET,
-    TestBus, TestEdge, TestRouter, Token, assert_eventually, closed_port_url,
+    BusSetup, Client, HttpAnswer, HttpHandler, NatsHandler, RawHandler, Recorder, SILENCE, TEST_WEBHOOK_SECRET,
+    TestBus, TestEdge, TestRouter, Token, assert_eventually, both_buses, closed_port_url,
 };
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-async fn all_silent(clients: &mut [&mut Client]) {
-    let watches = clients.iter_mut().map(|c| c.expect_silence(SILENCE));
-    futures_util::future::join_all(watches).await;
-}
+const CHAT: &str = "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n";
 
 /// An edge whose own action timeout (3 s) is well above the route timeouts
 /// these tests use, so a 504 is the router's doing, not the edge's.
-async fn patient_edge(nats: &NatsServer) -> TestEdge {
-    TestEdge::builder(nats).timing(|t| t.action_timeout = Duration::from_secs(3)).spawn().await
+async fn patient_edge(setup: &BusSetup) -> TestEdge {
+    TestEdge::builder(setup).timing(|t| t.action_timeout = Duration::from_secs(3)).spawn().await
 }
 
 /// An SDK handler that echoes what it was asked and records each request.
-async fn echo_handler(nats: &NatsServer, subject: &str, seen: &Recorder<Request<Value>>) -> NatsHandler {
+async fn echo_handler(setup: &BusSetup, subject: &str, seen: &Recorder<Request<Value>>) -> NatsHandler {
     let seen = seen.sender();
     let by = subject.to_owned();
-    NatsHandler::serve(nats, subject, move |request: Request<Value>| {
+    NatsHandler::serve(setup, subject, move |request: Request<Value>| {
         let seen = seen.clone();
         let by = by.clone();
         async move {
@@ -46,13 +45,12 @@ async fn echo_handler(nats: &NatsServer, subject: &str, seen: &Recorder<Request<
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_action_reaches_an_sdk_handler_and_the_reply_keeps_the_id() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n").await;
+both_buses!(an_action_reaches_an_sdk_handler_and_the_reply_keeps_the_id);
+async fn an_action_reaches_an_sdk_handler_and_the_reply_keeps_the_id(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, CHAT).await;
     let mut seen = Recorder::new();
-    let _handler = echo_handler(&nats, "app.chat", &seen).await;
-    let edge = TestEdge::start(&nats).await;
+    let _handler = echo_handler(&setup, "app.chat", &seen).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").groups(["lobby"]).claim("plan", json!("pro")).hs256()).await;
 
     for id in [json!("c-1"), json!(42), json!(-7), json!(1.5)] {
@@ -76,17 +74,16 @@ async fn an_action_reaches_an_sdk_handler_and_the_reply_keeps_the_id() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_action_reaches_an_http_handler_and_the_reply_keeps_the_id() {
-    let nats = NatsServer::start().await;
+both_buses!(an_action_reaches_an_http_handler_and_the_reply_keeps_the_id);
+async fn an_action_reaches_an_http_handler_and_the_reply_keeps_the_id(setup: BusSetup) {
     let mut handler = HttpHandler::start(|request| {
         let body = request.json();
         HttpAnswer::json(json!({"details": {"echo": body["details"], "user": body["user"]}}))
     })
     .await;
     let routes = format!("[[routes]]\naction = \"account/*\"\nhttp = \"{}\"\n", handler.url("/ws-handler.php"));
-    let _router = TestRouter::start(&nats, &routes).await;
-    let edge = TestEdge::start(&nats).await;
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").groups(["g"]).claim("tier", json!(3)).hs256()).await;
 
     for id in [json!("a-1"), json!(7)] {
@@ -112,13 +109,12 @@ async fn an_action_reaches_an_http_handler_and_the_reply_keeps_the_id() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_action_without_a_route_is_404() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n").await;
+both_buses!(an_action_without_a_route_is_404);
+async fn an_action_without_a_route_is_404(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, CHAT).await;
     let seen = Recorder::new();
-    let _handler = echo_handler(&nats, "app.chat", &seen).await;
-    let edge = TestEdge::start(&nats).await;
+    let _handler = echo_handler(&setup, "app.chat", &seen).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     for (id, action) in [(1, "news/latest"), (2, "chat"), (3, "Chat/send"), (4, "x")] {
@@ -131,11 +127,10 @@ async fn an_action_without_a_route_is_404() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_action_with_a_router_but_no_routes_is_404() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "").await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(an_action_with_a_router_but_no_routes_is_404);
+async fn an_action_with_a_router_but_no_routes_is_404(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, "").await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_action("chat/send", Value::Null, json!("n1")).await;
@@ -143,11 +138,10 @@ async fn an_action_with_a_router_but_no_routes_is_404() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_nats_route_without_a_handler_is_503() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.nobody\"\n").await;
-    let edge = TestEdge::start(&nats).await;
+both_buses!(a_nats_route_without_a_handler_is_503);
+async fn a_nats_route_without_a_handler_is_503(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"chat/*\"\nnats = \"app.nobody\"\n").await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     let started = Instant::now();
@@ -159,12 +153,11 @@ async fn a_nats_route_without_a_handler_is_503() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http_route_whose_handler_refuses_connections_is_503() {
-    let nats = NatsServer::start().await;
+both_buses!(an_http_route_whose_handler_refuses_connections_is_503);
+async fn an_http_route_whose_handler_refuses_connections_is_503(setup: BusSetup) {
     let routes = format!("[[routes]]\naction = \"account/*\"\nhttp = \"{}\"\n", closed_port_url("/h.php"));
-    let _router = TestRouter::start(&nats, &routes).await;
-    let edge = TestEdge::start(&nats).await;
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_action("account/get", Value::Null, json!(9)).await;
@@ -173,9 +166,8 @@ async fn an_http_route_whose_handler_refuses_connections_is_503() {
     alice.ping("after").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_slower_than_its_route_timeout_is_504() {
-    let nats = NatsServer::start().await;
+both_buses!(a_handler_slower_than_its_route_timeout_is_504);
+async fn a_handler_slower_than_its_route_timeout_is_504(setup: BusSetup) {
     let http =
         HttpHandler::start(|_| HttpAnswer::json(json!({"details": "too late"})).after(Duration::from_secs(2))).await;
     let routes = format!(
@@ -183,13 +175,13 @@ async fn a_handler_slower_than_its_route_timeout_is_504() {
          [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = 150\n",
         http.url("/slow")
     );
-    let _router = TestRouter::start(&nats, &routes).await;
-    let _handler = NatsHandler::serve(&nats, "app.slow", |_: Request<Value>| async {
+    let _router = TestRouter::start(&setup, &routes).await;
+    let _handler = NatsHandler::serve(&setup, "app.slow", |_: Request<Value>| async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         Reply::details("too late")
     })
     .await;
-    let edge = patient_edge(&nats).await;
+    let edge = patient_edge(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     for action in ["slow/nats", "slow/http"] {
@@ -203,19 +195,18 @@ async fn a_handler_slower_than_its_route_timeout_is_504() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_error_becomes_an_error_reply_with_its_code_and_message() {
-    let nats = NatsServer::start().await;
+both_buses!(a_handler_error_becomes_an_error_reply_with_its_code_and_message);
+async fn a_handler_error_becomes_an_error_reply_with_its_code_and_message(setup: BusSetup) {
     let http =
         HttpHandler::start(|_| HttpAnswer::json(json!({"error": {"code": 409, "message": "name taken (http)"}}))).await;
     let routes = format!(
         "[[routes]]\naction = \"nats/*\"\nnats = \"app.conflict\"\n\n[[routes]]\naction = \"http/*\"\nhttp = \"{}\"\n",
         http.url("/")
     );
-    let _router = TestRouter::start(&nats, &routes).await;
+    let _router = TestRouter::start(&setup, &routes).await;
     let _handler =
-        NatsHandler::serve(&nats, "app.conflict", |_: Request<Value>| async { Reply::error(409, "name taken") }).await;
-    let edge = TestEdge::start(&nats).await;
+        NatsHandler::serve(&setup, "app.conflict", |_: Request<Value>| async { Reply::error(409, "name taken") }).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_action("nats/rename", json!({"name": "x"}), json!("e1")).await;
@@ -230,10 +221,9 @@ async fn a_handler_error_becomes_an_error_reply_with_its_code_and_message() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_handler_answers_are_502() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
+both_buses!(malformed_handler_answers_are_502);
+async fn malformed_handler_answers_are_502(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
     let answers = [
         ("not-json", "<html>oops</html>"),
         ("truncated", r#"{"details":"#),
@@ -263,8 +253,8 @@ async fn malformed_handler_answers_are_502() {
         "[[routes]]\naction = \"bad/*\"\nnats = \"app.bad\"\n\n[[routes]]\naction = \"badhttp/*\"\nhttp = \"{}\"\n",
         http.url("/")
     );
-    let _router = TestRouter::start(&nats, &routes).await;
-    let edge = TestEdge::start(&nats).await;
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     for (i, (kind, _)) in answers.iter().enumerate() {
@@ -286,18 +276,17 @@ async fn malformed_handler_answers_are_502() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_noreply_answer_sends_nothing_back() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"typing\"\nnats = \"app.typing\"\n").await;
+both_buses!(a_noreply_answer_sends_nothing_back);
+async fn a_noreply_answer_sends_nothing_back(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"typing\"\nnats = \"app.typing\"\n").await;
     let mut seen = Recorder::new();
     let tx = seen.sender();
-    let _handler = NatsHandler::serve(&nats, "app.typing", move |request: Request<Value>| {
+    let _handler = NatsHandler::serve(&setup, "app.typing", move |request: Request<Value>| {
         let _ = tx.send(request.id);
         async { Reply::noreply() }
     })
     .await;
-    let edge = TestEdge::start(&nats).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     for id in [json!("t1"), json!(2)] {
@@ -310,12 +299,11 @@ async fn a_noreply_answer_sends_nothing_back() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn join_and_leave_effects_apply_before_the_reply() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"room/*\"\nnats = \"app.room\"\n").await;
-    let _handler = NatsHandler::serve(&nats, "app.room", |request: Request<Value>| async move {
+both_buses!(join_and_leave_effects_apply_before_the_reply);
+async fn join_and_leave_effects_apply_before_the_reply(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"room/*\"\nnats = \"app.room\"\n").await;
+    let _handler = NatsHandler::serve(&setup, "app.room", |request: Request<Value>| async move {
         let room = request.details["room"].as_str().unwrap_or_default().to_owned();
         match request.action.as_str() {
             "room/enter" => Reply::details("in").join(room),
@@ -324,7 +312,7 @@ async fn join_and_leave_effects_apply_before_the_reply() {
         }
     })
     .await;
-    let edge = TestEdge::start(&nats).await;
+    let edge = TestEdge::start(&setup).await;
     let mut tab1 = edge.user("alice", &[]).await;
     let mut tab2 = edge.user("alice", &[]).await;
     let mut witness = edge.user("witness", &["room:7"]).await;
@@ -337,20 +325,19 @@ async fn join_and_leave_effects_apply_before_the_reply() {
     assert_eq!(tab1.recv_raw().await, r#"{"action":"r","details":1}"#);
     assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":1}"#);
     // Only the requesting connection joined, not the user's other tab.
-    all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
 
     tab1.send_action("room/exit", json!({"room": "room:7"}), json!(2)).await;
     assert_eq!(tab1.recv_action("room/exit").await["details"], "out");
     bus.to_group("room:7", r#"{"action":"r","details":2}"#).await;
     assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":2}"#);
-    all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+    Client::all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_publish_effect_reaches_groups_and_users_on_other_edges() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n").await;
-    let _handler = NatsHandler::serve(&nats, "app.chat", |request: Request<Value>| async move {
+both_buses!(a_publish_effect_reaches_groups_and_users_on_other_edges);
+async fn a_publish_effect_reaches_groups_and_users_on_other_edges(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, CHAT).await;
+    let _handler = NatsHandler::serve(&setup, "app.chat", |request: Request<Value>| async move {
         let from = request.user.clone().unwrap_or_default();
         let to_room = Target { groups: vec!["room:1".into()], ..Target::default() };
         let to_carol = Target { users: vec!["carol".into()], ..Target::default() };
@@ -359,8 +346,8 @@ async fn a_publish_effect_reaches_groups_and_users_on_other_edges() {
             .publish(to_carol, "chat/dm", json!({"from": from}))
     })
     .await;
-    let edge1 = TestEdge::start(&nats).await;
-    let edge2 = TestEdge::start(&nats).await;
+    let edge1 = TestEdge::start(&setup).await;
+    let edge2 = TestEdge::start(&setup).await;
     let mut alice = edge1.user("alice", &[]).await;
     let mut bob = edge2.user("bob", &["room:1"]).await;
     let mut bob_here = edge1.user("bob", &["room:1"]).await;
@@ -376,21 +363,20 @@ async fn a_publish_effect_reaches_groups_and_users_on_other_edges() {
         assert!(frame.get("id").is_none(), "a published frame has no id: {frame}");
     }
     assert_eq!(carol.recv_action("chat/dm").await["details"], json!({"from": "alice"}));
-    all_silent(&mut [&mut alice, &mut bob, &mut bob_here, &mut carol, &mut dave]).await;
+    Client::all_silent(&mut [&mut alice, &mut bob, &mut bob_here, &mut carol, &mut dave]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_disconnect_effect_closes_the_connection_after_the_reply() {
-    let nats = NatsServer::start().await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"account/*\"\nnats = \"app.account\"\n").await;
-    let _handler = NatsHandler::serve(&nats, "app.account", |request: Request<Value>| async move {
+both_buses!(a_disconnect_effect_closes_the_connection_after_the_reply);
+async fn a_disconnect_effect_closes_the_connection_after_the_reply(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"account/*\"\nnats = \"app.account\"\n").await;
+    let _handler = NatsHandler::serve(&setup, "app.account", |request: Request<Value>| async move {
         match request.action.as_str() {
             "account/delete" => Reply::details("deleted").disconnect(4009, "account deleted"),
             _ => Reply::details("fine"),
         }
     })
     .await;
-    let edge = TestEdge::start(&nats).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
     let mut other_tab = edge.user("alice", &[]).await;
 
@@ -404,16 +390,15 @@ async fn a_disconnect_effect_closes_the_connection_after_the_reply() {
     other_tab.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_after_the_route_timeout_is_dropped() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
+both_buses!(an_answer_after_the_route_timeout_is_dropped);
+async fn an_answer_after_the_route_timeout_is_dropped(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
     let _router =
-        TestRouter::start(&nats, "[[routes]]\naction = \"late/*\"\nnats = \"app.late\"\ntimeout_ms = 150\n").await;
+        TestRouter::start(&setup, "[[routes]]\naction = \"late/*\"\nnats = \"app.late\"\ntimeout_ms = 150\n").await;
     let mut raw =
         RawHandler::start(&bus, "app.late", |_| vec![(Duration::from_millis(600), r#"{"details":"late"}"#.into())])
             .await;
-    let edge = patient_edge(&nats).await;
+    let edge = patient_edge(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_action("late/x", Value::Null, json!("l1")).await;
@@ -426,18 +411,17 @@ async fn an_answer_after_the_route_timeout_is_dropped() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_answer_to_the_same_request_is_dropped() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"dup/*\"\nnats = \"app.dup\"\n").await;
+both_buses!(a_second_answer_to_the_same_request_is_dropped);
+async fn a_second_answer_to_the_same_request_is_dropped(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"dup/*\"\nnats = \"app.dup\"\n").await;
     let raw = RawHandler::start(&bus, "app.dup", |request| {
         let first = json!({"details": {"answer": 1, "echo": request["details"]}}).to_string();
         let second = json!({"details": {"answer": 2, "echo": request["details"]}}).to_string();
         vec![(Duration::ZERO, first), (Duration::from_millis(20), second)]
     })
     .await;
-    let edge = TestEdge::start(&nats).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     for (n, id) in [json!("x"), json!(7)].into_iter().enumerate() {
@@ -452,17 +436,49 @@ async fn a_second_answer_to_the_same_request_is_dropped() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn actions_beyond_the_per_connection_cap_get_429_and_other_connections_are_unaffected() {
-    let nats = NatsServer::start().await;
+both_buses!(routers_share_the_actions_through_their_queue_group_and_a_stopped_one_costs_no_request);
+async fn routers_share_the_actions_through_their_queue_group_and_a_stopped_one_costs_no_request(setup: BusSetup) {
+    const REQUESTS: &str = "herald_router_requests_total";
+    let mut first = TestRouter::start(&setup, CHAT).await;
+    let second = TestRouter::start(&setup, CHAT).await;
+    let seen = Recorder::new();
+    let _chat = echo_handler(&setup, "app.chat", &seen).await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    const SHARED: u64 = 40;
+    for id in 0..SHARED {
+        alice.send_action("chat/send", json!(id), json!(id)).await;
+        assert_eq!(alice.recv_action("chat/send").await["details"], json!({"echo": id, "by": "app.chat"}));
+    }
+    let (a, b) = (first.metric(REQUESTS).await, second.metric(REQUESTS).await);
+    assert_eq!(a + b, SHARED, "every action was handled by exactly one router");
+    // A queue group gives each message to a member picked at random: 40
+    // actions all on one of two routers happens once in 2^39.
+    assert!(a > 0 && b > 0, "the routers did not share the actions: {a} and {b}");
+
+    // A router that stops leaves the queue group: the other takes every
+    // later action.
+    first.shutdown().await;
+    const AFTER: u64 = 20;
+    for id in SHARED..SHARED + AFTER {
+        alice.send_action("chat/send", json!(id), json!(id)).await;
+        assert_eq!(alice.recv_action("chat/send").await["id"], id);
+    }
+    assert_eq!(second.metric(REQUESTS).await, b + AFTER, "the router left handled every later action");
+    alice.expect_silence(SILENCE).await;
+}
+
+both_buses!(actions_beyond_the_per_connection_cap_get_429_and_other_connections_are_unaffected);
+async fn actions_beyond_the_per_connection_cap_get_429_and_other_connections_are_unaffected(setup: BusSetup) {
     let _router =
-        TestRouter::start(&nats, "[[routes]]\naction = \"slow/*\"\nnats = \"app.slow\"\ntimeout_ms = 5000\n").await;
-    let _handler = NatsHandler::serve(&nats, "app.slow", |request: Request<Value>| async move {
+        TestRouter::start(&setup, "[[routes]]\naction = \"slow/*\"\nnats = \"app.slow\"\ntimeout_ms = 5000\n").await;
+    let _handler = NatsHandler::serve(&setup, "app.slow", |request: Request<Value>| async move {
         tokio::time::sleep(Duration::from_millis(800)).await;
         Reply::details(request.details)
     })
     .await;
-    let edge = TestEdge::builder(&nats)
+    let edge = TestEdge::builder(&setup)
         .limits(|l| l.max_inflight_actions = 2)
         .timing(|t| t.action_timeout = Duration::from_secs(5))
         .spawn()
@@ -498,20 +514,19 @@ async fn actions_beyond_the_per_connection_cap_get_429_and_other_connections_are
     // Once answered, the slots are free again.
     alice.send_action("slow/op", json!(4), json!(4)).await;
     assert_eq!(alice.recv_action("slow/op").await["id"], 4);
-    all_silent(&mut [&mut alice, &mut bob]).await;
+    Client::all_silent(&mut [&mut alice, &mut bob]).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_default_route_takes_every_action_no_other_route_matches() {
-    let nats = NatsServer::start().await;
+both_buses!(the_default_route_takes_every_action_no_other_route_matches);
+async fn the_default_route_takes_every_action_no_other_route_matches(setup: BusSetup) {
     let routes = "[[routes]]\naction = \"chat/*\"\nnats = \"app.chat\"\n\n\
                   [[routes]]\naction = \"$default\"\nnats = \"app.fallback\"\n";
-    let _router = TestRouter::start(&nats, routes).await;
+    let _router = TestRouter::start(&setup, routes).await;
     let mut chat_seen = Recorder::new();
     let mut fallback_seen = Recorder::new();
-    let _chat = echo_handler(&nats, "app.chat", &chat_seen).await;
-    let _fallback = echo_handler(&nats, "app.fallback", &fallback_seen).await;
-    let edge = TestEdge::start(&nats).await;
+    let _chat = echo_handler(&setup, "app.chat", &chat_seen).await;
+    let _fallback = echo_handler(&setup, "app.fallback", &fallback_seen).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
     alice.send_action("chat/send", json!(1), json!(1)).await;
@@ -532,15 +547,14 @@ async fn the_default_route_takes_every_action_no_other_route_matches() {
     alice.expect_silence(SILENCE).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let mut router = TestRouter::start(&nats, "[[routes]]\naction = \"$join\"\nnats = \"auth.join\"\n").await;
+both_buses!(the_join_route_approves_and_denies_joins_the_token_does_not_allow);
+async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let mut router = TestRouter::start(&setup, "[[routes]]\naction = \"$join\"\nnats = \"auth.join\"\n").await;
     let mut seen = Recorder::new();
     let tx = seen.sender();
     // Approves the rooms that are open, denies the others.
-    let _approver = NatsHandler::serve(&nats, "auth.join", move |request: Request<Value>| {
+    let _approver = NatsHandler::serve(&setup, "auth.join", move |request: Request<Value>| {
         let _ = tx.send(request.clone());
         async move {
             match request.details["group"].as_str() {
@@ -551,8 +565,8 @@ async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow() {
     })
     .await;
     let _denier =
-        NatsHandler::serve(&nats, "auth.join.strict", |_: Request<Value>| async { Reply::error(403, "no") }).await;
-    let edge = TestEdge::start(&nats).await;
+        NatsHandler::serve(&setup, "auth.join.strict", |_: Request<Value>| async { Reply::error(403, "no") }).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").groups(["lobby"]).join(["mine:*"]).hs256()).await;
     let mut witness = edge.user("witness", &["open:1", "closed:1", "mine:1"]).await;
 
@@ -581,7 +595,7 @@ async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow() {
     }
     bus.to_group("closed:1", r#"{"action":"g","details":"closed:1"}"#).await;
     assert_eq!(witness.recv_action("g").await["details"], "closed:1");
-    all_silent(&mut [&mut alice, &mut witness]).await;
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
 
     // $leave of a group the token does not name goes to the same route.
     alice.send_action("$leave", json!({"group": "open:1"}), json!("l1")).await;
@@ -590,7 +604,7 @@ async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow() {
     assert_eq!((request.action.as_str(), request.details.clone()), ("$leave", json!({"group": "open:1"})));
     bus.to_group("open:1", r#"{"action":"g","details":"after leave"}"#).await;
     assert_eq!(witness.recv_action("g").await["details"], "after leave");
-    all_silent(&mut [&mut alice, &mut witness]).await;
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
 
     // Another handler on the route denies what the first approved.
     router.write_routes("[[routes]]\naction = \"$join\"\nnats = \"auth.join.strict\"\n");
@@ -600,18 +614,17 @@ async fn the_join_route_approves_and_denies_joins_the_token_does_not_allow() {
     seen.expect_nothing(SILENCE).await;
     bus.to_group("open:1", r#"{"action":"g","details":"denied"}"#).await;
     assert_eq!(witness.recv_action("g").await["details"], "denied");
-    all_silent(&mut [&mut alice, &mut witness]).await;
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
     router.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_join_route_a_join_the_token_does_not_allow_is_403() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"$default\"\nnats = \"app.fallback\"\n").await;
+both_buses!(without_a_join_route_a_join_the_token_does_not_allow_is_403);
+async fn without_a_join_route_a_join_the_token_does_not_allow_is_403(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"$default\"\nnats = \"app.fallback\"\n").await;
     let mut seen = Recorder::new();
-    let _fallback = echo_handler(&nats, "app.fallback", &seen).await;
-    let edge = TestEdge::start(&nats).await;
+    let _fallback = echo_handler(&setup, "app.fallback", &seen).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.client(&Token::user("alice").join(["mine:*"]).hs256()).await;
     let mut witness = edge.user("witness", &["admins"]).await;
 
@@ -623,25 +636,24 @@ async fn without_a_join_route_a_join_the_token_does_not_allow_is_403() {
     seen.expect_nothing(SILENCE).await;
     bus.to_group("admins", r#"{"action":"secret"}"#).await;
     assert_eq!(witness.recv_raw().await, r#"{"action":"secret"}"#);
-    all_silent(&mut [&mut alice, &mut witness]).await;
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
     // What the token allows still works.
     alice.send_action("$join", json!({"group": "mine:2"}), json!(3)).await;
     assert_eq!(alice.recv_action("$join").await["id"], 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disconnect_notices_reach_the_disconnect_handler() {
-    let nats = NatsServer::start().await;
-    let bus = TestBus::connect(&nats).await;
-    let _router = TestRouter::start(&nats, "[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n").await;
+both_buses!(disconnect_notices_reach_the_disconnect_handler);
+async fn disconnect_notices_reach_the_disconnect_handler(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n").await;
     let mut seen = Recorder::new();
     let tx = seen.sender();
-    let _handler = NatsHandler::serve(&nats, "app.gone", move |request: Request<Value>| {
+    let _handler = NatsHandler::serve(&setup, "app.gone", move |request: Request<Value>| {
         let _ = tx.send(request);
         async { Reply::empty() }
     })
     .await;
-    let edge = TestEdge::start(&nats).await;
+    let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &["room:1", "lobby"]).await;
     let mut bob = edge.user("bob", &[]).await;
 

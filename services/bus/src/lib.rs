@@ -238,14 +238,23 @@ impl Stream for Subscription {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<BusMessage>> {
         match self.get_mut() {
-            Subscription::Nats(inner) => Pin::new(inner).poll_next(cx).map(|message| {
-                message.map(|m| BusMessage {
-                    subject: m.subject,
-                    reply: m.reply,
-                    payload: m.payload,
-                    headers: m.headers,
-                })
-            }),
+            Subscription::Nats(inner) => loop {
+                match Pin::new(&mut *inner).poll_next(cx) {
+                    // A status from the server (e.g. "no responders" on a
+                    // reply subject) is not a message anybody sent.
+                    Poll::Ready(Some(m)) if m.status.is_some() => continue,
+                    other => {
+                        break other.map(|message| {
+                            message.map(|m| BusMessage {
+                                subject: m.subject,
+                                reply: m.reply,
+                                payload: m.payload,
+                                headers: m.headers,
+                            })
+                        });
+                    }
+                }
+            },
             Subscription::Local(inner) => Pin::new(inner).poll_next(cx),
         }
     }

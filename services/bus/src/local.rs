@@ -6,7 +6,7 @@
 //!   token) and `>` (one or more trailing tokens); publishing to a subject
 //!   with wildcards, empty tokens or whitespace is refused;
 //! - a message goes to every plain subscription that matches and to one
-//!   member of each matching queue group;
+//!   member of each matching queue group, picked at random;
 //! - a request with nobody listening fails at once with "no responders";
 //! - messages keep their publisher's order per subscription;
 //! - a subscriber that does not keep up loses messages rather than slowing
@@ -33,6 +33,9 @@ use crate::{BusError, BusMessage, RequestError, Subscription};
 /// NATS client's default.
 const SUBSCRIPTION_CAPACITY: usize = 65_536;
 
+/// Largest payload: nats-server's default `max_payload`.
+const MAX_PAYLOAD: usize = 1024 * 1024;
+
 /// An in-process bus; clones share it.
 #[derive(Clone, Debug, Default)]
 pub struct LocalBus {
@@ -44,7 +47,7 @@ struct Inner {
     subscriptions: RwLock<HashMap<u64, Entry>>,
     /// Source of subscription ids and inbox names.
     next_id: AtomicU64,
-    /// Spreads queue-group messages over the members.
+    /// Draws of the queue-group member picks ([`pick`]).
     next_pick: AtomicU64,
 }
 
@@ -91,6 +94,9 @@ impl LocalBus {
         if !is_valid_subject(&subject) {
             return Err(BusError::Publish { subject, reason: "not a valid subject".to_owned() });
         }
+        if payload.len() > MAX_PAYLOAD {
+            return Err(BusError::Publish { subject, reason: "maximum payload exceeded".to_owned() });
+        }
         let tokens: Vec<&str> = subject.split('.').collect();
         let message = BusMessage {
             subject: async_nats::Subject::from(subject.as_str()),
@@ -108,8 +114,8 @@ impl LocalBus {
             }
         }
         for members in queues.values() {
-            let pick = self.inner.next_pick.fetch_add(1, Ordering::Relaxed) as usize % members.len();
-            delivered += usize::from(offer(members[pick], &message));
+            let draw = self.inner.next_pick.fetch_add(1, Ordering::Relaxed);
+            delivered += usize::from(offer(members[pick(draw, members.len())], &message));
         }
         Ok(delivered)
     }
@@ -141,6 +147,21 @@ impl Inner {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Entry>> {
         self.subscriptions.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The member of a queue group of `members` that draw number `draw` picks:
+/// as good as random, like NATS's pick. (The draw number modulo the members
+/// would not do: draws are shared by every queue group, so when each
+/// message to a group is followed by one to another (a router's request to
+/// a handler), the group's draws advance by two and a group of two always
+/// picks the same member.)
+fn pick(draw: u64, members: usize) -> usize {
+    // SplitMix64's output function: consecutive draws give unrelated bits.
+    let mut z = draw.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % members as u64) as usize
 }
 
 /// Queues a message for one subscription; a full one loses it, as a slow
@@ -219,7 +240,6 @@ fn matches(pattern: &[String], subject: &[&str]) -> bool {
 mod tests {
     use super::*;
     use crate::Bus;
-    use futures_util::FutureExt;
 
     fn pattern(p: &str) -> Vec<String> {
         parse_pattern(p).unwrap()
@@ -227,6 +247,13 @@ mod tests {
 
     fn tokens(s: &str) -> Vec<&str> {
         s.split('.').collect()
+    }
+
+    /// Messages waiting on a local subscription, taken (without polling:
+    /// tokio's task budget would end a long count early).
+    fn count(subscription: &mut Subscription) -> usize {
+        let Subscription::Local(local) = subscription else { panic!("not a local subscription") };
+        std::iter::from_fn(|| local.receiver.try_recv().ok()).count()
     }
 
     #[test]
@@ -262,17 +289,31 @@ mod tests {
         for _ in 0..10 {
             bus.publish("x.y".into(), Bytes::from_static(b"m")).await.unwrap();
         }
-        let count = |s: &mut Subscription| {
-            let mut n = 0;
-            while let Some(Some(_)) = s.next().now_or_never() {
-                n += 1;
-            }
-            n
-        };
         assert_eq!((count(&mut a), count(&mut b)), (10, 10));
         let (n1, n2) = (count(&mut q1), count(&mut q2));
         assert_eq!(n1 + n2, 10);
         assert!(n1 > 0 && n2 > 0, "the queue group shares the load");
+    }
+
+    #[tokio::test]
+    async fn a_queue_group_spreads_its_messages_whatever_else_goes_to_queue_groups() {
+        // As when a router, one of two in a queue group, takes each action
+        // and passes it to a handler in a queue group of its own: every
+        // other pick is the handler's. Both routers must still get their
+        // share.
+        let bus = Bus::local();
+        let mut routers = Vec::new();
+        for _ in 0..2 {
+            routers.push(bus.queue_subscribe("actions".into(), "routers".into()).await.unwrap());
+        }
+        let mut handler = bus.queue_subscribe("app".into(), "app".into()).await.unwrap();
+        for _ in 0..100 {
+            bus.publish("actions".into(), Bytes::from_static(b"action")).await.unwrap();
+            bus.publish("app".into(), Bytes::from_static(b"request")).await.unwrap();
+        }
+        let counts: Vec<usize> = routers.iter_mut().map(count).collect();
+        assert_eq!((counts[0] + counts[1], count(&mut handler)), (100, 100), "{counts:?}");
+        assert!(counts.iter().all(|n| *n >= 25), "a router was starved: {counts:?}");
     }
 
     #[tokio::test]
@@ -305,6 +346,14 @@ mod tests {
         let first = sub.next().await.unwrap();
         assert_eq!(first.header("Herald-Exclude-Conn"), Some("e.1"));
         assert!(sub.next().await.is_none(), "nothing after the drain");
+    }
+
+    #[tokio::test]
+    async fn payloads_over_the_nats_default_are_refused() {
+        let bus = Bus::local();
+        let _sub = bus.subscribe("big".into()).await.unwrap();
+        assert!(bus.publish("big".into(), Bytes::from(vec![b'x'; MAX_PAYLOAD])).await.is_ok());
+        assert!(bus.publish("big".into(), Bytes::from(vec![b'x'; MAX_PAYLOAD + 1])).await.is_err());
     }
 
     #[tokio::test]
