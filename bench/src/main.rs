@@ -11,10 +11,11 @@
 //!
 //! - `main.rs`: the command line.
 //! - [`scenario`]: one module per scenario (`idle`, `broadcast`,
-//!   `cross_pod`), what they share, and the publishing run.
+//!   `cross_pod`, `actions`), what they share, and the publishing run.
 //! - [`procs`]: worker processes, the JSON lines between them and the
 //!   parent, and adding up their counts.
-//! - [`worker`]: what a worker process does; [`tally`]: what it counts.
+//! - [`worker`]: what a worker process does; [`tally`]: what it counts of
+//!   deliveries, [`act`]: of client actions (the frames, matching replies).
 //! - [`conn`]: opening one connection from a spread source address.
 //! - [`population`]: each connection's user, groups, edge and expected
 //!   messages, from its number alone.
@@ -23,6 +24,7 @@
 //!   [`proc_mem`]: resident memory of server processes; [`report`]: the
 //!   summary table and JSON.
 
+mod act;
 mod conn;
 mod hist;
 mod population;
@@ -42,7 +44,8 @@ use clap::{Parser, Subcommand};
 
 use crate::scenario::Scenario;
 
-/// Load tool for Herald edges: connections, fan-out, cross-pod delivery.
+/// Load tool for Herald edges: connections, fan-out, cross-pod delivery,
+/// client actions through routers and handlers.
 ///
 /// Progress goes to standard error every second; the summary to standard
 /// output; the full results to --json.

@@ -7,11 +7,12 @@
 //! machine, K children use K cores with no locks between them.
 //!
 //! The parent talks to a child in JSON lines: an [`Order`] on its standard
-//! input (the plan, later the order to finish), an [`Event`] on its standard
-//! output (progress every quarter second, "ready" once its connections are
-//! open, "done" with its counts and histograms). Children inherit standard
-//! error for their diagnostics. A child whose standard input closes exits,
-//! so no child outlives its parent.
+//! input (the plan, perhaps an order to send client actions, later the order
+//! to finish), an [`Event`] on its standard output (progress every quarter
+//! second, "ready" once its connections are open, "acted" once its actions
+//! are answered, "done" with its counts and histograms). Children inherit
+//! standard error for their diagnostics. A child whose standard input closes
+//! exits, so no child outlives its parent.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -27,7 +28,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use self::wire::{ConnectStats, DeliveryStats, Event, Order, Progress, WorkerPlan};
+pub use self::wire::{ActionLoad, ActionStats, ConnectStats, DeliveryStats, Event, Order, Progress, WorkerPlan};
 use crate::hist;
 
 mod wire;
@@ -113,6 +114,49 @@ impl Delivered {
     }
 }
 
+/// Every worker's [`ActionStats`], added up.
+#[derive(Debug)]
+pub struct Acted {
+    pub sent: u64,
+    pub unsent: u64,
+    /// The longest any worker took to send its share.
+    pub sending: Duration,
+    pub replied: u64,
+    pub errors: BTreeMap<u16, u64>,
+    pub timeouts: u64,
+    pub late: u64,
+    pub unmatched: u64,
+    pub other_frames: u64,
+    pub rtt: Histogram<u64>,
+}
+
+impl Acted {
+    fn merge(parts: &[ActionStats]) -> Acted {
+        let sum = |field: fn(&ActionStats) -> u64| parts.iter().map(field).sum();
+        let mut rtt = hist::micros();
+        let mut errors = BTreeMap::new();
+        for part in parts {
+            part.rtt.add_to(&mut rtt);
+            for &(code, count) in &part.errors {
+                *errors.entry(code).or_default() += count;
+            }
+        }
+        let sending = parts.iter().map(|p| p.sending_seconds).fold(0.0, f64::max);
+        Acted {
+            sent: sum(|p| p.sent),
+            unsent: sum(|p| p.unsent),
+            sending: Duration::try_from_secs_f64(sending).unwrap_or_default(),
+            replied: sum(|p| p.replied),
+            errors,
+            timeouts: sum(|p| p.timeouts),
+            late: sum(|p| p.late),
+            unmatched: sum(|p| p.unmatched),
+            other_frames: sum(|p| p.other_frames),
+            rtt,
+        }
+    }
+}
+
 /// `total` connections split into at most `procs` contiguous, non-empty
 /// ranges whose sizes differ by at most one.
 pub fn split(total: u64, procs: usize) -> Vec<Range<u64>> {
@@ -157,18 +201,23 @@ impl Board {
             open: sum.open + p.open,
             failed: sum.failed + p.failed,
             received: sum.received + p.received,
+            sent: sum.sent + p.sent,
         })
     }
 
     fn line(&self) -> String {
         let total = self.total();
+        let published = self.published.load(Ordering::Relaxed);
+        // Workers send client actions, or a publisher publishes: one or
+        // the other moves.
+        let (what, count) = if total.sent > 0 { ("sent", total.sent) } else { ("published", published) };
         format!(
-            "[{:>4}s] open {:>7}  failed {:>5}  received {:>10}  published {:>8}",
+            "[{:>4}s] open {:>7}  failed {:>5}  received {:>10}  {what} {:>8}",
             self.started.elapsed().as_secs(),
             total.open,
             total.failed,
             total.received,
-            self.published.load(Ordering::Relaxed),
+            count,
         )
     }
 }
@@ -194,6 +243,8 @@ pub struct Fleet {
     inputs: Vec<ChildStdin>,
     heard: mpsc::UnboundedReceiver<Heard>,
     board: Arc<Board>,
+    /// Each worker's connections, by global number.
+    conns: Vec<Range<u64>>,
     _tasks: Vec<AbortOnDrop>,
 }
 
@@ -208,8 +259,14 @@ impl Fleet {
             published: AtomicU64::new(0),
         });
         let (tx, heard) = mpsc::unbounded_channel();
-        let mut fleet =
-            Fleet { children: Vec::new(), inputs: Vec::new(), heard, board: board.clone(), _tasks: Vec::new() };
+        let mut fleet = Fleet {
+            children: Vec::new(),
+            inputs: Vec::new(),
+            heard,
+            board: board.clone(),
+            conns: plans.iter().map(|plan| plan.conns.clone()).collect(),
+            _tasks: Vec::new(),
+        };
         for (i, plan) in plans.into_iter().enumerate() {
             let mut child = Command::new(&exe)
                 .arg("worker")
@@ -241,6 +298,19 @@ impl Fleet {
         let parts =
             self.collect("ready", |event| if let Event::Ready(stats) = event { Some(stats) } else { None }).await?;
         Ok(Connected::merge(&parts, self.board.started.elapsed()))
+    }
+
+    /// Tells every worker to send client actions, `load(conns)` for the
+    /// worker with connections `conns`, and waits until every action is
+    /// answered or timed out.
+    pub async fn act(&mut self, load: impl Fn(&Range<u64>) -> ActionLoad) -> Result<Acted> {
+        for i in 0..self.inputs.len() {
+            let order = Order::Act(load(&self.conns[i]));
+            self.send(i, &order).await?;
+        }
+        let parts =
+            self.collect("acted", |event| if let Event::Acted(stats) = event { Some(stats) } else { None }).await?;
+        Ok(Acted::merge(&parts))
     }
 
     /// Where the publisher counts its messages, for progress lines.
@@ -379,5 +449,30 @@ mod tests {
             (20, 18, 16, 2, 2)
         );
         assert_eq!(total.latency.len(), 2);
+    }
+
+    #[test]
+    fn action_stats_add_up() {
+        let mut rtt = hist::micros();
+        rtt.saturating_record(800);
+        let part = ActionStats {
+            sent: 10,
+            unsent: 1,
+            sending_seconds: 2.0,
+            replied: 7,
+            errors: vec![(503, 1), (504, 1)],
+            timeouts: 1,
+            late: 1,
+            unmatched: 2,
+            other_frames: 3,
+            rtt: Buckets::from(&rtt),
+        };
+        let slower = ActionStats { sending_seconds: 2.5, errors: vec![(504, 2)], ..part.clone() };
+        let total = Acted::merge(&[part, slower]);
+        assert_eq!((total.sent, total.unsent, total.replied, total.timeouts), (20, 2, 14, 2));
+        assert_eq!((total.late, total.unmatched, total.other_frames), (2, 4, 6));
+        assert_eq!(total.errors, BTreeMap::from([(503, 1), (504, 3)]));
+        assert_eq!(total.sending, Duration::from_millis(2500));
+        assert_eq!(total.rtt.len(), 2);
     }
 }

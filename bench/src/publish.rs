@@ -48,7 +48,7 @@ pub fn frame(seq: u64, t: u64, payload_bytes: usize) -> Bytes {
 
 /// Messages due `elapsed` into a run at `rate` per second, never more than
 /// `total`.
-fn due(elapsed: Duration, rate: f64, total: u64) -> u64 {
+pub fn due(elapsed: Duration, rate: f64, total: u64) -> u64 {
     ((elapsed.as_secs_f64() * rate) as u64).min(total)
 }
 

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::hist::Quantiles;
-use crate::procs::{Connected, Delivered};
+use crate::procs::{Acted, Connected, Delivered};
 use crate::publish::Published;
 
 /// Everything a run measured.
@@ -24,6 +24,8 @@ pub struct Report {
     pub memory: Vec<ServerMemory>,
     /// For scenarios that publish.
     pub delivery: Option<Delivery>,
+    /// For scenarios that send client actions.
+    pub actions: Option<Actions>,
 }
 
 /// How the connections opened and held.
@@ -131,6 +133,58 @@ impl Delivery {
     }
 }
 
+/// Client actions sent and how they were answered.
+#[derive(Debug, Serialize)]
+pub struct Actions {
+    pub action: String,
+    /// Actions per second asked for.
+    pub requested_rate: f64,
+    /// Actions written to a socket.
+    pub sent: u64,
+    /// Actions not sent: their connection had closed.
+    pub unsent: u64,
+    /// How long the slowest worker took to send its share.
+    pub send_seconds: f64,
+    /// Actions sent per second of sending: the rate achieved.
+    pub send_rate: f64,
+    /// Answered with a reply in time.
+    pub replied: u64,
+    /// Answered with `<action>:error` in time, by code (0: no code).
+    pub errors: BTreeMap<u16, u64>,
+    /// No answer within `timeout_ms`.
+    pub timeouts: u64,
+    pub timeout_ms: u64,
+    /// Answers that came after their action timed out.
+    pub late: u64,
+    /// Answers to no action of their connection, or repeated.
+    pub unmatched: u64,
+    /// Other text frames (`$error`, `$reauth`, ...).
+    pub other_frames: u64,
+    /// Sending an action to reading its answer (replies and errors).
+    pub rtt_us: Quantiles,
+}
+
+impl Actions {
+    pub fn new(action: &str, requested_rate: f64, timeout_ms: u64, acted: &Acted) -> Actions {
+        Actions {
+            action: action.to_owned(),
+            requested_rate,
+            sent: acted.sent,
+            unsent: acted.unsent,
+            send_seconds: acted.sending.as_secs_f64(),
+            send_rate: rate(acted.sent, acted.sending),
+            replied: acted.replied,
+            errors: acted.errors.clone(),
+            timeouts: acted.timeouts,
+            timeout_ms,
+            late: acted.late,
+            unmatched: acted.unmatched,
+            other_frames: acted.other_frames,
+            rtt_us: Quantiles::from(&acted.rtt),
+        }
+    }
+}
+
 fn rate(count: u64, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
     if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
@@ -181,6 +235,33 @@ impl Report {
                 row("other frames", d.other_frames.to_string());
             }
             row("latency", latency(&d.latency_us));
+        }
+        if let Some(a) = &self.actions {
+            row(
+                "actions",
+                format!(
+                    "{} {:?} sent in {:.2} s ({:.1}/s of {}/s asked), {} unsent",
+                    a.sent, a.action, a.send_seconds, a.send_rate, a.requested_rate, a.unsent
+                ),
+            );
+            let errors: u64 = a.errors.values().sum();
+            row(
+                "answers",
+                format!(
+                    "{} replies, {} errors, {} timeouts (none in {} ms), {} late",
+                    a.replied, errors, a.timeouts, a.timeout_ms, a.late
+                ),
+            );
+            for (code, count) in &a.errors {
+                row("  error", format!("{count} × {code}"));
+            }
+            if a.unmatched > 0 {
+                row("unmatched", a.unmatched.to_string());
+            }
+            if a.other_frames > 0 {
+                row("other frames", a.other_frames.to_string());
+            }
+            row("round trip", latency(&a.rtt_us));
         }
         let width = rows.iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0);
         let mut table = String::new();
@@ -262,6 +343,32 @@ mod tests {
             connections: Connections::new(10, &connected, 0),
             memory: vec![ServerMemory::new(42, 9, 1024 * 1024, 1024 * 1024 + 9 * 2048)],
             delivery: Some(Delivery::new(&published, &delivered)),
+            actions: None,
+        }
+    }
+
+    fn actions_report() -> Report {
+        let mut rtt = hist::micros();
+        for us in [700, 900, 1_200, 4_000] {
+            rtt.saturating_record(us);
+        }
+        let acted = Acted {
+            sent: 4,
+            unsent: 0,
+            sending: Duration::from_secs(2),
+            replied: 3,
+            errors: BTreeMap::from([(504, 1)]),
+            timeouts: 1,
+            late: 0,
+            unmatched: 0,
+            other_frames: 0,
+            rtt,
+        };
+        Report {
+            scenario: "actions",
+            delivery: None,
+            actions: Some(Actions::new("echo", 2.5, 5000, &acted)),
+            ..report()
         }
     }
 
@@ -299,6 +406,26 @@ mod tests {
         let summary = report().summary();
         for needle in ["connect rate", "3 conn/s", "2048 B = 2.00 KiB", "lost", "p99", "1.50 ms"] {
             assert!(summary.contains(needle), "{needle:?} missing from\n{summary}");
+        }
+    }
+
+    #[test]
+    fn actions_report_rate_errors_and_round_trips() {
+        assert!(serde_json::to_value(report()).unwrap()["actions"].is_null());
+        let report = actions_report();
+        let json = serde_json::to_value(&report).unwrap();
+        let actions = &json["actions"];
+        assert_eq!(actions["send_rate"], 2.0);
+        assert_eq!(actions["errors"]["504"], 1);
+        assert_eq!(actions["timeouts"], 1);
+        assert_eq!(actions["rtt_us"]["count"], 4);
+        let summary = report.summary();
+        for needle in ["2.0/s of 2.5/s", "3 replies, 1 errors, 1 timeouts", "1 × 504", "round trip", "p50 900 µs"] {
+            assert!(
+                summary.contains(needle),
+                "{needle:?} missing from
+{summary}"
+            );
         }
     }
 

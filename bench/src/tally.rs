@@ -158,7 +158,7 @@ impl Tally {
     }
 
     pub fn progress(&self) -> Progress {
-        Progress { open: self.open, failed: self.failed, received: self.received }
+        Progress { open: self.open, failed: self.failed, received: self.received, sent: 0 }
     }
 
     pub fn connect_stats(&self) -> ConnectStats {
@@ -248,7 +248,7 @@ mod tests {
         t.failed("tcp: refused".into());
         t.closed(1);
         t.closed(1);
-        assert_eq!(t.progress(), Progress { open: 1, failed: 1, received: 0 });
+        assert_eq!(t.progress(), Progress { open: 1, failed: 1, received: 0, sent: 0 });
         let connect = t.connect_stats();
         assert_eq!((connect.opened, connect.opened_per_edge.as_slice()), (2, &[2][..]));
         assert_eq!(t.delivery_stats(5).expected, 10);

@@ -94,5 +94,6 @@ pub async fn run(
         connections: Connections::new(count, &connected, delivered.closed_early),
         memory,
         delivery: Some(Delivery::new(&published, &delivered)),
+        actions: None,
     })
 }

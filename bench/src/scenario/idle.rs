@@ -39,5 +39,6 @@ pub async fn run(args: &Args) -> Result<Report> {
         connections: Connections::new(args.connections, &connected, held.closed_early),
         memory,
         delivery: None,
+        actions: None,
     })
 }

@@ -5,6 +5,7 @@
 //! [`Common`]) and a `run` that returns a [`Report`]. Adding one is a module
 //! and a variant of [`Scenario`].
 
+mod actions;
 mod broadcast;
 mod cross_pod;
 mod delivery;
@@ -34,6 +35,10 @@ pub enum Scenario {
     /// Users with several tabs spread over several edges, messages to each
     /// user: every tab must get every message of its user exactly once.
     CrossPod(cross_pod::Args),
+    /// N connections send client actions at a fixed total rate through the
+    /// routers to a handler: round-trip latency, rate achieved, errors and
+    /// timeouts.
+    Actions(actions::Args),
 }
 
 impl Scenario {
@@ -42,6 +47,7 @@ impl Scenario {
             Scenario::Idle(args) => idle::run(args).await,
             Scenario::Broadcast(args) => broadcast::run(args).await,
             Scenario::CrossPod(args) => cross_pod::run(args).await,
+            Scenario::Actions(args) => actions::run(args).await,
         }
     }
 
@@ -50,6 +56,7 @@ impl Scenario {
             Scenario::Idle(args) => &args.common,
             Scenario::Broadcast(args) => &args.common,
             Scenario::CrossPod(args) => &args.common,
+            Scenario::Actions(args) => &args.common,
         }
     }
 }
