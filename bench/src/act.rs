@@ -250,7 +250,7 @@ impl ActionTally {
         match self.inflight.get(id) {
             Some(waiting) if waiting.local == local => {
                 self.inflight.remove(id);
-                self.rtt.saturating_record(micros(now.saturating_duration_since(waiting.sent_at)));
+                self.rtt.saturating_record(hist::duration_micros(now.saturating_duration_since(waiting.sent_at)));
                 match code {
                     None => self.replied += 1,
                     Some(code) => *self.errors.entry(code).or_default() += 1,
@@ -305,10 +305,6 @@ impl ActionTally {
             rtt: Buckets::from(&self.rtt),
         }
     }
-}
-
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

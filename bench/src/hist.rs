@@ -69,6 +69,11 @@ impl From<&Histogram<u64>> for Quantiles {
     }
 }
 
+/// A duration in whole microseconds, the histograms' unit.
+pub fn duration_micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,7 +112,7 @@ impl Tally {
         conn.open = true;
         self.open += 1;
         self.opened_per_edge[edge] += 1;
-        self.handshake.saturating_record(micros(took));
+        self.handshake.saturating_record(hist::duration_micros(took));
     }
 
     /// A connection could not be opened, for the reason `kind`.
@@ -189,10 +189,6 @@ impl Tally {
             latency: Buckets::from(&self.latency),
         }
     }
-}
-
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -17,10 +17,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::{Bus, BusError};
+use herald_bus::{AbortOnDrop, Bus, BusError};
 use herald_proto::presence::{EdgePresence, Heartbeat, PresenceQuery};
 use herald_proto::subject::Subjects;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Missed heartbeats after which an edge is taken for dead.
@@ -60,22 +59,13 @@ struct EdgeDirectory {
     edges: Mutex<HashMap<String, Instant>>,
 }
 
-#[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Presence {
     /// Starts following the edges' heartbeats.
     pub async fn start(bus: Bus, subjects: Subjects, timeout: Duration) -> Result<Presence, BusError> {
         let mut heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
         let edges = Arc::new(EdgeDirectory::default());
         let directory = edges.clone();
-        let tracker = tokio::spawn(async move {
+        let tracker = AbortOnDrop::spawn(async move {
             while let Some(message) = heartbeats.next().await {
                 match herald_proto::json::from_object::<Heartbeat>(&message.payload) {
                     Ok(heartbeat) => directory.on_heartbeat(heartbeat),
@@ -83,7 +73,7 @@ impl Presence {
                 }
             }
         });
-        Ok(Presence { bus, subjects, timeout, edges, _tracker: Arc::new(AbortOnDrop(tracker)) })
+        Ok(Presence { bus, subjects, timeout, edges, _tracker: Arc::new(tracker) })
     }
 
     /// Edges alive now.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
-use crate::{BusError, RequestError, Subscription};
+use crate::{AbortOnDrop, BusError, RequestError, Subscription};
 
 /// How to reach NATS.
 #[derive(Debug, Clone)]
@@ -45,15 +45,6 @@ struct Echoes {
     _reader: AbortOnDrop,
 }
 
-#[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl NatsBus {
     pub(crate) async fn connect(config: &BusConfig) -> Result<NatsBus, BusError> {
         let urls = config
@@ -86,7 +77,7 @@ impl NatsBus {
             .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.to_string() })?;
         let waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
         let reading = waiters.clone();
-        let reader = tokio::spawn(async move {
+        let reader = AbortOnDrop::spawn(async move {
             while let Some(echo) = echoes.next().await {
                 let Some(Ok(n)) = echo.subject.rsplit('.').next().map(str::parse::<u64>) else { continue };
                 if let Some(waiter) = lock(&reading).remove(&n) {
@@ -94,7 +85,7 @@ impl NatsBus {
                 }
             }
         });
-        let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: AbortOnDrop(reader) };
+        let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: reader };
         Ok(NatsBus { client, echoes: Arc::new(echoes) })
     }
 

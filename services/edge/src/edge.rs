@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use herald_bus::Bus;
+use herald_bus::{AbortOnDrop, Bus};
 use herald_proto::close;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
@@ -19,7 +19,7 @@ use crate::config::EdgeConfig;
 use crate::http::{self, Fallback};
 use crate::metrics::Metrics;
 use crate::presence;
-use crate::registry::{AbortOnDrop, Registry};
+use crate::registry::Registry;
 use crate::session::handle::CloseRequest;
 
 /// Bytes read from a socket at a time. Small on purpose: tungstenite

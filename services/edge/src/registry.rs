@@ -18,20 +18,18 @@
 //! slow session cannot hold up the others.
 
 use std::collections::{BTreeSet, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_bus::{Bus, BusMessage, Subscription};
+use herald_bus::{AbortOnDrop, Bus, BusMessage, Subscription};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::presence::{EdgePresence, PresenceQuery};
 use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects, decode_token};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -95,22 +93,6 @@ struct Topic {
     subscribed: watch::Receiver<bool>,
     /// Dropping the topic stops its pump, which unsubscribes.
     _pump: AbortOnDrop,
-}
-
-/// Aborts a task when dropped.
-#[derive(Debug)]
-pub(crate) struct AbortOnDrop(JoinHandle<()>);
-
-impl AbortOnDrop {
-    pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> AbortOnDrop {
-        AbortOnDrop(tokio::spawn(task))
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The user and groups a session had when it left.
