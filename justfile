@@ -23,6 +23,14 @@ nats:
 test:
     ./scripts/test.sh
 
+# Herald beside uWebSockets.js, ws and Socket.IO (under 15 minutes): tables, JSON and plots into bench/results/.
+bench:
+    ./scripts/bench.sh --out bench/results
+
+# The same suite, small (under 2 minutes once built), into target/bench-quick/.
+bench-quick:
+    ./scripts/bench.sh --quick --out target/bench-quick
+
 # Check formatting and lints without changing anything.
 lint:
     cargo fmt --all --check

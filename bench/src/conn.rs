@@ -1,5 +1,6 @@
 //! Opening one load connection: TCP from a spread source address, the
-//! WebSocket upgrade with a token, and the edge's `$connected` greeting.
+//! WebSocket upgrade with a token, and the server's greeting (see
+//! [`Protocol::greet`]).
 //!
 //! A TCP connection is named by (source address, source port, destination
 //! address, destination port). From one source address to one edge there
@@ -10,20 +11,19 @@
 //! choice of port to `connect`, where the kernel knows the destination and
 //! can reuse a port towards another edge.
 
-use std::borrow::Cow;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use futures_util::StreamExt;
-use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream, lookup_host};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use crate::protocol::Protocol;
 
 /// A load connection, past its greeting.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -54,7 +54,7 @@ pub enum OpenError {
     /// The edge answered the upgrade with this HTTP status.
     Refused(u16),
     Upgrade(WsError),
-    /// The first frame was not `$connected`.
+    /// The server did not greet the connection as its protocol says.
     Greeting(String),
     Timeout,
 }
@@ -66,7 +66,7 @@ impl OpenError {
             OpenError::Tcp(e) => format!("tcp: {e}"),
             OpenError::Refused(status) => format!("upgrade refused: HTTP {status}"),
             OpenError::Upgrade(e) => format!("upgrade: {e}"),
-            OpenError::Greeting(what) => format!("no $connected: {what}"),
+            OpenError::Greeting(what) => format!("no greeting: {what}"),
             OpenError::Timeout => format!("not connected within {}s", OPEN_TIMEOUT.as_secs()),
         }
     }
@@ -79,52 +79,32 @@ struct Edge {
     addr: SocketAddr,
 }
 
-/// Opens connections to a set of edges.
+/// Opens connections to a set of edges (or peers).
 #[derive(Debug)]
 pub struct Dialer {
     edges: Vec<Edge>,
+    protocol: Protocol,
     source_ips: u8,
-    config: WebSocketConfig,
 }
 
 impl Dialer {
     /// Resolves every URL once, so opening a connection does no lookup.
-    pub async fn new(urls: &[String], source_ips: u8) -> Result<Dialer> {
+    pub async fn new(urls: &[String], protocol: Protocol, source_ips: u8) -> Result<Dialer> {
         let mut edges = Vec::with_capacity(urls.len());
         for url in urls {
-            let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
-            if uri.scheme_str() != Some("ws") {
-                bail!("{url}: only ws:// URLs are supported");
-            }
-            let host = uri.host().with_context(|| format!("{url} has no host"))?;
-            let port = uri.port_u16().unwrap_or(80);
-            let addr = lookup_host((host, port))
-                .await
-                .with_context(|| format!("cannot resolve {url}"))?
-                .next()
-                .with_context(|| format!("{url} resolves to no address"))?;
-            edges.push(Edge { url: url.clone(), addr });
+            edges.push(Edge { url: url.clone(), addr: resolve(url).await? });
         }
-        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
-        Ok(Dialer { edges, source_ips, config })
+        Ok(Dialer { edges, protocol, source_ips })
     }
 
     /// Opens connection number `conn` to edge `edge` (an index into the
-    /// URLs) with `token`, and waits for its `$connected`.
-    pub async fn open(&self, conn: u64, edge: usize, token: &str) -> Result<Ws, OpenError> {
+    /// URLs) with `token` and `groups`, and waits for its greeting.
+    pub async fn open(&self, conn: u64, edge: usize, token: &str, groups: &[String]) -> Result<Ws, OpenError> {
         let edge = &self.edges[edge];
         let open = async {
             let stream = self.connect_tcp(conn, edge.addr).await.map_err(OpenError::Tcp)?;
-            let separator = if edge.url.contains('?') { '&' } else { '?' };
-            let request = format!("{}{separator}token={token}", edge.url);
-            let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(self.config))
-                .await
-                .map_err(|e| match e {
-                    WsError::Http(response) => OpenError::Refused(response.status().as_u16()),
-                    other => OpenError::Upgrade(other),
-                })?;
-            greeting(&mut ws).await?;
-            Ok(ws)
+            let url = self.protocol.receiver_url(&edge.url, token, groups);
+            upgrade(url, stream, self.protocol).await
         };
         tokio::time::timeout(OPEN_TIMEOUT, open).await.unwrap_or(Err(OpenError::Timeout))
     }
@@ -165,32 +145,48 @@ fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
     if status == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
-/// Waits for the edge's first frame, which must be `$connected`.
-async fn greeting(ws: &mut Ws) -> Result<(), OpenError> {
-    #[derive(Deserialize)]
-    struct Frame<'a> {
-        #[serde(borrow)]
-        action: Cow<'a, str>,
+/// Opens a peer's publisher connection to `url` from 127.0.0.1; a
+/// Socket.IO publisher is greeted like its receivers, a plain one is not
+/// greeted at all.
+pub async fn open_publisher(url: &str, protocol: Protocol) -> Result<Ws> {
+    let stream = TcpStream::connect(resolve(url).await?).await.with_context(|| format!("cannot connect to {url}"))?;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config()))
+        .await
+        .with_context(|| format!("cannot open a publisher WebSocket to {url}"))?;
+    if protocol == Protocol::SocketIo {
+        protocol.greet(&mut ws).await.map_err(|e| anyhow::anyhow!("publisher at {url}: {}", e.kind()))?;
     }
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) => {
-                return match serde_json::from_str::<Frame>(&text) {
-                    Ok(frame) if frame.action == "$connected" => Ok(()),
-                    Ok(frame) => Err(OpenError::Greeting(format!("got {:?} first", frame.action))),
-                    Err(e) => Err(OpenError::Greeting(format!("bad frame: {e}"))),
-                };
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-            Some(Ok(Message::Close(frame))) => {
-                let code = frame.map_or_else(|| "no code".to_owned(), |f| u16::from(f.code).to_string());
-                return Err(OpenError::Greeting(format!("closed ({code})")));
-            }
-            Some(Ok(other)) => return Err(OpenError::Greeting(format!("unexpected {other:?}"))),
-            Some(Err(e)) => return Err(OpenError::Greeting(e.to_string())),
-            None => return Err(OpenError::Greeting("connection ended".to_owned())),
-        }
+    Ok(ws)
+}
+
+/// The WebSocket upgrade on `stream`, then the protocol's greeting.
+async fn upgrade(url: String, stream: TcpStream, protocol: Protocol) -> Result<Ws, OpenError> {
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await.map_err(|e| match e {
+            WsError::Http(response) => OpenError::Refused(response.status().as_u16()),
+            other => OpenError::Upgrade(other),
+        })?;
+    protocol.greet(&mut ws).await?;
+    Ok(ws)
+}
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES)
+}
+
+/// The address of a `ws://` URL.
+async fn resolve(url: &str) -> Result<SocketAddr> {
+    let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+    if uri.scheme_str() != Some("ws") {
+        bail!("{url}: only ws:// URLs are supported");
     }
+    let host = uri.host().with_context(|| format!("{url} has no host"))?;
+    let port = uri.port_u16().unwrap_or(80);
+    lookup_host((host, port))
+        .await
+        .with_context(|| format!("cannot resolve {url}"))?
+        .next()
+        .with_context(|| format!("{url} resolves to no address"))
 }
 
 #[cfg(test)]

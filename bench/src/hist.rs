@@ -69,6 +69,20 @@ impl From<&Histogram<u64>> for Quantiles {
     }
 }
 
+/// The percentiles a latency distribution is drawn through: dense in the
+/// tail, where servers differ.
+const CURVE_PERCENTILES: [f64; 14] =
+    [0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999, 100.0];
+
+/// `[percentile, value]` pairs through the distribution; empty for an
+/// empty histogram.
+pub fn percentiles(histogram: &Histogram<u64>) -> Vec<(f64, u64)> {
+    if histogram.is_empty() {
+        return Vec::new();
+    }
+    CURVE_PERCENTILES.iter().map(|&p| (p, histogram.value_at_percentile(p))).collect()
+}
+
 /// A duration in whole microseconds, the histograms' unit.
 pub fn duration_micros(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
@@ -105,6 +119,15 @@ mod tests {
     fn buckets_travel_as_pairs() {
         let wire = serde_json::to_value(Buckets::from(&recorded([10, 10, 20]))).unwrap();
         assert_eq!(wire, serde_json::json!([[10, 2], [20, 1]]));
+    }
+
+    #[test]
+    fn percentiles_run_from_min_to_max() {
+        let curve = percentiles(&recorded(1..=1000));
+        assert_eq!(curve.first(), Some(&(0.0, 1)));
+        assert_eq!(curve.last(), Some(&(100.0, 1000)));
+        assert!(curve.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!(percentiles(&micros()).is_empty());
     }
 
     #[test]

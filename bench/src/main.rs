@@ -16,10 +16,13 @@
 //!   parent, and adding up their counts.
 //! - [`worker`]: what a worker process does; [`tally`]: what it counts of
 //!   deliveries, [`act`]: of client actions (the frames, matching replies).
-//! - [`conn`]: opening one connection from a spread source address.
+//! - [`conn`]: opening one connection from a spread source address;
+//!   [`protocol`]: how Herald and each peer are spoken to.
 //! - [`population`]: each connection's user, groups, edge and expected
 //!   messages, from its number alone.
 //! - [`publish`]: the benchmark frame and the paced publisher.
+//! - [`suite`]: Herald and the peers side by side, servers started by the
+//!   tool, tables and plots.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
 //!   [`proc_mem`]: resident memory of server processes; [`report`]: the
 //!   summary table and JSON.
@@ -30,9 +33,11 @@ mod hist;
 mod population;
 mod proc_mem;
 mod procs;
+mod protocol;
 mod publish;
 mod report;
 mod scenario;
+mod suite;
 mod tally;
 mod token;
 mod worker;
@@ -60,6 +65,10 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Scenario(Box<Scenario>),
+    /// Herald and its peers (uWebSockets.js, ws, Socket.IO) side by side:
+    /// starts every server itself, runs every scenario against each, and
+    /// writes results.json, summary.md and PNG plots
+    Suite(suite::Args),
     /// One worker process of a run, started by the tool itself; takes its
     /// orders as JSON lines on standard input.
     #[command(hide = true)]
@@ -85,6 +94,7 @@ fn run(command: Command) -> Result<()> {
     match command {
         Command::Worker => runtime.block_on(worker::run()),
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
+        Command::Suite(args) => runtime.block_on(suite::run(&args)),
     }
 }
 

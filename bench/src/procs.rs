@@ -92,6 +92,8 @@ pub struct Delivered {
     pub other_frames: u64,
     pub closed_early: u64,
     pub latency: Histogram<u64>,
+    /// When the last benchmark frame arrived at any worker (Unix nanos).
+    pub last_received_unix_nanos: u64,
 }
 
 impl Delivered {
@@ -110,6 +112,7 @@ impl Delivered {
             other_frames: sum(|p| p.other_frames),
             closed_early: sum(|p| p.closed_early),
             latency,
+            last_received_unix_nanos: parts.iter().map(|p| p.last_received_unix_nanos).max().unwrap_or(0),
         }
     }
 }
@@ -177,12 +180,17 @@ pub fn split(total: u64, procs: usize) -> Vec<Range<u64>> {
 /// Connections one process can hold: its open-file limit, less a reserve.
 /// Children inherit the parent's limit.
 pub fn connections_per_process() -> Result<u64> {
+    Ok(open_file_limit()?.saturating_sub(RESERVED_FDS))
+}
+
+/// The open files this process may have (its soft limit).
+pub fn open_file_limit() -> Result<u64> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `limit` is a live, writable `rlimit` for the kernel to fill.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(std::io::Error::last_os_error()).context("cannot read the open-file limit");
     }
-    Ok(limit.rlim_cur.saturating_sub(RESERVED_FDS))
+    Ok(limit.rlim_cur)
 }
 
 /// The latest progress of every worker, and the publisher's count, for
@@ -361,6 +369,9 @@ impl Fleet {
                         got[worker] = Some(value);
                     }
                 }
+                // A worker that has answered may exit (after "done") before
+                // the others have.
+                Err(_) if got[worker].is_some() => {}
                 Err(why) => bail!("worker {worker} {why} before it was {what}"),
             }
         }
@@ -441,14 +452,17 @@ mod tests {
             duplicates: 1,
             closed_early: 1,
             latency: Buckets::from(&latency),
+            last_received_unix_nanos: 7,
             ..Default::default()
         };
-        let total = Delivered::merge(&[part.clone(), part]);
+        let later = DeliveryStats { last_received_unix_nanos: 9, ..part.clone() };
+        let total = Delivered::merge(&[part, later]);
         assert_eq!(
             (total.expected, total.received, total.distinct, total.duplicates, total.closed_early),
             (20, 18, 16, 2, 2)
         );
         assert_eq!(total.latency.len(), 2);
+        assert_eq!(total.last_received_unix_nanos, 9);
     }
 
     #[test]

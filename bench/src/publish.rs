@@ -1,10 +1,12 @@
-//! The publisher: benchmark frames on NATS at a fixed rate.
+//! The publisher: benchmark frames at a fixed rate, on NATS for Herald or
+//! over a publisher WebSocket for a peer.
 //!
 //! A frame is a client frame, as backends publish them:
 //! `{"action":"bench","details":{"t":<unix nanos>,"seq":<n>,"pad":"..."}}`.
-//! `t` is taken just before the frame is handed to the NATS client, so the
-//! latency a receiver measures is publish → NATS → edge → WebSocket → client;
-//! every process runs on one machine and reads the same clock.
+//! `t` is taken just before the frame is handed to the NATS client (or the
+//! WebSocket), so the latency a receiver measures is publish → NATS → edge
+//! → WebSocket → client (for a peer: publisher → server → client); every
+//! process runs on one machine and reads the same clock.
 //!
 //! The rate is held by elapsed time, not by a timer per message: on every
 //! tick the publisher sends whatever is due by then, so the average rate is
@@ -14,10 +16,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::conn::Ws;
+use crate::protocol::{Inbound, Protocol};
 
 /// The action of benchmark frames.
 pub const BENCH_ACTION: &str = "bench";
@@ -63,11 +70,56 @@ pub fn unix_nanos() -> u64 {
 pub struct Published {
     pub messages: u64,
     pub elapsed: Duration,
+    /// When publishing started (Unix nanos).
+    pub started_unix_nanos: u64,
+}
+
+/// Where published frames go.
+pub enum Outlet {
+    /// A Herald deployment: NATS, message `seq` to `subject(seq)`.
+    Nats { client: async_nats::Client, subject: Box<dyn Fn(u64) -> String> },
+    /// A peer: its publisher WebSocket, for one topic.
+    WebSocket { ws: Ws, protocol: Protocol },
+}
+
+impl Outlet {
+    /// Hands frame `seq` to the NATS client or the socket, unflushed.
+    async fn send(&mut self, seq: u64, frame: Bytes) -> Result<()> {
+        match self {
+            Outlet::Nats { client, subject } => {
+                client.publish(subject(seq), frame).await.context("cannot publish to NATS")
+            }
+            Outlet::WebSocket { ws, protocol } => {
+                let text = std::str::from_utf8(&frame).expect("benchmark frames are ASCII");
+                ws.feed(protocol.published(text)).await.context("cannot publish to the peer")
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        match self {
+            Outlet::Nats { client, .. } => client.flush().await.context("cannot flush to NATS"),
+            Outlet::WebSocket { ws, .. } => ws.flush().await.context("cannot publish to the peer"),
+        }
+    }
+
+    /// Waits for something from a peer's publisher socket and answers it
+    /// when it is a ping; never returns for NATS, which keeps itself alive.
+    async fn serve(&mut self) -> Result<()> {
+        let Outlet::WebSocket { ws, protocol } = self else { return std::future::pending().await };
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) if protocol.inbound(&text) == Inbound::Ping => {
+                ws.send(protocol.pong()).await.context("cannot answer the peer's ping")
+            }
+            Some(Ok(Message::Close(_))) | None => bail!("the peer closed the publisher connection"),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => bail!("the publisher connection failed: {e}"),
+        }
+    }
 }
 
 /// A paced publishing run.
 pub struct Publisher<'a> {
-    pub client: &'a async_nats::Client,
     pub rate: f64,
     pub duration: Duration,
     pub payload_bytes: usize,
@@ -76,27 +128,32 @@ pub struct Publisher<'a> {
 }
 
 impl Publisher<'_> {
-    /// Publishes `rate × duration` frames, message `seq` to `subject(seq)`.
-    pub async fn run(&self, subject: impl Fn(u64) -> String) -> Result<Published> {
+    /// Publishes `rate × duration` frames to `outlet`.
+    pub async fn run(&self, outlet: &mut Outlet) -> Result<Published> {
         let total = (self.rate * self.duration.as_secs_f64()).round() as u64;
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
-        let start = Instant::now();
+        let (start, started_unix_nanos) = (Instant::now(), unix_nanos());
         let mut sent = 0;
         while sent < total {
-            ticks.tick().await;
+            let ticked = tokio::select! {
+                _ = ticks.tick() => true,
+                served = outlet.serve() => served.map(|()| false)?,
+            };
+            if !ticked {
+                continue;
+            }
             let now_due = due(start.elapsed(), self.rate, total);
             for seq in sent..now_due {
-                let payload = frame(seq, unix_nanos(), self.payload_bytes);
-                self.client.publish(subject(seq), payload).await.context("cannot publish to NATS")?;
+                outlet.send(seq, frame(seq, unix_nanos(), self.payload_bytes)).await?;
             }
             if now_due > sent {
-                self.client.flush().await.context("cannot flush to NATS")?;
+                outlet.flush().await?;
                 sent = now_due;
                 self.counter.store(sent, Ordering::Relaxed);
             }
         }
-        Ok(Published { messages: sent, elapsed: start.elapsed() })
+        Ok(Published { messages: sent, elapsed: start.elapsed(), started_unix_nanos })
     }
 }
 

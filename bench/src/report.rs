@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::hist::Quantiles;
+use crate::hist::{self, Quantiles};
 use crate::procs::{Acted, Connected, Delivered};
 use crate::publish::Published;
 
@@ -108,14 +108,23 @@ pub struct Delivery {
     pub unexpected: u64,
     /// Text frames other than benchmark frames (`$reauth`, errors).
     pub other_frames: u64,
-    /// Received frames per second of publishing.
+    /// From the first publish to the last delivery.
+    pub delivery_seconds: f64,
+    /// Received frames per second, over `delivery_seconds`: what the
+    /// server delivered, not what the publisher asked for.
     pub deliveries_per_sec: f64,
     /// Publish to delivery.
     pub latency_us: Quantiles,
+    /// Publish to delivery at percentiles 0 to 100, as `[percentile,
+    /// microseconds]` pairs, for plotting the distribution.
+    pub latency_percentiles_us: Vec<(f64, u64)>,
 }
 
 impl Delivery {
     pub fn new(published: &Published, delivered: &Delivered) -> Delivery {
+        let until_last = delivered.last_received_unix_nanos.saturating_sub(published.started_unix_nanos);
+        // Deliveries never take less time than publishing did.
+        let delivering = Duration::from_nanos(until_last).max(published.elapsed);
         Delivery {
             published: published.messages,
             publish_seconds: published.elapsed.as_secs_f64(),
@@ -127,8 +136,10 @@ impl Delivery {
             duplicates: delivered.duplicates,
             unexpected: delivered.unexpected,
             other_frames: delivered.other_frames,
-            deliveries_per_sec: rate(delivered.received, published.elapsed),
+            delivery_seconds: delivering.as_secs_f64(),
+            deliveries_per_sec: rate(delivered.received, delivering),
             latency_us: Quantiles::from(&delivered.latency),
+            latency_percentiles_us: hist::percentiles(&delivered.latency),
         }
     }
 }
@@ -313,7 +324,6 @@ fn percent(part: u64, whole: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hist;
 
     fn report() -> Report {
         let mut latency = hist::micros();
@@ -335,8 +345,9 @@ mod tests {
             other_frames: 0,
             closed_early: 0,
             latency,
+            last_received_unix_nanos: 5_000_000_000,
         };
-        let published = Published { messages: 10, elapsed: Duration::from_secs(2) };
+        let published = Published { messages: 10, elapsed: Duration::from_secs(1), started_unix_nanos: 3_000_000_000 };
         Report {
             scenario: "broadcast",
             settings: serde_json::json!({"receivers": 10}),
@@ -388,8 +399,10 @@ mod tests {
         assert_eq!(memory["per_conn_kib"], 2.0);
         let delivery = &json["delivery"];
         assert_eq!(delivery["lost"], 2);
+        assert_eq!(delivery["delivery_seconds"], 2.0);
         assert_eq!(delivery["deliveries_per_sec"], 44.5);
-        assert_eq!(delivery["publish_rate"], 5.0);
+        assert_eq!(delivery["publish_rate"], 10.0);
+        assert_eq!(delivery["latency_percentiles_us"][0], serde_json::json!([0.0, 1500]));
         for key in ["count", "mean", "p50", "p90", "p99", "p999", "max"] {
             assert!(delivery["latency_us"].get(key).is_some(), "latency_us.{key}");
         }

@@ -80,6 +80,8 @@ pub struct Tally {
     unexpected: u64,
     other_frames: u64,
     latency: Histogram<u64>,
+    /// When the latest benchmark frame arrived (Unix nanos).
+    last_received: u64,
 }
 
 impl Tally {
@@ -101,6 +103,7 @@ impl Tally {
             unexpected: 0,
             other_frames: 0,
             latency: hist::micros(),
+            last_received: 0,
         }
     }
 
@@ -149,6 +152,7 @@ impl Tally {
             return;
         };
         self.received += 1;
+        self.last_received = self.last_received.max(now_nanos);
         self.latency.saturating_record(now_nanos.saturating_sub(stamp.t) / 1000);
         match self.population.slot(self.first + local as u64, stamp.seq) {
             None => self.unexpected += 1,
@@ -187,6 +191,7 @@ impl Tally {
             other_frames: self.other_frames,
             closed_early: self.closed_early,
             latency: Buckets::from(&self.latency),
+            last_received_unix_nanos: self.last_received,
         }
     }
 }
@@ -219,6 +224,7 @@ mod tests {
         let stats = t.delivery_stats(2);
         assert_eq!((stats.expected, stats.received, stats.distinct, stats.duplicates), (4, 4, 3, 1));
         assert_eq!((stats.unexpected, stats.other_frames), (0, 1));
+        assert_eq!(stats.last_received_unix_nanos, 3_000_000);
         let mut latency = hist::micros();
         stats.latency.add_to(&mut latency);
         assert_eq!(latency.len(), 4);

@@ -7,10 +7,11 @@
 //! process. Open connections sit in a [`SelectAll`], which polls only the
 //! sockets that woke up, and frames are counted in place in one [`Tally`],
 //! so there is no task, channel or lock per connection and the load tool
-//! costs little next to the server it measures. Pings from the edge are
-//! answered by tungstenite as each socket is read. Each socket is split in
-//! two: its reading half sits in the [`SelectAll`], its writing half in a
-//! list by connection, for the actions.
+//! costs little next to the server it measures. WebSocket pings are
+//! answered by tungstenite as each socket is read, a Socket.IO server's
+//! Engine.IO pings here. Each socket is split in two: its reading half sits
+//! in the [`SelectAll`], its writing half in a list by connection, for the
+//! actions and the pongs.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::act::{self, ActionTally};
 use crate::conn::{Dialer, Ws};
 use crate::procs::{ActionLoad, ActionStats, Event, Order, Progress, WorkerPlan};
+use crate::protocol::Inbound;
 use crate::publish::{self, unix_nanos};
 use crate::tally::Tally;
 use crate::token::Minter;
@@ -47,7 +49,7 @@ pub async fn run() -> Result<()> {
         Some(Order::Start(plan)) => plan,
         _ => bail!("a worker must be started with a plan on standard input"),
     };
-    let dialer = Dialer::new(&plan.urls, plan.source_ips).await?;
+    let dialer = Dialer::new(&plan.urls, plan.protocol, plan.source_ips).await?;
     let minter = Minter::new(&plan.token_secret);
     let count = usize::try_from(plan.conns.end - plan.conns.start).context("too many connections")?;
     let mut tally = Tally::new(plan.population.clone(), plan.conns.start, count, plan.urls.len());
@@ -79,9 +81,13 @@ pub async fn run() -> Result<()> {
                 }
             },
             Some((local, item)) = live.next() => match item {
-                Some(Ok(Message::Text(text))) => match &mut acting {
-                    Some(acting) => acting.tally.text(local, &text, Instant::now()),
-                    None => tally.text(local, &text, unix_nanos()),
+                Some(Ok(Message::Text(text))) => match (plan.protocol.inbound(&text), &mut acting) {
+                    (Inbound::Frame(frame), Some(acting)) => acting.tally.text(local, frame, Instant::now()),
+                    (Inbound::Frame(frame), None) => tally.text(local, frame, unix_nanos()),
+                    (Inbound::Ping, _) => {
+                        write(&mut sinks[local], plan.protocol.pong()).await;
+                    }
+                    (Inbound::Other, _) => {}
                 },
                 Some(Ok(Message::Close(_)) | Err(_)) | None => {
                     sinks[local] = None;
@@ -134,7 +140,7 @@ async fn open(
     let opened = async {
         let token = minter.mint(&plan.population.user(conn), plan.population.groups()).map_err(|e| format!("{e:#}"))?;
         let start = Instant::now();
-        let ws = dialer.open(conn, edge, &token).await.map_err(|e| e.kind())?;
+        let ws = dialer.open(conn, edge, &token, plan.population.groups()).await.map_err(|e| e.kind())?;
         Ok((ws, start.elapsed()))
     };
     (local, edge, opened.await)
@@ -168,7 +174,7 @@ impl Acting {
             let text = act::frame(&self.load.action, id, unix_nanos());
             let now = Instant::now();
             let written = match sinks.get_mut(local) {
-                Some(sink) => write(sink, text).await,
+                Some(sink) => write(sink, Message::text(text)).await,
                 None => false,
             };
             self.tally.sent(local, now, written);
@@ -185,11 +191,11 @@ impl Acting {
     }
 }
 
-/// Writes `text` on a connection, if it is still open; a connection whose
-/// write fails is taken as closed.
-async fn write(sink: &mut Option<Sink>, text: String) -> bool {
+/// Writes `message` on a connection, if it is still open; a connection
+/// whose write fails is taken as closed.
+async fn write(sink: &mut Option<Sink>, message: Message) -> bool {
     let Some(open) = sink else { return false };
-    let written = open.send(Message::text(text)).await.is_ok();
+    let written = open.send(message).await.is_ok();
     if !written {
         *sink = None;
     }

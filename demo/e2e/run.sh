@@ -13,12 +13,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
 
-if [ ! -x "$chromium" ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-fi
+# shellcheck source=scripts/lib/tools.sh
+source "$repo/scripts/lib/tools.sh"
+ensure_debian_packages "$chromium" chromium
 
 (cd "$repo" && cargo build -p herald)
 

@@ -14,3 +14,23 @@ ensure_nats_server() {
     fi
     nats-server --version
 }
+
+# Installs Debian packages that are missing; `apt-get update` first, as a
+# fresh machine has no package lists. Takes pairs: a command (or a file)
+# that shows the package is there, and the package.
+ensure_debian_packages() {
+    local missing=()
+    while [ "$#" -ge 2 ]; do
+        if ! command -v "$1" >/dev/null 2>&1 && [ ! -e "$1" ]; then
+            missing+=("$2")
+        fi
+        shift 2
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing ${missing[*]} (apt-get)"
+        local sudo=""
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}

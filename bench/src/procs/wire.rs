@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::hist::Buckets;
 use crate::population::Population;
+use crate::protocol::Protocol;
 
 /// What one worker is to do.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerPlan {
     pub urls: Vec<String>,
+    /// How the servers behind `urls` are spoken to.
+    pub protocol: Protocol,
     pub token_secret: String,
     /// The connections it opens, by global number.
     pub conns: Range<u64>,
@@ -108,6 +111,8 @@ pub struct DeliveryStats {
     pub closed_early: u64,
     /// Publish to delivery, in microseconds.
     pub latency: Buckets,
+    /// When the last benchmark frame arrived (Unix nanos; 0: none did).
+    pub last_received_unix_nanos: u64,
 }
 
 /// What one worker's client actions came to.

@@ -100,6 +100,7 @@ impl Args {
 }
 
 pub async fn run(args: &Args) -> Result<Report> {
+    args.common.require_herald("actions")?;
     args.check()?;
     let common = &args.common;
     let probe = MemoryProbe::start(&common.server_pids)?;

@@ -7,7 +7,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use herald_proto::subject::Subjects;
 use serde::Serialize;
 
-use super::delivery::{self, Publishing};
+use super::delivery::{self, Destination, Publishing};
 use super::{Common, settings};
 use crate::population::Population;
 use crate::report::Report;
@@ -44,13 +44,12 @@ pub struct Args {
 
 pub async fn run(args: &Args) -> Result<Report> {
     let subjects = Subjects::new(&args.common.subject_prefix).context("bad --subject-prefix")?;
-    let (subject, groups) = match args.target {
-        Target::All => (subjects.all(), Vec::new()),
-        Target::Group => (subjects.group(GROUP), vec![GROUP.to_owned()]),
+    let (subject, topic, groups) = match args.target {
+        Target::All => (subjects.all(), "all".to_owned(), Vec::new()),
+        Target::Group => (subjects.group(GROUP), format!("group.{GROUP}"), vec![GROUP.to_owned()]),
     };
     let population = Population::Distinct { groups };
-    delivery::run("broadcast", settings(args), &args.common, &args.publishing, args.receivers, population, |_| {
-        subject.clone()
-    })
-    .await
+    let destination = Destination { subject: Box::new(move |_| subject.clone()), topic: Some(topic) };
+    delivery::run("broadcast", settings(args), &args.common, &args.publishing, args.receivers, population, destination)
+        .await
 }

@@ -8,7 +8,7 @@ use clap::Args as ClapArgs;
 use herald_proto::subject::Subjects;
 use serde::Serialize;
 
-use super::delivery::{self, Publishing};
+use super::delivery::{self, Destination, Publishing};
 use super::{Common, settings};
 use crate::population::Population;
 use crate::report::Report;
@@ -30,6 +30,7 @@ pub struct Args {
 }
 
 pub async fn run(args: &Args) -> Result<Report> {
+    args.common.require_herald("cross-pod")?;
     if args.users == 0 || args.tabs == 0 {
         bail!("--users and --tabs must be at least 1");
     }
@@ -41,6 +42,9 @@ pub async fn run(args: &Args) -> Result<Report> {
     let subjects = Subjects::new(&args.common.subject_prefix).context("bad --subject-prefix")?;
     // The subject of every user, named after its first tab (connection u × tabs).
     let by_user: Vec<String> = (0..args.users).map(|user| subjects.user(&population.user(user * args.tabs))).collect();
-    let subject = |seq: u64| by_user[(seq % args.users) as usize].clone();
-    delivery::run("cross-pod", settings(args), &args.common, &args.publishing, connections, population, subject).await
+    let users = args.users;
+    let subject = Box::new(move |seq: u64| by_user[(seq % users) as usize].clone());
+    let destination = Destination { subject, topic: None };
+    delivery::run("cross-pod", settings(args), &args.common, &args.publishing, connections, population, destination)
+        .await
 }

@@ -8,8 +8,10 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{Common, MemoryProbe};
+use crate::conn;
 use crate::population::Population;
-use crate::publish::Publisher;
+use crate::protocol::Protocol;
+use crate::publish::{Outlet, Publisher};
 use crate::report::{Connections, Delivery, Report};
 
 /// How often the end of deliveries is checked.
@@ -45,8 +47,39 @@ impl Publishing {
     }
 }
 
-/// One publishing run: `count` connections of `population`, message `seq`
-/// published to `subject(seq)`.
+/// Where a run's messages go.
+pub struct Destination {
+    /// On Herald: the NATS subject of message `seq`.
+    pub subject: Box<dyn Fn(u64) -> String>,
+    /// On a peer: the topic of every message (`all`, `group.<name>`), or
+    /// `None` where the scenario has no peer equivalent.
+    pub topic: Option<String>,
+}
+
+impl Destination {
+    /// The publisher's outlet for the server under test.
+    async fn outlet(self, common: &Common) -> Result<Outlet> {
+        let protocol = common.protocol;
+        let first = common.urls.first().context("no --url")?;
+        let peer = match &self.topic {
+            Some(topic) => protocol.publisher_url(first, topic).map_err(anyhow::Error::msg)?,
+            None if protocol == Protocol::Herald => None,
+            None => bail!("this scenario publishes to Herald only"),
+        };
+        match peer {
+            None => {
+                let client = async_nats::connect(&common.nats)
+                    .await
+                    .with_context(|| format!("cannot connect to NATS at {}", common.nats))?;
+                Ok(Outlet::Nats { client, subject: self.subject })
+            }
+            Some(url) => Ok(Outlet::WebSocket { ws: conn::open_publisher(&url, protocol).await?, protocol }),
+        }
+    }
+}
+
+/// One publishing run: `count` connections of `population`, messages to
+/// `destination`.
 pub async fn run(
     scenario: &'static str,
     settings: serde_json::Value,
@@ -54,12 +87,10 @@ pub async fn run(
     publishing: &Publishing,
     count: u64,
     population: Population,
-    subject: impl Fn(u64) -> String,
+    destination: Destination,
 ) -> Result<Report> {
     publishing.check()?;
-    let nats = async_nats::connect(&common.nats)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", common.nats))?;
+    let mut outlet = destination.outlet(common).await?;
     // Memory is sampled once the receivers are open, before publishing:
     // what the connections cost, not what queues hold in flight.
     let probe = MemoryProbe::start(&common.server_pids)?;
@@ -68,13 +99,12 @@ pub async fn run(
 
     eprintln!("publishing {} msg/s for {} s", publishing.rate, publishing.duration);
     let publisher = Publisher {
-        client: &nats,
         rate: publishing.rate,
         duration: Duration::from_secs_f64(publishing.duration),
         payload_bytes: publishing.payload_bytes,
         counter: fleet.published_counter(),
     };
-    let published = publisher.run(subject).await?;
+    let published = publisher.run(&mut outlet).await?;
 
     // Deliveries trail publishing by the latency: wait until they stop.
     let deadline = Instant::now() + Duration::from_secs_f64(publishing.drain);

@@ -5,11 +5,11 @@
 //! [`Common`]) and a `run` that returns a [`Report`]. Adding one is a module
 //! and a variant of [`Scenario`].
 
-mod actions;
-mod broadcast;
-mod cross_pod;
-mod delivery;
-mod idle;
+pub mod actions;
+pub mod broadcast;
+pub mod cross_pod;
+pub mod delivery;
+pub mod idle;
 
 use std::path::PathBuf;
 
@@ -21,6 +21,7 @@ use crate::conn::MAX_SOURCE_IPS;
 use crate::population::Population;
 use crate::proc_mem;
 use crate::procs::{self, Connected, Fleet, WorkerPlan};
+use crate::protocol::Protocol;
 use crate::report::{Report, ServerMemory};
 
 /// A load scenario.
@@ -68,6 +69,11 @@ pub struct Common {
     /// round-robin over them)
     #[arg(long = "url", value_name = "URL", default_value = "ws://127.0.0.1:8080/ws")]
     pub urls: Vec<String>,
+    /// The server under test: a Herald edge, or a peer from bench/peers
+    /// (publishing then goes over a WebSocket to the first --url's server
+    /// instead of NATS)
+    #[arg(long, value_enum, default_value_t = Protocol::Herald)]
+    pub protocol: Protocol,
     /// HS256 secret the edges verify tokens with
     #[arg(long, value_name = "SECRET", env = "HERALD_BENCH_TOKEN_SECRET", hide_env_values = true)]
     #[serde(skip)]
@@ -103,6 +109,15 @@ pub struct Common {
 }
 
 impl Common {
+    /// Fails unless the server under test is Herald, for what only Herald
+    /// does (routers, users over several edges).
+    fn require_herald(&self, scenario: &str) -> Result<()> {
+        if self.protocol != Protocol::Herald {
+            bail!("{scenario} needs Herald (--protocol herald): the peers hold connections and broadcast only");
+        }
+        Ok(())
+    }
+
     /// Starts the workers for `count` connections of `population` and waits
     /// until all are open (or failed).
     async fn connect(&self, count: u64, population: Population) -> Result<(Fleet, Connected)> {
@@ -120,6 +135,7 @@ impl Common {
             .into_iter()
             .map(|conns| WorkerPlan {
                 urls: self.urls.clone(),
+                protocol: self.protocol,
                 token_secret: self.token_secret.clone(),
                 conns,
                 population: population.clone(),

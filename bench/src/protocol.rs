@@ -1,0 +1,218 @@
+//! The servers the tool can load, and how each is spoken to: Herald, and
+//! the peers under `bench/peers/` (see its README) it is measured against.
+//!
+//! The scenarios are the same for every server; only four things differ:
+//! the URL a receiver opens (how it proves who it is and asks for groups),
+//! the greeting that says it is in, how a broadcast arrives (bare, or
+//! wrapped in a Socket.IO event), and where a publisher sends (NATS for
+//! Herald, a publisher WebSocket for the peers).
+
+use std::borrow::Cow;
+
+use clap::ValueEnum;
+use futures_util::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::http::Uri;
+
+use crate::conn::{OpenError, Ws};
+
+/// Engine.IO's ping, sent by a Socket.IO server; the client answers
+/// [`ENGINE_IO_PONG`] or is dropped after `pingTimeout`.
+const ENGINE_IO_PING: &str = "2";
+const ENGINE_IO_PONG: &str = "3";
+/// Engine.IO "open" (`0{...}`), sent by the server first.
+const ENGINE_IO_OPEN: &str = "0";
+/// Socket.IO "connect" to the default namespace: asked by the client,
+/// acknowledged by the server as `40{"sid":...}`.
+const SOCKET_IO_CONNECT: &str = "40";
+/// Socket.IO "event" to the default namespace: `42[name, ...args]`.
+const SOCKET_IO_EVENT: &str = "42";
+
+/// How the tool talks to the server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// A Herald edge: a JWT in `?token=` (groups in its claims),
+    /// `$connected` first; messages are published on NATS.
+    Herald,
+    /// A plain WebSocket peer (uWebSockets.js, ws): `?groups=` in the URL,
+    /// `$connected` first; messages are published over a WebSocket to
+    /// `/publish?to=<topic>` and arrive verbatim.
+    Plain,
+    /// A Socket.IO peer over Engine.IO v4 on WebSocket: `?groups=` in the
+    /// handshake, the Socket.IO connect as greeting; a publisher emits
+    /// `publish` and receivers get `42["message",<frame>]`.
+    SocketIo,
+}
+
+/// A text frame from the server, as the tool sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Inbound<'a> {
+    /// An application frame (unwrapped from its Socket.IO event).
+    Frame(&'a str),
+    /// An Engine.IO ping: answer with [`Protocol::pong`].
+    Ping,
+    /// Protocol chatter with no application frame.
+    Other,
+}
+
+impl Protocol {
+    /// The URL receiver `token` opens on `url`, asking for `groups` where
+    /// the server takes them from the URL.
+    pub fn receiver_url(self, url: &str, token: &str, groups: &[String]) -> String {
+        let separator = if url.contains('?') { '&' } else { '?' };
+        match self {
+            Protocol::Herald => format!("{url}{separator}token={token}"),
+            Protocol::Plain | Protocol::SocketIo if groups.is_empty() => format!("{url}{separator}token={token}"),
+            Protocol::Plain | Protocol::SocketIo => {
+                format!("{url}{separator}token={token}&groups={}", groups.join(","))
+            }
+        }
+    }
+
+    /// The URL of the publisher for `topic` (`all` or `group.<name>`) on
+    /// the server of receiver URL `url`; `None` for Herald, which is
+    /// published to over NATS.
+    pub fn publisher_url(self, url: &str, topic: &str) -> Result<Option<String>, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
+        let authority = uri.authority().ok_or_else(|| format!("{url} has no host"))?;
+        Ok(match self {
+            Protocol::Herald => None,
+            Protocol::Plain => Some(format!("ws://{authority}/publish?to={topic}")),
+            Protocol::SocketIo => {
+                Some(format!("ws://{authority}{}?EIO=4&transport=websocket&publisher=1&to={topic}", uri.path()))
+            }
+        })
+    }
+
+    /// Waits until the server says the connection is in: `$connected` for
+    /// Herald and the plain peers, the Socket.IO connect for Socket.IO
+    /// (whose publisher is greeted the same way).
+    pub async fn greet(self, ws: &mut Ws) -> Result<(), OpenError> {
+        match self {
+            Protocol::Herald | Protocol::Plain => {
+                #[derive(Deserialize)]
+                struct Frame<'a> {
+                    #[serde(borrow)]
+                    action: Cow<'a, str>,
+                }
+                let text = next_text(ws).await?;
+                match serde_json::from_str::<Frame>(&text) {
+                    Ok(frame) if frame.action == "$connected" => Ok(()),
+                    Ok(frame) => Err(OpenError::Greeting(format!("got {:?} first", frame.action))),
+                    Err(e) => Err(OpenError::Greeting(format!("bad frame: {e}"))),
+                }
+            }
+            Protocol::SocketIo => {
+                let open = next_text(ws).await?;
+                if !open.starts_with(ENGINE_IO_OPEN) {
+                    return Err(OpenError::Greeting(format!("expected an Engine.IO open, got {open:?}")));
+                }
+                ws.send(Message::text(SOCKET_IO_CONNECT))
+                    .await
+                    .map_err(|e| OpenError::Greeting(format!("cannot send the Socket.IO connect: {e}")))?;
+                let ack = next_text(ws).await?;
+                if ack.starts_with(SOCKET_IO_CONNECT) {
+                    Ok(())
+                } else {
+                    Err(OpenError::Greeting(format!("expected the Socket.IO connect, got {ack:?}")))
+                }
+            }
+        }
+    }
+
+    /// What a text frame from the server holds.
+    pub fn inbound(self, text: &str) -> Inbound<'_> {
+        match self {
+            Protocol::Herald | Protocol::Plain => Inbound::Frame(text),
+            Protocol::SocketIo if text == ENGINE_IO_PING => Inbound::Ping,
+            Protocol::SocketIo => {
+                let Some(event) = text.strip_prefix(SOCKET_IO_EVENT) else { return Inbound::Other };
+                match serde_json::from_str::<(Cow<str>, &RawValue)>(event) {
+                    Ok((_, frame)) => Inbound::Frame(frame.get()),
+                    Err(_) => Inbound::Other,
+                }
+            }
+        }
+    }
+
+    /// The answer to an [`Inbound::Ping`].
+    pub fn pong(self) -> Message {
+        Message::text(ENGINE_IO_PONG)
+    }
+
+    /// Frame `frame` (a JSON object) as a publisher sends it.
+    pub fn published(self, frame: &str) -> Message {
+        match self {
+            Protocol::Herald | Protocol::Plain => Message::text(frame),
+            Protocol::SocketIo => Message::text(format!(r#"{SOCKET_IO_EVENT}["publish",{frame}]"#)),
+        }
+    }
+}
+
+/// The next text frame, past WebSocket pings and pongs.
+async fn next_text(ws: &mut Ws) -> Result<String, OpenError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(frame))) => {
+                let code = frame.map_or_else(|| "no code".to_owned(), |f| u16::from(f.code).to_string());
+                return Err(OpenError::Greeting(format!("closed ({code})")));
+            }
+            Some(Ok(other)) => return Err(OpenError::Greeting(format!("unexpected {other:?}"))),
+            Some(Err(e)) => return Err(OpenError::Greeting(e.to_string())),
+            None => return Err(OpenError::Greeting("connection ended".to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn herald_takes_groups_from_the_token_and_peers_from_the_url() {
+        let groups = vec!["bench".to_owned(), "b2".to_owned()];
+        assert_eq!(Protocol::Herald.receiver_url("ws://h:1/ws", "T", &groups), "ws://h:1/ws?token=T");
+        assert_eq!(Protocol::Plain.receiver_url("ws://h:1/ws", "T", &groups), "ws://h:1/ws?token=T&groups=bench,b2");
+        assert_eq!(Protocol::Plain.receiver_url("ws://h:1/ws", "T", &[]), "ws://h:1/ws?token=T");
+        let sio = "ws://h:1/socket.io/?EIO=4&transport=websocket";
+        assert_eq!(Protocol::SocketIo.receiver_url(sio, "T", &groups[..1]), format!("{sio}&token=T&groups=bench"));
+    }
+
+    #[test]
+    fn publishers_go_to_the_server_of_the_receivers() {
+        assert_eq!(Protocol::Herald.publisher_url("ws://h:1/ws", "all"), Ok(None));
+        assert_eq!(
+            Protocol::Plain.publisher_url("ws://h:1/ws", "group.bench").unwrap().unwrap(),
+            "ws://h:1/publish?to=group.bench"
+        );
+        assert_eq!(
+            Protocol::SocketIo.publisher_url("ws://h:1/socket.io/?EIO=4&transport=websocket", "all").unwrap().unwrap(),
+            "ws://h:1/socket.io/?EIO=4&transport=websocket&publisher=1&to=all"
+        );
+        assert!(Protocol::Plain.publisher_url("not a url", "all").is_err());
+    }
+
+    #[test]
+    fn socket_io_events_are_unwrapped_and_pings_told_apart() {
+        let frame = r#"{"action":"bench","details":{"t":1,"seq":2}}"#;
+        let event = format!(r#"42["message",{frame}]"#);
+        assert_eq!(Protocol::SocketIo.inbound(&event), Inbound::Frame(frame));
+        assert_eq!(Protocol::SocketIo.inbound("2"), Inbound::Ping);
+        assert_eq!(Protocol::SocketIo.inbound(r#"40{"sid":"x"}"#), Inbound::Other);
+        assert_eq!(Protocol::SocketIo.inbound("42 not json"), Inbound::Other);
+        assert_eq!(Protocol::Plain.inbound(frame), Inbound::Frame(frame));
+        assert_eq!(Protocol::Herald.inbound("2"), Inbound::Frame("2"));
+    }
+
+    #[test]
+    fn a_socket_io_publisher_emits_publish_with_the_frame() {
+        let frame = r#"{"action":"bench"}"#;
+        assert_eq!(Protocol::SocketIo.published(frame), Message::text(r#"42["publish",{"action":"bench"}]"#));
+        assert_eq!(Protocol::Plain.published(frame), Message::text(frame));
+    }
+}

@@ -1,0 +1,221 @@
+//! The server processes of a suite: NATS and Redis for the whole run, and a
+//! fresh gateway (Herald edges, or one peer) for every step, so no step
+//! inherits another's allocator state or half-closed connections.
+//!
+//! Every process is started on a free loopback port, is ready once its port
+//! takes a TCP connection, and is stopped with SIGTERM (then killed) when
+//! its [`Server`] is stopped or dropped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::protocol::Protocol;
+
+/// How long a server may take to take connections.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server may take to exit after SIGTERM before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a starting server's port is tried.
+const START_POLL: Duration = Duration::from_millis(20);
+
+/// A gateway the suite measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Contender {
+    /// Herald edges (with NATS).
+    Herald,
+    /// uWebSockets.js, `bench/peers/uws.mjs`.
+    Uws,
+    /// Node `ws`, `bench/peers/ws.mjs`.
+    Ws,
+    /// Socket.IO with the Redis adapter, `bench/peers/socketio.mjs`.
+    SocketIo,
+}
+
+impl Contender {
+    pub const ALL: [Contender; 4] = [Contender::Herald, Contender::Uws, Contender::Ws, Contender::SocketIo];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Herald => "Herald",
+            Contender::Uws => "uWebSockets.js",
+            Contender::Ws => "ws",
+            Contender::SocketIo => "Socket.IO",
+        }
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Contender::Herald => Protocol::Herald,
+            Contender::Uws | Contender::Ws => Protocol::Plain,
+            Contender::SocketIo => Protocol::SocketIo,
+        }
+    }
+
+    /// The receivers' URL on a server listening on `addr`.
+    pub fn url(self, addr: SocketAddr) -> String {
+        match self {
+            Contender::Herald | Contender::Uws | Contender::Ws => format!("ws://{addr}/ws"),
+            Contender::SocketIo => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
+        }
+    }
+}
+
+/// Where the programs are, and the shared services' addresses.
+#[derive(Debug)]
+pub struct Environment {
+    pub herald: PathBuf,
+    pub peers: PathBuf,
+    pub nats_url: String,
+    pub redis_url: String,
+    /// What Herald edges verify tokens with.
+    pub token_secret: String,
+}
+
+/// How the suite knows a started process is ready.
+enum Ready<'a> {
+    /// It takes TCP connections on this address.
+    Listening(SocketAddr),
+    /// It answers NATS requests on this subject.
+    Answering { nats: &'a async_nats::Client, subject: &'static str },
+}
+
+impl Ready<'_> {
+    async fn now(&self) -> bool {
+        match self {
+            Ready::Listening(addr) => TcpStream::connect(addr).await.is_ok(),
+            Ready::Answering { nats, subject } => nats.request(*subject, "{}".into()).await.is_ok(),
+        }
+    }
+}
+
+/// A running server process.
+#[derive(Debug)]
+pub struct Server {
+    what: String,
+    child: Child,
+    pub pid: u32,
+}
+
+impl Server {
+    /// Starts `command`, which listens on `addr`, and waits until it does.
+    async fn start(what: String, command: Command, addr: SocketAddr) -> Result<Server> {
+        Server::start_until(what, command, Ready::Listening(addr)).await
+    }
+
+    async fn start_until(what: String, mut command: Command, ready: Ready<'_>) -> Result<Server> {
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true);
+        let mut child = command.spawn().with_context(|| format!("cannot start {what}"))?;
+        let pid = child.id().context("a just-started process has a pid")?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if ready.now().await {
+                return Ok(Server { what, child, pid });
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("{what} exited at start ({status}); its errors are above");
+            }
+            if Instant::now() > deadline {
+                bail!("{what} was not ready within {} s", START_TIMEOUT.as_secs());
+            }
+            tokio::time::sleep(START_POLL).await;
+        }
+    }
+
+    /// SIGTERM, and SIGKILL if it has not exited in time.
+    pub async fn stop(mut self) {
+        // SAFETY: kill(2) on the pid of a child not yet reaped; at worst it
+        // has exited and the signal goes nowhere.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        if tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await.is_err() {
+            eprintln!("{} did not stop on SIGTERM within {} s; killing it", self.what, STOP_TIMEOUT.as_secs());
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// A free loopback port: bound and released, so a server started right
+/// after can take it.
+pub fn free_addr() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    listener.local_addr().context("cannot find a free port")
+}
+
+/// A nats-server on a free port, from `PATH`, and its URL.
+pub async fn nats() -> Result<(Server, String)> {
+    let addr = free_addr()?;
+    let mut command = Command::new("nats-server");
+    command.args(["--addr", "127.0.0.1", "--port", &addr.port().to_string()]);
+    Ok((Server::start("nats-server".to_owned(), command, addr).await?, format!("nats://{addr}")))
+}
+
+/// A redis-server on a free port, from `PATH`, that keeps nothing on disk,
+/// and its URL.
+pub async fn redis() -> Result<(Server, String)> {
+    let addr = free_addr()?;
+    let mut command = Command::new("redis-server");
+    command.args(["--bind", "127.0.0.1", "--port", &addr.port().to_string(), "--save", "", "--appendonly", "no"]);
+    Ok((Server::start("redis-server".to_owned(), command, addr).await?, format!("redis://{addr}")))
+}
+
+/// One gateway process of `contender` on a free port, and its address.
+pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server, SocketAddr)> {
+    let addr = free_addr()?;
+    let command = match contender {
+        Contender::Herald => {
+            let mut command = Command::new(&env.herald);
+            command
+                .arg("edge")
+                .env("HERALD_LISTEN", addr.to_string())
+                .env("HERALD_NATS_URL", &env.nats_url)
+                .env("HERALD_JWT_SECRET", &env.token_secret)
+                .env("HERALD_LOG", "warn");
+            command
+        }
+        Contender::Uws => node(&env.peers, "uws.mjs", addr),
+        Contender::Ws => node(&env.peers, "ws.mjs", addr),
+        Contender::SocketIo => {
+            let mut command = node(&env.peers, "socketio.mjs", addr);
+            command.env("REDIS_URL", &env.redis_url);
+            command
+        }
+    };
+    Ok((Server::start(format!("{} on {addr}", contender.name()), command, addr).await?, addr))
+}
+
+/// `node <peers>/<script>` listening on `addr`.
+fn node(peers: &Path, script: &str, addr: SocketAddr) -> Command {
+    let mut command = Command::new("node");
+    command.arg(peers.join(script)).env("HOST", addr.ip().to_string()).env("PORT", addr.port().to_string());
+    command
+}
+
+/// The example echo handler (`herald-examples`, beside `herald`), ready
+/// once it answers on `subject`.
+pub async fn echo_handler(env: &Environment, subject: &'static str) -> Result<Server> {
+    let nats = async_nats::connect(&env.nats_url).await.context("cannot connect to the suite's NATS")?;
+    let mut handler = Command::new(env.herald.with_file_name("herald-examples"));
+    handler.arg("echo").env("HERALD_NATS_URL", &env.nats_url).env("HERALD_LOG", "warn");
+    Server::start_until("the echo handler".to_owned(), handler, Ready::Answering { nats: &nats, subject }).await
+}
+
+/// A router with the routes in `routes_file`, its API key the token secret.
+pub async fn router(env: &Environment, routes_file: &Path) -> Result<Server> {
+    let addr = free_addr()?;
+    let mut router = Command::new(&env.herald);
+    router
+        .arg("router")
+        .env("HERALD_LISTEN", addr.to_string())
+        .env("HERALD_API_KEY", &env.token_secret)
+        .env("HERALD_ROUTES_FILE", routes_file)
+        .env("HERALD_NATS_URL", &env.nats_url)
+        .env("HERALD_LOG", "warn");
+    Server::start("the router".to_owned(), router, addr).await
+}
