@@ -21,12 +21,12 @@ use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
-use hyper::upgrade::Upgraded;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::ActionCall;
@@ -60,18 +60,31 @@ pub(crate) enum Ending {
 }
 
 /// Runs a session from its upgrade to its end.
-pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, identity: Identity) {
+///
+/// What runs once (waiting for the subscriptions, the ending) is boxed, so
+/// that its state does not add to the task every idle session keeps (see
+/// [`Session::serve`]).
+pub(crate) async fn run(ctx: Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+    };
+    let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
     let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
     let subscribed = ctx.registry.register(&conn, handle, identity.user.as_deref(), &identity.groups);
     inc(&ctx.metrics.connections_total);
-    wait_subscribed(subscribed).await;
-    let local = conn.local();
+    Box::pin(wait_subscribed(subscribed)).await;
     let mut session = Session::new(ctx.clone(), conn, identity, mailbox);
     let ending = tokio::select! {
         ending = session.serve(&mut socket) => ending,
         request = shared.close_requested() => Ending::ByEdge(request),
     };
-    let membership = ctx.registry.unregister(local);
+    Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
+}
+
+/// Takes a session that has ended out of the edge and closes its socket.
+async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Socket, ending: Ending) {
+    let membership = ctx.registry.unregister(conn.local());
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
@@ -84,10 +97,10 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, 
         Ending::ByPeer(request) => (request.code, request.reason, None),
         Ending::Lost(reason) => (close::ABNORMAL, reason, None),
     };
-    tracing::debug!(conn = %session.conn, code, reason, "session ended");
+    tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    events::publish_disconnect(&ctx, &session.conn_text, membership, code, reason).await;
+    events::publish_disconnect(ctx, conn_text, membership, code, reason).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -100,7 +113,7 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, 
             }
             // Writes the close frame tungstenite queued in reply to the
             // client's (or nothing, for a lost connection).
-            None => SinkExt::flush(&mut socket).await,
+            None => SinkExt::flush(socket).await,
         }
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, handshake).await;
@@ -147,8 +160,14 @@ impl Session {
     }
 
     /// Serves the session until it ends, and says how.
+    ///
+    /// The task of every idle session is as large as the largest state any
+    /// of its `await`s can be in, so the steps that are rare or run once
+    /// (greeting, client frames, action answers, the timer) are boxed: their
+    /// state is allocated while they run, not for the whole session. Only
+    /// writing what the mailbox holds, the delivery path, stays inline.
     async fn serve(&mut self, socket: &mut Socket) -> Ending {
-        if let Err(ending) = self.greet(socket).await {
+        if let Err(ending) = Box::pin(self.greet(socket)).await {
             return ending;
         }
         // The timer is re-armed only when it fired or a deadline moved
@@ -160,9 +179,9 @@ impl Session {
         loop {
             let (step, fired) = tokio::select! {
                 outbound = self.mailbox.recv() => (self.write_queued(socket, outbound).await, false),
-                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => (self.finish_action(socket, outcome).await, false),
-                incoming = socket.next() => (self.on_incoming(socket, incoming).await, false),
-                () = &mut timer => (self.on_timer(socket).await, true),
+                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => (Box::pin(self.finish_action(socket, outcome)).await, false),
+                incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
+                () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
             };
             if let Err(ending) = step {
                 return ending;
