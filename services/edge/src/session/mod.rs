@@ -23,14 +23,13 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::ActionCall;
-use self::handle::{CloseRequest, Outbound, SessionHandle};
+use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle};
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
 use crate::edge::EdgeShared;
@@ -128,7 +127,7 @@ struct Session {
     identity: Identity,
     /// When the token expires, on the monotonic clock.
     expires: Option<Instant>,
-    mailbox: mpsc::Receiver<Outbound>,
+    mailbox: Mailbox,
     limiter: RateLimiter,
     /// When the client last sent anything (pings are sent after silence).
     last_heard: Instant,
@@ -141,7 +140,7 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: mpsc::Receiver<Outbound>) -> Session {
+    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: Mailbox) -> Session {
         let limits = &ctx.config.limits;
         let now = Instant::now();
         Session {
@@ -203,26 +202,23 @@ impl Session {
     }
 
     /// Writes what the mailbox holds, in batches, with one flush per batch.
-    async fn write_queued(&mut self, socket: &mut Socket, first: Option<Outbound>) -> Result<(), Ending> {
+    async fn write_queued(&mut self, socket: &mut Socket, first: Outbound) -> Result<(), Ending> {
         let mut next = first;
         let mut written = 0;
         let ending = loop {
             match next {
-                Some(Outbound::Frame(frame)) => {
+                Outbound::Frame(frame) => {
                     write(&self.ctx, socket.feed(Message::Text(frame))).await?;
                     written += 1;
                 }
-                Some(Outbound::Close(request)) => break Some(Ending::ByEdge(request)),
-                // Cannot happen while the registry holds the sender; close
-                // cleanly rather than spin if it ever does.
-                None => break Some(Ending::ByEdge(CloseRequest::new(close::INTERNAL_ERROR, "mailbox closed"))),
+                Outbound::Close(request) => break Some(Ending::ByEdge(request)),
             }
             if written >= WRITE_BATCH {
                 break None;
             }
             match self.mailbox.try_recv() {
-                Ok(outbound) => next = Some(outbound),
-                Err(_) => break None,
+                Some(outbound) => next = outbound,
+                None => break None,
             }
         };
         write(&self.ctx, socket.flush()).await?;
