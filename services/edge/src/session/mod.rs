@@ -28,7 +28,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use self::actions::ActionCall;
+use self::actions::{ActionCall, ActionOutcome};
 use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle};
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
@@ -135,8 +135,9 @@ struct Session {
     ping_sent: Option<Instant>,
     /// When `$reauth` was sent for the expired token.
     reauth_sent: Option<Instant>,
-    /// Client actions waiting on routers.
-    actions: FuturesUnordered<ActionCall>,
+    /// Client actions waiting on routers; made at the first action, as an
+    /// empty `FuturesUnordered` already holds an allocation.
+    actions: Option<FuturesUnordered<ActionCall>>,
 }
 
 impl Session {
@@ -153,7 +154,7 @@ impl Session {
             last_heard: now,
             ping_sent: None,
             reauth_sent: None,
-            actions: FuturesUnordered::new(),
+            actions: None,
             ctx,
         }
     }
@@ -178,7 +179,7 @@ impl Session {
         loop {
             let (step, fired) = tokio::select! {
                 outbound = self.mailbox.recv() => (self.write_queued(socket, outbound).await, false),
-                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => (Box::pin(self.finish_action(socket, outcome)).await, false),
+                Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => (Box::pin(self.finish_action(socket, outcome)).await, false),
                 incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
                 () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
             };
@@ -364,6 +365,11 @@ impl Session {
             _ => Ok(()),
         }
     }
+}
+
+/// The next client action answered, once some are waiting.
+async fn next_action(actions: &mut Option<FuturesUnordered<ActionCall>>) -> Option<ActionOutcome> {
+    actions.as_mut()?.next().await
 }
 
 /// Runs one write to the socket. A write that cannot finish within the
