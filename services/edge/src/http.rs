@@ -112,7 +112,7 @@ async fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Respo
         }
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    tokio::spawn(session::run(ctx.clone(), on_upgrade, conn, identity));
+    session::start(ctx, on_upgrade, conn, identity);
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();

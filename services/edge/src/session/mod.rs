@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::{ActionCall, ActionOutcome};
-use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle};
+use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
 use crate::edge::EdgeShared;
@@ -58,27 +58,46 @@ pub(crate) enum Ending {
     Lost(String),
 }
 
+/// Starts the session of an accepted upgrade, to run once the upgrade is
+/// done.
+pub(crate) fn start(ctx: &Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
+    let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
+    let session = Session::new(ctx.clone(), conn, identity, mailbox);
+    tokio::spawn(run(session, handle, shared, on_upgrade));
+}
+
 /// Runs a session from its upgrade to its end.
 ///
-/// What runs once (waiting for the subscriptions, the ending) is boxed, so
-/// that its state does not add to the task every idle session keeps (see
-/// [`Session::serve`]).
-pub(crate) async fn run(ctx: Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
-    let upgraded = match on_upgrade.await {
-        Ok(upgraded) => upgraded,
-        Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
-    };
-    let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
-    let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
-    let subscribed = ctx.registry.register(&conn, handle, identity.user.as_deref(), &identity.groups);
-    inc(&ctx.metrics.connections_total);
-    Box::pin(wait_subscribed(subscribed)).await;
-    let mut session = Session::new(ctx.clone(), conn, identity, mailbox);
-    let ending = tokio::select! {
-        ending = session.serve(&mut socket) => ending,
-        request = shared.close_requested() => Ending::ByEdge(request),
-    };
-    Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
+/// The session comes in whole, and what runs once (waiting for the
+/// subscriptions, the ending) is boxed, so that none of it adds to the task
+/// every idle session keeps (see [`Session::serve`]). Not an `async fn`: one
+/// would move its arguments into a second place in its state, where an
+/// `async move` block uses what it captured in place.
+#[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the session")]
+fn run(
+    mut session: Session,
+    handle: SessionHandle,
+    shared: Arc<Shared>,
+    on_upgrade: OnUpgrade,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let ctx = session.ctx.clone();
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        let mut socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
+        let identity = &session.identity;
+        let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
+        inc(&ctx.metrics.connections_total);
+        Box::pin(wait_subscribed(subscribed)).await;
+        let ending = tokio::select! {
+            ending = session.serve(&mut socket) => ending,
+            request = shared.close_requested() => Ending::ByEdge(request),
+        };
+        Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
+    }
 }
 
 /// Takes a session that has ended out of the edge and closes its socket.
@@ -162,11 +181,13 @@ impl Session {
     /// Serves the session until it ends, and says how.
     ///
     /// The task of every idle session is as large as the largest state any
-    /// of its `await`s can be in, so the steps that are rare or run once
-    /// (greeting, client frames, action answers, the timer) are boxed: their
-    /// state is allocated while they run, not for the whole session. Only
-    /// writing what the mailbox holds, the delivery path, stays inline.
+    /// of its `await`s can be in, so every step the loop takes is boxed: its
+    /// state is allocated while it runs, not for the whole session. (For
+    /// deliveries that is one allocation per batch of up to 64 frames, next
+    /// to at least one write to the socket.)
     async fn serve(&mut self, socket: &mut Socket) -> Ending {
+        // The session was made before the upgrade finished.
+        self.last_heard = Instant::now();
         if let Err(ending) = Box::pin(self.greet(socket)).await {
             return ending;
         }
@@ -178,7 +199,7 @@ impl Session {
         tokio::pin!(timer);
         loop {
             let (step, fired) = tokio::select! {
-                outbound = self.mailbox.recv() => (self.write_queued(socket, outbound).await, false),
+                outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)).await, false),
                 Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => (Box::pin(self.finish_action(socket, outcome)).await, false),
                 incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
                 () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
