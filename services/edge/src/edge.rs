@@ -23,9 +23,11 @@ use crate::registry::Registry;
 use crate::session::handle::CloseRequest;
 
 /// Bytes read from a socket at a time. Small on purpose: tungstenite
-/// allocates this buffer eagerly for every connection, and client frames are
-/// small; bigger frames are read in several steps.
-const READ_BUFFER_BYTES: usize = 1024;
+/// allocates this buffer eagerly for every connection and keeps it for the
+/// connection's life, idle or not, and client frames are small (an action
+/// is typically a few hundred bytes); bigger frames are read in several
+/// steps of this size.
+const READ_BUFFER_BYTES: usize = 512;
 /// Frames are gathered up to this size before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Bound on a session's write buffer: one gathered batch plus one frame as

@@ -23,9 +23,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::Role;
 
 use herald_proto::conn_id::ConnId;
 
@@ -114,18 +112,7 @@ async fn upgrade(ctx: &Arc<EdgeShared>, mut request: Request<Incoming>) -> Respo
         }
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let session_ctx = ctx.clone();
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(upgraded) => {
-                let io = TokioIo::new(upgraded);
-                let ws_config = session_ctx.ws_config;
-                let socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config)).await;
-                session::run(session_ctx, socket, conn, identity).await;
-            }
-            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
-        }
-    });
+    session::start(ctx, on_upgrade, conn, identity);
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();

@@ -29,7 +29,7 @@ use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::presence::{EdgePresence, PresenceQuery};
 use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects, decode_token};
-use tokio::sync::watch;
+use tokio::sync::SetOnce;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -89,8 +89,8 @@ struct ConnEntry {
 struct Topic {
     generation: u64,
     members: HashMap<u64, SessionHandle>,
-    /// Turns true once NATS has the subscription.
-    subscribed: watch::Receiver<bool>,
+    /// Set once NATS has the subscription.
+    subscribed: Subscribed,
     /// Dropping the topic stops its pump, which unsubscribes.
     _pump: AbortOnDrop,
 }
@@ -162,7 +162,7 @@ impl Registry {
             (ctl_users, EdgeRoute::CtlUser),
         ];
         for (subject, route) in routes {
-            let (ready, subscribed) = watch::channel(false);
+            let (ready, subscribed) = readiness();
             let registry = self.clone();
             pumps.push(AbortOnDrop::spawn(async move {
                 let Some(mut messages) = registry.subscribe(subject, ready).await else { return };
@@ -191,7 +191,7 @@ impl Registry {
         handle: SessionHandle,
         user: Option<&str>,
         groups: &[String],
-    ) -> Vec<watch::Receiver<bool>> {
+    ) -> Vec<Subscribed> {
         let local = conn.local();
         let mut subscribed = Vec::new();
         let mut state = self.write();
@@ -227,7 +227,7 @@ impl Registry {
     }
 
     /// Adds a session to a group. `None` when the session is gone.
-    pub fn join(self: &Arc<Self>, local: u64, group: &str) -> Option<watch::Receiver<bool>> {
+    pub fn join(self: &Arc<Self>, local: u64, group: &str) -> Option<Subscribed> {
         let mut state = self.write();
         let entry = state.conns.get(&local)?;
         let handle = entry.handle.clone();
@@ -248,7 +248,7 @@ impl Registry {
     }
 
     /// Moves a session to another user (after `$auth` with another `sub`).
-    pub fn set_user(self: &Arc<Self>, local: u64, user: Option<&str>) -> Option<watch::Receiver<bool>> {
+    pub fn set_user(self: &Arc<Self>, local: u64, user: Option<&str>) -> Option<Subscribed> {
         let mut state = self.write();
         let entry = state.conns.get(&local)?;
         if entry.user.as_deref() == user {
@@ -308,7 +308,7 @@ impl Registry {
         name: &Arc<str>,
         local: u64,
         handle: &SessionHandle,
-    ) -> watch::Receiver<bool> {
+    ) -> Subscribed {
         let topics = match kind {
             TopicKind::User => &mut state.users,
             TopicKind::Group => &mut state.groups,
@@ -320,14 +320,14 @@ impl Registry {
 
     fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>) -> Topic {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (ready, subscribed) = watch::channel(false);
+        let (ready, subscribed) = readiness();
         let registry = self.clone();
         let pump = AbortOnDrop::spawn(async move { registry.pump_topic(kind, name, generation, ready).await });
         Topic { generation, members: HashMap::new(), subscribed, _pump: pump }
     }
 
     /// Subscribes, waits until NATS has the subscription, and says so.
-    async fn subscribe(&self, subject: String, ready: watch::Sender<bool>) -> Option<Subscription> {
+    async fn subscribe(&self, subject: String, ready: Ready) -> Option<Subscription> {
         let subscription = match self.bus.subscribe(subject).await {
             Ok(subscription) => subscription,
             Err(e) => {
@@ -338,16 +338,18 @@ impl Registry {
         if let Err(e) = self.bus.sync().await {
             tracing::warn!(error = %e, "could not confirm a subscription with NATS");
         }
-        let _ = ready.send(true);
+        drop(ready);
         Some(subscription)
     }
 
-    async fn pump_topic(self: Arc<Self>, kind: TopicKind, name: Arc<str>, generation: u64, ready: watch::Sender<bool>) {
+    async fn pump_topic(self: Arc<Self>, kind: TopicKind, name: Arc<str>, generation: u64, ready: Ready) {
         let subject = match kind {
             TopicKind::User => self.subjects.user(&name),
             TopicKind::Group => self.subjects.group(&name),
         };
-        let Some(mut messages) = self.subscribe(subject, ready).await else { return };
+        // Boxed: subscribing happens once, and its state would otherwise stay
+        // in the task of every topic for as long as the topic lives.
+        let Some(mut messages) = Box::pin(self.subscribe(subject, ready)).await else { return };
         while let Some(message) = messages.next().await {
             self.deliver_to_topic(kind, &name, generation, message);
         }
@@ -498,14 +500,54 @@ fn parse_control(message: &BusMessage) -> Option<ControlOp> {
     }
 }
 
+/// Set once a subscription is live, or once trying is over (it failed, or
+/// its topic is gone): what sessions wait on before they say they are
+/// reachable. (A `SetOnce` rather than a `watch` channel, whose eight
+/// receiver `Notify`s cost about 350 bytes per topic.)
+pub(crate) type Subscribed = Arc<SetOnce<()>>;
+
+/// The subscribing side of a [`Subscribed`]: sets it when dropped, whether
+/// subscribing succeeded, failed or was cancelled, so no session waits on
+/// a subscription nobody is making.
+#[derive(Debug)]
+struct Ready(Subscribed);
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        let _ = self.0.set(());
+    }
+}
+
+fn readiness() -> (Ready, Subscribed) {
+    let subscribed = Subscribed::default();
+    (Ready(subscribed.clone()), subscribed)
+}
+
 /// Waits, for a bounded time, until every subscription is live.
-pub(crate) async fn wait_subscribed(subscriptions: impl IntoIterator<Item = watch::Receiver<bool>>) {
+pub(crate) async fn wait_subscribed(subscriptions: impl IntoIterator<Item = Subscribed>) {
     let all = async {
-        for mut subscribed in subscriptions {
-            let _ = subscribed.wait_for(|live| *live).await;
+        for subscribed in subscriptions {
+            subscribed.wait().await;
         }
     };
     if tokio::time::timeout(SUBSCRIBE_WAIT, all).await.is_err() {
         tracing::warn!("subscriptions not confirmed by NATS in time; going on");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiters_go_on_once_subscribing_is_over_whatever_its_outcome() {
+        let (ready, subscribed) = readiness();
+        let waiter = tokio::spawn(wait_subscribed([subscribed.clone()]));
+        tokio::task::yield_now().await;
+        assert!(!subscribed.initialized());
+        // Dropped without subscribing: failed, or its topic went away.
+        drop(ready);
+        tokio::time::timeout(Duration::from_millis(500), waiter).await.unwrap().unwrap();
+        assert!(subscribed.initialized());
     }
 }

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
 use herald_bus::RequestError;
 use herald_proto::client::{self, ClientFrame, FrameId};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
@@ -45,7 +46,7 @@ impl Session {
         frame: ClientFrame,
         purpose: Purpose,
     ) -> Result<(), Ending> {
-        if self.actions.len() >= self.ctx.config.limits.max_inflight_actions {
+        if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.config.limits.max_inflight_actions {
             let message = "too many actions waiting for an answer";
             return self.reply_error(socket, &frame.action, 429, message, frame.id.as_ref()).await;
         }
@@ -66,7 +67,7 @@ impl Session {
         let subject = self.ctx.config.subjects.router_actions();
         let timeout = self.ctx.config.timing.action_timeout;
         let (action, id) = (frame.action, frame.id);
-        self.actions.push(Box::pin(async move {
+        self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
             let answer = bus.request(subject, payload, timeout).await;
             ActionOutcome { action, id, purpose, answer }
         }));

@@ -21,16 +21,15 @@ use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
-use hyper::upgrade::Upgraded;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use self::actions::ActionCall;
-use self::handle::{CloseRequest, Outbound, SessionHandle};
+use self::actions::{ActionCall, ActionOutcome};
+use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
 use crate::edge::EdgeShared;
@@ -59,19 +58,51 @@ pub(crate) enum Ending {
     Lost(String),
 }
 
-/// Runs a session from its upgrade to its end.
-pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, identity: Identity) {
+/// Starts the session of an accepted upgrade, to run once the upgrade is
+/// done.
+pub(crate) fn start(ctx: &Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
     let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
-    let subscribed = ctx.registry.register(&conn, handle, identity.user.as_deref(), &identity.groups);
-    inc(&ctx.metrics.connections_total);
-    wait_subscribed(subscribed).await;
-    let local = conn.local();
-    let mut session = Session::new(ctx.clone(), conn, identity, mailbox);
-    let ending = tokio::select! {
-        ending = session.serve(&mut socket) => ending,
-        request = shared.close_requested() => Ending::ByEdge(request),
-    };
-    let membership = ctx.registry.unregister(local);
+    let session = Session::new(ctx.clone(), conn, identity, mailbox);
+    tokio::spawn(run(session, handle, shared, on_upgrade));
+}
+
+/// Runs a session from its upgrade to its end.
+///
+/// The session comes in whole, and what runs once (waiting for the
+/// subscriptions, the ending) is boxed, so that none of it adds to the task
+/// every idle session keeps (see [`Session::serve`]). Not an `async fn`: one
+/// would move its arguments into a second place in its state, where an
+/// `async move` block uses what it captured in place.
+#[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the session")]
+fn run(
+    mut session: Session,
+    handle: SessionHandle,
+    shared: Arc<Shared>,
+    on_upgrade: OnUpgrade,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let ctx = session.ctx.clone();
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        let mut socket =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
+        let identity = &session.identity;
+        let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
+        inc(&ctx.metrics.connections_total);
+        Box::pin(wait_subscribed(subscribed)).await;
+        let ending = tokio::select! {
+            ending = session.serve(&mut socket) => ending,
+            request = shared.close_requested() => Ending::ByEdge(request),
+        };
+        Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
+    }
+}
+
+/// Takes a session that has ended out of the edge and closes its socket.
+async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Socket, ending: Ending) {
+    let membership = ctx.registry.unregister(conn.local());
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
@@ -84,10 +115,10 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, 
         Ending::ByPeer(request) => (request.code, request.reason, None),
         Ending::Lost(reason) => (close::ABNORMAL, reason, None),
     };
-    tracing::debug!(conn = %session.conn, code, reason, "session ended");
+    tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    events::publish_disconnect(&ctx, &session.conn_text, membership, code, reason).await;
+    events::publish_disconnect(ctx, conn_text, membership, code, reason).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -100,7 +131,7 @@ pub(crate) async fn run(ctx: Arc<EdgeShared>, mut socket: Socket, conn: ConnId, 
             }
             // Writes the close frame tungstenite queued in reply to the
             // client's (or nothing, for a lost connection).
-            None => SinkExt::flush(&mut socket).await,
+            None => SinkExt::flush(socket).await,
         }
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, handshake).await;
@@ -115,7 +146,7 @@ struct Session {
     identity: Identity,
     /// When the token expires, on the monotonic clock.
     expires: Option<Instant>,
-    mailbox: mpsc::Receiver<Outbound>,
+    mailbox: Mailbox,
     limiter: RateLimiter,
     /// When the client last sent anything (pings are sent after silence).
     last_heard: Instant,
@@ -123,12 +154,13 @@ struct Session {
     ping_sent: Option<Instant>,
     /// When `$reauth` was sent for the expired token.
     reauth_sent: Option<Instant>,
-    /// Client actions waiting on routers.
-    actions: FuturesUnordered<ActionCall>,
+    /// Client actions waiting on routers; made at the first action, as an
+    /// empty `FuturesUnordered` already holds an allocation.
+    actions: Option<FuturesUnordered<ActionCall>>,
 }
 
 impl Session {
-    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: mpsc::Receiver<Outbound>) -> Session {
+    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: Mailbox) -> Session {
         let limits = &ctx.config.limits;
         let now = Instant::now();
         Session {
@@ -141,14 +173,22 @@ impl Session {
             last_heard: now,
             ping_sent: None,
             reauth_sent: None,
-            actions: FuturesUnordered::new(),
+            actions: None,
             ctx,
         }
     }
 
     /// Serves the session until it ends, and says how.
+    ///
+    /// The task of every idle session is as large as the largest state any
+    /// of its `await`s can be in, so every step the loop takes is boxed: its
+    /// state is allocated while it runs, not for the whole session. (For
+    /// deliveries that is one allocation per batch of up to 64 frames, next
+    /// to at least one write to the socket.)
     async fn serve(&mut self, socket: &mut Socket) -> Ending {
-        if let Err(ending) = self.greet(socket).await {
+        // The session was made before the upgrade finished.
+        self.last_heard = Instant::now();
+        if let Err(ending) = Box::pin(self.greet(socket)).await {
             return ending;
         }
         // The timer is re-armed only when it fired or a deadline moved
@@ -159,10 +199,10 @@ impl Session {
         tokio::pin!(timer);
         loop {
             let (step, fired) = tokio::select! {
-                outbound = self.mailbox.recv() => (self.write_queued(socket, outbound).await, false),
-                Some(outcome) = self.actions.next(), if !self.actions.is_empty() => (self.finish_action(socket, outcome).await, false),
-                incoming = socket.next() => (self.on_incoming(socket, incoming).await, false),
-                () = &mut timer => (self.on_timer(socket).await, true),
+                outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)).await, false),
+                Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => (Box::pin(self.finish_action(socket, outcome)).await, false),
+                incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
+                () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
             };
             if let Err(ending) = step {
                 return ending;
@@ -184,26 +224,23 @@ impl Session {
     }
 
     /// Writes what the mailbox holds, in batches, with one flush per batch.
-    async fn write_queued(&mut self, socket: &mut Socket, first: Option<Outbound>) -> Result<(), Ending> {
+    async fn write_queued(&mut self, socket: &mut Socket, first: Outbound) -> Result<(), Ending> {
         let mut next = first;
         let mut written = 0;
         let ending = loop {
             match next {
-                Some(Outbound::Frame(frame)) => {
+                Outbound::Frame(frame) => {
                     write(&self.ctx, socket.feed(Message::Text(frame))).await?;
                     written += 1;
                 }
-                Some(Outbound::Close(request)) => break Some(Ending::ByEdge(request)),
-                // Cannot happen while the registry holds the sender; close
-                // cleanly rather than spin if it ever does.
-                None => break Some(Ending::ByEdge(CloseRequest::new(close::INTERNAL_ERROR, "mailbox closed"))),
+                Outbound::Close(request) => break Some(Ending::ByEdge(request)),
             }
             if written >= WRITE_BATCH {
                 break None;
             }
             match self.mailbox.try_recv() {
-                Ok(outbound) => next = Some(outbound),
-                Err(_) => break None,
+                Some(outbound) => next = outbound,
+                None => break None,
             }
         };
         write(&self.ctx, socket.flush()).await?;
@@ -349,6 +386,11 @@ impl Session {
             _ => Ok(()),
         }
     }
+}
+
+/// The next client action answered, once some are waiting.
+async fn next_action(actions: &mut Option<FuturesUnordered<ActionCall>>) -> Option<ActionOutcome> {
+    actions.as_mut()?.next().await
 }
 
 /// Runs one write to the socket. A write that cannot finish within the
