@@ -93,9 +93,10 @@ fn deliveries(results: &Results, path: &Path) -> Result<()> {
         title: "Broadcast: deliveries per second without loss",
         x: "receivers",
         y: "deliveries / s (best of the offered rates)",
-        x_log: true,
+        x_log: false,
         y_log: false,
         x_tick: |x| format!("{x:.0}"),
+        y_tick: thousands,
         legend: SeriesLabelPosition::UpperRight,
     };
     chart.draw(path, &lines)
@@ -123,6 +124,7 @@ fn latency(results: &Results, path: &Path) -> Result<()> {
         x_log: false,
         y_log: true,
         x_tick: nines_label,
+        y_tick: |y| format!("{y}"),
         legend: SeriesLabelPosition::LowerRight,
     };
     chart.draw(path, &lines)
@@ -137,6 +139,11 @@ fn nines_label(nines: f64) -> String {
     }
     let decimals = (whole as usize).saturating_sub(2);
     format!("{:.decimals$}", 100.0 - 100.0 * 10f64.powf(-whole))
+}
+
+/// A count in thousands: 250000 → "250k".
+fn thousands(value: f64) -> String {
+    format!("{:.0}k", value / 1000.0)
 }
 
 /// Server memory growth against idle connections.
@@ -163,6 +170,7 @@ fn memory(results: &Results, path: &Path) -> Result<()> {
         x_log: false,
         y_log: false,
         x_tick: |x| format!("{x:.0}"),
+        y_tick: |y| format!("{y:.0}"),
         legend: SeriesLabelPosition::UpperLeft,
     };
     chart.draw(path, &lines)
@@ -176,6 +184,7 @@ struct Chart {
     x_log: bool,
     y_log: bool,
     x_tick: fn(f64) -> String,
+    y_tick: fn(f64) -> String,
     /// Where the legend covers the least.
     legend: SeriesLabelPosition,
 }
@@ -218,6 +227,7 @@ impl Chart {
             .x_desc(self.x)
             .y_desc(self.y)
             .x_label_formatter(&|x| (self.x_tick)(*x))
+            .y_label_formatter(&|y| (self.y_tick)(*y))
             .label_style((FAMILY, 14))
             .draw()?;
         for line in lines {
@@ -247,5 +257,11 @@ mod tests {
     fn nines_are_labelled_as_percentiles() {
         let labels: Vec<String> = [0.0, 1.0, 1.5, 2.0, 3.0, 4.0].into_iter().map(nines_label).collect();
         assert_eq!(labels, ["0", "90", "", "99", "99.9", "99.99"]);
+    }
+
+    #[test]
+    fn counts_are_labelled_in_thousands() {
+        assert_eq!(thousands(250_000.0), "250k");
+        assert_eq!(thousands(0.0), "0k");
     }
 }

@@ -224,7 +224,13 @@ fn broadcast(out: &mut String, results: &Results) {
     let _ = writeln!(out, "\n## Broadcast\n");
     let _ = writeln!(
         out,
-        "| gateway | to | receivers | offered/s | delivered/s | lost | closed early | p50 | p99 | p99.9 | max |"
+        "Offered: publish rate × receivers. Not delivered: expected deliveries that had not arrived when the \
+         deliveries stopped (a backlog the server dropped or was still working through). Latency: publish → \
+         delivery.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| gateway | to | receivers | offered/s | delivered/s | not delivered | closed early | p50 | p99 | p99.9 | max |"
     );
     let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for outcome in &results.outcomes {
