@@ -14,10 +14,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib/tools.sh
 
 ensure_nats_server
-ensure_debian_packages redis-server redis-server /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
-if [ ! -d bench/peers/node_modules ] || [ bench/peers/package-lock.json -nt bench/peers/node_modules ]; then
-    npm ci --prefix bench/peers --no-audit --no-fund
-fi
+ensure_bench_peers
 cargo build --release -p herald -p herald-examples -p herald-bench
 
 exec target/release/herald-bench suite "$@"

@@ -41,7 +41,6 @@ demo/e2e/run.sh
 section "Benchmark peers and the load tool (smoke test, herald-bench suite --quick)"
 # Not a measurement: checks that the peers speak the protocol the load tool
 # expects and that the whole suite runs, on the debug builds.
-ensure_debian_packages redis-server redis-server /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
-npm ci --prefix bench/peers --no-audit --no-fund --silent
+ensure_bench_peers
 node bench/peers/smoke.mjs
 target/debug/herald-bench suite --quick --herald target/debug/herald --out target/bench-smoke

@@ -19,16 +19,15 @@
 //! Pure bookkeeping with no I/O (the worker does the sending), so matching,
 //! timeouts and late answers are unit-tested directly.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::hist::{self, Buckets};
 use crate::procs::ActionStats;
+use crate::protocol::Frame;
 
 /// What the contract appends to an action's name for its error reply.
 const ERROR_SUFFIX: &str = ":error";
@@ -68,17 +67,6 @@ enum Answer {
     Error(u64, u16),
     /// Any other frame.
     Other,
-}
-
-/// A frame from the edge, read only as far as matching needs.
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    details: Option<&'a RawValue>,
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]

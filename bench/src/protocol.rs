@@ -47,6 +47,18 @@ pub enum Protocol {
     SocketIo,
 }
 
+/// An application frame, read only as far as the tool needs: its action,
+/// and its details and id left unparsed (absent ones are `None`).
+#[derive(Debug, Deserialize)]
+pub struct Frame<'a> {
+    #[serde(borrow)]
+    pub action: Cow<'a, str>,
+    #[serde(borrow)]
+    pub details: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub id: Option<&'a RawValue>,
+}
+
 /// A text frame from the server, as the tool sees it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inbound<'a> {
@@ -93,11 +105,6 @@ impl Protocol {
     pub async fn greet(self, ws: &mut Ws) -> Result<(), OpenError> {
         match self {
             Protocol::Herald | Protocol::Plain => {
-                #[derive(Deserialize)]
-                struct Frame<'a> {
-                    #[serde(borrow)]
-                    action: Cow<'a, str>,
-                }
                 let text = next_text(ws).await?;
                 match serde_json::from_str::<Frame>(&text) {
                     Ok(frame) if frame.action == "$connected" => Ok(()),

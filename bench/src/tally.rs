@@ -5,31 +5,20 @@
 //! Pure bookkeeping with no I/O, so the delivery rules (exactly once, only
 //! to the right connections) are unit-tested directly.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::hist::{self, Buckets};
 use crate::population::Population;
 use crate::procs::{ConnectStats, DeliveryStats, Progress};
+use crate::protocol::Frame;
 use crate::publish::{BENCH_ACTION, Stamp};
 
 /// Distinct failure descriptions kept per worker; later new ones are
 /// counted under one "other" entry, so a storm of odd errors stays small.
 const MAX_ERROR_KINDS: usize = 16;
-
-/// A frame from the edge, read only as far as the tally needs.
-#[derive(Deserialize)]
-struct Frame<'a> {
-    #[serde(borrow)]
-    action: Cow<'a, str>,
-    #[serde(borrow)]
-    details: Option<&'a RawValue>,
-}
 
 /// Which messages one connection has seen: one bit per slot (see
 /// [`Population::slot`]), grown as slots arrive.
@@ -142,7 +131,7 @@ impl Tally {
     /// Connection `local` got text frame `text` at `now_nanos` (Unix time).
     pub fn text(&mut self, local: usize, text: &str, now_nanos: u64) {
         let stamp = match serde_json::from_str::<Frame>(text) {
-            Ok(Frame { action, details: Some(details) }) if action == BENCH_ACTION => {
+            Ok(Frame { action, details: Some(details), .. }) if action == BENCH_ACTION => {
                 serde_json::from_str::<Stamp>(details.get()).ok()
             }
             _ => None,

@@ -34,3 +34,13 @@ ensure_debian_packages() {
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
 }
+
+# What the benchmark peers and the suite need: redis-server (for Socket.IO's
+# adapter), a font for the plots, and the peers' npm packages (installed
+# again when package-lock.json is newer than them).
+ensure_bench_peers() {
+    ensure_debian_packages redis-server redis-server /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
+    if [ ! -d bench/peers/node_modules ] || [ bench/peers/package-lock.json -nt bench/peers/node_modules ]; then
+        npm ci --prefix bench/peers --no-audit --no-fund
+    fi
+}

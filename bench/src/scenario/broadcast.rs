@@ -16,7 +16,7 @@ use crate::report::Report;
 const GROUP: &str = "bench";
 
 /// Where the publisher sends.
-#[derive(Debug, Clone, Copy, ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// `<prefix>.all`: every connection of every edge.

@@ -58,15 +58,11 @@ pub fn best_clean_rate(results: &Results, contender: Contender, receivers: u64) 
 /// The broadcast step whose latencies every gateway is compared on.
 pub fn is_reference(measure: &Measure, target: Target) -> bool {
     matches!(measure, Measure::Broadcast { receivers, rate, target: t }
-        if *receivers == REFERENCE_RECEIVERS && same(t, target) && *rate * REFERENCE_RECEIVERS as f64 == REFERENCE_DELIVERIES)
+        if *receivers == REFERENCE_RECEIVERS && *t == target && *rate * REFERENCE_RECEIVERS as f64 == REFERENCE_DELIVERIES)
 }
 
 fn is_broadcast(measure: &Measure, count: u64, target: Target) -> bool {
-    matches!(measure, Measure::Broadcast { receivers, target: t, .. } if *receivers == count && same(t, target))
-}
-
-fn same(a: &Target, b: Target) -> bool {
-    std::mem::discriminant(a) == std::mem::discriminant(&b)
+    matches!(measure, Measure::Broadcast { receivers, target: t, .. } if *receivers == count && *t == target)
 }
 
 /// The whole summary.
