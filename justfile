@@ -39,3 +39,8 @@ lint:
 # Format every crate.
 fmt:
     cargo fmt --all
+
+# Every fuzz target for a set time each (seconds; AddressSanitizer build); `scripts/fuzz.sh --help` for more.
+fuzz seconds="60" *targets="":
+    ./scripts/fuzz.sh --seconds {{seconds}} {{targets}}
+

@@ -44,3 +44,13 @@ ensure_bench_peers() {
         npm ci --prefix bench/peers --no-audit --no-fund
     fi
 }
+
+# Makes `cargo fuzz` available (the fuzz targets in fuzz/), installing it
+# with cargo when it is missing.
+ensure_cargo_fuzz() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "cargo-fuzz not found; installing it (cargo install cargo-fuzz --locked)"
+        cargo install --quiet cargo-fuzz --locked
+    fi
+    cargo fuzz --version
+}

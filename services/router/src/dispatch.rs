@@ -153,8 +153,9 @@ impl Dispatcher {
 /// application range.
 const ERROR_CODES: std::ops::RangeInclusive<u16> = 100..=4999;
 
-/// Whether a handler's answer is a handler response the edge can apply.
-fn check_answer(answer: &[u8]) -> Result<(), String> {
+/// Whether a handler's answer is a handler response the edge can apply;
+/// public for the fuzz target that holds it to what the edge reads.
+pub fn check_answer(answer: &[u8]) -> Result<(), String> {
     let response: HandlerResponse = herald_proto::json::from_object(answer).map_err(|e| e.to_string())?;
     match response.error {
         Some(error) if !ERROR_CODES.contains(&error.code) => Err(format!("error code {} is out of range", error.code)),

@@ -25,6 +25,7 @@ pub mod routes;
 mod service;
 
 pub use config::RouterConfig;
+pub use dispatch::check_answer;
 pub use herald_handler::presence::DEAD_AFTER_BEATS;
 pub use router::{RouteReloader, Router, RouterCore, RouterError};
 pub use routes::{MAX_ROUTE_TIMEOUT, RouteTable, RoutesError};

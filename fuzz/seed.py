@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of every fuzz target into fuzz/corpus/<target>/.
+
+Seeds are real documents: the `examples` of the JSON Schemas in
+proto/schema/, the routes files and tokens the tests use, and the bad
+inputs the unit tests refuse. Each file is named by the SHA-1 of its
+content, as libFuzzer names the inputs it adds, so running this again
+adds nothing twice. Run it after changing a schema or adding a target:
+
+    python3 fuzz/seed.py
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "fuzz" / "corpus"
+# The secret of fuzz_targets/jwt.rs.
+JWT_SECRET = b"herald-fuzz-only-secret"
+FAR_FUTURE = 4102444800  # 2100-01-01
+
+
+def examples(schema):
+    text = (ROOT / "proto" / "schema" / f"{schema}.schema.json").read_text()
+    return [json.dumps(example, ensure_ascii=False) for example in json.loads(text)["examples"]]
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(claims, secret=JWT_SECRET, header=None):
+    header = header or {"alg": "HS256", "typ": "JWT"}
+    message = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, message.encode(), hashlib.sha256).digest()
+    return f"{message}.{b64(signature)}"
+
+
+def client_frame():
+    bad = [
+        "nope",
+        "[1]",
+        '{"details":1}',
+        '{"action":5}',
+        '{"action":""}',
+        '{"action":"' + "é" * 129 + '"}',
+        '{"action":"a","id":[]}',
+        '{"id":"x1"}',
+        '{"action":"echo","details":null,"id":1.5e300}',
+    ]
+    bench = ['{"action":"echo","details":{"t":1700000000000000000},"id":7}', '{"action":"$ping","id":0}']
+    return examples("client-frame") + examples("server-frame") + bad + bench
+
+
+def handler_response():
+    bad = [
+        '{"detail":1}',
+        '{"effects":[{"explode":1}]}',
+        '{"error":{"code":"x"}}',
+        '{"error":{"code":0,"message":"x"}}',
+        '{"error":{"code":5000,"message":"x"}}',
+        "[]",
+        "<html>",
+        '{"effects":[{"publish":{"to":{"conns":["e1.>"]},"action":"x"}}]}',
+        '{"claims":{"join":["room:*","lobby",7]},"user":"bob"}',
+    ]
+    return examples("handler-response") + bad
+
+
+def control_op():
+    bad = ['{"op":"explode"}', '{"op":"join"}', '{"op":"join","group":"g","x":1}', '["leave","g"]']
+    return examples("control-op") + bad
+
+
+def subject_token():
+    names = ["alice", "user:42", "a@b", "A_Z-09", "a.b", "", "*", ">", "~x", "é", "a b", "room:42"]
+    tokens = ["~YS5i", "~", "~Kg", "~Pg", "~fng", "~w6k", "~YSBi", "~YWxpY2U", "~!!", "~YT"]
+    return names + tokens
+
+
+def conn_id():
+    texts = ["a1b2.42", "3f9c2a7e1b0d4c85.17", "e1.5", "a.01", "a.-1", "a.99999999999999999999", "e1.>", "a.1.2", "0"]
+    # The target's second reading: 8 bytes of number, then an edge id.
+    binary = [(17).to_bytes(8, "little") + b"3f9c2a7e1b0d4c85", (2**64 - 1).to_bytes(8, "little") + b"e-1_"]
+    return texts + binary
+
+
+def routes():
+    files = [p.read_text() for p in sorted((ROOT / "services" / "herald" / "tests" / "fixtures").glob("routes*.toml"))]
+    tables = [
+        '[[routes]]\naction = "chat/*"\nnats = "app.chat"\ntimeout_ms = 2000\n\n'
+        '[[routes]]\naction = "account/*"\nhttp = "http://php-app.local/ws-handler.php"\n\n'
+        '[[routes]]\naction = "$connect"\nhttp = "https://php-app.local/connect.php"\n\n'
+        '[[routes]]\naction = "$default"\nnats = "app.fallback"\n',
+        '[[routes]]\naction = "$join"\nnats = "auth.join"\n[[routes]]\naction = "$disconnect"\nnats = "examples.chat"\n',
+        '[[routes]]\naction = "a*b"\nnats = "x"\n',
+        '[[routes]]\naction = "a"\nnats = "x.>"\n',
+        '[[routes]]\naction = "a"\nnats = "x"\nhttp = "http://x"\n',
+        '[[routes]]\naction = "a"\nnats = "x"\ntimeout = 5\n',
+        "",
+    ]
+    return files + tables
+
+
+def jwt():
+    claims = {"sub": "alice", "groups": ["a", "b"], "join": ["room:*"], "exp": FAR_FUTURE, "plan": "pro"}
+    expired = {"sub": "a", "exp": 1}
+    header = json.dumps({"alg": "HS256", "typ": "JWT"})
+    # Mode 0: tokens as sent, none of them signed with the target's secret.
+    sent = [
+        hs256(claims, secret=b"another secret"),
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhIiwiZXhwIjo0MTAyNDQ0ODAwfQ.",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.c2lnbmF0dXJl",
+        "a.b.c",
+    ]
+    # Mode 1: header, a newline, claims; signed by the target.
+    signed = [
+        f"{header}\n{json.dumps(claims)}",
+        f'{{"alg":"none"}}\n{json.dumps(claims)}',
+        f'{{"alg":"RS256","typ":"JWT"}}\n{json.dumps(claims)}',
+        f"{header}\nnot json",
+    ]
+    # Mode 2: claims, signed with the standard header by the target.
+    claim_sets = [
+        claims,
+        expired,
+        {"sub": "a", "exp": FAR_FUTURE, "groups": "a"},
+        {"sub": 7, "exp": FAR_FUTURE},
+        {"sub": "a", "exp": FAR_FUTURE, "nbf": FAR_FUTURE, "aud": "x"},
+    ]
+    return (
+        [b"\x00" + t.encode() for t in sent]
+        + [b"\x01" + s.encode() for s in signed]
+        + [b"\x02" + json.dumps(c).encode() for c in claim_sets]
+    )
+
+
+TARGETS = {
+    "client_frame": client_frame,
+    "handler_response": handler_response,
+    "control_op": control_op,
+    "subject_token": subject_token,
+    "conn_id": conn_id,
+    "routes": routes,
+    "jwt": jwt,
+}
+
+
+def main():
+    for target, seeds in TARGETS.items():
+        directory = CORPUS / target
+        directory.mkdir(parents=True, exist_ok=True)
+        added = 0
+        for seed in seeds():
+            data = seed if isinstance(seed, bytes) else seed.encode()
+            path = directory / hashlib.sha1(data).hexdigest()
+            if not path.exists():
+                path.write_bytes(data)
+                added += 1
+        print(f"{target}: {added} seeds added, {len(list(directory.iterdir()))} in corpus/{target}/")
+
+
+if __name__ == "__main__":
+    main()
