@@ -52,7 +52,9 @@ def client_frame():
         '{"action":"echo","details":null,"id":1.5e300}',
     ]
     bench = ['{"action":"echo","details":{"t":1700000000000000000},"id":7}', '{"action":"$ping","id":0}']
-    return examples("client-frame") + examples("server-frame") + bad + bench
+    # Crashes fuzzing found, kept as seeds (each also has a unit test).
+    found = ['{"action":"a","id":' + "7" * 121 + "}"]
+    return examples("client-frame") + examples("server-frame") + bad + bench + found
 
 
 def handler_response():
