@@ -44,3 +44,6 @@ fmt:
 fuzz seconds="60" *targets="":
     ./scripts/fuzz.sh --seconds {{seconds}} {{targets}}
 
+# An edge, a router, handlers and NATS under churn for a while (seconds; default an hour), failing on growth or wrong answers: into target/soak/.
+soak duration="3600" *args="":
+    ./scripts/soak.sh --duration {{duration}} {{args}}

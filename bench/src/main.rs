@@ -23,6 +23,8 @@
 //! - [`publish`]: the benchmark frame and the paced publisher.
 //! - [`suite`]: Herald and the peers side by side, servers started by the
 //!   tool, tables and plots.
+//! - [`soak`]: an edge, a router and handlers under hours of churn, checked
+//!   for growth and for wrong answers.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
 //!   [`proc_mem`]: resident memory of server processes; [`report`]: the
 //!   summary table and JSON.
@@ -37,6 +39,7 @@ mod protocol;
 mod publish;
 mod report;
 mod scenario;
+mod soak;
 mod suite;
 mod tally;
 mod token;
@@ -69,6 +72,11 @@ enum Command {
     /// starts every server itself, runs every scenario against each, and
     /// writes results.json, summary.md and PNG plots
     Suite(suite::Args),
+    /// An edge, a router, the example handlers and NATS under steady churn
+    /// for a long time: samples memory, open files, tasks and NATS
+    /// subscriptions, fails when one trends upward or a client check fails;
+    /// writes soak.json, summary.md and soak.png
+    Soak(soak::Args),
     /// One worker process of a run, started by the tool itself; takes its
     /// orders as JSON lines on standard input.
     #[command(hide = true)]
@@ -95,6 +103,7 @@ fn run(command: Command) -> Result<()> {
         Command::Worker => runtime.block_on(worker::run()),
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
+        Command::Soak(args) => runtime.block_on(soak::run(&args)),
     }
 }
 
