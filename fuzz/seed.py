@@ -132,6 +132,8 @@ def jwt():
         {"sub": "a", "exp": FAR_FUTURE, "groups": "a"},
         {"sub": 7, "exp": FAR_FUTURE},
         {"sub": "a", "exp": FAR_FUTURE, "nbf": FAR_FUTURE, "aud": "x"},
+        # Found by fuzzing: a fractional expiry (it had no expiry at all).
+        {"sub": "a", "exp": 410242222222.22244, "aud": "x"},
     ]
     return (
         [b"\x00" + t.encode() for t in sent]
