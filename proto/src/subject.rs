@@ -80,9 +80,12 @@ impl std::fmt::Display for BadPrefix {
 
 impl std::error::Error for BadPrefix {}
 
+/// The prefix when none is configured: `herald.user.<U>`.
+pub const DEFAULT_PREFIX: &str = "herald";
+
 impl Default for Subjects {
     fn default() -> Self {
-        Subjects { prefix: "herald".to_owned() }
+        Subjects { prefix: DEFAULT_PREFIX.to_owned() }
     }
 }
 
