@@ -8,8 +8,11 @@
 //!   same name).
 //! - [`sign`]: channel authorisation, sign-in, REST and webhook signatures.
 //! - [`codes`]: close and error codes.
+//! - [`cluster`]: channel queries, member events and webhook events
+//!   between edges and routers.
 
 pub mod channel;
+pub mod cluster;
 pub mod codes;
 pub mod frame;
 pub mod sign;
