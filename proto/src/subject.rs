@@ -187,6 +187,21 @@ impl Subjects {
     pub fn router_actions(&self) -> String {
         format!("{}.router.actions", self.prefix)
     }
+
+    /// Internal: Pusher channel queries, answered by every edge.
+    pub fn pusher_query(&self) -> String {
+        format!("{}.pusher.query", self.prefix)
+    }
+
+    /// Internal: member events of the presence channel that is group `group`.
+    pub fn pusher_members(&self, group: &str) -> String {
+        format!("{}.pusher.members.{}", self.prefix, encode_token(group))
+    }
+
+    /// Internal: webhook events edges decide, for the routers to send.
+    pub fn pusher_webhooks(&self) -> String {
+        format!("{}.pusher.webhooks", self.prefix)
+    }
 }
 
 /// NATS header that skips one connection of a delivery.
