@@ -3,7 +3,7 @@
 use herald_nats_sub::{Auth, Event};
 use herald_tests::NatsServer;
 
-use crate::support::{WAIT, config, connect, inbox, next, publish, publisher_with};
+use crate::support::{WAIT, config, connect, next, publish, publisher_with};
 
 fn args(pairs: &[(&str, &str)]) -> Vec<String> {
     pairs.iter().flat_map(|(flag, value)| [flag.to_string(), value.to_string()]).collect()
@@ -13,9 +13,7 @@ fn args(pairs: &[(&str, &str)]) -> Vec<String> {
 /// message arrives.
 async fn delivers(sub_config: herald_nats_sub::Config, publisher: async_nats::ConnectOptions, url: &str) {
     let sub = connect(sub_config);
-    let (handler, mut rx) = inbox();
-    let _s = sub.subscriber.subscribe("private", handler).unwrap();
-    sub.sync().await;
+    let (_s, mut rx) = sub.subscribed("private").await;
     let publisher = publisher_with(url, publisher).await;
     publish(&publisher, "private", "hello").await;
     assert_eq!(next(&mut rx).await.payload, "hello");

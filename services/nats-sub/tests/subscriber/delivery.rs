@@ -47,9 +47,7 @@ async fn each_subscription_gets_what_matches_it_until_it_is_dropped() {
 async fn headers_reach_the_handler_as_sent() {
     let server = NatsServer::start().await;
     let sub = connect(config(&[server.url()]));
-    let (handler, mut rx) = inbox();
-    let _s = sub.subscriber.subscribe("s", handler).unwrap();
-    sub.sync().await;
+    let (_s, mut rx) = sub.subscribed("s").await;
     let publisher = publisher(&server.url()).await;
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Sequence", "42");
@@ -77,9 +75,7 @@ async fn payloads_up_to_max_payload_arrive_whole() {
     let conf = dir.write("server.conf", &format!("max_payload: {max}\n"));
     let server = NatsServer::start_with_args(vec!["-c".into(), conf]).await;
     let sub = connect(config(&[server.url()]));
-    let (handler, mut rx) = inbox();
-    let _s = sub.subscriber.subscribe("big", handler).unwrap();
-    sub.sync().await;
+    let (_s, mut rx) = sub.subscribed("big").await;
     let publisher = publisher(&server.url()).await;
     // Every size class: empty, one read, many reads, exactly the limit;
     // with bytes that look like protocol inside.
@@ -109,9 +105,7 @@ async fn payloads_up_to_max_payload_arrive_whole() {
 async fn a_malformed_header_block_costs_only_its_own_message() {
     let server = NatsServer::start().await;
     let sub = connect(config(&[server.url()]));
-    let (handler, mut rx) = inbox();
-    let _s = sub.subscriber.subscribe("h", handler).unwrap();
-    sub.sync().await;
+    let (_s, mut rx) = sub.subscribed("h").await;
 
     // A publisher that writes its own header block: "BAD" is not NATS/1.0.
     let mut raw = tokio::net::TcpStream::connect(server.addr()).await.unwrap();

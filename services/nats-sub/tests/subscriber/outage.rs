@@ -84,9 +84,7 @@ fn connected_port(events: &[Event]) -> u16 {
 async fn a_killed_cluster_member_is_failed_over() {
     let (a, b) = cluster().await;
     let sub = connect(config(&[a.url(), b.url()]));
-    let (handler, mut rx) = inbox();
-    let _s = sub.subscriber.subscribe("news", handler).unwrap();
-    sub.sync().await;
+    let (_s, mut rx) = sub.subscribed("news").await;
     let first = connected_port(&sub.events());
     let (mut doomed, survivor) = if first == a.port() { (a, b) } else { (b, a) };
 
@@ -110,9 +108,7 @@ async fn a_server_that_stops_answering_is_left_for_another() {
     let mut config = config(&[a.url(), b.url()]);
     config.connect_timeout = Duration::from_millis(500);
     let sub = connect(config);
-    let (handler, mut rx) = inbox();
-    let _s = sub.subscriber.subscribe("news", handler).unwrap();
-    sub.sync().await;
+    let (_s, mut rx) = sub.subscribed("news").await;
     let first = connected_port(&sub.events());
     let (frozen, survivor) = if first == a.port() { (&a, &b) } else { (&b, &a) };
     let pid = frozen.pid().expect("running").to_string();

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald_nats_sub::{Config, Deliver, Delivery, Event, Subscriber};
+use herald_nats_sub::{Config, Deliver, Delivery, Event, Subscriber, Subscription};
 use tokio::sync::mpsc;
 
 /// Longest wait for anything that should happen.
@@ -61,6 +61,15 @@ impl Recorded {
 
     pub fn count(&self, matches: impl Fn(&Event) -> bool) -> usize {
         self.events().iter().filter(|e| matches(e)).count()
+    }
+
+    /// Subscribes to `subject` with an [`inbox`], and waits until the
+    /// server has it.
+    pub async fn subscribed(&self, subject: &str) -> (Subscription, mpsc::UnboundedReceiver<Received>) {
+        let (handler, receiver) = inbox();
+        let subscription = self.subscriber.subscribe(subject, handler).expect("a good subject");
+        self.sync().await;
+        (subscription, receiver)
     }
 
     /// Waits until the server has every subscription made so far.

@@ -11,7 +11,7 @@ use herald_tests::NatsServer;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use crate::support::{TempDir, WAIT, config, connect, inbox, next, publish, publisher_with};
+use crate::support::{TempDir, WAIT, config, connect, next, publish, publisher_with};
 
 /// A CA and a server certificate it signed, as PEM files.
 struct Certificates {
@@ -106,9 +106,7 @@ async fn a_server_that_requires_tls_gets_it_whatever_the_url_says() {
         let mut config = config(std::slice::from_ref(&url));
         config.tls = Some(certificates.client_config());
         let sub = connect(config);
-        let (handler, mut rx) = inbox();
-        let _s = sub.subscriber.subscribe("secure", handler).unwrap();
-        sub.sync().await;
+        let (_s, mut rx) = sub.subscribed("secure").await;
         let publisher = publisher_with(&server.url(), certificates.publisher_options()).await;
         publish(&publisher, "secure", url.clone()).await;
         assert_eq!(next(&mut rx).await.payload, url);
