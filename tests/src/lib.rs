@@ -42,6 +42,8 @@
 //!   `Herald-Signature`).
 //! - [`http`]: a tiny HTTP/1.1 client for health, metrics and the backend
 //!   API.
+//! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
+//!   port.
 //!
 //! "Exactly once" is asserted as: the expected frame arrives, then
 //! [`Client::expect_silence`] for [`SILENCE`]. That short wait is the only
@@ -55,6 +57,7 @@ pub mod eventually;
 pub mod handlers;
 pub mod http;
 pub mod nats;
+pub mod push;
 pub mod router;
 pub mod setup;
 pub mod token;
@@ -66,6 +69,7 @@ pub use client::{Client, ConnectError, Connected};
 pub use edge::{HeraldProcess, TestEdge, TestEdgeBuilder};
 pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
+pub use push::PushClient;
 pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
 pub use setup::{BusSetup, BusSource};
 pub use token::{TEST_SECRET, Token};

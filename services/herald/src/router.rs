@@ -9,7 +9,7 @@ use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use herald_bus::{Bus, BusConfig};
-use herald_router::{RouteReloader, RouteTable, Router, RouterConfig, RouterError};
+use herald_router::{PushPortConfig, RouteReloader, RouteTable, Router, RouterConfig, RouterError};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::Failure;
@@ -44,13 +44,24 @@ pub const TUNING: &[Spec] = &[
     Spec::new("PRESENCE_TIMEOUT_MS", "MS", "500", "Time a presence query waits for the edges' answers"),
 ];
 
+/// The Workerman-style push port, read by every role that runs a router.
+pub const PUSH_PORT: &[Spec] = &[
+    Spec::optional(
+        "PUSH_PORT_LISTEN",
+        "ADDR",
+        "Address of the Workerman-style push port (a JSON object with a uid per line, answered ok/fail); off when unset",
+    ),
+    Spec::new("PUSH_PORT_MAX_CONNECTIONS", "N", "1024", "Push port connections open at once; one more is refused"),
+];
+
 /// The `herald router` command: its settings are logging's, NATS's and the
 /// router's.
 #[derive(Debug)]
 pub struct RouterCommand;
 
 impl SettingList for RouterCommand {
-    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, nats::SETTINGS, nats::SUBJECTS, SETTINGS, TUNING];
+    const TABLES: &'static [&'static [Spec]] =
+        &[telemetry::SETTINGS, nats::SETTINGS, nats::SUBJECTS, SETTINGS, TUNING, PUSH_PORT];
 }
 
 /// Everything `herald router` runs with, read and checked.
@@ -73,39 +84,61 @@ impl RouterSettings {
             name: "API_KEY",
             hint: "backends send it as Authorization: Bearer <key>; set it to a long random string".to_owned(),
         })?;
-        let routes_file = settings.given("ROUTES_FILE");
-        let routes = match &routes_file {
-            Some(file) => RouteTable::load(Path::new(file.value))
-                .map_err(|e| settings.bad("ROUTES_FILE", file.clone(), one_line(&e)))?,
-            None => RouteTable::default(),
-        };
-        let mut router = RouterConfig::new(listen, api_key.value.to_owned(), routes);
+        let mut router = RouterConfig::new(listen, api_key.value.to_owned(), RouteTable::default());
         router.subjects = subjects;
-        router.routes_file = routes_file.map(|file| PathBuf::from(file.value));
-        router.webhook_secret = settings.given("WEBHOOK_SECRET").map(|secret| secret.value.as_bytes().to_vec());
+        read_routes(settings, &mut router)?;
         tune(settings, &mut router)?;
         Ok(RouterSettings { router, bus })
     }
 }
 
-/// Reads the [`TUNING`] settings into `router`.
+/// Reads `ROUTES_FILE` (loading the table; none without it) and
+/// `WEBHOOK_SECRET` into `router`. The file is read here, so a bad one stops
+/// start-up like any other bad setting.
+pub fn read_routes(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
+    if let Some(file) = settings.given("ROUTES_FILE") {
+        router.routes = RouteTable::load(Path::new(file.value))
+            .map_err(|e| settings.bad("ROUTES_FILE", file.clone(), one_line(&e)))?;
+        router.routes_file = Some(PathBuf::from(file.value));
+    }
+    router.webhook_secret = settings.given("WEBHOOK_SECRET").map(|secret| secret.value.as_bytes().to_vec());
+    Ok(())
+}
+
+/// Reads the [`TUNING`] and [`PUSH_PORT`] settings into `router`.
 pub fn tune(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
     router.max_inflight = settings.number("ROUTER_MAX_INFLIGHT", 1)?;
     router.max_body_bytes = settings.number("MAX_API_BODY_BYTES", 1024)?;
     router.presence_timeout = settings.millis("PRESENCE_TIMEOUT_MS", 1)?;
+    let max_connections = settings.number("PUSH_PORT_MAX_CONNECTIONS", 1)?;
+    router.push_port = match settings.given("PUSH_PORT_LISTEN") {
+        None => None,
+        Some(_) => Some(PushPortConfig {
+            listen: settings.socket_addr("PUSH_PORT_LISTEN")?,
+            max_connections,
+            // A line is a backend's API call, so the API's bound holds.
+            max_line_bytes: router.max_body_bytes,
+        }),
+    };
     Ok(())
 }
 
 /// `error` in one line. TOML syntax errors show the offending line over
 /// several, which would break the one-line start-up error and log line.
-fn one_line(error: &impl Display) -> String {
+pub fn one_line(error: &impl Display) -> String {
     error.to_string().lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Binds the router. `herald-router` is the judge of whether the routes
-/// need a webhook secret; when it says they do, that is a missing setting.
+/// Binds the router.
 async fn bind(config: RouterConfig, bus: Bus) -> Result<Router, Failure> {
-    Router::bind(config, bus).await.map_err(|e| match e {
+    Router::bind(config, bus).await.map_err(failure)
+}
+
+/// A router that could not start, as a failure of the role. `herald-router`
+/// is the judge of whether the routes need a webhook secret; when it says
+/// they do, that is a missing setting.
+pub fn failure(error: RouterError) -> Failure {
+    match error {
         RouterError::MissingWebhookSecret => Failure::Settings(SettingError::Missing {
             name: "WEBHOOK_SECRET",
             hint: "the routes call HTTP handlers, and requests to them are signed with it; \
@@ -113,12 +146,12 @@ async fn bind(config: RouterConfig, bus: Bus) -> Result<Router, Failure> {
                 .to_owned(),
         }),
         e => Failure::Router(e),
-    })
+    }
 }
 
 /// Reloads the routes file on every SIGHUP. A refused file leaves the
 /// router on the table it has, so a typo never takes a running router down.
-async fn reload_on_hangup(mut hangups: Signal, reloader: RouteReloader) {
+pub async fn reload_on_hangup(mut hangups: Signal, reloader: RouteReloader) {
     while hangups.recv().await.is_some() {
         match reloader.reload() {
             Ok(()) => tracing::info!("routes reloaded"),
@@ -194,6 +227,7 @@ mod tests {
         assert_eq!(router.max_inflight, library.max_inflight);
         assert_eq!(router.max_body_bytes, library.max_body_bytes);
         assert_eq!(router.presence_timeout, library.presence_timeout);
+        assert_eq!((router.push_port, library.push_port), (None, None));
         assert_eq!(settings.bus.urls, ["nats://127.0.0.1:4222"]);
         assert_eq!(settings.bus.name, "herald-router");
     }
@@ -212,9 +246,14 @@ mod tests {
             ("HERALD_ROUTER_MAX_INFLIGHT", "7"),
             ("HERALD_MAX_API_BODY_BYTES", "2048"),
             ("HERALD_PRESENCE_TIMEOUT_MS", "250"),
+            ("HERALD_PUSH_PORT_LISTEN", "127.0.0.1:5678"),
+            ("HERALD_PUSH_PORT_MAX_CONNECTIONS", "3"),
         ])
         .unwrap();
         let (router, bus) = (settings.router, settings.bus);
+        let push_port =
+            PushPortConfig { listen: "127.0.0.1:5678".parse().unwrap(), max_connections: 3, max_line_bytes: 2048 };
+        assert_eq!(router.push_port, Some(push_port));
         assert_eq!(router.listen, "127.0.0.1:9001".parse().unwrap());
         assert_eq!(bus.urls, ["nats://a:4222", "nats://b:4222"]);
         assert_eq!(bus.name, "router-7");
@@ -276,6 +315,18 @@ mod tests {
         assert_eq!(
             error(&[KEY, ("HERALD_PRESENCE_TIMEOUT_MS", "0")]),
             r#"bad setting HERALD_PRESENCE_TIMEOUT_MS="0" (from environment): expected a positive whole number of milliseconds"#
+        );
+    }
+
+    #[test]
+    fn a_bad_push_port_setting_is_named() {
+        assert_eq!(
+            error(&[KEY, ("HERALD_PUSH_PORT_LISTEN", "5678")]),
+            r#"bad setting HERALD_PUSH_PORT_LISTEN="5678" (from environment): expected an IP address and port, like 0.0.0.0:8080"#
+        );
+        assert_eq!(
+            error(&[KEY, ("HERALD_PUSH_PORT_LISTEN", "127.0.0.1:5678"), ("HERALD_PUSH_PORT_MAX_CONNECTIONS", "0")]),
+            r#"bad setting HERALD_PUSH_PORT_MAX_CONNECTIONS="0" (from environment): expected a positive whole number"#
         );
     }
 

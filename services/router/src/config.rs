@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use herald_proto::subject::Subjects;
 
+use crate::push_port::PushPortConfig;
 use crate::routes::RouteTable;
 
 /// A router's configuration.
@@ -30,6 +31,8 @@ pub struct RouterConfig {
     pub max_body_bytes: usize,
     /// How long a presence query waits for the edges' answers.
     pub presence_timeout: Duration,
+    /// The Workerman-style push port; `None`: off.
+    pub push_port: Option<PushPortConfig>,
 }
 
 impl RouterConfig {
@@ -45,6 +48,7 @@ impl RouterConfig {
             max_inflight: 10_000,
             max_body_bytes: 1024 * 1024,
             presence_timeout: Duration::from_millis(500),
+            push_port: None,
         }
     }
 }
