@@ -30,8 +30,9 @@ final class StreamTransport implements Transport
                 'method' => $method,
                 'header' => implode("\r\n", $lines),
                 'content' => $body ?? '',
-                // The streams have one timeout, for connecting and each read.
-                'timeout' => max($timeout, $connectTimeout),
+                // The streams have one timeout, for connecting and for each
+                // read; `$connectTimeout` has no stream of its own.
+                'timeout' => $timeout,
                 'ignore_errors' => true,
                 'follow_location' => 0,
                 'protocol_version' => 1.1,
@@ -53,11 +54,13 @@ final class StreamTransport implements Transport
                 fclose($stream);
             }
         }
-        $timedOut = ($meta['timed_out'] ?? false)
+        // A read that timed out fails the request with a warning that does
+        // not say so ("HTTP request failed!"); the clock does.
+        $elapsed = microtime(true) - $started;
+        $timedOut = ($meta['timed_out'] ?? false) || ($answer === false && $elapsed >= $timeout)
             || ($warning !== null && stripos($warning, 'timed out') !== false);
         if ($timedOut) {
-            $elapsed = round(microtime(true) - $started, 3);
-            throw new TimeoutException("cannot {$method} {$url}: no answer within {$elapsed} s");
+            throw new TimeoutException("cannot {$method} {$url}: no answer within {$timeout} s");
         }
         if ($stream === false || $answer === false) {
             $why = $warning !== null ? preg_replace('/^.*?: /', '', $warning) : 'the connection failed';

@@ -1,0 +1,22 @@
+//! The PHP SDK and the PHP example, run by real `php` against a real Herald:
+//! `herald dev` with a routes file, and an edge and a router (processes) on
+//! a real nats-server. Browsers are played by the test's WebSocket client.
+//!
+//! - `sdk`: every HTTP API call of the SDK, on ext-curl and on PHP streams,
+//!   and its exceptions (wrong key, oversized, unreachable, timeout).
+//! - `nats`: the SDK's NATS publisher: publishes, headers, control
+//!   operations, user/password and token authentication, TLS, a server
+//!   that goes away and comes back, an oversized message.
+//! - `handler`: actions answered by a PHP endpoint with the SDK's handler
+//!   helper: replies, effects, errors, `$connect`, `$join`, `$disconnect`;
+//!   unsigned, tampered and stale requests refused.
+//! - `example`: the example app's whole flow: log in, connect by the PHP
+//!   session cookie, actions handled in PHP, a form POST pushed to the room.
+//! - `push`: Workerman's push example, in PHP, against the push port.
+
+mod example;
+mod handler;
+mod nats;
+mod push;
+mod sdk;
+mod setup;
