@@ -29,6 +29,8 @@ use Herald\Http\Transport;
  */
 final class Client
 {
+    use PublishShortcuts;
+
     private const USER_AGENT = 'herald-php/0.1';
 
     private readonly string $baseUrl;
@@ -68,38 +70,12 @@ final class Client
      */
     public function publish(Target $to, string $action, mixed $details = null, ?string $excludeConn = null): int
     {
-        if ($to->isEmpty()) {
-            throw new InvalidArgumentException('the target names nobody: give users, groups, conns or all');
-        }
-        self::checkAction($action);
+        Action::checkPublish($to, $action);
         $body = ['to' => $to->toArray(), 'action' => $action, 'details' => $details];
         if ($excludeConn !== null) {
             $body['exclude_conn'] = $excludeConn;
         }
         return $this->post('/api/publish', $body)['subjects'];
-    }
-
-    /** @param iterable<string|int> $users */
-    public function publishToUsers(iterable $users, string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::of(users: $users), $action, $details, $excludeConn);
-    }
-
-    /** @param iterable<string> $groups */
-    public function publishToGroups(iterable $groups, string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::of(groups: $groups), $action, $details, $excludeConn);
-    }
-
-    /** @param iterable<string> $conns */
-    public function publishToConns(iterable $conns, string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::of(conns: $conns), $action, $details, $excludeConn);
-    }
-
-    public function publishToAll(string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::all(), $action, $details, $excludeConn);
     }
 
     /**
@@ -153,15 +129,6 @@ final class Client
     {
         $answer = $this->call('GET', '/api/presence/groups/' . rawurlencode($group), null);
         return new GroupPresence((int) $answer['conns'], array_map('strval', $answer['users']));
-    }
-
-    /** @internal Checks an action name as Herald does: 1 to 128 characters. */
-    public static function checkAction(string $action): void
-    {
-        $chars = preg_match_all('/./su', $action);
-        if ($chars === false || $chars < 1 || $chars > 128) {
-            throw new InvalidArgumentException('an action must be 1 to 128 characters of UTF-8');
-        }
     }
 
     private static function members(string $group, iterable $users, iterable $conns): array

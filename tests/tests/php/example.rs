@@ -14,15 +14,7 @@ use serde_json::json;
 
 use crate::setup::{Herald, Layout, secret};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_app_with_herald_dev() {
-    example_flow(Layout::Dev).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_example_app_with_an_edge_a_router_and_nats() {
-    example_flow(Layout::Split).await;
-}
+both_layouts!(the_example_app_flow);
 
 /// A browser of the example app: its session cookie.
 struct Browser {
@@ -73,7 +65,7 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-async fn example_flow(layout: Layout) {
+async fn the_example_app_flow(layout: Layout) {
     // Herald's routes name the app's address and the app is told Herald's:
     // the app's address is chosen first, and the app starts on it once
     // Herald is up.

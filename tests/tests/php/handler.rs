@@ -14,15 +14,7 @@ use serde_json::{Value, json};
 
 use crate::setup::{Herald, Layout, secret};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_php_handler_answers_in_herald_dev() {
-    php_handler(Layout::Dev).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_php_handler_answers_behind_an_edge_and_a_router() {
-    php_handler(Layout::Split).await;
-}
+both_layouts!(a_php_handler_answers);
 
 fn routes(handler: &str) -> String {
     ["$connect", "$join", "$disconnect", "echo/*", "fx/*"]
@@ -30,7 +22,7 @@ fn routes(handler: &str) -> String {
         .join("\n")
 }
 
-async fn php_handler(layout: Layout) {
+async fn a_php_handler_answers(layout: Layout) {
     let log = std::env::temp_dir().join(format!("herald-php-handler-{}-{layout:?}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
     let php = PhpServer::start(

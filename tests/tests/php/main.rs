@@ -14,6 +14,25 @@
 //!   session cookie, actions handled in PHP, a form POST pushed to the room.
 //! - `push`: Workerman's push example, in PHP, against the push port.
 
+/// Runs a test body in both layouts: for each `name`, a module with the
+/// tests `name::dev` (`herald dev`) and `name::split` (an edge and a router
+/// on nats-server), which call `async fn name(layout: Layout)`.
+macro_rules! both_layouts {
+    ($($test:ident),+ $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dev() {
+                super::$test(crate::setup::Layout::Dev).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn split() {
+                super::$test(crate::setup::Layout::Split).await;
+            }
+        }
+    )+};
+}
+
 mod example;
 mod handler;
 mod nats;

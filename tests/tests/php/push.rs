@@ -7,15 +7,7 @@ use tokio::process::Command;
 
 use crate::setup::{Herald, Layout};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workermans_push_example_pushes_through_herald_dev() {
-    workerman_push(Layout::Dev).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workermans_push_example_pushes_through_a_router() {
-    workerman_push(Layout::Split).await;
-}
+both_layouts!(workermans_push_example_pushes);
 
 /// Runs `workerman_push.php` with `lines`: the answer to each.
 async fn push(herald: &Herald, lines: &[&str]) -> Vec<String> {
@@ -31,7 +23,7 @@ async fn push(herald: &Herald, lines: &[&str]) -> Vec<String> {
     String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect()
 }
 
-async fn workerman_push(layout: Layout) {
+async fn workermans_push_example_pushes(layout: Layout) {
     let herald = Herald::start(layout, "").await;
     let mut uid1 = herald.user("uid1", &[]).await;
     let mut numeric = herald.user("42", &[]).await;

@@ -9,17 +9,9 @@ use serde_json::{Value, json};
 
 use crate::setup::{Herald, Layout, secret};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_calls_through_herald_dev() {
-    sdk_calls(Layout::Dev).await;
-}
+both_layouts!(sdk_calls_reach_clients);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sdk_calls_through_an_edge_and_a_router_on_nats() {
-    sdk_calls(Layout::Split).await;
-}
-
-async fn sdk_calls(layout: Layout) {
+async fn sdk_calls_reach_clients(layout: Layout) {
     let herald = Herald::start(layout, "").await;
     for php in [Php::Full, Php::Minimal] {
         let mut driver = PhpDriver::start(php);

@@ -4,7 +4,7 @@ declare(strict_types=1);
 
 namespace Herald\Handler;
 
-use Herald\Client;
+use Herald\Action;
 use Herald\Exception\InvalidArgumentException;
 use Herald\Json;
 use Herald\Target;
@@ -112,10 +112,7 @@ final class Response implements \JsonSerializable
     /** `{"action", "details"}` is published to `$to`. */
     public function publish(Target $to, string $action, mixed $details = null): self
     {
-        if ($to->isEmpty()) {
-            throw new InvalidArgumentException('the target names nobody: give users, groups, conns or all');
-        }
-        Client::checkAction($action);
+        Action::checkPublish($to, $action);
         $this->effects[] = ['publish' => ['to' => $to->toArray(), 'action' => $action, 'details' => $details]];
         return $this;
     }

@@ -4,10 +4,11 @@ declare(strict_types=1);
 
 namespace Herald\Nats;
 
-use Herald\Client;
+use Herald\Action;
 use Herald\Exception\InvalidArgumentException;
 use Herald\Exception\NatsException;
 use Herald\Json;
+use Herald\PublishShortcuts;
 use Herald\Subjects;
 use Herald\Target;
 
@@ -33,6 +34,8 @@ use Herald\Target;
  */
 final class Publisher
 {
+    use PublishShortcuts;
+
     private const VERSION = '0.1.0';
     private const DEFAULT_PORT = 4222;
     /** Longest protocol line read from the server (an `INFO` with a big cluster). */
@@ -95,10 +98,7 @@ final class Publisher
      */
     public function publish(Target $to, string $action, mixed $details = null, ?string $excludeConn = null): int
     {
-        if ($to->isEmpty()) {
-            throw new InvalidArgumentException('the target names nobody: give users, groups, conns or all');
-        }
-        Client::checkAction($action);
+        Action::checkPublish($to, $action);
         $subjects = $this->subjects->forTarget($to);
         $headers = $excludeConn === null ? [] : ['Herald-Exclude-Conn' => Subjects::connId($excludeConn)];
         $frame = Json::encode(['action' => $action, 'details' => $details]);
@@ -106,29 +106,6 @@ final class Publisher
             $this->publishRaw($subject, $frame, $headers);
         }
         return count($subjects);
-    }
-
-    /** @param iterable<string|int> $users */
-    public function publishToUsers(iterable $users, string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::of(users: $users), $action, $details, $excludeConn);
-    }
-
-    /** @param iterable<string> $groups */
-    public function publishToGroups(iterable $groups, string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::of(groups: $groups), $action, $details, $excludeConn);
-    }
-
-    /** @param iterable<string> $conns */
-    public function publishToConns(iterable $conns, string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::of(conns: $conns), $action, $details, $excludeConn);
-    }
-
-    public function publishToAll(string $action, mixed $details = null, ?string $excludeConn = null): int
-    {
-        return $this->publish(Target::all(), $action, $details, $excludeConn);
     }
 
     /**
