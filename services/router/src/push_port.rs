@@ -22,6 +22,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use herald_proto::client::{self, MAX_ACTION_CHARS};
@@ -36,6 +37,10 @@ use crate::router::{RouterError, RouterShared};
 
 /// The action of a frame made from a line without one.
 pub const DEFAULT_ACTION: &str = "push";
+
+/// How long a stopping push port waits for the lines it is answering; then
+/// it closes what is left (a client that stopped reading its answers, say).
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Where the push port listens and how much it takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +129,8 @@ impl PushPort {
     }
 
     /// Takes connections until `stop`; then closes every connection once the
-    /// line it is on (if any) is answered, and returns.
+    /// line it is on (if any) is answered, within [`STOP_GRACE`], and
+    /// returns.
     pub async fn run(self, shared: Arc<RouterShared>, stop: impl Future<Output = ()>) {
         let PushPort { listener, config } = self;
         let slots = Arc::new(Semaphore::new(config.max_connections));
@@ -143,7 +149,7 @@ impl PushPort {
                 Err(e) => {
                     // Out of file descriptors, say: wait a little, go on.
                     tracing::warn!(error = %e, "push port: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
@@ -160,7 +166,10 @@ impl PushPort {
             });
         }
         let _ = stop_tx.send(true);
-        while connections.join_next().await.is_some() {}
+        let finished = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(STOP_GRACE, finished).await.is_err() {
+            connections.shutdown().await;
+        }
     }
 }
 
