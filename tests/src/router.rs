@@ -89,6 +89,17 @@ pub struct TestRouterBuilder {
     adjust: Vec<Adjust>,
 }
 
+impl std::fmt::Debug for TestRouterBuilder {
+    /// Everything but the adjustments, which are closures.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRouterBuilder")
+            .field("bus", &self.bus)
+            .field("routes", &self.routes)
+            .field("adjustments", &self.adjust.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestRouterBuilder {
     /// The key backends must present (default [`TEST_API_KEY`]).
     pub fn api_key(mut self, key: &str) -> Self {

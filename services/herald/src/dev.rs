@@ -26,46 +26,17 @@ use herald_edge::{Edge, EdgeConfig, JwtKey};
 use herald_examples::Example;
 use herald_proto::subject::Subjects;
 use herald_router::{MAX_ROUTE_TIMEOUT, RouteTable, RouterConfig, RouterCore};
+use herald_settings::dev::{ALLOW_ANONYMOUS, API_KEY, JWT_SECRET, LISTEN};
+use herald_settings::{Setting, SettingError, SettingList, Settings, Spec, logging, nats};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::Failure;
-use crate::settings::{SettingError, SettingList, Settings, Spec};
+use crate::edge::{self, Own};
+use crate::router;
 use crate::signal::{self, Signals};
-use crate::{edge, nats, router, telemetry};
 
 use self::token::Tokens;
-
-/// `herald dev`'s own settings: where it listens, and the defaults that make
-/// it usable at once (anything may connect, keys made up at each start).
-/// Sessions and the router are tuned with the edge's and the router's
-/// shared settings.
-pub const SETTINGS: &[Spec] = &[
-    Spec::new(
-        "LISTEN",
-        "ADDR",
-        "127.0.0.1:8080",
-        "Address to serve everything on: /ws, the demo page, /sdk/*, /dev/token, /api/*, /healthz, /readyz, /metrics",
-    ),
-    Spec::secret(
-        "JWT_SECRET",
-        "SECRET",
-        "Shared secret signing /dev/token's tokens and verifying HS256 tokens; random at each start when unset",
-    ),
-    Spec::new("ALLOW_ANONYMOUS", "BOOL", "true", "Let clients in without a token"),
-    Spec::secret("API_KEY", "KEY", "Key for /api/* (Authorization: Bearer <key>); random at each start when unset"),
-    Spec::optional(
-        "ROUTES_FILE",
-        "PATH",
-        "TOML file mapping client actions to your own handlers (a PHP script on localhost, say), re-read on SIGHUP; \
-         the example routes when unset",
-    ),
-    Spec::secret(
-        "WEBHOOK_SECRET",
-        "SECRET",
-        "Key signing requests to HTTP handlers (Herald-Signature); required when a route is http",
-    ),
-];
 
 /// The routes `herald dev` runs with unless given a routes file, as a routes
 /// file would say them: the echo and chat examples, and chat is told when a
@@ -97,8 +68,16 @@ pub fn help() -> String {
 pub struct DevCommand;
 
 impl SettingList for DevCommand {
-    const TABLES: &'static [&'static [Spec]] =
-        &[telemetry::SETTINGS, nats::SUBJECTS, SETTINGS, edge::SESSIONS, router::TUNING, router::PUSH_PORT];
+    const GROUPS: &'static [&'static [&'static Spec]] = &[
+        logging::FILTER,
+        logging::FORMAT,
+        nats::SUBJECTS,
+        herald_settings::dev::SETTINGS,
+        herald_settings::edge::SESSIONS,
+        herald_settings::router::ROUTES,
+        herald_settings::router::TUNING,
+        herald_settings::router::PUSH_PORT,
+    ];
 }
 
 /// Everything `herald dev` runs with, read and checked.
@@ -116,12 +95,13 @@ pub struct DevSettings {
 impl DevSettings {
     /// Reads and checks every setting, stopping at the first bad one.
     pub fn read(settings: &Settings) -> Result<DevSettings, SettingError> {
-        let subjects = nats::read_subjects(settings)?;
-        let jwt_secret = given_or_random(settings, "JWT_SECRET");
+        let subjects = settings.get(&nats::SUBJECT_PREFIX)?;
+        let jwt_secret = given_or_random(settings, &JWT_SECRET)?;
         let key = JwtKey::hs256(jwt_secret.as_bytes()).expect("a given or random secret is never empty");
-        let edge = edge::read_config(settings, subjects.clone(), Some(key))?;
+        let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
+        let edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
         let routes = RouteTable::parse(ROUTES).expect("the built-in routes are valid (a test checks them)");
-        let mut router = RouterConfig::new(edge.listen, given_or_random(settings, "API_KEY"), routes);
+        let mut router = RouterConfig::new(edge.listen, given_or_random(settings, &API_KEY)?, routes);
         router.subjects = subjects;
         router::read_routes(settings, &mut router)?;
         router::tune(settings, &mut router)?;
@@ -129,18 +109,15 @@ impl DevSettings {
     }
 }
 
-/// The value of setting `name`, or, when it is not given, 32 random bytes in
+/// The value of `setting`, or, when it is not given, 32 random bytes in
 /// hex: a secret nobody else knows, new at each start.
-fn given_or_random(settings: &Settings, name: &str) -> String {
-    settings.given(name).map_or_else(
-        || {
-            let mut bytes = [0; 32];
-            // As for connection ids: a system without randomness cannot run Herald.
-            getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
-            hex::encode(bytes)
-        },
-        |raw| raw.value.to_owned(),
-    )
+fn given_or_random(settings: &Settings, setting: &Setting<String>) -> Result<String, SettingError> {
+    Ok(settings.given(setting)?.unwrap_or_else(|| {
+        let mut bytes = [0; 32];
+        // As for connection ids: a system without randomness cannot run Herald.
+        getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+        hex::encode(bytes)
+    }))
 }
 
 /// Runs `herald dev` until SIGTERM or SIGINT. Then the edge drains (its
@@ -204,8 +181,9 @@ mod tests {
     use herald_examples::{chat, echo};
     use herald_router::routes::Handler;
 
+    use herald_settings::{ConfigFile, Flags, fixed_env};
+
     use super::*;
-    use crate::settings::{ConfigFile, Flags, fixed_env};
 
     fn read(vars: &[(&str, &str)]) -> Result<DevSettings, SettingError> {
         DevSettings::read(&Settings::new(Flags::<DevCommand>::default(), fixed_env(vars), None))
@@ -267,29 +245,6 @@ mod tests {
         assert_eq!(router.presence_timeout, Duration::from_millis(250));
     }
 
-    #[test]
-    fn an_empty_secret_or_key_is_made_up_like_a_missing_one() {
-        let settings = read(&[("HERALD_JWT_SECRET", ""), ("HERALD_API_KEY", "")]).unwrap();
-        assert_eq!((settings.jwt_secret.len(), settings.router.api_key.len()), (64, 64));
-    }
-
-    #[test]
-    fn a_bad_value_names_its_setting() {
-        let error = read(&[("HERALD_LISTEN", "localhost")]).unwrap_err().to_string();
-        assert_eq!(
-            error,
-            r#"bad setting HERALD_LISTEN="localhost" (from environment): expected an IP address and port, like 0.0.0.0:8080"#
-        );
-        let error = read(&[("HERALD_ROUTER_MAX_INFLIGHT", "0")]).unwrap_err().to_string();
-        assert!(error.starts_with(r#"bad setting HERALD_ROUTER_MAX_INFLIGHT="0""#), "{error}");
-    }
-
-    #[test]
-    fn there_are_no_nats_settings_to_give() {
-        let error = ConfigFile::parse(Path::new("dev.toml"), "nats_url = \"nats://x:4222\"", DevCommand::TABLES);
-        assert_eq!(error.unwrap_err().to_string(), r#"unknown setting "nats_url" in config file dev.toml"#);
-    }
-
     fn fixture(name: &str) -> String {
         format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
     }
@@ -319,6 +274,29 @@ mod tests {
         let error = RouterCore::start(settings.router, Bus::local()).await.map_err(router::failure).unwrap_err();
         assert!(matches!(error, Failure::Settings(_)), "{error:?}");
         assert!(error.to_string().starts_with("missing setting HERALD_WEBHOOK_SECRET: "), "{error}");
+    }
+
+    #[test]
+    fn an_empty_secret_or_key_is_made_up_like_a_missing_one() {
+        let settings = read(&[("HERALD_JWT_SECRET", ""), ("HERALD_API_KEY", "")]).unwrap();
+        assert_eq!((settings.jwt_secret.len(), settings.router.api_key.len()), (64, 64));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let error = read(&[("HERALD_LISTEN", "localhost")]).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            r#"bad setting HERALD_LISTEN="localhost" (from environment): expected an IP address and port, like 0.0.0.0:8080"#
+        );
+        let error = read(&[("HERALD_ROUTER_MAX_INFLIGHT", "0")]).unwrap_err().to_string();
+        assert!(error.starts_with(r#"bad setting HERALD_ROUTER_MAX_INFLIGHT="0""#), "{error}");
+    }
+
+    #[test]
+    fn there_are_no_nats_settings_to_give() {
+        let error = ConfigFile::parse(Path::new("dev.toml"), "nats_url = \"nats://x:4222\"", DevCommand::GROUPS);
+        assert_eq!(error.unwrap_err().to_string(), r#"unknown setting "nats_url" in config file dev.toml"#);
     }
 
     #[test]
