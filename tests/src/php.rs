@@ -125,6 +125,7 @@ impl PhpServer {
 
 impl Drop for PhpServer {
     /// Kills `php -S` and its workers.
+    #[allow(unsafe_code, reason = "kill(2) of a process group has no wrapper in std")]
     fn drop(&mut self) {
         if let Some(pid) = self.child.id().and_then(|pid| libc::pid_t::try_from(pid).ok()) {
             // SAFETY: kill(2) on the process group this server leads.
