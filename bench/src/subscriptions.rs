@@ -1,5 +1,5 @@
 //! `subscriptions`: what one NATS subscription costs a process, for each
-//! way the edge could hold one per user (ADR 0004).
+//! way the edge could hold one per user (ADR 0006).
 //!
 //! Each way runs in a fresh child process (no heap left over from another):
 //! it makes `--count` subscriptions to distinct subjects, waits until the

@@ -22,9 +22,8 @@ pub struct NatsServer {
     /// HTTP monitoring port (`-m`), when started with
     /// [`NatsServer::start_monitored`].
     monitor_port: Option<u16>,
-    /// More command-line arguments (auth, TLS, a cluster, a config file),
-    /// from [`NatsServer::start_with_args`]; kept for `start_again`.
-    extra_args: Vec<String>,
+    /// More `nats-server` arguments (authentication, TLS).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -32,30 +31,33 @@ impl NatsServer {
     /// Starts a server on a free port of 127.0.0.1 and waits until it
     /// answers with its `INFO` line.
     pub async fn start() -> NatsServer {
-        NatsServer::start_with(false, Vec::new()).await
+        NatsServer::start_with(false, &[] as &[&str]).await
     }
 
     /// Like [`NatsServer::start`], with HTTP monitoring on, so that a test
     /// can see when the server has noticed a client is gone
     /// ([`NatsServer::connections`]).
     pub async fn start_monitored() -> NatsServer {
-        NatsServer::start_with(true, Vec::new()).await
+        NatsServer::start_with(true, &[] as &[&str]).await
     }
 
-    /// Like [`NatsServer::start`], with more arguments for `nats-server`
-    /// (e.g. `--user`, `--tls`, `--cluster`, `-c <file>`).
-    pub async fn start_with_args(args: Vec<String>) -> NatsServer {
+    /// Like [`NatsServer::start`], with more `nats-server` arguments, e.g.
+    /// `--user u --pass p`, `--auth <token>`, `--tls ...`, `--cluster ...` or
+    /// `-c <file>`; kept for [`NatsServer::start_again`]. The server must
+    /// still send its `INFO` in the clear (NATS's default with TLS).
+    pub async fn start_with_args(args: &[impl AsRef<str>]) -> NatsServer {
         NatsServer::start_with(false, args).await
     }
 
-    async fn start_with(monitored: bool, extra_args: Vec<String>) -> NatsServer {
+    async fn start_with(monitored: bool, args: &[impl AsRef<str>]) -> NatsServer {
         // Another process can take the port between our probe and the
         // server's bind; then the server exits and we try another port.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
             let monitor_port = monitored.then(free_port);
-            let mut server = NatsServer { port, monitor_port, extra_args: extra_args.clone(), child: None };
+            let args = args.iter().map(|arg| arg.as_ref().to_owned()).collect();
+            let mut server = NatsServer { port, monitor_port, args, child: None };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -122,7 +124,7 @@ impl NatsServer {
         if let Some(monitor_port) = self.monitor_port {
             args.extend(["-m".to_owned(), monitor_port.to_string()]);
         }
-        args.extend(self.extra_args.iter().cloned());
+        args.extend(self.args.iter().cloned());
         let child =
             Command::new(&binary).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
         let child = match child {

@@ -8,9 +8,10 @@
 use std::fmt::Display;
 
 use herald_bus::{Bus, BusConfig};
-use herald_router::{RouteReloader, RouteTable, Router, RouterConfig, RouterError};
+use herald_router::{PushPortConfig, RouteReloader, RouteTable, Router, RouterConfig, RouterError};
 use herald_settings::router::{
-    API_KEY, LISTEN, MAX_API_BODY_BYTES, PRESENCE_TIMEOUT_MS, ROUTER_MAX_INFLIGHT, ROUTES_FILE, WEBHOOK_SECRET,
+    API_KEY, LISTEN, MAX_API_BODY_BYTES, PRESENCE_TIMEOUT_MS, PUSH_PORT_LISTEN, PUSH_PORT_MAX_CONNECTIONS,
+    ROUTER_MAX_INFLIGHT, ROUTES_FILE, WEBHOOK_SECRET,
 };
 use herald_settings::{SettingError, SettingList, Settings, Spec, logging, nats};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -31,7 +32,9 @@ impl SettingList for RouterCommand {
         nats::CONNECTION,
         nats::SUBJECTS,
         herald_settings::router::SETTINGS,
+        herald_settings::router::ROUTES,
         herald_settings::router::TUNING,
+        herald_settings::router::PUSH_PORT,
     ];
 }
 
@@ -57,25 +60,43 @@ impl RouterSettings {
                 "backends send it as Authorization: Bearer <key>; set it to a long random string",
             )
         })?;
-        let routes_file = settings.given_with(&ROUTES_FILE, |path| {
-            RouteTable::load(&path).map(|routes| (path, routes)).map_err(|e| one_line(&e))
-        })?;
-        let (routes_file, routes) =
-            routes_file.map_or((None, RouteTable::default()), |(path, routes)| (Some(path), routes));
-        let mut router = RouterConfig::new(listen, api_key, routes);
+        let mut router = RouterConfig::new(listen, api_key, RouteTable::default());
         router.subjects = subjects;
-        router.routes_file = routes_file;
-        router.webhook_secret = settings.given(&WEBHOOK_SECRET)?.map(String::into_bytes);
+        read_routes(settings, &mut router)?;
         tune(settings, &mut router)?;
         Ok(RouterSettings { router, bus })
     }
 }
 
-/// Reads the [`TUNING`](herald_settings::router::TUNING) settings into `router`.
+/// Reads the [`ROUTES`](herald_settings::router::ROUTES) settings into
+/// `router`: the routes file (loaded here, so a bad one stops start-up like
+/// any other bad setting; without one, `router` keeps its routes) and the
+/// webhook secret.
+pub fn read_routes(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
+    let loaded = settings.given_with(&ROUTES_FILE, |path| {
+        RouteTable::load(&path).map(|routes| (path, routes)).map_err(|e| one_line(&e))
+    })?;
+    if let Some((path, routes)) = loaded {
+        router.routes = routes;
+        router.routes_file = Some(path);
+    }
+    router.webhook_secret = settings.given(&WEBHOOK_SECRET)?.map(String::into_bytes);
+    Ok(())
+}
+
+/// Reads the [`TUNING`](herald_settings::router::TUNING) and
+/// [`PUSH_PORT`](herald_settings::router::PUSH_PORT) settings into `router`.
 pub fn tune(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
     router.max_inflight = settings.get(&ROUTER_MAX_INFLIGHT)?;
     router.max_body_bytes = settings.get(&MAX_API_BODY_BYTES)?;
     router.presence_timeout = settings.get(&PRESENCE_TIMEOUT_MS)?;
+    let max_connections = settings.get(&PUSH_PORT_MAX_CONNECTIONS)?;
+    router.push_port = settings.given(&PUSH_PORT_LISTEN)?.map(|listen| PushPortConfig {
+        listen,
+        max_connections,
+        // A line is a backend's API call, so the API's bound holds.
+        max_line_bytes: router.max_body_bytes,
+    });
     Ok(())
 }
 
@@ -85,22 +106,28 @@ fn one_line(error: &impl Display) -> String {
     error.to_string().lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Binds the router. `herald-router` is the judge of whether the routes
-/// need a webhook secret; when it says they do, that is a missing setting.
+/// Binds the router.
 async fn bind(config: RouterConfig, bus: Bus) -> Result<Router, Failure> {
-    Router::bind(config, bus).await.map_err(|e| match e {
+    Router::bind(config, bus).await.map_err(failure)
+}
+
+/// A router that could not start, as a failure of the role. `herald-router`
+/// is the judge of whether the routes need a webhook secret; when it says
+/// they do, that is a missing setting.
+pub fn failure(error: RouterError) -> Failure {
+    match error {
         RouterError::MissingWebhookSecret => Failure::Settings(SettingError::missing(
             &WEBHOOK_SECRET,
             "the routes call HTTP handlers, and requests to them are signed with it; \
              set it to a long random string the handlers also know",
         )),
         e => Failure::Router(e),
-    })
+    }
 }
 
 /// Reloads the routes file on every SIGHUP. A refused file leaves the
 /// router on the table it has, so a typo never takes a running router down.
-async fn reload_on_hangup(mut hangups: Signal, reloader: RouteReloader) {
+pub async fn reload_on_hangup(mut hangups: Signal, reloader: RouteReloader) {
     while hangups.recv().await.is_some() {
         match reloader.reload() {
             Ok(()) => tracing::info!("routes reloaded"),

@@ -5,7 +5,7 @@
 //! for an edge with one subscription per user is most of a connection's
 //! memory. Here a subscription is a map entry: each message is handed, on
 //! the connection's reader, to the handler its subscription was made with
-//! (see `docs/adr/0004-deliveries-without-a-channel-per-subscription.md`).
+//! (see `docs/adr/0006-deliveries-without-a-channel-per-subscription.md`).
 //!
 //! It speaks the core NATS client protocol for a connection that only
 //! subscribes: `INFO`/`CONNECT` (headers on, user/password or token, TLS
@@ -18,7 +18,7 @@
 //!
 //! Layout:
 //! - [`parse`]: the server's operations read from bytes, a pure function
-//!   (fuzzed, property-tested); [`headers`]: a header block read in place;
+//!   (property-tested, arbitrary bytes included); [`headers`]: a header block read in place;
 //!   [`info`]: `INFO` and `CONNECT`.
 //! - [`config`]: servers, credentials, TLS, timings, events.
 //! - `subscriber`: the API ([`Subscriber`], [`Subscription`], [`Deliver`]).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use herald_proto::subject::Subjects;
 use herald_settings::router as settings;
 
+use crate::push_port::PushPortConfig;
 use crate::routes::RouteTable;
 
 /// A router's configuration.
@@ -33,6 +34,8 @@ pub struct RouterConfig {
     pub max_body_bytes: usize,
     /// How long a presence query waits for the edges' answers.
     pub presence_timeout: Duration,
+    /// The Workerman-style push port; `None`: off.
+    pub push_port: Option<PushPortConfig>,
 }
 
 impl RouterConfig {
@@ -48,6 +51,7 @@ impl RouterConfig {
             max_inflight: settings::ROUTER_MAX_INFLIGHT.default_value(),
             max_body_bytes: settings::MAX_API_BODY_BYTES.default_value(),
             presence_timeout: settings::PRESENCE_TIMEOUT_MS.default_value(),
+            push_port: None,
         }
     }
 }

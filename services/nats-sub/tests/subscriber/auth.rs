@@ -21,7 +21,7 @@ async fn delivers(sub_config: herald_nats_sub::Config, publisher: async_nats::Co
 
 #[tokio::test]
 async fn user_and_password_from_the_url_or_the_config() {
-    let server = NatsServer::start_with_args(args(&[("--user", "edge"), ("--pass", "s3cr3t/:@")])).await;
+    let server = NatsServer::start_with_args(&args(&[("--user", "edge"), ("--pass", "s3cr3t/:@")])).await;
     let port = server.port();
     let backend = || async_nats::ConnectOptions::with_user_and_password("edge".into(), "s3cr3t/:@".into());
     let in_url = format!("nats://edge:s3cr3t%2F%3A%40@127.0.0.1:{port}");
@@ -34,7 +34,7 @@ async fn user_and_password_from_the_url_or_the_config() {
 
 #[tokio::test]
 async fn a_token() {
-    let server = NatsServer::start_with_args(args(&[("--auth", "t0ken")])).await;
+    let server = NatsServer::start_with_args(&args(&[("--auth", "t0ken")])).await;
     let backend = || async_nats::ConnectOptions::with_token("t0ken".into());
     delivers(config(&[format!("nats://t0ken@127.0.0.1:{}", server.port())]), backend(), &server.url()).await;
     let mut in_config = config(&[server.url()]);
@@ -44,7 +44,7 @@ async fn a_token() {
 
 #[tokio::test]
 async fn wrong_credentials_are_reported_and_retried_never_connected() {
-    let server = NatsServer::start_with_args(args(&[("--user", "edge"), ("--pass", "right")])).await;
+    let server = NatsServer::start_with_args(&args(&[("--user", "edge"), ("--pass", "right")])).await;
     let sub = connect(config(&[format!("nats://edge:wrong@127.0.0.1:{}", server.port())]));
     herald_tests::assert_eventually!(sub.count(|e| matches!(e, Event::ConnectFailed { .. })) >= 2, WAIT);
     assert!(!sub.subscriber.is_connected());

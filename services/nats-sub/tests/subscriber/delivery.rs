@@ -73,7 +73,7 @@ async fn payloads_up_to_max_payload_arrive_whole() {
     let dir = TempDir::new("max-payload");
     let max = 4 * 1024 * 1024;
     let conf = dir.write("server.conf", &format!("max_payload: {max}\n"));
-    let server = NatsServer::start_with_args(vec!["-c".into(), conf]).await;
+    let server = NatsServer::start_with_args(&["-c".to_owned(), conf]).await;
     let sub = connect(config(&[server.url()]));
     let (_s, mut rx) = sub.subscribed("big").await;
     let publisher = publisher(&server.url()).await;
@@ -163,7 +163,7 @@ async fn a_server_error_about_one_subscription_leaves_the_others_alone() {
 }
 "#,
     );
-    let server = NatsServer::start_with_args(vec!["-c".into(), conf]).await;
+    let server = NatsServer::start_with_args(&["-c".to_owned(), conf]).await;
     let url = |user: &str, pass: &str| format!("nats://{user}:{pass}@127.0.0.1:{}", server.port());
     let sub = connect(config(&[url("edge", "edgepass")]));
     let (allowed, mut allowed_rx) = inbox();

@@ -61,8 +61,8 @@ async fn cluster() -> (NatsServer, NatsServer) {
             format!("nats://127.0.0.1:{other}"),
         ]
     };
-    let a = NatsServer::start_with_args(args(route_a, route_b)).await;
-    let b = NatsServer::start_with_args(args(route_b, route_a)).await;
+    let a = NatsServer::start_with_args(&args(route_a, route_b)).await;
+    let b = NatsServer::start_with_args(&args(route_b, route_a)).await;
     (a, b)
 }
 

@@ -19,7 +19,7 @@ async fn a_reader_held_up_is_cut_by_the_server_and_comes_back() {
     // A small buffer per client (no smaller than a message may be), and a
     // short wait for a blocked write.
     let conf = dir.write("server.conf", "max_payload: 65536\nmax_pending: 262144\nwrite_deadline: \"500ms\"\n");
-    let server = NatsServer::start_with_args(vec!["-c".into(), conf]).await;
+    let server = NatsServer::start_with_args(&["-c".to_owned(), conf]).await;
     let sub = connect(config(&[server.url()]));
     let blocking = Arc::new(AtomicBool::new(true));
     let (sender, mut received) = mpsc::unbounded_channel();

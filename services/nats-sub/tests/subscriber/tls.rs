@@ -100,7 +100,7 @@ fn openssl(dir: &TempDir, args: &[&str]) {
 #[tokio::test]
 async fn a_server_that_requires_tls_gets_it_whatever_the_url_says() {
     let certificates = Certificates::make();
-    let server = NatsServer::start_with_args(certificates.server_args()).await;
+    let server = NatsServer::start_with_args(&certificates.server_args()).await;
     let tls_url = format!("tls://127.0.0.1:{}", server.port());
     for url in [server.url(), tls_url] {
         let mut config = config(std::slice::from_ref(&url));
@@ -116,7 +116,7 @@ async fn a_server_that_requires_tls_gets_it_whatever_the_url_says() {
 #[tokio::test]
 async fn a_certificate_nobody_vouches_for_is_refused() {
     let certificates = Certificates::make();
-    let server = NatsServer::start_with_args(certificates.server_args()).await;
+    let server = NatsServer::start_with_args(&certificates.server_args()).await;
     // The platform's roots do not include the test CA.
     let sub = connect(config(&[server.url()]));
     herald_tests::assert_eventually!(sub.count(|e| matches!(e, Event::ConnectFailed { .. })) >= 1, WAIT);
