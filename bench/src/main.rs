@@ -25,6 +25,8 @@
 //!   tool, tables and plots.
 //! - [`soak`]: an edge, a router and handlers under hours of churn, checked
 //!   for growth and for wrong answers.
+//! - [`subscriptions`]: what one NATS subscription costs, each way the
+//!   edge could hold one per user.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
 //!   [`proc_mem`]: resident memory of server processes; [`report`]: the
 //!   summary table and JSON.
@@ -40,6 +42,7 @@ mod publish;
 mod report;
 mod scenario;
 mod soak;
+mod subscriptions;
 mod suite;
 mod tally;
 mod token;
@@ -77,6 +80,10 @@ enum Command {
     /// subscriptions, fails when one trends upward or a client check fails;
     /// writes soak.json, summary.md and soak.png
     Soak(soak::Args),
+    /// Memory per NATS subscription, for each way of holding one per user
+    /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh
+    /// process
+    Subscriptions(subscriptions::Args),
     /// One worker process of a run, started by the tool itself; takes its
     /// orders as JSON lines on standard input.
     #[command(hide = true)]
@@ -104,6 +111,7 @@ fn run(command: Command) -> Result<()> {
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
         Command::Soak(args) => runtime.block_on(soak::run(&args)),
+        Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
     }
 }
 
