@@ -39,3 +39,11 @@ lint:
 # Format every crate.
 fmt:
     cargo fmt --all
+
+# Build the container image (release binary, FROM scratch) as localhost/herald:<version>.
+image:
+    ./scripts/image/build.sh
+
+# Build the image from the debug binary and test it (export + chroot; root needed), as CI does.
+image-test:
+    ./scripts/image/test.sh
