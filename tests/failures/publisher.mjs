@@ -1,0 +1,81 @@
+/**
+ * The backend's side: a steady stream of messages to users and groups in
+ * turn, through the backend HTTP API behind HAProxy (so through the routers
+ * and NATS, as a PHP backend would send them), and probes that reach every
+ * client at once.
+ */
+
+import { sleep } from './fleet.mjs';
+
+export class Publisher {
+  /**
+   * @param {import('./cluster.mjs').Cluster} cluster
+   * @param {import('./fleet.mjs').Fleet} fleet
+   * @param {number} intervalMs Time between two messages.
+   */
+  constructor(cluster, fleet, intervalMs) {
+    this.cluster = cluster;
+    this.fleet = fleet;
+    this.intervalMs = intervalMs;
+    /**
+     * Every message, in order. `sent` and `answered` bound when it was
+     * published; `accepted` is whether the API said it was.
+     * @type {Array<{ id: string, target: { user?: string, group?: string }, sent: number, answered?: number, accepted?: boolean, error?: string }>}
+     */
+    this.messages = [];
+    /** @type {Set<Promise<void>>} */
+    this.inFlight = new Set();
+    this.next = 0;
+    this.probes = 0;
+  }
+
+  start() {
+    const users = this.fleet.users;
+    const groups = this.fleet.groups;
+    this.timer = setInterval(() => {
+      const n = this.next++;
+      const target = n % 2 === 0 ? { user: users[(n / 2) % users.length] } : { group: groups[((n - 1) / 2) % groups.length] };
+      this.#publish(`m${n}`, target);
+    }, this.intervalMs);
+  }
+
+  async stop() {
+    clearInterval(this.timer);
+    await Promise.all(this.inFlight);
+  }
+
+  /**
+   * Publishes one message to every user and every group, and waits until
+   * every client has both of its own. Returns the clients still missing
+   * one after `timeoutMs` (none when delivery works for everyone).
+   */
+  async probe(timeoutMs) {
+    const round = this.probes++;
+    const sent = [
+      ...this.fleet.users.map((user) => this.#publish(`p${round}.${user}`, { user }, false)),
+      ...this.fleet.groups.map((group) => this.#publish(`p${round}.${group}`, { group }, false)),
+    ];
+    await Promise.all(sent);
+    const missing = () =>
+      this.fleet.members.filter((m) => !m.received.has(`p${round}.${m.user}`) || !m.received.has(`p${round}.${m.group}`));
+    const deadline = Date.now() + timeoutMs;
+    while (missing().length > 0 && Date.now() < deadline) await sleep(20);
+    return missing().map((m) => m.index);
+  }
+
+  /** Publishes `tick {id}` to `target`; kept in `messages` unless it is a probe. */
+  #publish(id, target, kept = true) {
+    const message = { id, target, sent: Date.now() };
+    if (kept) this.messages.push(message);
+    const to = target.user ? { users: [target.user] } : { groups: [target.group] };
+    const done = this.cluster
+      .api('POST', '/api/publish', { to, action: 'tick', details: { id } })
+      .then(
+        () => Object.assign(message, { answered: Date.now(), accepted: true }),
+        (error) => Object.assign(message, { answered: Date.now(), accepted: false, error: error.message }),
+      )
+      .finally(() => this.inFlight.delete(done));
+    this.inFlight.add(done);
+    return done;
+  }
+}
