@@ -9,6 +9,7 @@
 #   cluster.sh status                     every node: running or not, and where
 #   cluster.sh start NODE                 start one node again (after stop or kill)
 #   cluster.sh stop NODE [SIGNAL]         signal it (TERM by default) and wait for it to exit
+#   cluster.sh signal NODE SIGNAL         signal it and return (STOP freezes it, CONT thaws it)
 #   cluster.sh wait-ready NODE            until it answers as ready
 #   cluster.sh wait-lb NODE UP|DOWN       until HAProxy's health checks say so
 #
@@ -298,6 +299,7 @@ case "$command" in
     status) status ;;
     start) [ "$#" -eq 1 ] || usage; known_node "$1"; load_env; start_node "$1" ;;
     stop) [ "$#" -ge 1 ] || usage; known_node "$1"; stop_node "$1" "${2:-TERM}" ;;
+    signal) [ "$#" -eq 2 ] || usage; known_node "$1"; is_running "$1" || die "$1 is not running"; kill -s "$2" "$(pid_of "$1")" ;;
     wait-ready) [ "$#" -eq 1 ] || usage; known_node "$1"; load_env; wait_ready "$1" ;;
     wait-lb) [ "$#" -eq 2 ] || usage; known_node "$1"; load_env; wait_lb "$1" "$2" ;;
     *) usage ;;

@@ -49,6 +49,11 @@ export class Cluster {
     return this.#script('stop', node, signal);
   }
 
+  /** Signals `node` and returns at once (STOP freezes it, CONT thaws it). */
+  signal(node, signal) {
+    return this.#script('signal', node, signal);
+  }
+
   start(node) {
     return this.#script('start', node);
   }

@@ -58,7 +58,7 @@ const setup = {
   actionTimeoutMs: 3000,
   command: `node tests/failures/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
 };
-const chosen = args.only ? args.only.split(',') : SCENARIOS.map((s) => s.name);
+const chosen = args.only ? args.only.split(',') : SCENARIOS.filter((s) => !(quick && s.long)).map((s) => s.name);
 const unknown = chosen.filter((name) => !SCENARIOS.some((s) => s.name === name));
 if (unknown.length) {
   console.error(`no scenario ${unknown.join(', ')}; there are ${SCENARIOS.map((s) => s.name).join(', ')}`);

@@ -18,6 +18,8 @@ import { sleep } from './fleet.mjs';
 
 const EDGES = ['edge-1', 'edge-2', 'edge-3'];
 const NATS = ['nats-1', 'nats-2', 'nats-3'];
+/** How long a NATS node stays frozen. */
+const FREEZE_MS = 15_000;
 /** How long all of NATS stays down. */
 const OUTAGE_MS = 10_000;
 /** Clients are back within this, or the scenario fails. */
@@ -64,6 +66,24 @@ export const SCENARIOS = [
       await sleep(quick ? 3000 : 5000);
       await cluster.restart(victim.node);
       return { event, note: `${victim.node} served ${victim.clients.join(', ') || 'no Herald process'}` };
+    },
+    check: (result) => noSessionClosed(result),
+  },
+  {
+    name: 'nats-freeze',
+    title: 'Freeze one NATS node (SIGSTOP: no reset, as when its machine is gone)',
+    // Found by the NATS clients' pings (every 2 s, three missed), not by a reset.
+    goal: { text: 'no session closed, delivery back within 10 s', metric: 'resumedAfterMs', limit: 10_000 },
+    // Long runs only: it takes the detection time and more.
+    long: true,
+    async act({ cluster }) {
+      const victim = await busiestNats(cluster);
+      const event = Date.now();
+      await cluster.signal(victim.node, 'STOP');
+      await sleep(FREEZE_MS);
+      await cluster.signal(victim.node, 'CONT');
+      await cluster.waitReady(victim.node);
+      return { event, note: `${victim.node} served ${victim.clients.join(', ') || 'no Herald process'}, frozen ${FREEZE_MS / 1000} s` };
     },
     check: (result) => noSessionClosed(result),
   },
