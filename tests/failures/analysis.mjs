@@ -13,17 +13,20 @@
 const IN_FLIGHT_MARGIN_MS = 500;
 
 /**
- * @param {{ fleet: import('./fleet.mjs').Fleet, publisher: import('./publisher.mjs').Publisher,
+ * @param {{ snapshot: Awaited<ReturnType<import('./fleet.mjs').Fleet['snapshot']>>,
+ *           fleet: import('./fleet.mjs').Fleet, publisher: import('./publisher.mjs').Publisher,
  *           from: number, to: number, event: number }} window
- *   `from`..`to`: the window; `event`: when the failure that delivery
- *   resumes from happened (a kill, or NATS coming back).
+ *   `snapshot`: the clients' records; `from`..`to`: the window; `event`:
+ *   when the failure that delivery resumes from happened (a kill, or NATS
+ *   coming back).
  */
-export function analyse({ fleet, publisher, from, to, event }) {
+export function analyse({ snapshot, fleet, publisher, from, to, event }) {
   const within = (time) => time >= from && time <= to;
+  const members = snapshot.members;
 
   // Sessions that closed in the window, and how long each client took to be back.
   const closes = [];
-  for (const member of fleet.members) {
+  for (const member of members) {
     member.sessions.forEach((session, i) => {
       if (session.end === undefined || !within(session.end)) return;
       const next = member.sessions[i + 1];
@@ -46,14 +49,15 @@ export function analyse({ fleet, publisher, from, to, event }) {
   const lostByMember = new Map();
   for (const message of accepted) {
     let complete = true;
-    for (const member of fleet.receivers(message.target)) {
+    for (const { index } of fleet.receivers(message.target)) {
+      const member = members[index];
       expected += 1;
       if (member.received.has(message.id)) {
         delivered += 1;
         continue;
       }
       complete = false;
-      const session = member.sessionAt(message.sent);
+      const session = sessionAt(member, message.sent);
       const spanned = session && (session.end === undefined || session.end >= message.answered + IN_FLIGHT_MARGIN_MS);
       if (spanned) {
         lostWhileConnected += 1;
@@ -70,12 +74,12 @@ export function analyse({ fleet, publisher, from, to, event }) {
   for (let i = sinceEvent.length - 1; i >= 0 && sinceEvent[i].complete; i -= 1) resumedAt = sinceEvent[i].sent;
   let duplicates = 0;
   const ids = new Set(accepted.map((m) => m.id));
-  for (const member of fleet.members) {
+  for (const member of members) {
     for (const [id, times] of member.received) if (ids.has(id) && times > 1) duplicates += times - 1;
   }
 
   // Actions sent in the window, and how the failed ones failed.
-  const actions = fleet.members.flatMap((m) => m.actions.filter((a) => within(a.at) && a.done !== undefined));
+  const actions = members.flatMap((m) => m.actions.filter((a) => within(a.at) && a.done !== undefined));
   const failed = actions.filter((a) => !a.ok);
   const failures = {};
   for (const action of failed) {
@@ -83,9 +87,9 @@ export function analyse({ fleet, publisher, from, to, event }) {
     failures[kind] = (failures[kind] ?? 0) + 1;
   }
 
-  const attempts = fleet.members.flatMap((m) => m.attempts.filter((a) => within(a.at)));
+  const attempts = members.flatMap((m) => m.attempts.filter((a) => within(a.at)));
   return {
-    clients: fleet.members.length,
+    clients: members.length,
     closes,
     sessionsClosed: closes.length,
     closeCodes,
@@ -109,7 +113,15 @@ export function analyse({ fleet, publisher, from, to, event }) {
     actionsFailed: failed.length,
     actionFailures: failures,
     failedActions: failed,
+    // How late the harness's event loops ran: time it may add to the figures.
+    harnessLagP99: snapshot.lagP99,
+    harnessLagMax: snapshot.lagMax,
   };
+}
+
+/** The session of `member` that was open at `time`, if any. */
+function sessionAt(member, time) {
+  return member.sessions.find((s) => s.start <= time && (s.end === undefined || s.end >= time)) ?? null;
 }
 
 /** The p-th percentile of `values` (nearest rank), or null if empty. */

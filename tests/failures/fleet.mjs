@@ -1,133 +1,98 @@
 /**
- * The clients: Herald's own JS client (clients/js/herald.js) in Node, over
- * the `ws` package, with its default reconnect settings, each connected
- * through HAProxy like a browser. Every client records its sessions, what
- * it received and how its actions went; the analysis reads those records.
+ * The clients, spread over worker threads (fleet-worker.mjs) of up to
+ * CLIENTS_PER_WORKER each: one event loop would queue a burst of hundreds of
+ * reconnects behind each other and add its own delay to what is measured.
+ * Each worker also reports how late its event loop ran, so the results say
+ * how much of a figure the harness itself may account for.
  *
- * Client i is user `u<i/2>` (so every user has two tabs, usually on
- * different edges) and in group `g<i mod groups>`, both from its token.
+ * Client i is user `u<i/2>` and in group `g<i mod groups>` (member.mjs), so
+ * who receives what is known here without asking the workers.
  */
 
-import WebSocket from 'ws';
-import { Herald } from '../../clients/js/herald.js';
-import { mintToken } from '../../scripts/cluster/token.mjs';
+import { Worker } from 'node:worker_threads';
+import { identity } from './member.mjs';
 
-/** Clients opened at once while connecting the fleet. */
-const CONNECT_BATCH = 50;
+const CLIENTS_PER_WORKER = 100;
 
 /**
  * The protocols the fleet can speak, and the close code each one's clients
  * get when an edge drains (rolling restart). Only Herald's native protocol
  * exists today; the Pusher path will close with 4200 on drain: add it here
- * with a pusher-js client, and the rolling-restart scenario checks it.
+ * with a pusher-js client in member.mjs, and the rolling-restart scenario
+ * checks it.
  */
 export const PROTOCOLS = {
   native: { restartCloseCode: 1012 },
 };
 
-/** One client and what happened to it. */
-export class Member {
-  /**
-   * @param {number} index
-   * @param {{ wsUrl: string, secret: string, groups: number }} options
-   */
-  constructor(index, { wsUrl, secret, groups }) {
-    this.index = index;
-    this.user = `u${Math.floor(index / 2)}`;
-    this.group = `g${index % groups}`;
-    /** @type {Array<{ conn: string, start: number, end?: number, code?: number, reason?: string }>} */
-    this.sessions = [];
-    /** @type {Map<string, number>} Message id → times received. */
-    this.received = new Map();
-    /** @type {Array<{ at: number, attempt: number, delayMs: number }>} */
-    this.attempts = [];
-    /** @type {Array<{ at: number, done?: number, ok?: boolean, code?: number, local?: boolean, message?: string }>} */
-    this.actions = [];
-    const token = mintToken(secret, this.user, { groups: [this.group] });
-    this.client = new Herald(wsUrl, { token }, { WebSocket, requestTimeoutMs: 5000 });
-    this.client.on('$connected', ({ conn }) => this.sessions.push({ conn, start: Date.now() }));
-    this.client.on('$disconnected', ({ code, reason }) => {
-      const session = this.current;
-      if (session) Object.assign(session, { end: Date.now(), code, reason });
-    });
-    this.client.on('$reconnecting', ({ attempt, delayMs }) => this.attempts.push({ at: Date.now(), attempt, delayMs }));
-    this.client.on('tick', ({ id }) => this.received.set(id, (this.received.get(id) ?? 0) + 1));
-  }
-
-  /** The session open now, if any. */
-  get current() {
-    const last = this.sessions[this.sessions.length - 1];
-    return last && last.end === undefined ? last : null;
-  }
-
-  /** The session that was open at `time`, if any. */
-  sessionAt(time) {
-    return this.sessions.find((s) => s.start <= time && (s.end === undefined || s.end >= time)) ?? null;
-  }
-
-  /** Sends one `echo` action and records how it ends. */
-  act() {
-    const record = { at: Date.now() };
-    this.actions.push(record);
-    this.client.request('echo', { n: this.actions.length }).then(
-      () => Object.assign(record, { done: Date.now(), ok: true }),
-      (error) => Object.assign(record, { done: Date.now(), ok: false, code: error.code, local: error.local, message: error.message }),
-    );
-  }
-}
-
 export class Fleet {
   /**
    * @param {{ size: number, groups: number, wsUrl: string, secret: string, actionIntervalMs: number }} options
    */
-  constructor({ size, groups, wsUrl, secret, actionIntervalMs }) {
-    this.options = { size, groups, wsUrl, secret, actionIntervalMs };
+  constructor(options) {
+    this.size = options.size;
     this.protocol = PROTOCOLS.native;
-    /** @type {Member[]} */
-    this.members = [];
-    /** @type {ReturnType<typeof setInterval>[]} */
-    this.timers = [];
+    /** Who each client is (index, user, group). */
+    this.members = Array.from({ length: options.size }, (_, i) => identity(i, options.groups));
+    this.workers = [];
+    for (let first = 0; first < options.size; first += CLIENTS_PER_WORKER) {
+      const count = Math.min(CLIENTS_PER_WORKER, options.size - first);
+      this.workers.push(new FleetWorker({ first, count, options }));
+    }
   }
 
-  /** Connects every client, in batches, and waits until all are connected. */
+  /** Connects every client, one worker's share at a time. */
   async connect() {
-    for (let index = 0; index < this.options.size; index += 1) {
-      this.members.push(new Member(index, this.options));
-      if ((index + 1) % CONNECT_BATCH === 0) await this.allConnected(30_000);
+    for (const worker of this.workers) {
+      await worker.ask('connect');
+      await this.allConnected(30_000);
     }
-    await this.allConnected(30_000);
   }
 
   /** Resolves once every client is connected; rejects after `timeoutMs`. */
   async allConnected(timeoutMs) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const waiting = this.members.filter((m) => !m.current);
-      if (waiting.length === 0) return;
-      if (Date.now() > deadline) {
-        throw new Error(`${waiting.length} clients not connected within ${timeoutMs} ms (e.g. client ${waiting[0].index}, state ${waiting[0].client.state})`);
-      }
+      const waiting = (await this.#askAll('waiting')).reduce((a, b) => a + b, 0);
+      if (waiting === 0) return;
+      if (Date.now() > deadline) throw new Error(`${waiting} clients not connected within ${timeoutMs} ms`);
       await sleep(20);
     }
   }
 
-  /** Every client sends an action every `actionIntervalMs`, at its own phase, while connected. */
   startActions() {
-    const every = this.options.actionIntervalMs;
-    for (const member of this.members) {
-      const phase = setTimeout(() => {
-        this.timers.push(setInterval(() => member.current && member.act(), every));
-      }, Math.random() * every);
-      this.timers.push(phase);
-    }
+    return this.#askAll('startActions');
   }
 
-  close() {
-    for (const timer of this.timers) clearInterval(timer);
-    for (const member of this.members) member.client.close();
+  /** Starts measuring the workers' event-loop lag afresh. */
+  resetLag() {
+    return this.#askAll('resetLag');
   }
 
-  /** The members a message to `target` ({user} or {group}) reaches. */
+  /**
+   * Every client's records (sessions, received, attempts, actions), and the
+   * worst event-loop lag of any worker since `resetLag`.
+   */
+  async snapshot() {
+    const parts = await this.#askAll('snapshot');
+    return {
+      members: parts.flatMap((p) => p.members),
+      lagP99: Math.max(...parts.map((p) => p.lagP99)),
+      lagMax: Math.max(...parts.map((p) => p.lagMax)),
+    };
+  }
+
+  /** Indices of the clients missing the probe `prefix<user>` or `prefix<group>`. */
+  async missing(prefix) {
+    return (await this.#askAll('missing', prefix)).flat();
+  }
+
+  async close() {
+    await this.#askAll('close');
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  /** The clients a message to `target` ({user} or {group}) reaches. */
   receivers(target) {
     return this.members.filter((m) => (target.user ? m.user === target.user : m.group === target.group));
   }
@@ -139,6 +104,37 @@ export class Fleet {
 
   get groups() {
     return [...new Set(this.members.map((m) => m.group))];
+  }
+
+  #askAll(name, argument) {
+    return Promise.all(this.workers.map((w) => w.ask(name, argument)));
+  }
+}
+
+/** One worker thread, asked by name and answering in turn. */
+class FleetWorker {
+  constructor(workerData) {
+    this.worker = new Worker(new URL('./fleet-worker.mjs', import.meta.url), { workerData });
+    this.next = 0;
+    /** @type {Map<number, (result: any) => void>} */
+    this.waiting = new Map();
+    this.worker.on('message', ({ id, result }) => {
+      this.waiting.get(id)?.(result);
+      this.waiting.delete(id);
+    });
+    this.failed = new Promise((_, reject) => this.worker.once('error', reject));
+    this.failed.catch(() => {});
+  }
+
+  ask(name, argument) {
+    const id = this.next++;
+    const answer = new Promise((resolve) => this.waiting.set(id, resolve));
+    this.worker.postMessage({ id, name, argument });
+    return Promise.race([answer, this.failed]);
+  }
+
+  terminate() {
+    return this.worker.terminate();
   }
 }
 

@@ -56,11 +56,12 @@ export class Publisher {
       ...this.fleet.groups.map((group) => this.#publish(`p${round}.${group}`, { group }, false)),
     ];
     await Promise.all(sent);
-    const missing = () =>
-      this.fleet.members.filter((m) => !m.received.has(`p${round}.${m.user}`) || !m.received.has(`p${round}.${m.group}`));
     const deadline = Date.now() + timeoutMs;
-    while (missing().length > 0 && Date.now() < deadline) await sleep(20);
-    return missing().map((m) => m.index);
+    for (;;) {
+      const missing = await this.fleet.missing(`p${round}.`);
+      if (missing.length === 0 || Date.now() > deadline) return missing;
+      await sleep(20);
+    }
   }
 
   /** Publishes `tick {id}` to `target`; kept in `messages` unless it is a probe. */

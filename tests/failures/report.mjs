@@ -15,8 +15,8 @@ export function markdown(runs, setup) {
       `a message every ${setup.publishIntervalMs} ms to a user or a group, an action per client every ${setup.actionIntervalMs} ms. ` +
       `Binaries: ${setup.profile}. \`${setup.command}\``,
     '',
-    '| failure | sessions closed (codes) | back p50 / p99 / max | delivery back after | lost while connected | lost around a reconnect | duplicates | publishes refused | actions failed / sent | goal | held |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| failure | sessions closed (codes) | back p50 / p99 / max | delivery back after | lost while connected | lost around a reconnect | duplicates | publishes refused | actions failed / sent | harness lag p99 / max | goal | held |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const { scenario, result: r, problems, goalMet, note } of runs) {
     const codes = Object.entries(r.closeCodes).map(([code, n]) => `${n}×${code}`).join(', ');
@@ -25,7 +25,8 @@ export function markdown(runs, setup) {
       `| ${scenario.title}${note ? ` (${note})` : ''} | ${r.sessionsClosed}${codes ? ` (${codes})` : ''} | ` +
         `${ms(r.reconnectP50)} / ${ms(r.reconnectP99)} / ${ms(r.reconnectMax)} | ${ms(r.resumedAfterMs)} | ${lost} | ` +
         `${r.lostAroundReconnect} | ${r.duplicates} | ${r.refused} / ${r.published} | ` +
-        `${r.actionsFailed} / ${r.actionsSent}${failureKinds(r)} | ${scenario.goal.text}: ${goalMet ? 'met' : '**missed**'} | ` +
+        `${r.actionsFailed} / ${r.actionsSent}${failureKinds(r)} | ${ms(r.harnessLagP99)} / ${ms(r.harnessLagMax)} | ` +
+        `${scenario.goal.text}: ${goalMet ? 'met' : '**missed**'} | ` +
         `${problems.length ? `**no**: ${problems.join('; ')}` : 'yes'} |`,
     );
   }

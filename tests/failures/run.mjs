@@ -84,7 +84,7 @@ const started = Date.now();
 const log = (text) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${text}`);
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, async () => {
-    fleet?.close();
+    await fleet?.close();
     await cluster.down().catch(() => {});
     process.exit(130);
   });
@@ -120,7 +120,7 @@ try {
   failed = true;
   console.error(error);
 } finally {
-  fleet?.close();
+  await fleet?.close().catch((error) => console.error(error.message));
   await cluster.down().catch((error) => console.error(error.message));
 }
 log(failed ? 'FAILED' : 'all held');
@@ -129,6 +129,7 @@ process.exit(failed ? 1 : 0);
 /** Runs one failure in its window, then checks and measures it. */
 async function runScenario(scenario) {
   await fleet.allConnected(30_000);
+  await fleet.resetLag();
   const from = Date.now();
   await sleep(setup.beforeMs);
   log(`${scenario.name}: ${scenario.title}`);
@@ -138,7 +139,8 @@ async function runScenario(scenario) {
   const to = Date.now();
   // Messages published just before `to` are still on their way.
   await sleep(1000);
-  const result = analyse({ fleet, publisher, from, to, event: marks.event });
+  const snapshot = await fleet.snapshot();
+  const result = analyse({ snapshot, fleet, publisher, from, to, event: marks.event });
   Object.assign(result, scenario.figures?.(result, marks, fleet));
   const problems = scenario.check(result, marks, fleet);
   if (result.duplicates) problems.push(`${result.duplicates} messages delivered twice`);

@@ -33,7 +33,8 @@ export const SCENARIOS = [
     async act({ cluster, fleet }) {
       const victim = 'edge-2';
       const id = cluster.edgeId(victim);
-      const onVictim = new Set(fleet.members.filter((m) => m.current?.conn.startsWith(`${id}.`)).map((m) => m.index));
+      const { members } = await fleet.snapshot();
+      const onVictim = new Set(members.filter((m) => openConn(m)?.startsWith(`${id}.`)).map((m) => m.index));
       const event = Date.now();
       await cluster.stop(victim, 'KILL');
       await fleet.allConnected(BACK_TIMEOUT_MS);
@@ -135,7 +136,7 @@ export const SCENARIOS = [
       const closed = new Set(result.closes.map((c) => c.member));
       const otherFailures = failuresOtherThanRestart(result, fleet);
       if (codes.length) problems.push(`close codes other than ${restartCode}: ${codes}`);
-      if (closed.size !== fleet.members.length) problems.push(`${fleet.members.length - closed.size} clients were never restarted`);
+      if (closed.size !== fleet.size) problems.push(`${fleet.size - closed.size} clients were never restarted`);
       if (result.failedReconnectAttempts) problems.push(`${result.failedReconnectAttempts} reconnect attempts failed`);
       if (otherFailures.length) problems.push(`${otherFailures.length} actions failed (${otherFailures[0].message})`);
       return problems;
@@ -158,6 +159,12 @@ export const SCENARIOS = [
     check: (result) => noSessionClosed(result),
   },
 ];
+
+/** The connection id of a client's open session, if it has one. */
+function openConn(member) {
+  const last = member.sessions[member.sessions.length - 1];
+  return last && last.end === undefined ? last.conn : null;
+}
 
 /** Actions that failed although sent after the router died. */
 function lateFailures(result, event) {
