@@ -56,7 +56,7 @@ cluster:
 cluster-down:
     ./scripts/cluster/cluster.sh down
 
-# The failure suite, long: 600 clients, each failure 3 times, release builds; results in target/failures/ (docs/failures.md).
+# The failure suite, long: 300 clients, each failure 3 times, release builds; results in target/failures/ (docs/failures.md).
 failures:
     ./scripts/failures.sh
 

@@ -5,7 +5,7 @@
 # tests/failures/run.mjs:
 #
 #   scripts/failures.sh --quick    # CI: 150 clients, each failure once, debug binaries (about 70 s)
-#   scripts/failures.sh            # `just failures`: 600 clients, each failure 3 times, release
+#   scripts/failures.sh            # `just failures`: 300 clients, each failure 3 times, release
 #
 # Installs what it needs when missing (nats-server, HAProxy, curl, the
 # suite's npm packages) and builds the binaries of the profile it runs.

@@ -32,8 +32,16 @@ repo="$(cd "$(dirname "$0")/../.." && pwd)"
 dir="${HERALD_CLUSTER_DIR:-$repo/target/cluster}"
 NODES=(nats-1 nats-2 nats-3 examples router-1 router-2 edge-1 edge-2 edge-3 site haproxy)
 
+# Set while `up` starts nodes: a failure then stops what it started.
+starting=false
+
 die() {
     echo "cluster: $*" >&2
+    if $starting; then
+        starting=false
+        echo "cluster: stopping what was started (logs stay in $dir/logs)" >&2
+        down >/dev/null
+    fi
     exit 1
 }
 
@@ -233,6 +241,7 @@ up() {
     ensure_debian_packages haproxy haproxy curl curl openssl openssl
     rm -rf "$dir"
     configure "$profile"
+    starting=true
     # NATS first, all three at once (each retries its routes until the
     # others listen); then what uses it; HAProxy last.
     for node in "${NODES[@]}"; do
@@ -241,8 +250,12 @@ up() {
     done
     wait_ready haproxy
     for node in edge-1 edge-2 edge-3 router-1 router-2; do wait_lb "$node" UP; done
-    echo "Herald cluster up: open $HERALD_CLUSTER_URL/ (HAProxy stats: $HERALD_CLUSTER_URL/haproxy-stats)"
-    echo "  backend API key: $HERALD_CLUSTER_API_KEY"
+    starting=false
+    echo "Herald cluster up: open $HERALD_CLUSTER_URL/ (the demo chat; HAProxy's stats: $HERALD_CLUSTER_URL/haproxy-stats)"
+    echo "  publish to everyone:"
+    echo "    curl -H 'Authorization: Bearer $HERALD_CLUSTER_API_KEY' -H 'Content-Type: application/json' \\"
+    echo "      -d '{\"to\":{\"all\":true},\"action\":\"hello\",\"details\":{}}' $HERALD_CLUSTER_URL/api/publish"
+    echo "  kill a node and see the demo carry on: scripts/cluster/cluster.sh stop edge-2 KILL (then: start edge-2)"
     echo "  run directory: $dir (logs/, cluster.env); stop it all with: just cluster-down"
 }
 

@@ -6,7 +6,7 @@
  * (reconnect times, when delivery resumed, messages lost, actions failed).
  *
  *   scripts/failures.sh --quick    # CI: 150 clients, each failure once, debug binaries
- *   scripts/failures.sh            # `just failures`: 600 clients, each failure 3 times, release
+ *   scripts/failures.sh            # `just failures`: 300 clients, each failure 3 times, release
  *
  * (scripts/failures.sh installs what is needed, builds, and runs this.)
  *
@@ -43,7 +43,7 @@ const { values: args } = parseArgs({
 
 const quick = args.quick;
 const setup = {
-  clients: Number(args.clients ?? (quick ? 150 : 600)),
+  clients: Number(args.clients ?? (quick ? 150 : 300)),
   repeat: Number(args.repeat ?? (quick ? 1 : 3)),
   profile: args.profile ?? (quick ? 'debug' : 'release'),
   lb: args.bare ? 'no retries: health checks only' : 'recommended: retries 3, redispatch, retry-on 503',
@@ -144,7 +144,7 @@ async function runScenario(scenario) {
   Object.assign(result, scenario.figures?.(result, marks, fleet));
   const problems = scenario.check(result, marks, fleet);
   if (result.duplicates) problems.push(`${result.duplicates} messages delivered twice`);
-  const missing = await publisher.probe(5000);
+  const missing = await publisher.probe(15_000);
   if (missing.length) problems.push(`${missing.length} clients did not get a message to their user and group afterwards`);
   problems.push(...(await presenceProblems()));
   const { metric, limit } = scenario.goal;

@@ -22,6 +22,8 @@ const NATS = ['nats-1', 'nats-2', 'nats-3'];
 const FREEZE_MS = 15_000;
 /** How long all of NATS stays down. */
 const OUTAGE_MS = 10_000;
+/** Time NATS may take, on a loaded machine, to drop a killed router's subscription. */
+const ROUTER_GONE_MS = 1000;
 /** Clients are back within this, or the scenario fails. */
 const BACK_TIMEOUT_MS = 30_000;
 
@@ -31,10 +33,11 @@ export const SCENARIOS = [
     title: 'SIGKILL an edge',
     goal: { text: 'every affected client back within 1 s (p99)', metric: 'reconnectP99', limit: 1000 },
     async act({ cluster, fleet }) {
-      const victim = 'edge-2';
-      const id = cluster.edgeId(victim);
+      // The edge with the most clients (after a restart, an edge has few).
       const { members } = await fleet.snapshot();
-      const onVictim = new Set(members.filter((m) => openConn(m)?.startsWith(`${id}.`)).map((m) => m.index));
+      const clientsOf = (edge) => members.filter((m) => openConn(m)?.startsWith(`${cluster.edgeId(edge)}.`)).map((m) => m.index);
+      const victim = EDGES.reduce((best, edge) => (clientsOf(edge).length > clientsOf(best).length ? edge : best));
+      const onVictim = new Set(clientsOf(victim));
       const event = Date.now();
       await cluster.stop(victim, 'KILL');
       await fleet.allConnected(BACK_TIMEOUT_MS);
@@ -100,7 +103,9 @@ export const SCENARIOS = [
       return { event };
     },
     // Requests the router held when it died are lost with it; their edges
-    // answer 504 at the action timeout. Any other failure is not.
+    // answer 504 at the action timeout. Any other failure is not, but for
+    // requests sent just after the kill, before a loaded NATS server has
+    // read the reset and dropped the router's subscription.
     figures: (result, { event }) => ({ actionsFailedAfterKill: lateFailures(result, event).length }),
     check(result, { event }) {
       const late = lateFailures(result, event);
@@ -166,9 +171,9 @@ function openConn(member) {
   return last && last.end === undefined ? last.conn : null;
 }
 
-/** Actions that failed although sent after the router died. */
+/** Actions that failed although sent well after the router died. */
 function lateFailures(result, event) {
-  return result.failedActions.filter((a) => a.at > event + 250);
+  return result.failedActions.filter((a) => a.at > event + ROUTER_GONE_MS);
 }
 
 /**
