@@ -39,6 +39,20 @@ async fn the_bus_leaves_a_server_that_stopped_answering_for_another() {
     bus.sync().await.expect("a round trip through the server it moved to");
 }
 
+/// A server that takes the connection and never greets (a frozen process,
+/// whose machine still accepts) costs a connection attempt 2 s, not the
+/// NATS client's default 5 s, before the next one.
+#[tokio::test]
+async fn a_server_that_never_greets_is_given_up_on_within_two_seconds() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("nats://{}", silent.local_addr().unwrap());
+    let _bus = Bus::connect(&BusConfig { urls: vec![url], name: "silent-test".to_owned() }).await.unwrap();
+    // The sockets are held open and silent until the test ends.
+    let _first = silent.accept().await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(4), silent.accept()).await;
+    assert!(second.is_ok(), "no second connection attempt within 4 s of the first");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_outage_closes_no_session_and_delivery_resumes_after_it() {
     let mut nats = NatsServer::start().await;

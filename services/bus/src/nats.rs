@@ -32,6 +32,13 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection sends no pings at all.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How long one attempt to connect to a server may take, greeting
+/// included. A frozen server's machine still accepts the connection and then
+/// says nothing; at the library's default (5 s) a reconnect that tries it
+/// first waits that long before trying the next. A live server greets at
+/// once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A NATS connection.
 #[derive(Clone, Debug)]
 pub struct NatsBus {
@@ -69,6 +76,7 @@ impl NatsBus {
             .retry_on_initial_connect()
             .max_reconnects(None)
             .ping_interval(PING_INTERVAL)
+            .connection_timeout(CONNECT_TIMEOUT)
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("NATS connected"),
