@@ -13,6 +13,13 @@
 const IN_FLIGHT_MARGIN_MS = 500;
 
 /**
+ * A message that reaches a client later than this after the backend sent
+ * it is late: delivery is not back while messages arrive late (a frozen
+ * NATS server delivers what it held when it thaws, long after).
+ */
+const LATE_MS = 1000;
+
+/**
  * @param {{ snapshot: Awaited<ReturnType<import('./fleet.mjs').Fleet['snapshot']>>,
  *           fleet: import('./fleet.mjs').Fleet, publisher: import('./publisher.mjs').Publisher,
  *           from: number, to: number, event: number }} window
@@ -42,6 +49,8 @@ export function analyse({ snapshot, fleet, publisher, from, to, event }) {
   const accepted = published.filter((m) => m.accepted);
   let expected = 0;
   let delivered = 0;
+  let late = 0;
+  const latencies = [];
   let lostWhileConnected = 0;
   let lostAroundReconnect = 0;
   /** After the event: accepted messages in order, and whether each reached all its clients. */
@@ -52,8 +61,15 @@ export function analyse({ snapshot, fleet, publisher, from, to, event }) {
     for (const { index } of fleet.receivers(message.target)) {
       const member = members[index];
       expected += 1;
-      if (member.received.has(message.id)) {
+      const times = member.received.get(message.id);
+      if (times) {
         delivered += 1;
+        const latency = times[0] - message.sent;
+        latencies.push(latency);
+        if (latency > LATE_MS) {
+          late += 1;
+          complete = false;
+        }
         continue;
       }
       complete = false;
@@ -69,13 +85,13 @@ export function analyse({ snapshot, fleet, publisher, from, to, event }) {
     if (message.sent >= event) sinceEvent.push({ sent: message.sent, complete });
   }
   // Delivery is back with the first message published after the event
-  // that reached all its clients, as did every one after it.
+  // that reached all its clients in time, as did every one after it.
   let resumedAt = null;
   for (let i = sinceEvent.length - 1; i >= 0 && sinceEvent[i].complete; i -= 1) resumedAt = sinceEvent[i].sent;
   let duplicates = 0;
   const ids = new Set(accepted.map((m) => m.id));
   for (const member of members) {
-    for (const [id, times] of member.received) if (ids.has(id) && times > 1) duplicates += times - 1;
+    for (const [id, times] of member.received) if (ids.has(id)) duplicates += times.length - 1;
   }
 
   // Actions sent in the window, and how the failed ones failed.
@@ -103,6 +119,9 @@ export function analyse({ snapshot, fleet, publisher, from, to, event }) {
     refused: published.length - accepted.length,
     expectedDeliveries: expected,
     delivered,
+    late,
+    latencyP99: percentile(latencies, 99),
+    latencyMax: latencies.length ? Math.max(...latencies) : null,
     lostWhileConnected,
     lostAroundReconnect,
     lostByMember,

@@ -27,7 +27,7 @@ export class Member {
     Object.assign(this, identity(index, groups));
     /** @type {Array<{ conn: string, start: number, end?: number, code?: number, reason?: string }>} */
     this.sessions = [];
-    /** @type {Map<string, number>} Message id → times received. */
+    /** @type {Map<string, number[]>} Message id → when it was received (more than once: a duplicate). */
     this.received = new Map();
     /** @type {Array<{ at: number, attempt: number, delayMs: number }>} */
     this.attempts = [];
@@ -41,7 +41,11 @@ export class Member {
       if (session) Object.assign(session, { end: Date.now(), code, reason });
     });
     this.client.on('$reconnecting', ({ attempt, delayMs }) => this.attempts.push({ at: Date.now(), attempt, delayMs }));
-    this.client.on('tick', ({ id }) => this.received.set(id, (this.received.get(id) ?? 0) + 1));
+    this.client.on('tick', ({ id }) => {
+      const times = this.received.get(id);
+      if (times) times.push(Date.now());
+      else this.received.set(id, [Date.now()]);
+    });
   }
 
   /** The session open now, if any. */

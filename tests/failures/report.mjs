@@ -15,15 +15,16 @@ export function markdown(runs, setup) {
       `a message every ${setup.publishIntervalMs} ms to a user or a group, an action per client every ${setup.actionIntervalMs} ms. ` +
       `Binaries: ${setup.profile}. \`${setup.command}\``,
     '',
-    '| failure | sessions closed (codes) | back p50 / p99 / max | delivery back after | lost while connected | lost around a reconnect | duplicates | publishes refused | actions failed / sent | harness lag p99 / max | goal | held |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| failure | sessions closed (codes) | back p50 / p99 / max | delivery back after | latency p99 / max, late | lost while connected | lost around a reconnect | duplicates | publishes refused | actions failed / sent | harness lag p99 / max | goal | held |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const { scenario, result: r, problems, goalMet, note } of runs) {
     const codes = Object.entries(r.closeCodes).map(([code, n]) => `${n}×${code}`).join(', ');
     const lost = `${r.lostWhileConnected} / ${r.expectedDeliveries}`;
     lines.push(
       `| ${scenario.title}${note ? ` (${note})` : ''} | ${r.sessionsClosed}${codes ? ` (${codes})` : ''} | ` +
-        `${ms(r.reconnectP50)} / ${ms(r.reconnectP99)} / ${ms(r.reconnectMax)} | ${ms(r.resumedAfterMs)} | ${lost} | ` +
+        `${ms(r.reconnectP50)} / ${ms(r.reconnectP99)} / ${ms(r.reconnectMax)} | ${ms(r.resumedAfterMs)} | ` +
+        `${ms(r.latencyP99)} / ${ms(r.latencyMax)}, ${r.late} | ${lost} | ` +
         `${r.lostAroundReconnect} | ${r.duplicates} | ${r.refused} / ${r.published} | ` +
         `${r.actionsFailed} / ${r.actionsSent}${failureKinds(r)} | ${ms(r.harnessLagP99)} / ${ms(r.harnessLagMax)} | ` +
         `${scenario.goal.text}: ${goalMet ? 'met' : '**missed**'} | ` +

@@ -76,7 +76,8 @@ export const SCENARIOS = [
   {
     name: 'nats-freeze',
     title: 'Freeze one NATS node (SIGSTOP: no reset, as when its machine is gone)',
-    // Found by the NATS clients' pings (every 2 s, three missed), not by a reset.
+    // Found by the NATS clients' pings (every 2 s, three missed), not by a
+    // reset; a reconnect gives the frozen server 2 s if it tries it first.
     goal: { text: 'no session closed, delivery back within 10 s', metric: 'resumedAfterMs', limit: 10_000 },
     // Long runs only: it takes the detection time and more.
     long: true,
