@@ -89,6 +89,7 @@ impl NatsServer {
     /// Freezes the server (SIGSTOP): its sockets stay open and nothing
     /// answers, as when its machine is gone without a reset. Killed on drop
     /// all the same.
+    #[allow(unsafe_code, reason = "kill(2) with any signal has no wrapper in std")]
     pub fn freeze(&self) {
         let child = self.child.as_ref().expect("freeze: the server is not running");
         let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
