@@ -18,6 +18,7 @@
 //! - [`json`]: reading bus messages, which are always JSON objects.
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
 //! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
+//! - [`pusher`]: the Pusher Channels protocol: frames, names, signatures.
 //! - [`webhook`]: the signature on requests to HTTP handlers.
 //!
 //! The JSON Schemas under `proto/schema/` describe the client frame and the
@@ -33,5 +34,6 @@ pub mod handler;
 pub mod json;
 pub mod pattern;
 pub mod presence;
+pub mod pusher;
 pub mod subject;
 pub mod webhook;

@@ -15,16 +15,20 @@
 //!   heartbeats.
 //! - `api`: the backend HTTP API.
 //! - `metrics`: counters for `/metrics`.
+//! - [`push_port`]: the Workerman-compatible push port (a JSON object per
+//!   line on plain TCP, answered `ok`/`fail`), off unless configured.
 
 mod api;
 pub mod config;
 mod dispatch;
 mod metrics;
+pub mod push_port;
 mod router;
 pub mod routes;
 mod service;
 
 pub use config::RouterConfig;
 pub use herald_handler::presence::DEAD_AFTER_BEATS;
+pub use push_port::PushPortConfig;
 pub use router::{RouteReloader, Router, RouterCore, RouterError};
 pub use routes::{MAX_ROUTE_TIMEOUT, RouteTable, RoutesError};

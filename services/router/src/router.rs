@@ -15,6 +15,7 @@ use crate::api;
 use crate::config::RouterConfig;
 use crate::dispatch::Dispatcher;
 use crate::metrics::{Metrics, inc};
+use crate::push_port::PushPort;
 use crate::routes::{RouteTable, RoutesError};
 use crate::service::{self, ACTIONS_QUEUE, EVENTS_QUEUE};
 
@@ -43,6 +44,8 @@ pub struct RouterCore {
     actions: herald_bus::Subscription,
     /// Disconnect events, for `$disconnect` (queue group).
     events: herald_bus::Subscription,
+    /// The push port, bound, when configured.
+    push_port: Option<PushPort>,
 }
 
 /// A router with its own HTTP listener, ready to [`run`](Router::run).
@@ -102,6 +105,15 @@ impl RouterCore {
     /// group) and edge heartbeats (every router, for presence).
     pub async fn start(config: RouterConfig, bus: Bus) -> Result<RouterCore, RouterError> {
         check_webhook_secret(&config.routes, config.webhook_secret.is_some())?;
+        let push_port = match &config.push_port {
+            Some(push_config) => {
+                let port = PushPort::bind(push_config.clone()).await?;
+                // Not "listening on": that names the HTTP address in the logs.
+                tracing::info!("push port serving on {}", port.local_addr());
+                Some(port)
+            }
+            None => None,
+        };
         // reqwest's TLS needs a process-wide crypto provider; ring is the
         // one NATS already uses. Installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -115,7 +127,12 @@ impl RouterCore {
         }
         let dispatcher = Dispatcher::new(bus.clone(), config.routes.clone(), config.webhook_secret.clone());
         let shared = Arc::new(RouterShared { config, bus, dispatcher, presence, metrics: Metrics::default() });
-        Ok(RouterCore { shared, actions, events })
+        Ok(RouterCore { shared, actions, events, push_port })
+    }
+
+    /// Where the push port listens, when it is on.
+    pub fn push_port_addr(&self) -> Option<SocketAddr> {
+        self.push_port.as_ref().map(PushPort::local_addr)
     }
 
     /// The backend HTTP API, health and metrics, to serve on a listener.
@@ -131,9 +148,19 @@ impl RouterCore {
     /// them (the other routers get them), finishes the ones in flight, and
     /// returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let RouterCore { shared, actions, events } = self;
+        let RouterCore { shared, actions, events, push_port } = self;
         let notices = tokio::spawn(service::notify_disconnects(shared.clone(), events));
+        let (stop_push, push_stopped) = tokio::sync::oneshot::channel::<()>();
+        let pushing =
+            push_port.map(|port| tokio::spawn(port.run(shared.clone(), async move { drop(push_stopped.await) })));
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_push.send(());
+        };
         service::serve_actions(shared, actions, shutdown).await;
+        if let Some(pushing) = pushing {
+            let _ = pushing.await;
+        }
         notices.abort();
     }
 }
@@ -154,6 +181,11 @@ impl Router {
 
     pub fn reloader(&self) -> RouteReloader {
         self.core.reloader()
+    }
+
+    /// Where the push port listens, when it is on.
+    pub fn push_port_addr(&self) -> Option<SocketAddr> {
+        self.core.push_port_addr()
     }
 
     /// Serves until `shutdown` resolves; then stops taking handler requests
