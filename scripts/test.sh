@@ -59,3 +59,14 @@ section "Soak, short (2 minutes of churn: scripts/soak.sh --ci)"
 # Catches gross growth and functional breakage under churn; the hour-long
 # run is `just soak` (BENCHMARKS.md).
 scripts/soak.sh --ci
+
+section "Kubernetes manifests (kustomize, kubernetes-validate)"
+scripts/k8s/validate.sh
+
+section "Container image (podman build, started under chroot)"
+# The debug binary built above: the image is the same recipe whatever the
+# profile, and a release build would cost minutes (scripts/image/test.sh).
+scripts/image/test.sh --profile debug
+
+section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
+scripts/failures.sh --quick --out target/failures-quick

@@ -102,6 +102,17 @@ impl NatsServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): its sockets stay open and nothing
+    /// answers, as when its machine is gone without a reset. Killed on drop
+    /// all the same.
+    #[allow(unsafe_code, reason = "kill(2) with any signal has no wrapper in std")]
+    pub fn freeze(&self) {
+        let child = self.child.as_ref().expect("freeze: the server is not running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) on our own child's pid, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP nats-server");
+    }
+
     /// Starts the server again on the same port, after [`NatsServer::stop`].
     pub async fn start_again(&mut self) {
         assert!(self.child.is_none(), "start_again: the server is still running");
