@@ -142,6 +142,113 @@ def jwt():
     )
 
 
+def pusher_frame():
+    # What pusher-js and Laravel Echo send (protocol 7), as the unit tests
+    # in proto/src/pusher/frame.rs have them, and the refusals they test.
+    member = json.dumps({"user_id": 10, "user_info": {"name": "Mr. Pusher"}})
+    sent = [
+        '{"event":"pusher:ping","data":{}}',
+        '{"event":"pusher:pong","data":{}}',
+        '{"event":"pusher:subscribe","data":{"auth":"","channel":"chat"}}',
+        '{"event":"pusher:subscribe","data":{"auth":"278d425bdf160c739803:58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4","channel":"private-App.Models.User.1"}}',
+        json.dumps({"event": "pusher:subscribe", "data": {"auth": "k:s", "channel": "presence-room.1", "channel_data": member}}),
+        '{"event":"pusher:subscribe","data":{"auth":"k:s","channel":"presence-a","channel_data":"{\\"user_id\\":\\"u\\",\\"user_info\\":1e5}"}}',
+        '{"event":"pusher:unsubscribe","data":{"channel":"chat"}}',
+        '{"event":"pusher:unsubscribe","data":"{\\"channel\\":\\"chat\\"}"}',
+        '{"event":"pusher:signin","data":{"auth":"k:s","user_data":"{\\"id\\":\\"1\\",\\"name\\":\\"Ann\\"}"}}',
+        '{"event":"client-typing","channel":"private-a","data":{"who": "me"}}',
+        '{"event":"client-message","channel":"presence-a","data":"hello"}',
+        '{"event":"client-x","channel":"private-a"}',
+        '{"event":"pusher:subscribe","data":{"channel":"#server-to-user-42"}}',
+    ]
+    bad = [
+        "[1]",
+        "{",
+        '{"data":{}}',
+        '{"event":"pusher:subscribe"}',
+        '{"event":"pusher:subscribe","data":{"auth":"x"}}',
+        '{"event":"client-x","data":{}}',
+        '{"event":"hello","data":{}}',
+        '{"event":"pusher:signin","data":"nope"}',
+    ]
+    return sent + bad
+
+
+def pusher_rest():
+    # METHOD, path, query and body, one per line: Pusher's published REST
+    # vector (pusher-http-php), the calls its SDKs make, and refusals.
+    body = '{"name":"foo","channels":["project-3"],"data":"{\\"some\\":\\"data\\"}"}'
+    signed = (
+        "auth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0"
+        "&body_md5=ec365a775a4cd0599faeb73354201b6f"
+        "&auth_signature=da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c"
+    )
+    return [
+        f"POST\n/apps/3/events\n{signed}\n{body}",
+        "GET\n/apps/3/channels\ninfo=user_count&FILTER_by_prefix=presence-&auth_key=k&auth_version=1.0&auth_timestamp=1000&auth_signature=00\n",
+        "GET\n/apps/3/channels/presence-a/users\nauth_key=278d425bdf160c739803&auth_timestamp=1700000000&auth_version=1.0&auth_signature=zz\n",
+        'POST\n/apps/3/batch_events\nauth_key=278d425bdf160c739803&auth_version=2.0\n{"batch":[{"name":"e","channel":"c","data":"{}"}]}',
+        "POST\n/apps/3/users/42/terminate_connections\nauth_timestamp=soon\n",
+        "GET\n/apps/3/channels/chat\ninfo=subscription_count&a%20b=c+d&%41=%FF\n",
+    ]
+
+
+def push_line():
+    # Lines as Workerman's push example and the PHP SDK write them, and the
+    # refusals the push port's unit tests check.
+    return [
+        '{"uid":"ann","content":"hi","n":1}',
+        '{"uid":42}',
+        '{"uid":"a b.c","action":"news","details":[1,2],"extra":true}',
+        '{"action":"ping","uid":-7}',
+        '{"type":"publish","uid":"123","content":"{\\"a\\":1}"}',
+        "",
+        "  \t",
+        "hello",
+        '[{"uid":1}]',
+        '"uid"',
+        '{"content":"hi"}',
+        '{"uid":1.5}',
+        '{"uid":""}',
+        '{"uid":1,"action":""}',
+        '{"uid":1,"action":1}',
+        '{"uid":1,"action":"' + "a" * 129 + '"}',
+    ]
+
+
+def settings_file():
+    # The first byte picks the command (0 edge, 1 router, 2 dev); then a
+    # config file as the settings tests and the docs write them.
+    edge = (
+        'log = "info,herald=debug"\nlog_format = "json"\njwt_secret = "s3cret"\n'
+        "allowed_origins = [\"https://app.example.com\", \"https://admin.example.com\"]\n"
+        "max_message_bytes = 65536\nping_interval_ms = 25000\n\n"
+        '[nats]\nurl = "nats://10.0.0.5:4222,nats://10.0.0.6:4222"\nname = "edge-1"\n'
+    )
+    router = (
+        'listen = "0.0.0.0:8081"\napi_key = "k"\nroutes_file = "/etc/herald/routes.toml"\n'
+        "presence_timeout_ms = 500\n[push_port]\nlisten = \"127.0.0.1:5678\"\nmax_connections = 1024\n"
+        '[subject]\nprefix = "herald"\n'
+    )
+    dev = 'listen = "127.0.0.1:8080"\nallow_anonymous = true\n[rate_limit]\nper_sec = 100\nburst = 200\n'
+    bad = [
+        "nats_ulr = 1\n",
+        "max_message_bytes = 10\n",
+        "listen = \"nowhere\"\n",
+        "nats_url = \"a\"\n[nats]\nurl = \"b\"\n",
+        "this is not toml\n",
+        'log_format = """\nyaml"""\n',
+        "ping_interval_ms = [1, 2]\n",
+        "allowed_origins = \"*.example.com\"\n",
+        "[[routes]]\naction = \"a\"\n",
+        "jwt_secret = { a = 1 }\n",
+    ]
+    return (
+        [b"\x00" + edge.encode(), b"\x01" + router.encode(), b"\x02" + dev.encode()]
+        + [bytes([i % 3]) + text.encode() for i, text in enumerate(bad)]
+    )
+
+
 TARGETS = {
     "client_frame": client_frame,
     "handler_response": handler_response,
@@ -150,6 +257,10 @@ TARGETS = {
     "conn_id": conn_id,
     "routes": routes,
     "jwt": jwt,
+    "pusher_frame": pusher_frame,
+    "pusher_rest": pusher_rest,
+    "push_line": push_line,
+    "settings_file": settings_file,
 }
 
 
