@@ -50,16 +50,6 @@ ensure_bench_peers
 node bench/peers/smoke.mjs
 target/debug/herald-bench suite --quick --herald target/debug/herald --out target/bench-smoke
 
-section "Fuzz targets (each for a few seconds: scripts/fuzz.sh --ci)"
-# A regression, not a search: every target from its committed seeds, on the
-# cheapest build that still runs the real libFuzzer targets (docs/fuzzing.md).
-scripts/fuzz.sh --ci
-
-section "Soak, short (2 minutes of churn: scripts/soak.sh --ci)"
-# Catches gross growth and functional breakage under churn; the hour-long
-# run is `just soak` (BENCHMARKS.md).
-scripts/soak.sh --ci
-
 section "Kubernetes manifests (kustomize, kubernetes-validate)"
 scripts/k8s/validate.sh
 
@@ -70,3 +60,13 @@ scripts/image/test.sh --profile debug
 
 section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
 scripts/failures.sh --quick --out target/failures-quick
+
+section "Fuzz targets (each for a few seconds: scripts/fuzz.sh --ci)"
+# A regression, not a search: every target from its committed seeds, on the
+# cheapest build that still runs the real libFuzzer targets (docs/fuzzing.md).
+scripts/fuzz.sh --ci
+
+section "Soak, short (2 minutes of churn: scripts/soak.sh --ci)"
+# Catches gross growth and functional breakage under churn; the hour-long
+# run is `just soak` (BENCHMARKS.md).
+scripts/soak.sh --ci
