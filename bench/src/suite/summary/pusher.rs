@@ -1,6 +1,6 @@
 //! The Pusher servers side by side: Herald's Pusher path, soketi and
-//! sockudo, with Herald's native path in the same shapes and uWS and ws
-//! for context; Herald's Pusher path ÷ each.
+//! sockudo, with Herald's native path in the same shapes; each Herald path
+//! ÷ each Pusher peer, and Herald's Pusher path ÷ its native path.
 
 use std::fmt::Write as _;
 
@@ -11,27 +11,29 @@ use crate::suite::Results;
 use crate::suite::plan::{Measure, PUSHER_SUBSCRIBERS, REFERENCE_RECEIVERS};
 use crate::suite::servers::Contender;
 
-/// Herald's Pusher paths, whose figures are divided by the others'.
-const HERALD_PUSHER: [Contender; 2] = [Contender::HeraldPusher, Contender::HeraldPusherRest];
-/// The native gateways shown for context.
-const CONTEXT: [Contender; 3] = [Contender::Herald, Contender::Uws, Contender::Ws];
+/// Herald's paths, whose figures are divided by the peers'.
+const HERALD: [Contender; 3] = [Contender::HeraldPusher, Contender::HeraldPusherRest, Contender::Herald];
+/// The Pusher servers Herald is compared with.
+const PEERS: [Contender; 2] = [Contender::Soketi, Contender::Sockudo];
 
-/// The section, when the run measured (or skipped) any Pusher server.
+/// The section, when the run had any Pusher server in it. Columns are the
+/// gateways with at least one measured step (skipped ones are listed at
+/// the end of the summary, with the reason).
 pub fn section(out: &mut String, results: &Results) {
     let ran = contenders(results);
-    let pusher: Vec<Contender> = ran.iter().copied().filter(|c| c.speaks_pusher()).collect();
-    if pusher.is_empty() {
+    if !ran.iter().any(|c| c.speaks_pusher()) {
         return;
     }
-    let context: Vec<Contender> = CONTEXT.iter().copied().filter(|c| ran.contains(c)).collect();
-    let columns: Vec<Contender> = pusher.iter().chain(&context).copied().collect();
+    let measured = |c: &Contender| results.outcomes.iter().any(|o| o.step.contender == *c && o.report.is_some());
+    let columns: Vec<Contender> =
+        ran.iter().copied().filter(|c| c.speaks_pusher() || *c == Contender::Herald).filter(measured).collect();
     let mut ratios = Vec::new();
-    for &herald in HERALD_PUSHER.iter().filter(|c| pusher.contains(c)) {
-        for &other in pusher.iter().filter(|c| !HERALD_PUSHER.contains(c)) {
-            ratios.push((herald, other));
+    for &herald in HERALD.iter().filter(|c| columns.contains(c)) {
+        for &peer in PEERS.iter().filter(|c| columns.contains(c)) {
+            ratios.push((herald, peer));
         }
     }
-    if pusher.contains(&Contender::HeraldPusher) && context.contains(&Contender::Herald) {
+    if columns.contains(&Contender::HeraldPusher) && columns.contains(&Contender::Herald) {
         ratios.push((Contender::HeraldPusher, Contender::Herald));
     }
 
@@ -41,31 +43,22 @@ pub fn section(out: &mut String, results: &Results) {
         "Subscribers of one channel (`bench`) on each Pusher server, published to through the app's HTTP API \
          (`POST /apps/<id>/events`); {} is published to on NATS (the group `bench`), {} through a router's \
          HTTP API. {} is Herald's own protocol in the same shapes (every connection in the group `bench`; \
-         its best rate is over broadcasts to everyone and to the group). {} and {} are for context: idle \
-         connections in no group, broadcasts to everyone, their group broadcast for the latencies at 1k.\n",
+         its best rate is over broadcasts to everyone and to the group).\n",
         Contender::HeraldPusher.name(),
         Contender::HeraldPusherRest.name(),
         Contender::Herald.name(),
-        Contender::Uws.name(),
-        Contender::Ws.name(),
     );
-    figures_table(out, &columns, &ratios, &figures(results));
-    for &contender in &pusher {
-        if let Some(why) =
-            results.outcomes.iter().find(|o| o.step.contender == contender).and_then(|o| o.skipped.as_ref())
-        {
-            let _ = writeln!(out, "\n{}: not measured. {why}", contender.name());
-        }
+    if columns.is_empty() {
+        let _ = writeln!(out, "Nothing measured (see Skipped).");
+        return;
     }
+    figures_table(out, &columns, &ratios, &figures(results));
 }
 
-/// Memory per idle connection with `count` connections: subscribers of
-/// the channel (the Pusher servers, Herald native), or plain idle
-/// connections (the context).
+/// Memory per idle subscriber of the channel with `count` subscribers.
 fn memory(results: &Results, contender: Contender, count: u64) -> Option<f64> {
     let subscribers = |m: &Measure| matches!(m, Measure::Subscribers { connections, .. } if *connections == count);
-    let idle = |m: &Measure| matches!(m, Measure::Idle { connections } if *connections == count);
-    report(results, contender, subscribers).or_else(|| report(results, contender, idle)).and_then(kib_per_connection)
+    report(results, contender, subscribers).and_then(kib_per_connection)
 }
 
 /// A latency of the broadcast to `target` offering the reference
