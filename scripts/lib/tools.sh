@@ -67,7 +67,7 @@ ensure_bench_peers() {
 }
 
 # The sockudo Pusher server for the benchmark suite, built from crates.io
-# when it is missing (about 20 minutes on 2 cores, so `just bench` runs this
+# when it is missing (a long build: 826 locked packages, aws-lc in C; so `just bench` runs this
 # and CI does not: the suite skips sockudo's steps, saying so, when it is not
 # installed). Its build needs protoc.
 SOCKUDO_VERSION=5.2.0
@@ -77,7 +77,7 @@ ensure_sockudo() {
         return
     fi
     ensure_debian_packages protoc protobuf-compiler
-    echo "sockudo not found; building it with cargo install (about 20 minutes on 2 cores)"
+    echo "sockudo not found; building it with cargo install (a long build)"
     cargo install sockudo --locked --version "$SOCKUDO_VERSION"
     sockudo --version
 }

@@ -38,8 +38,8 @@ pub async fn unavailable(contenders: &[Contender], env: &Environment) -> BTreeMa
                 env.peers.display()
             )),
             Contender::Sockudo if !is_program(&env.sockudo) => Some(format!(
-                "sockudo is not installed ({} not found): cargo install sockudo --locked (about 20 minutes on \
-                 2 cores; `just bench` installs it, CI does not)",
+                "sockudo is not installed ({} not found): cargo install sockudo --locked --version 5.2.0 (a \
+                 long build; `just bench` installs it, CI does not)",
                 env.sockudo.display()
             )),
             _ => None,

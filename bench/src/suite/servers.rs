@@ -18,8 +18,9 @@ use tokio::process::{Child, Command};
 
 use crate::protocol::{Protocol, pusher};
 
-/// How long a server may take to take connections.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server may take to take connections: soketi loads for 15 s
+/// and more on a busy machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a starting server's port is tried.
