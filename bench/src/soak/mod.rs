@@ -201,7 +201,10 @@ pub async fn run(args: &Args) -> Result<()> {
     let nats = servers::nats_monitored().await?;
     let env = Environment {
         herald: args.herald.clone(),
+        // The soak runs Herald only: no peers, no Pusher servers.
         peers: PathBuf::new(),
+        sockudo: PathBuf::new(),
+        scratch: PathBuf::new(),
         nats_url: nats.1.clone(),
         redis_url: String::new(),
         token_secret: format!("soak-{}", unix_nanos()),
@@ -233,7 +236,7 @@ async fn soak(args: &Args, env: &Environment, servers: &mut Servers) -> Result<R
     let users = (args.connections as usize / 2).max(1);
     let (stop_tx, stop) = watch::channel(false);
     let ctx = Arc::new(Context {
-        dialer: Dialer::new(&[url], Protocol::Herald, SOURCE_IPS).await?,
+        dialer: Dialer::new(&[url], Protocol::Herald, SOURCE_IPS, &env.token_secret).await?,
         minter: Minter::new(&env.token_secret),
         nats: async_nats::connect(&env.nats_url).await.context("cannot connect to NATS")?,
         numbers: Arc::new(Numbers::new(users)),
