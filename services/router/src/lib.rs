@@ -17,12 +17,14 @@
 //! - `metrics`: counters for `/metrics`.
 //! - [`push_port`]: the Workerman-compatible push port (a JSON object per
 //!   line on plain TCP, answered `ok`/`fail`), off unless configured.
+//! - `pusher`: Pusher's HTTP API under `/apps/<id>/`, and Pusher webhooks.
 
 mod api;
 pub mod config;
 mod dispatch;
 mod metrics;
 pub mod push_port;
+mod pusher;
 mod router;
 pub mod routes;
 mod service;

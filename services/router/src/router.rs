@@ -16,6 +16,8 @@ use crate::config::RouterConfig;
 use crate::dispatch::Dispatcher;
 use crate::metrics::{Metrics, inc};
 use crate::push_port::PushPort;
+use crate::pusher::PusherApi;
+use crate::pusher::webhooks::WebhookSender;
 use crate::routes::{RouteTable, RoutesError};
 use crate::service::{self, ACTIONS_QUEUE, EVENTS_QUEUE};
 
@@ -46,6 +48,8 @@ pub struct RouterCore {
     events: herald_bus::Subscription,
     /// The push port, bound, when configured.
     push_port: Option<PushPort>,
+    /// Sends Pusher webhooks, when an app has a webhook URL.
+    webhooks: Option<WebhookSender>,
 }
 
 /// A router with its own HTTP listener, ready to [`run`](Router::run).
@@ -64,6 +68,8 @@ pub(crate) struct RouterShared {
     /// Who is online, for the presence API.
     pub presence: Presence,
     pub metrics: Metrics,
+    /// Pusher's HTTP API.
+    pub pusher: Arc<PusherApi>,
 }
 
 /// Reloads a running router's routes (on SIGHUP).
@@ -121,13 +127,18 @@ impl RouterCore {
         let actions = bus.queue_subscribe(subjects.router_actions(), ACTIONS_QUEUE.to_owned()).await?;
         let events = bus.queue_subscribe(subjects.event_disconnect(), EVENTS_QUEUE.to_owned()).await?;
         let presence = Presence::start(bus.clone(), subjects.clone(), config.presence_timeout).await?;
+        let pusher =
+            PusherApi::new(config.pusher_apps.clone(), bus.clone(), subjects.clone(), presence.edges().clone());
+        let webhooks =
+            WebhookSender::subscribe(&bus, subjects, pusher.apps().iter().cloned(), pusher.metrics().clone()).await?;
         if let Err(e) = bus.sync().await {
             // NATS is down: the client subscribes as soon as it is back.
             tracing::warn!(error = %e, "NATS has not confirmed the router's subscriptions; serving anyway");
         }
         let dispatcher = Dispatcher::new(bus.clone(), config.routes.clone(), config.webhook_secret.clone());
-        let shared = Arc::new(RouterShared { config, bus, dispatcher, presence, metrics: Metrics::default() });
-        Ok(RouterCore { shared, actions, events, push_port })
+        let pusher = Arc::new(pusher);
+        let shared = Arc::new(RouterShared { config, bus, dispatcher, presence, metrics: Metrics::default(), pusher });
+        Ok(RouterCore { shared, actions, events, push_port, webhooks })
     }
 
     /// Where the push port listens, when it is on.
@@ -148,18 +159,24 @@ impl RouterCore {
     /// them (the other routers get them), finishes the ones in flight, and
     /// returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let RouterCore { shared, actions, events, push_port } = self;
+        let RouterCore { shared, actions, events, push_port, webhooks } = self;
         let notices = tokio::spawn(service::notify_disconnects(shared.clone(), events));
         let (stop_push, push_stopped) = tokio::sync::oneshot::channel::<()>();
         let pushing =
             push_port.map(|port| tokio::spawn(port.run(shared.clone(), async move { drop(push_stopped.await) })));
+        let (stop_webhooks, webhooks_stopped) = tokio::sync::oneshot::channel::<()>();
+        let sending = webhooks.map(|sender| tokio::spawn(sender.run(async move { drop(webhooks_stopped.await) })));
         let shutdown = async move {
             shutdown.await;
             let _ = stop_push.send(());
+            let _ = stop_webhooks.send(());
         };
         service::serve_actions(shared, actions, shutdown).await;
         if let Some(pushing) = pushing {
             let _ = pushing.await;
+        }
+        if let Some(sending) = sending {
+            let _ = sending.await;
         }
         notices.abort();
     }
