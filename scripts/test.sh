@@ -17,6 +17,7 @@ source scripts/lib/tools.sh
 section "Tools"
 ensure_nats_server
 ensure_php
+ensure_pusher_sdks
 cargo --version
 
 section "Build"

@@ -59,3 +59,16 @@ ensure_bench_peers() {
         npm ci --prefix bench/peers --no-audit --no-fund
     fi
 }
+
+# Pusher's own server SDKs, which the Pusher API tests drive
+# (tests/src/pusher_sdk.rs): the npm `pusher` (installed again when
+# package-lock.json is newer than it) and the PyPI `pusher`.
+ensure_pusher_sdks() {
+    if [ ! -d tests/pusher-sdks/node_modules ] || [ tests/pusher-sdks/package-lock.json -nt tests/pusher-sdks/node_modules ]; then
+        npm ci --prefix tests/pusher-sdks --no-audit --no-fund
+    fi
+    if ! python3 -c 'import pusher' >/dev/null 2>&1; then
+        echo "installing the PyPI pusher SDK"
+        python3 -m pip install --quiet --disable-pip-version-check 'pusher>=3.3,<4'
+    fi
+}

@@ -44,6 +44,8 @@
 //!   API.
 //! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
 //!   port.
+//! - [`pusher_sdk`]: Pusher's own server SDKs (npm `pusher`, PyPI
+//!   `pusher`) driven one call per line, and [`both_sdks!`].
 //! - [`php`]: real `php`: [`PhpServer`] (`php -S`) and [`PhpDriver`], which
 //!   runs PHP SDK calls one JSON line at a time.
 //!
@@ -61,6 +63,7 @@ pub mod http;
 pub mod nats;
 pub mod php;
 pub mod push;
+pub mod pusher_sdk;
 pub mod router;
 pub mod setup;
 pub mod token;
