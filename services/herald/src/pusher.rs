@@ -23,7 +23,10 @@ pub fn read_apps(settings: &Settings) -> Result<Apps, SettingError> {
     let by_variables = match (id, key, secret) {
         (Some(id), Some(key), Some(secret)) => Some(App { webhook_url, ..App::new(&id, &key, &secret) }),
         (None, None, None) if webhook_url.is_some() => {
-            return Err(SettingError::missing(&PUSHER_APP_ID, format!("HERALD_PUSHER_WEBHOOK_URL is set; {ALL_THREE}")));
+            return Err(SettingError::missing(
+                &PUSHER_APP_ID,
+                format!("HERALD_PUSHER_WEBHOOK_URL is set; {ALL_THREE}"),
+            ));
         }
         (None, None, None) => None,
         (None, _, _) => return Err(SettingError::missing(&PUSHER_APP_ID, ALL_THREE)),
@@ -54,7 +57,8 @@ mod tests {
     }
 
     fn read(vars: &[(&str, &str)], file: Option<&str>) -> Result<Apps, SettingError> {
-        let file = file.map(|text| ConfigFile::parse(std::path::Path::new("herald.toml"), text, AppsOnly::GROUPS).unwrap());
+        let file =
+            file.map(|text| ConfigFile::parse(std::path::Path::new("herald.toml"), text, AppsOnly::GROUPS).unwrap());
         read_apps(&Settings::new(Flags::<AppsOnly>::default(), fixed_env(vars), file))
     }
 
@@ -92,7 +96,10 @@ mod tests {
         let error = read(&ENV_APP[1..], None).unwrap_err().to_string();
         assert!(error.starts_with("missing setting HERALD_PUSHER_APP_ID: "), "{error}");
         let error = read(&[("HERALD_PUSHER_WEBHOOK_URL", "http://h/")], None).unwrap_err().to_string();
-        assert!(error.starts_with("missing setting HERALD_PUSHER_APP_ID: HERALD_PUSHER_WEBHOOK_URL is set;"), "{error}");
+        assert!(
+            error.starts_with("missing setting HERALD_PUSHER_APP_ID: HERALD_PUSHER_WEBHOOK_URL is set;"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -103,9 +110,10 @@ mod tests {
             error,
             r#"bad setting HERALD_PUSHER_APPS (from config file herald.toml, key pusher.apps): Pusher app "2": app "1" has the same key"#
         );
-        let error = read(&[("HERALD_PUSHER_APPS", r#"[{ id = "1", key = "k", secret = "s", max_members = 1 }]"#)], None)
-            .unwrap_err()
-            .to_string();
+        let error =
+            read(&[("HERALD_PUSHER_APPS", r#"[{ id = "1", key = "k", secret = "s", max_members = 1 }]"#)], None)
+                .unwrap_err()
+                .to_string();
         assert!(error.starts_with("bad setting HERALD_PUSHER_APPS (from environment): expected apps like"), "{error}");
         assert!(!error.contains('\n'), "{error}");
         let bad_key = [("HERALD_PUSHER_APP_ID", "1"), ("HERALD_PUSHER_KEY", "a b"), ("HERALD_PUSHER_SECRET", "s")];
