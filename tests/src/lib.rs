@@ -44,6 +44,7 @@
 //!   API.
 //! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
 //!   port.
+//! - [`json_lines`]: a driver process spoken to one JSON line at a time.
 //! - [`pusher_sdk`]: Pusher's own server SDKs (npm `pusher`, PyPI
 //!   `pusher`) driven one call per line, and [`both_sdks!`].
 //! - [`php`]: real `php`: [`PhpServer`] (`php -S`) and [`PhpDriver`], which
@@ -60,6 +61,7 @@ pub mod edge;
 pub mod eventually;
 pub mod handlers;
 pub mod http;
+pub mod json_lines;
 pub mod nats;
 pub mod php;
 pub mod push;

@@ -11,13 +11,13 @@
 //! `ensure_pusher_sdks`).
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use herald_proto::pusher::app::App;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::Command;
+
+use crate::json_lines::JsonLines;
 
 use crate::php::repo;
 
@@ -47,7 +47,6 @@ impl PusherSdk {
             PusherSdk::Node => "driver.mjs",
             PusherSdk::Python => "driver.py",
         }));
-        command.kill_on_drop(true);
         command
     }
 }
@@ -56,49 +55,31 @@ impl PusherSdk {
 /// own.
 #[derive(Debug)]
 pub struct SdkDriver {
-    sdk: PusherSdk,
-    stdin: ChildStdin,
-    answers: Lines<BufReader<ChildStdout>>,
-    _child: Child,
+    driver: JsonLines<PusherSdk>,
 }
 
 impl SdkDriver {
     /// A client of `app` (its id, key and secret, as a Laravel `.env` gives
     /// them) talking to the router at `router`.
     pub fn start(sdk: PusherSdk, app: &App, router: SocketAddr) -> SdkDriver {
-        let mut child = sdk
-            .command()
+        let mut command = sdk.command();
+        command
             .env("PUSHER_APP_ID", &app.id)
             .env("PUSHER_KEY", &app.key)
             .env("PUSHER_SECRET", &app.secret)
             .env("PUSHER_HOST", router.ip().to_string())
-            .env("PUSHER_PORT", router.port().to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run the {sdk:?} SDK's driver: {e}"));
-        let stdin = child.stdin.take().expect("stdin");
-        let answers = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        SdkDriver { sdk, stdin, answers, _child: child }
+            .env("PUSHER_PORT", router.port().to_string());
+        SdkDriver { driver: JsonLines::spawn(sdk, command, CALL_TIMEOUT) }
     }
 
     pub fn sdk(&self) -> PusherSdk {
-        self.sdk
+        *self.driver.name()
     }
 
     /// Sends one command: `Ok(result)` or `Err({"message", ...})` as the
     /// SDK returned or threw it.
     pub async fn send(&mut self, command: Value) -> Result<Value, Value> {
-        let line = format!("{command}\n");
-        self.stdin.write_all(line.as_bytes()).await.expect("write to the SDK driver");
-        let answer = tokio::time::timeout(CALL_TIMEOUT, self.answers.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{:?}: no answer to {command} within {CALL_TIMEOUT:?}", self.sdk))
-            .expect("read from the SDK driver")
-            .unwrap_or_else(|| panic!("{:?}: the SDK driver exited on {command}", self.sdk));
-        let mut answer: Value = serde_json::from_str(&answer)
-            .unwrap_or_else(|e| panic!("{:?}: answer to {command} is not JSON ({e}): {answer}", self.sdk));
+        let mut answer = self.driver.send(&command).await;
         match answer.get_mut("error") {
             Some(error) => Err(error.take()),
             None => Ok(answer["ok"].take()),
@@ -114,15 +95,15 @@ impl SdkDriver {
     pub async fn ok(&mut self, method: &str, args: Value) -> Value {
         self.call(method, args.clone())
             .await
-            .unwrap_or_else(|error| panic!("{:?}: {method}({args}) failed: {error}", self.sdk))
+            .unwrap_or_else(|error| panic!("{:?}: {method}({args}) failed: {error}", self.sdk()))
     }
 
     /// A call that must fail: the SDK's error message, which holds the
     /// router's answer.
     pub async fn refused(&mut self, method: &str, args: Value) -> String {
         match self.call(method, args.clone()).await {
-            Ok(result) => panic!("{:?}: {method}({args}) succeeded: {result}", self.sdk),
-            Err(error) => match self.sdk {
+            Ok(result) => panic!("{:?}: {method}({args}) succeeded: {result}", self.sdk()),
+            Err(error) => match self.sdk() {
                 // The npm SDK keeps the status and the body apart.
                 PusherSdk::Node => format!("{} {}", error["status"], error["body"].as_str().unwrap_or_default()),
                 // The PyPI SDK's exception class says the status.
@@ -148,7 +129,7 @@ impl SdkDriver {
 
     /// The method's name in this SDK (`triggerBatch` / `trigger_batch`).
     pub fn method(&self, node: &'static str, python: &'static str) -> &'static str {
-        match self.sdk {
+        match self.sdk() {
             PusherSdk::Node => node,
             PusherSdk::Python => python,
         }

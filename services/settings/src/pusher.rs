@@ -6,10 +6,9 @@
 //! ([`herald_proto::pusher::app::Apps`]).
 
 use herald_proto::pusher::app::App;
-use serde::Deserialize;
 
 use crate::setting::settings;
-use crate::value::text;
+use crate::value::{inline_tables, text};
 
 settings! {
     /// Pusher apps: credentials, webhooks, limits.
@@ -36,13 +35,7 @@ settings! {
 /// read on its own terms here; ids and keys are checked against each other
 /// (and the app given by variables) when the apps are put together.
 fn apps(value: &str) -> Result<Vec<App>, String> {
-    #[derive(Deserialize)]
-    struct Value {
-        value: Vec<App>,
-    }
-    toml::from_str::<Value>(&format!("value = {value}"))
-        .map(|apps| apps.value)
-        .map_err(|e| format!("expected apps like [{{ id = \"1\", key = \"k\", secret = \"s\" }}]: {}", e.message()))
+    inline_tables(value, r#"apps like [{ id = "1", key = "k", secret = "s" }]"#)
 }
 
 #[cfg(test)]
