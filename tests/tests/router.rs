@@ -334,6 +334,35 @@ async fn join_and_leave_effects_apply_before_the_reply(setup: BusSetup) {
     Client::all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
 }
 
+both_buses!(effects_apply_in_order_so_a_publish_after_a_join_reaches_the_joiner);
+/// The most common chat handler: join the room, then say hello to it. The
+/// requesting connection gets the reply, then the hello, on every bus.
+async fn effects_apply_in_order_so_a_publish_after_a_join_reaches_the_joiner(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"room/*\"\nnats = \"app.room\"\n").await;
+    let _handler = NatsHandler::serve(&setup, "app.room", |request: Request<Value>| async move {
+        let room = request.details["room"].as_str().unwrap_or_default().to_owned();
+        let to_room = Target { groups: vec![room.clone()], ..Target::default() };
+        Reply::details("joined").join(room.clone()).publish(to_room, "room/hello", json!({"room": room}))
+    })
+    .await;
+    let edge = TestEdge::start(&setup).await;
+    let elsewhere = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+    let mut witness = elsewhere.user("witness", &["r0", "r1", "r2", "r3", "r4"]).await;
+
+    // Each room is new to alice's edge: its subscription is made by the join.
+    for n in 0..5 {
+        let room = format!("r{n}");
+        alice.send_action("room/enter", json!({"room": room}), json!(n)).await;
+        let reply = alice.recv().await;
+        assert_eq!((reply["action"].clone(), reply["id"].clone()), (json!("room/enter"), json!(n)), "{reply}");
+        let hello = alice.recv().await;
+        assert_eq!((hello["action"].clone(), hello["details"].clone()), (json!("room/hello"), json!({"room": room})));
+        assert_eq!(witness.recv_action("room/hello").await["details"], json!({"room": room}));
+    }
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
+}
+
 both_buses!(a_publish_effect_reaches_groups_and_users_on_other_edges);
 async fn a_publish_effect_reaches_groups_and_users_on_other_edges(setup: BusSetup) {
     let _router = TestRouter::start(&setup, CHAT).await;

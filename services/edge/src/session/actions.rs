@@ -100,8 +100,12 @@ impl Session {
         self.reply_error(socket, &action, failure.0, &failure.1, id.as_ref()).await
     }
 
-    /// Applies a handler's effects, then replies; a `disconnect` effect
-    /// closes the session after the reply.
+    /// Applies a handler's effects in the order given, then replies; a
+    /// `disconnect` effect closes the session after the reply.
+    ///
+    /// A `publish` waits until the subscriptions of the joins before it are
+    /// live, so that a publish to a group just joined reaches this
+    /// connection too (the most common chat handler: join, then say hello).
     async fn apply_response(
         &mut self,
         socket: &mut Socket,
@@ -119,7 +123,10 @@ impl Session {
                     self.ctx.registry.leave(local, &group);
                 }
                 Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
-                Effect::Publish(publish) => publish_effect(&self.ctx, &self.conn_text, publish).await,
+                Effect::Publish(publish) => {
+                    wait_subscribed(waits.drain(..)).await;
+                    publish_effect(&self.ctx, &self.conn_text, publish).await;
+                }
             }
         }
         wait_subscribed(waits).await;
