@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -11,8 +10,9 @@ use herald_bus::{AbortOnDrop, Bus};
 use herald_proto::close;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::Verifier;
 use crate::config::EdgeConfig;
@@ -39,8 +39,6 @@ const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections waiting to be accepted (capped by the kernel's somaxconn).
 const LISTEN_BACKLOG: u32 = 4096;
-/// How often a drain checks whether every session is gone.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// Why an edge could not start.
 #[derive(Debug, Error)]
@@ -66,8 +64,12 @@ pub(crate) struct EdgeShared {
     pub metrics: Arc<Metrics>,
     /// Socket settings of every session.
     pub ws_config: WebSocketConfig,
-    /// Set once a drain starts: readiness fails and upgrades are refused.
-    draining: AtomicBool,
+    /// Cancelled once a drain starts: readiness fails, upgrades are refused,
+    /// and a session set up meanwhile closes itself.
+    pub draining: CancellationToken,
+    /// Every session, and every upgrade on its way to becoming one: the
+    /// drain waits for them.
+    pub sessions: TaskTracker,
     /// Serves the paths the edge does not, if set.
     pub fallback: OnceLock<Fallback>,
 }
@@ -80,7 +82,7 @@ impl std::fmt::Debug for Edge {
 
 impl EdgeShared {
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
+        self.draining.is_cancelled()
     }
 }
 
@@ -120,7 +122,8 @@ impl Edge {
             registry,
             metrics,
             ws_config,
-            draining: AtomicBool::new(false),
+            draining: CancellationToken::new(),
+            sessions: TaskTracker::new(),
             fallback: OnceLock::new(),
         });
         Ok(Edge { listener, shared, pumps })
@@ -192,19 +195,26 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {
     }
 }
 
+/// Closes every session with 1012 and waits, at most the drain timeout,
+/// until the last is gone. Sessions are tracked from the upgrade request
+/// on, so one whose upgrade was still waiting (on `$connect`, say) is
+/// waited for too: it is refused before its `101`, or closes itself as
+/// soon as it exists.
 async fn drain(shared: &EdgeShared) {
-    shared.draining.store(true, Ordering::Relaxed);
+    shared.draining.cancel();
     let registry = &shared.registry;
     tracing::info!(sessions = registry.sessions(), "draining");
-    registry.close_all(&CloseRequest::new(close::SERVICE_RESTART, "server restart"));
-    let deadline = Instant::now() + shared.config.timing.drain_timeout;
-    while registry.sessions() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(DRAIN_POLL).await;
+    registry.close_all(&restart());
+    shared.sessions.close();
+    match tokio::time::timeout(shared.config.timing.drain_timeout, shared.sessions.wait()).await {
+        Ok(()) => tracing::info!("drained"),
+        Err(_) => tracing::warn!(left = shared.sessions.len(), "drain timed out; dropping the remaining sessions"),
     }
-    match registry.sessions() {
-        0 => tracing::info!("drained"),
-        left => tracing::warn!(left, "drain timed out; dropping the remaining sessions"),
-    }
+}
+
+/// How a drain closes a session.
+pub(crate) fn restart() -> CloseRequest {
+    CloseRequest::new(close::SERVICE_RESTART, "server restart")
 }
 
 /// A fresh id per process: a restarted edge never receives messages meant

@@ -63,7 +63,8 @@ pub(crate) async fn serve_connection(ctx: Arc<EdgeShared>, stream: TcpStream) {
 
 async fn route(ctx: &Arc<EdgeShared>, request: Request<Incoming>) -> Response<Body> {
     match (request.method(), request.uri().path()) {
-        (&Method::GET, "/ws") => upgrade(ctx, request).await,
+        // Tracked with the sessions: a drain waits for an upgrade in flight.
+        (&Method::GET, "/ws") => ctx.sessions.track_future(upgrade(ctx, request)).await,
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => readiness(ctx),
         (&Method::GET, "/metrics") => metrics(ctx),
@@ -147,6 +148,10 @@ async fn admit(ctx: &EdgeShared, conn: &ConnId, request: &Request<Incoming>) -> 
         Some(token) => ctx.verifier.verify(&token).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?,
         None => connect::authenticate(ctx, conn, headers).await?,
     };
+    // A drain may have begun while `$connect` was asked.
+    if ctx.is_draining() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "draining: connect to another server");
+    }
     Ok((identity, derive_accept_key(key.as_bytes())))
 }
 

@@ -32,7 +32,7 @@ use self::actions::{ActionCall, ActionOutcome};
 use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
-use crate::edge::EdgeShared;
+use crate::edge::{EdgeShared, restart};
 use crate::events;
 use crate::metrics::inc;
 use crate::registry::wait_subscribed;
@@ -63,7 +63,7 @@ pub(crate) enum Ending {
 pub(crate) fn start(ctx: &Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
     let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
     let session = Session::new(ctx.clone(), conn, identity, mailbox);
-    tokio::spawn(run(session, handle, shared, on_upgrade));
+    ctx.sessions.spawn(run(session, handle, shared, on_upgrade));
 }
 
 /// Runs a session from its upgrade to its end.
@@ -91,10 +91,16 @@ fn run(
         let identity = &session.identity;
         let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
         inc(&ctx.metrics.connections_total);
-        Box::pin(wait_subscribed(subscribed)).await;
-        let ending = tokio::select! {
-            ending = session.serve(&mut socket) => ending,
-            request = shared.close_requested() => Ending::ByEdge(request),
+        // A drain that began before this session was registered did not
+        // see it: it closes itself.
+        let ending = if ctx.is_draining() {
+            Ending::ByEdge(restart())
+        } else {
+            Box::pin(wait_subscribed(subscribed)).await;
+            tokio::select! {
+                ending = session.serve(&mut socket) => ending,
+                request = shared.close_requested() => Ending::ByEdge(request),
+            }
         };
         Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
     }
