@@ -182,6 +182,23 @@ async fn http_handlers_get_a_signature_over_the_exact_body_that_another_secret_c
     assert!(herald_proto::webhook::verify(b"the shared secret", &timestamp.to_string(), body, signature, now, 300));
 }
 
+both_buses!(a_php_connect_answer_with_empty_claims_lets_the_user_in);
+/// PHP writes an empty array as `[]`, and `claims` is often empty.
+async fn a_php_connect_answer_with_empty_claims_lets_the_user_in(setup: BusSetup) {
+    // `json_encode(['user' => 'u1', 'groups' => [], 'claims' => []])`, as php-cli writes it.
+    let php = HttpHandler::start(|_| HttpAnswer::raw(200, r#"{"user":"u1","groups":[],"claims":[]}"#)).await;
+    let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", php.url("/connect.php"));
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::builder(&setup).anonymous(false).spawn().await;
+
+    let mut u1 = Client::connect_with_headers(&edge.ws_url(None), &browser("PHPSESSID=sess-u1"))
+        .await
+        .unwrap_or_else(|e| panic!("empty PHP claims must let the user in: {e}"));
+    let connected = u1.connected().await;
+    assert_eq!((connected.user.as_deref(), connected.groups.len()), (Some("u1"), 0));
+    u1.ping("after").await;
+}
+
 both_buses!(an_unreachable_connect_handler_lets_nobody_in_without_a_token);
 async fn an_unreachable_connect_handler_lets_nobody_in_without_a_token(setup: BusSetup) {
     let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", herald_tests::closed_port_url("/c.php"));

@@ -276,6 +276,43 @@ async fn malformed_handler_answers_are_502(setup: BusSetup) {
     alice.expect_silence(SILENCE).await;
 }
 
+both_buses!(php_empty_arrays_read_as_empty_objects_in_handler_answers);
+/// PHP's `json_encode([])` is `[]`: an empty answer, an empty `disconnect`
+/// effect, an empty target. Any other array is still malformed.
+async fn php_empty_arrays_read_as_empty_objects_in_handler_answers(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let http = HttpHandler::start(|request| match request.json()["action"].as_str() {
+        Some("php/empty") => HttpAnswer::raw(200, "[]"),
+        Some("php/nobody") => {
+            HttpAnswer::raw(200, r#"{"details":"sent","effects":[{"publish":{"to":[],"action":"a"}}]}"#)
+        }
+        Some("php/bye") => HttpAnswer::raw(200, r#"{"details":"bye","effects":[{"disconnect":[]}]}"#),
+        _ => HttpAnswer::raw(200, "[1]"),
+    })
+    .await;
+    let _raw = RawHandler::start(&bus, "app.php", |_| vec![(Duration::ZERO, " [ ] ".to_owned())]).await;
+    let routes = format!(
+        "[[routes]]\naction = \"php/*\"\nhttp = \"{}\"\n\n[[routes]]\naction = \"nats/*\"\nnats = \"app.php\"\n",
+        http.url("/handler.php")
+    );
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for (id, action) in [(1, "php/empty"), (2, "nats/empty")] {
+        alice.send_action(action, Value::Null, json!(id)).await;
+        let reply = alice.recv_action(action).await;
+        assert_eq!((reply["id"].clone(), reply["details"].clone()), (json!(id), Value::Null), "{reply}");
+    }
+    alice.send_action("php/nobody", Value::Null, json!(3)).await;
+    assert_eq!(alice.recv_action("php/nobody").await["details"], "sent");
+    alice.send_action("php/positional", Value::Null, json!(4)).await;
+    assert_eq!(alice.recv_error("php/positional", 502).await["id"], 4);
+    alice.send_action("php/bye", Value::Null, json!(5)).await;
+    assert_eq!(alice.recv_action("php/bye").await["details"], "bye");
+    alice.expect_close(4000).await;
+}
+
 both_buses!(a_noreply_answer_sends_nothing_back);
 async fn a_noreply_answer_sends_nothing_back(setup: BusSetup) {
     let _router = TestRouter::start(&setup, "[[routes]]\naction = \"typing\"\nnats = \"app.typing\"\n").await;
