@@ -18,6 +18,8 @@
 //! - [`json`]: reading bus messages, which are always JSON objects.
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
 //! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
+//! - [`status`]: HTTP-like status codes (error replies, handler errors,
+//!   refused upgrades), and how each hop turns an outcome into one.
 //! - [`webhook`]: the signature on requests to HTTP handlers.
 //!
 //! The JSON Schemas under `proto/schema/` describe the client frame and the
@@ -33,5 +35,6 @@ pub mod handler;
 pub mod json;
 pub mod pattern;
 pub mod presence;
+pub mod status;
 pub mod subject;
 pub mod webhook;

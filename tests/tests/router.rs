@@ -245,7 +245,7 @@ async fn malformed_handler_answers_are_502(setup: BusSetup) {
         Some("unknown-field") => HttpAnswer::raw(200, r#"{"detials":1}"#),
         Some("code-0") => HttpAnswer::raw(200, r#"{"error":{"code":0,"message":"x"}}"#),
         Some("status-500") => HttpAnswer::raw(500, r#"{"details":"fine, but HTTP 500"}"#),
-        Some("status-404") => HttpAnswer::raw(404, r#"{"details":"fine, but HTTP 404"}"#),
+        Some("status-302") => HttpAnswer::raw(302, r#"{"details":"fine, but HTTP 302"}"#),
         _ => HttpAnswer::json(json!({"details": "well formed"})),
     })
     .await;
@@ -262,7 +262,7 @@ async fn malformed_handler_answers_are_502(setup: BusSetup) {
         let error = alice.recv_error("bad/x", 502).await;
         assert_eq!(error["id"], i, "answer {kind}: {error}");
     }
-    for kind in ["html", "unknown-field", "code-0", "status-500", "status-404"] {
+    for kind in ["html", "unknown-field", "code-0", "status-500", "status-302"] {
         alice.send_action("badhttp/x", json!(kind), json!(kind)).await;
         let error = alice.recv_error("badhttp/x", 502).await;
         assert_eq!(error["id"], kind, "{error}");
@@ -311,6 +311,40 @@ async fn php_empty_arrays_read_as_empty_objects_in_handler_answers(setup: BusSet
     alice.send_action("php/bye", Value::Null, json!(5)).await;
     assert_eq!(alice.recv_action("php/bye").await["details"], "bye");
     alice.expect_close(4000).await;
+}
+
+both_buses!(an_http_handler_refusing_with_a_4xx_status_gives_the_client_that_code);
+/// A PHP script answers 403 or 422 when it refuses: the client gets that
+/// code, with the body's `error.message` when it has one. A 5xx is the
+/// handler failing: 502.
+async fn an_http_handler_refusing_with_a_4xx_status_gives_the_client_that_code(setup: BusSetup) {
+    let http = HttpHandler::start(|request| match request.json()["details"].as_str() {
+        Some("forbidden") => HttpAnswer::raw(403, r#"{"error":{"code":403,"message":"you are muted"}}"#),
+        Some("invalid") => HttpAnswer::raw(422, r#"{"message":"The given data was invalid."}"#),
+        Some("gone") => HttpAnswer::raw(404, "<html>Not Found</html>"),
+        Some("conflict") => HttpAnswer::raw(409, r#"{"error":{"code":400,"message":"name taken"}}"#),
+        _ => HttpAnswer::raw(500, r#"{"error":{"code":500,"message":"PHP Fatal error"}}"#),
+    })
+    .await;
+    let routes = format!("[[routes]]\naction = \"php/*\"\nhttp = \"{}\"\n", http.url("/handler.php"));
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    let cases = [
+        ("forbidden", 403, "you are muted"),
+        ("invalid", 422, "the handler answered HTTP 422 Unprocessable Entity"),
+        ("gone", 404, "the handler answered HTTP 404 Not Found"),
+        // The status is the code; the body only says why.
+        ("conflict", 409, "name taken"),
+        ("crashed", 502, "the handler answered HTTP 500 Internal Server Error"),
+    ];
+    for (n, (kind, code, message)) in cases.into_iter().enumerate() {
+        alice.send_action("php/x", json!(kind), json!(n)).await;
+        let error = alice.recv_error("php/x", code).await;
+        assert_eq!((error["id"].clone(), error["details"]["message"].clone()), (json!(n), json!(message)), "{kind}");
+    }
+    alice.expect_silence(SILENCE).await;
 }
 
 both_buses!(a_noreply_answer_sends_nothing_back);

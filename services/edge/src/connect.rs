@@ -7,11 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use herald_bus::RequestError;
 use herald_proto::client::action;
 use herald_proto::conn_id::ConnId;
-use herald_proto::handler::{HandlerRequest, HandlerResponse};
+use herald_proto::handler::HandlerRequest;
+use herald_proto::status::{self, Failure};
 use http::{HeaderMap, StatusCode};
 use serde_json::value::RawValue;
 
@@ -38,29 +37,25 @@ pub(crate) async fn authenticate(ctx: &EdgeShared, conn: &ConnId, headers: &Head
         headers: Some(header_map(headers)),
         cookies: Some(cookies(headers)),
     };
-    let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
-    let subject = ctx.config.subjects.router_actions();
-    let unavailable = |message: &str| Err((StatusCode::SERVICE_UNAVAILABLE, message.to_owned()));
-    let answer = match ctx.bus.request(subject, payload, ctx.config.timing.action_timeout).await {
-        Ok(answer) => answer,
-        Err(RequestError::NoResponders(_)) => return own_rule(),
-        Err(RequestError::TimedOut(_)) => return unavailable("authentication timed out"),
-        Err(RequestError::Failed { .. }) => return unavailable("authentication is unavailable"),
+    let (answer, message) = match ctx.routers.ask(&request).await {
+        Ok(response) => match response.error {
+            None => return Ok(Identity::from_connect(response)),
+            Some(error) => (Ok(error.code), error.message),
+        },
+        Err(failure) => (Err(failure), failure_message(failure).to_owned()),
     };
-    let response: HandlerResponse = match herald_proto::json::from_object(&answer) {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::warn!(error = %e, "malformed $connect answer");
-            return Err((StatusCode::BAD_GATEWAY, "authentication failed".to_owned()));
-        }
-    };
-    match response.error {
-        // No `$connect` route.
-        Some(error) if error.code == 404 => own_rule(),
-        Some(error) if error.code == 403 => Err((StatusCode::FORBIDDEN, error.message)),
-        Some(error) if error.code >= 500 => Err((StatusCode::SERVICE_UNAVAILABLE, error.message)),
-        Some(error) => Err((StatusCode::UNAUTHORIZED, error.message)),
-        None => Ok(Identity::from_connect(response)),
+    match status::upgrade_refusal(answer) {
+        None => own_rule(),
+        Some(code) => Err((StatusCode::from_u16(code).expect("refusals are HTTP statuses"), message)),
+    }
+}
+
+/// What a client refused because `$connect` got no answer is told.
+fn failure_message(failure: Failure) -> &'static str {
+    match failure {
+        Failure::TimedOut => "authentication timed out",
+        Failure::Malformed => "authentication failed",
+        Failure::NoResponders | Failure::Unreachable => "authentication is unavailable",
     }
 }
 

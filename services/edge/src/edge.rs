@@ -20,6 +20,7 @@ use crate::http::{self, Fallback};
 use crate::metrics::Metrics;
 use crate::presence;
 use crate::registry::Registry;
+use crate::routers::Routers;
 use crate::session::handle::CloseRequest;
 
 /// Bytes read from a socket at a time. Small on purpose: tungstenite
@@ -60,6 +61,8 @@ pub(crate) struct EdgeShared {
     pub config: EdgeConfig,
     pub verifier: Verifier,
     pub bus: Bus,
+    /// Where client actions and `$connect` go.
+    pub routers: Routers,
     pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     /// Socket settings of every session.
@@ -117,6 +120,7 @@ impl Edge {
             .max_frame_size(Some(config.limits.max_message_bytes));
         let shared = Arc::new(EdgeShared {
             verifier: Verifier::new(&config.auth),
+            routers: Routers::new(bus.clone(), &config.subjects, config.timing.action_timeout),
             config,
             bus,
             registry,

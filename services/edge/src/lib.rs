@@ -13,6 +13,8 @@
 //!   its rate limit, system actions and client actions.
 //! - `registry`: the index of local sessions by user and group, and the one
 //!   bus subscription per user or group it keeps for them.
+//! - `routers`: handler requests to the routers' queue group, and their
+//!   answers.
 //! - `events`: lifecycle events on connect and disconnect.
 //! - `presence`: answers routers' presence queries; heartbeats.
 //! - `metrics`: counters for `/metrics`.
@@ -29,6 +31,7 @@ pub mod http;
 mod metrics;
 mod presence;
 mod registry;
+mod routers;
 mod session;
 
 pub use auth::{Identity, JwtKey, KeyError};

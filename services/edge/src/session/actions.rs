@@ -6,9 +6,9 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
-use herald_bus::RequestError;
 use herald_proto::client::{self, ClientFrame, FrameId};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
+use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
 
 use super::handle::CloseRequest;
@@ -34,7 +34,7 @@ pub(super) struct ActionOutcome {
     action: String,
     id: Option<FrameId>,
     purpose: Purpose,
-    answer: Result<Bytes, RequestError>,
+    answer: Result<HandlerResponse, Failure>,
 }
 
 impl Session {
@@ -62,13 +62,10 @@ impl Session {
             headers: None,
             cookies: None,
         };
-        let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
-        let bus = self.ctx.bus.clone();
-        let subject = self.ctx.config.subjects.router_actions();
-        let timeout = self.ctx.config.timing.action_timeout;
+        let routers = self.ctx.routers.clone();
         let (action, id) = (frame.action, frame.id);
         self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
-            let answer = bus.request(subject, payload, timeout).await;
+            let answer = routers.ask(&request).await;
             ActionOutcome { action, id, purpose, answer }
         }));
         Ok(())
@@ -76,28 +73,21 @@ impl Session {
 
     pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
         let ActionOutcome { action, id, purpose, answer } = outcome;
-        let failure = match (answer, purpose) {
-            (Ok(payload), purpose) => match herald_proto::json::from_object::<HandlerResponse>(&payload) {
-                Ok(response) => match purpose {
-                    Purpose::Action => return self.apply_response(socket, &action, id.as_ref(), response).await,
-                    Purpose::Membership { group } => match response.error {
-                        Some(error) => (error.code, error.message),
-                        None => return self.change_membership(socket, &action, group, id.as_ref()).await,
-                    },
-                },
-                Err(e) => {
-                    tracing::warn!(conn = %self.conn, action, error = %e, "malformed answer to a client action");
-                    (502, "the handler's answer was malformed".to_owned())
-                }
-            },
-            (Err(RequestError::NoResponders(_)), Purpose::Membership { group }) => {
-                (403, format!("not allowed to join or leave group {group:?}"))
+        let (code, message) = match (answer, purpose) {
+            (Ok(response), Purpose::Action) => {
+                return self.apply_response(socket, &action, id.as_ref(), response).await;
             }
-            (Err(RequestError::NoResponders(_)), Purpose::Action) => (503, "no router is available".to_owned()),
-            (Err(RequestError::TimedOut(_)), _) => (504, "the handler did not answer in time".to_owned()),
-            (Err(RequestError::Failed { reason, .. }), _) => (503, format!("the message bus is unavailable: {reason}")),
+            (Ok(response), Purpose::Membership { group }) => match response.error {
+                Some(error) => (error.code, error.message),
+                None => return self.change_membership(socket, &action, group, id.as_ref()).await,
+            },
+            // No router, so no `$join` route: not allowed.
+            (Err(Failure::NoResponders), Purpose::Membership { group }) => {
+                (status::FORBIDDEN, format!("not allowed to join or leave group {group:?}"))
+            }
+            (Err(failure), _) => (status::request_failed(failure), failure_message(failure).to_owned()),
         };
-        self.reply_error(socket, &action, failure.0, &failure.1, id.as_ref()).await
+        self.reply_error(socket, &action, code, &message, id.as_ref()).await
     }
 
     /// Applies a handler's effects in the order given, then replies; a
@@ -155,6 +145,16 @@ async fn publish_effect(ctx: &EdgeShared, conn: &str, publish: PublishEffect) {
         if let Err(e) = ctx.bus.publish(subject, frame.clone()).await {
             tracing::warn!(conn, error = %e, "publish effect failed");
         }
+    }
+}
+
+/// What a client whose action got no answer is told.
+fn failure_message(failure: Failure) -> &'static str {
+    match failure {
+        Failure::NoResponders => "no router is available",
+        Failure::TimedOut => "the handler did not answer in time",
+        Failure::Unreachable => "the message bus is unavailable",
+        Failure::Malformed => "the handler's answer was malformed",
     }
 }
 
