@@ -30,6 +30,11 @@ pub struct HandlerRequest {
     /// `$connect` only: the upgrade request's cookies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookies: Option<BTreeMap<String, String>>,
+    /// How long the edge waits for the answer, in milliseconds from when it
+    /// sent the request: a router cuts its route's timeout to it, and a
+    /// handler may take it as its budget. Absent on `$disconnect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A handler's answer; every field is optional.

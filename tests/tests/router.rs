@@ -195,6 +195,47 @@ async fn a_handler_slower_than_its_route_timeout_is_504(setup: BusSetup) {
     }
 }
 
+both_buses!(a_route_timeout_beyond_the_edges_action_timeout_is_cut_to_it_and_the_504_says_so);
+/// A route may allow its handler longer than the edge waits for an answer.
+/// The request carries the edge's action timeout, the router cuts the
+/// route's to it, and the client's 504 names the limit that was hit (the
+/// router logs it for the operator) rather than coming silently from the
+/// edge.
+async fn a_route_timeout_beyond_the_edges_action_timeout_is_cut_to_it_and_the_504_says_so(setup: BusSetup) {
+    let mut http =
+        HttpHandler::start(|_| HttpAnswer::json(json!({"details": "too late"})).after(Duration::from_secs(3))).await;
+    let routes = format!(
+        "[[routes]]\naction = \"slow/nats\"\nnats = \"app.slow\"\ntimeout_ms = 30000\n\n\
+         [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = 30000\n",
+        http.url("/slow")
+    );
+    let _router = TestRouter::start(&setup, &routes).await;
+    let _handler = NatsHandler::serve(&setup, "app.slow", |_: Request<Value>| async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Reply::details("too late")
+    })
+    .await;
+    // The test edges' action timeout: 600 ms.
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for action in ["slow/nats", "slow/http"] {
+        let started = Instant::now();
+        alice.send_action(action, Value::Null, json!(action)).await;
+        let error = alice.recv_error(action, 504).await;
+        assert_eq!(error["id"], action);
+        assert_eq!(
+            error["details"]["message"],
+            "the handler did not answer within the edge's action timeout (600 ms; the route allows 30000 ms)",
+            "{action}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(2500), "{action}: 504 took {:?}", started.elapsed());
+    }
+    // What the handler was told it has.
+    assert_eq!(http.next_request().await.json()["timeout_ms"], 600);
+    alice.expect_silence(SILENCE).await;
+}
+
 both_buses!(a_handler_error_becomes_an_error_reply_with_its_code_and_message);
 async fn a_handler_error_becomes_an_error_reply_with_its_code_and_message(setup: BusSetup) {
     let http =

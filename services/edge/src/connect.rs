@@ -36,8 +36,9 @@ pub(crate) async fn authenticate(ctx: &EdgeShared, conn: &ConnId, headers: &Head
         claims: Default::default(),
         headers: Some(header_map(headers)),
         cookies: Some(cookies(headers)),
+        timeout_ms: None,
     };
-    let (answer, message) = match ctx.routers.ask(&request).await {
+    let (answer, message) = match ctx.routers.ask(request).await {
         Ok(response) => match response.error {
             None => return Ok(Identity::from_connect(response)),
             Some(error) => (Ok(error.code), error.message),

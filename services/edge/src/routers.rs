@@ -9,13 +9,19 @@ use herald_proto::handler::{HandlerRequest, HandlerResponse};
 use herald_proto::status::Failure;
 use herald_proto::subject::Subjects;
 
+/// How much longer than its action timeout the edge waits for a router's
+/// answer: a router gives up on the handler at the action timeout (the
+/// request says it) and answers 504 saying why; the edge's own 504 is for a
+/// router that is gone.
+const ROUTER_GRACE: Duration = Duration::from_millis(500);
+
 /// Asks the routers; cheap to clone (a client action's request holds one).
 #[derive(Debug, Clone)]
 pub(crate) struct Routers {
     bus: Bus,
     /// `<prefix>.router.actions`, answered by one router of the queue group.
     subject: String,
-    /// How long an answer may take.
+    /// How long a handler may take to answer (the action timeout).
     timeout: Duration,
 }
 
@@ -24,10 +30,12 @@ impl Routers {
         Routers { bus, subject: subjects.router_actions(), timeout }
     }
 
-    /// Sends `request` to one router and reads its answer.
-    pub async fn ask(&self, request: &HandlerRequest) -> Result<HandlerResponse, Failure> {
-        let payload = Bytes::from(serde_json::to_vec(request).expect("a handler request always serialises"));
-        match self.bus.request(self.subject.clone(), payload, self.timeout).await {
+    /// Sends `request` to one router, with the time its handler has, and
+    /// reads its answer.
+    pub async fn ask(&self, mut request: HandlerRequest) -> Result<HandlerResponse, Failure> {
+        request.timeout_ms = Some(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX));
+        let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
+        match self.bus.request(self.subject.clone(), payload, self.timeout + ROUTER_GRACE).await {
             Ok(answer) => herald_proto::json::from_object(&answer).map_err(|e| {
                 tracing::warn!(action = request.action, error = %e, "malformed answer from a router");
                 Failure::Malformed

@@ -47,10 +47,13 @@ impl CallFailure {
     }
 }
 
-/// The one field of a handler request the router reads.
+/// The fields of a handler request the router reads.
 #[derive(Deserialize)]
-struct ActionName {
+struct Routing {
     action: String,
+    /// How long the edge waits for the answer.
+    #[serde(default)]
+    timeout_ms: Option<u64>,
 }
 
 impl Dispatcher {
@@ -78,13 +81,13 @@ impl Dispatcher {
     /// Answers one handler request (JSON) from an edge with a handler
     /// response (JSON).
     pub async fn dispatch(&self, request: Bytes) -> Bytes {
-        let name = match herald_proto::json::from_object::<ActionName>(&request) {
-            Ok(ActionName { action }) => action,
+        let (name, budget) = match herald_proto::json::from_object::<Routing>(&request) {
+            Ok(Routing { action, timeout_ms }) => (action, timeout_ms.map(Duration::from_millis)),
             Err(e) => return error_answer(status::BAD_REQUEST, &format!("not a handler request: {e}")),
         };
         let routes = self.routes();
         match routes.route_for(&name) {
-            Some(route) => self.call(route, request).await,
+            Some(route) => self.call(route, request, budget).await,
             None => match name.as_str() {
                 action::JOIN | action::LEAVE => {
                     error_answer(status::FORBIDDEN, "not allowed to join or leave that group")
@@ -94,11 +97,20 @@ impl Dispatcher {
         }
     }
 
-    /// Calls a route's handler and checks its answer.
-    pub async fn call(&self, route: &Route, request: Bytes) -> Bytes {
+    /// Calls a route's handler and checks its answer. The handler has the
+    /// route's timeout, cut to `budget` (how long the edge waits) when that
+    /// is shorter: the edge's 504 would come first anyway, and this one says
+    /// why.
+    pub async fn call(&self, route: &Route, request: Bytes, budget: Option<Duration>) -> Bytes {
+        let cut = budget.filter(|budget| *budget < route.timeout);
+        let timeout = cut.unwrap_or(route.timeout);
         let answer = match &route.handler {
-            Handler::Nats(subject) => self.call_nats(subject, request, route.timeout).await,
-            Handler::Http(url) => self.call_http(url, request, route.timeout).await,
+            Handler::Nats(subject) => self.call_nats(subject, request, timeout).await,
+            Handler::Http(url) => self.call_http(url, request, timeout).await,
+        };
+        let answer = match (answer, cut) {
+            (Err(failure), Some(budget)) if failure.code == status::GATEWAY_TIMEOUT => Err(cut_short(route, budget)),
+            (answer, _) => answer,
         };
         // A `$connect` handler's own 404 must not read as "no route".
         let passed_on = |code| if route.action == action::CONNECT { status::connect_handler_error(code) } else { code };
@@ -163,6 +175,23 @@ impl Dispatcher {
         }
         Ok(answer)
     }
+}
+
+/// A handler timed out at the edge's action timeout, before its route's:
+/// the client and the operator are told which limit was hit.
+fn cut_short(route: &Route, budget: Duration) -> CallFailure {
+    let (edge_ms, route_ms) = (budget.as_millis(), route.timeout.as_millis());
+    tracing::warn!(
+        route = route.action,
+        edge_ms,
+        route_ms,
+        "a handler was cut short by the edges' action timeout, which is below the route's timeout_ms: \
+         raise HERALD_ACTION_TIMEOUT_MS on the edges, or lower timeout_ms"
+    );
+    let message = format!(
+        "the handler did not answer within the edge's action timeout ({edge_ms} ms; the route allows {route_ms} ms)"
+    );
+    CallFailure::new(Failure::TimedOut, message)
 }
 
 /// An HTTP handler's body, up to [`MAX_ANSWER_BYTES`].

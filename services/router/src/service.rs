@@ -58,7 +58,7 @@ pub(crate) async fn notify_disconnects(ctx: Arc<RouterShared>, mut events: Subsc
         tokio::spawn(async move {
             let request = disconnect_request(event);
             let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
-            ctx.dispatcher.call(&route, payload).await;
+            ctx.dispatcher.call(&route, payload, None).await;
         });
     }
 }
@@ -75,5 +75,6 @@ fn disconnect_request(event: LifecycleEvent) -> HandlerRequest {
         claims: Default::default(),
         headers: None,
         cookies: None,
+        timeout_ms: None,
     }
 }

@@ -61,11 +61,12 @@ impl Session {
             claims: self.identity.claims.clone(),
             headers: None,
             cookies: None,
+            timeout_ms: None,
         };
         let routers = self.ctx.routers.clone();
         let (action, id) = (frame.action, frame.id);
         self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
-            let answer = routers.ask(&request).await;
+            let answer = routers.ask(request).await;
             ActionOutcome { action, id, purpose, answer }
         }));
         Ok(())
