@@ -817,3 +817,36 @@ async fn disconnect_notices_reach_the_disconnect_handler(setup: BusSetup) {
     assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (bob.conn(), Some("bob")));
     seen.expect_nothing(SILENCE).await;
 }
+
+both_buses!(disconnect_notices_carry_the_connections_claims);
+/// A `$disconnect` handler gets the claims every other handler gets (to log
+/// out a PHP session, say), from a token or from `$connect`.
+async fn disconnect_notices_carry_the_connections_claims(setup: BusSetup) {
+    let php = HttpHandler::start(|_| HttpAnswer::json(json!({"user": "u1", "claims": {"session": "sess-u1"}}))).await;
+    let routes = format!(
+        "[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n\n\
+         [[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n",
+        php.url("/connect.php")
+    );
+    let _router = TestRouter::start(&setup, &routes).await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    let _handler = NatsHandler::serve(&setup, "app.gone", move |request: Request<Value>| {
+        let _ = tx.send(request);
+        async { Reply::empty() }
+    })
+    .await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.client(&Token::user("alice").claim("plan", json!("pro")).hs256()).await;
+    let mut u1 = Client::open(&edge.ws_url(None)).await;
+
+    alice.close(1000, "bye").await;
+    let notice = seen.next().await;
+    assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (alice.conn(), Some("alice")));
+    assert_eq!(Value::Object(notice.claims), json!({"plan": "pro"}));
+    u1.close(1000, "bye").await;
+    let notice = seen.next().await;
+    assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (u1.conn(), Some("u1")));
+    assert_eq!(Value::Object(notice.claims), json!({"session": "sess-u1"}));
+    seen.expect_nothing(SILENCE).await;
+}

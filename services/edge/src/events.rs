@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use herald_proto::event::{CloseInfo, LifecycleEvent};
+use herald_proto::handler::Claims;
 
 use crate::edge::EdgeShared;
 use crate::registry::Membership;
@@ -14,21 +15,28 @@ use crate::registry::Membership;
 /// Longest wait to hand an event to the NATS client.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub(crate) async fn publish_connect(ctx: &EdgeShared, conn: &str, user: Option<String>, groups: Vec<String>) {
+pub(crate) async fn publish_connect(
+    ctx: &EdgeShared,
+    conn: &str,
+    user: Option<String>,
+    groups: Vec<String>,
+    claims: &Claims,
+) {
     let subject = ctx.config.subjects.event_connect();
-    publish(ctx, subject, event(ctx, conn, user, groups, None)).await;
+    publish(ctx, subject, event(ctx, conn, user, groups, claims, None)).await;
 }
 
 pub(crate) async fn publish_disconnect(
     ctx: &EdgeShared,
     conn: &str,
     membership: Membership,
+    claims: &Claims,
     code: u16,
     reason: String,
 ) {
     let subject = ctx.config.subjects.event_disconnect();
     let close = Some(CloseInfo { code, reason });
-    publish(ctx, subject, event(ctx, conn, membership.user, membership.groups, close)).await;
+    publish(ctx, subject, event(ctx, conn, membership.user, membership.groups, claims, close)).await;
 }
 
 fn event(
@@ -36,12 +44,14 @@ fn event(
     conn: &str,
     user: Option<String>,
     groups: Vec<String>,
+    claims: &Claims,
     close: Option<CloseInfo>,
 ) -> LifecycleEvent {
     LifecycleEvent {
         conn: conn.to_owned(),
         user,
         groups,
+        claims: claims.clone(),
         edge: ctx.registry.edge_id().to_owned(),
         at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         close,

@@ -72,7 +72,7 @@ fn disconnect_request(event: LifecycleEvent) -> HandlerRequest {
         conn: event.conn,
         user: event.user,
         groups: event.groups,
-        claims: Default::default(),
+        claims: event.claims,
         headers: None,
         cookies: None,
         timeout_ms: None,

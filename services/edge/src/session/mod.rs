@@ -21,6 +21,7 @@ use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
+use herald_proto::handler::Claims;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
@@ -102,12 +103,13 @@ fn run(
                 request = shared.close_requested() => Ending::ByEdge(request),
             }
         };
-        Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
+        let identity = &session.identity;
+        Box::pin(end(&ctx, &session.conn, &session.conn_text, &identity.claims, &mut socket, ending)).await;
     }
 }
 
 /// Takes a session that has ended out of the edge and closes its socket.
-async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Socket, ending: Ending) {
+async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, claims: &Claims, socket: &mut Socket, ending: Ending) {
     let membership = ctx.registry.unregister(conn.local());
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
@@ -124,7 +126,7 @@ async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Sock
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    events::publish_disconnect(ctx, conn_text, membership, code, reason).await;
+    events::publish_disconnect(ctx, conn_text, membership, claims, code, reason).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -225,7 +227,8 @@ impl Session {
         let groups = self.ctx.registry.groups_of(self.conn.local());
         let details = ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
         self.send(socket, client::encode(action::CONNECTED, &details, None)).await?;
-        events::publish_connect(&self.ctx, &self.conn_text, self.identity.user.clone(), details.groups).await;
+        let (user, claims) = (self.identity.user.clone(), &self.identity.claims);
+        events::publish_connect(&self.ctx, &self.conn_text, user, details.groups, claims).await;
         Ok(())
     }
 
