@@ -850,3 +850,41 @@ async fn disconnect_notices_carry_the_connections_claims(setup: BusSetup) {
     assert_eq!(Value::Object(notice.claims), json!({"session": "sess-u1"}));
     seen.expect_nothing(SILENCE).await;
 }
+
+both_buses!(disconnect_notices_beyond_the_routers_bound_are_dropped_and_counted);
+/// A router works on at most `max_inflight` `$disconnect` notices at once;
+/// one more ending connection gets none, and `/metrics` counts it.
+async fn disconnect_notices_beyond_the_routers_bound_are_dropped_and_counted(setup: BusSetup) {
+    const DROPPED: &str = "herald_router_disconnect_notices_dropped_total";
+    let router = TestRouter::builder(&setup)
+        .routes("[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n")
+        .config(|config| config.max_inflight = 1)
+        .spawn()
+        .await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    // Holds the one notice the router may have on its way.
+    let _handler = NatsHandler::serve(&setup, "app.gone", move |request: Request<Value>| {
+        let _ = tx.send(request.conn);
+        async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Reply::empty()
+        }
+    })
+    .await;
+    let edge = TestEdge::start(&setup).await;
+    let mut clients = Vec::new();
+    for user in ["a", "b", "c"] {
+        clients.push(edge.user(user, &[]).await);
+    }
+    assert_eq!(router.metric(DROPPED).await, 0);
+
+    for client in &mut clients {
+        client.close(1000, "bye").await;
+    }
+    let noticed = seen.next().await;
+    assert!(clients.iter().any(|client| client.conn() == noticed), "a notice for {noticed}");
+    assert_eventually!(router.metric(DROPPED).await == 2, Duration::from_secs(5));
+    assert_eq!(router.metric("herald_router_disconnect_notices_total").await, 1);
+    seen.expect_nothing(Duration::from_secs(3)).await;
+}

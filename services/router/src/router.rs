@@ -10,6 +10,7 @@ use herald_bus::{Bus, BusError};
 use herald_handler::Presence;
 use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::api;
 use crate::config::RouterConfig;
@@ -132,9 +133,20 @@ impl RouterCore {
     /// returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let RouterCore { shared, actions, events } = self;
-        let notices = tokio::spawn(service::notify_disconnects(shared.clone(), events));
-        service::serve_actions(shared, actions, shutdown).await;
-        notices.abort();
+        let stop = CancellationToken::new();
+        let limit = shared.config.max_inflight;
+        let serving = async {
+            tokio::join!(
+                service::notify_disconnects(shared.clone(), events, limit, stop.cancelled()),
+                service::serve_actions(shared, actions, stop.cancelled()),
+            )
+        };
+        tokio::pin!(serving);
+        tokio::select! {
+            _ = &mut serving => return,
+            () = shutdown => stop.cancel(),
+        }
+        serving.await;
     }
 }
 

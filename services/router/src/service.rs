@@ -12,6 +12,8 @@ use herald_proto::client::action;
 use herald_proto::event::LifecycleEvent;
 use herald_proto::handler::HandlerRequest;
 use serde_json::value::RawValue;
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::dispatch::error_answer;
 use crate::metrics::inc;
@@ -41,9 +43,30 @@ pub(crate) async fn serve_actions(ctx: Arc<RouterShared>, requests: Subscription
 }
 
 /// Tells the `$disconnect` handler, if there is one, about every connection
-/// that ends. Best effort: a notice the handler misses is not retried.
-pub(crate) async fn notify_disconnects(ctx: Arc<RouterShared>, mut events: Subscription) {
-    while let Some(message) = events.next().await {
+/// that ends, until `stop`; then waits for the notices already on their
+/// way. Best effort: a notice the handler misses is not retried.
+///
+/// At most `limit` notices are on their way at once (the router's
+/// `max_inflight`, as for handler requests). An ending connection beyond
+/// that gets no notice: it is dropped and counted
+/// (`herald_router_disconnect_notices_dropped_total`), as a disconnect event
+/// published while NATS is away is lost; a burst of disconnects (an edge
+/// draining its sessions) never piles up tasks without bound.
+pub(crate) async fn notify_disconnects(
+    ctx: Arc<RouterShared>,
+    mut events: Subscription,
+    limit: usize,
+    stop: impl Future<Output = ()>,
+) {
+    let notices = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(limit));
+    tokio::pin!(stop);
+    loop {
+        let message = tokio::select! {
+            message = events.next() => message,
+            () = &mut stop => None,
+        };
+        let Some(message) = message else { break };
         let routes = ctx.dispatcher.routes();
         let Some(route) = routes.disconnect.clone() else { continue };
         let event: LifecycleEvent = match herald_proto::json::from_object(&message.payload) {
@@ -53,14 +76,23 @@ pub(crate) async fn notify_disconnects(ctx: Arc<RouterShared>, mut events: Subsc
                 continue;
             }
         };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            inc(&ctx.metrics.disconnect_notices_dropped_total);
+            tracing::debug!(conn = event.conn, "too many $disconnect notices on their way; dropped one");
+            continue;
+        };
         inc(&ctx.metrics.disconnect_notices_total);
         let ctx = ctx.clone();
-        tokio::spawn(async move {
+        notices.spawn(async move {
             let request = disconnect_request(event);
             let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
             ctx.dispatcher.call(&route, payload, None).await;
+            drop(permit);
         });
     }
+    drop(events);
+    notices.close();
+    notices.wait().await;
 }
 
 fn disconnect_request(event: LifecycleEvent) -> HandlerRequest {
