@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::{AbortOnDrop, Bus, BusError};
+use herald_bus::{Bus, BusError};
 use herald_proto::presence::{EdgePresence, Heartbeat, PresenceQuery};
 use herald_proto::subject::Subjects;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Missed heartbeats after which an edge is taken for dead.
 pub const DEAD_AFTER_BEATS: u32 = 3;
@@ -49,7 +50,7 @@ pub struct Presence {
     timeout: Duration,
     edges: Arc<EdgeDirectory>,
     /// Keeps the directory up to date while any clone lives.
-    _tracker: Arc<AbortOnDrop>,
+    _tracker: Arc<AbortOnDropHandle<()>>,
 }
 
 /// The edges heard from, and when each is taken for dead unless it beats
@@ -65,14 +66,14 @@ impl Presence {
         let mut heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
         let edges = Arc::new(EdgeDirectory::default());
         let directory = edges.clone();
-        let tracker = AbortOnDrop::spawn(async move {
+        let tracker = AbortOnDropHandle::new(tokio::spawn(async move {
             while let Some(message) = heartbeats.next().await {
                 match herald_proto::json::from_object::<Heartbeat>(&message.payload) {
                     Ok(heartbeat) => directory.on_heartbeat(heartbeat),
                     Err(e) => tracing::warn!(error = %e, "ignored a malformed heartbeat"),
                 }
             }
-        });
+        }));
         Ok(Presence { bus, subjects, timeout, edges, _tracker: Arc::new(tracker) })
     }
 

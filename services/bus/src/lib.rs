@@ -13,13 +13,11 @@
 //!   queue groups, request/reply with "no responders", headers, draining,
 //!   and dropping messages for a subscriber that does not keep up.
 //!
-//! [`responder`] is the request-serving loop routers and handlers share, and
-//! [`AbortOnDrop`] ties a background task to its owner.
+//! [`responder`] is the request-serving loop routers and handlers share.
 
 pub mod local;
 pub mod nats;
 pub mod responder;
-mod task;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -30,7 +28,6 @@ use futures_util::{Stream, StreamExt};
 use thiserror::Error;
 
 pub use crate::nats::BusConfig;
-pub use crate::task::AbortOnDrop;
 
 /// Failures talking to the bus.
 #[derive(Debug, Error)]

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use herald_bus::{AbortOnDrop, Bus};
+use herald_bus::Bus;
 use herald_proto::close;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::auth::Verifier;
 use crate::config::EdgeConfig;
@@ -53,7 +53,7 @@ pub struct Edge {
     listener: TcpListener,
     shared: Arc<EdgeShared>,
     /// The edge-wide subscriptions (everyone, single connections).
-    pumps: Vec<AbortOnDrop>,
+    pumps: Vec<AbortOnDropHandle<()>>,
 }
 
 /// What every session and request of one edge shares.
@@ -105,13 +105,13 @@ impl Edge {
         match bus.subscribe(config.subjects.presence_query()).await {
             Ok(queries) => {
                 let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);
-                pumps.push(AbortOnDrop::spawn(answering));
+                pumps.push(AbortOnDropHandle::new(tokio::spawn(answering)));
             }
             Err(e) => tracing::error!(error = %e, "cannot answer presence queries"),
         }
         let heartbeat_subject = config.subjects.edge_heartbeat();
         let beating = presence::beat(bus.clone(), heartbeat_subject, registry.edge_id().to_owned());
-        pumps.push(AbortOnDrop::spawn(beating));
+        pumps.push(AbortOnDropHandle::new(tokio::spawn(beating)));
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES)

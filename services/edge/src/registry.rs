@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_bus::{AbortOnDrop, Bus, BusMessage, Subscription};
+use herald_bus::{Bus, BusMessage, Subscription};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
@@ -32,6 +32,7 @@ use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects, decode_token};
 use tokio::sync::SetOnce;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::metrics::{Metrics, inc};
 use crate::session::handle::{CloseRequest, Offer, SessionHandle};
@@ -92,7 +93,7 @@ struct Topic {
     /// Set once NATS has the subscription.
     subscribed: Subscribed,
     /// Dropping the topic stops its pump, which unsubscribes.
-    _pump: AbortOnDrop,
+    _pump: AbortOnDropHandle<()>,
 }
 
 /// The user and groups a session had when it left.
@@ -148,7 +149,7 @@ impl Registry {
 
     /// Starts the edge-wide subscriptions: everyone, and single connections.
     /// They live as long as the returned guards.
-    pub async fn start_edge_pumps(self: &Arc<Self>) -> Vec<AbortOnDrop> {
+    pub async fn start_edge_pumps(self: &Arc<Self>) -> Vec<AbortOnDropHandle<()>> {
         let all = self.subjects.all();
         let conns = self.subjects.conns_of_edge(&self.edge_id);
         let ctl_conns = self.subjects.ctl_conns_of_edge(&self.edge_id);
@@ -164,12 +165,12 @@ impl Registry {
         for (subject, route) in routes {
             let (ready, subscribed) = readiness();
             let registry = self.clone();
-            pumps.push(AbortOnDrop::spawn(async move {
+            pumps.push(AbortOnDropHandle::new(tokio::spawn(async move {
                 let Some(mut messages) = registry.subscribe(subject, ready).await else { return };
                 while let Some(message) = messages.next().await {
                     registry.on_edge_message(route, message);
                 }
-            }));
+            })));
             waits.push(subscribed);
         }
         wait_subscribed(waits).await;
@@ -322,7 +323,7 @@ impl Registry {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let (ready, subscribed) = readiness();
         let registry = self.clone();
-        let pump = AbortOnDrop::spawn(async move { registry.pump_topic(kind, name, generation, ready).await });
+        let pump = AbortOnDropHandle::new(tokio::spawn(registry.pump_topic(kind, name, generation, ready)));
         Topic { generation, members: HashMap::new(), subscribed, _pump: pump }
     }
 

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use herald_bus::{Bus, BusConfig};
 use herald_router::{RouteReloader, RouteTable, Router, RouterConfig, RouterError};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::Failure;
 use crate::nats::{self, Nats};
@@ -147,10 +148,11 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     };
     let router = router?;
     tracing::info!("router listening on {}", router.local_addr());
-    let reloads = tokio::spawn(reload_on_hangup(hangups, router.reloader()));
-    let ending = signal::serve_until_signalled(signals, drain_limit, |shutdown| router.run(shutdown.requested())).await;
-    reloads.abort();
-    ending.map_err(Failure::Stopped)
+    // Reloads until the router has stopped.
+    let _reloads = AbortOnDropHandle::new(tokio::spawn(reload_on_hangup(hangups, router.reloader())));
+    signal::serve_until_signalled(signals, drain_limit, |shutdown| router.run(shutdown.requested()))
+        .await
+        .map_err(Failure::Stopped)
 }
 
 #[cfg(test)]

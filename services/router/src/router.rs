@@ -174,20 +174,18 @@ impl Router {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Router { listener, core } = self;
         tracing::info!(addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "router serving");
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let http = axum::serve(listener, core.app()).with_graceful_shutdown(stopped(stop_rx.clone()));
-        let http = tokio::spawn(async move {
-            if let Err(e) = http.await {
+        let stop = CancellationToken::new();
+        let app = core.app();
+        let http = async {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+            if let Err(e) = serving.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
-        });
-        let serving = tokio::spawn(core.run(stopped(stop_rx)));
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        let _ = serving.await;
-        let _ = http.await;
+        };
+        let stopping = async {
+            shutdown.await;
+            stop.cancel();
+        };
+        tokio::join!(http, core.run(stop.cancelled()), stopping);
     }
 }
