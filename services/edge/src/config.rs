@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use herald_proto::subject::Subjects;
 
+pub use crate::auth::AuthConfig;
 use crate::auth::JwtKey;
 
 /// An edge's configuration.
@@ -23,19 +24,6 @@ pub struct EdgeConfig {
     pub origins: OriginPolicy,
     pub limits: Limits,
     pub timing: Timing,
-}
-
-/// Who may connect.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// Verifies tokens; `None` when the edge takes anonymous clients only.
-    pub key: Option<JwtKey>,
-    /// Whether a client without a token is let in, as nobody.
-    pub allow_anonymous: bool,
-    /// Required `aud` claim, when set.
-    pub audience: Option<String>,
-    /// Required `iss` claim, when set.
-    pub issuer: Option<String>,
 }
 
 /// Which `Origin` headers may open a WebSocket.

@@ -14,16 +14,23 @@ use herald_proto::status::{self, Failure};
 use http::{HeaderMap, StatusCode};
 use serde_json::value::RawValue;
 
-use crate::auth::Identity;
-use crate::edge::EdgeShared;
+use crate::auth::{Identity, Verifier};
+use crate::routers::Routers;
 
 /// Why an upgrade is refused: the status and a message for the client.
 pub(crate) type Refusal = (StatusCode, String);
 
-/// The identity of a connection without a token.
-pub(crate) async fn authenticate(ctx: &EdgeShared, conn: &ConnId, headers: &HeaderMap) -> Result<Identity, Refusal> {
-    let own_rule = || ctx.verifier.connect(None).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()));
-    if !ctx.bus.is_connected() {
+/// The identity of a connection without a token: the `$connect` route's
+/// handler decides from `headers` (and the cookies in them); without a
+/// route or a router, `verifier`'s own rule does.
+pub(crate) async fn authenticate(
+    routers: &Routers,
+    verifier: &Verifier,
+    conn: &ConnId,
+    headers: &HeaderMap,
+) -> Result<Identity, Refusal> {
+    let own_rule = || verifier.connect(None).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()));
+    if !routers.reachable() {
         return own_rule();
     }
     let request = HandlerRequest {
@@ -38,7 +45,7 @@ pub(crate) async fn authenticate(ctx: &EdgeShared, conn: &ConnId, headers: &Head
         cookies: Some(cookies(headers)),
         timeout_ms: None,
     };
-    let (answer, message) = match ctx.routers.ask(request).await {
+    let (answer, message) = match routers.ask(request).await {
         Ok(response) => match response.error {
             None => return Ok(Identity::from_connect(response)),
             Some(error) => (Ok(error.code), error.message),

@@ -1,5 +1,6 @@
-//! The edge: binds its listener, holds the shared state every session uses,
-//! serves until told to stop, then drains.
+//! The edge: binds its listener, builds the parts every session and request
+//! uses (each gets only what it needs), serves until told to stop, then
+//! drains.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -7,7 +8,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use herald_bus::Bus;
-use herald_proto::close;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -16,12 +16,14 @@ use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::auth::Verifier;
 use crate::config::EdgeConfig;
-use crate::http::{self, Fallback};
+use crate::drain::{Drain, restart};
+use crate::events::Events;
+use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
 use crate::presence;
 use crate::registry::Registry;
 use crate::routers::Routers;
-use crate::session::handle::CloseRequest;
+use crate::session::SessionContext;
 
 /// Bytes read from a socket at a time. Small on purpose: tungstenite
 /// allocates this buffer eagerly for every connection and keeps it for the
@@ -40,6 +42,9 @@ const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections waiting to be accepted (capped by the kernel's somaxconn).
 const LISTEN_BACKLOG: u32 = 4096;
+/// How long HTTP connections still open after the drain (health checks,
+/// keep-alive) get to finish the request they are serving.
+const CLOSE_CONNECTIONS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why an edge could not start.
 #[derive(Debug, Error)]
@@ -51,30 +56,21 @@ pub enum EdgeError {
 /// An edge, bound and subscribed, ready to [`run`](Edge::run).
 pub struct Edge {
     listener: TcpListener,
-    shared: Arc<EdgeShared>,
-    /// The edge-wide subscriptions (everyone, single connections).
+    /// Serves every HTTP connection.
+    http: Arc<HttpContext>,
+    /// Sessions and upgrades, for the drain.
+    drain: Drain,
+    /// Closes every session when the drain begins.
+    registry: Arc<Registry>,
+    /// Says goodbye on it when the edge stops.
+    bus: Bus,
+    /// Where heartbeats go.
+    heartbeat_subject: String,
+    /// How long the drain may take.
+    drain_timeout: Duration,
+    /// The edge-wide subscriptions (everyone, single connections), presence
+    /// answers and heartbeats: they live as long as the edge.
     pumps: Vec<AbortOnDropHandle<()>>,
-}
-
-/// What every session and request of one edge shares.
-pub(crate) struct EdgeShared {
-    pub config: EdgeConfig,
-    pub verifier: Verifier,
-    pub bus: Bus,
-    /// Where client actions and `$connect` go.
-    pub routers: Routers,
-    pub registry: Arc<Registry>,
-    pub metrics: Arc<Metrics>,
-    /// Socket settings of every session.
-    pub ws_config: WebSocketConfig,
-    /// Cancelled once a drain starts: readiness fails, upgrades are refused,
-    /// and a session set up meanwhile closes itself.
-    pub draining: CancellationToken,
-    /// Every session, and every upgrade on its way to becoming one: the
-    /// drain waits for them.
-    pub sessions: TaskTracker,
-    /// Serves the paths the edge does not, if set.
-    pub fallback: OnceLock<Fallback>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -83,60 +79,67 @@ impl std::fmt::Debug for Edge {
     }
 }
 
-impl EdgeShared {
-    pub fn is_draining(&self) -> bool {
-        self.draining.is_cancelled()
-    }
-}
-
 impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
+        let EdgeConfig { subjects, auth, origins, limits, timing, .. } = config;
         let metrics = Arc::new(Metrics::default());
-        let registry = Registry::new(
-            new_edge_id(),
-            config.subjects.clone(),
-            bus.clone(),
-            config.timing.slow_consumer_grace,
-            metrics.clone(),
-        );
+        let edge_id = new_edge_id();
+        let registry =
+            Registry::new(edge_id.clone(), subjects.clone(), bus.clone(), timing.slow_consumer_grace, metrics.clone());
         let mut pumps = registry.start_edge_pumps().await;
-        match bus.subscribe(config.subjects.presence_query()).await {
+        match bus.subscribe(subjects.presence_query()).await {
             Ok(queries) => {
                 let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);
                 pumps.push(AbortOnDropHandle::new(tokio::spawn(answering)));
             }
             Err(e) => tracing::error!(error = %e, "cannot answer presence queries"),
         }
-        let heartbeat_subject = config.subjects.edge_heartbeat();
-        let beating = presence::beat(bus.clone(), heartbeat_subject, registry.edge_id().to_owned());
+        let heartbeat_subject = subjects.edge_heartbeat();
+        let beating = presence::beat(bus.clone(), heartbeat_subject.clone(), edge_id.clone());
         pumps.push(AbortOnDropHandle::new(tokio::spawn(beating)));
+        let verifier = Arc::new(Verifier::new(&auth));
+        let routers = Routers::new(bus.clone(), &subjects, timing.action_timeout);
+        let drain = Drain::default();
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-            .max_message_size(Some(config.limits.max_message_bytes))
-            .max_frame_size(Some(config.limits.max_message_bytes));
-        let shared = Arc::new(EdgeShared {
-            verifier: Verifier::new(&config.auth),
-            routers: Routers::new(bus.clone(), &config.subjects, config.timing.action_timeout),
-            config,
-            bus,
-            registry,
-            metrics,
+            .max_message_size(Some(limits.max_message_bytes))
+            .max_frame_size(Some(limits.max_message_bytes));
+        let drain_timeout = timing.drain_timeout;
+        let sessions = Arc::new(SessionContext {
+            registry: registry.clone(),
+            routers: routers.clone(),
+            events: Events::new(bus.clone(), subjects.clone(), edge_id),
+            verifier: verifier.clone(),
+            bus: bus.clone(),
+            subjects,
+            limits,
+            timing,
             ws_config,
-            draining: CancellationToken::new(),
-            sessions: TaskTracker::new(),
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+        });
+        let http = Arc::new(HttpContext {
+            origins,
+            verifier,
+            routers,
+            registry: registry.clone(),
+            bus: bus.clone(),
+            drain: drain.clone(),
+            metrics,
+            sessions,
             fallback: OnceLock::new(),
         });
-        Ok(Edge { listener, shared, pumps })
+        Ok(Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, pumps })
     }
 
     /// Serves every request for a path the edge does not serve itself
     /// with `fallback`, on the edge's port.
     pub fn serve_also(self, fallback: Fallback) -> Edge {
-        if self.shared.fallback.set(fallback).is_err() {
+        if self.http.fallback.set(fallback).is_err() {
             tracing::warn!("the edge already had a fallback; keeping the first");
         }
         self
@@ -148,16 +151,19 @@ impl Edge {
 
     /// This edge's id, the first part of its connection ids.
     pub fn id(&self) -> &str {
-        self.shared.registry.edge_id()
+        self.registry.edge_id()
     }
 
     /// Serves until `shutdown` resolves, then drains: readiness turns false,
     /// new upgrades are refused, and every session is closed with 1012; after
-    /// at most the drain timeout the edge stops.
+    /// at most the drain timeout the edge stops, and the HTTP connections
+    /// left finish the request they serve.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Edge { listener, shared, pumps } = self;
-        tracing::info!(edge = shared.registry.edge_id(), addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "edge serving");
-        let accept = accept_loop(&listener, &shared);
+        let Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, pumps } = self;
+        tracing::info!(edge = registry.edge_id(), addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "edge serving");
+        let connections = TaskTracker::new();
+        let closing = CancellationToken::new();
+        let accept = accept_loop(&listener, &http, &connections, &closing);
         tokio::pin!(accept);
         tokio::select! {
             () = &mut accept => {}
@@ -166,11 +172,15 @@ impl Edge {
         // Health and readiness stay answerable while the sessions go.
         tokio::select! {
             () = &mut accept => {}
-            () = drain(&shared) => {}
+            () = run_drain(&drain, &registry, drain_timeout) => {}
+        }
+        closing.cancel();
+        connections.close();
+        if tokio::time::timeout(CLOSE_CONNECTIONS_TIMEOUT, connections.wait()).await.is_err() {
+            tracing::debug!(left = connections.len(), "HTTP connections still open at the stop");
         }
         drop(pumps);
-        let heartbeat_subject = shared.config.subjects.edge_heartbeat();
-        presence::leave(&shared.bus, &heartbeat_subject, shared.registry.edge_id()).await;
+        presence::leave(&bus, &heartbeat_subject, registry.edge_id()).await;
     }
 }
 
@@ -184,12 +194,19 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {
+/// Accepts connections and serves each on a task of `connections`, until
+/// `closing` ends them.
+async fn accept_loop(
+    listener: &TcpListener,
+    http: &Arc<HttpContext>,
+    connections: &TaskTracker,
+    closing: &CancellationToken,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(http::serve_connection(shared.clone(), stream));
+                connections.spawn(http::serve_connection(http.clone(), stream, closing.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -199,26 +216,17 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {
     }
 }
 
-/// Closes every session with 1012 and waits, at most the drain timeout,
-/// until the last is gone. Sessions are tracked from the upgrade request
-/// on, so one whose upgrade was still waiting (on `$connect`, say) is
-/// waited for too: it is refused before its `101`, or closes itself as
-/// soon as it exists.
-async fn drain(shared: &EdgeShared) {
-    shared.draining.cancel();
-    let registry = &shared.registry;
+/// Closes every session with 1012 and waits, at most `timeout`, until the
+/// last is gone: the drain begins first, so a session set up meanwhile
+/// closes itself, and an upgrade still on its way is refused.
+async fn run_drain(drain: &Drain, registry: &Registry, timeout: Duration) {
+    drain.begin();
     tracing::info!(sessions = registry.sessions(), "draining");
     registry.close_all(&restart());
-    shared.sessions.close();
-    match tokio::time::timeout(shared.config.timing.drain_timeout, shared.sessions.wait()).await {
-        Ok(()) => tracing::info!("drained"),
-        Err(_) => tracing::warn!(left = shared.sessions.len(), "drain timed out; dropping the remaining sessions"),
+    match drain.wait(timeout).await {
+        0 => tracing::info!("drained"),
+        left => tracing::warn!(left, "drain timed out; dropping the remaining sessions"),
     }
-}
-
-/// How a drain closes a session.
-pub(crate) fn restart() -> CloseRequest {
-    CloseRequest::new(close::SERVICE_RESTART, "server restart")
 }
 
 /// A fresh id per process: a restarted edge never receives messages meant

@@ -30,6 +30,11 @@ impl Routers {
         Routers { bus, subject: subjects.router_actions(), timeout }
     }
 
+    /// Whether a request could reach a router now (the bus is connected).
+    pub fn reachable(&self) -> bool {
+        self.bus.is_connected()
+    }
+
     /// Sends `request` to one router, with the time its handler has, and
     /// reads its answer.
     pub async fn ask(&self, mut request: HandlerRequest) -> Result<HandlerResponse, Failure> {

@@ -11,9 +11,8 @@ use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffe
 use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
 
-use super::handle::CloseRequest;
-use super::{Ending, Session, Socket};
-use crate::edge::EdgeShared;
+use super::{Ending, Session, SessionContext, Socket};
+use crate::handle::CloseRequest;
 use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
@@ -46,7 +45,7 @@ impl Session {
         frame: ClientFrame,
         purpose: Purpose,
     ) -> Result<(), Ending> {
-        if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.config.limits.max_inflight_actions {
+        if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.limits.max_inflight_actions {
             let message = "too many actions waiting for an answer";
             return self.reply_error(socket, &frame.action, 429, message, frame.id.as_ref()).await;
         }
@@ -133,8 +132,8 @@ impl Session {
     }
 }
 
-async fn publish_effect(ctx: &EdgeShared, conn: &str, publish: PublishEffect) {
-    let subjects = match ctx.config.subjects.for_target(&publish.to) {
+async fn publish_effect(ctx: &SessionContext, conn: &str, publish: PublishEffect) {
+    let subjects = match ctx.subjects.for_target(&publish.to) {
         Ok(subjects) => subjects,
         Err(e) => {
             tracing::warn!(conn, error = %e, "dropped a publish effect with a bad target");

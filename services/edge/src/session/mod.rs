@@ -1,13 +1,14 @@
 //! One WebSocket session: a tokio task that owns its socket (an actor).
 //!
-//! Everyone else reaches a session through its [`handle::SessionHandle`]: a
-//! bounded mailbox for frames and a close request that bypasses the mailbox.
+//! Everyone else reaches a session through its [`SessionHandle`]: a bounded
+//! mailbox for frames and a close request that bypasses the mailbox.
+//! What sessions need from the edge is their [`SessionContext`].
 //! The task reads client frames, writes what its mailbox holds, keeps the
 //! client's token and liveness in check, and waits on the client's actions,
 //! all in one `select!` loop, so a session costs one task and no locks.
 
 mod actions;
-pub(crate) mod handle;
+mod context;
 mod rate;
 mod system;
 
@@ -21,6 +22,7 @@ use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
+use herald_proto::event::CloseInfo;
 use herald_proto::handler::Claims;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -30,11 +32,12 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::{ActionCall, ActionOutcome};
-use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
+pub(crate) use self::context::SessionContext;
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
-use crate::edge::{EdgeShared, restart};
-use crate::events;
+use crate::drain::restart;
+use crate::events::Subject;
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
 use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
@@ -61,10 +64,10 @@ pub(crate) enum Ending {
 
 /// Starts the session of an accepted upgrade, to run once the upgrade is
 /// done.
-pub(crate) fn start(ctx: &Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
-    let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
+pub(crate) fn start(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
+    let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity);
     let session = Session::new(ctx.clone(), conn, identity, mailbox);
-    ctx.sessions.spawn(run(session, handle, shared, on_upgrade));
+    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade));
 }
 
 /// Runs a session from its upgrade to its end.
@@ -94,7 +97,7 @@ fn run(
         inc(&ctx.metrics.connections_total);
         // A drain that began before this session was registered did not
         // see it: it closes itself.
-        let ending = if ctx.is_draining() {
+        let ending = if ctx.drain.is_draining() {
             Ending::ByEdge(restart())
         } else {
             Box::pin(wait_subscribed(subscribed)).await;
@@ -109,7 +112,14 @@ fn run(
 }
 
 /// Takes a session that has ended out of the edge and closes its socket.
-async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, claims: &Claims, socket: &mut Socket, ending: Ending) {
+async fn end(
+    ctx: &SessionContext,
+    conn: &ConnId,
+    conn_text: &str,
+    claims: &Claims,
+    socket: &mut Socket,
+    ending: Ending,
+) {
     let membership = ctx.registry.unregister(conn.local());
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
@@ -126,7 +136,7 @@ async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, claims: &Claims, 
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    events::publish_disconnect(ctx, conn_text, membership, claims, code, reason).await;
+    ctx.events.disconnected(conn_text, membership, claims, CloseInfo { code, reason }).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -147,7 +157,7 @@ async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, claims: &Claims, 
 
 /// The state of one session, owned by its task.
 struct Session {
-    ctx: Arc<EdgeShared>,
+    ctx: Arc<SessionContext>,
     conn: ConnId,
     /// `conn` as text, as clients, handlers and events see it.
     conn_text: String,
@@ -168,8 +178,8 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: Mailbox) -> Session {
-        let limits = &ctx.config.limits;
+    fn new(ctx: Arc<SessionContext>, conn: ConnId, identity: Identity, mailbox: Mailbox) -> Session {
+        let limits = &ctx.limits;
         let now = Instant::now();
         Session {
             limiter: RateLimiter::new(limits.rate_per_sec, limits.rate_burst, limits.rate_strikes, now),
@@ -227,8 +237,13 @@ impl Session {
         let groups = self.ctx.registry.groups_of(self.conn.local());
         let details = ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
         self.send(socket, client::encode(action::CONNECTED, &details, None)).await?;
-        let (user, claims) = (self.identity.user.clone(), &self.identity.claims);
-        events::publish_connect(&self.ctx, &self.conn_text, user, details.groups, claims).await;
+        let who = Subject {
+            conn: &self.conn_text,
+            user: self.identity.user.clone(),
+            groups: details.groups,
+            claims: &self.identity.claims,
+        };
+        self.ctx.events.connected(who).await;
         Ok(())
     }
 
@@ -358,7 +373,7 @@ impl Session {
     /// The next time a timer needs the session: a ping, a pong deadline, the
     /// token's expiry, or the end of the re-authentication grace.
     fn next_deadline(&self) -> Instant {
-        let timing = &self.ctx.config.timing;
+        let timing = &self.ctx.timing;
         let liveness = match self.ping_sent {
             None => self.last_heard + timing.ping_interval,
             Some(sent) => sent + timing.pong_timeout,
@@ -372,7 +387,7 @@ impl Session {
 
     async fn on_timer(&mut self, socket: &mut Socket) -> Result<(), Ending> {
         let now = Instant::now();
-        let timing = self.ctx.config.timing.clone();
+        let timing = self.ctx.timing.clone();
         match (self.reauth_sent, self.expires) {
             (Some(sent), _) if now >= sent + timing.reauth_grace => {
                 return Err(Ending::ByEdge(CloseRequest::new(close::AUTH_EXPIRED, "token expired")));
@@ -404,8 +419,8 @@ async fn next_action(actions: &mut Option<FuturesUnordered<ActionCall>>) -> Opti
 
 /// Runs one write to the socket. A write that cannot finish within the
 /// slow-consumer grace means the client stopped reading: 1013.
-async fn write(ctx: &EdgeShared, write: impl Future<Output = Result<(), WsError>>) -> Result<(), Ending> {
-    match tokio::time::timeout(ctx.config.timing.slow_consumer_grace, write).await {
+async fn write(ctx: &SessionContext, write: impl Future<Output = Result<(), WsError>>) -> Result<(), Ending> {
+    match tokio::time::timeout(ctx.timing.slow_consumer_grace, write).await {
         Ok(result) => result.map_err(lost),
         Err(_) => {
             inc(&ctx.metrics.slow_consumers_total);
