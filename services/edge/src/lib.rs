@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - [`edge`]: binds, serves, drains; builds the parts below, handing each
+//! - `edge`: binds, serves, drains; builds the parts below, handing each
 //!   only what it uses.
 //! - [`config`]: the edge's typed configuration.
 //! - [`auth`]: JWT verification, the identity of a connection, and who may

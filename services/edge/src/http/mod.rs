@@ -1,7 +1,7 @@
 //! The edge's HTTP surface: `/ws` upgrades, `/healthz`, `/readyz`,
 //! `/metrics`, and a [`Fallback`] for every other path.
 //!
-//! This file serves connections and routes requests by path; [`upgrade`]
+//! This file serves connections and routes requests by path; `upgrade`
 //! decides upgrades. A client protocol is a path here and an upgrade there,
 //! on the same session machinery.
 

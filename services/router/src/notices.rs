@@ -1,5 +1,6 @@
-//! The router's NATS side: handler requests from edges (one queue group for
-//! every router), and `$disconnect` notices from lifecycle events.
+//! `$disconnect` notices: every router is in one queue group for disconnect
+//! events, so each ending connection is told to the `$disconnect` route's
+//! handler by one router.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,7 +8,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_bus::Subscription;
-use herald_bus::responder::Responder;
 use herald_proto::client::action;
 use herald_proto::event::LifecycleEvent;
 use herald_proto::handler::HandlerRequest;
@@ -15,32 +15,11 @@ use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
-use crate::dispatch::error_answer;
-use crate::metrics::inc;
-use crate::router::RouterShared;
+use crate::dispatch::Dispatcher;
+use crate::metrics::{Metrics, inc};
 
-/// Queue group of routers taking handler requests: each request goes to one.
-pub(crate) const ACTIONS_QUEUE: &str = "herald-router";
 /// Queue group of routers turning disconnect events into `$disconnect`.
 pub(crate) const EVENTS_QUEUE: &str = "herald-router-events";
-
-/// Serves handler requests until `stop`, then leaves the queue group and
-/// finishes the requests it already has.
-pub(crate) async fn serve_actions(ctx: Arc<RouterShared>, requests: Subscription, stop: impl Future<Output = ()>) {
-    let dispatching = ctx.clone();
-    let responder = Responder {
-        answer: move |request: Bytes| {
-            let ctx = dispatching.clone();
-            async move {
-                inc(&ctx.metrics.requests_total);
-                ctx.dispatcher.dispatch(request).await
-            }
-        },
-        limit: ctx.config.max_inflight,
-        overloaded: error_answer(503, "the router is overloaded"),
-    };
-    responder.serve(&ctx.bus, requests, stop).await;
-}
 
 /// Tells the `$disconnect` handler, if there is one, about every connection
 /// that ends, until `stop`; then waits for the notices already on their
@@ -52,10 +31,11 @@ pub(crate) async fn serve_actions(ctx: Arc<RouterShared>, requests: Subscription
 /// (`herald_router_disconnect_notices_dropped_total`), as a disconnect event
 /// published while NATS is away is lost; a burst of disconnects (an edge
 /// draining its sessions) never piles up tasks without bound.
-pub(crate) async fn notify_disconnects(
-    ctx: Arc<RouterShared>,
-    mut events: Subscription,
+pub(crate) async fn notify(
+    dispatcher: Arc<Dispatcher>,
+    metrics: Arc<Metrics>,
     limit: usize,
+    mut events: Subscription,
     stop: impl Future<Output = ()>,
 ) {
     let notices = TaskTracker::new();
@@ -67,7 +47,7 @@ pub(crate) async fn notify_disconnects(
             () = &mut stop => None,
         };
         let Some(message) = message else { break };
-        let routes = ctx.dispatcher.routes();
+        let routes = dispatcher.routes();
         let Some(route) = routes.disconnect.clone() else { continue };
         let event: LifecycleEvent = match herald_proto::json::from_object(&message.payload) {
             Ok(event) => event,
@@ -77,16 +57,16 @@ pub(crate) async fn notify_disconnects(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            inc(&ctx.metrics.disconnect_notices_dropped_total);
+            inc(&metrics.disconnect_notices_dropped_total);
             tracing::debug!(conn = event.conn, "too many $disconnect notices on their way; dropped one");
             continue;
         };
-        inc(&ctx.metrics.disconnect_notices_total);
-        let ctx = ctx.clone();
+        inc(&metrics.disconnect_notices_total);
+        let dispatcher = dispatcher.clone();
         notices.spawn(async move {
             let request = disconnect_request(event);
             let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
-            ctx.dispatcher.call(&route, payload, None).await;
+            dispatcher.call(&route, payload, None).await;
             drop(permit);
         });
     }
