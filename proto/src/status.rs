@@ -26,6 +26,8 @@ pub const NOT_FOUND: u16 = 404;
 pub const PAYLOAD_TOO_LARGE: u16 = 413;
 /// Over a rate or concurrency limit.
 pub const TOO_MANY_REQUESTS: u16 = 429;
+/// A handler could not produce its answer.
+pub const INTERNAL_ERROR: u16 = 500;
 /// A handler failed, or its answer was malformed.
 pub const BAD_GATEWAY: u16 = 502;
 /// Nobody to answer (no router, no handler, the bus away), or overloaded.

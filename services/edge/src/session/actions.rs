@@ -47,7 +47,9 @@ impl Session {
     ) -> Result<(), Ending> {
         if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.limits.max_inflight_actions {
             let message = "too many actions waiting for an answer";
-            return self.reply_error(socket, &frame.action, 429, message, frame.id.as_ref()).await;
+            return self
+                .reply_error(socket, &frame.action, status::TOO_MANY_REQUESTS, message, frame.id.as_ref())
+                .await;
         }
         inc(&self.ctx.metrics.actions_total);
         let request = HandlerRequest {

@@ -24,6 +24,7 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::event::CloseInfo;
 use herald_proto::handler::Claims;
+use herald_proto::status;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
@@ -303,7 +304,8 @@ impl Session {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
                 Message::Binary(_) => {
-                    self.bad_frame(socket, 400, "binary frames are not supported: send JSON text", None).await
+                    self.bad_frame(socket, status::BAD_REQUEST, "binary frames are not supported: send JSON text", None)
+                        .await
                 }
                 _ => Ok(()),
             },
@@ -314,11 +316,27 @@ impl Session {
                 match message {
                     Message::Text(text) => match client::ClientFrame::parse(&text) {
                         Ok(frame) => {
-                            self.reply_error(socket, &frame.action, 429, &message_text, frame.id.as_ref()).await
+                            self.reply_error(
+                                socket,
+                                &frame.action,
+                                status::TOO_MANY_REQUESTS,
+                                &message_text,
+                                frame.id.as_ref(),
+                            )
+                            .await
                         }
-                        Err(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
+                        Err(_) => {
+                            self.send(
+                                socket,
+                                client::encode_error(None, status::TOO_MANY_REQUESTS, &message_text, None),
+                            )
+                            .await
+                        }
                     },
-                    Message::Binary(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
+                    Message::Binary(_) => {
+                        self.send(socket, client::encode_error(None, status::TOO_MANY_REQUESTS, &message_text, None))
+                            .await
+                    }
                     _ => Ok(()),
                 }
             }
@@ -331,7 +349,7 @@ impl Session {
 
     async fn on_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Ending> {
         match client::ClientFrame::parse(text) {
-            Err(e) => self.bad_frame(socket, 400, &e.message, e.id.as_ref()).await,
+            Err(e) => self.bad_frame(socket, status::BAD_REQUEST, &e.message, e.id.as_ref()).await,
             Ok(frame) if action::is_system(&frame.action) => self.system_action(socket, frame).await,
             Ok(frame) => self.ask_routers(socket, frame, actions::Purpose::Action).await,
         }
@@ -358,7 +376,7 @@ impl Session {
         message: &str,
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
-        if code == 400 {
+        if code == status::BAD_REQUEST {
             inc(&self.ctx.metrics.bad_frames_total);
         }
         self.send(socket, client::encode_error(Some(action), code, message, id)).await
