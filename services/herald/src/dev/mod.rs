@@ -21,7 +21,7 @@ mod site;
 mod token;
 
 use futures_util::future::try_join_all;
-use herald_bus::{AbortOnDrop, Bus};
+use herald_bus::Bus;
 use herald_edge::{Edge, EdgeConfig, JwtKey};
 use herald_examples::Example;
 use herald_proto::subject::Subjects;
@@ -30,6 +30,7 @@ use herald_settings::dev::{ALLOW_ANONYMOUS, API_KEY, JWT_SECRET, LISTEN};
 use herald_settings::{Setting, SettingError, SettingList, Settings, Spec, logging, nats};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::Failure;
 use crate::edge::{self, Own};
@@ -77,6 +78,7 @@ impl SettingList for DevCommand {
         herald_settings::router::ROUTES,
         herald_settings::router::TUNING,
         herald_settings::router::PUSH_PORT,
+        herald_settings::pusher::APPS,
     ];
 }
 
@@ -138,7 +140,7 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let core = RouterCore::start(router_config, bus.clone()).await.map_err(router::failure)?;
     let _reloads = routes_file.map(|file| {
         tracing::info!("routes from {} (SIGHUP reloads them)", file.display());
-        AbortOnDrop::spawn(router::reload_on_hangup(hangups, core.reloader()))
+        AbortOnDropHandle::new(tokio::spawn(router::reload_on_hangup(hangups, core.reloader())))
     });
     let site = site::fallback(site::app(tokens.clone()).merge(core.app()));
     let edge = Edge::bind(edge_config, bus.clone()).await.map_err(Failure::Edge)?.serve_also(site);
