@@ -52,3 +52,14 @@ section "Benchmark peers and the load tool (smoke test, herald-bench suite --qui
 ensure_bench_peers
 node bench/peers/smoke.mjs
 target/debug/herald-bench suite --quick --herald target/debug/herald --out target/bench-smoke
+
+section "Kubernetes manifests (kustomize, kubernetes-validate)"
+scripts/k8s/validate.sh
+
+section "Container image (podman build, started under chroot)"
+# The debug binary built above: the image is the same recipe whatever the
+# profile, and a release build would cost minutes (scripts/image/test.sh).
+scripts/image/test.sh --profile debug
+
+section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
+scripts/failures.sh --quick --out target/failures-quick

@@ -23,6 +23,8 @@
 //! - [`publish`]: the benchmark frame and the paced publisher.
 //! - [`suite`]: Herald and the peers side by side, servers started by the
 //!   tool, tables and plots.
+//! - [`subscriptions`]: what one NATS subscription costs, each way the
+//!   edge could hold one per user.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
 //!   [`proc_mem`]: resident memory of server processes; [`report`]: the
 //!   summary table and JSON.
@@ -37,6 +39,7 @@ mod protocol;
 mod publish;
 mod report;
 mod scenario;
+mod subscriptions;
 mod suite;
 mod tally;
 mod token;
@@ -69,6 +72,10 @@ enum Command {
     /// starts every server itself, runs every scenario against each, and
     /// writes results.json, summary.md and PNG plots
     Suite(suite::Args),
+    /// Memory per NATS subscription, for each way of holding one per user
+    /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh
+    /// process
+    Subscriptions(subscriptions::Args),
     /// One worker process of a run, started by the tool itself; takes its
     /// orders as JSON lines on standard input.
     #[command(hide = true)]
@@ -95,6 +102,7 @@ fn run(command: Command) -> Result<()> {
         Command::Worker => runtime.block_on(worker::run()),
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
+        Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
     }
 }
 

