@@ -100,9 +100,10 @@ async fn route(ctx: &Arc<HttpContext>, request: Request<Incoming>) -> Response<B
     match (request.method(), request.uri().path()) {
         // Tracked with the sessions: a drain waits for an upgrade in flight.
         (&Method::GET, "/ws") => ctx.drain.track_upgrade(upgrade::websocket(ctx, request)).await,
+        // Decided without waiting on anything, so nothing for a drain to track.
         (&Method::GET, path) if path.starts_with(PUSHER_PATH) => {
             let key = path[PUSHER_PATH.len()..].to_owned();
-            ctx.drain.track_upgrade(upgrade::pusher(ctx, request, &key)).await
+            upgrade::pusher(ctx, request, &key)
         }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => readiness(ctx),

@@ -56,7 +56,7 @@ pub(super) async fn websocket(ctx: &Arc<HttpContext>, mut request: Request<Incom
 /// An unknown key or protocol version is answered the way Pusher clients
 /// understand: the upgrade succeeds, then `pusher:error` and a close with
 /// its code (4001, 4007, 4008), so pusher-js does not retry.
-pub(super) async fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key: &str) -> Response<Body> {
+pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key: &str) -> Response<Body> {
     if ctx.pusher_apps.is_empty() {
         return text(StatusCode::NOT_FOUND, "no Pusher app is configured");
     }

@@ -160,8 +160,9 @@ mod tests {
     #[test]
     fn the_channel_is_the_group_less_the_apps_prefix() {
         let mut fanout = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::Group("two:chat"), None);
-        assert!(fanout.frame_for(&pusher("two:")).unwrap().as_str().contains(r#""channel":"chat""#));
-        assert!(fanout.frame_for(&pusher("one:")).is_none(), "not this app's group");
+        let (two, one) = (pusher("two:"), pusher("one:"));
+        assert!(fanout.frame_for(&two).unwrap().as_str().contains(r#""channel":"chat""#));
+        assert!(fanout.frame_for(&one).is_none(), "not this app's group");
     }
 
     #[test]
@@ -176,7 +177,8 @@ mod tests {
     #[test]
     fn a_message_that_is_no_herald_frame_reaches_herald_sessions_only() {
         let mut fanout = Fanout::with_sender(Utf8Bytes::from_static("[1,2]"), Addressee::Group("chat"), None);
-        assert!(fanout.frame_for(&pusher("")).is_none());
+        let wire = pusher("");
+        assert!(fanout.frame_for(&wire).is_none());
         assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), "[1,2]");
     }
 }
