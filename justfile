@@ -31,7 +31,7 @@ php-test:
 test:
     ./scripts/test.sh
 
-# Herald beside uWebSockets.js, ws and Socket.IO (under 15 minutes): tables, JSON and plots into bench/results/.
+# Herald beside uWebSockets.js, ws and Socket.IO, and beside soketi and sockudo for Pusher (the first run also builds sockudo from crates.io, a long build): tables, JSON and plots into bench/results/.
 bench:
     ./scripts/bench.sh --out bench/results
 

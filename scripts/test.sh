@@ -41,6 +41,9 @@ cargo test --workspace
 section "JS client (node --test against herald dev)"
 clients/js/run-tests.sh
 
+section "Pusher clients (pusher-js, Laravel Echo) against edges on nats-server"
+tests/pusher/run-tests.sh
+
 section "Browser end-to-end (headless Chromium)"
 demo/e2e/run.sh
 

@@ -17,7 +17,8 @@
 //! - [`worker`]: what a worker process does; [`tally`]: what it counts of
 //!   deliveries, [`act`]: of client actions (the frames, matching replies).
 //! - [`conn`]: opening one connection from a spread source address;
-//!   [`protocol`]: how Herald and each peer are spoken to.
+//!   [`protocol`]: how Herald and each peer are spoken to (the Pusher
+//!   protocol in [`protocol::pusher`]).
 //! - [`population`]: each connection's user, groups, edge and expected
 //!   messages, from its number alone.
 //! - [`publish`]: the benchmark frame and the paced publisher.
@@ -68,9 +69,10 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Scenario(Box<Scenario>),
-    /// Herald and its peers (uWebSockets.js, ws, Socket.IO) side by side:
-    /// starts every server itself, runs every scenario against each, and
-    /// writes results.json, summary.md and PNG plots
+    /// Herald and its peers (uWebSockets.js, ws, Socket.IO; soketi and
+    /// sockudo for the Pusher protocol) side by side: starts every server
+    /// itself, runs every scenario against each, and writes results.json,
+    /// summary.md and PNG plots
     Suite(suite::Args),
     /// Memory per NATS subscription, for each way of holding one per user
     /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh

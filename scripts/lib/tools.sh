@@ -57,8 +57,8 @@ ensure_php() {
 }
 
 # What the benchmark peers and the suite need: redis-server (for Socket.IO's
-# adapter), a font for the plots, and the peers' npm packages (installed
-# again when package-lock.json is newer than them).
+# adapter), a font for the plots, and the peers' npm packages, soketi
+# included (installed again when package-lock.json is newer than them).
 ensure_bench_peers() {
     ensure_debian_packages redis-server redis-server /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
     if [ ! -d bench/peers/node_modules ] || [ bench/peers/package-lock.json -nt bench/peers/node_modules ]; then
@@ -77,6 +77,22 @@ ensure_pusher_sdks() {
         echo "installing the PyPI pusher SDK"
         python3 -m pip install --quiet --disable-pip-version-check 'pusher>=3.3,<4'
     fi
+}
+
+# The sockudo Pusher server for the benchmark suite, built from crates.io
+# when it is missing (a long build: 826 locked packages, aws-lc in C; so `just bench` runs this
+# and CI does not: the suite skips sockudo's steps, saying so, when it is not
+# installed). Its build needs protoc.
+SOCKUDO_VERSION=5.2.0
+ensure_sockudo() {
+    if command -v sockudo >/dev/null 2>&1; then
+        sockudo --version
+        return
+    fi
+    ensure_debian_packages protoc protobuf-compiler
+    echo "sockudo not found; building it with cargo install (a long build)"
+    cargo install sockudo --locked --version "$SOCKUDO_VERSION"
+    sockudo --version
 }
 
 # What rendering and validating the Kubernetes manifests needs: kubectl

@@ -18,9 +18,10 @@
 //!   that can be stopped and started again on the same port (outage tests)
 //!   and is killed on drop.
 //! - [`edge`]: [`TestEdge`], an in-process edge built from an
-//!   [`herald_edge::config::EdgeConfig`] with short timings, and
-//!   [`HeraldProcess`], the real `herald` binary run with `HERALD_*`
-//!   variables set on the child only.
+//!   [`herald_edge::config::EdgeConfig`] with short timings.
+//! - [`process`]: [`HeraldProcess`], the real `herald` binary (an edge, a
+//!   router, any command line) run with `HERALD_*` variables set on the
+//!   child only.
 //! - [`client`]: [`Client`], a WebSocket client that reads its socket in the
 //!   background (so it answers the edge's pings) until told to
 //!   [`Client::pause`], with assertions on what it receives.
@@ -64,6 +65,7 @@ pub mod http;
 pub mod json_lines;
 pub mod nats;
 pub mod php;
+pub mod process;
 pub mod push;
 pub mod pusher_sdk;
 pub mod router;
@@ -74,10 +76,11 @@ use std::time::Duration;
 
 pub use bus::{Responder, TestBus};
 pub use client::{Client, ConnectError, Connected};
-pub use edge::{HeraldProcess, TestEdge, TestEdgeBuilder};
+pub use edge::{TestEdge, TestEdgeBuilder};
 pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
 pub use php::{Php, PhpDriver, PhpServer};
+pub use process::HeraldProcess;
 pub use push::PushClient;
 pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
 pub use setup::{BusSetup, BusSource};

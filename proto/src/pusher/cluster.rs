@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// NATS header of a client event on a presence channel, naming the member
+/// (user id) that sent it: Pusher subscribers get it as `user_id`.
+pub const CLIENT_EVENT_USER_HEADER: &str = "Herald-Pusher-User";
+
 /// What a router or an edge asks every edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]

@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::{AbortOnDrop, Bus, BusError};
+use herald_bus::{Bus, BusError};
 use herald_proto::presence::{EdgePresence, Heartbeat};
 use herald_proto::pusher::cluster::{EdgeChannels, EdgeMembers};
 use herald_proto::subject::Subjects;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 /// Missed heartbeats after which an edge is taken for dead.
 pub const DEAD_AFTER_BEATS: u32 = 3;
@@ -60,7 +61,7 @@ pub struct Edges {
     timeout: Duration,
     directory: Arc<EdgeDirectory>,
     /// Keeps the directory up to date while any clone lives.
-    _tracker: Arc<AbortOnDrop>,
+    _tracker: Arc<AbortOnDropHandle<()>>,
 }
 
 /// The edges heard from, and when each is taken for dead unless it beats
@@ -76,14 +77,14 @@ impl Edges {
         let mut heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
         let directory = Arc::new(EdgeDirectory::default());
         let following = directory.clone();
-        let tracker = AbortOnDrop::spawn(async move {
+        let tracker = AbortOnDropHandle::new(tokio::spawn(async move {
             while let Some(message) = heartbeats.next().await {
                 match herald_proto::json::from_object::<Heartbeat>(&message.payload) {
                     Ok(heartbeat) => following.on_heartbeat(heartbeat),
                     Err(e) => tracing::warn!(error = %e, "ignored a malformed heartbeat"),
                 }
             }
-        });
+        }));
         Ok(Edges { bus, timeout, directory, _tracker: Arc::new(tracker) })
     }
 

@@ -25,7 +25,7 @@ mod site;
 mod token;
 
 use futures_util::future::try_join_all;
-use herald_bus::{AbortOnDrop, Bus};
+use herald_bus::Bus;
 use herald_edge::{Edge, EdgeConfig, JwtKey};
 use herald_examples::Example;
 use herald_proto::pusher::app::{App, Apps};
@@ -35,6 +35,7 @@ use herald_settings::dev::{ALLOW_ANONYMOUS, API_KEY, JWT_SECRET, LISTEN};
 use herald_settings::{Setting, SettingError, SettingList, Settings, Spec, logging, nats};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::Failure;
 use crate::edge::{self, Own};
@@ -112,13 +113,15 @@ impl DevSettings {
         let jwt_secret = given_or_random(settings, &JWT_SECRET)?;
         let key = JwtKey::hs256(jwt_secret.as_bytes()).expect("a given or random secret is never empty");
         let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
-        let edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
+        let mut edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
         let routes = RouteTable::parse(ROUTES).expect("the built-in routes are valid (a test checks them)");
         let mut router = RouterConfig::new(edge.listen, given_or_random(settings, &API_KEY)?, routes);
         router.subjects = subjects;
         router::read_routes(settings, &mut router)?;
         router::tune(settings, &mut router)?;
         router.pusher_apps = pusher_apps(settings)?;
+        // The edge lets Pusher clients of the same apps in on `/app/<key>`.
+        edge.pusher_apps = router.pusher_apps.clone();
         Ok(DevSettings { edge, router, jwt_secret })
     }
 }
@@ -167,7 +170,7 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let core = RouterCore::start(router_config, bus.clone()).await.map_err(router::failure)?;
     let _reloads = routes_file.map(|file| {
         tracing::info!("routes from {} (SIGHUP reloads them)", file.display());
-        AbortOnDrop::spawn(router::reload_on_hangup(hangups, core.reloader()))
+        AbortOnDropHandle::new(tokio::spawn(router::reload_on_hangup(hangups, core.reloader())))
     });
     let site = site::fallback(site::app(tokens.clone()).merge(core.app()));
     let edge = Edge::bind(edge_config, bus.clone()).await.map_err(Failure::Edge)?.serve_also(site);
@@ -307,7 +310,12 @@ mod tests {
 
     #[test]
     fn a_pusher_app_is_served_the_given_one_or_the_dev_one() {
-        let apps = read(&[]).unwrap().router.pusher_apps;
+        let dev = read(&[]).unwrap();
+        assert_eq!(
+            dev.edge.pusher_apps.by_key(DEV_PUSHER_KEY).unwrap().secret,
+            dev.router.pusher_apps.by_key(DEV_PUSHER_KEY).unwrap().secret
+        );
+        let apps = dev.router.pusher_apps;
         let app = apps.by_id(DEV_PUSHER_APP_ID).expect("the dev app");
         assert_eq!((app.key.as_str(), app.secret.len()), (DEV_PUSHER_KEY, 64));
         assert_ne!(app.secret, read(&[]).unwrap().router.pusher_apps.by_key(DEV_PUSHER_KEY).unwrap().secret);

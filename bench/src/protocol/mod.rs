@@ -6,6 +6,12 @@
 //! the greeting that says it is in, how a broadcast arrives (bare, or
 //! wrapped in a Socket.IO event), and where a publisher sends (NATS for
 //! Herald, a publisher WebSocket for the peers).
+//!
+//! [`pusher`]: the Pusher protocol 7 (Herald's `/app/<key>`, soketi,
+//! sockudo), where groups are channels a receiver subscribes to and
+//! messages are published through the app's HTTP API.
+
+pub mod pusher;
 
 use std::borrow::Cow;
 
@@ -45,6 +51,12 @@ pub enum Protocol {
     /// handshake, the Socket.IO connect as greeting; a publisher emits
     /// `publish` and receivers get `42["message",<frame>]`.
     SocketIo,
+    /// A Pusher protocol 7 server (Herald's `/app/<key>`, soketi, sockudo):
+    /// `pusher:connection_established` first, then each group subscribed
+    /// as a channel (a `private-` one signed with the app's secret, given
+    /// as the token secret); messages are published through the app's HTTP
+    /// API (or, for Herald, on NATS) and arrive as events. See [`pusher`].
+    Pusher,
 }
 
 /// An application frame, read only as far as the tool needs: its action,
@@ -64,7 +76,10 @@ pub struct Frame<'a> {
 pub enum Inbound<'a> {
     /// An application frame (unwrapped from its Socket.IO event).
     Frame(&'a str),
-    /// An Engine.IO ping: answer with [`Protocol::pong`].
+    /// A Pusher event: its name, and its data as JSON text (unescaped from
+    /// the string Pusher sends it in).
+    Event { name: Cow<'a, str>, data: Cow<'a, str> },
+    /// An Engine.IO or Pusher ping: answer with [`Protocol::pong`].
     Ping,
     /// Protocol chatter with no application frame.
     Other,
@@ -81,17 +96,19 @@ impl Protocol {
             Protocol::Plain | Protocol::SocketIo => {
                 format!("{url}{separator}token={token}&groups={}", groups.join(","))
             }
+            Protocol::Pusher => pusher::receiver_url(url),
         }
     }
 
     /// The URL of the publisher for `topic` (`all` or `group.<name>`) on
     /// the server of receiver URL `url`; `None` for Herald, which is
-    /// published to over NATS.
+    /// published to over NATS, and for Pusher, which has no publisher
+    /// WebSocket (see [`pusher::Publish`]).
     pub fn publisher_url(self, url: &str, topic: &str) -> Result<Option<String>, String> {
         let uri: Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
         let authority = uri.authority().ok_or_else(|| format!("{url} has no host"))?;
         Ok(match self {
-            Protocol::Herald => None,
+            Protocol::Herald | Protocol::Pusher => None,
             Protocol::Plain => Some(format!("ws://{authority}/publish?to={topic}")),
             Protocol::SocketIo => {
                 Some(format!("ws://{authority}{}?EIO=4&transport=websocket&publisher=1&to={topic}", uri.path()))
@@ -99,11 +116,26 @@ impl Protocol {
         })
     }
 
+    /// Waits until receiver `ws`, opened on `url`, is in: greeted (see
+    /// [`Protocol::greet`]) and, on a Pusher server, subscribed to `groups`
+    /// as channels, private ones signed with `secret`.
+    pub async fn enter(self, ws: &mut Ws, url: &str, secret: &str, groups: &[String]) -> Result<(), OpenError> {
+        match self {
+            Protocol::Pusher => {
+                let key = pusher::app_key(url).map_err(OpenError::Greeting)?;
+                pusher::enter(ws, &key, secret, groups).await
+            }
+            Protocol::Herald | Protocol::Plain | Protocol::SocketIo => self.greet(ws).await,
+        }
+    }
+
     /// Waits until the server says the connection is in: `$connected` for
     /// Herald and the plain peers, the Socket.IO connect for Socket.IO
-    /// (whose publisher is greeted the same way).
+    /// (whose publisher is greeted the same way),
+    /// `pusher:connection_established` for Pusher.
     pub async fn greet(self, ws: &mut Ws) -> Result<(), OpenError> {
         match self {
+            Protocol::Pusher => pusher::established(ws).await.map(drop),
             Protocol::Herald | Protocol::Plain => {
                 let text = next_text(ws).await?;
                 match serde_json::from_str::<Frame<'_>>(&text) {
@@ -142,18 +174,22 @@ impl Protocol {
                     Err(_) => Inbound::Other,
                 }
             }
+            Protocol::Pusher => pusher::inbound(text),
         }
     }
 
     /// The answer to an [`Inbound::Ping`].
     pub fn pong(self) -> Message {
-        Message::text(ENGINE_IO_PONG)
+        match self {
+            Protocol::Pusher => pusher::pong(),
+            Protocol::Herald | Protocol::Plain | Protocol::SocketIo => Message::text(ENGINE_IO_PONG),
+        }
     }
 
     /// Frame `frame` (a JSON object) as a publisher sends it.
     pub fn published(self, frame: &str) -> Message {
         match self {
-            Protocol::Herald | Protocol::Plain => Message::text(frame),
+            Protocol::Herald | Protocol::Plain | Protocol::Pusher => Message::text(frame),
             Protocol::SocketIo => Message::text(format!(r#"{SOCKET_IO_EVENT}["publish",{frame}]"#)),
         }
     }
@@ -214,6 +250,19 @@ mod tests {
         assert_eq!(Protocol::SocketIo.inbound("42 not json"), Inbound::Other);
         assert_eq!(Protocol::Plain.inbound(frame), Inbound::Frame(frame));
         assert_eq!(Protocol::Herald.inbound("2"), Inbound::Frame("2"));
+    }
+
+    #[test]
+    fn pusher_receivers_open_app_key_and_answer_pusher_pings() {
+        let url = "ws://h:1/app/k";
+        assert_eq!(
+            Protocol::Pusher.receiver_url(url, "T", &["bench".to_owned()]),
+            format!("{url}?protocol=7&client=js&version=8.4.0")
+        );
+        assert_eq!(Protocol::Pusher.publisher_url(url, "group.bench"), Ok(None));
+        assert_eq!(Protocol::Pusher.inbound(r#"{"event":"pusher:ping","data":{}}"#), Inbound::Ping);
+        assert_eq!(Protocol::Pusher.pong(), pusher::pong());
+        assert_eq!(Protocol::SocketIo.pong(), Message::text("3"));
     }
 
     #[test]

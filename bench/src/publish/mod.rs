@@ -1,5 +1,6 @@
-//! The publisher: benchmark frames at a fixed rate, on NATS for Herald or
-//! over a publisher WebSocket for a peer.
+//! The publisher: benchmark frames at a fixed rate, on NATS for Herald,
+//! over a publisher WebSocket for a peer, or through a Pusher server's HTTP
+//! API ([`rest`]).
 //!
 //! A frame is a client frame, as backends publish them:
 //! `{"action":"bench","details":{"t":<unix nanos>,"seq":<n>,"pad":"..."}}`.
@@ -23,8 +24,11 @@ use serde::Deserialize;
 use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::Message;
 
+pub use self::rest::{RestPublisher, http_client};
 use crate::conn::Ws;
 use crate::protocol::{Inbound, Protocol};
+
+mod rest;
 
 /// The action of benchmark frames.
 pub const BENCH_ACTION: &str = "bench";
@@ -80,6 +84,8 @@ pub enum Outlet {
     Nats { client: async_nats::Client, subject: Box<dyn Fn(u64) -> String> },
     /// A peer: its publisher WebSocket, for one topic.
     WebSocket { ws: Ws, protocol: Protocol },
+    /// A Pusher server: its HTTP API, for one channel.
+    Rest(RestPublisher),
 }
 
 impl Outlet {
@@ -93,6 +99,10 @@ impl Outlet {
                 let text = std::str::from_utf8(&frame).expect("benchmark frames are ASCII");
                 ws.feed(protocol.published(text)).await.context("cannot publish to the peer")
             }
+            Outlet::Rest(rest) => {
+                let text = std::str::from_utf8(&frame).expect("benchmark frames are ASCII");
+                rest.send(text, unix_nanos() / 1_000_000_000).await
+            }
         }
     }
 
@@ -100,13 +110,28 @@ impl Outlet {
         match self {
             Outlet::Nats { client, .. } => client.flush().await.context("cannot flush to NATS"),
             Outlet::WebSocket { ws, .. } => ws.flush().await.context("cannot publish to the peer"),
+            // Each call is on its way once sent.
+            Outlet::Rest(_) => Ok(()),
+        }
+    }
+
+    /// Waits until everything sent has been taken: the HTTP API's answers.
+    async fn settle(&mut self) -> Result<()> {
+        match self {
+            Outlet::Rest(rest) => rest.settle().await,
+            Outlet::Nats { .. } | Outlet::WebSocket { .. } => Ok(()),
         }
     }
 
     /// Waits for something from a peer's publisher socket and answers it
-    /// when it is a ping; never returns for NATS, which keeps itself alive.
+    /// when it is a ping, or for an answer of the HTTP API; never returns
+    /// for NATS, which keeps itself alive.
     async fn serve(&mut self) -> Result<()> {
-        let Outlet::WebSocket { ws, protocol } = self else { return std::future::pending().await };
+        let (ws, protocol) = match self {
+            Outlet::WebSocket { ws, protocol } => (ws, protocol),
+            Outlet::Rest(rest) => return rest.answered().await,
+            Outlet::Nats { .. } => return std::future::pending().await,
+        };
         match ws.next().await {
             Some(Ok(Message::Text(text))) if protocol.inbound(&text) == Inbound::Ping => {
                 ws.send(protocol.pong()).await.context("cannot answer the peer's ping")
@@ -153,7 +178,9 @@ impl Publisher<'_> {
                 self.counter.store(sent, Ordering::Relaxed);
             }
         }
-        Ok(Published { messages: sent, elapsed: start.elapsed(), started_unix_nanos })
+        let elapsed = start.elapsed();
+        outlet.settle().await?;
+        Ok(Published { messages: sent, elapsed, started_unix_nanos })
     }
 }
 

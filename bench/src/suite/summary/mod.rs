@@ -1,6 +1,9 @@
 //! The suite's tables, in Markdown: memory and connect rate, broadcast
 //! throughput and latency, Herald's own steps, and the headline figures
-//! with every peer's as a ratio Herald ÷ peer.
+//! with every peer's as a ratio Herald ÷ peer; the Pusher servers' in
+//! [`pusher`].
+
+mod pusher;
 
 use std::fmt::Write as _;
 
@@ -46,10 +49,17 @@ pub fn clean(report: &Report, delivery: &Delivery) -> bool {
 /// Deliveries per second of `contender`'s best clean broadcast to
 /// everyone with `receivers` receivers.
 pub fn best_clean_rate(results: &Results, contender: Contender, receivers: u64) -> Option<f64> {
+    best_clean_rate_to(results, contender, receivers, &[Target::All])
+}
+
+/// Deliveries per second of `contender`'s best clean broadcast to any of
+/// `targets` with `receivers` receivers.
+fn best_clean_rate_to(results: &Results, contender: Contender, receivers: u64, targets: &[Target]) -> Option<f64> {
     results
         .outcomes
         .iter()
-        .filter(|o| o.step.contender == contender && is_broadcast(&o.step.measure, receivers, Target::All))
+        .filter(|o| o.step.contender == contender)
+        .filter(|o| targets.iter().any(|&target| is_broadcast(&o.step.measure, receivers, target)))
         .filter_map(|o| o.report.as_ref())
         .filter_map(|r| r.delivery.as_ref().filter(|d| clean(r, d)).map(|d| d.deliveries_per_sec))
         .reduce(f64::max)
@@ -57,8 +67,14 @@ pub fn best_clean_rate(results: &Results, contender: Contender, receivers: u64) 
 
 /// The broadcast step whose latencies every gateway is compared on.
 pub fn is_reference(measure: &Measure, target: Target) -> bool {
+    is_reference_at(measure, REFERENCE_RECEIVERS, target)
+}
+
+/// The broadcast to `target` with `receivers` receivers that offers the
+/// reference deliveries a second.
+fn is_reference_at(measure: &Measure, count: u64, target: Target) -> bool {
     matches!(measure, Measure::Broadcast { receivers, rate, target: t }
-        if *receivers == REFERENCE_RECEIVERS && *t == target && *rate * REFERENCE_RECEIVERS as f64 == REFERENCE_DELIVERIES)
+        if *receivers == count && *t == target && *rate * count as f64 == REFERENCE_DELIVERIES)
 }
 
 fn is_broadcast(measure: &Measure, count: u64, target: Target) -> bool {
@@ -82,7 +98,9 @@ pub fn markdown(results: &Results) -> String {
     idle(&mut out, results);
     broadcast(&mut out, results);
     herald_only(&mut out, results);
+    pusher::section(&mut out, results);
     failures(&mut out, results);
+    skipped(&mut out, results);
     out
 }
 
@@ -102,10 +120,40 @@ fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
-/// One headline figure per row, every gateway's value and Herald ÷ peer.
+/// A row of a figures table: its name, each gateway's value, and how a
+/// value is written.
+type Figure<'a> = (&'a str, Box<dyn Fn(Contender) -> Option<f64> + 'a>, fn(f64) -> String);
+
+/// A table with one figure per row: the value of each of `columns`, then
+/// each ratio `(a, b)` as a ÷ b.
+fn figures_table(out: &mut String, columns: &[Contender], ratios: &[(Contender, Contender)], figures: &[Figure<'_>]) {
+    let mut header = "| figure |".to_owned();
+    let mut rule = "| --- |".to_owned();
+    for c in columns {
+        let _ = write!(header, " {} |", c.name());
+        rule.push_str(" ---: |");
+    }
+    for (a, b) in ratios {
+        let _ = write!(header, " {} ÷ {} |", a.name(), b.name());
+        rule.push_str(" ---: |");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for (name, value, format) in figures {
+        let mut row = format!("| {name} |");
+        for &c in columns {
+            let _ = write!(row, " {} |", cell(value(c), format));
+        }
+        for &(a, b) in ratios {
+            let _ = write!(row, " {} |", ratio(value(a), value(b)));
+        }
+        let _ = writeln!(out, "{row}");
+    }
+}
+
+/// One headline figure per row, every gateway's value and Herald ÷ peer
+/// (the Pusher servers have their own, in [`pusher`]).
 fn headline(out: &mut String, results: &Results) {
-    type Figure<'a> = (&'a str, Box<dyn Fn(Contender) -> Option<f64> + 'a>, fn(f64) -> String);
-    let contenders = contenders(results);
+    let contenders: Vec<Contender> = contenders(results).into_iter().filter(|c| !c.speaks_pusher()).collect();
     let latency = |pick: fn(&Delivery) -> u64| {
         move |c| {
             report(results, c, |m| is_reference(m, Target::All))
@@ -156,33 +204,16 @@ fn headline(out: &mut String, results: &Results) {
             format!("{v:.0}")
         }),
     ];
-    let peers: Vec<Contender> = contenders.iter().copied().filter(|&c| c != Contender::Herald).collect();
+    let ratios: Vec<(Contender, Contender)> = if contenders.contains(&Contender::Herald) {
+        contenders.iter().filter(|&&c| c != Contender::Herald).map(|&p| (Contender::Herald, p)).collect()
+    } else {
+        Vec::new()
+    };
+    if contenders.is_empty() {
+        return;
+    }
     let _ = writeln!(out, "\n## Side by side\n");
-    let mut header = "| figure |".to_owned();
-    let mut rule = "| --- |".to_owned();
-    for c in &contenders {
-        let _ = write!(header, " {} |", c.name());
-        rule.push_str(" ---: |");
-    }
-    if contenders.contains(&Contender::Herald) {
-        for p in &peers {
-            let _ = write!(header, " Herald ÷ {} |", p.name());
-            rule.push_str(" ---: |");
-        }
-    }
-    let _ = writeln!(out, "{header}\n{rule}");
-    for (name, value, format) in &figures {
-        let mut row = format!("| {name} |");
-        for &c in &contenders {
-            let _ = write!(row, " {} |", cell(value(c), format));
-        }
-        if contenders.contains(&Contender::Herald) {
-            for &p in &peers {
-                let _ = write!(row, " {} |", ratio(value(Contender::Herald), value(p)));
-            }
-        }
-        let _ = writeln!(out, "{row}");
-    }
+    figures_table(out, &contenders, &ratios, &figures);
 }
 
 fn idle(out: &mut String, results: &Results) {
@@ -193,7 +224,10 @@ fn idle(out: &mut String, results: &Results) {
     );
     let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for outcome in &results.outcomes {
-        let (Measure::Idle { connections } | Measure::ManyEdges { connections, .. }) = outcome.step.measure else {
+        let (Measure::Idle { connections }
+        | Measure::ManyEdges { connections, .. }
+        | Measure::Subscribers { connections, .. }) = outcome.step.measure
+        else {
             continue;
         };
         let Some(r) = &outcome.report else { continue };
@@ -201,6 +235,7 @@ fn idle(out: &mut String, results: &Results) {
         let after: u64 = r.memory.iter().map(|m| m.rss_after_bytes).sum();
         let gateway = match outcome.step.measure {
             Measure::ManyEdges { edges, .. } => format!("{} ({edges} edges)", outcome.step.contender.name()),
+            Measure::Subscribers { group, .. } => format!("{} (each in {group})", outcome.step.contender.name()),
             _ => outcome.step.contender.name().to_owned(),
         };
         let _ = writeln!(
@@ -236,6 +271,7 @@ fn broadcast(out: &mut String, results: &Results) {
         let to = match target {
             Target::All => "all",
             Target::Group => "group",
+            Target::Private => "private",
         };
         let lost = if d.expected == 0 { 0.0 } else { 100.0 * d.lost as f64 / d.expected as f64 };
         let q = &d.latency_us;
@@ -290,6 +326,23 @@ fn herald_only(out: &mut String, results: &Results) {
     let _ = writeln!(out, "\n## Herald only\n\n| step | result | p50 | p99 |\n| --- | --- | ---: | ---: |");
     for row in rows {
         let _ = writeln!(out, "{row}");
+    }
+}
+
+/// The steps not run, one line per gateway with the reason.
+fn skipped(out: &mut String, results: &Results) {
+    let mut seen: Vec<Contender> = Vec::new();
+    for outcome in &results.outcomes {
+        let Some(why) = &outcome.skipped else { continue };
+        if seen.contains(&outcome.step.contender) {
+            continue;
+        }
+        if seen.is_empty() {
+            let _ = writeln!(out, "\n## Skipped\n");
+        }
+        seen.push(outcome.step.contender);
+        let steps = results.outcomes.iter().filter(|o| o.step.contender == outcome.step.contender).count();
+        let _ = writeln!(out, "- {} ({steps} steps): {why}", outcome.step.contender.name());
     }
 }
 
