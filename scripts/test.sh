@@ -17,6 +17,7 @@ source scripts/lib/tools.sh
 section "Tools"
 ensure_nats_server
 ensure_php
+ensure_pusher_sdks
 cargo --version
 
 section "Build"
@@ -39,6 +40,9 @@ cargo test --workspace
 
 section "JS client (node --test against herald dev)"
 clients/js/run-tests.sh
+
+section "Pusher clients (pusher-js, Laravel Echo) against edges on nats-server"
+tests/pusher/run-tests.sh
 
 section "Browser end-to-end (headless Chromium)"
 demo/e2e/run.sh

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::client::{ErrorDetails, FrameId};
+use crate::json;
 
 /// The claims of a token beyond the ones Herald reads itself.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -29,6 +30,11 @@ pub struct HandlerRequest {
     /// `$connect` only: the upgrade request's cookies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cookies: Option<BTreeMap<String, String>>,
+    /// How long the edge waits for the answer, in milliseconds from when it
+    /// sent the request: a router cuts its route's timeout to it, and a
+    /// handler may take it as its budget. Absent on `$disconnect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A handler's answer; every field is optional.
@@ -52,8 +58,9 @@ pub struct HandlerResponse {
     /// `$connect` only: groups joined at connect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
-    /// `$connect` only: claims passed to later handler requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `$connect` only: claims passed to later handler requests (`[]`, PHP's
+    /// empty array, is no claims).
+    #[serde(default, deserialize_with = "json::object_or_empty_array", skip_serializing_if = "Option::is_none")]
     pub claims: Option<Claims>,
 }
 
@@ -65,7 +72,9 @@ pub enum Effect {
     Join(String),
     /// The requesting connection leaves a group.
     Leave(String),
-    /// The requesting connection is closed.
+    /// The requesting connection is closed (`[]`, PHP's empty array, takes
+    /// every default).
+    #[serde(deserialize_with = "json::object_or_empty_array")]
     Disconnect(DisconnectEffect),
     /// A frame is published to a target.
     Publish(PublishEffect),
@@ -84,6 +93,13 @@ fn default_disconnect_code() -> u16 {
     crate::close::BACKEND_DISCONNECT
 }
 
+/// What `{}` reads as.
+impl Default for DisconnectEffect {
+    fn default() -> Self {
+        DisconnectEffect { code: default_disconnect_code(), reason: String::new() }
+    }
+}
+
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -96,6 +112,8 @@ where
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishEffect {
+    /// `[]` (PHP's empty array) is an empty target.
+    #[serde(deserialize_with = "json::object_or_empty_array")]
     pub to: Target,
     pub action: String,
     #[serde(default)]

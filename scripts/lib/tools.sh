@@ -76,6 +76,19 @@ ensure_cargo_fuzz() {
     cargo fuzz --version
 }
 
+# Pusher's own server SDKs, which the Pusher API tests drive
+# (tests/src/pusher_sdk.rs): the npm `pusher` (installed again when
+# package-lock.json is newer than it) and the PyPI `pusher`.
+ensure_pusher_sdks() {
+    if [ ! -d tests/pusher-sdks/node_modules ] || [ tests/pusher-sdks/package-lock.json -nt tests/pusher-sdks/node_modules ]; then
+        npm ci --prefix tests/pusher-sdks --no-audit --no-fund
+    fi
+    if ! python3 -c 'import pusher' >/dev/null 2>&1; then
+        echo "installing the PyPI pusher SDK"
+        python3 -m pip install --quiet --disable-pip-version-check 'pusher>=3.3,<4'
+    fi
+}
+
 # The sockudo Pusher server for the benchmark suite, built from crates.io
 # when it is missing (a long build: 826 locked packages, aws-lc in C; so `just bench` runs this
 # and CI does not: the suite skips sockudo's steps, saying so, when it is not

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::RECV_TIMEOUT;
 
@@ -16,7 +17,7 @@ use crate::RECV_TIMEOUT;
 /// stop, without waiting.
 #[derive(Debug)]
 pub(crate) struct Background {
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
 
@@ -28,15 +29,15 @@ impl Background {
         F: FnOnce(BoxFuture<'static, ()>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(stopped.map(|_| ()).boxed()));
-        Background { stop: Some(stop), task: Some(task) }
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(stop.clone().cancelled_owned().boxed()));
+        Background { stop, task: Some(task) }
     }
 
     /// Tells it to stop and waits until it has, at most `timeout`; `what`
     /// names it in failures.
     pub(crate) async fn stop(&mut self, what: &str, timeout: Duration) {
-        self.tell_stop();
+        self.stop.cancel();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(timeout, task)
                 .await
@@ -51,17 +52,11 @@ impl Background {
             task.abort();
         }
     }
-
-    fn tell_stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
-        self.tell_stop();
+        self.stop.cancel();
     }
 }
 

@@ -17,8 +17,8 @@ use herald_bus::{Bus, BusMessage, Subscription};
 use herald_proto::subject::{EXCLUDE_CONN_HEADER, Subjects};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::RECV_TIMEOUT;
 use crate::background::next_within;
@@ -150,7 +150,7 @@ impl TestBus {
         let mut subscription = self.subscribe(self.subjects.router_actions()).await;
         let bus = self.bus.clone();
         let (tx, requests) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
+        let task = AbortOnDropHandle::new(tokio::spawn(async move {
             while let Some(message) = subscription.next().await {
                 let raw = String::from_utf8_lossy(&message.payload).into_owned();
                 let request: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
@@ -161,8 +161,8 @@ impl TestBus {
                     let _ = bus.flush().await;
                 }
             }
-        });
-        Responder { requests, task }
+        }));
+        Responder { requests, _task: task }
     }
 
     /// Makes sure messages on `subject` reach every one of `clients`, after
@@ -327,7 +327,8 @@ impl Events {
 #[derive(Debug)]
 pub struct Responder {
     requests: mpsc::UnboundedReceiver<String>,
-    task: JoinHandle<()>,
+    /// Answers until the responder is dropped.
+    _task: AbortOnDropHandle<()>,
 }
 
 impl Responder {
@@ -336,11 +337,5 @@ impl Responder {
         let raw = next_within(&mut self.requests, "handler request").await;
         let value = serde_json::from_str(&raw).unwrap_or_else(|e| panic!("handler request is not JSON ({e}): {raw}"));
         (raw, value)
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

@@ -20,13 +20,13 @@ use herald_proto::conn_id::ConnId;
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::RECV_TIMEOUT;
 
@@ -139,7 +139,8 @@ pub struct Client {
     sink: SplitSink<Ws, Message>,
     incoming: mpsc::UnboundedReceiver<Incoming>,
     paused: watch::Sender<bool>,
-    reader: JoinHandle<()>,
+    /// Reads the socket until the client is dropped.
+    _reader: AbortOnDropHandle<()>,
     pings: Arc<AtomicUsize>,
     connected: Option<Connected>,
     /// Set once a close frame or the end of the stream was taken.
@@ -217,8 +218,8 @@ impl Client {
         let (tx, incoming) = mpsc::unbounded_channel();
         let (paused, paused_rx) = watch::channel(false);
         let pings = Arc::new(AtomicUsize::new(0));
-        let reader = tokio::spawn(read_socket(stream, tx, paused_rx, pings.clone()));
-        Client { sink, incoming, paused, reader, pings, connected: None, finished: false }
+        let reader = AbortOnDropHandle::new(tokio::spawn(read_socket(stream, tx, paused_rx, pings.clone())));
+        Client { sink, incoming, paused, _reader: reader, pings, connected: None, finished: false }
     }
 
     /// Stops polling the socket: nothing is read and no ping is answered
@@ -470,12 +471,6 @@ impl Client {
             Some(c) => format!("client {} ({:?})", c.conn, c.user),
             None => "client".to_owned(),
         }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }
 

@@ -27,7 +27,7 @@ use herald_handler::{Handler, Reply, Request};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::background::{Background, next_within};
 use crate::bus::TestBus;
@@ -141,7 +141,8 @@ impl<T: std::fmt::Debug> Default for Recorder<T> {
 pub struct RawHandler {
     requests: mpsc::UnboundedReceiver<Value>,
     sent: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
+    /// Answers until the handler is dropped.
+    _task: AbortOnDropHandle<()>,
 }
 
 impl RawHandler {
@@ -178,7 +179,7 @@ impl RawHandler {
                 });
             }
         });
-        RawHandler { requests, sent, task }
+        RawHandler { requests, sent, _task: AbortOnDropHandle::new(task) }
     }
 
     /// The next request it received.
@@ -189,12 +190,6 @@ impl RawHandler {
     /// Answers published so far.
     pub fn answers_sent(&self) -> usize {
         self.sent.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for RawHandler {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -280,7 +275,8 @@ pub struct HttpHandler {
     addr: SocketAddr,
     requests: mpsc::UnboundedReceiver<HttpRequest>,
     count: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
+    /// Serves until the handler is dropped.
+    _task: AbortOnDropHandle<()>,
 }
 
 impl HttpHandler {
@@ -312,7 +308,7 @@ impl HttpHandler {
                 panic!("test HTTP handler failed: {e}");
             }
         });
-        HttpHandler { addr, requests, count, task }
+        HttpHandler { addr, requests, count, _task: AbortOnDropHandle::new(task) }
     }
 
     /// `http://127.0.0.1:<port><path>`.
@@ -328,12 +324,6 @@ impl HttpHandler {
     /// Requests received so far.
     pub fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for HttpHandler {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

@@ -18,9 +18,10 @@
 //!   that can be stopped and started again on the same port (outage tests)
 //!   and is killed on drop.
 //! - [`edge`]: [`TestEdge`], an in-process edge built from an
-//!   [`herald_edge::config::EdgeConfig`] with short timings, and
-//!   [`HeraldProcess`], the real `herald` binary run with `HERALD_*`
-//!   variables set on the child only.
+//!   [`herald_edge::config::EdgeConfig`] with short timings.
+//! - [`process`]: [`HeraldProcess`], the real `herald` binary (an edge, a
+//!   router, any command line) run with `HERALD_*` variables set on the
+//!   child only.
 //! - [`client`]: [`Client`], a WebSocket client that reads its socket in the
 //!   background (so it answers the edge's pings) until told to
 //!   [`Client::pause`], with assertions on what it receives.
@@ -44,6 +45,9 @@
 //!   API.
 //! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
 //!   port.
+//! - [`json_lines`]: a driver process spoken to one JSON line at a time.
+//! - [`pusher_sdk`]: Pusher's own server SDKs (npm `pusher`, PyPI
+//!   `pusher`) driven one call per line, and [`both_sdks!`].
 //! - [`php`]: real `php`: [`PhpServer`] (`php -S`) and [`PhpDriver`], which
 //!   runs PHP SDK calls one JSON line at a time.
 //!
@@ -58,9 +62,12 @@ pub mod edge;
 pub mod eventually;
 pub mod handlers;
 pub mod http;
+pub mod json_lines;
 pub mod nats;
 pub mod php;
+pub mod process;
 pub mod push;
+pub mod pusher_sdk;
 pub mod router;
 pub mod setup;
 pub mod token;
@@ -69,10 +76,11 @@ use std::time::Duration;
 
 pub use bus::{Responder, TestBus};
 pub use client::{Client, ConnectError, Connected};
-pub use edge::{HeraldProcess, TestEdge, TestEdgeBuilder};
+pub use edge::{TestEdge, TestEdgeBuilder};
 pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
 pub use php::{Php, PhpDriver, PhpServer};
+pub use process::HeraldProcess;
 pub use push::PushClient;
 pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
 pub use setup::{BusSetup, BusSource};

@@ -182,6 +182,56 @@ async fn http_handlers_get_a_signature_over_the_exact_body_that_another_secret_c
     assert!(herald_proto::webhook::verify(b"the shared secret", &timestamp.to_string(), body, signature, now, 300));
 }
 
+both_buses!(a_php_connect_answer_with_empty_claims_lets_the_user_in);
+/// PHP writes an empty array as `[]`, and `claims` is often empty.
+async fn a_php_connect_answer_with_empty_claims_lets_the_user_in(setup: BusSetup) {
+    // `json_encode(['user' => 'u1', 'groups' => [], 'claims' => []])`, as php-cli writes it.
+    let php = HttpHandler::start(|_| HttpAnswer::raw(200, r#"{"user":"u1","groups":[],"claims":[]}"#)).await;
+    let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", php.url("/connect.php"));
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::builder(&setup).anonymous(false).spawn().await;
+
+    let mut u1 = Client::connect_with_headers(&edge.ws_url(None), &browser("PHPSESSID=sess-u1"))
+        .await
+        .unwrap_or_else(|e| panic!("empty PHP claims must let the user in: {e}"));
+    let connected = u1.connected().await;
+    assert_eq!((connected.user.as_deref(), connected.groups.len()), (Some("u1"), 0));
+    u1.ping("after").await;
+}
+
+both_buses!(a_connect_handlers_http_status_refuses_the_upgrade);
+/// A PHP `connect.php` that refuses with HTTP 401 or 403 refuses the
+/// upgrade with that status; one that fails (5xx) makes it 503. Its 404 is
+/// a refusal too, never "no `$connect` route": even with anonymous clients
+/// allowed, nobody gets in.
+async fn a_connect_handlers_http_status_refuses_the_upgrade(setup: BusSetup) {
+    let php = HttpHandler::start(|request| match request.json()["cookies"]["PHPSESSID"].as_str() {
+        Some("expired") => HttpAnswer::raw(401, r#"{"error":{"code":401,"message":"session expired"}}"#),
+        Some("banned") => HttpAnswer::raw(403, "banned"),
+        Some("unknown") => HttpAnswer::raw(404, "no such session"),
+        _ => HttpAnswer::raw(500, "PHP Fatal error"),
+    })
+    .await;
+    let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", php.url("/connect.php"));
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::builder(&setup).anonymous(true).spawn().await;
+    let url = edge.ws_url(None);
+
+    for (session, status, message) in [
+        ("expired", 401, Some("session expired")),
+        ("banned", 403, None),
+        ("unknown", 401, None),
+        ("crashed", 503, None),
+    ] {
+        let cookie = format!("PHPSESSID={session}");
+        let refused = refused(&url, &browser(&cookie)).await;
+        assert_eq!(refused.status(), Some(status), "{session}: {refused}");
+        if let Some(message) = message {
+            assert!(refused.to_string().contains(message), "{session}: {refused}");
+        }
+    }
+}
+
 both_buses!(an_unreachable_connect_handler_lets_nobody_in_without_a_token);
 async fn an_unreachable_connect_handler_lets_nobody_in_without_a_token(setup: BusSetup) {
     let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", herald_tests::closed_port_url("/c.php"));

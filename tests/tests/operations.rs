@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use herald_bus::{Bus, BusConfig};
 use herald_tests::{
-    BusSetup, Client, HeraldProcess, NatsServer, SILENCE, TestBus, TestEdge, Token, assert_eventually, both_buses,
+    BusSetup, Client, HeraldProcess, HttpAnswer, HttpHandler, NatsServer, SILENCE, TestBus, TestEdge, TestRouter,
+    Token, assert_eventually, both_buses,
 };
 use serde_json::json;
+use tokio::time::Instant;
 
 both_buses!(healthz_and_readyz_answer_200_when_connected);
 async fn healthz_and_readyz_answer_200_when_connected(setup: BusSetup) {
@@ -119,6 +121,43 @@ async fn shutdown_closes_every_session_with_1012(setup: BusSetup) {
     bus.to_group("g", r#"{"action":"g"}"#).await;
     assert_eq!(carol.recv_raw().await, r#"{"action":"g"}"#);
     carol.expect_silence(SILENCE).await;
+}
+
+both_buses!(a_drain_waits_for_an_upgrade_on_its_way_and_ends_once_it_is_gone);
+/// An upgrade still waiting on a slow `$connect` handler when the drain
+/// begins is part of the drain: it is refused before its `101` (or closed
+/// with 1012), and the drain ends as soon as it is gone, not at its
+/// deadline.
+async fn a_drain_waits_for_an_upgrade_on_its_way_and_ends_once_it_is_gone(setup: BusSetup) {
+    const CONNECT_TAKES: Duration = Duration::from_secs(1);
+    const DRAIN_TIMEOUT: Duration = Duration::from_secs(6);
+    let mut php =
+        HttpHandler::start(|_| HttpAnswer::json(json!({"user": "slow", "groups": []})).after(CONNECT_TAKES)).await;
+    let routes = format!("[[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n", php.url("/connect.php"));
+    let _router = TestRouter::start(&setup, &routes).await;
+    let mut edge = TestEdge::builder(&setup)
+        .anonymous(false)
+        .timing(|t| {
+            t.drain_timeout = DRAIN_TIMEOUT;
+            t.action_timeout = Duration::from_secs(3);
+        })
+        .spawn()
+        .await;
+    let url = edge.ws_url(None);
+    let upgrading = tokio::spawn(async move { Client::connect(&url).await });
+    // The upgrade now waits on the handler.
+    php.next_request().await;
+
+    let started = Instant::now();
+    edge.shutdown().await;
+    let took = started.elapsed();
+    match upgrading.await.expect("the upgrading task") {
+        Err(refused) => assert_eq!(refused.status(), Some(503), "{refused}"),
+        Ok(mut slow) => {
+            slow.expect_close(1012).await;
+        }
+    }
+    assert!(took < DRAIN_TIMEOUT - Duration::from_secs(2), "the drain took {took:?}: it waited for its deadline");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,6 +195,47 @@ async fn a_handler_slower_than_its_route_timeout_is_504(setup: BusSetup) {
     }
 }
 
+both_buses!(a_route_timeout_beyond_the_edges_action_timeout_is_cut_to_it_and_the_504_says_so);
+/// A route may allow its handler longer than the edge waits for an answer.
+/// The request carries the edge's action timeout, the router cuts the
+/// route's to it, and the client's 504 names the limit that was hit (the
+/// router logs it for the operator) rather than coming silently from the
+/// edge.
+async fn a_route_timeout_beyond_the_edges_action_timeout_is_cut_to_it_and_the_504_says_so(setup: BusSetup) {
+    let mut http =
+        HttpHandler::start(|_| HttpAnswer::json(json!({"details": "too late"})).after(Duration::from_secs(3))).await;
+    let routes = format!(
+        "[[routes]]\naction = \"slow/nats\"\nnats = \"app.slow\"\ntimeout_ms = 30000\n\n\
+         [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = 30000\n",
+        http.url("/slow")
+    );
+    let _router = TestRouter::start(&setup, &routes).await;
+    let _handler = NatsHandler::serve(&setup, "app.slow", |_: Request<Value>| async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Reply::details("too late")
+    })
+    .await;
+    // The test edges' action timeout: 600 ms.
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for action in ["slow/nats", "slow/http"] {
+        let started = Instant::now();
+        alice.send_action(action, Value::Null, json!(action)).await;
+        let error = alice.recv_error(action, 504).await;
+        assert_eq!(error["id"], action);
+        assert_eq!(
+            error["details"]["message"],
+            "the handler did not answer within the edge's action timeout (600 ms; the route allows 30000 ms)",
+            "{action}"
+        );
+        assert!(started.elapsed() < Duration::from_millis(2500), "{action}: 504 took {:?}", started.elapsed());
+    }
+    // What the handler was told it has.
+    assert_eq!(http.next_request().await.json()["timeout_ms"], 600);
+    alice.expect_silence(SILENCE).await;
+}
+
 both_buses!(a_handler_error_becomes_an_error_reply_with_its_code_and_message);
 async fn a_handler_error_becomes_an_error_reply_with_its_code_and_message(setup: BusSetup) {
     let http =
@@ -245,7 +286,7 @@ async fn malformed_handler_answers_are_502(setup: BusSetup) {
         Some("unknown-field") => HttpAnswer::raw(200, r#"{"detials":1}"#),
         Some("code-0") => HttpAnswer::raw(200, r#"{"error":{"code":0,"message":"x"}}"#),
         Some("status-500") => HttpAnswer::raw(500, r#"{"details":"fine, but HTTP 500"}"#),
-        Some("status-404") => HttpAnswer::raw(404, r#"{"details":"fine, but HTTP 404"}"#),
+        Some("status-302") => HttpAnswer::raw(302, r#"{"details":"fine, but HTTP 302"}"#),
         _ => HttpAnswer::json(json!({"details": "well formed"})),
     })
     .await;
@@ -262,7 +303,7 @@ async fn malformed_handler_answers_are_502(setup: BusSetup) {
         let error = alice.recv_error("bad/x", 502).await;
         assert_eq!(error["id"], i, "answer {kind}: {error}");
     }
-    for kind in ["html", "unknown-field", "code-0", "status-500", "status-404"] {
+    for kind in ["html", "unknown-field", "code-0", "status-500", "status-302"] {
         alice.send_action("badhttp/x", json!(kind), json!(kind)).await;
         let error = alice.recv_error("badhttp/x", 502).await;
         assert_eq!(error["id"], kind, "{error}");
@@ -273,6 +314,77 @@ async fn malformed_handler_answers_are_502(setup: BusSetup) {
     assert_eq!(reply["id"], "ok");
     alice.send_action("badhttp/x", json!("fine"), json!("ok")).await;
     assert_eq!(alice.recv_action("badhttp/x").await["details"], "well formed");
+    alice.expect_silence(SILENCE).await;
+}
+
+both_buses!(php_empty_arrays_read_as_empty_objects_in_handler_answers);
+/// PHP's `json_encode([])` is `[]`: an empty answer, an empty `disconnect`
+/// effect, an empty target. Any other array is still malformed.
+async fn php_empty_arrays_read_as_empty_objects_in_handler_answers(setup: BusSetup) {
+    let bus = TestBus::connect(&setup).await;
+    let http = HttpHandler::start(|request| match request.json()["action"].as_str() {
+        Some("php/empty") => HttpAnswer::raw(200, "[]"),
+        Some("php/nobody") => {
+            HttpAnswer::raw(200, r#"{"details":"sent","effects":[{"publish":{"to":[],"action":"a"}}]}"#)
+        }
+        Some("php/bye") => HttpAnswer::raw(200, r#"{"details":"bye","effects":[{"disconnect":[]}]}"#),
+        _ => HttpAnswer::raw(200, "[1]"),
+    })
+    .await;
+    let _raw = RawHandler::start(&bus, "app.php", |_| vec![(Duration::ZERO, " [ ] ".to_owned())]).await;
+    let routes = format!(
+        "[[routes]]\naction = \"php/*\"\nhttp = \"{}\"\n\n[[routes]]\naction = \"nats/*\"\nnats = \"app.php\"\n",
+        http.url("/handler.php")
+    );
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    for (id, action) in [(1, "php/empty"), (2, "nats/empty")] {
+        alice.send_action(action, Value::Null, json!(id)).await;
+        let reply = alice.recv_action(action).await;
+        assert_eq!((reply["id"].clone(), reply["details"].clone()), (json!(id), Value::Null), "{reply}");
+    }
+    alice.send_action("php/nobody", Value::Null, json!(3)).await;
+    assert_eq!(alice.recv_action("php/nobody").await["details"], "sent");
+    alice.send_action("php/positional", Value::Null, json!(4)).await;
+    assert_eq!(alice.recv_error("php/positional", 502).await["id"], 4);
+    alice.send_action("php/bye", Value::Null, json!(5)).await;
+    assert_eq!(alice.recv_action("php/bye").await["details"], "bye");
+    alice.expect_close(4000).await;
+}
+
+both_buses!(an_http_handler_refusing_with_a_4xx_status_gives_the_client_that_code);
+/// A PHP script answers 403 or 422 when it refuses: the client gets that
+/// code, with the body's `error.message` when it has one. A 5xx is the
+/// handler failing: 502.
+async fn an_http_handler_refusing_with_a_4xx_status_gives_the_client_that_code(setup: BusSetup) {
+    let http = HttpHandler::start(|request| match request.json()["details"].as_str() {
+        Some("forbidden") => HttpAnswer::raw(403, r#"{"error":{"code":403,"message":"you are muted"}}"#),
+        Some("invalid") => HttpAnswer::raw(422, r#"{"message":"The given data was invalid."}"#),
+        Some("gone") => HttpAnswer::raw(404, "<html>Not Found</html>"),
+        Some("conflict") => HttpAnswer::raw(409, r#"{"error":{"code":400,"message":"name taken"}}"#),
+        _ => HttpAnswer::raw(500, r#"{"error":{"code":500,"message":"PHP Fatal error"}}"#),
+    })
+    .await;
+    let routes = format!("[[routes]]\naction = \"php/*\"\nhttp = \"{}\"\n", http.url("/handler.php"));
+    let _router = TestRouter::start(&setup, &routes).await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+
+    let cases = [
+        ("forbidden", 403, "you are muted"),
+        ("invalid", 422, "the handler answered HTTP 422 Unprocessable Entity"),
+        ("gone", 404, "the handler answered HTTP 404 Not Found"),
+        // The status is the code; the body only says why.
+        ("conflict", 409, "name taken"),
+        ("crashed", 502, "the handler answered HTTP 500 Internal Server Error"),
+    ];
+    for (n, (kind, code, message)) in cases.into_iter().enumerate() {
+        alice.send_action("php/x", json!(kind), json!(n)).await;
+        let error = alice.recv_error("php/x", code).await;
+        assert_eq!((error["id"].clone(), error["details"]["message"].clone()), (json!(n), json!(message)), "{kind}");
+    }
     alice.expect_silence(SILENCE).await;
 }
 
@@ -332,6 +444,35 @@ async fn join_and_leave_effects_apply_before_the_reply(setup: BusSetup) {
     bus.to_group("room:7", r#"{"action":"r","details":2}"#).await;
     assert_eq!(witness.recv_raw().await, r#"{"action":"r","details":2}"#);
     Client::all_silent(&mut [&mut tab1, &mut tab2, &mut witness]).await;
+}
+
+both_buses!(effects_apply_in_order_so_a_publish_after_a_join_reaches_the_joiner);
+/// The most common chat handler: join the room, then say hello to it. The
+/// requesting connection gets the reply, then the hello, on every bus.
+async fn effects_apply_in_order_so_a_publish_after_a_join_reaches_the_joiner(setup: BusSetup) {
+    let _router = TestRouter::start(&setup, "[[routes]]\naction = \"room/*\"\nnats = \"app.room\"\n").await;
+    let _handler = NatsHandler::serve(&setup, "app.room", |request: Request<Value>| async move {
+        let room = request.details["room"].as_str().unwrap_or_default().to_owned();
+        let to_room = Target { groups: vec![room.clone()], ..Target::default() };
+        Reply::details("joined").join(room.clone()).publish(to_room, "room/hello", json!({"room": room}))
+    })
+    .await;
+    let edge = TestEdge::start(&setup).await;
+    let elsewhere = TestEdge::start(&setup).await;
+    let mut alice = edge.user("alice", &[]).await;
+    let mut witness = elsewhere.user("witness", &["r0", "r1", "r2", "r3", "r4"]).await;
+
+    // Each room is new to alice's edge: its subscription is made by the join.
+    for n in 0..5 {
+        let room = format!("r{n}");
+        alice.send_action("room/enter", json!({"room": room}), json!(n)).await;
+        let reply = alice.recv().await;
+        assert_eq!((reply["action"].clone(), reply["id"].clone()), (json!("room/enter"), json!(n)), "{reply}");
+        let hello = alice.recv().await;
+        assert_eq!((hello["action"].clone(), hello["details"].clone()), (json!("room/hello"), json!({"room": room})));
+        assert_eq!(witness.recv_action("room/hello").await["details"], json!({"room": room}));
+    }
+    Client::all_silent(&mut [&mut alice, &mut witness]).await;
 }
 
 both_buses!(a_publish_effect_reaches_groups_and_users_on_other_edges);
@@ -675,4 +816,75 @@ async fn disconnect_notices_reach_the_disconnect_handler(setup: BusSetup) {
     assert_eq!(notice.details, json!({"code": 4005, "reason": "kicked"}));
     assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (bob.conn(), Some("bob")));
     seen.expect_nothing(SILENCE).await;
+}
+
+both_buses!(disconnect_notices_carry_the_connections_claims);
+/// A `$disconnect` handler gets the claims every other handler gets (to log
+/// out a PHP session, say), from a token or from `$connect`.
+async fn disconnect_notices_carry_the_connections_claims(setup: BusSetup) {
+    let php = HttpHandler::start(|_| HttpAnswer::json(json!({"user": "u1", "claims": {"session": "sess-u1"}}))).await;
+    let routes = format!(
+        "[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n\n\
+         [[routes]]\naction = \"$connect\"\nhttp = \"{}\"\n",
+        php.url("/connect.php")
+    );
+    let _router = TestRouter::start(&setup, &routes).await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    let _handler = NatsHandler::serve(&setup, "app.gone", move |request: Request<Value>| {
+        let _ = tx.send(request);
+        async { Reply::empty() }
+    })
+    .await;
+    let edge = TestEdge::start(&setup).await;
+    let mut alice = edge.client(&Token::user("alice").claim("plan", json!("pro")).hs256()).await;
+    let mut u1 = Client::open(&edge.ws_url(None)).await;
+
+    alice.close(1000, "bye").await;
+    let notice = seen.next().await;
+    assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (alice.conn(), Some("alice")));
+    assert_eq!(Value::Object(notice.claims), json!({"plan": "pro"}));
+    u1.close(1000, "bye").await;
+    let notice = seen.next().await;
+    assert_eq!((notice.conn.as_str(), notice.user.as_deref()), (u1.conn(), Some("u1")));
+    assert_eq!(Value::Object(notice.claims), json!({"session": "sess-u1"}));
+    seen.expect_nothing(SILENCE).await;
+}
+
+both_buses!(disconnect_notices_beyond_the_routers_bound_are_dropped_and_counted);
+/// A router works on at most `max_inflight` `$disconnect` notices at once;
+/// one more ending connection gets none, and `/metrics` counts it.
+async fn disconnect_notices_beyond_the_routers_bound_are_dropped_and_counted(setup: BusSetup) {
+    const DROPPED: &str = "herald_router_disconnect_notices_dropped_total";
+    let router = TestRouter::builder(&setup)
+        .routes("[[routes]]\naction = \"$disconnect\"\nnats = \"app.gone\"\n")
+        .config(|config| config.max_inflight = 1)
+        .spawn()
+        .await;
+    let mut seen = Recorder::new();
+    let tx = seen.sender();
+    // Holds the one notice the router may have on its way.
+    let _handler = NatsHandler::serve(&setup, "app.gone", move |request: Request<Value>| {
+        let _ = tx.send(request.conn);
+        async {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Reply::empty()
+        }
+    })
+    .await;
+    let edge = TestEdge::start(&setup).await;
+    let mut clients = Vec::new();
+    for user in ["a", "b", "c"] {
+        clients.push(edge.user(user, &[]).await);
+    }
+    assert_eq!(router.metric(DROPPED).await, 0);
+
+    for client in &mut clients {
+        client.close(1000, "bye").await;
+    }
+    let noticed = seen.next().await;
+    assert!(clients.iter().any(|client| client.conn() == noticed), "a notice for {noticed}");
+    assert_eventually!(router.metric(DROPPED).await == 2, Duration::from_secs(5));
+    assert_eq!(router.metric("herald_router_disconnect_notices_total").await, 1);
+    seen.expect_nothing(Duration::from_secs(3)).await;
 }

@@ -19,6 +19,7 @@ fn full_request(id: Option<FrameId>) -> HandlerRequest {
         claims: claims(),
         headers: Some([("origin".to_owned(), "https://app.example.com".to_owned())].into()),
         cookies: Some([("PHPSESSID".to_owned(), "k2v9qj4r8c1m5t7u0b3n6x".to_owned())].into()),
+        timeout_ms: Some(10_000),
     }
 }
 
@@ -33,6 +34,7 @@ fn minimal_request(id: Option<FrameId>) -> HandlerRequest {
         claims: Claims::new(),
         headers: None,
         cookies: None,
+        timeout_ms: None,
     }
 }
 
@@ -81,6 +83,7 @@ fn handler_request_schema_and_type_agree() {
             ("unknown properties are allowed", with(b, "trace", json!("abc"))),
             ("128-character action", with(b, "action", json!("x".repeat(128)))),
             ("nested claims", with(b, "claims", json!({"org": {"id": 7}, "roles": ["a"]}))),
+            ("the edge's timeout", with(b, "timeout_ms", json!(10000))),
         ],
         invalid: vec![
             ("array", json!([])),
@@ -105,6 +108,8 @@ fn handler_request_schema_and_type_agree() {
             ("array headers", with(b, "headers", json!([]))),
             ("null cookie value", with(b, "cookies", json!({"a": null}))),
             ("number cookies", with(b, "cookies", json!(1))),
+            ("string timeout", with(b, "timeout_ms", json!("10000"))),
+            ("negative timeout", with(b, "timeout_ms", json!(-1))),
         ],
         lenient: vec![
             ("missing user reads as anonymous", without(b, "user")),
@@ -115,6 +120,8 @@ fn handler_request_schema_and_type_agree() {
             ("null headers read as none", with(b, "headers", json!(null))),
             ("null cookies read as none", with(b, "cookies", json!(null))),
             ("upper-case header name", with(b, "headers", json!({"Content-Type": "text/plain"}))),
+            ("zero timeout", with(b, "timeout_ms", json!(0))),
+            ("null timeout reads as none", with(b, "timeout_ms", json!(null))),
             (POSITIONAL, json!(["chat/send", null, null, "e1.1", "u", [], {}])),
         ],
         inexpressible: vec![],

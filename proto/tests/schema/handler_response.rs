@@ -158,6 +158,11 @@ fn handler_response_schema_and_type_agree() {
             ("disconnect with reason only", disconnect(json!({"reason": "bye"}))),
             ("lowest error code", error(json!({"code": 100, "message": "m"}))),
             ("highest error code", error(json!({"code": 4999, "message": "m"}))),
+            // PHP's json_encode([]) is `[]`: an empty object where one may be empty.
+            ("PHP's empty answer", json!([])),
+            ("PHP's empty claims", json!({"claims": []})),
+            ("PHP's empty disconnect", disconnect(json!([]))),
+            ("PHP's empty target", publish(json!({"to": [], "action": "a"}))),
         ],
         invalid: vec![
             ("string", json!("x")),
@@ -211,8 +216,10 @@ fn handler_response_schema_and_type_agree() {
             ("string groups", json!({"groups": "a"})),
             ("number group", json!({"groups": [1]})),
             ("null group", json!({"groups": [null]})),
-            ("array claims", json!({"claims": []})),
+            ("array claims", json!({"claims": ["plan"]})),
             ("string claims", json!({"claims": "x"})),
+            ("positional disconnect", disconnect(json!([4003, "banned"]))),
+            ("positional target", publish(json!({"to": [["alice"]], "action": "a"}))),
         ],
         lenient: vec![
             ("null error reads as none", json!({"error": null})),
@@ -225,12 +232,9 @@ fn handler_response_schema_and_type_agree() {
             ("close code above 4999", disconnect(json!({"code": 5000}))),
             ("empty publish action", publish(json!({"to": {}, "action": ""}))),
             ("malformed conn id in a target", publish(json!({"to": {"conns": ["e1.01"]}, "action": "a"}))),
-            (POSITIONAL, json!([])),
             (POSITIONAL, json!(["hi", null, true])),
             (POSITIONAL, error(json!([400, "m"]))),
-            (POSITIONAL, disconnect(json!([4003, "banned"]))),
             (POSITIONAL, publish(json!([{}, "a"]))),
-            (POSITIONAL, publish(json!({"to": [], "action": "a"}))),
         ],
         inexpressible: vec![
             ("integer error code written as 400.0", error(json!({"code": 400.0, "message": "m"}))),

@@ -3,15 +3,17 @@
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::event::{CloseInfo, LifecycleEvent};
+use herald_proto::handler::Claims;
 use serde_json::{Value, json};
 
-use crate::support::{Tables, check_tables, conn, read, schema, to_value, with, without};
+use crate::support::{Tables, check_tables, claims, conn, read, schema, to_value, with, without};
 
 fn disconnect_event() -> LifecycleEvent {
     LifecycleEvent {
         conn: conn(17),
         user: Some("alice".into()),
         groups: vec!["team:blue".into()],
+        claims: claims(),
         edge: "3f9c2a7e1b0d4c85".into(),
         at: "2026-03-01T10:02:45.008Z".into(),
         close: Some(CloseInfo { code: close::ABNORMAL, reason: String::new() }),
@@ -20,7 +22,7 @@ fn disconnect_event() -> LifecycleEvent {
 
 fn events() -> Vec<LifecycleEvent> {
     let connect = LifecycleEvent { close: None, ..disconnect_event() };
-    let anonymous = LifecycleEvent { user: None, groups: vec![], ..connect.clone() };
+    let anonymous = LifecycleEvent { user: None, groups: vec![], claims: Claims::new(), ..connect.clone() };
     let mut events = vec![disconnect_event(), connect, anonymous];
     for code in [
         close::NORMAL,
@@ -77,9 +79,12 @@ fn lifecycle_event_schema_and_type_agree() {
             ("disconnect", closed(json!(1000), json!("bye"))),
             ("disconnect with an empty reason", closed(json!(1006), json!(""))),
             ("unknown properties are allowed", with(b, "region", json!("eu-west-1"))),
+            ("no claims", without(b, "claims")),
         ],
         invalid: vec![
             ("array", json!([])),
+            ("array claims", with(b, "claims", json!(["plan"]))),
+            ("string claims", with(b, "claims", json!("x"))),
             ("no conn", without(b, "conn")),
             ("no groups", without(b, "groups")),
             ("no edge", without(b, "edge")),

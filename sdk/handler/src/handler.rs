@@ -8,6 +8,7 @@ use herald_bus::responder::Responder;
 use herald_bus::{Bus, BusError};
 use herald_proto::client::FrameId;
 use herald_proto::handler::{Claims, HandlerRequest, HandlerResponse};
+use herald_proto::status;
 use serde::de::DeserializeOwned;
 
 use crate::reply::Reply;
@@ -79,13 +80,13 @@ impl Handler {
                 async move {
                     let reply = match read_request(&payload) {
                         Ok(request) => handle(request).await,
-                        Err(problem) => Reply::error(400, problem),
+                        Err(problem) => Reply::error(status::BAD_REQUEST, problem),
                     };
                     encode(reply.into_response())
                 }
             },
             limit: self.limit,
-            overloaded: encode(Reply::error(503, "the handler is overloaded").into_response()),
+            overloaded: encode(Reply::error(status::SERVICE_UNAVAILABLE, "the handler is overloaded").into_response()),
         };
         tracing::info!(subject = self.subject, "handler serving");
         responder.serve(bus, requests, stop).await;

@@ -2,6 +2,7 @@
 
 use herald_proto::client::ErrorDetails;
 use herald_proto::handler::{DisconnectEffect, Effect, HandlerResponse, PublishEffect, Target};
+use herald_proto::status;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -17,7 +18,7 @@ impl Reply {
         let raw = serde_json::to_string(&details).ok().and_then(|json| RawValue::from_string(json).ok());
         match raw {
             Some(raw) => Reply { response: HandlerResponse { details: Some(raw), ..HandlerResponse::default() } },
-            None => Reply::error(500, "the handler's reply could not be encoded"),
+            None => Reply::error(status::INTERNAL_ERROR, "the handler's reply could not be encoded"),
         }
     }
 

@@ -13,13 +13,11 @@
 //!   queue groups, request/reply with "no responders", headers, draining,
 //!   and dropping messages for a subscriber that does not keep up.
 //!
-//! [`responder`] is the request-serving loop routers and handlers share, and
-//! [`AbortOnDrop`] ties a background task to its owner.
+//! [`responder`] is the request-serving loop routers and handlers share.
 
 pub mod local;
 pub mod nats;
 pub mod responder;
-mod task;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -30,7 +28,6 @@ use futures_util::{Stream, StreamExt};
 use thiserror::Error;
 
 pub use crate::nats::BusConfig;
-pub use crate::task::AbortOnDrop;
 
 /// What a bus failure came from: the NATS client's own error, or what the
 /// in-process bus refused. Kept whole (as the error's `source`) so a caller
@@ -160,9 +157,22 @@ impl Bus {
         header: (&str, &str),
         payload: Bytes,
     ) -> Result<(), BusError> {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(header.0, header.1);
-        self.send(subject, None, Some(headers), payload).await
+        self.publish_with_headers(subject, &[header], payload).await
+    }
+
+    /// Publishes with headers (a Pusher client event carries its sender's
+    /// connection, to skip, and user id).
+    pub async fn publish_with_headers(
+        &self,
+        subject: String,
+        headers: &[(&str, &str)],
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        let mut map = async_nats::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, *value);
+        }
+        self.send(subject, None, Some(map), payload).await
     }
 
     async fn send(

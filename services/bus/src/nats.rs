@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
+use tokio_util::task::AbortOnDropHandle;
 
-use crate::{AbortOnDrop, BusError, RequestError, Subscription};
+use crate::{BusError, RequestError, Subscription};
 
 /// How to reach NATS.
 #[derive(Debug, Clone)]
@@ -58,7 +59,7 @@ struct Echoes {
     /// Who waits for which ping.
     waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
     /// Reads the echoes; ends with the bus.
-    _reader: AbortOnDrop,
+    _reader: AbortOnDropHandle<()>,
 }
 
 impl NatsBus {
@@ -95,14 +96,14 @@ impl NatsBus {
             .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.into() })?;
         let waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
         let reading = waiters.clone();
-        let reader = AbortOnDrop::spawn(async move {
+        let reader = AbortOnDropHandle::new(tokio::spawn(async move {
             while let Some(echo) = echoes.next().await {
                 let Some(Ok(n)) = echo.subject.rsplit('.').next().map(str::parse::<u64>) else { continue };
                 if let Some(waiter) = lock(&reading).remove(&n) {
                     let _ = waiter.send(());
                 }
             }
-        });
+        }));
         let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: reader };
         Ok(NatsBus { client, echoes: Arc::new(echoes) })
     }

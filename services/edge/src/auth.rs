@@ -13,7 +13,18 @@ use herald_proto::pattern::Pattern;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use thiserror::Error;
 
-use crate::config::AuthConfig;
+/// Who may connect.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Verifies tokens; `None` when the edge takes anonymous clients only.
+    pub key: Option<JwtKey>,
+    /// Whether a client without a token is let in, as nobody.
+    pub allow_anonymous: bool,
+    /// Required `aud` claim, when set.
+    pub audience: Option<String>,
+    /// Required `iss` claim, when set.
+    pub issuer: Option<String>,
+}
 
 /// A key that verifies tokens, with the one algorithm it accepts.
 #[derive(Clone)]

@@ -8,9 +8,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use herald_proto::pusher::app::Apps;
 use herald_proto::subject::Subjects;
 use herald_settings::edge as settings;
 
+pub use crate::auth::AuthConfig;
 use crate::auth::JwtKey;
 
 /// An edge's configuration.
@@ -25,19 +27,9 @@ pub struct EdgeConfig {
     pub origins: OriginPolicy,
     pub limits: Limits,
     pub timing: Timing,
-}
-
-/// Who may connect.
-#[derive(Debug, Clone)]
-pub struct AuthConfig {
-    /// Verifies tokens; `None` when the edge takes anonymous clients only.
-    pub key: Option<JwtKey>,
-    /// Whether a client without a token is let in, as nobody.
-    pub allow_anonymous: bool,
-    /// Required `aud` claim, when set.
-    pub audience: Option<String>,
-    /// Required `iss` claim, when set.
-    pub issuer: Option<String>,
+    /// The Pusher apps whose clients connect on `/app/<key>`; none turns
+    /// the Pusher protocol off.
+    pub pusher_apps: Apps,
 }
 
 /// Which `Origin` headers may open a WebSocket.
@@ -149,6 +141,7 @@ impl EdgeConfig {
             origins: settings::ALLOWED_ORIGINS.default_value().into(),
             limits: Limits::default(),
             timing: Timing::default(),
+            pusher_apps: Apps::default(),
         }
     }
 }

@@ -7,24 +7,30 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use herald_bus::RequestError;
 use herald_proto::client::action;
 use herald_proto::conn_id::ConnId;
-use herald_proto::handler::{HandlerRequest, HandlerResponse};
+use herald_proto::handler::HandlerRequest;
+use herald_proto::status::{self, Failure};
 use http::{HeaderMap, StatusCode};
 use serde_json::value::RawValue;
 
-use crate::auth::Identity;
-use crate::edge::EdgeShared;
+use crate::auth::{Identity, Verifier};
+use crate::routers::Routers;
 
 /// Why an upgrade is refused: the status and a message for the client.
 pub(crate) type Refusal = (StatusCode, String);
 
-/// The identity of a connection without a token.
-pub(crate) async fn authenticate(ctx: &EdgeShared, conn: &ConnId, headers: &HeaderMap) -> Result<Identity, Refusal> {
-    let own_rule = || ctx.verifier.connect(None).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()));
-    if !ctx.bus.is_connected() {
+/// The identity of a connection without a token: the `$connect` route's
+/// handler decides from `headers` (and the cookies in them); without a
+/// route or a router, `verifier`'s own rule does.
+pub(crate) async fn authenticate(
+    routers: &Routers,
+    verifier: &Verifier,
+    conn: &ConnId,
+    headers: &HeaderMap,
+) -> Result<Identity, Refusal> {
+    let own_rule = || verifier.connect(None).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()));
+    if !routers.reachable() {
         return own_rule();
     }
     let request = HandlerRequest {
@@ -37,30 +43,27 @@ pub(crate) async fn authenticate(ctx: &EdgeShared, conn: &ConnId, headers: &Head
         claims: Default::default(),
         headers: Some(header_map(headers)),
         cookies: Some(cookies(headers)),
+        timeout_ms: None,
     };
-    let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
-    let subject = ctx.config.subjects.router_actions();
-    let unavailable = |message: &str| Err((StatusCode::SERVICE_UNAVAILABLE, message.to_owned()));
-    let answer = match ctx.bus.request(subject, payload, ctx.config.timing.action_timeout).await {
-        Ok(answer) => answer,
-        Err(RequestError::NoResponders(_)) => return own_rule(),
-        Err(RequestError::TimedOut(_)) => return unavailable("authentication timed out"),
-        Err(RequestError::Failed { .. }) => return unavailable("authentication is unavailable"),
+    let (answer, message) = match routers.ask(request).await {
+        Ok(response) => match response.error {
+            None => return Ok(Identity::from_connect(response)),
+            Some(error) => (Ok(error.code), error.message),
+        },
+        Err(failure) => (Err(failure), failure_message(failure).to_owned()),
     };
-    let response: HandlerResponse = match herald_proto::json::from_object(&answer) {
-        Ok(response) => response,
-        Err(e) => {
-            tracing::warn!(error = %e, "malformed $connect answer");
-            return Err((StatusCode::BAD_GATEWAY, "authentication failed".to_owned()));
-        }
-    };
-    match response.error {
-        // No `$connect` route.
-        Some(error) if error.code == 404 => own_rule(),
-        Some(error) if error.code == 403 => Err((StatusCode::FORBIDDEN, error.message)),
-        Some(error) if error.code >= 500 => Err((StatusCode::SERVICE_UNAVAILABLE, error.message)),
-        Some(error) => Err((StatusCode::UNAUTHORIZED, error.message)),
-        None => Ok(Identity::from_connect(response)),
+    match status::upgrade_refusal(answer) {
+        None => own_rule(),
+        Some(code) => Err((StatusCode::from_u16(code).expect("refusals are HTTP statuses"), message)),
+    }
+}
+
+/// What a client refused because `$connect` got no answer is told.
+fn failure_message(failure: Failure) -> &'static str {
+    match failure {
+        Failure::TimedOut => "authentication timed out",
+        Failure::Malformed => "authentication failed",
+        Failure::NoResponders | Failure::Unreachable => "authentication is unavailable",
     }
 }
 

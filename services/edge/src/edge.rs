@@ -1,26 +1,29 @@
-//! The edge: binds its listener, holds the shared state every session uses,
-//! serves until told to stop, then drains.
+//! The edge: binds its listener, builds the parts every session and request
+//! uses (each gets only what it needs), serves until told to stop, then
+//! drains.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use herald_bus::{AbortOnDrop, Bus};
-use herald_proto::close;
+use herald_bus::Bus;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::auth::Verifier;
 use crate::config::EdgeConfig;
-use crate::http::{self, Fallback};
+use crate::drain::{Drain, restart};
+use crate::events::Events;
+use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
 use crate::presence;
 use crate::registry::Registry;
-use crate::session::handle::CloseRequest;
+use crate::routers::Routers;
+use crate::session::SessionContext;
 
 /// Bytes read from a socket at a time. Small on purpose: tungstenite
 /// allocates this buffer eagerly for every connection and keeps it for the
@@ -39,8 +42,9 @@ const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections waiting to be accepted (capped by the kernel's somaxconn).
 const LISTEN_BACKLOG: u32 = 4096;
-/// How often a drain checks whether every session is gone.
-const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// How long HTTP connections still open after the drain (health checks,
+/// keep-alive) get to finish the request they are serving.
+const CLOSE_CONNECTIONS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why an edge could not start.
 #[derive(Debug, Error)]
@@ -52,24 +56,21 @@ pub enum EdgeError {
 /// An edge, bound and subscribed, ready to [`run`](Edge::run).
 pub struct Edge {
     listener: TcpListener,
-    shared: Arc<EdgeShared>,
-    /// The edge-wide subscriptions (everyone, single connections).
-    pumps: Vec<AbortOnDrop>,
-}
-
-/// What every session and request of one edge shares.
-pub(crate) struct EdgeShared {
-    pub config: EdgeConfig,
-    pub verifier: Verifier,
-    pub bus: Bus,
-    pub registry: Arc<Registry>,
-    pub metrics: Arc<Metrics>,
-    /// Socket settings of every session.
-    pub ws_config: WebSocketConfig,
-    /// Set once a drain starts: readiness fails and upgrades are refused.
-    draining: AtomicBool,
-    /// Serves the paths the edge does not, if set.
-    pub fallback: OnceLock<Fallback>,
+    /// Serves every HTTP connection.
+    http: Arc<HttpContext>,
+    /// Sessions and upgrades, for the drain.
+    drain: Drain,
+    /// Closes every session when the drain begins.
+    registry: Arc<Registry>,
+    /// Says goodbye on it when the edge stops.
+    bus: Bus,
+    /// Where heartbeats go.
+    heartbeat_subject: String,
+    /// How long the drain may take.
+    drain_timeout: Duration,
+    /// The edge-wide subscriptions (everyone, single connections), presence
+    /// answers and heartbeats: they live as long as the edge.
+    pumps: Vec<AbortOnDropHandle<()>>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -78,58 +79,68 @@ impl std::fmt::Debug for Edge {
     }
 }
 
-impl EdgeShared {
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Relaxed)
-    }
-}
-
 impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
+        let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, .. } = config;
         let metrics = Arc::new(Metrics::default());
-        let registry = Registry::new(
-            new_edge_id(),
-            config.subjects.clone(),
-            bus.clone(),
-            config.timing.slow_consumer_grace,
-            metrics.clone(),
-        );
+        let edge_id = new_edge_id();
+        let registry =
+            Registry::new(edge_id.clone(), subjects.clone(), bus.clone(), timing.slow_consumer_grace, metrics.clone());
         let mut pumps = registry.start_edge_pumps().await;
-        match bus.subscribe(config.subjects.presence_query()).await {
+        match bus.subscribe(subjects.presence_query()).await {
             Ok(queries) => {
                 let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);
-                pumps.push(AbortOnDrop::spawn(answering));
+                pumps.push(AbortOnDropHandle::new(tokio::spawn(answering)));
             }
             Err(e) => tracing::error!(error = %e, "cannot answer presence queries"),
         }
-        let heartbeat_subject = config.subjects.edge_heartbeat();
-        let beating = presence::beat(bus.clone(), heartbeat_subject, registry.edge_id().to_owned());
-        pumps.push(AbortOnDrop::spawn(beating));
+        let heartbeat_subject = subjects.edge_heartbeat();
+        let beating = presence::beat(bus.clone(), heartbeat_subject.clone(), edge_id.clone());
+        pumps.push(AbortOnDropHandle::new(tokio::spawn(beating)));
+        let verifier = Arc::new(Verifier::new(&auth));
+        let routers = Routers::new(bus.clone(), &subjects, timing.action_timeout);
+        let drain = Drain::default();
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(WRITE_BUFFER_BYTES)
             .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-            .max_message_size(Some(config.limits.max_message_bytes))
-            .max_frame_size(Some(config.limits.max_message_bytes));
-        let shared = Arc::new(EdgeShared {
-            verifier: Verifier::new(&config.auth),
-            config,
-            bus,
-            registry,
-            metrics,
+            .max_message_size(Some(limits.max_message_bytes))
+            .max_frame_size(Some(limits.max_message_bytes));
+        let drain_timeout = timing.drain_timeout;
+        let sessions = Arc::new(SessionContext {
+            registry: registry.clone(),
+            routers: routers.clone(),
+            events: Events::new(bus.clone(), subjects.clone(), edge_id),
+            verifier: verifier.clone(),
+            bus: bus.clone(),
+            subjects,
+            limits,
+            timing,
             ws_config,
-            draining: AtomicBool::new(false),
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+        });
+        let http = Arc::new(HttpContext {
+            origins,
+            pusher_apps,
+            verifier,
+            routers,
+            registry: registry.clone(),
+            bus: bus.clone(),
+            drain: drain.clone(),
+            metrics,
+            sessions,
             fallback: OnceLock::new(),
         });
-        Ok(Edge { listener, shared, pumps })
+        Ok(Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, pumps })
     }
 
     /// Serves every request for a path the edge does not serve itself
     /// with `fallback`, on the edge's port.
     pub fn serve_also(self, fallback: Fallback) -> Edge {
-        if self.shared.fallback.set(fallback).is_err() {
+        if self.http.fallback.set(fallback).is_err() {
             tracing::warn!("the edge already had a fallback; keeping the first");
         }
         self
@@ -141,16 +152,19 @@ impl Edge {
 
     /// This edge's id, the first part of its connection ids.
     pub fn id(&self) -> &str {
-        self.shared.registry.edge_id()
+        self.registry.edge_id()
     }
 
     /// Serves until `shutdown` resolves, then drains: readiness turns false,
     /// new upgrades are refused, and every session is closed with 1012; after
-    /// at most the drain timeout the edge stops.
+    /// at most the drain timeout the edge stops, and the HTTP connections
+    /// left finish the request they serve.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Edge { listener, shared, pumps } = self;
-        tracing::info!(edge = shared.registry.edge_id(), addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "edge serving");
-        let accept = accept_loop(&listener, &shared);
+        let Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, pumps } = self;
+        tracing::info!(edge = registry.edge_id(), addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "edge serving");
+        let connections = TaskTracker::new();
+        let closing = CancellationToken::new();
+        let accept = accept_loop(&listener, &http, &connections, &closing);
         tokio::pin!(accept);
         tokio::select! {
             () = &mut accept => {}
@@ -159,11 +173,15 @@ impl Edge {
         // Health and readiness stay answerable while the sessions go.
         tokio::select! {
             () = &mut accept => {}
-            () = drain(&shared) => {}
+            () = run_drain(&drain, &registry, drain_timeout) => {}
+        }
+        closing.cancel();
+        connections.close();
+        if tokio::time::timeout(CLOSE_CONNECTIONS_TIMEOUT, connections.wait()).await.is_err() {
+            tracing::debug!(left = connections.len(), "HTTP connections still open at the stop");
         }
         drop(pumps);
-        let heartbeat_subject = shared.config.subjects.edge_heartbeat();
-        presence::leave(&shared.bus, &heartbeat_subject, shared.registry.edge_id()).await;
+        presence::leave(&bus, &heartbeat_subject, registry.edge_id()).await;
     }
 }
 
@@ -177,12 +195,19 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {
+/// Accepts connections and serves each on a task of `connections`, until
+/// `closing` ends them.
+async fn accept_loop(
+    listener: &TcpListener,
+    http: &Arc<HttpContext>,
+    connections: &TaskTracker,
+    closing: &CancellationToken,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(http::serve_connection(shared.clone(), stream));
+                connections.spawn(http::serve_connection(http.clone(), stream, closing.clone()));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -192,16 +217,14 @@ async fn accept_loop(listener: &TcpListener, shared: &Arc<EdgeShared>) {
     }
 }
 
-async fn drain(shared: &EdgeShared) {
-    shared.draining.store(true, Ordering::Relaxed);
-    let registry = &shared.registry;
+/// Closes every session with 1012 and waits, at most `timeout`, until the
+/// last is gone: the drain begins first, so a session set up meanwhile
+/// closes itself, and an upgrade still on its way is refused.
+async fn run_drain(drain: &Drain, registry: &Registry, timeout: Duration) {
+    drain.begin();
     tracing::info!(sessions = registry.sessions(), "draining");
-    registry.close_all(&CloseRequest::new(close::SERVICE_RESTART, "server restart"));
-    let deadline = Instant::now() + shared.config.timing.drain_timeout;
-    while registry.sessions() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(DRAIN_POLL).await;
-    }
-    match registry.sessions() {
+    registry.close_all(&restart());
+    match drain.wait(timeout).await {
         0 => tracing::info!("drained"),
         left => tracing::warn!(left, "drain timed out; dropping the remaining sessions"),
     }

@@ -3,19 +3,31 @@
 //!
 //! # Layout
 //!
-//! - [`edge`]: binds, serves, drains; the state every session shares.
+//! - `edge`: binds, serves, drains; builds the parts below, handing each
+//!   only what it uses.
 //! - [`config`]: the edge's typed configuration.
-//! - [`auth`]: JWT verification and the identity of a connection.
-//! - `http`: the HTTP surface, `/ws` upgrades and health.
+//! - [`auth`]: JWT verification, the identity of a connection, and who may
+//!   connect ([`AuthConfig`]).
+//! - [`http`]: the HTTP surface; `http::upgrade` decides upgrades (draining,
+//!   origin, token or `$connect`) before the `101`.
 //! - `connect`: `$connect`, authenticating tokenless upgrades through the
 //!   routers from headers and cookies.
-//! - `session`: one task per WebSocket (an actor) with a bounded mailbox,
-//!   its rate limit, system actions and client actions.
-//! - `registry`: the index of local sessions by user and group, and the one
-//!   bus subscription per user or group it keeps for them.
+//! - `session`: one task per WebSocket (an actor), its rate limit, system
+//!   actions and client actions; `SessionContext` is what sessions get.
+//! - `handle`: how the rest of the edge reaches a session: a bounded
+//!   mailbox and a close request.
+//! - `registry`: the index of local sessions by user and group, the one bus
+//!   subscription per user or group it keeps for them (topics, with their
+//!   pumps), and the edge-wide subscriptions and control operations.
+//! - `drain`: what a drain needs to reach every session and upgrade.
+//! - `routers`: handler requests to the routers' queue group, and their
+//!   answers.
 //! - `events`: lifecycle events on connect and disconnect.
 //! - `presence`: answers routers' presence queries; heartbeats.
 //! - `metrics`: counters for `/metrics`.
+//!
+//! No module takes another's whole context, so the dependencies run one
+//! way: `edge` → `http` → `session` → `registry` → `handle`.
 //!
 //! Why sessions are tokio tasks and not actix actors:
 //! `docs/adr/0001-sessions-are-tokio-tasks.md`.
@@ -23,15 +35,18 @@
 pub mod auth;
 pub mod config;
 mod connect;
+mod drain;
 mod edge;
 mod events;
+mod handle;
 pub mod http;
 mod metrics;
 mod presence;
 mod registry;
+mod routers;
 mod session;
 
-pub use auth::{Identity, JwtKey, KeyError};
-pub use config::{AuthConfig, EdgeConfig, Limits, OriginPolicy, Timing};
+pub use auth::{AuthConfig, Identity, JwtKey, KeyError};
+pub use config::{EdgeConfig, Limits, OriginPolicy, Timing};
 pub use edge::{Edge, EdgeError};
 pub use http::{Body, BoxError, Fallback, full};

@@ -11,6 +11,7 @@
 //! - [`signal`]: SIGTERM and SIGINT, and serving until one arrives.
 //! - [`edge`]: `herald edge`.
 //! - [`router`]: `herald router`.
+//! - [`pusher`]: the Pusher apps edges and routers both read.
 //! - [`dev`]: `herald dev`, the edge, a router and the example handlers in
 //!   one process, on an in-process bus.
 //!
@@ -27,6 +28,7 @@
 mod dev;
 mod edge;
 mod nats;
+mod pusher;
 mod router;
 mod signal;
 mod telemetry;

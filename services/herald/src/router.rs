@@ -15,6 +15,7 @@ use herald_settings::router::{
 };
 use herald_settings::{SettingError, SettingList, Settings, Spec, logging, nats};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::Failure;
 use crate::nats::{self as bus, Nats};
@@ -35,6 +36,7 @@ impl SettingList for RouterCommand {
         herald_settings::router::ROUTES,
         herald_settings::router::TUNING,
         herald_settings::router::PUSH_PORT,
+        herald_settings::pusher::APPS,
     ];
 }
 
@@ -64,6 +66,7 @@ impl RouterSettings {
         router.subjects = subjects;
         read_routes(settings, &mut router)?;
         tune(settings, &mut router)?;
+        router.pusher_apps = crate::pusher::read_apps(settings)?;
         Ok(RouterSettings { router, bus })
     }
 }
@@ -156,10 +159,11 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     };
     let router = router?;
     tracing::info!("router listening on {}", router.local_addr());
-    let reloads = tokio::spawn(reload_on_hangup(hangups, router.reloader()));
-    let ending = signal::serve_until_signalled(signals, drain_limit, |shutdown| router.run(shutdown.requested())).await;
-    reloads.abort();
-    ending.map_err(Failure::Stopped)
+    // Reloads until the router has stopped.
+    let _reloads = AbortOnDropHandle::new(tokio::spawn(reload_on_hangup(hangups, router.reloader())));
+    signal::serve_until_signalled(signals, drain_limit, |shutdown| router.run(shutdown.requested()))
+        .await
+        .map_err(Failure::Stopped)
 }
 
 #[cfg(test)]

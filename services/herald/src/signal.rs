@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 /// How long past its drain limit a stopping server may take (to say goodbye
 /// on the bus) before it is abandoned. Keep Kubernetes'
@@ -48,17 +48,15 @@ impl Signals {
     }
 }
 
-/// Resolves when the first signal arrives; given to the server to serve
+/// Cancelled when the first signal arrives; given to the server to serve
 /// until.
 #[derive(Debug)]
-pub struct Shutdown(oneshot::Receiver<()>);
+pub struct Shutdown(CancellationToken);
 
 impl Shutdown {
     /// Waits for the shutdown signal.
     pub async fn requested(self) {
-        // An error means the sender is gone, which only happens once the
-        // server has stopped: nothing is left to wait for either way.
-        let _ = self.0.await;
+        self.0.cancelled_owned().await;
     }
 }
 
@@ -99,16 +97,14 @@ where
     S: FnOnce(Shutdown) -> F,
     F: Future,
 {
-    let (stop, stopped) = oneshot::channel();
-    let server = serve(Shutdown(stopped));
+    let stop = CancellationToken::new();
+    let server = serve(Shutdown(stop.clone()));
     tokio::pin!(server);
     tokio::select! {
         output = &mut server => return Ok(output),
         name = signals.next() => tracing::info!("{name} received: draining; send it again to stop at once"),
     }
-    // Fails only if the server dropped its `Shutdown` without waiting on it,
-    // in which case it is finishing on its own.
-    let _ = stop.send(());
+    stop.cancel();
     let stop_within = drain_limit + STOP_MARGIN;
     tokio::select! {
         output = server => Ok(output),

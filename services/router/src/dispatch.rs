@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use herald_bus::{Bus, RequestError};
 use herald_proto::client::{ErrorDetails, action};
 use herald_proto::handler::HandlerResponse;
+use herald_proto::status::{self, Failure};
 use herald_proto::webhook;
 use reqwest::Url;
 use serde::Deserialize;
@@ -33,16 +34,26 @@ pub(crate) struct Dispatcher {
     routes: ArcSwap<RouteTable>,
 }
 
-/// A request failed before a handler answered.
-struct Failure {
+/// A handler call that gave no answer to pass on: the error the edge gets
+/// instead.
+struct CallFailure {
     code: u16,
     message: String,
 }
 
-/// The one field of a handler request the router reads.
+impl CallFailure {
+    fn new(failure: Failure, message: impl Into<String>) -> CallFailure {
+        CallFailure { code: status::request_failed(failure), message: message.into() }
+    }
+}
+
+/// The fields of a handler request the router reads.
 #[derive(Deserialize)]
-struct ActionName {
+struct Routing {
     action: String,
+    /// How long the edge waits for the answer.
+    #[serde(default)]
+    timeout_ms: Option<u64>,
 }
 
 impl Dispatcher {
@@ -70,56 +81,73 @@ impl Dispatcher {
     /// Answers one handler request (JSON) from an edge with a handler
     /// response (JSON).
     pub async fn dispatch(&self, request: Bytes) -> Bytes {
-        let name = match herald_proto::json::from_object::<ActionName>(&request) {
-            Ok(ActionName { action }) => action,
-            Err(e) => return error_answer(400, &format!("not a handler request: {e}")),
+        let (name, budget) = match herald_proto::json::from_object::<Routing>(&request) {
+            Ok(Routing { action, timeout_ms }) => (action, timeout_ms.map(Duration::from_millis)),
+            Err(e) => return error_answer(status::BAD_REQUEST, &format!("not a handler request: {e}")),
         };
         let routes = self.routes();
         match routes.route_for(&name) {
-            Some(route) => self.call(route, request).await,
+            Some(route) => self.call(route, request, budget).await,
             None => match name.as_str() {
-                action::JOIN | action::LEAVE => error_answer(403, "not allowed to join or leave that group"),
-                _ => error_answer(404, &format!("no route for action {name:?}")),
+                action::JOIN | action::LEAVE => {
+                    error_answer(status::FORBIDDEN, "not allowed to join or leave that group")
+                }
+                _ => error_answer(status::NOT_FOUND, &format!("no route for action {name:?}")),
             },
         }
     }
 
-    /// Calls a route's handler and checks its answer.
-    pub async fn call(&self, route: &Route, request: Bytes) -> Bytes {
+    /// Calls a route's handler and checks its answer. The handler has the
+    /// route's timeout, cut to `budget` (how long the edge waits) when that
+    /// is shorter: the edge's 504 would come first anyway, and this one says
+    /// why.
+    pub async fn call(&self, route: &Route, request: Bytes, budget: Option<Duration>) -> Bytes {
+        let cut = budget.filter(|budget| *budget < route.timeout);
+        let timeout = cut.unwrap_or(route.timeout);
         let answer = match &route.handler {
-            Handler::Nats(subject) => self.call_nats(subject, request, route.timeout).await,
-            Handler::Http(url) => self.call_http(url, request, route.timeout).await,
+            Handler::Nats(subject) => self.call_nats(subject, request, timeout).await,
+            Handler::Http(url) => self.call_http(url, request, timeout).await,
         };
+        let answer = match (answer, cut) {
+            (Err(failure), Some(budget)) if failure.code == status::GATEWAY_TIMEOUT => Err(cut_short(route, budget)),
+            (answer, _) => answer,
+        };
+        // A `$connect` handler's own 404 must not read as "no route".
+        let passed_on = |code| if route.action == action::CONNECT { status::connect_handler_error(code) } else { code };
         match answer {
             Ok(answer) => match check_answer(&answer) {
-                Ok(()) => answer,
+                Ok(None) => answer,
+                Ok(Some(error)) if passed_on(error.code) != error.code => {
+                    error_answer(passed_on(error.code), &error.message)
+                }
+                Ok(Some(_)) => answer,
                 Err(problem) => {
                     tracing::warn!(route = route.action, problem, "malformed handler answer");
-                    error_answer(502, "the handler's answer was malformed")
+                    error_answer(status::BAD_GATEWAY, "the handler's answer was malformed")
                 }
             },
-            Err(Failure { code, message }) => {
+            Err(CallFailure { code, message }) => {
                 tracing::debug!(route = route.action, code, message, "handler call failed");
-                error_answer(code, &message)
+                error_answer(passed_on(code), &message)
             }
         }
     }
 
-    async fn call_nats(&self, subject: &str, request: Bytes, timeout: Duration) -> Result<Bytes, Failure> {
+    async fn call_nats(&self, subject: &str, request: Bytes, timeout: Duration) -> Result<Bytes, CallFailure> {
         self.bus.request(subject.to_owned(), request, timeout).await.map_err(|e| match e {
-            RequestError::NoResponders(_) => Failure { code: 503, message: "no handler is available".into() },
-            RequestError::TimedOut(_) => Failure { code: 504, message: "the handler did not answer in time".into() },
+            RequestError::NoResponders(_) => CallFailure::new(Failure::NoResponders, "no handler is available"),
+            RequestError::TimedOut(_) => CallFailure::new(Failure::TimedOut, "the handler did not answer in time"),
             RequestError::Failed { reason, .. } => {
-                Failure { code: 503, message: format!("the message bus failed: {reason}") }
+                CallFailure::new(Failure::Unreachable, format!("the message bus failed: {reason}"))
             }
         })
     }
 
-    async fn call_http(&self, url: &Url, body: Bytes, timeout: Duration) -> Result<Bytes, Failure> {
+    async fn call_http(&self, url: &Url, body: Bytes, timeout: Duration) -> Result<Bytes, CallFailure> {
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
         let secret = self.webhook_secret.as_deref().unwrap_or_default();
         let signature = webhook::sign(secret, &timestamp, &body);
-        let mut response = self
+        let response = self
             .http
             .post(url.clone())
             .timeout(timeout)
@@ -130,46 +158,80 @@ impl Dispatcher {
             .send()
             .await
             .map_err(http_failure)?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(Failure { code: 502, message: format!("the handler answered HTTP {status}") });
+        let http_status = response.status();
+        let refusal = status::http_handler_status(http_status.as_u16());
+        let answer = read_answer(response).await;
+        if let Some(code) = refusal {
+            // A refusal (4xx) says why in its body's `error.message`, when it
+            // has one; a failing handler's body stays between it and us.
+            let message = answer.ok().filter(|_| http_status.is_client_error()).and_then(|body| error_message(&body));
+            let message = message.unwrap_or_else(|| format!("the handler answered HTTP {http_status}"));
+            return Err(CallFailure { code, message });
         }
-        let mut answer = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(http_failure)? {
-            if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(Failure { code: 502, message: "the handler's answer is too large".into() });
-            }
-            answer.extend_from_slice(&chunk);
-        }
+        let answer = answer?;
         // An empty body is an empty answer: reply with no details.
         if answer.iter().all(u8::is_ascii_whitespace) {
             return Ok(Bytes::from_static(b"{}"));
         }
-        Ok(answer.freeze())
+        Ok(answer)
     }
 }
 
-/// Error codes a handler may give clients: HTTP-like codes and the
-/// application range.
-const ERROR_CODES: std::ops::RangeInclusive<u16> = 100..=4999;
+/// A handler timed out at the edge's action timeout, before its route's:
+/// the client and the operator are told which limit was hit.
+fn cut_short(route: &Route, budget: Duration) -> CallFailure {
+    let (edge_ms, route_ms) = (budget.as_millis(), route.timeout.as_millis());
+    tracing::warn!(
+        route = route.action,
+        edge_ms,
+        route_ms,
+        "a handler was cut short by the edges' action timeout, which is below the route's timeout_ms: \
+         raise HERALD_ACTION_TIMEOUT_MS on the edges, or lower timeout_ms"
+    );
+    let message = format!(
+        "the handler did not answer within the edge's action timeout ({edge_ms} ms; the route allows {route_ms} ms)"
+    );
+    CallFailure::new(Failure::TimedOut, message)
+}
 
-/// Whether a handler's answer is a handler response the edge can apply;
-/// public for the fuzz target that holds it to what the edge reads.
-pub fn check_answer(answer: &[u8]) -> Result<(), String> {
+/// An HTTP handler's body, up to [`MAX_ANSWER_BYTES`].
+async fn read_answer(mut response: reqwest::Response) -> Result<Bytes, CallFailure> {
+    let mut answer = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(http_failure)? {
+        if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(CallFailure::new(Failure::Malformed, "the handler's answer is too large"));
+        }
+        answer.extend_from_slice(&chunk);
+    }
+    Ok(answer.freeze())
+}
+
+/// The `error.message` of a body, if it is JSON with one.
+fn error_message(body: &[u8]) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_slice(body).ok()?;
+    body.pointer("/error/message")?.as_str().map(str::to_owned)
+}
+
+/// Reads a handler's answer as a handler response the edge can apply, and
+/// returns its error, if it has one; public for the fuzz target that holds
+/// it to what the edge reads.
+pub fn check_answer(answer: &[u8]) -> Result<Option<ErrorDetails>, String> {
     let response: HandlerResponse = herald_proto::json::from_object(answer).map_err(|e| e.to_string())?;
     match response.error {
-        Some(error) if !ERROR_CODES.contains(&error.code) => Err(format!("error code {} is out of range", error.code)),
-        _ => Ok(()),
+        Some(error) if !status::HANDLER_ERROR_CODES.contains(&error.code) => {
+            Err(format!("error code {} is out of range", error.code))
+        }
+        error => Ok(error),
     }
 }
 
-fn http_failure(e: reqwest::Error) -> Failure {
+fn http_failure(e: reqwest::Error) -> CallFailure {
     if e.is_timeout() {
-        Failure { code: 504, message: "the handler did not answer in time".into() }
+        CallFailure::new(Failure::TimedOut, "the handler did not answer in time")
     } else if e.is_connect() {
-        Failure { code: 503, message: "the handler is unreachable".into() }
+        CallFailure::new(Failure::Unreachable, "the handler is unreachable")
     } else {
-        Failure { code: 502, message: format!("the handler failed: {e}") }
+        CallFailure::new(Failure::Malformed, format!("the handler failed: {e}"))
     }
 }
 
@@ -192,7 +254,8 @@ mod tests {
         assert!(check_answer(br#"{"error":{"code":418,"message":"teapot"}}"#).is_ok());
         assert!(check_answer(br#"{"error":{"code":0,"message":"x"}}"#).is_err());
         assert!(check_answer(br#"{"error":{"code":5000,"message":"x"}}"#).is_err());
-        assert!(check_answer(br#"[]"#).is_err());
+        assert!(check_answer(br#"[]"#).is_ok(), "PHP's empty answer");
+        assert!(check_answer(br#"[{"details":1}]"#).is_err());
         assert!(check_answer(br#"{"detail":1}"#).is_err());
         assert!(check_answer(b"<html>").is_err());
     }

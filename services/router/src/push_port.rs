@@ -33,7 +33,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::router::{RouterError, RouterShared};
+use herald_bus::Bus;
+use herald_handler::Presence;
+use herald_proto::subject::Subjects;
+
+use crate::api::ApiState;
+use crate::error::RouterError;
 
 /// The action of a frame made from a line without one.
 pub const DEFAULT_ACTION: &str = "push";
@@ -109,6 +114,22 @@ fn one_line(error: &serde_json::Error) -> String {
     error.to_string().replace('\n', " ")
 }
 
+/// What answering a line uses: where to publish, and who is online.
+#[derive(Debug, Clone)]
+pub(crate) struct PushTarget {
+    bus: Bus,
+    subjects: Subjects,
+    /// Cluster-wide presence, for `ok` or `fail`.
+    presence: Presence,
+}
+
+impl PushTarget {
+    /// The same bus, subjects and presence the backend API publishes with.
+    pub fn of(api: &ApiState) -> PushTarget {
+        PushTarget { bus: api.bus.clone(), subjects: api.subjects.clone(), presence: api.presence.clone() }
+    }
+}
+
 /// A bound push port, ready to [`run`](PushPort::run).
 #[derive(Debug)]
 pub(crate) struct PushPort {
@@ -131,7 +152,7 @@ impl PushPort {
     /// Takes connections until `stop`; then closes every connection once the
     /// line it is on (if any) is answered, within [`STOP_GRACE`], and
     /// returns.
-    pub async fn run(self, shared: Arc<RouterShared>, stop: impl Future<Output = ()>) {
+    pub async fn run(self, target: PushTarget, stop: impl Future<Output = ()>) {
         let PushPort { listener, config } = self;
         let slots = Arc::new(Semaphore::new(config.max_connections));
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -159,9 +180,9 @@ impl PushPort {
                 });
                 continue;
             };
-            let (shared, config, stop) = (shared.clone(), config.clone(), stop_rx.clone());
+            let (target, config, stop) = (target.clone(), config.clone(), stop_rx.clone());
             connections.spawn(async move {
-                serve_connection(stream, &shared, config.max_line_bytes, stop).await;
+                serve_connection(stream, &target, config.max_line_bytes, stop).await;
                 drop(slot);
             });
         }
@@ -176,7 +197,7 @@ impl PushPort {
 /// Answers one connection's lines, in order, until it closes or `stop`.
 async fn serve_connection(
     stream: TcpStream,
-    shared: &RouterShared,
+    target: &PushTarget,
     max_line_bytes: usize,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -188,7 +209,7 @@ async fn serve_connection(
             line = lines.next() => line,
         };
         let answer = match line {
-            Ok(Some(Ok(line))) => answer(shared, &line).await,
+            Ok(Some(Ok(line))) => answer(target, &line).await,
             Ok(Some(Err(too_long))) => format!("error {too_long}"),
             Ok(None) | Err(_) => return,
         };
@@ -199,16 +220,16 @@ async fn serve_connection(
 }
 
 /// Publishes what `line` says and tells whether its user is online.
-async fn answer(shared: &RouterShared, line: &[u8]) -> String {
+async fn answer(target: &PushTarget, line: &[u8]) -> String {
     let push = match parse_line(line) {
         Ok(push) => push,
         Err(bad) => return format!("error {bad}"),
     };
-    let subject = shared.config.subjects.user(&push.user);
-    if let Err(e) = shared.bus.publish(subject, Bytes::from(push.frame)).await {
+    let subject = target.subjects.user(&push.user);
+    if let Err(e) = target.bus.publish(subject, Bytes::from(push.frame)).await {
         return format!("error bus unavailable: {e}");
     }
-    match shared.presence.user(&push.user).await {
+    match target.presence.user(&push.user).await {
         Ok(presence) if presence.online => "ok".to_owned(),
         Ok(_) => "fail".to_owned(),
         Err(e) => format!("error presence unavailable: {e}"),

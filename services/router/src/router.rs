@@ -1,51 +1,53 @@
-//! The router: binds its HTTP listener, joins the routers' queue group on
-//! NATS, serves until told to stop, then leaves the group and finishes what
+//! The router: binds its HTTP listener, joins the routers' queue groups on
+//! NATS, serves until told to stop, then leaves the groups and finishes what
 //! it has.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use herald_bus::{Bus, BusError};
+use herald_bus::{Bus, Subscription};
 use herald_handler::Presence;
-use thiserror::Error;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
-use crate::api;
+use crate::actions::{self, ACTIONS_QUEUE};
+use crate::api::{self, ApiState};
 use crate::config::RouterConfig;
 use crate::dispatch::Dispatcher;
-use crate::metrics::{Metrics, inc};
-use crate::push_port::PushPort;
-use crate::routes::{RouteTable, RoutesError};
-use crate::service::{self, ACTIONS_QUEUE, EVENTS_QUEUE};
-
-/// Why a router could not start, or a reload was refused.
-#[derive(Debug, Error)]
-pub enum RouterError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
-    #[error("routes call HTTP handlers but no webhook secret is set (HERALD_WEBHOOK_SECRET)")]
-    MissingWebhookSecret,
-    #[error(transparent)]
-    Routes(#[from] RoutesError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error("no routes file to reload")]
-    NoRoutesFile,
-}
+use crate::error::RouterError;
+use crate::metrics::Metrics;
+use crate::notices::{self, EVENTS_QUEUE};
+use crate::push_port::{PushPort, PushTarget};
+use crate::pusher::PusherApi;
+use crate::pusher::webhooks::WebhookSender;
+use crate::reload::{RouteReloader, check_webhook_secret};
 
 /// A router's work without an HTTP listener of its own: it answers handler
 /// requests on NATS, and its HTTP API ([`RouterCore::app`]) can be served on
 /// any listener (`herald dev` serves it on the edge's port).
 #[derive(Debug)]
 pub struct RouterCore {
-    shared: Arc<RouterShared>,
+    /// What the backend HTTP API uses.
+    api: Arc<ApiState>,
+    /// Calls handlers; its routes are replaced on reload.
+    dispatcher: Arc<Dispatcher>,
+    metrics: Arc<Metrics>,
+    /// Where answers are published.
+    bus: Bus,
+    /// Handler requests (and `$disconnect` notices) worked on at once.
+    max_inflight: usize,
+    /// Where the routes came from, for reloads.
+    routes_file: Option<PathBuf>,
     /// Handler requests from edges (queue group).
-    actions: herald_bus::Subscription,
+    actions: Subscription,
     /// Disconnect events, for `$disconnect` (queue group).
-    events: herald_bus::Subscription,
+    events: Subscription,
     /// The push port, bound, when configured.
     push_port: Option<PushPort>,
+    /// Sends Pusher webhooks, when an app has a webhook URL.
+    webhooks: Option<WebhookSender>,
 }
 
 /// A router with its own HTTP listener, ready to [`run`](Router::run).
@@ -53,51 +55,6 @@ pub struct RouterCore {
 pub struct Router {
     listener: TcpListener,
     core: RouterCore,
-}
-
-/// What every request of one router shares.
-#[derive(Debug)]
-pub(crate) struct RouterShared {
-    pub config: RouterConfig,
-    pub bus: Bus,
-    pub dispatcher: Dispatcher,
-    /// Who is online, for the presence API.
-    pub presence: Presence,
-    pub metrics: Metrics,
-}
-
-/// Reloads a running router's routes (on SIGHUP).
-#[derive(Debug, Clone)]
-pub struct RouteReloader {
-    shared: Arc<RouterShared>,
-}
-
-impl RouteReloader {
-    /// Re-reads the routes file. A bad file keeps the old table; the error
-    /// says why. Requests in flight finish with the table they started with.
-    pub fn reload(&self) -> Result<(), RouterError> {
-        let result = self.load();
-        match &result {
-            Ok(()) => inc(&self.shared.metrics.route_reloads_total),
-            Err(_) => inc(&self.shared.metrics.route_reload_failures_total),
-        }
-        result
-    }
-
-    fn load(&self) -> Result<(), RouterError> {
-        let path = self.shared.config.routes_file.as_ref().ok_or(RouterError::NoRoutesFile)?;
-        let table = RouteTable::load(path)?;
-        check_webhook_secret(&table, self.shared.dispatcher.has_webhook_secret())?;
-        self.shared.dispatcher.replace_routes(table);
-        Ok(())
-    }
-}
-
-fn check_webhook_secret(table: &RouteTable, has_secret: bool) -> Result<(), RouterError> {
-    if table.has_http_routes() && !has_secret {
-        return Err(RouterError::MissingWebhookSecret);
-    }
-    Ok(())
 }
 
 impl RouterCore {
@@ -117,17 +74,50 @@ impl RouterCore {
         // reqwest's TLS needs a process-wide crypto provider; ring is the
         // one NATS already uses. Installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let subjects = &config.subjects;
+        let RouterConfig {
+            subjects,
+            api_key,
+            routes,
+            routes_file,
+            webhook_secret,
+            max_inflight,
+            max_body_bytes,
+            pusher_apps,
+            ..
+        } = config;
         let actions = bus.queue_subscribe(subjects.router_actions(), ACTIONS_QUEUE.to_owned()).await?;
         let events = bus.queue_subscribe(subjects.event_disconnect(), EVENTS_QUEUE.to_owned()).await?;
         let presence = Presence::start(bus.clone(), subjects.clone(), config.presence_timeout).await?;
+        let pusher = PusherApi::new(pusher_apps, bus.clone(), subjects.clone(), presence.edges().clone());
+        let webhooks =
+            WebhookSender::subscribe(&bus, &subjects, pusher.apps().iter().cloned(), pusher.metrics().clone()).await?;
         if let Err(e) = bus.sync().await {
             // NATS is down: the client subscribes as soon as it is back.
             tracing::warn!(error = %e, "NATS has not confirmed the router's subscriptions; serving anyway");
         }
-        let dispatcher = Dispatcher::new(bus.clone(), config.routes.clone(), config.webhook_secret.clone());
-        let shared = Arc::new(RouterShared { config, bus, dispatcher, presence, metrics: Metrics::default() });
-        Ok(RouterCore { shared, actions, events, push_port })
+        let dispatcher = Arc::new(Dispatcher::new(bus.clone(), routes, webhook_secret));
+        let metrics = Arc::new(Metrics::default());
+        let api = Arc::new(ApiState {
+            bus: bus.clone(),
+            subjects,
+            api_key,
+            max_body_bytes,
+            presence,
+            metrics: metrics.clone(),
+            pusher: Arc::new(pusher),
+        });
+        Ok(RouterCore {
+            api,
+            dispatcher,
+            metrics,
+            bus,
+            max_inflight,
+            routes_file,
+            actions,
+            events,
+            push_port,
+            webhooks,
+        })
     }
 
     /// Where the push port listens, when it is on.
@@ -137,31 +127,49 @@ impl RouterCore {
 
     /// The backend HTTP API, health and metrics, to serve on a listener.
     pub fn app(&self) -> axum::Router {
-        api::app(self.shared.clone())
+        api::app(self.api.clone())
     }
 
     pub fn reloader(&self) -> RouteReloader {
-        RouteReloader { shared: self.shared.clone() }
+        RouteReloader {
+            dispatcher: self.dispatcher.clone(),
+            routes_file: self.routes_file.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Answers handler requests until `shutdown` resolves; then stops taking
-    /// them (the other routers get them), finishes the ones in flight, and
-    /// returns.
+    /// them (the other routers get them), finishes the ones in flight and
+    /// the `$disconnect` notices on their way, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let RouterCore { shared, actions, events, push_port } = self;
-        let notices = tokio::spawn(service::notify_disconnects(shared.clone(), events));
-        let (stop_push, push_stopped) = tokio::sync::oneshot::channel::<()>();
-        let pushing =
-            push_port.map(|port| tokio::spawn(port.run(shared.clone(), async move { drop(push_stopped.await) })));
-        let shutdown = async move {
-            shutdown.await;
-            let _ = stop_push.send(());
+        let RouterCore { api, dispatcher, metrics, bus, max_inflight, actions, events, push_port, webhooks, .. } = self;
+        let stop = CancellationToken::new();
+        let working = async {
+            tokio::join!(
+                notices::notify(dispatcher.clone(), metrics.clone(), max_inflight, events, stop.cancelled()),
+                actions::serve(&bus, dispatcher, metrics, max_inflight, actions, stop.cancelled()),
+            );
+            // Stopped, or the bus ended both subscriptions: the push port
+            // stops with them.
+            stop.cancel();
         };
-        service::serve_actions(shared, actions, shutdown).await;
-        if let Some(pushing) = pushing {
-            let _ = pushing.await;
-        }
-        notices.abort();
+        let pushing = async {
+            if let Some(port) = push_port {
+                port.run(PushTarget::of(&api), stop.cancelled()).await;
+            }
+        };
+        let sending = async {
+            if let Some(sender) = webhooks {
+                sender.run(stop.cancelled()).await;
+            }
+        };
+        let stopping = async {
+            tokio::select! {
+                () = shutdown => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        };
+        tokio::join!(working, pushing, sending, stopping);
     }
 }
 
@@ -194,20 +202,18 @@ impl Router {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let Router { listener, core } = self;
         tracing::info!(addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "router serving");
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let http = axum::serve(listener, core.app()).with_graceful_shutdown(stopped(stop_rx.clone()));
-        let http = tokio::spawn(async move {
-            if let Err(e) = http.await {
+        let stop = CancellationToken::new();
+        let app = core.app();
+        let http = async {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
+            if let Err(e) = serving.await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
-        });
-        let serving = tokio::spawn(core.run(stopped(stop_rx)));
-        shutdown.await;
-        let _ = stop_tx.send(true);
-        let _ = serving.await;
-        let _ = http.await;
+        };
+        let stopping = async {
+            shutdown.await;
+            stop.cancel();
+        };
+        tokio::join!(http, core.run(stop.cancelled()), stopping);
     }
 }

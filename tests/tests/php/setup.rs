@@ -42,7 +42,7 @@ impl Herald {
     /// Starts Herald in `layout`, routing as `routes` (TOML) says.
     pub async fn start(layout: Layout, routes: &str) -> Herald {
         let routes = RoutesFile::new(routes);
-        let with_routes = |command: herald_tests::edge::HeraldCommand| {
+        let with_routes = |command: herald_tests::process::HeraldCommand| {
             command
                 .env("HERALD_ROUTES_FILE", routes.path_str())
                 .env("HERALD_WEBHOOK_SECRET", secret(TEST_WEBHOOK_SECRET))

@@ -6,14 +6,13 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
-use herald_bus::RequestError;
 use herald_proto::client::{self, ClientFrame, FrameId};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
+use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
 
-use super::handle::CloseRequest;
-use super::{Ending, Session, Socket};
-use crate::edge::EdgeShared;
+use super::{Ending, Session, SessionContext, Socket};
+use crate::handle::CloseRequest;
 use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
@@ -34,7 +33,7 @@ pub(super) struct ActionOutcome {
     action: String,
     id: Option<FrameId>,
     purpose: Purpose,
-    answer: Result<Bytes, RequestError>,
+    answer: Result<HandlerResponse, Failure>,
 }
 
 impl Session {
@@ -46,9 +45,11 @@ impl Session {
         frame: ClientFrame,
         purpose: Purpose,
     ) -> Result<(), Ending> {
-        if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.config.limits.max_inflight_actions {
+        if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.limits.max_inflight_actions {
             let message = "too many actions waiting for an answer";
-            return self.reply_error(socket, &frame.action, 429, message, frame.id.as_ref()).await;
+            return self
+                .reply_error(socket, &frame.action, status::TOO_MANY_REQUESTS, message, frame.id.as_ref())
+                .await;
         }
         inc(&self.ctx.metrics.actions_total);
         let request = HandlerRequest {
@@ -61,14 +62,12 @@ impl Session {
             claims: self.identity.claims.clone(),
             headers: None,
             cookies: None,
+            timeout_ms: None,
         };
-        let payload = Bytes::from(serde_json::to_vec(&request).expect("a handler request always serialises"));
-        let bus = self.ctx.bus.clone();
-        let subject = self.ctx.config.subjects.router_actions();
-        let timeout = self.ctx.config.timing.action_timeout;
+        let routers = self.ctx.routers.clone();
         let (action, id) = (frame.action, frame.id);
         self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
-            let answer = bus.request(subject, payload, timeout).await;
+            let answer = routers.ask(request).await;
             ActionOutcome { action, id, purpose, answer }
         }));
         Ok(())
@@ -76,32 +75,29 @@ impl Session {
 
     pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
         let ActionOutcome { action, id, purpose, answer } = outcome;
-        let failure = match (answer, purpose) {
-            (Ok(payload), purpose) => match herald_proto::json::from_object::<HandlerResponse>(&payload) {
-                Ok(response) => match purpose {
-                    Purpose::Action => return self.apply_response(socket, &action, id.as_ref(), response).await,
-                    Purpose::Membership { group } => match response.error {
-                        Some(error) => (error.code, error.message),
-                        None => return self.change_membership(socket, &action, group, id.as_ref()).await,
-                    },
-                },
-                Err(e) => {
-                    tracing::warn!(conn = %self.conn, action, error = %e, "malformed answer to a client action");
-                    (502, "the handler's answer was malformed".to_owned())
-                }
-            },
-            (Err(RequestError::NoResponders(_)), Purpose::Membership { group }) => {
-                (403, format!("not allowed to join or leave group {group:?}"))
+        let (code, message) = match (answer, purpose) {
+            (Ok(response), Purpose::Action) => {
+                return self.apply_response(socket, &action, id.as_ref(), response).await;
             }
-            (Err(RequestError::NoResponders(_)), Purpose::Action) => (503, "no router is available".to_owned()),
-            (Err(RequestError::TimedOut(_)), _) => (504, "the handler did not answer in time".to_owned()),
-            (Err(RequestError::Failed { reason, .. }), _) => (503, format!("the message bus is unavailable: {reason}")),
+            (Ok(response), Purpose::Membership { group }) => match response.error {
+                Some(error) => (error.code, error.message),
+                None => return self.change_membership(socket, &action, group, id.as_ref()).await,
+            },
+            // No router, so no `$join` route: not allowed.
+            (Err(Failure::NoResponders), Purpose::Membership { group }) => {
+                (status::FORBIDDEN, format!("not allowed to join or leave group {group:?}"))
+            }
+            (Err(failure), _) => (status::request_failed(failure), failure_message(failure).to_owned()),
         };
-        self.reply_error(socket, &action, failure.0, &failure.1, id.as_ref()).await
+        self.reply_error(socket, &action, code, &message, id.as_ref()).await
     }
 
-    /// Applies a handler's effects, then replies; a `disconnect` effect
-    /// closes the session after the reply.
+    /// Applies a handler's effects in the order given, then replies; a
+    /// `disconnect` effect closes the session after the reply.
+    ///
+    /// A `publish` waits until the subscriptions of the joins before it are
+    /// live, so that a publish to a group just joined reaches this
+    /// connection too (the most common chat handler: join, then say hello).
     async fn apply_response(
         &mut self,
         socket: &mut Socket,
@@ -119,7 +115,10 @@ impl Session {
                     self.ctx.registry.leave(local, &group);
                 }
                 Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
-                Effect::Publish(publish) => publish_effect(&self.ctx, &self.conn_text, publish).await,
+                Effect::Publish(publish) => {
+                    wait_subscribed(waits.drain(..)).await;
+                    publish_effect(&self.ctx, &self.conn_text, publish).await;
+                }
             }
         }
         wait_subscribed(waits).await;
@@ -135,8 +134,8 @@ impl Session {
     }
 }
 
-async fn publish_effect(ctx: &EdgeShared, conn: &str, publish: PublishEffect) {
-    let subjects = match ctx.config.subjects.for_target(&publish.to) {
+async fn publish_effect(ctx: &SessionContext, conn: &str, publish: PublishEffect) {
+    let subjects = match ctx.subjects.for_target(&publish.to) {
         Ok(subjects) => subjects,
         Err(e) => {
             tracing::warn!(conn, error = %e, "dropped a publish effect with a bad target");
@@ -148,6 +147,16 @@ async fn publish_effect(ctx: &EdgeShared, conn: &str, publish: PublishEffect) {
         if let Err(e) = ctx.bus.publish(subject, frame.clone()).await {
             tracing::warn!(conn, error = %e, "publish effect failed");
         }
+    }
+}
+
+/// What a client whose action got no answer is told.
+fn failure_message(failure: Failure) -> &'static str {
+    match failure {
+        Failure::NoResponders => "no router is available",
+        Failure::TimedOut => "the handler did not answer in time",
+        Failure::Unreachable => "the message bus is unavailable",
+        Failure::Malformed => "the handler's answer was malformed",
     }
 }
 

@@ -1,13 +1,21 @@
 //! One WebSocket session: a tokio task that owns its socket (an actor).
 //!
-//! Everyone else reaches a session through its [`handle::SessionHandle`]: a
-//! bounded mailbox for frames and a close request that bypasses the mailbox.
+//! Everyone else reaches a session through its [`SessionHandle`]: a bounded
+//! mailbox for frames and a close request that bypasses the mailbox.
+//! What sessions need from the edge is their [`SessionContext`].
 //! The task reads client frames, writes what its mailbox holds, keeps the
 //! client's token and liveness in check, and waits on the client's actions,
 //! all in one `select!` loop, so a session costs one task and no locks.
+//!
+//! The protocol a client speaks is decided at the upgrade and kept in one
+//! place, the session's [`Protocol`]: it reads client frames (`system` and
+//! `actions` for Herald's own, `pusher` for Pusher's) and writes the
+//! session's own frames; the loop, mailbox, limits, liveness and drain are
+//! the same for every protocol.
 
 mod actions;
-pub(crate) mod handle;
+mod context;
+mod pusher;
 mod rate;
 mod system;
 
@@ -21,6 +29,10 @@ use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
+use herald_proto::event::CloseInfo;
+use herald_proto::handler::Claims;
+use herald_proto::pusher::{codes, frame as pusher_frame};
+use herald_proto::status;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
@@ -29,11 +41,13 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::{ActionCall, ActionOutcome};
-use self::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
+pub(crate) use self::context::SessionContext;
+pub(crate) use self::pusher::PusherSession;
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
-use crate::edge::EdgeShared;
-use crate::events;
+use crate::drain::restart;
+use crate::events::Subject;
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared, Wire};
 use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
@@ -46,6 +60,42 @@ const WRITE_BATCH: usize = 64;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest close reason RFC 6455 allows, in bytes.
 const MAX_CLOSE_REASON: usize = 123;
+
+/// The protocol a session speaks, chosen at its upgrade.
+#[derive(Debug)]
+pub(crate) enum Protocol {
+    /// Herald's own, on `/ws`.
+    Herald,
+    /// Pusher protocol 7, on `/app/<key>` (boxed: a Herald session does not
+    /// pay for its state).
+    Pusher(Box<PusherSession>),
+}
+
+impl Protocol {
+    /// What deliveries are encoded for.
+    fn wire(&self) -> Wire {
+        match self {
+            Protocol::Herald => Wire::Herald,
+            Protocol::Pusher(pusher) => Wire::Pusher(pusher.app.clone()),
+        }
+    }
+
+    /// The close code this protocol's clients understand for `code`.
+    fn close_code(&self, code: u16) -> u16 {
+        match self {
+            Protocol::Herald => code,
+            Protocol::Pusher(_) => codes::for_close(code),
+        }
+    }
+
+    /// The frame that says a frame was refused for its rate.
+    fn rate_refusal(&self, message: &str) -> String {
+        match self {
+            Protocol::Herald => client::encode_error(None, status::TOO_MANY_REQUESTS, message, None),
+            Protocol::Pusher(_) => pusher_frame::error(Some(codes::CLIENT_EVENT_RATE), message),
+        }
+    }
+}
 
 /// How a session ended.
 #[derive(Debug)]
@@ -60,10 +110,36 @@ pub(crate) enum Ending {
 
 /// Starts the session of an accepted upgrade, to run once the upgrade is
 /// done.
-pub(crate) fn start(ctx: &Arc<EdgeShared>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
-    let (handle, mailbox, shared) = SessionHandle::new(ctx.config.limits.mailbox_capacity);
-    let session = Session::new(ctx.clone(), conn, identity, mailbox);
-    tokio::spawn(run(session, handle, shared, on_upgrade));
+pub(crate) fn start(
+    ctx: &Arc<SessionContext>,
+    on_upgrade: OnUpgrade,
+    conn: ConnId,
+    identity: Identity,
+    protocol: Protocol,
+) {
+    let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
+    let session = Session::new(ctx.clone(), conn, identity, protocol, mailbox);
+    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade));
+}
+
+/// Completes a Pusher upgrade only to say why the connection is refused
+/// (`pusher:error` with `code`, then a close with it), which is how Pusher
+/// clients learn not to retry. Tracked like a session, so a drain waits
+/// for it.
+pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, code: u16, message: String) {
+    let ws_config = ctx.ws_config;
+    ctx.drain.spawn_session(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+        let refusal = async {
+            socket.send(Message::text(pusher_frame::error(Some(code), &message))).await?;
+            let reason = truncate_reason(&message).into();
+            socket.close(Some(CloseFrame { code: code.into(), reason })).await?;
+            while let Some(Ok(_)) = socket.next().await {}
+            Ok::<(), WsError>(())
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, refusal).await;
+    });
 }
 
 /// Runs a session from its upgrade to its end.
@@ -91,17 +167,32 @@ fn run(
         let identity = &session.identity;
         let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
         inc(&ctx.metrics.connections_total);
-        Box::pin(wait_subscribed(subscribed)).await;
-        let ending = tokio::select! {
-            ending = session.serve(&mut socket) => ending,
-            request = shared.close_requested() => Ending::ByEdge(request),
+        // A drain that began before this session was registered did not
+        // see it: it closes itself.
+        let ending = if ctx.drain.is_draining() {
+            Ending::ByEdge(restart())
+        } else {
+            Box::pin(wait_subscribed(subscribed)).await;
+            tokio::select! {
+                ending = session.serve(&mut socket) => ending,
+                request = shared.close_requested() => Ending::ByEdge(request),
+            }
         };
-        Box::pin(end(&ctx, &session.conn, &session.conn_text, &mut socket, ending)).await;
+        let who = Ended { conn: &session.conn, conn_text: &session.conn_text, claims: &session.identity.claims };
+        Box::pin(end(&ctx, who, &session.protocol, &mut socket, ending)).await;
     }
 }
 
+/// The session that ended, for its disconnect event.
+struct Ended<'a> {
+    conn: &'a ConnId,
+    conn_text: &'a str,
+    claims: &'a Claims,
+}
+
 /// Takes a session that has ended out of the edge and closes its socket.
-async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Socket, ending: Ending) {
+async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: &mut Socket, ending: Ending) {
+    let conn = who.conn;
     let membership = ctx.registry.unregister(conn.local());
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
@@ -109,7 +200,12 @@ async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Sock
                 tracing::warn!(code = request.code, "close code cannot be sent; using 4000");
                 request.code = close::BACKEND_DISCONNECT;
             }
-            let frame = CloseFrame { code: request.code.into(), reason: truncate_reason(&request.reason).into() };
+            let code = protocol.close_code(request.code);
+            if let Protocol::Pusher(_) = protocol {
+                // Pusher servers say why before they close.
+                let _ = socket.send(Message::text(pusher_frame::error(Some(code), &request.reason))).await;
+            }
+            let frame = CloseFrame { code: code.into(), reason: truncate_reason(&request.reason).into() };
             (request.code, request.reason, Some(frame))
         }
         Ending::ByPeer(request) => (request.code, request.reason, None),
@@ -118,7 +214,7 @@ async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Sock
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    events::publish_disconnect(ctx, conn_text, membership, code, reason).await;
+    ctx.events.disconnected(who.conn_text, membership, who.claims, CloseInfo { code, reason }).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -139,11 +235,13 @@ async fn end(ctx: &EdgeShared, conn: &ConnId, conn_text: &str, socket: &mut Sock
 
 /// The state of one session, owned by its task.
 struct Session {
-    ctx: Arc<EdgeShared>,
+    ctx: Arc<SessionContext>,
     conn: ConnId,
     /// `conn` as text, as clients, handlers and events see it.
     conn_text: String,
     identity: Identity,
+    /// How the client's frames are read and the session's own written.
+    protocol: Protocol,
     /// When the token expires, on the monotonic clock.
     expires: Option<Instant>,
     mailbox: Mailbox,
@@ -160,8 +258,14 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: Arc<EdgeShared>, conn: ConnId, identity: Identity, mailbox: Mailbox) -> Session {
-        let limits = &ctx.config.limits;
+    fn new(
+        ctx: Arc<SessionContext>,
+        conn: ConnId,
+        identity: Identity,
+        protocol: Protocol,
+        mailbox: Mailbox,
+    ) -> Session {
+        let limits = &ctx.limits;
         let now = Instant::now();
         Session {
             limiter: RateLimiter::new(limits.rate_per_sec, limits.rate_burst, limits.rate_strikes, now),
@@ -169,6 +273,7 @@ impl Session {
             conn,
             expires: expiry_instant(identity.expires_at),
             identity,
+            protocol,
             mailbox,
             last_heard: now,
             ping_sent: None,
@@ -217,9 +322,25 @@ impl Session {
 
     async fn greet(&mut self, socket: &mut Socket) -> Result<(), Ending> {
         let groups = self.ctx.registry.groups_of(self.conn.local());
-        let details = ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
-        self.send(socket, client::encode(action::CONNECTED, &details, None)).await?;
-        events::publish_connect(&self.ctx, &self.conn_text, self.identity.user.clone(), details.groups).await;
+        let first = match &self.protocol {
+            Protocol::Herald => {
+                let details =
+                    ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
+                client::encode(action::CONNECTED, &details, None)
+            }
+            Protocol::Pusher(pusher) => {
+                let activity_timeout = self.ctx.timing.ping_interval.as_secs().max(1);
+                pusher_frame::connection_established(pusher.socket_id, activity_timeout)
+            }
+        };
+        self.send(socket, first).await?;
+        let who = Subject {
+            conn: &self.conn_text,
+            user: self.identity.user.clone(),
+            groups: self.ctx.registry.groups_of(self.conn.local()),
+            claims: &self.identity.claims,
+        };
+        self.ctx.events.connected(who).await;
         Ok(())
     }
 
@@ -279,7 +400,14 @@ impl Session {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
                 Message::Binary(_) => {
-                    self.bad_frame(socket, 400, "binary frames are not supported: send JSON text", None).await
+                    let message = "binary frames are not supported: send JSON text";
+                    match self.protocol {
+                        Protocol::Herald => self.bad_frame(socket, status::BAD_REQUEST, message, None).await,
+                        Protocol::Pusher(_) => {
+                            inc(&self.ctx.metrics.bad_frames_total);
+                            self.send(socket, pusher_frame::error(None, message)).await
+                        }
+                    }
                 }
                 _ => Ok(()),
             },
@@ -288,13 +416,23 @@ impl Session {
                 let message_text =
                     format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
                 match message {
+                    Message::Text(_) | Message::Binary(_) if matches!(self.protocol, Protocol::Pusher(_)) => {
+                        self.send(socket, self.protocol.rate_refusal(&message_text)).await
+                    }
                     Message::Text(text) => match client::ClientFrame::parse(&text) {
                         Ok(frame) => {
-                            self.reply_error(socket, &frame.action, 429, &message_text, frame.id.as_ref()).await
+                            self.reply_error(
+                                socket,
+                                &frame.action,
+                                status::TOO_MANY_REQUESTS,
+                                &message_text,
+                                frame.id.as_ref(),
+                            )
+                            .await
                         }
-                        Err(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
+                        Err(_) => self.send(socket, self.protocol.rate_refusal(&message_text)).await,
                     },
-                    Message::Binary(_) => self.send(socket, client::encode_error(None, 429, &message_text, None)).await,
+                    Message::Binary(_) => self.send(socket, self.protocol.rate_refusal(&message_text)).await,
                     _ => Ok(()),
                 }
             }
@@ -306,8 +444,11 @@ impl Session {
     }
 
     async fn on_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Ending> {
+        if let Protocol::Pusher(_) = self.protocol {
+            return self.pusher_text(socket, text).await;
+        }
         match client::ClientFrame::parse(text) {
-            Err(e) => self.bad_frame(socket, 400, &e.message, e.id.as_ref()).await,
+            Err(e) => self.bad_frame(socket, status::BAD_REQUEST, &e.message, e.id.as_ref()).await,
             Ok(frame) if action::is_system(&frame.action) => self.system_action(socket, frame).await,
             Ok(frame) => self.ask_routers(socket, frame, actions::Purpose::Action).await,
         }
@@ -334,7 +475,7 @@ impl Session {
         message: &str,
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
-        if code == 400 {
+        if code == status::BAD_REQUEST {
             inc(&self.ctx.metrics.bad_frames_total);
         }
         self.send(socket, client::encode_error(Some(action), code, message, id)).await
@@ -349,7 +490,7 @@ impl Session {
     /// The next time a timer needs the session: a ping, a pong deadline, the
     /// token's expiry, or the end of the re-authentication grace.
     fn next_deadline(&self) -> Instant {
-        let timing = &self.ctx.config.timing;
+        let timing = &self.ctx.timing;
         let liveness = match self.ping_sent {
             None => self.last_heard + timing.ping_interval,
             Some(sent) => sent + timing.pong_timeout,
@@ -363,7 +504,7 @@ impl Session {
 
     async fn on_timer(&mut self, socket: &mut Socket) -> Result<(), Ending> {
         let now = Instant::now();
-        let timing = self.ctx.config.timing.clone();
+        let timing = self.ctx.timing.clone();
         match (self.reauth_sent, self.expires) {
             (Some(sent), _) if now >= sent + timing.reauth_grace => {
                 return Err(Ending::ByEdge(CloseRequest::new(close::AUTH_EXPIRED, "token expired")));
@@ -395,8 +536,8 @@ async fn next_action(actions: &mut Option<FuturesUnordered<ActionCall>>) -> Opti
 
 /// Runs one write to the socket. A write that cannot finish within the
 /// slow-consumer grace means the client stopped reading: 1013.
-async fn write(ctx: &EdgeShared, write: impl Future<Output = Result<(), WsError>>) -> Result<(), Ending> {
-    match tokio::time::timeout(ctx.config.timing.slow_consumer_grace, write).await {
+async fn write(ctx: &SessionContext, write: impl Future<Output = Result<(), WsError>>) -> Result<(), Ending> {
+    match tokio::time::timeout(ctx.timing.slow_consumer_grace, write).await {
         Ok(result) => result.map_err(lost),
         Err(_) => {
             inc(&ctx.metrics.slow_consumers_total);

@@ -1,6 +1,7 @@
 //! System actions a client may send: `$ping`, `$join`, `$leave`, `$auth`.
 
 use herald_proto::client::{self, AuthDetails, AuthState, ClientFrame, FrameId, GroupDetails, action};
+use herald_proto::status;
 use serde::de::DeserializeOwned;
 
 use super::actions::Purpose;
@@ -18,7 +19,7 @@ impl Session {
             action::AUTH => self.reauthenticate(socket, frame).await,
             other => {
                 let message = format!("unknown system action {other:?}");
-                self.reply_error(socket, &frame.action, 400, &message, frame.id.as_ref()).await
+                self.reply_error(socket, &frame.action, status::BAD_REQUEST, &message, frame.id.as_ref()).await
             }
         }
     }
@@ -27,7 +28,7 @@ impl Session {
         let id = frame.id.as_ref();
         let GroupDetails { group } = match details(&frame, r#"{"group": "<name>"}"#) {
             Ok(details) => details,
-            Err(message) => return self.reply_error(socket, &frame.action, 400, &message, id).await,
+            Err(message) => return self.reply_error(socket, &frame.action, status::BAD_REQUEST, &message, id).await,
         };
         if self.identity.may_join(&group) {
             let id = frame.id.clone();
@@ -59,11 +60,11 @@ impl Session {
         let id = frame.id.as_ref();
         let AuthDetails { token } = match details(&frame, r#"{"token": "<JWT>"}"#) {
             Ok(details) => details,
-            Err(message) => return self.reply_error(socket, action::AUTH, 400, &message, id).await,
+            Err(message) => return self.reply_error(socket, action::AUTH, status::BAD_REQUEST, &message, id).await,
         };
         let identity = match self.ctx.verifier.verify(&token) {
             Ok(identity) => identity,
-            Err(e) => return self.reply_error(socket, action::AUTH, 401, &e.to_string(), id).await,
+            Err(e) => return self.reply_error(socket, action::AUTH, status::UNAUTHORIZED, &e.to_string(), id).await,
         };
         let local = self.conn.local();
         let registry = &self.ctx.registry;

@@ -11,9 +11,9 @@ use herald_bus::{Bus, BusConfig, BusError, RequestError, Subscription};
 use herald_examples::Example;
 use herald_proto::subject::Subjects;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
+use tokio_util::sync::CancellationToken;
 
 /// How long anything the tests wait for may take.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -69,23 +69,21 @@ impl Drop for Nats {
 
 /// An example serving in the background.
 pub struct Running {
-    stop: oneshot::Sender<()>,
+    stop: CancellationToken,
     task: JoinHandle<Result<(), BusError>>,
 }
 
 impl Running {
     pub fn start(example: Example, bus: Bus, subjects: Subjects) -> Running {
-        let (stop, stopped) = oneshot::channel::<()>();
-        let stopped = async {
-            let _ = stopped.await;
-        };
+        let stop = CancellationToken::new();
+        let stopped = stop.clone().cancelled_owned();
         let task = tokio::spawn(async move { example.serve(&bus, &subjects, stopped).await });
         Running { stop, task }
     }
 
     /// Stops the example and checks that it drains and returns cleanly.
     pub async fn stop(self) {
-        self.stop.send(()).unwrap();
+        self.stop.cancel();
         let outcome = timeout(PATIENCE, self.task).await.expect("the example did not stop");
         outcome.expect("the example panicked").expect("the example failed");
     }

@@ -39,9 +39,7 @@ pub(crate) async fn require_api_key(State(state): State<Arc<ApiState>>, request:
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     match presented {
-        Some(key) if constant_time_eq(key.trim().as_bytes(), state.config.api_key.as_bytes()) => {
-            next.run(request).await
-        }
+        Some(key) if constant_time_eq(key.trim().as_bytes(), state.api_key.as_bytes()) => next.run(request).await,
         Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "wrong API key").into_response(),
         None => {
             ApiError::new(StatusCode::UNAUTHORIZED, "missing API key: send Authorization: Bearer <key>").into_response()

@@ -7,6 +7,7 @@
 
 mod error;
 mod extract;
+mod state;
 
 use std::sync::Arc;
 
@@ -26,11 +27,8 @@ use serde_json::{Value, json};
 
 use self::error::ApiError;
 use self::extract::{ApiJson, require_api_key};
+pub(crate) use self::state::ApiState;
 use crate::metrics::inc;
-use crate::router::RouterShared;
-
-/// What the API handlers share.
-pub(crate) type ApiState = RouterShared;
 
 /// The router's HTTP app: the API behind the key, health and metrics open.
 pub(crate) fn app(state: Arc<ApiState>) -> Router {
@@ -44,6 +42,7 @@ pub(crate) fn app(state: Arc<ApiState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
     Router::new()
         .merge(api)
+        .merge(crate::pusher::routes(state.pusher.clone(), state.max_body_bytes))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
@@ -51,7 +50,7 @@ pub(crate) fn app(state: Arc<ApiState>) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed for this endpoint")
         })
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
 
@@ -74,7 +73,7 @@ async fn publish(
     if chars == 0 || chars > MAX_ACTION_CHARS {
         return Err(ApiError::bad_request(format!("\"action\" must be 1 to {MAX_ACTION_CHARS} characters")));
     }
-    let subjects = state.config.subjects.for_target(&body.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let subjects = state.subjects.for_target(&body.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if subjects.is_empty() {
         return Err(ApiError::bad_request("\"to\" names nobody: give users, groups, conns or all"));
     }
@@ -157,7 +156,7 @@ async fn send_control(
     if users.is_empty() && conns.is_empty() {
         return Err(ApiError::bad_request("name at least one of \"users\" or \"conns\""));
     }
-    let subjects = &state.config.subjects;
+    let subjects = &state.subjects;
     let mut targets: Vec<String> = users.iter().map(|user| subjects.ctl_user(user)).collect();
     for conn in conns {
         targets.push(subjects.ctl_conn(&parse_conn(conn)?));
@@ -199,6 +198,7 @@ async fn readiness(State(state): State<Arc<ApiState>>) -> (StatusCode, &'static 
 async fn metrics(State(state): State<Arc<ApiState>>) -> String {
     let mut out = String::with_capacity(2048);
     state.metrics.render_counters(&mut out);
+    state.pusher.render_metrics(&mut out);
     herald_metrics::gauge(
         &mut out,
         "herald_router_live_edges",

@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio_util::task::AbortOnDropHandle;
 
 pub use self::wire::{ActionLoad, ActionStats, ConnectStats, DeliveryStats, Event, Order, Progress, WorkerPlan};
 use crate::hist;
@@ -231,16 +231,6 @@ impl Board {
     }
 }
 
-/// Aborts a task when dropped.
-#[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// What the parent hears from worker `i`: an event, or why it stopped
 /// hearing anything.
 type Heard = (usize, Result<Event, String>);
@@ -254,7 +244,7 @@ pub struct Fleet {
     board: Arc<Board>,
     /// Each worker's connections, by global number.
     conns: Vec<Range<u64>>,
-    _tasks: Vec<AbortOnDrop>,
+    _tasks: Vec<AbortOnDropHandle<()>>,
 }
 
 impl Fleet {
@@ -286,12 +276,12 @@ impl Fleet {
                 .context("cannot start a worker process")?;
             let stdout = child.stdout.take().expect("stdout is piped");
             let stdin = child.stdin.take().expect("stdin is piped");
-            fleet._tasks.push(AbortOnDrop(tokio::spawn(listen(i, stdout, board.clone(), tx.clone()))));
+            fleet._tasks.push(AbortOnDropHandle::new(tokio::spawn(listen(i, stdout, board.clone(), tx.clone()))));
             fleet.children.push(child);
             fleet.inputs.push(stdin);
             fleet.send(i, &Order::Start(plan)).await?;
         }
-        fleet._tasks.push(AbortOnDrop(tokio::spawn(async move {
+        fleet._tasks.push(AbortOnDropHandle::new(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(PROGRESS_EVERY);
             ticks.tick().await;
             loop {

@@ -1,0 +1,271 @@
+//! The edge's index of its sessions and the bus interest it holds for them.
+//!
+//! Per edge there is exactly one bus subscription per distinct user and group
+//! that any local session belongs to ("topics"), shared by those sessions and
+//! dropped when the last one leaves. A few more subscriptions per edge cover
+//! everyone (`all`), every single connection (`conn.<edge>.*` and
+//! `ctl.conn.<edge>.*`): a connection costs no subscription of its own.
+//!
+//! Control operations for users come in on one wildcard per edge
+//! (`ctl.user.*`) and are filtered here, rather than on a second subscription
+//! per user: each subscription costs about 6 KiB in the NATS client, control
+//! operations are rare next to deliveries, and an edge drops the ones for
+//! users it does not hold after one map lookup.
+//!
+//! The index, the topics and the edge-wide subscriptions share one lock, so
+//! a delivery never sees a session half registered. By concern:
+//!
+//! - this file: the index of sessions (register, move between groups and
+//!   users, presence, closing them all);
+//! - [`topics`]: one topic per user or group, its pump task, its generation;
+//! - [`edge_wide`]: the edge-wide subscriptions and control operations;
+//! - [`delivery`]: how one bus message becomes one shared frame offered to
+//!   sessions, and what a full mailbox means;
+//! - [`readiness`]: when a subscription is live, which is what sessions wait
+//!   on before they say they are reachable.
+//!
+//! The registry knows sessions only by their [`SessionHandle`]s, whatever
+//! protocol they speak: frames arrive as the bytes backends published.
+
+mod delivery;
+mod edge_wide;
+mod readiness;
+mod topics;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use herald_bus::Bus;
+use herald_proto::conn_id::ConnId;
+use herald_proto::presence::{EdgePresence, PresenceQuery};
+use herald_proto::subject::Subjects;
+use tokio::time::Instant;
+
+pub(crate) use self::readiness::{Subscribed, wait_subscribed};
+use self::topics::{Topic, TopicKind, remove_member};
+use crate::handle::{CloseRequest, SessionHandle};
+use crate::metrics::Metrics;
+
+/// The index and everything it needs to keep bus interest in step with it.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    /// This edge's id, the first part of its connection ids.
+    edge_id: String,
+    /// Subject names, for the subscriptions.
+    subjects: Subjects,
+    /// Where subscriptions are made.
+    bus: Bus,
+    /// Source of the local part of connection ids.
+    next_local: AtomicU64,
+    /// Source of topic generations: a pump only delivers to the topic it was
+    /// started for, never to a newer topic of the same name.
+    next_generation: AtomicU64,
+    /// Start of the delivery clock used for slow-consumer grace.
+    epoch: Instant,
+    /// How long a mailbox may stay full before the session is closed.
+    slow_consumer_grace: Duration,
+    /// Counts deliveries, drops and slow consumers.
+    metrics: Arc<Metrics>,
+    /// The index and the topics, under one lock.
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Every local session, by the local part of its connection id.
+    conns: HashMap<u64, ConnEntry>,
+    /// The users local sessions belong to.
+    users: HashMap<Arc<str>, Topic>,
+    /// The groups local sessions belong to.
+    groups: HashMap<Arc<str>, Topic>,
+}
+
+/// One local connection.
+#[derive(Debug)]
+struct ConnEntry {
+    /// How deliveries and control operations reach it.
+    handle: SessionHandle,
+    /// Its user's topic name, if it has a user.
+    user: Option<Arc<str>>,
+    /// Its groups' topic names.
+    groups: BTreeSet<Arc<str>>,
+}
+
+/// The user and groups a session had when it left.
+#[derive(Debug, Default)]
+pub(crate) struct Membership {
+    pub user: Option<String>,
+    pub groups: Vec<String>,
+}
+
+impl Registry {
+    pub fn new(
+        edge_id: String,
+        subjects: Subjects,
+        bus: Bus,
+        slow_consumer_grace: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Registry> {
+        Arc::new(Registry {
+            edge_id,
+            subjects,
+            bus,
+            next_local: AtomicU64::new(1),
+            next_generation: AtomicU64::new(1),
+            epoch: Instant::now(),
+            slow_consumer_grace,
+            metrics,
+            state: RwLock::default(),
+        })
+    }
+
+    pub fn edge_id(&self) -> &str {
+        &self.edge_id
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sessions held now.
+    pub fn sessions(&self) -> usize {
+        self.read().conns.len()
+    }
+
+    /// User and group subscriptions held now.
+    pub fn topics(&self) -> usize {
+        let state = self.read();
+        state.users.len() + state.groups.len()
+    }
+
+    /// A fresh connection id, given out at the upgrade so that a `$connect`
+    /// handler already sees the id the connection will have.
+    pub fn new_conn_id(&self) -> ConnId {
+        ConnId::new(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Adds a session with its user and groups, subscribing what this edge
+    /// does not hold yet. Returns the subscriptions to wait for before telling
+    /// the client it is connected.
+    pub fn register(
+        self: &Arc<Self>,
+        conn: &ConnId,
+        handle: SessionHandle,
+        user: Option<&str>,
+        groups: &[String],
+    ) -> Vec<Subscribed> {
+        let local = conn.local();
+        let mut subscribed = Vec::new();
+        let mut state = self.write();
+        let user: Option<Arc<str>> = user.map(Arc::from);
+        if let Some(user) = &user {
+            subscribed.push(self.add_member(&mut state, TopicKind::User, user, local, &handle));
+        }
+        let mut entry_groups = BTreeSet::new();
+        for group in groups {
+            let group: Arc<str> = Arc::from(group.as_str());
+            if entry_groups.insert(group.clone()) {
+                subscribed.push(self.add_member(&mut state, TopicKind::Group, &group, local, &handle));
+            }
+        }
+        state.conns.insert(local, ConnEntry { handle, user, groups: entry_groups });
+        subscribed
+    }
+
+    /// Removes a session from everything it belonged to.
+    pub fn unregister(&self, local: u64) -> Membership {
+        let mut state = self.write();
+        let Some(entry) = state.conns.remove(&local) else { return Membership::default() };
+        if let Some(user) = &entry.user {
+            remove_member(&mut state.users, user, local);
+        }
+        for group in &entry.groups {
+            remove_member(&mut state.groups, group, local);
+        }
+        Membership {
+            user: entry.user.as_deref().map(str::to_owned),
+            groups: entry.groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    /// Adds a session to a group. `None` when the session is gone.
+    pub fn join(self: &Arc<Self>, local: u64, group: &str) -> Option<Subscribed> {
+        let mut state = self.write();
+        let entry = state.conns.get(&local)?;
+        let handle = entry.handle.clone();
+        let group: Arc<str> = Arc::from(group);
+        let subscribed = self.add_member(&mut state, TopicKind::Group, &group, local, &handle);
+        state.conns.get_mut(&local)?.groups.insert(group);
+        Some(subscribed)
+    }
+
+    /// Removes a session from a group; whether it was in it.
+    pub fn leave(&self, local: u64, group: &str) -> bool {
+        let mut state = self.write();
+        let removed = state.conns.get_mut(&local).is_some_and(|entry| entry.groups.remove(group));
+        if removed {
+            remove_member(&mut state.groups, group, local);
+        }
+        removed
+    }
+
+    /// Moves a session to another user (after `$auth` with another `sub`).
+    pub fn set_user(self: &Arc<Self>, local: u64, user: Option<&str>) -> Option<Subscribed> {
+        let mut state = self.write();
+        let entry = state.conns.get(&local)?;
+        if entry.user.as_deref() == user {
+            return None;
+        }
+        let handle = entry.handle.clone();
+        let old = entry.user.clone();
+        if let Some(old) = &old {
+            remove_member(&mut state.users, old, local);
+        }
+        let user: Option<Arc<str>> = user.map(Arc::from);
+        let subscribed = user.as_ref().map(|user| self.add_member(&mut state, TopicKind::User, user, local, &handle));
+        state.conns.get_mut(&local)?.user = user;
+        subscribed
+    }
+
+    /// The groups a session is in now.
+    pub fn groups_of(&self, local: u64) -> Vec<String> {
+        self.read()
+            .conns
+            .get(&local)
+            .map(|entry| entry.groups.iter().map(|g| g.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// This edge's part of a presence query.
+    pub fn presence(&self, query: &PresenceQuery) -> EdgePresence {
+        let state = self.read();
+        let (topic, with_users) = match query {
+            PresenceQuery::User(user) => (state.users.get(user.as_str()), false),
+            PresenceQuery::Group(group) => (state.groups.get(group.as_str()), true),
+        };
+        let members = topic.map(|topic| &topic.members);
+        let conns = members.map_or(0, HashMap::len);
+        let mut users: Vec<String> = match members {
+            Some(members) if with_users => {
+                members.keys().filter_map(|local| state.conns.get(local)?.user.as_deref().map(str::to_owned)).collect()
+            }
+            _ => Vec::new(),
+        };
+        users.sort_unstable();
+        users.dedup();
+        EdgePresence { edge: self.edge_id.clone(), conns, users }
+    }
+
+    /// Asks every session to close at once (drain).
+    pub fn close_all(&self, request: &CloseRequest) {
+        for entry in self.read().conns.values() {
+            entry.handle.close_now(request.clone());
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Readiness of subscriptions: what a session waits on before it tells its
+//! client it is reachable (`$connected`, the reply to `$join`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_bus::Subscription;
+use tokio::sync::SetOnce;
+
+use super::Registry;
+
+/// How long a session waits for its subscriptions to reach NATS before it
+/// goes on regardless (NATS down: they are restored when it returns).
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
+
+impl Registry {
+    /// Subscribes, waits until NATS has the subscription, and says so.
+    pub(super) async fn subscribe(&self, subject: String, ready: Ready) -> Option<Subscription> {
+        let subscription = match self.bus.subscribe(subject).await {
+            Ok(subscription) => subscription,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost");
+                return None;
+            }
+        };
+        if let Err(e) = self.bus.sync().await {
+            tracing::warn!(error = %e, "could not confirm a subscription with NATS");
+        }
+        drop(ready);
+        Some(subscription)
+    }
+}
+
+/// Set once a subscription is live, or once trying is over (it failed, or
+/// its topic is gone): what sessions wait on before they say they are
+/// reachable. (A `SetOnce` rather than a `watch` channel, whose eight
+/// receiver `Notify`s cost about 350 bytes per topic.)
+pub(crate) type Subscribed = Arc<SetOnce<()>>;
+
+/// The subscribing side of a [`Subscribed`]: sets it when dropped, whether
+/// subscribing succeeded, failed or was cancelled, so no session waits on
+/// a subscription nobody is making.
+#[derive(Debug)]
+pub(super) struct Ready(Subscribed);
+
+impl Drop for Ready {
+    fn drop(&mut self) {
+        let _ = self.0.set(());
+    }
+}
+
+pub(super) fn readiness() -> (Ready, Subscribed) {
+    let subscribed = Subscribed::default();
+    (Ready(subscribed.clone()), subscribed)
+}
+
+/// Waits, for a bounded time, until every subscription is live.
+pub(crate) async fn wait_subscribed(subscriptions: impl IntoIterator<Item = Subscribed>) {
+    let all = async {
+        for subscribed in subscriptions {
+            subscribed.wait().await;
+        }
+    };
+    if tokio::time::timeout(SUBSCRIBE_WAIT, all).await.is_err() {
+        tracing::warn!("subscriptions not confirmed by NATS in time; going on");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn waiters_go_on_once_subscribing_is_over_whatever_its_outcome() {
+        let (ready, subscribed) = readiness();
+        let waiter = tokio::spawn(wait_subscribed([subscribed.clone()]));
+        tokio::task::yield_now().await;
+        assert!(!subscribed.initialized());
+        // Dropped without subscribing: failed, or its topic went away.
+        drop(ready);
+        tokio::time::timeout(Duration::from_millis(500), waiter).await.unwrap().unwrap();
+        assert!(subscribed.initialized());
+    }
+}

@@ -1,0 +1,110 @@
+//! Topics: one per user or group that local sessions belong to, each with
+//! the one bus subscription for it and the pump task that reads it and fans
+//! every message out to the topic's members.
+//!
+//! A topic has a generation: its pump only delivers to the topic it was
+//! started for, so a new topic for the same name (the last member left and
+//! a new one joined) never receives the old subscription's messages.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures_util::StreamExt;
+use herald_bus::BusMessage;
+use tokio_util::task::AbortOnDropHandle;
+
+use super::delivery::{Addressee, Fanout};
+use super::readiness::{Ready, Subscribed, readiness};
+use super::{Registry, State};
+use crate::handle::SessionHandle;
+
+/// What a topic is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TopicKind {
+    User,
+    Group,
+}
+
+/// One user or group that local sessions belong to.
+#[derive(Debug)]
+pub(super) struct Topic {
+    /// Which start of this topic's name it is.
+    pub generation: u64,
+    /// Its local sessions, by the local part of their connection ids.
+    pub members: HashMap<u64, SessionHandle>,
+    /// Set once NATS has the subscription.
+    subscribed: Subscribed,
+    /// Dropping the topic stops its pump, which unsubscribes.
+    _pump: AbortOnDropHandle<()>,
+}
+
+impl Registry {
+    pub(super) fn add_member(
+        self: &Arc<Self>,
+        state: &mut State,
+        kind: TopicKind,
+        name: &Arc<str>,
+        local: u64,
+        handle: &SessionHandle,
+    ) -> Subscribed {
+        let topics = match kind {
+            TopicKind::User => &mut state.users,
+            TopicKind::Group => &mut state.groups,
+        };
+        let topic = topics.entry(name.clone()).or_insert_with(|| self.start_topic(kind, name.clone()));
+        topic.members.insert(local, handle.clone());
+        topic.subscribed.clone()
+    }
+
+    fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>) -> Topic {
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let (ready, subscribed) = readiness();
+        let registry = self.clone();
+        let pump = AbortOnDropHandle::new(tokio::spawn(registry.pump_topic(kind, name, generation, ready)));
+        Topic { generation, members: HashMap::new(), subscribed, _pump: pump }
+    }
+
+    async fn pump_topic(self: Arc<Self>, kind: TopicKind, name: Arc<str>, generation: u64, ready: Ready) {
+        let subject = match kind {
+            TopicKind::User => self.subjects.user(&name),
+            TopicKind::Group => self.subjects.group(&name),
+        };
+        // Boxed: subscribing happens once, and its state would otherwise stay
+        // in the task of every topic for as long as the topic lives.
+        let Some(mut messages) = Box::pin(self.subscribe(subject, ready)).await else { return };
+        while let Some(message) = messages.next().await {
+            self.deliver_to_topic(kind, &name, generation, message);
+        }
+    }
+
+    fn deliver_to_topic(&self, kind: TopicKind, name: &str, generation: u64, message: BusMessage) {
+        let Some(frame) = self.frame_of(&message) else { return };
+        let excluded = self.excluded_local(&message);
+        let state = self.read();
+        let (topics, addressee) = match kind {
+            TopicKind::User => (&state.users, Addressee::User(name)),
+            TopicKind::Group => (&state.groups, Addressee::Group(name)),
+        };
+        let Some(topic) = topics.get(name).filter(|topic| topic.generation == generation) else { return };
+        let mut fanout = Fanout::new(frame, addressee, &message);
+        for (local, handle) in &topic.members {
+            if Some(*local) != excluded
+                && let Some(frame) = fanout.frame_for(handle.wire())
+            {
+                self.offer(handle, frame);
+            }
+        }
+    }
+}
+
+/// Takes a session out of a topic, and drops the topic (which unsubscribes)
+/// once nobody is left in it.
+pub(super) fn remove_member(topics: &mut HashMap<Arc<str>, Topic>, name: &str, local: u64) {
+    if let Some(topic) = topics.get_mut(name) {
+        topic.members.remove(&local);
+        if topic.members.is_empty() {
+            topics.remove(name);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! What sessions need from the edge, and nothing else: the registry they
+//! belong to, the routers and handlers their actions go to, the events they
+//! publish, the token rules for `$auth`, their limits and timers, and the
+//! drain they are part of. One per edge, shared by every session.
+
+use std::sync::Arc;
+
+use herald_bus::Bus;
+use herald_proto::subject::Subjects;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::auth::Verifier;
+use crate::config::{Limits, Timing};
+use crate::drain::Drain;
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::routers::Routers;
+
+#[derive(Debug)]
+pub(crate) struct SessionContext {
+    /// Where sessions register and change groups and users.
+    pub registry: Arc<Registry>,
+    /// Where client actions, `$join`s the token does not allow, go.
+    pub routers: Routers,
+    /// Connect and disconnect events.
+    pub events: Events,
+    /// Checks the tokens of `$auth`.
+    pub verifier: Arc<Verifier>,
+    /// Where publish effects are published, and their subjects.
+    pub bus: Bus,
+    pub subjects: Subjects,
+    pub limits: Limits,
+    pub timing: Timing,
+    /// Socket settings of every session.
+    pub ws_config: WebSocketConfig,
+    /// Sessions are tracked by it and close themselves once it has begun.
+    pub drain: Drain,
+    pub metrics: Arc<Metrics>,
+}
