@@ -231,6 +231,21 @@ def settings_file():
         '[subject]\nprefix = "herald"\n'
     )
     dev = 'listen = "127.0.0.1:8080"\nallow_anonymous = true\n[rate_limit]\nper_sec = 100\nburst = 200\n'
+    # Pusher apps, as the settings tests and docs/migrating write them.
+    apps = (
+        '[pusher]\napp_id = "1"\nkey = "k1"\nsecret = "s1"\nwebhook_url = "http://127.0.0.1:9/hooks"\n'
+        '[[pusher.apps]]\nid = "2"\nkey = "k2"\nsecret = "s2"\ngroup_prefix = "two:"\n'
+        'webhook_url = "https://h/"\nwebhook_events = ["member_added", "member_removed"]\n'
+        "max_presence_members = 7\nmax_user_info_bytes = 64\nmax_event_data_bytes = 2048\nclient_events = false\n"
+        '[[pusher.apps]]\nid = "3"\nkey = "k3"\nsecret = "s3"\n'
+    )
+    bad_apps = [
+        '[[pusher.apps]]\nid = "1"\nkey = "k"\nsecret = "s"\n[[pusher.apps]]\nid = "1"\nkey = "k2"\nsecret = "s"\n',
+        '[[pusher.apps]]\nid = "1"\nkey = "k"\nsecret = "s"\nmax_members = 3\n',
+        '[[pusher.apps]]\nid = "1"\nkey = "a/b"\nsecret = "s"\nwebhook_events = ["cache_miss"]\n',
+        '[[pusher.apps]]\nid = "1"\nkey = "k"\nsecret = ""\nwebhook_url = "hooks.example.com"\n',
+        '[pusher]\napps = [{ id = "1", key = "k" }]\n',
+    ]
     bad = [
         "nats_ulr = 1\n",
         "max_message_bytes = 10\n",
@@ -246,7 +261,95 @@ def settings_file():
     return (
         [b"\x00" + edge.encode(), b"\x01" + router.encode(), b"\x02" + dev.encode()]
         + [bytes([i % 3]) + text.encode() for i, text in enumerate(bad)]
+        + [bytes([i]) + apps.encode() for i in range(3)]
+        + [bytes([i % 3]) + text.encode() for i, text in enumerate(bad_apps)]
     )
+
+
+def socketio_frame():
+    # What socket.io-client 4 sends over WebSocket (Engine.IO 4, Socket.IO
+    # 5), as proto/src/socketio's tests have them, the handshake queries it
+    # opens with, and the refusals those tests check.
+    sent = [
+        "40",
+        '40{"token":"eyJhbGciOiJIUzI1NiJ9.e30.x"}',
+        "40/admin,",
+        '40/admin,{"token":"t"}',
+        '42["chat",{"t":1}]',
+        '421["echo","hi"]',
+        '4212["send",1,"two",{"three":3}]',
+        '42/,7["a"]',
+        '42[ "spaced" , [1, 2] , {"k" : "v"} ]',
+        "43[]",
+        '435["ok"]',
+        "41",
+        "2",
+        "2probe",
+        "3",
+        "1",
+        "EIO=4&transport=websocket",
+        "EIO=4&transport=websocket&t=PaBc12&token=abc",
+        "EIO=3&transport=websocket",
+        "EIO=4&transport=polling",
+    ]
+    bad = [
+        "",
+        "0",
+        '0{"sid":"x"}',
+        "5",
+        "6",
+        "x",
+        "\u00e9",
+        "4",
+        "4x",
+        '45-["bin",{"_placeholder":true,"num":0}]',
+        '44{"message":"no"}',
+        '42["connect"]',
+        '42["disconnect",1]',
+        "42[]",
+        "42[1]",
+        '42{"a":1}',
+        '42["unterminated',
+        "4299999999999999999999[\"a\"]",
+        "43",
+        '40"token"',
+        '42/admin,["a"]',
+    ]
+    return sent + bad
+
+
+def pusher_cluster():
+    # The first byte picks the message (0 query, 1 channels answers, 2
+    # members answers, 3 member event, 4 webhook event); the messages as
+    # proto/src/pusher/cluster.rs's tests and the edges write them.
+    messages = [
+        (0, {"channels": {"prefix": "presence-"}}),
+        (0, {"channel": {"group": "app2:chat"}}),
+        (0, {"members": {"group": "presence-a"}}),
+        (0, {"members": {"group": "a", "extra": 1}}),
+        (1, [
+            {"edge": "e1", "channels": [{"group": "presence-room", "subscriptions": 2, "users": ["1", "2"]},
+                                        {"group": "chat", "subscriptions": 1}]},
+            {"edge": "e2", "channels": [{"group": "presence-room", "subscriptions": 3, "users": ["1", "3"]},
+                                        {"group": "idle", "subscriptions": 0}]},
+        ]),
+        (1, []),
+        (2, [
+            {"edge": "e2", "seq": 4, "members": [{"user_id": "1", "user_info": "from e2"}, {"user_id": "3", "user_info": 3}]},
+            {"edge": "e1", "seq": 9, "members": [{"user_id": "2", "user_info": 2}, {"user_id": "1", "user_info": "from e1"}]},
+        ]),
+        (2, [{"edge": "e1", "seq": 0, "members": [{"user_id": "7"}]}]),
+        (3, {"edge": "e1", "seq": 3, "change": {"add": {"user_id": "7", "user_info": {"n": 1}}}}),
+        (3, {"edge": "e1", "seq": 4, "change": {"remove": {"user_id": "7"}}}),
+        (4, {"app_id": "1", "time_ms": 1700000000000, "event": {"name": "channel_occupied", "channel": "chat"}}),
+        (4, {"app_id": "1", "time_ms": 1, "event": {"name": "member_added", "channel": "presence-a", "user_id": "7"}}),
+        (4, {"app_id": "1", "time_ms": 1, "event": {"name": "client_event", "channel": "private-a",
+                                                     "event": "client-x", "data": "{}", "socket_id": "1.2"}}),
+    ]
+    bad = [(1, '[{"edge":"e1","channels":[{"group":"g","subscriptions":-1}]}]'), (3, '{"edge":"e1"}'), (4, "[]")]
+    return [bytes([kind]) + json.dumps(message).encode() for kind, message in messages] + [
+        bytes([kind]) + text.encode() for kind, text in bad
+    ]
 
 
 TARGETS = {
@@ -261,6 +364,8 @@ TARGETS = {
     "pusher_rest": pusher_rest,
     "push_line": push_line,
     "settings_file": settings_file,
+    "socketio_frame": socketio_frame,
+    "pusher_cluster": pusher_cluster,
 }
 
 

@@ -4,15 +4,16 @@
 #
 #   scripts/fuzz.sh                  # every target, 60 s each, with AddressSanitizer
 #   scripts/fuzz.sh --seconds 600 jwt routes
-#   scripts/fuzz.sh --ci             # what CI runs: 5 s each, the cheap build
 #   scripts/fuzz.sh --merge          # folds what the runs found into fuzz/corpus/
 #
-# Options: --seconds N (per target; default $FUZZ_SECONDS or 60), --ci (the
-# cheapest build that still runs the real libFuzzer targets: no sanitizer,
-# unoptimized; 5 s per target unless --seconds says otherwise), --merge
+# Options: --seconds N (per target; default $FUZZ_SECONDS or 60), --merge
 # (instead of fuzzing, adds to the committed corpus the inputs of the
 # scratch corpus that reach code it does not; keep it small), then target
 # names (default: every target, `cargo fuzz list`).
+#
+# CI does not run this (an instrumented build of every dependency costs
+# minutes): `cargo test -p herald-fuzz-targets` replays the committed corpus
+# through the same target functions on the ordinary build.
 #
 # Inputs libFuzzer finds go to a scratch corpus, target/fuzz/corpus/<target>/,
 # kept between runs; the committed seeds in fuzz/corpus/<target>/ are read,
@@ -31,13 +32,11 @@ cd "$(dirname "$0")/.."
 source scripts/lib/tools.sh
 
 seconds="${FUZZ_SECONDS:-}"
-ci=false
 merge=false
 targets=()
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
-        --ci) ci=true; shift ;;
         --merge) merge=true; shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//; /^set -e/d'; exit 0 ;;
         -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -48,15 +47,9 @@ done
 export RUSTC_BOOTSTRAP=1
 ensure_cargo_fuzz
 
-if $ci; then
-    seconds="${seconds:-5}"
-    build=(--dev --sanitizer none --target-dir target/fuzz-ci)
-    binaries="target/fuzz-ci/$(rustc -vV | sed -n 's/^host: //p')/debug"
-else
-    seconds="${seconds:-60}"
-    build=(--release --debug-assertions --target-dir target/fuzz-asan)
-    binaries="target/fuzz-asan/$(rustc -vV | sed -n 's/^host: //p')/release"
-fi
+seconds="${seconds:-60}"
+build=(--release --debug-assertions --target-dir target/fuzz-asan)
+binaries="target/fuzz-asan/$(rustc -vV | sed -n 's/^host: //p')/release"
 if [ "${#targets[@]}" -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
 fi
