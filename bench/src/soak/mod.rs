@@ -127,6 +127,10 @@ struct Results {
     counts: Counts,
     /// Processes that exited during the run.
     exited: Vec<String>,
+    /// Sampling times at which a figure could not be read (a `/metrics`
+    /// that did not answer in time on a loaded machine, say): skipped, and
+    /// a failure when more than a tenth of the run's samples are missing.
+    missed_samples: Vec<String>,
     /// Why the run failed; empty when it passed.
     failures: Vec<String>,
 }
@@ -263,6 +267,7 @@ async fn soak(args: &Args, env: &Environment, servers: &mut Servers) -> Result<R
     }
 
     let mut samples = Vec::new();
+    let mut missed_samples = Vec::new();
     let mut exited = Vec::new();
     let interval = Duration::from_secs_f64(args.interval);
     let end = started + Duration::from_secs_f64(args.duration);
@@ -273,9 +278,17 @@ async fn soak(args: &Args, env: &Environment, servers: &mut Servers) -> Result<R
         if !exited.is_empty() {
             break;
         }
-        let sample = sampler.sample(started.elapsed().as_secs_f64()).await?;
-        eprintln!("{}", progress(&sample, &ctx.stats.snapshot()));
-        samples.push(sample);
+        let t = started.elapsed().as_secs_f64();
+        match sampler.sample(t).await {
+            Ok(sample) => {
+                eprintln!("{}", progress(&sample, &ctx.stats.snapshot()));
+                samples.push(sample);
+            }
+            Err(e) => {
+                eprintln!("[{}] no sample: {e:#}", minutes(t));
+                missed_samples.push(format!("{}: {e:#}", minutes(t)));
+            }
+        }
         next += interval;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -297,13 +310,26 @@ async fn soak(args: &Args, env: &Environment, servers: &mut Servers) -> Result<R
             ));
         }
     }
+    if missed_samples.len() * 10 > samples.len() + missed_samples.len() {
+        failures.push(format!("{} samples could not be taken", missed_samples.len()));
+    }
     if counts.failures > 0 {
         failures.push(format!("{} client checks failed", counts.failures));
     }
     if counts.slow_consumers < args.slow_consumers_due() {
         failures.push(format!("{} of {} slow consumers closed", counts.slow_consumers, args.slow_consumers_due()));
     }
-    Ok(Results { settings: args.clone(), started_unix, seconds, samples, trends, counts, exited, failures })
+    Ok(Results {
+        settings: args.clone(),
+        started_unix,
+        seconds,
+        samples,
+        trends,
+        counts,
+        exited,
+        missed_samples,
+        failures,
+    })
 }
 
 /// Judges every figure that has a floor, by `<process> <figure>`.
@@ -377,6 +403,7 @@ fn summary(results: &Results) -> String {
     let _ = writeln!(out, "\nRequests answered right: {}", c.requests);
     let _ = writeln!(out, "Broadcasts published: {}, received: {}", c.broadcasts_published, c.broadcasts_received);
     let _ = writeln!(out, "Slow consumers closed with 1013: {}", c.slow_consumers);
+    let _ = writeln!(out, "Samples missed: {}", results.missed_samples.len());
     let _ = writeln!(out, "Client check failures: {}", c.failures);
     for example in &c.failure_examples {
         let _ = writeln!(out, "- {example}");
