@@ -25,7 +25,9 @@ if [ "${1:-}" = "--ci" ]; then
     # The binaries the suite has just built; 45 s of churn sampled every
     # 3 s, and a slow consumer at 20 s (too late to be judged: the run is
     # about the churn's answers and gross growth). Under a minute in all.
-    cargo build -p herald -p herald-examples -p herald-bench
+    # The workspace, as the suite builds it: building only these packages
+    # would unify features differently and rebuild dependencies (a minute).
+    cargo build --workspace
     exec target/debug/herald-bench soak --herald target/debug/herald --duration 45 --interval 3 \
         --connections 40 --slow-every 20 --out target/soak-ci "$@"
 fi
