@@ -1,5 +1,5 @@
 /**
- * What the Node test directories (tests/pusher, tests/socketio) share to run
+ * What the Node test directories (tests/pusher, tests/socketio, demo/e2e) share to run
  * real Herald processes: free ports, processes started and waited for
  * (killed if the test process exits early), polling. No dependencies, so
  * any test directory may import it. `HERALD_TEST_LOGS=1` copies the
@@ -23,6 +23,13 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
+/** Kills `child` if the test process exits before it does. */
+export function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 /** A TCP port free right now on 127.0.0.1. */
 export async function freePort() {
   const server = createServer().listen(0, '127.0.0.1');
@@ -35,9 +42,7 @@ export async function freePort() {
 
 /** Starts `command` and waits for a line of its output matching `ready`. */
 export async function startProcess(command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
+  const child = track(spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let output = '';
   const started = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${output}`)), START_TIMEOUT_MS);
