@@ -1,5 +1,5 @@
 /**
- * Pusher presence channels exact across edges (docs/adr/0009): the real
+ * Pusher presence channels exact across edges (docs/adr/0011): the real
  * pusher-js 8 and Laravel Echo 2 on three `herald edge` processes on a
  * real nats-server. One user's tabs on two edges are one member, added
  * once and removed when the last tab leaves; a SIGKILLed edge's members

@@ -5,14 +5,5 @@
 # nats-server must be on PATH (scripts/lib/tools.sh's ensure_nats_server).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-
-(cd "$repo" && cargo build -p herald)
-
-cd "$here"
-npm ci --no-audit --no-fund
-# --test-force-exit: pusher-js (faye-websocket) arms a 30 s close timer when
-# it closes a socket the server already closed, which would keep each file
-# waiting 30 s after its last test.
-node --test --test-force-exit --test-timeout=60000 --test-concurrency=1 ./*.test.js
+here="$(dirname "${BASH_SOURCE[0]}")"
+exec "$here/../harness-js/run-node-tests.sh" "$here"

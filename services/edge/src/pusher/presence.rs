@@ -1,5 +1,5 @@
 //! Pusher presence channels, exact across the cluster
-//! (`docs/adr/0009-pusher-presence-across-edges.md`).
+//! (`docs/adr/0011-pusher-presence-across-edges.md`).
 //!
 //! Each edge is the authority on its own members and publishes a member
 //! event on `<prefix>.pusher.members.<C>` only when one of its users joins

@@ -1,7 +1,7 @@
 //! One presence channel's members as one edge sees them: its own, which it
 //! is the authority on, and every other edge's, as their member events and
 //! answers said; and which users the union gains or loses, which is what
-//! local subscribers are told (`docs/adr/0009-pusher-presence-across-edges.md`).
+//! local subscribers are told (`docs/adr/0011-pusher-presence-across-edges.md`).
 //!
 //! Pure bookkeeping: no I/O, no clock, so every ordering of events can be
 //! tested on its own.
