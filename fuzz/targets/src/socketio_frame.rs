@@ -1,17 +1,22 @@
 //! The Socket.IO decoders: every text frame socket.io-client (or anything
 //! else) sends on `/socket.io/`, read as an Engine.IO packet
 //! (`herald_proto::socketio::engine::Packet::parse`) and, inside a message,
-//! as a Socket.IO packet (`packet::ClientPacket::parse`); and the same text
-//! as the handshake's query (`engine::check_handshake`).
+//! as a Socket.IO packet (`packet::ClientPacket::parse`, `ack_id_of`, a
+//! CONNECT's `auth_token`); the same text as the handshake's query
+//! (`engine::check_handshake`) and as a Herald frame a backend published
+//! (`packet::event_from_herald`).
 //!
 //! - Reading never panics; a refusal is a `BadPacket` with a message, and a
 //!   refused handshake answers Engine.IO's JSON with code 0 or 5.
-//! - A CONNECT's `auth` is a JSON object; a CONNECT elsewhere gets a
-//!   `connect_error` naming that namespace, with a JSON body.
+//! - A CONNECT's `auth` is a JSON object, whose token is a string or a
+//!   refusal; a CONNECT elsewhere gets a `connect_error` naming that
+//!   namespace, with a JSON body.
 //! - Encode → decode: an EVENT written back as Herald writes events
 //!   (`event_frame`) reads as the same event name and details, byte for
-//!   byte; the ACK Herald writes for its id reads back with that id; a
-//!   ping's pong reads as a pong.
+//!   byte; the ack id read from a refused emit is the one a read EVENT
+//!   has; the ACKs Herald writes for its id read back with that id; a
+//!   ping's pong reads as a pong; a Herald frame made an event reads back
+//!   as its action and details.
 
 use herald_proto::socketio::engine::{self, Packet};
 use herald_proto::socketio::packet::{self, ClientPacket, MAIN_NAMESPACE, RESERVED_EVENTS};
@@ -26,6 +31,9 @@ pub fn run(data: &[u8]) {
         let body = json(&refused.body());
         assert!(matches!(body["code"].as_u64(), Some(0 | 5)), "{body}");
     }
+    if let Ok(event) = packet::event_from_herald(text) {
+        herald_frame(text, &event);
+    }
 
     match Packet::parse(text) {
         Ok(Packet::Message(inner)) => message(inner),
@@ -36,6 +44,7 @@ pub fn run(data: &[u8]) {
 }
 
 fn message(inner: &str) {
+    let ack_id = packet::ack_id_of(inner);
     let packet = match ClientPacket::parse(inner) {
         Ok(packet) => packet,
         Err(refused) => return assert!(!refused.0.is_empty()),
@@ -44,16 +53,22 @@ fn message(inner: &str) {
         ClientPacket::Connect { auth } => {
             if let Some(auth) = auth {
                 assert!(json(auth.get()).is_object(), "auth {}", auth.get());
+                match packet::auth_token(auth) {
+                    Ok(token) => assert_eq!(token.as_deref(), json(auth.get())["token"].as_str()),
+                    Err(refused) => assert!(!refused.0.is_empty()),
+                }
             }
         }
         ClientPacket::ConnectElsewhere { namespace } => {
             assert_ne!(namespace, MAIN_NAMESPACE);
-            let refusal = packet::connect_error(namespace, packet::INVALID_NAMESPACE);
+            let refusal = packet::connect_error(namespace, packet::INVALID_NAMESPACE, Some(403));
             let body = refusal.strip_prefix(&format!("44{namespace},")).expect("the refusal names the namespace");
             assert_eq!(json(body)["message"], packet::INVALID_NAMESPACE);
+            assert_eq!(json(body)["data"]["code"], 403);
         }
         ClientPacket::Event { name, details, ack } => {
             assert!(!RESERVED_EVENTS.contains(&name.as_str()), "{name:?} is reserved");
+            assert_eq!(ack_id, ack, "the ack id a refused emit would be answered with");
             // Herald's own event frame for it, as a client would send it.
             let frame = packet::event_frame(&name, details.as_deref());
             let Ok(Packet::Message(back)) = Packet::parse(&frame) else { panic!("{frame:?} is no message") };
@@ -83,6 +98,24 @@ fn acks(id: u64, reply: Option<&RawValue>) {
         }
         let arguments = inner.trim_start_matches(|c: char| c.is_ascii_digit());
         assert!(json(arguments).is_array(), "{frame:?}");
+    }
+}
+
+/// A Herald frame that became an event reads back as one with the frame's
+/// action and details (unless socket.io reserves the name).
+fn herald_frame(frame: &str, event: &str) {
+    let herald = json(frame);
+    let action = herald["action"].as_str().expect("a frame made an event has a string action");
+    let Ok(Packet::Message(inner)) = Packet::parse(event) else { panic!("{event:?} is no message") };
+    match ClientPacket::parse(inner) {
+        Ok(ClientPacket::Event { name, details, ack: None }) => {
+            assert_eq!(name, action);
+            let details: Option<serde_json::Value> = details.map(|d| json(d.get()));
+            // `"details": null` is no details.
+            assert_eq!(details.as_ref(), herald.get("details").filter(|d| !d.is_null()), "{event:?}");
+        }
+        Err(_) if RESERVED_EVENTS.contains(&action) => {}
+        other => panic!("{event:?} read back as {other:?}"),
     }
 }
 
