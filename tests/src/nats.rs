@@ -22,6 +22,9 @@ pub struct NatsServer {
     /// HTTP monitoring port (`-m`), when started with
     /// [`NatsServer::start_monitored`].
     monitor_port: Option<u16>,
+    /// JetStream's store directory, when started with
+    /// [`NatsServer::start_jetstream`]; removed on drop.
+    store: Option<std::path::PathBuf>,
     child: Option<Child>,
 }
 
@@ -29,24 +32,32 @@ impl NatsServer {
     /// Starts a server on a free port of 127.0.0.1 and waits until it
     /// answers with its `INFO` line.
     pub async fn start() -> NatsServer {
-        NatsServer::start_with(false).await
+        NatsServer::start_with(false, false).await
+    }
+
+    /// Like [`NatsServer::start`], with JetStream on, storing in a
+    /// temporary directory of its own.
+    pub async fn start_jetstream() -> NatsServer {
+        NatsServer::start_with(false, true).await
     }
 
     /// Like [`NatsServer::start`], with HTTP monitoring on, so that a test
     /// can see when the server has noticed a client is gone
     /// ([`NatsServer::connections`]).
     pub async fn start_monitored() -> NatsServer {
-        NatsServer::start_with(true).await
+        NatsServer::start_with(true, false).await
     }
 
-    async fn start_with(monitored: bool) -> NatsServer {
+    async fn start_with(monitored: bool, jetstream: bool) -> NatsServer {
         // Another process can take the port between our probe and the
         // server's bind; then the server exits and we try another port.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
             let monitor_port = monitored.then(free_port);
-            let mut server = NatsServer { port, monitor_port, child: None };
+            let store =
+                jetstream.then(|| std::env::temp_dir().join(format!("herald-js-{}-{port}", std::process::id())));
+            let mut server = NatsServer { port, monitor_port, store, child: None };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -108,6 +119,9 @@ impl NatsServer {
         if let Some(monitor_port) = self.monitor_port {
             args.extend(["-m".to_owned(), monitor_port.to_string()]);
         }
+        if let Some(store) = &self.store {
+            args.extend(["-js".to_owned(), "-sd".to_owned(), store.display().to_string()]);
+        }
         let child =
             Command::new(&binary).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
         let child = match child {
@@ -149,6 +163,9 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(store) = &self.store {
+            let _ = std::fs::remove_dir_all(store);
+        }
     }
 }
 

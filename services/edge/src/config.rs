@@ -24,6 +24,50 @@ pub struct EdgeConfig {
     pub origins: OriginPolicy,
     pub limits: Limits,
     pub timing: Timing,
+    /// Missed-message recovery; off unless asked for.
+    pub history: HistoryConfig,
+}
+
+/// Missed-message recovery on JetStream (ADR 0006): which subjects keep a
+/// history, how much of it, and how hard a reconnect storm may read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Users' subjects keep a history.
+    pub users: bool,
+    /// Groups' subjects keep a history.
+    pub groups: bool,
+    /// The JetStream stream that stores it.
+    pub stream: String,
+    /// Messages kept per subject: a client that missed more is told
+    /// `recovered: false`.
+    pub depth: u32,
+    /// How long a message is kept.
+    pub max_age: Duration,
+    /// Replicas of the stream (1 on a single server, 3 on a cluster).
+    pub replicas: u32,
+    /// History reads one edge makes at once, whatever the reconnect storm.
+    pub max_reads: usize,
+}
+
+impl HistoryConfig {
+    /// Whether any subject keeps a history.
+    pub fn is_on(&self) -> bool {
+        self.users || self.groups
+    }
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            users: false,
+            groups: false,
+            stream: "HERALD_HISTORY".to_owned(),
+            depth: 100,
+            max_age: Duration::from_secs(300),
+            replicas: 1,
+            max_reads: 32,
+        }
+    }
 }
 
 /// Which `Origin` headers may open a WebSocket.
@@ -122,6 +166,7 @@ impl EdgeConfig {
             origins: OriginPolicy::Any,
             limits: Limits::default(),
             timing: Timing::default(),
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ use crate::auth::Verifier;
 use crate::config::EdgeConfig;
 use crate::drain::{Drain, restart};
 use crate::events::Events;
+use crate::history::History;
 use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
 use crate::presence;
@@ -51,6 +52,9 @@ const CLOSE_CONNECTIONS_TIMEOUT: Duration = Duration::from_secs(1);
 pub enum EdgeError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    /// Recovery needs JetStream, which the in-process bus does not have.
+    #[error("message history needs NATS with JetStream; the in-process bus (herald dev) has none: turn history off")]
+    HistoryNeedsJetStream,
 }
 
 /// An edge, bound and subscribed, ready to [`run`](Edge::run).
@@ -83,12 +87,21 @@ impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
-        let EdgeConfig { subjects, auth, origins, limits, timing, .. } = config;
+        let EdgeConfig { subjects, auth, origins, limits, timing, history, .. } = config;
         let metrics = Arc::new(Metrics::default());
         let edge_id = new_edge_id();
-        let registry =
-            Registry::new(edge_id.clone(), subjects.clone(), bus.clone(), timing.slow_consumer_grace, metrics.clone());
+        let history = History::start(&bus, &subjects, &history).await?;
+        let (history, keeper) = history.unzip();
+        let registry = Registry::new(
+            edge_id.clone(),
+            subjects.clone(),
+            bus.clone(),
+            history,
+            timing.slow_consumer_grace,
+            metrics.clone(),
+        );
         let mut pumps = registry.start_edge_pumps().await;
+        pumps.extend(keeper);
         match bus.subscribe(subjects.presence_query()).await {
             Ok(queries) => {
                 let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);

@@ -6,7 +6,7 @@
 //! `herald-edge`'s business.
 
 use herald_bus::BusConfig;
-use herald_edge::{AuthConfig, Edge, EdgeConfig, JwtKey, Limits, OriginPolicy, Timing};
+use herald_edge::{AuthConfig, Edge, EdgeConfig, HistoryConfig, JwtKey, Limits, OriginPolicy, Timing};
 use herald_proto::subject::Subjects;
 
 use crate::Failure;
@@ -50,6 +50,17 @@ pub const SESSIONS: &[Spec] = &[
     Spec::new("SLOW_CONSUMER_GRACE_MS", "MS", "5000", "Time a client's queue may stay full before 1013"),
     Spec::new("DRAIN_TIMEOUT_MS", "MS", "10000", "Time the drain on shutdown may take before the edge stops anyway"),
     Spec::new("ACTION_TIMEOUT_MS", "MS", "10000", "Time a client action may wait for its answer before 504"),
+    Spec::new(
+        "HISTORY",
+        "KINDS",
+        "off",
+        "Subjects that keep a history for recovery: off, or users, groups (comma-separated)",
+    ),
+    Spec::new("HISTORY_DEPTH", "N", "100", "Messages kept per subject for recovery"),
+    Spec::new("HISTORY_MAX_AGE_MS", "MS", "300000", "How long a message is kept for recovery"),
+    Spec::new("HISTORY_STREAM", "NAME", "HERALD_HISTORY", "JetStream stream that keeps the history"),
+    Spec::new("HISTORY_REPLICAS", "N", "1", "Replicas of the history stream"),
+    Spec::new("HISTORY_MAX_READS", "N", "32", "History reads one edge makes at once"),
 ];
 
 /// The `herald edge` command: its settings are logging's, NATS's and the
@@ -122,7 +133,44 @@ pub fn read_config(settings: &Settings, subjects: Subjects, key: Option<JwtKey>)
             drain_timeout: settings.millis("DRAIN_TIMEOUT_MS", 0)?,
             action_timeout: settings.millis("ACTION_TIMEOUT_MS", 1)?,
         },
+        history: read_history(settings)?,
     })
+}
+
+/// Recovery's settings (ADR 0006).
+fn read_history(settings: &Settings) -> Result<HistoryConfig, SettingError> {
+    let (users, groups) = settings.parse("HISTORY", history_kinds)?;
+    Ok(HistoryConfig {
+        users,
+        groups,
+        stream: settings.parse("HISTORY_STREAM", stream_name)?,
+        depth: settings.number("HISTORY_DEPTH", 1)?,
+        max_age: settings.millis("HISTORY_MAX_AGE_MS", 1000)?,
+        replicas: settings.number("HISTORY_REPLICAS", 1)?,
+        max_reads: settings.number("HISTORY_MAX_READS", 1)?,
+    })
+}
+
+/// `off`, or a comma list of `users` and `groups`.
+fn history_kinds(value: &str) -> Result<(bool, bool), String> {
+    let mut kinds = (false, false);
+    for kind in comma_list(value) {
+        match kind.as_str() {
+            "off" => {}
+            "users" => kinds.0 = true,
+            "groups" => kinds.1 = true,
+            other => {
+                return Err(format!("{other:?} is not a kind of subject with history: expected off, users, groups"));
+            }
+        }
+    }
+    Ok(kinds)
+}
+
+/// A JetStream stream name: no spaces, dots, wildcards or path separators.
+fn stream_name(value: &str) -> Result<String, String> {
+    let valid = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if valid { Ok(value.to_owned()) } else { Err(format!("{value:?} is not a stream name: use A-Z a-z 0-9 _ -")) }
 }
 
 /// The key verifying tokens, if one is given. Exactly one key setting may

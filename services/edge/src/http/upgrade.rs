@@ -19,6 +19,7 @@ use hyper::body::Incoming;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use herald_proto::conn_id::ConnId;
+use herald_proto::history::{RESUME_PARAM, Resume, parse_resume};
 
 use super::{Body, HttpContext, full, text};
 use crate::auth::Identity;
@@ -38,8 +39,12 @@ pub(super) async fn websocket(ctx: &Arc<HttpContext>, mut request: Request<Incom
         Ok(admitted) => admitted,
         Err(refusal) => return refuse(ctx, refusal),
     };
+    let resume = match resume_of(&request) {
+        Ok(resume) => resume.map(Box::new),
+        Err(refusal) => return refuse(ctx, refusal),
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    session::start(&ctx.sessions, on_upgrade, conn, identity);
+    session::start(&ctx.sessions, on_upgrade, conn, identity, resume);
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
@@ -109,6 +114,16 @@ fn token_of<B>(request: &Request<B>) -> Option<String> {
     let authorization = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+/// The positions a reconnecting client resumes from (`?resume=`), or why
+/// they cannot be read.
+fn resume_of<B>(request: &Request<B>) -> Result<Option<Resume>, Refusal> {
+    let Some(query) = request.uri().query() else { return Ok(None) };
+    match form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == RESUME_PARAM) {
+        Some((_, resume)) => parse_resume(&resume).map(Some).map_err(|e| (StatusCode::BAD_REQUEST, e)),
+        None => Ok(None),
+    }
 }
 
 /// Whether a comma-separated header holds `token` (compared without case).

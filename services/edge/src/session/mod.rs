@@ -24,6 +24,7 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::event::CloseInfo;
 use herald_proto::handler::Claims;
+use herald_proto::history::Resume;
 use herald_proto::status;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -65,10 +66,17 @@ pub(crate) enum Ending {
 
 /// Starts the session of an accepted upgrade, to run once the upgrade is
 /// done.
-pub(crate) fn start(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
+/// `resume` is where a reconnecting client says it was (recovery).
+pub(crate) fn start(
+    ctx: &Arc<SessionContext>,
+    on_upgrade: OnUpgrade,
+    conn: ConnId,
+    identity: Identity,
+    resume: Option<Box<Resume>>,
+) {
     let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity);
     let session = Session::new(ctx.clone(), conn, identity, mailbox);
-    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade));
+    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade, resume));
 }
 
 /// Runs a session from its upgrade to its end.
@@ -84,6 +92,7 @@ fn run(
     handle: SessionHandle,
     shared: Arc<Shared>,
     on_upgrade: OnUpgrade,
+    resume: Option<Box<Resume>>,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let ctx = session.ctx.clone();
@@ -94,7 +103,19 @@ fn run(
         let mut socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
         let identity = &session.identity;
-        let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
+        let (subscribed, recovery) = ctx.registry.register(
+            &session.conn,
+            handle.clone(),
+            identity.user.as_deref(),
+            &identity.groups,
+            resume.as_deref(),
+        );
+        drop(resume);
+        // Where subjects keep a history, `$recovered` follows the frames
+        // recovered for the client.
+        if !recovery.is_empty() {
+            tokio::spawn(recovery.report(ctx.registry.clone(), handle));
+        }
         inc(&ctx.metrics.connections_total);
         // A drain that began before this session was registered did not
         // see it: it closes itself.
