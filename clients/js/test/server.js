@@ -288,6 +288,7 @@ function echoOnce(url) {
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.action === '$connected') socket.send(JSON.stringify({ action: 'echo', details: 'ready?', id: 1 }));
+      else if (frame.action === '$recovered') return; // with history on (recovery)
       else if (frame.action === 'echo' && frame.id === 1) {
         clearTimeout(timer);
         socket.close();
