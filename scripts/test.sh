@@ -16,6 +16,8 @@ source scripts/lib/tools.sh
 
 section "Tools"
 ensure_nats_server
+ensure_php
+ensure_pusher_sdks
 cargo --version
 
 section "Build"
@@ -29,11 +31,18 @@ cargo fmt --all --check
 section "Lint (cargo clippy)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+section "PHP SDK unit tests (phpunit)"
+phpunit -c sdk/php/phpunit.xml.dist
+
 section "Test (cargo test)"
+# Includes the PHP tests (tests/tests/php): real php against real Herald.
 cargo test --workspace
 
 section "JS client (node --test against herald dev)"
 clients/js/run-tests.sh
+
+section "Pusher clients (pusher-js, Laravel Echo) against edges on nats-server"
+tests/pusher/run-tests.sh
 
 section "Browser end-to-end (headless Chromium)"
 demo/e2e/run.sh
@@ -44,3 +53,14 @@ section "Benchmark peers and the load tool (smoke test, herald-bench suite --qui
 ensure_bench_peers
 node bench/peers/smoke.mjs
 target/debug/herald-bench suite --quick --herald target/debug/herald --out target/bench-smoke
+
+section "Kubernetes manifests (kustomize, kubernetes-validate)"
+scripts/k8s/validate.sh
+
+section "Container image (podman build, started under chroot)"
+# The debug binary built above: the image is the same recipe whatever the
+# profile, and a release build would cost minutes (scripts/image/test.sh).
+scripts/image/test.sh --profile debug
+
+section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
+scripts/failures.sh --quick --out target/failures-quick

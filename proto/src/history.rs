@@ -1,4 +1,4 @@
-//! Missed-message recovery on the wire (PROTOCOL 5.21, ADR 0006): the
+//! Missed-message recovery on the wire (PROTOCOL 5.23, ADR 0009): the
 //! positions clients keep, the `offset` a delivered frame carries, the
 //! `resume` query parameter a reconnecting client sends, and `$recovered`.
 

@@ -43,6 +43,13 @@
 //!   `Herald-Signature`).
 //! - [`http`]: a tiny HTTP/1.1 client for health, metrics and the backend
 //!   API.
+//! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
+//!   port.
+//! - [`json_lines`]: a driver process spoken to one JSON line at a time.
+//! - [`pusher_sdk`]: Pusher's own server SDKs (npm `pusher`, PyPI
+//!   `pusher`) driven one call per line, and [`both_sdks!`].
+//! - [`php`]: real `php`: [`PhpServer`] (`php -S`) and [`PhpDriver`], which
+//!   runs PHP SDK calls one JSON line at a time.
 //!
 //! "Exactly once" is asserted as: the expected frame arrives, then
 //! [`Client::expect_silence`] for [`SILENCE`]. That short wait is the only
@@ -55,8 +62,12 @@ pub mod edge;
 pub mod eventually;
 pub mod handlers;
 pub mod http;
+pub mod json_lines;
 pub mod nats;
+pub mod php;
 pub mod process;
+pub mod push;
+pub mod pusher_sdk;
 pub mod router;
 pub mod setup;
 pub mod token;
@@ -68,7 +79,9 @@ pub use client::{Client, ConnectError, Connected};
 pub use edge::{TestEdge, TestEdgeBuilder};
 pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
+pub use php::{Php, PhpDriver, PhpServer};
 pub use process::HeraldProcess;
+pub use push::PushClient;
 pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
 pub use setup::{BusSetup, BusSource};
 pub use token::{TEST_SECRET, Token};

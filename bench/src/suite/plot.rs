@@ -39,6 +39,10 @@ fn color(contender: Contender) -> RGBColor {
         Contender::Uws => RGBColor(31, 119, 180),
         Contender::Ws => RGBColor(44, 160, 44),
         Contender::SocketIo => RGBColor(148, 103, 189),
+        Contender::HeraldPusher => RGBColor(255, 127, 14),
+        Contender::HeraldPusherRest => RGBColor(140, 86, 75),
+        Contender::Soketi => RGBColor(23, 190, 207),
+        Contender::Sockudo => RGBColor(188, 189, 34),
     }
 }
 
@@ -209,7 +213,7 @@ impl Chart {
         root.present().with_context(|| format!("cannot write {}", path.display()))
     }
 
-    fn lines<X, Y>(&self, root: &DrawingArea<BitMapBackend, Shift>, x: X, y: Y, lines: &[Series]) -> Result<()>
+    fn lines<X, Y>(&self, root: &DrawingArea<BitMapBackend<'_>, Shift>, x: X, y: Y, lines: &[Series]) -> Result<()>
     where
         X: AsRangedCoord<Value = f64>,
         Y: AsRangedCoord<Value = f64>,

@@ -24,6 +24,22 @@ pub struct BusConfig {
 /// How long [`NatsBus::sync`] waits for its echo.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the connection waits on a silent server before pinging it. The
+/// client leaves a server after three unanswered pings, so a server that
+/// stops answering without closing the socket (its machine gone, its
+/// process frozen) is left for another in about three of these; at the
+/// library's default (60 s) every delivery through it would stop for three
+/// minutes. Any message from the server resets the wait, so a busy
+/// connection sends no pings at all.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long one attempt to connect to a server may take, greeting
+/// included. A frozen server's machine still accepts the connection and then
+/// says nothing; at the library's default (5 s) a reconnect that tries it
+/// first waits that long before trying the next. A live server greets at
+/// once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A NATS connection.
 #[derive(Clone, Debug)]
 pub struct NatsBus {
@@ -53,13 +69,15 @@ impl NatsBus {
             .iter()
             .map(|url| {
                 url.parse::<async_nats::ServerAddr>()
-                    .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.to_string() })
+                    .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.into() })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let options = async_nats::ConnectOptions::new()
             .name(&config.name)
             .retry_on_initial_connect()
             .max_reconnects(None)
+            .ping_interval(PING_INTERVAL)
+            .connection_timeout(CONNECT_TIMEOUT)
             .event_callback(|event| async move {
                 match event {
                     async_nats::Event::Connected => tracing::info!("NATS connected"),
@@ -70,12 +88,12 @@ impl NatsBus {
         let client = options
             .connect(urls)
             .await
-            .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.to_string() })?;
+            .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.into() })?;
         let prefix = client.new_inbox();
         let mut echoes = client
             .subscribe(format!("{prefix}.*"))
             .await
-            .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.to_string() })?;
+            .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.into() })?;
         let waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
         let reading = waiters.clone();
         let reader = AbortOnDropHandle::new(tokio::spawn(async move {
@@ -104,7 +122,7 @@ impl NatsBus {
         let result = match sent {
             Ok(()) => match tokio::time::timeout(SYNC_TIMEOUT, echoed).await {
                 Ok(Ok(())) => Ok(()),
-                _ => Err(BusError::Publish { subject, reason: "no echo from the server in time".to_owned() }),
+                _ => Err(BusError::Publish { subject, reason: "no echo from the server in time".into() }),
             },
             Err(e) => Err(e),
         };
@@ -129,7 +147,7 @@ impl NatsBus {
             Some(queue) => self.client.queue_subscribe(subject.clone(), queue).await,
             None => self.client.subscribe(subject.clone()).await,
         };
-        subscribed.map(Subscription::Nats).map_err(|e| BusError::Subscribe { subject, reason: e.to_string() })
+        subscribed.map(Subscription::Nats).map_err(|e| BusError::Subscribe { subject, reason: e.into() })
     }
 
     pub(crate) async fn publish(
@@ -147,7 +165,7 @@ impl NatsBus {
                 self.client.publish_with_reply_and_headers(subject.clone(), reply, headers, payload).await
             }
         };
-        published.map_err(|e| BusError::Publish { subject, reason: e.to_string() })
+        published.map_err(|e| BusError::Publish { subject, reason: e.into() })
     }
 
     pub(crate) async fn request(
@@ -162,16 +180,13 @@ impl NatsBus {
             Err(e) => Err(match e.kind() {
                 async_nats::RequestErrorKind::NoResponders => RequestError::NoResponders(subject),
                 async_nats::RequestErrorKind::TimedOut => RequestError::TimedOut(subject),
-                _ => RequestError::Failed { subject, reason: e.to_string() },
+                _ => RequestError::Failed { subject, reason: e.into() },
             }),
         }
     }
 
     pub(crate) async fn flush(&self) -> Result<(), BusError> {
-        self.client
-            .flush()
-            .await
-            .map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.to_string() })
+        self.client.flush().await.map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.into() })
     }
 }
 

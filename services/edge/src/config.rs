@@ -2,12 +2,16 @@
 //!
 //! The `herald` binary reads settings (flags, `HERALD_*` variables, a TOML
 //! file) into this; tests build it directly, so no test ever touches the
-//! process environment.
+//! process environment. The defaults are the settings' own
+//! ([`herald_settings::edge`]), written once there.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use herald_proto::pusher::app::Apps;
 use herald_proto::subject::Subjects;
+use herald_settings::edge as settings;
+use herald_settings::history::{self, HistoryKinds};
 
 pub use crate::auth::AuthConfig;
 use crate::auth::JwtKey;
@@ -24,18 +28,20 @@ pub struct EdgeConfig {
     pub origins: OriginPolicy,
     pub limits: Limits,
     pub timing: Timing,
+    /// The Pusher apps whose clients connect on `/app/<key>`; none turns
+    /// the Pusher protocol off.
+    pub pusher_apps: Apps,
     /// Missed-message recovery; off unless asked for.
     pub history: HistoryConfig,
 }
 
-/// Missed-message recovery on JetStream (ADR 0006): which subjects keep a
+/// Missed-message recovery on JetStream (ADR 0009): which subjects keep a
 /// history, how much of it, and how hard a reconnect storm may read it.
+/// Defaults are [`herald_settings::history`]'s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryConfig {
-    /// Users' subjects keep a history.
-    pub users: bool,
-    /// Groups' subjects keep a history.
-    pub groups: bool,
+    /// Which subjects keep a history; none turns recovery off.
+    pub kinds: HistoryKinds,
     /// The JetStream stream that stores it.
     pub stream: String,
     /// Messages kept per subject: a client that missed more is told
@@ -49,23 +55,15 @@ pub struct HistoryConfig {
     pub max_reads: usize,
 }
 
-impl HistoryConfig {
-    /// Whether any subject keeps a history.
-    pub fn is_on(&self) -> bool {
-        self.users || self.groups
-    }
-}
-
 impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig {
-            users: false,
-            groups: false,
-            stream: "HERALD_HISTORY".to_owned(),
-            depth: 100,
-            max_age: Duration::from_secs(300),
-            replicas: 1,
-            max_reads: 32,
+            kinds: history::HISTORY.default_value(),
+            stream: history::HISTORY_STREAM.default_value(),
+            depth: history::HISTORY_DEPTH.default_value(),
+            max_age: history::HISTORY_MAX_AGE_MS.default_value(),
+            replicas: history::HISTORY_REPLICAS.default_value(),
+            max_reads: history::HISTORY_MAX_READS.default_value(),
         }
     }
 }
@@ -78,6 +76,14 @@ pub enum OriginPolicy {
     /// Only these origins (`https://app.example.com`, compared without case);
     /// requests without an `Origin` header are non-browser clients and pass.
     List(Vec<String>),
+}
+
+impl From<Option<Vec<String>>> for OriginPolicy {
+    /// The policy `HERALD_ALLOWED_ORIGINS` reads as: `None` (`*`) for any
+    /// origin, else the list.
+    fn from(origins: Option<Vec<String>>) -> OriginPolicy {
+        origins.map_or(OriginPolicy::Any, OriginPolicy::List)
+    }
 }
 
 impl OriginPolicy {
@@ -131,12 +137,12 @@ pub struct Timing {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_message_bytes: 64 * 1024,
-            mailbox_capacity: 256,
-            rate_per_sec: 100,
-            rate_burst: 200,
-            rate_strikes: 50,
-            max_inflight_actions: 32,
+            max_message_bytes: settings::MAX_MESSAGE_BYTES.default_value(),
+            mailbox_capacity: settings::MAILBOX_CAPACITY.default_value(),
+            rate_per_sec: settings::RATE_LIMIT_PER_SEC.default_value(),
+            rate_burst: settings::RATE_LIMIT_BURST.default_value(),
+            rate_strikes: settings::RATE_LIMIT_STRIKES.default_value(),
+            max_inflight_actions: settings::MAX_INFLIGHT_ACTIONS.default_value(),
         }
     }
 }
@@ -144,12 +150,12 @@ impl Default for Limits {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            ping_interval: Duration::from_secs(25),
-            pong_timeout: Duration::from_secs(10),
-            reauth_grace: Duration::from_secs(30),
-            slow_consumer_grace: Duration::from_secs(5),
-            drain_timeout: Duration::from_secs(10),
-            action_timeout: Duration::from_secs(10),
+            ping_interval: settings::PING_INTERVAL_MS.default_value(),
+            pong_timeout: settings::PONG_TIMEOUT_MS.default_value(),
+            reauth_grace: settings::REAUTH_GRACE_MS.default_value(),
+            slow_consumer_grace: settings::SLOW_CONSUMER_GRACE_MS.default_value(),
+            drain_timeout: settings::DRAIN_TIMEOUT_MS.default_value(),
+            action_timeout: settings::ACTION_TIMEOUT_MS.default_value(),
         }
     }
 }
@@ -162,10 +168,16 @@ impl EdgeConfig {
         EdgeConfig {
             listen,
             subjects: Subjects::default(),
-            auth: AuthConfig { key, allow_anonymous: false, audience: None, issuer: None },
-            origins: OriginPolicy::Any,
+            auth: AuthConfig {
+                key,
+                allow_anonymous: settings::ALLOW_ANONYMOUS.default_value(),
+                audience: None,
+                issuer: None,
+            },
+            origins: settings::ALLOWED_ORIGINS.default_value().into(),
             limits: Limits::default(),
             timing: Timing::default(),
+            pusher_apps: Apps::default(),
             history: HistoryConfig::default(),
         }
     }

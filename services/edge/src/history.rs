@@ -1,4 +1,4 @@
-//! The edge's side of missed-message recovery (ADR 0006): the history
+//! The edge's side of missed-message recovery (ADR 0009): the history
 //! stream kept in place, its epoch, and bounded reads of it. The topics
 //! that use it are in `registry::recovery`.
 
@@ -42,15 +42,15 @@ impl History {
         subjects: &Subjects,
         config: &HistoryConfig,
     ) -> Result<Option<(Arc<History>, AbortOnDropHandle<()>)>, EdgeError> {
-        if !config.is_on() {
+        if !config.kinds.any() {
             return Ok(None);
         }
         let store = bus.history().ok_or(EdgeError::HistoryNeedsJetStream)?;
         let mut stored = Vec::new();
-        if config.users {
+        if config.kinds.users {
             stored.push(subjects.users());
         }
-        if config.groups {
+        if config.kinds.groups {
             stored.push(subjects.groups());
         }
         let spec = StreamSpec {
@@ -109,8 +109,8 @@ impl History {
 
     pub fn covers(&self, kind: TopicKind) -> bool {
         match kind {
-            TopicKind::User => self.config.users,
-            TopicKind::Group => self.config.groups,
+            TopicKind::User => self.config.kinds.users,
+            TopicKind::Group => self.config.kinds.groups,
         }
     }
 

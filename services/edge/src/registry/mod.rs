@@ -24,7 +24,7 @@
 //! - [`readiness`]: when a subscription is live, which is what sessions wait
 //!   on before they say they are reachable;
 //! - [`recovery`]: topics with a history: positions, gaps, and resuming
-//!   sessions brought up to date (ADR 0006).
+//!   sessions brought up to date (ADR 0009).
 //!
 //! The registry knows sessions only by their [`SessionHandle`]s, whatever
 //! protocol they speak: frames arrive as the bytes backends published.
@@ -90,6 +90,16 @@ struct State {
     users: HashMap<Arc<str>, Topic>,
     /// The groups local sessions belong to.
     groups: HashMap<Arc<str>, Topic>,
+}
+
+impl State {
+    /// The topics of one kind.
+    fn topics(&self, kind: TopicKind) -> &HashMap<Arc<str>, Topic> {
+        match kind {
+            TopicKind::User => &self.users,
+            TopicKind::Group => &self.groups,
+        }
+    }
 }
 
 /// One local connection.

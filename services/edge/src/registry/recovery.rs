@@ -1,4 +1,4 @@
-//! Topics with a history (ADR 0006): their pump reads the subject as the
+//! Topics with a history (ADR 0009): their pump reads the subject as the
 //! history stream republishes it, with each message's sequence, and keeps
 //! a cursor, the last sequence it handled. With it the pump
 //!
@@ -27,6 +27,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Registry;
+use super::delivery::Fanout;
 use super::readiness::Ready;
 use super::topics::TopicKind;
 use crate::handle::{Offer, SessionHandle};
@@ -239,34 +240,26 @@ impl Registry {
         }
     }
 
-    /// Delivers a message to the topic's live members, with its offset, and
-    /// moves the cursor to it.
+    /// Delivers a message to the topic's live members, Herald sessions with
+    /// its offset, and moves the cursor to it.
     fn fan_out(&self, pump: &mut Pump, message: &BusMessage, seq: Option<u64>) {
-        let Some(frame) = self.frame_with_offset(pump, message, seq) else { return };
+        let Some(frame) = self.frame_of(message) else { return };
         let excluded = self.excluded_local(message);
+        let mut fanout = Fanout::new(frame.clone(), pump.kind.addressee(&pump.name), message);
         if let Some(seq) = seq {
             pump.cursor = Some(seq);
+            fanout = fanout.for_herald(pump.with_offset(frame, seq));
         }
         let state = self.read();
-        let topics = match pump.kind {
-            TopicKind::User => &state.users,
-            TopicKind::Group => &state.groups,
-        };
+        let topics = state.topics(pump.kind);
         let Some(topic) = topics.get(&pump.name).filter(|topic| topic.generation == pump.generation) else { return };
         for (local, handle) in &topic.members {
-            if Some(*local) != excluded && !pump.held.contains(local) {
-                self.offer(handle, frame.clone());
+            if Some(*local) != excluded
+                && !pump.held.contains(local)
+                && let Some(frame) = fanout.frame_for(handle.wire())
+            {
+                self.offer(handle, frame);
             }
-        }
-    }
-
-    fn frame_with_offset(&self, pump: &Pump, message: &BusMessage, seq: Option<u64>) -> Option<Utf8Bytes> {
-        let frame = self.frame_of(message)?;
-        let Some(seq) = seq.filter(|_| pump.epoch != 0) else { return Some(frame) };
-        let position = Position { epoch: pump.epoch, seq, at_ms: unix_ms() };
-        match with_offset(frame.as_bytes(), &pump.key, &position) {
-            Some(framed) => Some(Utf8Bytes::try_from(bytes::Bytes::from(framed)).expect("JSON stays UTF-8")),
-            None => Some(frame),
         }
     }
 
@@ -320,31 +313,42 @@ impl Registry {
             pump.held.remove(&joiner.local);
             pump.answer(joiner, false);
         }
+        // Each missed message is framed once, whoever of them missed it.
+        let missed = read.map(|read| self.framed(pump, read));
         for joiner in resuming {
-            let recovered = read.as_deref().is_some_and(|read| self.replay(pump, &joiner, read));
+            let recovered = missed.as_deref().is_some_and(|missed| self.replay(pump, &joiner, missed));
             pump.held.remove(&joiner.local);
             pump.answer(joiner, recovered);
         }
     }
 
-    /// Queues for one resuming session what it missed; whether that was
-    /// everything.
-    fn replay(&self, pump: &Pump, joiner: &Joiner, read: &[BusMessage]) -> bool {
+    /// What a read found, as Herald frames with their offsets, by sequence.
+    fn framed(&self, pump: &Pump, read: Vec<BusMessage>) -> Vec<(u64, Option<Utf8Bytes>)> {
+        read.iter()
+            .map(|message| {
+                let seq = sequence_of(message);
+                (seq, self.frame_of(message).map(|frame| pump.with_offset(frame, seq)))
+            })
+            .collect()
+    }
+
+    /// Queues for one resuming session what it missed (`read`, from the
+    /// oldest position asked); whether that was everything.
+    fn replay(&self, pump: &Pump, joiner: &Joiner, read: &[(u64, Option<Utf8Bytes>)]) -> bool {
         let Some(position) = joiner.position() else { return false };
-        let missed: Vec<&BusMessage> = read.iter().filter(|message| sequence_of(message) > position.seq).collect();
+        let missed = read.iter().filter(|(seq, _)| *seq > position.seq);
         let complete = if position.seq > 0 {
             // Its last message is still stored, so nothing after it was
             // discarded (oldest first, per subject and by age).
-            read.iter().any(|message| sequence_of(message) == position.seq)
+            read.iter().any(|(seq, _)| *seq == position.seq)
         } else {
-            missed.len() < pump.history.depth()
+            missed.clone().count() < pump.history.depth()
         };
         if !complete {
             return false;
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
-        missed.into_iter().all(|message| {
-            let Some(frame) = self.frame_with_offset(pump, message, Some(sequence_of(message))) else { return true };
+        missed.filter_map(|(_, frame)| frame.clone()).all(|frame| {
             inc(&self.metrics.history_replayed_total);
             matches!(joiner.handle.offer(frame, now_ms), Offer::Queued)
         })
@@ -361,6 +365,19 @@ impl Joiner {
 }
 
 impl Pump {
+    /// `frame` with its offset spliced in, once per message; as it is when
+    /// the stream's incarnation is unknown or the frame is no JSON object.
+    fn with_offset(&self, frame: Utf8Bytes, seq: u64) -> Utf8Bytes {
+        if self.epoch == 0 {
+            return frame;
+        }
+        let position = Position { epoch: self.epoch, seq, at_ms: unix_ms() };
+        match with_offset(frame.as_bytes(), &self.key, &position) {
+            Some(framed) => Utf8Bytes::try_from(bytes::Bytes::from(framed)).expect("JSON stays UTF-8"),
+            None => frame,
+        }
+    }
+
     /// Follows the stream's incarnation: a new one starts a new cursor,
     /// learnt from the stream.
     async fn sync_epoch(&mut self) {

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use herald_bus::BusMessage;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::delivery::{Addressee, Fanout};
 use super::readiness::{Ready, Subscribed, readiness};
 use super::recovery::{From, Joiners, Recovery};
 use super::{Registry, State};
@@ -24,6 +25,16 @@ use crate::handle::SessionHandle;
 pub(crate) enum TopicKind {
     User,
     Group,
+}
+
+impl TopicKind {
+    /// Whom a message on such a topic is for.
+    pub(super) fn addressee(self, name: &str) -> Addressee<'_> {
+        match self {
+            TopicKind::User => Addressee::User(name),
+            TopicKind::Group => Addressee::Group(name),
+        }
+    }
 }
 
 /// One user or group that local sessions belong to.
@@ -97,14 +108,13 @@ impl Registry {
         let Some(frame) = self.frame_of(&message) else { return };
         let excluded = self.excluded_local(&message);
         let state = self.read();
-        let topics = match kind {
-            TopicKind::User => &state.users,
-            TopicKind::Group => &state.groups,
-        };
-        let Some(topic) = topics.get(name).filter(|topic| topic.generation == generation) else { return };
+        let Some(topic) = state.topics(kind).get(name).filter(|topic| topic.generation == generation) else { return };
+        let mut fanout = Fanout::new(frame, kind.addressee(name), &message);
         for (local, handle) in &topic.members {
-            if Some(*local) != excluded {
-                self.offer(handle, frame.clone());
+            if Some(*local) != excluded
+                && let Some(frame) = fanout.frame_for(handle.wire())
+            {
+                self.offer(handle, frame);
             }
         }
     }

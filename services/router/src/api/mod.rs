@@ -42,6 +42,7 @@ pub(crate) fn app(state: Arc<ApiState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
     Router::new()
         .merge(api)
+        .merge(crate::pusher::routes(state.pusher.clone(), state.max_body_bytes))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))
@@ -197,6 +198,7 @@ async fn readiness(State(state): State<Arc<ApiState>>) -> (StatusCode, &'static 
 async fn metrics(State(state): State<Arc<ApiState>>) -> String {
     let mut out = String::with_capacity(2048);
     state.metrics.render_counters(&mut out);
+    state.pusher.render_metrics(&mut out);
     herald_metrics::gauge(
         &mut out,
         "herald_router_live_edges",
