@@ -175,7 +175,7 @@ impl History {
                 Some(status) if status.as_u16() == 404 => Ok(0),
                 Some(status) => Err(self.direct_error(stream, status.as_u16(), reply.description)),
             },
-            _ => Err(HistoryError::Api { api: "DIRECT.GET".to_owned(), reason: "timed out".to_owned() }),
+            _ => Err(timed_out()),
         }
     }
 
@@ -197,11 +197,8 @@ impl History {
             let mut replies = self.direct_get(stream, serde_json::to_vec(&body).expect("serializes")).await?;
             let mut pending = 0;
             loop {
-                let reply = match tokio::time::timeout(API_TIMEOUT, replies.next()).await {
-                    Ok(Some(reply)) => reply,
-                    _ => {
-                        return Err(HistoryError::Api { api: "DIRECT.GET".to_owned(), reason: "timed out".to_owned() });
-                    }
+                let Ok(Some(reply)) = tokio::time::timeout(API_TIMEOUT, replies.next()).await else {
+                    return Err(timed_out());
                 };
                 match reply.status.map(|status| status.as_u16()) {
                     None => {
@@ -250,6 +247,11 @@ impl History {
             },
         }
     }
+}
+
+/// A Direct Get that got no answer in time.
+fn timed_out() -> HistoryError {
+    HistoryError::Api { api: "DIRECT.GET".to_owned(), reason: "timed out".to_owned() }
 }
 
 /// A stream incarnation's epoch: a hash (FNV-1a) of its creation time, the
