@@ -7,30 +7,13 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const HERALD = process.env.HERALD_BIN ?? join(REPO, 'target/debug/herald');
+import { HERALD, REPO, freePort, track } from '../../tests/harness-js/processes.js';
+
+export { REPO, freePort };
+
 const READY = /dev server listening on http:\/\//;
 const READY_TIMEOUT_MS = 20_000;
-
-/** Every server still running, killed if the test process exits early. */
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 export class HeraldDev {
   /** @type {import('node:child_process').ChildProcess | null} */
@@ -56,9 +39,7 @@ export class HeraldDev {
       env: { ...process.env, HERALD_LISTEN: `127.0.0.1:${this.port}`, HERALD_LOG: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.#process = child;
-    children.add(child);
-    child.once('exit', () => children.delete(child));
+    this.#process = track(child);
     this.output = '';
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8');

@@ -1,4 +1,4 @@
-//! Missed-message recovery on the wire (PROTOCOL 5.23, ADR 0009): the
+//! Missed-message recovery on the wire (PROTOCOL 5.24, ADR 0011): the
 //! positions clients keep, the `offset` a delivered frame carries, the
 //! `resume` query parameter a reconnecting client sends, and `$recovered`.
 

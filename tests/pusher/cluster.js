@@ -7,20 +7,14 @@
  * `HERALD_TEST_LOGS=1` copies the servers' output to standard error.
  */
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import Echo from 'laravel-echo';
 import { connect as natsConnect, headers as natsHeaders } from 'nats';
 import PusherServer from 'pusher';
 import Pusher from 'pusher-js';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const HERALD = process.env.HERALD_BIN ?? join(REPO, 'target/debug/herald');
-const START_TIMEOUT_MS = 20_000;
+import { HERALD, eventually, freePort, sleep, startNats, startProcess, stopProcess } from '../harness-js/processes.js';
+
+export { eventually, freePort, sleep };
 
 export const APP = { id: '42', key: 'test-key', secret: 'test-secret' };
 
@@ -33,55 +27,6 @@ export const backend = new PusherServer({
   // Encrypted channels: the SDK derives each channel's key from it.
   encryptionMasterKeyBase64: Buffer.alloc(32, 7).toString('base64'),
 });
-
-/** Every process still running, killed if the test process exits early. */
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Starts `command` and waits for a line of its output matching `ready`. */
-async function startProcess(command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let output = '';
-  const started = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${output}`)), START_TIMEOUT_MS);
-    const read = (chunk) => {
-      output += chunk;
-      if (process.env.HERALD_TEST_LOGS) process.stderr.write(chunk);
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', (code) => reject(new Error(`${command} exited with ${code}:\n${output}`)));
-  });
-  await started;
-  return child;
-}
-
-/** Waits until `check()` is true, polling, or fails saying `what`. */
-export async function eventually(check, what, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 export class Cluster {
   /** @type {import('node:child_process').ChildProcess} */
@@ -97,9 +42,9 @@ export class Cluster {
    */
   static async start(edges = 2, env = {}) {
     const cluster = new Cluster();
-    const natsPort = await freePort();
-    cluster.natsUrl = `nats://127.0.0.1:${natsPort}`;
-    cluster.nats = await startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], {}, /Server is ready/);
+    const nats = await startNats();
+    cluster.natsUrl = nats.url;
+    cluster.nats = nats.process;
     for (let i = 0; i < edges; i++) await cluster.startEdge(env);
     return cluster;
   }
@@ -143,12 +88,7 @@ export class Cluster {
   async stop() {
     for (const nc of this.buses) await nc.close();
     const all = [...this.edges.map((edge) => edge.process), this.nats];
-    for (const child of all) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    }
+    for (const child of all) await stopProcess(child);
   }
 }
 
@@ -224,4 +164,3 @@ export function collect(emitter, event) {
   return seen;
 }
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

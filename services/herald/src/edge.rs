@@ -123,7 +123,7 @@ pub fn read_config(
     })
 }
 
-/// Recovery's settings (ADR 0009).
+/// Recovery's settings (ADR 0011).
 fn read_history(settings: &Settings) -> Result<HistoryConfig, SettingError> {
     Ok(HistoryConfig {
         kinds: settings.get(&HISTORY)?,

@@ -24,7 +24,7 @@
 //! - [`readiness`]: when a subscription is live, which is what sessions wait
 //!   on before they say they are reachable;
 //! - [`recovery`]: topics with a history: positions, gaps, and resuming
-//!   sessions brought up to date (ADR 0009).
+//!   sessions brought up to date (ADR 0011).
 //!
 //! The registry knows sessions only by their [`SessionHandle`]s, whatever
 //! protocol they speak: frames arrive as the bytes backends published.

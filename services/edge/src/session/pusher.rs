@@ -118,14 +118,14 @@ impl Session {
     fn pusher(&self) -> &PusherSession {
         match &self.protocol {
             super::Protocol::Pusher(pusher) => pusher,
-            super::Protocol::Herald => unreachable!("Pusher frames come only from Pusher sessions"),
+            _ => unreachable!("Pusher frames come only from Pusher sessions"),
         }
     }
 
     fn pusher_mut(&mut self) -> &mut PusherSession {
         match &mut self.protocol {
             super::Protocol::Pusher(pusher) => pusher,
-            super::Protocol::Herald => unreachable!("Pusher frames come only from Pusher sessions"),
+            _ => unreachable!("Pusher frames come only from Pusher sessions"),
         }
     }
 
