@@ -111,7 +111,7 @@ pub(super) fn socketio(ctx: &Arc<HttpContext>, mut request: Request<Incoming>) -
     let conn = ctx.registry.new_conn_id();
     let on_upgrade = hyper::upgrade::on(&mut request);
     let protocol = Protocol::SocketIo(Some(Box::new(upgrade)));
-    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
+    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol, None);
     switching_protocols(&accept_key)
 }
 
