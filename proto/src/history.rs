@@ -1,4 +1,4 @@
-//! Missed-message recovery on the wire (PROTOCOL 5.24, ADR 0011): the
+//! Missed-message recovery on the wire (PROTOCOL 5.25, ADR 0012): the
 //! positions clients keep, the `offset` a delivered frame carries, the
 //! `resume` query parameter a reconnecting client sends, and `$recovered`.
 

@@ -113,7 +113,7 @@ impl Subjects {
     }
 
     /// `<prefix>.history.user.<U>`: user U's messages as the history stream
-    /// republishes them, with their positions (recovery, ADR 0011).
+    /// republishes them, with their positions (recovery, ADR 0012).
     pub fn history_user(&self, user: &str) -> String {
         format!("{}.history.user.{}", self.prefix, encode_token(user))
     }

@@ -1,4 +1,4 @@
-//! Missed-message recovery (ADR 0011, PROTOCOL 5.24) with real edges
+//! Missed-message recovery (ADR 0012, PROTOCOL 5.25) with real edges
 //! (`herald edge` processes) on a real nats-server with JetStream: a client
 //! whose edge is killed with SIGKILL resumes on the other edge and gets
 //! every frame it missed exactly once and in order, or is told

@@ -1,4 +1,4 @@
-// Missed-message recovery (PROTOCOL 5.24): with history on, a client whose
+// Missed-message recovery (PROTOCOL 5.25): with history on, a client whose
 // edge is killed mid-stream keeps its positions, resumes on reconnect and
 // gets every frame it missed, once and in order, then `$recovered`.
 

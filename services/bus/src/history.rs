@@ -2,7 +2,7 @@
 //! deliveries and republishes them with their positions, and Direct Get
 //! reads of one subject after a position (`$JS.API.DIRECT.GET.<stream>`,
 //! batched; nats-server ≥ 2.11). Why no consumers:
-//! `docs/adr/0011-recovery-on-jetstream-direct-get.md`.
+//! `docs/adr/0012-recovery-on-jetstream-direct-get.md`.
 //!
 //! Only NATS has it: the in-process bus has no store ([`crate::Bus::history`]
 //! is `None` there).

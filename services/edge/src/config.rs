@@ -35,7 +35,7 @@ pub struct EdgeConfig {
     pub history: HistoryConfig,
 }
 
-/// Missed-message recovery on JetStream (ADR 0011): which subjects keep a
+/// Missed-message recovery on JetStream (ADR 0012): which subjects keep a
 /// history, how much of it, and how hard a reconnect storm may read it.
 /// Defaults are [`herald_settings::history`]'s.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! The edge's side of missed-message recovery (ADR 0011): the history
+//! The edge's side of missed-message recovery (ADR 0012): the history
 //! stream kept in place, its epoch, and bounded reads of it. The topics
 //! that use it are in `registry::recovery`.
 

@@ -123,7 +123,7 @@ pub fn read_config(
     })
 }
 
-/// Recovery's settings (ADR 0011).
+/// Recovery's settings (ADR 0012).
 fn read_history(settings: &Settings) -> Result<HistoryConfig, SettingError> {
     Ok(HistoryConfig {
         kinds: settings.get(&HISTORY)?,

@@ -1,4 +1,4 @@
-//! Missed-message recovery's settings (ADR 0011): which subjects keep a
+//! Missed-message recovery's settings (ADR 0012): which subjects keep a
 //! history on NATS JetStream, how much of it, and how hard a reconnect
 //! storm may read it. Read by `herald edge`; off by default, and then
 //! nothing changes.

@@ -24,7 +24,7 @@
 //! - [`readiness`]: when a subscription is live, which is what sessions wait
 //!   on before they say they are reachable;
 //! - [`recovery`]: topics with a history: positions, gaps, and resuming
-//!   sessions brought up to date (ADR 0011).
+//!   sessions brought up to date (ADR 0012).
 //!
 //! The registry knows sessions only by their [`SessionHandle`]s, whatever
 //! protocol they speak: frames arrive as the bytes backends published.
@@ -268,6 +268,22 @@ impl Registry {
             .get(&local)
             .map(|entry| entry.groups.iter().map(|g| g.to_string()).collect())
             .unwrap_or_default()
+    }
+
+    /// How to reach a local session, while it is registered.
+    pub fn handle_of(&self, local: u64) -> Option<SessionHandle> {
+        self.read().conns.get(&local).map(|entry| entry.handle.clone())
+    }
+
+    /// The groups held here that `wanted` keeps, with their local sessions.
+    pub fn group_sizes(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, usize)> {
+        let state = self.read();
+        state
+            .groups
+            .iter()
+            .filter(|(group, _)| wanted(group))
+            .map(|(group, topic)| (group.to_string(), topic.members.len()))
+            .collect()
     }
 
     /// This edge's part of a presence query.

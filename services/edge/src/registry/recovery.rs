@@ -1,4 +1,4 @@
-//! Topics with a history (ADR 0011): their pump reads the subject as the
+//! Topics with a history (ADR 0012): their pump reads the subject as the
 //! history stream republishes it, with each message's sequence, and keeps
 //! a cursor, the last sequence it handled. With it the pump
 //!

@@ -90,7 +90,7 @@ impl SettingList for DevCommand {
 
 /// Why `herald dev` refuses `HERALD_HISTORY`.
 const NO_HISTORY: &str = "herald dev keeps no history: its in-process bus has no JetStream to store it in, \
-     so missed-message recovery needs herald edge on nats-server -js (PROTOCOL 5.24); unset HERALD_HISTORY";
+     so missed-message recovery needs herald edge on nats-server -js (PROTOCOL 5.25); unset HERALD_HISTORY";
 
 /// The Pusher app `herald dev` serves when none is given: a Laravel app's
 /// `PUSHER_APP_ID` and `PUSHER_APP_KEY`; its secret is made up at each

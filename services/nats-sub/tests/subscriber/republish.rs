@@ -1,5 +1,5 @@
 //! Messages JetStream re-publishes (a stream's `republish`, what recovery
-//! subscribes to for live deliveries, ADR 0011) reach the handler with the
+//! subscribes to for live deliveries, ADR 0012) reach the handler with the
 //! stream positions the edge needs: `Nats-Sequence`, and
 //! `Nats-Last-Sequence`, the previous sequence on the same subject.
 
