@@ -208,10 +208,7 @@ mod tests {
         let mut fanout = fanout.for_herald(Utf8Bytes::from_static(with_offset));
         assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), with_offset);
         let wire = pusher("");
-        assert_eq!(
-            fanout.frame_for(&wire).unwrap().as_str(),
-            r#"{"event":"msg","channel":"chat","data":"{\"a\":1}"}"#
-        );
+        assert_eq!(fanout.frame_for(&wire).unwrap().as_str(), r#"{"event":"msg","channel":"chat","data":"{\"a\":1}"}"#);
         assert_eq!(fanout.frame_for(&Wire::SocketIo).unwrap().as_str(), r#"42["msg",{"a":1}]"#);
     }
 
