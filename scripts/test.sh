@@ -69,6 +69,9 @@ scripts/image/test.sh --profile debug
 section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
 scripts/failures.sh --quick --out target/failures-quick
 
+section "Rolling restart on the Pusher path: pusher-js clients through HAProxy (just failures-pusher)"
+scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher
+
 section "Soak, short (a minute of churn: scripts/soak.sh --ci)"
 # Catches gross growth and functional breakage under churn; the hour-long
 # run is `just soak` (BENCHMARKS.md).
