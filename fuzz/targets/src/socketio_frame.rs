@@ -110,7 +110,7 @@ fn herald_frame(frame: &str, event: &str) {
     match ClientPacket::parse(inner) {
         Ok(ClientPacket::Event { name, details, ack: None }) => {
             assert_eq!(name, action);
-            let details: Option<serde_json::Value> = details.map(|d| json(d.get()));
+            let details: Option<Value> = details.map(|d| json(d.get()));
             // `"details": null` is no details.
             assert_eq!(details.as_ref(), herald.get("details").filter(|d| !d.is_null()), "{event:?}");
         }
