@@ -20,23 +20,27 @@ export class HeraldDev {
   #process = null;
   output = '';
 
-  /** Starts `herald dev` on a free port. */
-  static async start() {
-    const dev = new HeraldDev(await freePort());
+  /** Starts `herald dev` on a free port; `env` adds settings (e.g. a Pusher app). */
+  static async start(env = {}) {
+    const dev = new HeraldDev(await freePort(), env);
     await dev.start();
     return dev;
   }
 
-  /** @param {number} port */
-  constructor(port) {
+  /**
+   * @param {number} port
+   * @param {Record<string, string>} env
+   */
+  constructor(port, env = {}) {
     this.port = port;
+    this.env = env;
     this.url = `http://127.0.0.1:${port}`;
   }
 
   /** Starts the process and waits until it serves. */
   async start() {
     const child = spawn(HERALD, ['dev'], {
-      env: { ...process.env, HERALD_LISTEN: `127.0.0.1:${this.port}`, HERALD_LOG: 'info' },
+      env: { ...process.env, HERALD_LISTEN: `127.0.0.1:${this.port}`, HERALD_LOG: 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#process = track(child);

@@ -3,7 +3,8 @@
 # playwright-core: the demo (`herald dev` and two pages; screenshots go to
 # artifacts/e2e/ at the repository's root), the PHP example
 # (examples/php under `php -S`, beside `herald dev`), and socket.io-client's
-# browser build over /socket.io/ (beside `herald dev`).
+# browser build over /socket.io/ (beside `herald dev`), and Laravel Echo on
+# pusher-js's browser build over /app/<key> (beside `herald dev`).
 #
 # Installs what it needs: Chromium with apt-get when CHROMIUM_PATH (default
 # /usr/bin/chromium) is missing, and playwright-core with npm. Builds herald
@@ -23,4 +24,4 @@ ensure_debian_packages "$chromium" chromium
 
 cd "$here"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
-node --test demo.test.js php-example.test.js socketio.test.js
+node --test demo.test.js php-example.test.js socketio.test.js echo.test.js

@@ -35,6 +35,8 @@ export class Cluster {
   edges = [];
   /** NATS connections of backends, closed at the stop. */
   buses = [];
+  /** `herald router` processes. */
+  routers = [];
 
   /**
    * nats-server and `edges` edges serving the test app; `env` adds edge
@@ -49,9 +51,9 @@ export class Cluster {
     return cluster;
   }
 
-  async startEdge(env = {}) {
-    const port = await freePort();
-    const edgeEnv = {
+  /** The settings of a Herald process of this cluster listening on `port`, serving the test app. */
+  heraldEnv(port, env) {
+    return {
       HERALD_NATS_URL: this.natsUrl,
       HERALD_LISTEN: `127.0.0.1:${port}`,
       HERALD_PUSHER_APP_ID: APP.id,
@@ -61,12 +63,29 @@ export class Cluster {
       NO_COLOR: '1',
       ...env,
     };
-    const child = await startProcess(HERALD, ['edge'], edgeEnv, /edge serving/);
+  }
+
+  async startEdge(env = {}) {
+    const port = await freePort();
+    const child = await startProcess(HERALD, ['edge'], this.heraldEnv(port, env), /edge serving/);
     const edge = { port, process: child };
     this.edges.push(edge);
     // Serving, and subscribed: ready.
     await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'the edge to be ready');
     return edge;
+  }
+
+  /**
+   * A `herald router` serving the test app's Pusher HTTP API (`env` adds
+   * settings, e.g. its webhook URL), and Pusher's server SDK pointed at it.
+   */
+  async startRouter(env = {}) {
+    const port = await freePort();
+    const routerEnv = this.heraldEnv(port, { HERALD_API_KEY: 'test-api-key', ...env });
+    const child = await startProcess(HERALD, ['router'], routerEnv, /router serving/);
+    this.routers.push(child);
+    const api = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port, useTLS: false });
+    return { port, process: child, api };
   }
 
   /** A NATS connection, as a backend publishing to Herald has. */
@@ -87,7 +106,7 @@ export class Cluster {
   /** Stops every process. */
   async stop() {
     for (const nc of this.buses) await nc.close();
-    const all = [...this.edges.map((edge) => edge.process), this.nats];
+    const all = [...this.routers, ...this.edges.map((edge) => edge.process), this.nats];
     for (const child of all) await stopProcess(child);
   }
 }

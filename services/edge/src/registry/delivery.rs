@@ -134,7 +134,7 @@ impl Registry {
 
     /// Queues a frame for a session; a session whose mailbox stayed full for
     /// longer than the grace is closed with 1013.
-    pub(super) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) {
+    pub(crate) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) {
         // The clock starts at 1 so that 0 can mean "not full".
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         if let Offer::Full { since_ms } = handle.offer(frame, now_ms) {

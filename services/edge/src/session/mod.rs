@@ -262,6 +262,9 @@ struct Ended<'a> {
 async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: &mut Socket, ending: Ending) {
     let conn = who.conn;
     let membership = ctx.registry.unregister(conn.local());
+    if let Protocol::Pusher(pusher) = protocol {
+        pusher.leave_all(ctx, conn.local()).await;
+    }
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
