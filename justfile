@@ -71,3 +71,7 @@ failures:
 # The failure suite as CI runs it: 150 clients, each failure once, debug builds (about 70 s).
 failures-quick:
     ./scripts/failures.sh --quick --out target/failures-quick
+
+# The rolling restart on the Pusher path: 150 pusher-js clients, debug builds; results in target/failures-pusher/.
+failures-pusher:
+    ./scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher

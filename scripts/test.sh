@@ -67,3 +67,6 @@ scripts/image/test.sh --profile debug
 
 section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
 scripts/failures.sh --quick --out target/failures-quick
+
+section "Rolling restart on the Pusher path: pusher-js clients through HAProxy (just failures-pusher)"
+scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher

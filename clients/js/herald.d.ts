@@ -86,6 +86,8 @@ export interface SystemEvents {
   $error: { code: number; message: string };
   '$join:error': { group: string; code: number; message: string };
   '$auth:error': { code: number; message: string };
+  /** Recovery is on and the connection's missed frames, if any, were delivered (`recovered`), or could not be. */
+  $recovered: { recovered: boolean; offsets: Record<string, string> };
 }
 
 /** A whole server frame. */

@@ -92,7 +92,16 @@ function reconnectsByDefault(code) {
  * - `$join:error` `{group, code, message}`: a group could not be re-joined
  *   after a reconnect (the client forgets it);
  * - `$auth:error` `{code, message}`: refreshing the token after `$reauth`
- *   failed (the server will close with 4001 after its grace period).
+ *   failed (the server will close with 4001 after its grace period);
+ * - `$recovered` `{recovered, offsets}`: when the server keeps a history
+ *   (missed-message recovery), after every connect: `recovered` is true when
+ *   every frame missed while disconnected was delivered (before this event,
+ *   exactly once, in order); false on a first connect or when the server
+ *   could not guarantee it: reload the application's state then.
+ *
+ * With recovery on, the client keeps the last position (`offset`) of every
+ * subject it received and sends them when it reconnects (`?resume=`); it
+ * needs nothing from the application.
  *
  * @example
  * const herald = new Herald('wss://example.com/ws', { getToken: fetchToken });
@@ -129,6 +138,8 @@ export class Herald {
   #queue = [];
   /** @type {Set<string>} Groups joined with {@link Herald#join}, re-joined after a reconnect. */
   #groups = new Set();
+  /** @type {Map<string, string>} The last position per subject (recovery), sent on reconnect. */
+  #positions = new Map();
   #nextId = 1;
   /** Reconnect attempts since the last `$connected`. */
   #attempt = 0;
@@ -362,6 +373,7 @@ export class Herald {
     }
     const url = new URL(this.#url);
     if (token) url.searchParams.set('token', token);
+    if (this.#positions.size > 0) url.searchParams.set('resume', JSON.stringify(Object.fromEntries(this.#positions)));
     let socket;
     try {
       socket = new this.#WebSocket(url.href);
@@ -400,11 +412,13 @@ export class Herald {
       return;
     }
     if (frame === null || typeof frame !== 'object' || typeof frame.action !== 'string') return;
-    const { action, details = null, id } = frame;
+    const { action, details = null, id, offset } = frame;
     if (action === '$connected') {
       this.#connected(details, frame);
       return;
     }
+    if (action === '$recovered') this.#positions = new Map(Object.entries(details?.offsets ?? {}));
+    if (typeof offset?.of === 'string' && typeof offset.at === 'string') this.#positions.set(offset.of, offset.at);
     if (id !== undefined && id !== null) {
       this.#settle(id, action, details);
       return;

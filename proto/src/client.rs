@@ -17,6 +17,9 @@ pub const ERROR_SUFFIX: &str = ":error";
 pub mod action {
     /// Server → client, first frame of every connection.
     pub const CONNECTED: &str = "$connected";
+    /// Server, once per connection when history is on: whether what the
+    /// client missed was recovered, and its positions (PROTOCOL 5.25).
+    pub const RECOVERED: &str = "$recovered";
     /// Client → server keep-alive; answered with [`PONG`].
     pub const PING: &str = "$ping";
     /// Reply to [`PING`].

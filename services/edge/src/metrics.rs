@@ -16,6 +16,12 @@ herald_metrics::counters! {
         rate_limited_total: "Client frames refused by the rate limit.",
         bad_frames_total: "Client frames answered with a 400 error.",
         actions_total: "Client actions sent to routers.",
+        recoveries_total: "Resuming clients told recovered: true.",
+        recoveries_failed_total: "Clients told recovered: false (resuming or not).",
+        history_replayed_total: "Missed frames queued for resuming clients.",
+        history_duplicates_total: "History messages dropped as already delivered.",
+        history_gaps_total: "Gaps in a subject's sequence, filled from the history.",
+        history_read_failures_total: "History reads that failed (stream missing, NATS down, timeout).",
     }
 }
 
