@@ -45,6 +45,9 @@ pub enum Contender {
     Ws,
     /// Socket.IO with the Redis adapter, `bench/peers/socketio.mjs`.
     SocketIo,
+    /// Herald edges serving socket.io-client on `/socket.io/`, published to
+    /// on NATS.
+    HeraldSocketIo,
     /// Herald edges speaking Pusher on `/app/<key>`, published to on NATS.
     HeraldPusher,
     /// The same, published to through a router's Pusher HTTP API.
@@ -56,11 +59,12 @@ pub enum Contender {
 }
 
 impl Contender {
-    pub const ALL: [Contender; 8] = [
+    pub const ALL: [Contender; 9] = [
         Contender::Herald,
         Contender::Uws,
         Contender::Ws,
         Contender::SocketIo,
+        Contender::HeraldSocketIo,
         Contender::HeraldPusher,
         Contender::HeraldPusherRest,
         Contender::Soketi,
@@ -73,6 +77,7 @@ impl Contender {
             Contender::Uws => "uWebSockets.js",
             Contender::Ws => "ws",
             Contender::SocketIo => "Socket.IO",
+            Contender::HeraldSocketIo => "Herald (Socket.IO)",
             Contender::HeraldPusher => "Herald (Pusher)",
             Contender::HeraldPusherRest => "Herald (Pusher, REST)",
             Contender::Soketi => "soketi",
@@ -85,6 +90,7 @@ impl Contender {
             Contender::Herald => Protocol::Herald,
             Contender::Uws | Contender::Ws => Protocol::Plain,
             Contender::SocketIo => Protocol::SocketIo,
+            Contender::HeraldSocketIo => Protocol::HeraldSocketIo,
             Contender::HeraldPusher | Contender::HeraldPusherRest | Contender::Soketi | Contender::Sockudo => {
                 Protocol::Pusher
             }
@@ -111,7 +117,9 @@ impl Contender {
     pub fn url(self, addr: SocketAddr) -> String {
         match self {
             Contender::Herald | Contender::Uws | Contender::Ws => format!("ws://{addr}/ws"),
-            Contender::SocketIo => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
+            Contender::SocketIo | Contender::HeraldSocketIo => {
+                format!("ws://{addr}/socket.io/?EIO=4&transport=websocket")
+            }
             Contender::HeraldPusher | Contender::HeraldPusherRest | Contender::Soketi | Contender::Sockudo => {
                 format!("ws://{addr}/app/{PUSHER_APP_KEY}")
             }
@@ -247,7 +255,7 @@ pub async fn redis() -> Result<(Server, String)> {
 pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server, SocketAddr)> {
     let addr = free_addr()?;
     let command = match contender {
-        Contender::Herald | Contender::HeraldPusher | Contender::HeraldPusherRest => {
+        Contender::Herald | Contender::HeraldSocketIo | Contender::HeraldPusher | Contender::HeraldPusherRest => {
             let mut command = Command::new(&env.herald);
             command
                 .arg("edge")
