@@ -36,7 +36,7 @@ phpunit -c sdk/php/phpunit.xml.dist
 
 section "Test (cargo test)"
 # Includes the PHP tests (tests/tests/php): real php against real Herald;
-# and every committed fuzz input replayed through its target (fuzz/targets).
+# and every committed fuzz input replayed through its target (fuzz-targets).
 cargo test --workspace
 
 section "JS client (node --test against herald dev)"

@@ -40,8 +40,8 @@ fn verifier(key: JwtKey) -> Verifier {
 
 static HS256: LazyLock<Verifier> = LazyLock::new(|| verifier(JwtKey::hs256(SECRET).unwrap()));
 static PUBLIC_KEYS: LazyLock<[Verifier; 2]> = LazyLock::new(|| {
-    let es256 = include_bytes!("../../../tests/fixtures/test-only-es256-public.pem");
-    let rs256 = include_bytes!("../../../tests/fixtures/test-only-rs256-public.pem");
+    let es256 = include_bytes!("../../tests/fixtures/test-only-es256-public.pem");
+    let rs256 = include_bytes!("../../tests/fixtures/test-only-rs256-public.pem");
     [verifier(JwtKey::public_key_pem(es256).unwrap()), verifier(JwtKey::public_key_pem(rs256).unwrap())]
 });
 

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 
 use herald_fuzz_targets::TARGETS;
 
+/// `fuzz/`, beside this crate.
 fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("fuzz/targets is in fuzz/").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
