@@ -16,6 +16,8 @@ source scripts/lib/tools.sh
 
 section "Tools"
 ensure_nats_server
+# promtool (Debian's prometheus package) checks /metrics and the alert rules.
+ensure_debian_packages promtool prometheus
 cargo --version
 
 section "Build"
@@ -31,6 +33,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 section "Test (cargo test)"
 cargo test --workspace
+
+section "Alert rules (promtool check rules, promtool test rules)"
+promtool check rules k8s/monitoring/herald-alerts.yaml
+(cd k8s/monitoring && promtool test rules herald-alerts.test.yaml)
 
 section "JS client (node --test against herald dev)"
 clients/js/run-tests.sh

@@ -107,6 +107,15 @@ impl Bus {
         }
     }
 
+    /// Counts reconnections to NATS after an outage; the in-process bus
+    /// never disconnects, so its count stays 0.
+    pub fn reconnects(&self) -> prometheus_client::metrics::counter::Counter {
+        match self {
+            Bus::Nats(bus) => bus.reconnects(),
+            Bus::Local(_) => prometheus_client::metrics::counter::Counter::default(),
+        }
+    }
+
     pub async fn subscribe(&self, subject: String) -> Result<Subscription, BusError> {
         match self {
             Bus::Nats(bus) => bus.subscribe(subject, None).await,

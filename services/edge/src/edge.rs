@@ -84,7 +84,7 @@ impl Edge {
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
         let EdgeConfig { subjects, auth, origins, limits, timing, .. } = config;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(&bus));
         let edge_id = new_edge_id();
         let registry =
             Registry::new(edge_id.clone(), subjects.clone(), bus.clone(), timing.slow_consumer_grace, metrics.clone());

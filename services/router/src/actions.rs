@@ -10,7 +10,7 @@ use herald_bus::{Bus, Subscription};
 use herald_proto::status;
 
 use crate::dispatch::{Dispatcher, error_answer};
-use crate::metrics::{Metrics, inc};
+use crate::metrics::Metrics;
 
 /// Queue group of routers taking handler requests.
 pub(crate) const ACTIONS_QUEUE: &str = "herald-router";
@@ -29,7 +29,7 @@ pub(crate) async fn serve(
         answer: move |request: Bytes| {
             let (dispatcher, metrics) = (dispatcher.clone(), metrics.clone());
             async move {
-                inc(&metrics.requests_total);
+                metrics.requests.inc();
                 dispatcher.dispatch(request).await
             }
         },

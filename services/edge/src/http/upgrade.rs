@@ -23,7 +23,6 @@ use herald_proto::conn_id::ConnId;
 use super::{Body, HttpContext, full, text};
 use crate::auth::Identity;
 use crate::connect::{self, Refusal};
-use crate::metrics::inc;
 use crate::session;
 
 /// Answers an upgrade request on `/ws`: `101` and a session, or the reason
@@ -50,7 +49,7 @@ pub(super) async fn websocket(ctx: &Arc<HttpContext>, mut request: Request<Incom
 }
 
 fn refuse(ctx: &HttpContext, (status, message): Refusal) -> Response<Body> {
-    inc(&ctx.metrics.upgrades_refused_total);
+    ctx.metrics.upgrade_refused(status);
     let mut refusal = text(status, &message);
     if status == StatusCode::UNAUTHORIZED {
         refusal.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use herald_proto::client::{self, ClientFrame, FrameId};
@@ -13,7 +15,6 @@ use serde_json::value::RawValue;
 
 use super::{Ending, Session, SessionContext, Socket};
 use crate::handle::CloseRequest;
-use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
 /// A client action on its way to a handler, resolving with its outcome.
@@ -34,6 +35,8 @@ pub(super) struct ActionOutcome {
     id: Option<FrameId>,
     purpose: Purpose,
     answer: Result<HandlerResponse, Failure>,
+    /// When the client's frame was read, for the action latency.
+    started: Instant,
 }
 
 impl Session {
@@ -51,7 +54,6 @@ impl Session {
                 .reply_error(socket, &frame.action, status::TOO_MANY_REQUESTS, message, frame.id.as_ref())
                 .await;
         }
-        inc(&self.ctx.metrics.actions_total);
         let request = HandlerRequest {
             action: frame.action.clone(),
             details: frame.details.unwrap_or_else(null),
@@ -65,23 +67,41 @@ impl Session {
             timeout_ms: None,
         };
         let routers = self.ctx.routers.clone();
-        let (action, id) = (frame.action, frame.id);
+        let (action, id, started) = (frame.action, frame.id, Instant::now());
         self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
             let answer = routers.ask(request).await;
-            ActionOutcome { action, id, purpose, answer }
+            ActionOutcome { action, id, purpose, answer, started }
         }));
         Ok(())
     }
 
+    /// Replies to an action once answered, and measures it.
     pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
-        let ActionOutcome { action, id, purpose, answer } = outcome;
+        let ActionOutcome { action, id, purpose, answer, started } = outcome;
+        let code = match &answer {
+            Ok(response) => response.error.as_ref().map(|error| error.code),
+            Err(failure) => Some(status::request_failed(*failure)),
+        };
+        let replied = self.reply_to_action(socket, &action, id.as_ref(), purpose, answer).await;
+        self.ctx.metrics.action_answered(started.elapsed(), code);
+        replied
+    }
+
+    async fn reply_to_action(
+        &mut self,
+        socket: &mut Socket,
+        action: &str,
+        id: Option<&FrameId>,
+        purpose: Purpose,
+        answer: Result<HandlerResponse, Failure>,
+    ) -> Result<(), Ending> {
         let (code, message) = match (answer, purpose) {
             (Ok(response), Purpose::Action) => {
-                return self.apply_response(socket, &action, id.as_ref(), response).await;
+                return self.apply_response(socket, action, id, response).await;
             }
             (Ok(response), Purpose::Membership { group }) => match response.error {
                 Some(error) => (error.code, error.message),
-                None => return self.change_membership(socket, &action, group, id.as_ref()).await,
+                None => return self.change_membership(socket, action, group, id).await,
             },
             // No router, so no `$join` route: not allowed.
             (Err(Failure::NoResponders), Purpose::Membership { group }) => {
@@ -89,7 +109,7 @@ impl Session {
             }
             (Err(failure), _) => (status::request_failed(failure), failure_message(failure).to_owned()),
         };
-        self.reply_error(socket, &action, code, &message, id.as_ref()).await
+        self.reply_error(socket, action, code, &message, id).await
     }
 
     /// Applies a handler's effects in the order given, then replies; a

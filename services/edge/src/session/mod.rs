@@ -39,7 +39,6 @@ use crate::auth::Identity;
 use crate::drain::restart;
 use crate::events::Subject;
 use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
-use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
 /// The socket of an upgraded connection.
@@ -95,7 +94,8 @@ fn run(
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
         let identity = &session.identity;
         let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
-        inc(&ctx.metrics.connections_total);
+        ctx.metrics.connections.inc();
+        ctx.metrics.sessions.inc();
         // A drain that began before this session was registered did not
         // see it: it closes itself.
         let ending = if ctx.drain.is_draining() {
@@ -122,6 +122,7 @@ async fn end(
     ending: Ending,
 ) {
     let membership = ctx.registry.unregister(conn.local());
+    ctx.metrics.sessions.dec();
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
@@ -134,6 +135,7 @@ async fn end(
         Ending::ByPeer(request) => (request.code, request.reason, None),
         Ending::Lost(reason) => (close::ABNORMAL, reason, None),
     };
+    ctx.metrics.session_closed(code);
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
@@ -269,7 +271,7 @@ impl Session {
             }
         };
         write(&self.ctx, socket.flush()).await?;
-        self.ctx.metrics.frames_sent_total.fetch_add(written as u64, std::sync::atomic::Ordering::Relaxed);
+        self.ctx.metrics.frames_sent.inc_by(written as u64);
         ending.map_or(Ok(()), Err)
     }
 
@@ -281,6 +283,7 @@ impl Session {
         let message = match incoming {
             None => return Err(Ending::Lost("connection closed without a close frame".into())),
             Some(Err(WsError::Capacity(e))) => {
+                self.ctx.metrics.dropped.too_large.inc();
                 return Err(Ending::ByEdge(CloseRequest::new(close::MESSAGE_TOO_BIG, e.to_string())));
             }
             Some(Err(e)) => return Err(Ending::Lost(e.to_string())),
@@ -299,7 +302,7 @@ impl Session {
                 _ => Ok(()),
             };
         }
-        inc(&self.ctx.metrics.frames_received_total);
+        self.ctx.metrics.frames_received.inc();
         match self.limiter.check(now) {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
@@ -310,7 +313,7 @@ impl Session {
                 _ => Ok(()),
             },
             Verdict::Refused => {
-                inc(&self.ctx.metrics.rate_limited_total);
+                self.ctx.metrics.dropped.rate_limit.inc();
                 let message_text =
                     format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
                 match message {
@@ -341,7 +344,7 @@ impl Session {
                 }
             }
             Verdict::Abuse => {
-                inc(&self.ctx.metrics.rate_limited_total);
+                self.ctx.metrics.dropped.rate_limit.inc();
                 Err(Ending::ByEdge(CloseRequest::new(close::POLICY_VIOLATION, "rate limit exceeded")))
             }
         }
@@ -363,7 +366,7 @@ impl Session {
         message: &str,
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
-        inc(&self.ctx.metrics.bad_frames_total);
+        self.ctx.metrics.bad_frames.inc();
         self.send(socket, client::encode_error(None, code, message, id)).await
     }
 
@@ -377,14 +380,14 @@ impl Session {
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
         if code == status::BAD_REQUEST {
-            inc(&self.ctx.metrics.bad_frames_total);
+            self.ctx.metrics.bad_frames.inc();
         }
         self.send(socket, client::encode_error(Some(action), code, message, id)).await
     }
 
     async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Ending> {
         write(&self.ctx, socket.send(Message::text(text))).await?;
-        inc(&self.ctx.metrics.frames_sent_total);
+        self.ctx.metrics.frames_sent.inc();
         Ok(())
     }
 
@@ -441,7 +444,7 @@ async fn write(ctx: &SessionContext, write: impl Future<Output = Result<(), WsEr
     match tokio::time::timeout(ctx.timing.slow_consumer_grace, write).await {
         Ok(result) => result.map_err(lost),
         Err(_) => {
-            inc(&ctx.metrics.slow_consumers_total);
+            ctx.metrics.slow_consumers.inc();
             Err(Ending::ByEdge(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer")))
         }
     }

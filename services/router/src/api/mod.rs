@@ -10,6 +10,7 @@ mod extract;
 mod state;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
@@ -28,7 +29,6 @@ use serde_json::{Value, json};
 use self::error::ApiError;
 use self::extract::{ApiJson, require_api_key};
 pub(crate) use self::state::ApiState;
-use crate::metrics::inc;
 
 /// The router's HTTP app: the API behind the key, health and metrics open.
 pub(crate) fn app(state: Arc<ApiState>) -> Router {
@@ -67,7 +67,7 @@ async fn publish(
     State(state): State<Arc<ApiState>>,
     ApiJson(body): ApiJson<PublishBody>,
 ) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
+    state.metrics.api_requests.inc();
     let chars = body.action.chars().count();
     if chars == 0 || chars > MAX_ACTION_CHARS {
         return Err(ApiError::bad_request(format!("\"action\" must be 1 to {MAX_ACTION_CHARS} characters")));
@@ -151,7 +151,7 @@ async fn send_control(
     conns: &[String],
     op: &ControlOp,
 ) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
+    state.metrics.api_requests.inc();
     if users.is_empty() && conns.is_empty() {
         return Err(ApiError::bad_request("name at least one of \"users\" or \"conns\""));
     }
@@ -168,8 +168,11 @@ async fn send_control(
 }
 
 async fn presence_user(State(state): State<Arc<ApiState>>, Path(user): Path<String>) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
-    let presence = state.presence.user(&user).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    state.metrics.api_requests.inc();
+    let started = Instant::now();
+    let presence = state.presence.user(&user).await;
+    state.metrics.presence_queries.observe(herald_metrics::seconds(started.elapsed()));
+    let presence = presence.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(json!({ "online": presence.online, "conns": presence.conns })))
 }
 
@@ -177,8 +180,11 @@ async fn presence_group(
     State(state): State<Arc<ApiState>>,
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
-    let presence = state.presence.group(&group).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    state.metrics.api_requests.inc();
+    let started = Instant::now();
+    let presence = state.presence.group(&group).await;
+    state.metrics.presence_queries.observe(herald_metrics::seconds(started.elapsed()));
+    let presence = presence.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(json!({ "conns": presence.conns, "users": presence.users })))
 }
 
@@ -194,16 +200,9 @@ async fn readiness(State(state): State<Arc<ApiState>>) -> (StatusCode, &'static 
     }
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>) -> String {
-    let mut out = String::with_capacity(2048);
-    state.metrics.render_counters(&mut out);
-    herald_metrics::gauge(
-        &mut out,
-        "herald_router_live_edges",
-        "Edges heard from recently.",
-        state.presence.live_edges() as u64,
-    );
-    let connected = u64::from(state.bus.is_connected());
-    herald_metrics::gauge(&mut out, "herald_router_bus_connected", "1 while connected to the bus.", connected);
-    out
+async fn metrics(State(state): State<Arc<ApiState>>) -> ([(http::HeaderName, &'static str); 1], String) {
+    let metrics = &state.metrics;
+    metrics.live_edges.set(i64::try_from(state.presence.live_edges()).unwrap_or(i64::MAX));
+    metrics.bus_connected.set(i64::from(state.bus.is_connected()));
+    ([(http::header::CONTENT_TYPE, herald_metrics::CONTENT_TYPE)], metrics.render())
 }
