@@ -19,6 +19,14 @@ router:
 nats:
     nats-server --addr 127.0.0.1 --port 4222
 
+# The PHP example (examples/php) beside `herald dev`: open http://127.0.0.1:8000/.
+php-demo:
+    examples/php/run.sh
+
+# The PHP SDK's unit tests (its integration tests are in `cargo test -p herald-tests --test php`).
+php-test:
+    phpunit -c sdk/php/phpunit.xml.dist
+
 # The whole suite, exactly as CI runs it.
 test:
     ./scripts/test.sh

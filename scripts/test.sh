@@ -16,6 +16,7 @@ source scripts/lib/tools.sh
 
 section "Tools"
 ensure_nats_server
+ensure_php
 # promtool (Debian's prometheus package) checks /metrics and the alert rules.
 ensure_debian_packages promtool prometheus
 cargo --version
@@ -31,7 +32,11 @@ cargo fmt --all --check
 section "Lint (cargo clippy)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+section "PHP SDK unit tests (phpunit)"
+phpunit -c sdk/php/phpunit.xml.dist
+
 section "Test (cargo test)"
+# Includes the PHP tests (tests/tests/php): real php against real Herald.
 cargo test --workspace
 
 section "Alert rules (promtool check rules, promtool test rules)"

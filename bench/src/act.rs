@@ -77,7 +77,7 @@ struct ErrorDetails {
 /// Reads `text` as an answer to an action named `action`.
 fn answer(action: &str, text: &str) -> Answer {
     let reply = reply_action(action);
-    let Ok(frame) = serde_json::from_str::<Frame>(text) else { return Answer::Other };
+    let Ok(frame) = serde_json::from_str::<Frame<'_>>(text) else { return Answer::Other };
     // The ids this tool sends are plain numbers; anything else is not ours.
     let Some(id) = frame.id.and_then(|id| id.get().parse::<u64>().ok()) else { return Answer::Other };
     if frame.action == reply {

@@ -129,6 +129,7 @@ impl Dialer {
 
 /// Sets `IP_BIND_ADDRESS_NO_PORT`: `bind` then fixes only the address, and
 /// the port is picked at `connect` for the full four-tuple.
+#[allow(unsafe_code, reason = "setsockopt(2) with an option std does not wrap")]
 fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: the descriptor is an open socket owned by `socket`, and the

@@ -106,7 +106,7 @@ impl Protocol {
         match self {
             Protocol::Herald | Protocol::Plain => {
                 let text = next_text(ws).await?;
-                match serde_json::from_str::<Frame>(&text) {
+                match serde_json::from_str::<Frame<'_>>(&text) {
                     Ok(frame) if frame.action == "$connected" => Ok(()),
                     Ok(frame) => Err(OpenError::Greeting(format!("got {:?} first", frame.action))),
                     Err(e) => Err(OpenError::Greeting(format!("bad frame: {e}"))),
@@ -137,7 +137,7 @@ impl Protocol {
             Protocol::SocketIo if text == ENGINE_IO_PING => Inbound::Ping,
             Protocol::SocketIo => {
                 let Some(event) = text.strip_prefix(SOCKET_IO_EVENT) else { return Inbound::Other };
-                match serde_json::from_str::<(Cow<str>, &RawValue)>(event) {
+                match serde_json::from_str::<(Cow<'_, str>, &RawValue)>(event) {
                     Ok((_, frame)) => Inbound::Frame(frame.get()),
                     Err(_) => Inbound::Other,
                 }

@@ -130,7 +130,7 @@ impl Tally {
 
     /// Connection `local` got text frame `text` at `now_nanos` (Unix time).
     pub fn text(&mut self, local: usize, text: &str, now_nanos: u64) {
-        let stamp = match serde_json::from_str::<Frame>(text) {
+        let stamp = match serde_json::from_str::<Frame<'_>>(text) {
             Ok(Frame { action, details: Some(details), .. }) if action == BENCH_ACTION => {
                 serde_json::from_str::<Stamp>(details.get()).ok()
             }

@@ -45,9 +45,8 @@ type Item = Option<Result<Message, WsError>>;
 /// Runs a worker until the parent says finish or goes away.
 pub async fn run() -> Result<()> {
     let mut orders = BufReader::new(tokio::io::stdin()).lines();
-    let plan = match next_order(&mut orders).await? {
-        Some(Order::Start(plan)) => plan,
-        _ => bail!("a worker must be started with a plan on standard input"),
+    let Some(Order::Start(plan)) = next_order(&mut orders).await? else {
+        bail!("a worker must be started with a plan on standard input");
     };
     let dialer = Dialer::new(&plan.urls, plan.protocol, plan.source_ips).await?;
     let minter = Minter::new(&plan.token_secret);

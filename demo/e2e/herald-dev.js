@@ -23,7 +23,7 @@ process.on('exit', () => {
 });
 
 /** A TCP port free right now on 127.0.0.1. */
-async function freePort() {
+export async function freePort() {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address();

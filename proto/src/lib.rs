@@ -18,13 +18,14 @@
 //! - [`json`]: reading bus messages, which are always JSON objects.
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
 //! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
+//! - [`pusher`]: the Pusher Channels protocol: frames, names, signatures.
 //! - [`status`]: HTTP-like status codes (error replies, handler errors,
 //!   refused upgrades), and how each hop turns an outcome into one.
 //! - [`webhook`]: the signature on requests to HTTP handlers.
 //!
 //! The JSON Schemas under `proto/schema/` describe the client frame and the
 //! handler request/response for people writing clients and handlers in other
-//! languages; `tests/schema.rs` keeps them and these types in agreement.
+//! languages; `tests/schema/` keeps them and these types in agreement.
 
 pub mod client;
 pub mod close;
@@ -35,6 +36,7 @@ pub mod handler;
 pub mod json;
 pub mod pattern;
 pub mod presence;
+pub mod pusher;
 pub mod status;
 pub mod subject;
 pub mod webhook;

@@ -80,9 +80,12 @@ impl std::fmt::Display for BadPrefix {
 
 impl std::error::Error for BadPrefix {}
 
+/// The prefix when none is configured: `herald.user.<U>`.
+pub const DEFAULT_PREFIX: &str = "herald";
+
 impl Default for Subjects {
     fn default() -> Self {
-        Subjects { prefix: "herald".to_owned() }
+        Subjects { prefix: DEFAULT_PREFIX.to_owned() }
     }
 }
 
@@ -183,6 +186,21 @@ impl Subjects {
     /// listen in one queue group.
     pub fn router_actions(&self) -> String {
         format!("{}.router.actions", self.prefix)
+    }
+
+    /// Internal: Pusher channel queries, answered by every edge.
+    pub fn pusher_query(&self) -> String {
+        format!("{}.pusher.query", self.prefix)
+    }
+
+    /// Internal: member events of the presence channel that is group `group`.
+    pub fn pusher_members(&self, group: &str) -> String {
+        format!("{}.pusher.members.{}", self.prefix, encode_token(group))
+    }
+
+    /// Internal: webhook events edges decide, for the routers to send.
+    pub fn pusher_webhooks(&self) -> String {
+        format!("{}.pusher.webhooks", self.prefix)
     }
 }
 

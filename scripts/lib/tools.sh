@@ -27,12 +27,27 @@ ensure_debian_packages() {
         shift 2
     done
     if [ "${#missing[@]}" -gt 0 ]; then
-        echo "installing ${missing[*]} (apt-get)"
-        local sudo=""
-        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-        $sudo apt-get update -qq
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        install_debian_packages "${missing[@]}"
     fi
+}
+
+# Installs Debian packages, `apt-get update` first.
+install_debian_packages() {
+    echo "installing $* (apt-get)"
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# What the PHP SDK's tests need: Debian's php-cli, its curl extension (the
+# SDK's tests run it with and without), and phpunit.
+ensure_php() {
+    ensure_debian_packages php php-cli phpunit phpunit
+    if ! php -r 'exit(extension_loaded("curl") ? 0 : 1);'; then
+        install_debian_packages php-curl
+    fi
+    php --version | head -n 1
 }
 
 # What the benchmark peers and the suite need: redis-server (for Socket.IO's

@@ -33,6 +33,7 @@ pub fn test_timing() -> Timing {
 
 /// Builds a [`TestEdge`].
 #[must_use]
+#[derive(Debug)]
 pub struct TestEdgeBuilder {
     bus: BusSource,
     config: EdgeConfig,

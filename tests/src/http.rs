@@ -42,6 +42,29 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
+    let answer = exchange(addr, method, path, headers, body).await;
+    (answer.status, answer.body)
+}
+
+/// An HTTP answer with its headers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// Like [`request`], with the answer's headers (a `Set-Cookie`, a
+/// `Location`).
+pub async fn exchange(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -74,7 +97,7 @@ pub async fn request(
         .await
         .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no answer within {TIMEOUT:?}"))
         .unwrap_or_else(|e| panic!("{method} {path} on {addr}: {e}"));
-    parse(&response).unwrap_or_else(|| {
+    parse_answer(&response).unwrap_or_else(|| {
         panic!("{method} {path} on {addr}: not an HTTP response: {:?}", String::from_utf8_lossy(&response))
     })
 }
@@ -104,17 +127,22 @@ pub fn metric(page: &str, name: &str) -> Option<u64> {
 }
 
 fn parse(response: &[u8]) -> Option<(u16, String)> {
+    parse_answer(response).map(|answer| (answer.status, answer.body))
+}
+
+fn parse_answer(response: &[u8]) -> Option<Answer> {
     let split = response.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&response[..split]).ok()?;
     let body = &response[split + 4..];
     let mut lines = head.split("\r\n");
     let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let chunked = lines.any(|line| {
-        let lower = line.to_ascii_lowercase();
-        lower.starts_with("transfer-encoding:") && lower.contains("chunked")
-    });
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let chunked = headers.iter().any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
     let body = if chunked { dechunk(body)? } else { body.to_vec() };
-    Some((status, String::from_utf8_lossy(&body).into_owned()))
+    Some(Answer { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
 fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {

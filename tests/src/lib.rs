@@ -43,6 +43,10 @@
 //!   `Herald-Signature`).
 //! - [`http`]: a tiny HTTP/1.1 client for health, metrics and the backend
 //!   API.
+//! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
+//!   port.
+//! - [`php`]: real `php`: [`PhpServer`] (`php -S`) and [`PhpDriver`], which
+//!   runs PHP SDK calls one JSON line at a time.
 //!
 //! "Exactly once" is asserted as: the expected frame arrives, then
 //! [`Client::expect_silence`] for [`SILENCE`]. That short wait is the only
@@ -56,7 +60,9 @@ pub mod eventually;
 pub mod handlers;
 pub mod http;
 pub mod nats;
+pub mod php;
 pub mod process;
+pub mod push;
 pub mod router;
 pub mod setup;
 pub mod token;
@@ -68,7 +74,9 @@ pub use client::{Client, ConnectError, Connected};
 pub use edge::{TestEdge, TestEdgeBuilder};
 pub use handlers::{HttpAnswer, HttpHandler, HttpRequest, NatsHandler, RawHandler, Recorder, closed_port_url};
 pub use nats::NatsServer;
+pub use php::{Php, PhpDriver, PhpServer};
 pub use process::HeraldProcess;
+pub use push::PushClient;
 pub use router::{RoutesFile, TEST_API_KEY, TEST_WEBHOOK_SECRET, TestRouter, TestRouterBuilder};
 pub use setup::{BusSetup, BusSource};
 pub use token::{TEST_SECRET, Token};

@@ -22,6 +22,8 @@ pub struct NatsServer {
     /// HTTP monitoring port (`-m`), when started with
     /// [`NatsServer::start_monitored`].
     monitor_port: Option<u16>,
+    /// More `nats-server` arguments (authentication, TLS).
+    args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -29,24 +31,32 @@ impl NatsServer {
     /// Starts a server on a free port of 127.0.0.1 and waits until it
     /// answers with its `INFO` line.
     pub async fn start() -> NatsServer {
-        NatsServer::start_with(false).await
+        NatsServer::start_with(false, &[]).await
     }
 
     /// Like [`NatsServer::start`], with HTTP monitoring on, so that a test
     /// can see when the server has noticed a client is gone
     /// ([`NatsServer::connections`]).
     pub async fn start_monitored() -> NatsServer {
-        NatsServer::start_with(true).await
+        NatsServer::start_with(true, &[]).await
     }
 
-    async fn start_with(monitored: bool) -> NatsServer {
+    /// Like [`NatsServer::start`], with more `nats-server` arguments, e.g.
+    /// `--user u --pass p`, `--auth <token>` or `--tls ...`. The server
+    /// must still send its `INFO` in the clear (NATS's default with TLS).
+    pub async fn start_with_args(args: &[&str]) -> NatsServer {
+        NatsServer::start_with(false, args).await
+    }
+
+    async fn start_with(monitored: bool, args: &[&str]) -> NatsServer {
         // Another process can take the port between our probe and the
         // server's bind; then the server exits and we try another port.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
             let monitor_port = monitored.then(free_port);
-            let mut server = NatsServer { port, monitor_port, child: None };
+            let args = args.iter().map(|arg| (*arg).to_owned()).collect();
+            let mut server = NatsServer { port, monitor_port, args, child: None };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -108,6 +118,7 @@ impl NatsServer {
         if let Some(monitor_port) = self.monitor_port {
             args.extend(["-m".to_owned(), monitor_port.to_string()]);
         }
+        args.extend(self.args.iter().cloned());
         let child =
             Command::new(&binary).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
         let child = match child {
@@ -153,7 +164,7 @@ impl Drop for NatsServer {
 }
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
 }

@@ -75,6 +75,7 @@ pub fn herald_binary() -> PathBuf {
 
 /// A `herald` command line about to run.
 #[must_use]
+#[derive(Debug)]
 pub struct HeraldCommand {
     args: Vec<String>,
     envs: Vec<(String, String)>,
@@ -286,6 +287,7 @@ impl HeraldProcess {
         );
     }
 
+    #[allow(unsafe_code, reason = "kill(2) with any signal has no wrapper in std")]
     fn signal(&self, signal: libc::c_int) {
         let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
         // SAFETY: kill(2) with a pid we spawned and have not reaped yet.

@@ -89,6 +89,17 @@ pub struct TestRouterBuilder {
     adjust: Vec<Adjust>,
 }
 
+impl std::fmt::Debug for TestRouterBuilder {
+    /// Everything but the adjustments, which are closures.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestRouterBuilder")
+            .field("bus", &self.bus)
+            .field("routes", &self.routes)
+            .field("adjustments", &self.adjust.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl TestRouterBuilder {
     /// The key backends must present (default [`TEST_API_KEY`]).
     pub fn api_key(mut self, key: &str) -> Self {
@@ -141,15 +152,18 @@ impl TestRouterBuilder {
         let bus = self.bus.connect("herald-tests-router").await;
         let router = Router::bind(config, bus).await?;
         let addr = router.local_addr();
+        let push_port = router.push_port_addr();
         let reloader = router.reloader();
         let running = Background::spawn(|stopped| router.run(stopped));
-        Ok(TestRouter { addr, api_key: self.api_key, routes_file, reloader, running })
+        Ok(TestRouter { addr, push_port, api_key: self.api_key, routes_file, reloader, running })
     }
 }
 
 /// A router running in this process.
 pub struct TestRouter {
     addr: SocketAddr,
+    /// Where its push port listens, when configured.
+    push_port: Option<SocketAddr>,
     api_key: String,
     routes_file: RoutesFile,
     reloader: RouteReloader,
@@ -184,6 +198,11 @@ impl TestRouter {
     /// Where its HTTP API listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where its push port listens; panics when it has none.
+    pub fn push_port(&self) -> SocketAddr {
+        self.push_port.expect("this router has no push port: set RouterConfig::push_port")
     }
 
     pub fn api_key(&self) -> &str {

@@ -135,7 +135,7 @@ async fn an_all_message_reaches_everyone_once(setup: BusSetup) {
     let mut alice = edge1.user("alice", &["g"]).await;
     let mut alice2 = edge2.user("alice", &[]).await;
     let mut bob = edge2.user("bob", &[]).await;
-    let mut nobody = herald_tests::Client::open(&edge1.ws_url(None)).await;
+    let mut nobody = Client::open(&edge1.ws_url(None)).await;
     assert_eq!(nobody.info().user, None);
 
     let payload = r#"{"action":"maintenance","details":{"in":"5m"}}"#;

@@ -209,7 +209,7 @@ impl Chart {
         root.present().with_context(|| format!("cannot write {}", path.display()))
     }
 
-    fn lines<X, Y>(&self, root: &DrawingArea<BitMapBackend, Shift>, x: X, y: Y, lines: &[Series]) -> Result<()>
+    fn lines<X, Y>(&self, root: &DrawingArea<BitMapBackend<'_>, Shift>, x: X, y: Y, lines: &[Series]) -> Result<()>
     where
         X: AsRangedCoord<Value = f64>,
         Y: AsRangedCoord<Value = f64>,

@@ -130,6 +130,7 @@ impl Server {
     }
 
     /// SIGTERM, and SIGKILL if it has not exited in time.
+    #[allow(unsafe_code, reason = "kill(2) with SIGTERM has no wrapper in std")]
     pub async fn stop(mut self) {
         // SAFETY: kill(2) on the pid of a child not yet reaped; at worst it
         // has exited and the signal goes nowhere.

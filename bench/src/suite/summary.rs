@@ -113,7 +113,7 @@ fn headline(out: &mut String, results: &Results) {
                 .map(|d| pick(d) as f64)
         }
     };
-    let figures: Vec<Figure> = vec![
+    let figures: Vec<Figure<'_>> = vec![
         (
             "memory per idle connection, 10k connections (KiB, lower is better)",
             Box::new(|c| {

@@ -29,19 +29,38 @@ use thiserror::Error;
 
 pub use crate::nats::BusConfig;
 
-/// Failures talking to the bus.
+/// What a bus failure came from: the NATS client's own error, or what the
+/// in-process bus refused. Kept whole (as the error's `source`) so a caller
+/// can still tell the client's error kinds apart.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// Failures talking to the bus. Each message ends with its cause's, so one
+/// line says it all wherever it is logged; the cause is also the error's
+/// `source`.
 #[derive(Debug, Error)]
 pub enum BusError {
     #[error("bad NATS URL {url:?}: {reason}")]
-    BadUrl { url: String, reason: String },
+    BadUrl {
+        url: String,
+        #[source]
+        reason: Cause,
+    },
     #[error("cannot subscribe to {subject}: {reason}")]
-    Subscribe { subject: String, reason: String },
+    Subscribe {
+        subject: String,
+        #[source]
+        reason: Cause,
+    },
     #[error("cannot publish to {subject}: {reason}")]
-    Publish { subject: String, reason: String },
+    Publish {
+        subject: String,
+        #[source]
+        reason: Cause,
+    },
 }
 
 /// Why a request got no reply.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error)]
 pub enum RequestError {
     /// Nobody listens on the subject.
     #[error("no responders on {0}")]
@@ -51,7 +70,11 @@ pub enum RequestError {
     TimedOut(String),
     /// The bus could not send the request (e.g. disconnected).
     #[error("request to {subject} failed: {reason}")]
-    Failed { subject: String, reason: String },
+    Failed {
+        subject: String,
+        #[source]
+        reason: Cause,
+    },
 }
 
 /// One message received on a subscription.
@@ -230,10 +253,9 @@ impl Subscription {
     /// leave without dropping requests the bus already gave it.
     pub async fn drain(&mut self) -> Result<(), BusError> {
         match self {
-            Subscription::Nats(inner) => inner
-                .drain()
-                .await
-                .map_err(|e| BusError::Subscribe { subject: "(drain)".to_owned(), reason: e.to_string() }),
+            Subscription::Nats(inner) => {
+                inner.drain().await.map_err(|e| BusError::Subscribe { subject: "(drain)".to_owned(), reason: e.into() })
+            }
             Subscription::Local(inner) => {
                 inner.drain();
                 Ok(())

@@ -74,7 +74,7 @@ impl LocalBus {
 
     pub(crate) fn subscribe(&self, subject: String, queue: Option<String>) -> Result<Subscription, BusError> {
         let pattern = parse_pattern(&subject).ok_or_else(|| BusError::Subscribe {
-            reason: "not a valid subject pattern".to_owned(),
+            reason: "not a valid subject pattern".into(),
             subject: subject.clone(),
         })?;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -92,10 +92,10 @@ impl LocalBus {
         payload: Bytes,
     ) -> Result<usize, BusError> {
         if !is_valid_subject(&subject) {
-            return Err(BusError::Publish { subject, reason: "not a valid subject".to_owned() });
+            return Err(BusError::Publish { subject, reason: "not a valid subject".into() });
         }
         if payload.len() > MAX_PAYLOAD {
-            return Err(BusError::Publish { subject, reason: "maximum payload exceeded".to_owned() });
+            return Err(BusError::Publish { subject, reason: "maximum payload exceeded".into() });
         }
         let tokens: Vec<&str> = subject.split('.').collect();
         let message = BusMessage {
@@ -126,7 +126,7 @@ impl LocalBus {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, RequestError> {
-        let failed = |e: BusError| RequestError::Failed { subject: subject.clone(), reason: e.to_string() };
+        let failed = |e: BusError| RequestError::Failed { subject: subject.clone(), reason: e.into() };
         let inbox = self.new_inbox();
         let mut answers = self.subscribe(inbox.clone(), None).map_err(failed)?;
         if self.publish(subject.clone(), Some(inbox), None, payload).map_err(failed)? == 0 {
@@ -320,7 +320,7 @@ mod tests {
     async fn requests_get_an_answer_or_no_responders() {
         let bus = Bus::local();
         let err = bus.request("svc".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
-        assert_eq!(err, RequestError::NoResponders("svc".into()));
+        assert!(matches!(&err, RequestError::NoResponders(subject) if subject == "svc"), "{err:?}");
         let mut service = bus.queue_subscribe("svc".into(), "svc".into()).await.unwrap();
         let answering = bus.clone();
         tokio::spawn(async move {
@@ -332,8 +332,20 @@ mod tests {
         assert_eq!(answer, "pong");
         let silent = bus.subscribe("quiet".into()).await.unwrap();
         let err = bus.request("quiet".into(), Bytes::new(), Duration::from_millis(20)).await.unwrap_err();
-        assert_eq!(err, RequestError::TimedOut("quiet".into()));
+        assert!(matches!(&err, RequestError::TimedOut(subject) if subject == "quiet"), "{err:?}");
         drop(silent);
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_keeps_its_cause_as_the_source() {
+        use std::error::Error;
+
+        let bus = Bus::local();
+        let err = bus.request("a..b".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
+        assert_eq!(err.to_string(), "request to a..b failed: cannot publish to a..b: not a valid subject");
+        let cause = err.source().and_then(|source| source.downcast_ref::<BusError>()).expect("the bus error");
+        assert!(matches!(cause, BusError::Publish { subject, .. } if subject == "a..b"), "{cause:?}");
+        assert_eq!(cause.source().map(ToString::to_string).as_deref(), Some("not a valid subject"));
     }
 
     #[tokio::test]

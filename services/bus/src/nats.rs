@@ -56,7 +56,7 @@ impl NatsBus {
             .iter()
             .map(|url| {
                 url.parse::<async_nats::ServerAddr>()
-                    .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.to_string() })
+                    .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.into() })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let reconnects = Counter::default();
@@ -83,12 +83,12 @@ impl NatsBus {
         let client = options
             .connect(urls)
             .await
-            .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.to_string() })?;
+            .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.into() })?;
         let prefix = client.new_inbox();
         let mut echoes = client
             .subscribe(format!("{prefix}.*"))
             .await
-            .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.to_string() })?;
+            .map_err(|e| BusError::Subscribe { subject: format!("{prefix}.*"), reason: e.into() })?;
         let waiters: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
         let reading = waiters.clone();
         let reader = AbortOnDropHandle::new(tokio::spawn(async move {
@@ -117,7 +117,7 @@ impl NatsBus {
         let result = match sent {
             Ok(()) => match tokio::time::timeout(SYNC_TIMEOUT, echoed).await {
                 Ok(Ok(())) => Ok(()),
-                _ => Err(BusError::Publish { subject, reason: "no echo from the server in time".to_owned() }),
+                _ => Err(BusError::Publish { subject, reason: "no echo from the server in time".into() }),
             },
             Err(e) => Err(e),
         };
@@ -143,7 +143,7 @@ impl NatsBus {
             Some(queue) => self.client.queue_subscribe(subject.clone(), queue).await,
             None => self.client.subscribe(subject.clone()).await,
         };
-        subscribed.map(Subscription::Nats).map_err(|e| BusError::Subscribe { subject, reason: e.to_string() })
+        subscribed.map(Subscription::Nats).map_err(|e| BusError::Subscribe { subject, reason: e.into() })
     }
 
     pub(crate) async fn publish(
@@ -161,7 +161,7 @@ impl NatsBus {
                 self.client.publish_with_reply_and_headers(subject.clone(), reply, headers, payload).await
             }
         };
-        published.map_err(|e| BusError::Publish { subject, reason: e.to_string() })
+        published.map_err(|e| BusError::Publish { subject, reason: e.into() })
     }
 
     pub(crate) async fn request(
@@ -176,16 +176,13 @@ impl NatsBus {
             Err(e) => Err(match e.kind() {
                 async_nats::RequestErrorKind::NoResponders => RequestError::NoResponders(subject),
                 async_nats::RequestErrorKind::TimedOut => RequestError::TimedOut(subject),
-                _ => RequestError::Failed { subject, reason: e.to_string() },
+                _ => RequestError::Failed { subject, reason: e.into() },
             }),
         }
     }
 
     pub(crate) async fn flush(&self) -> Result<(), BusError> {
-        self.client
-            .flush()
-            .await
-            .map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.to_string() })
+        self.client.flush().await.map_err(|e| BusError::Publish { subject: "(flush)".to_owned(), reason: e.into() })
     }
 }
 

@@ -8,6 +8,7 @@
 //! way here are still answered, and the answers are flushed before `serve`
 //! returns.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,13 @@ pub struct Responder<F> {
     pub limit: usize,
     /// The answer to a request beyond the limit.
     pub overloaded: Bytes,
+}
+
+impl<F> fmt::Debug for Responder<F> {
+    /// The limit; the answering function has nothing to show.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder").field("limit", &self.limit).finish_non_exhaustive()
+    }
 }
 
 impl<F, Fut> Responder<F>

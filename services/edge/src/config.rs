@@ -2,12 +2,14 @@
 //!
 //! The `herald` binary reads settings (flags, `HERALD_*` variables, a TOML
 //! file) into this; tests build it directly, so no test ever touches the
-//! process environment.
+//! process environment. The defaults are the settings' own
+//! ([`herald_settings::edge`]), written once there.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use herald_proto::subject::Subjects;
+use herald_settings::edge as settings;
 
 pub use crate::auth::AuthConfig;
 use crate::auth::JwtKey;
@@ -34,6 +36,14 @@ pub enum OriginPolicy {
     /// Only these origins (`https://app.example.com`, compared without case);
     /// requests without an `Origin` header are non-browser clients and pass.
     List(Vec<String>),
+}
+
+impl From<Option<Vec<String>>> for OriginPolicy {
+    /// The policy `HERALD_ALLOWED_ORIGINS` reads as: `None` (`*`) for any
+    /// origin, else the list.
+    fn from(origins: Option<Vec<String>>) -> OriginPolicy {
+        origins.map_or(OriginPolicy::Any, OriginPolicy::List)
+    }
 }
 
 impl OriginPolicy {
@@ -87,12 +97,12 @@ pub struct Timing {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_message_bytes: 64 * 1024,
-            mailbox_capacity: 256,
-            rate_per_sec: 100,
-            rate_burst: 200,
-            rate_strikes: 50,
-            max_inflight_actions: 32,
+            max_message_bytes: settings::MAX_MESSAGE_BYTES.default_value(),
+            mailbox_capacity: settings::MAILBOX_CAPACITY.default_value(),
+            rate_per_sec: settings::RATE_LIMIT_PER_SEC.default_value(),
+            rate_burst: settings::RATE_LIMIT_BURST.default_value(),
+            rate_strikes: settings::RATE_LIMIT_STRIKES.default_value(),
+            max_inflight_actions: settings::MAX_INFLIGHT_ACTIONS.default_value(),
         }
     }
 }
@@ -100,12 +110,12 @@ impl Default for Limits {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            ping_interval: Duration::from_secs(25),
-            pong_timeout: Duration::from_secs(10),
-            reauth_grace: Duration::from_secs(30),
-            slow_consumer_grace: Duration::from_secs(5),
-            drain_timeout: Duration::from_secs(10),
-            action_timeout: Duration::from_secs(10),
+            ping_interval: settings::PING_INTERVAL_MS.default_value(),
+            pong_timeout: settings::PONG_TIMEOUT_MS.default_value(),
+            reauth_grace: settings::REAUTH_GRACE_MS.default_value(),
+            slow_consumer_grace: settings::SLOW_CONSUMER_GRACE_MS.default_value(),
+            drain_timeout: settings::DRAIN_TIMEOUT_MS.default_value(),
+            action_timeout: settings::ACTION_TIMEOUT_MS.default_value(),
         }
     }
 }
@@ -118,8 +128,13 @@ impl EdgeConfig {
         EdgeConfig {
             listen,
             subjects: Subjects::default(),
-            auth: AuthConfig { key, allow_anonymous: false, audience: None, issuer: None },
-            origins: OriginPolicy::Any,
+            auth: AuthConfig {
+                key,
+                allow_anonymous: settings::ALLOW_ANONYMOUS.default_value(),
+                audience: None,
+                issuer: None,
+            },
+            origins: settings::ALLOWED_ORIGINS.default_value().into(),
             limits: Limits::default(),
             timing: Timing::default(),
         }

@@ -82,7 +82,7 @@ mod tests {
                     assert!(watching.is_draining());
                     watching.spawn_session(tokio::time::sleep(Duration::from_millis(50)));
                 })
-                .await
+                .await;
         });
         tokio::task::yield_now().await;
         drain.begin();

@@ -5,9 +5,10 @@
 //! herald-examples echo chat       # only these (echo, chat, expiry)
 //! ```
 //!
-//! Settings, each a flag or a variable: `HERALD_NATS_URL` (comma-separated,
-//! default `nats://127.0.0.1:4222`), `HERALD_SUBJECT_PREFIX` (default
-//! `herald`), `HERALD_LOG` (a tracing filter, default `info`).
+//! Its settings are `herald`'s, read the same way (`herald-settings`): a
+//! flag, a `HERALD_*` variable or a key of the `--config` TOML file, for
+//! `HERALD_NATS_URL`, `HERALD_NATS_NAME`, `HERALD_SUBJECT_PREFIX` and
+//! `HERALD_LOG`; `--help` lists them with their defaults.
 //!
 //! SIGTERM or SIGINT stops it gracefully: every example leaves its queue
 //! group, so other copies take the new requests, finishes what it took, and
@@ -22,7 +23,9 @@ use clap::Parser;
 use futures_util::future::try_join_all;
 use herald_bus::{Bus, BusConfig, BusError};
 use herald_examples::Example;
-use herald_proto::subject::Subjects;
+use herald_settings::logging::{self, LOG};
+use herald_settings::nats::{self, NATS_NAME, NATS_URL, SUBJECT_PREFIX};
+use herald_settings::{ConfigFlag, Flags, SettingError, SettingList, Settings, Spec};
 use thiserror::Error;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -36,22 +39,28 @@ struct Cli {
     /// Examples to run: echo, chat, expiry; all of them when none is named.
     #[arg(value_name = "EXAMPLE")]
     examples: Vec<Example>,
-    /// NATS servers, comma-separated.
-    #[arg(long, env = "HERALD_NATS_URL", default_value = "nats://127.0.0.1:4222", value_delimiter = ',')]
-    nats_url: Vec<String>,
-    /// First token(s) of every subject Herald uses (herald.user.<U>, ...).
-    #[arg(long, env = "HERALD_SUBJECT_PREFIX", default_value = "herald", value_parser = Subjects::new)]
-    subject_prefix: Subjects,
-    /// What to log, as a tracing filter, e.g. info or warn,herald_examples=debug.
-    #[arg(long, env = "HERALD_LOG", default_value = "info")]
-    log: String,
+    /// The settings file.
+    #[command(flatten)]
+    config: ConfigFlag,
+    /// A flag for each setting.
+    #[command(flatten)]
+    flags: Flags<ExamplesCommand>,
+}
+
+/// The settings `herald-examples` reads: what it logs, and NATS.
+#[derive(Debug)]
+struct ExamplesCommand;
+
+impl SettingList for ExamplesCommand {
+    const GROUPS: &'static [&'static [&'static Spec]] = &[logging::FILTER, nats::CONNECTION, nats::SUBJECTS];
 }
 
 /// Why `herald-examples` stopped with an error.
 #[derive(Debug, Error)]
 enum Failure {
-    #[error("bad setting HERALD_LOG: {0}")]
-    Log(tracing_subscriber::filter::ParseError),
+    /// A bad or missing setting, found before any example started.
+    #[error(transparent)]
+    Settings(#[from] SettingError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(io::Error),
     #[error("cannot catch shutdown signals: {0}")]
@@ -65,10 +74,10 @@ enum Failure {
 }
 
 impl Failure {
-    /// 2 for a bad setting, as clap exits for the settings it checks itself.
+    /// 2 for a bad setting, as clap exits for a bad command line.
     fn exit_code(&self) -> u8 {
         match self {
-            Failure::Log(_) => 2,
+            Failure::Settings(_) => 2,
             _ => 1,
         }
     }
@@ -85,29 +94,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// Sets up logging and the runtime, and runs.
+/// Reads the settings, sets up logging and the runtime, and runs.
 fn start(cli: Cli) -> Result<(), Failure> {
-    let filter = EnvFilter::try_new(&cli.log).map_err(Failure::Log)?;
+    let settings = Settings::load(cli.flags, cli.config.path, |name| std::env::var(name).ok())?;
+    let filter = settings.get_with(&LOG, |filter| {
+        EnvFilter::try_new(filter).map_err(|e| format!("expected a tracing filter like info or warn,chat=debug ({e})"))
+    })?;
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::Runtime)?;
-    let outcome = runtime.block_on(run(cli));
+    let outcome = runtime.block_on(run(&settings, cli.examples));
     // Once the examples have stopped, blocking tasks still in flight (the
     // NATS client preparing a reconnect) must not hold up the exit.
     runtime.shutdown_background();
     outcome
 }
 
-/// Serves the chosen examples until a signal, then lets them drain.
-async fn run(cli: Cli) -> Result<(), Failure> {
+/// Serves the `chosen` examples (all when none is) until a signal, then lets
+/// them drain.
+async fn run(settings: &Settings, chosen: Vec<Example>) -> Result<(), Failure> {
+    let name = settings.given(&NATS_NAME)?.unwrap_or_else(|| "herald-examples".to_owned());
+    let config = BusConfig { urls: settings.get(&NATS_URL)?, name };
+    let subjects = settings.get(&SUBJECT_PREFIX)?;
     let mut signals = Signals::listen().map_err(Failure::Signals)?;
-    let config = BusConfig { urls: cli.nats_url, name: "herald-examples".to_owned() };
-    let bus = Bus::connect(&config).await.map_err(Failure::Bus)?;
+    // What the bus client refuses as a NATS URL is a bad setting too.
+    let bus = Bus::connect(&config).await.map_err(|e| match e {
+        BusError::BadUrl { .. } => Failure::Settings(settings.refused(&NATS_URL, e.to_string())),
+        e => Failure::Bus(e),
+    })?;
     let chosen: Vec<Example> =
-        Example::ALL.into_iter().filter(|example| cli.examples.is_empty() || cli.examples.contains(example)).collect();
+        Example::ALL.into_iter().filter(|example| chosen.is_empty() || chosen.contains(example)).collect();
     tracing::info!(examples = ?chosen, "starting");
 
     let stop = CancellationToken::new();
-    let (bus, subjects) = (&bus, &cli.subject_prefix);
+    let (bus, subjects) = (&bus, &subjects);
     let serving =
         try_join_all(
             chosen.into_iter().map(|example| {

@@ -5,52 +5,23 @@
 //! a shutdown signal, then lets it drain. What an edge does is
 //! `herald-edge`'s business.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use herald_bus::BusConfig;
-use herald_edge::{AuthConfig, Edge, EdgeConfig, JwtKey, Limits, OriginPolicy, Timing};
+use herald_edge::{AuthConfig, Edge, EdgeConfig, JwtKey, Limits, Timing};
 use herald_proto::subject::Subjects;
+use herald_settings::edge::{
+    ACTION_TIMEOUT_MS, ALLOW_ANONYMOUS, ALLOWED_ORIGINS, DRAIN_TIMEOUT_MS, JWT_AUDIENCE, JWT_ISSUER,
+    JWT_PUBLIC_KEY_FILE, JWT_SECRET, LISTEN, MAILBOX_CAPACITY, MAX_INFLIGHT_ACTIONS, MAX_MESSAGE_BYTES,
+    PING_INTERVAL_MS, PONG_TIMEOUT_MS, RATE_LIMIT_BURST, RATE_LIMIT_PER_SEC, RATE_LIMIT_STRIKES, REAUTH_GRACE_MS,
+    SLOW_CONSUMER_GRACE_MS,
+};
+use herald_settings::{SettingError, SettingList, Settings, Spec, logging, nats};
 
 use crate::Failure;
-use crate::nats::{self, Nats};
-use crate::settings::{Raw, SettingError, SettingList, Settings, Spec, comma_list};
+use crate::nats::{self as bus, Nats};
 use crate::signal::{self, Signals};
-use crate::telemetry;
-
-/// The edge's own settings: where it listens and how it finds the key for
-/// tokens. `herald dev` has its own versions of these (a local address, a
-/// key it makes up, anonymous clients welcome).
-pub const SETTINGS: &[Spec] = &[
-    Spec::new("LISTEN", "ADDR", "0.0.0.0:8080", "Address to serve /ws, /healthz, /readyz and /metrics on"),
-    Spec::secret("JWT_SECRET", "SECRET", "Shared secret verifying HS256 tokens"),
-    Spec::optional("JWT_PUBLIC_KEY_FILE", "PATH", "PEM public key verifying RS256 (RSA) or ES256 (P-256) tokens"),
-    Spec::new("ALLOW_ANONYMOUS", "BOOL", "false", "Let clients in without a token"),
-];
-
-/// How sessions are held: token rules, origins, limits and timers; read by
-/// every role that runs an edge. Defaults match `herald-edge`'s [`Limits`]
-/// and [`Timing`] defaults (a test keeps them so) and are written out here
-/// so `--help` can show them.
-pub const SESSIONS: &[Spec] = &[
-    Spec::optional("JWT_AUDIENCE", "AUD", "Required aud claim of tokens"),
-    Spec::optional("JWT_ISSUER", "ISS", "Required iss claim of tokens"),
-    Spec::new("ALLOWED_ORIGINS", "ORIGINS", "*", "Origins that may open a WebSocket, comma-separated, or * for any"),
-    Spec::new(
-        "MAX_MESSAGE_BYTES",
-        "BYTES",
-        "65536",
-        "Largest client frame; a bigger one closes the connection with 1009",
-    ),
-    Spec::new("MAILBOX_CAPACITY", "FRAMES", "256", "Frames queued for one client before it counts as slow"),
-    Spec::new("RATE_LIMIT_PER_SEC", "N", "100", "Client frames per second one connection may send on average"),
-    Spec::new("RATE_LIMIT_BURST", "N", "200", "Client frames one connection may send in a burst"),
-    Spec::new("RATE_LIMIT_STRIKES", "N", "50", "Frames over the rate limit before the connection is closed with 1008"),
-    Spec::new("MAX_INFLIGHT_ACTIONS", "N", "32", "Client actions one connection may have waiting on handlers"),
-    Spec::new("PING_INTERVAL_MS", "MS", "25000", "Client silence after which the edge pings it"),
-    Spec::new("PONG_TIMEOUT_MS", "MS", "10000", "Further silence after a ping before the client is dropped"),
-    Spec::new("REAUTH_GRACE_MS", "MS", "30000", "Time a client has to send $auth after $reauth before 4001"),
-    Spec::new("SLOW_CONSUMER_GRACE_MS", "MS", "5000", "Time a client's queue may stay full before 1013"),
-    Spec::new("DRAIN_TIMEOUT_MS", "MS", "10000", "Time the drain on shutdown may take before the edge stops anyway"),
-    Spec::new("ACTION_TIMEOUT_MS", "MS", "10000", "Time a client action may wait for its answer before 504"),
-];
 
 /// The `herald edge` command: its settings are logging's, NATS's and the
 /// edge's.
@@ -58,8 +29,14 @@ pub const SESSIONS: &[Spec] = &[
 pub struct EdgeCommand;
 
 impl SettingList for EdgeCommand {
-    const TABLES: &'static [&'static [Spec]] =
-        &[telemetry::SETTINGS, nats::SETTINGS, nats::SUBJECTS, SETTINGS, SESSIONS];
+    const GROUPS: &'static [&'static [&'static Spec]] = &[
+        logging::FILTER,
+        logging::FORMAT,
+        nats::CONNECTION,
+        nats::SUBJECTS,
+        herald_settings::edge::SETTINGS,
+        herald_settings::edge::SESSIONS,
+    ];
 }
 
 /// Everything `herald edge` runs with, read and checked.
@@ -77,50 +54,63 @@ impl EdgeSettings {
     /// mistake to report at start-up, not when the first client fails.
     pub fn read(settings: &Settings) -> Result<EdgeSettings, SettingError> {
         let Nats { bus, subjects } = Nats::read(settings, "herald-edge")?;
-        let edge = read_config(settings, subjects, read_key(settings)?)?;
+        let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
+        let edge = read_config(settings, own, subjects, read_key(settings)?)?;
         if edge.auth.key.is_none() && !edge.auth.allow_anonymous {
-            return Err(SettingError::Missing {
-                name: "JWT_SECRET",
-                hint: "set it (HS256) or HERALD_JWT_PUBLIC_KEY_FILE (RS256/ES256), \
-                       or let clients in without a token with HERALD_ALLOW_ANONYMOUS=true"
-                    .to_owned(),
-            });
+            return Err(SettingError::missing(
+                &JWT_SECRET,
+                "set it (HS256) or HERALD_JWT_PUBLIC_KEY_FILE (RS256/ES256), \
+                 or let clients in without a token with HERALD_ALLOW_ANONYMOUS=true",
+            ));
         }
         Ok(EdgeSettings { edge, bus })
     }
 }
 
-/// An edge's configuration from `LISTEN`, `ALLOW_ANONYMOUS` (each role has
-/// its own, with its own default) and the [`SESSIONS`] settings, verifying
-/// tokens with `key`, which each role finds its own way.
-pub fn read_config(settings: &Settings, subjects: Subjects, key: Option<JwtKey>) -> Result<EdgeConfig, SettingError> {
-    let optional = |name| settings.given(name).map(|raw| raw.value.to_owned());
+/// What each role that runs an edge reads from settings of its own, with
+/// its own defaults (`herald dev` listens locally and lets anyone in).
+#[derive(Debug)]
+pub struct Own {
+    /// Where the edge listens.
+    pub listen: SocketAddr,
+    /// Whether clients without a token are let in.
+    pub allow_anonymous: bool,
+}
+
+/// An edge's configuration from the role's `own` settings and the
+/// [`SESSIONS`](herald_settings::edge::SESSIONS) settings, verifying tokens with `key`,
+/// which each role finds its own way.
+pub fn read_config(
+    settings: &Settings,
+    own: Own,
+    subjects: Subjects,
+    key: Option<JwtKey>,
+) -> Result<EdgeConfig, SettingError> {
     Ok(EdgeConfig {
-        listen: settings.socket_addr("LISTEN")?,
+        listen: own.listen,
         subjects,
         auth: AuthConfig {
             key,
-            allow_anonymous: settings.bool("ALLOW_ANONYMOUS")?,
-            audience: optional("JWT_AUDIENCE"),
-            issuer: optional("JWT_ISSUER"),
+            allow_anonymous: own.allow_anonymous,
+            audience: settings.given(&JWT_AUDIENCE)?,
+            issuer: settings.given(&JWT_ISSUER)?,
         },
-        origins: settings.parse("ALLOWED_ORIGINS", origin_policy)?,
+        origins: settings.get(&ALLOWED_ORIGINS)?.into(),
         limits: Limits {
-            max_message_bytes: settings.number("MAX_MESSAGE_BYTES", 256)?,
-            mailbox_capacity: settings.number("MAILBOX_CAPACITY", 1)?,
-            rate_per_sec: settings.number("RATE_LIMIT_PER_SEC", 1)?,
-            rate_burst: settings.number("RATE_LIMIT_BURST", 1)?,
-            rate_strikes: settings.number("RATE_LIMIT_STRIKES", 1)?,
-            max_inflight_actions: settings.number("MAX_INFLIGHT_ACTIONS", 1)?,
+            max_message_bytes: settings.get(&MAX_MESSAGE_BYTES)?,
+            mailbox_capacity: settings.get(&MAILBOX_CAPACITY)?,
+            rate_per_sec: settings.get(&RATE_LIMIT_PER_SEC)?,
+            rate_burst: settings.get(&RATE_LIMIT_BURST)?,
+            rate_strikes: settings.get(&RATE_LIMIT_STRIKES)?,
+            max_inflight_actions: settings.get(&MAX_INFLIGHT_ACTIONS)?,
         },
         timing: Timing {
-            ping_interval: settings.millis("PING_INTERVAL_MS", 1)?,
-            pong_timeout: settings.millis("PONG_TIMEOUT_MS", 1)?,
-            reauth_grace: settings.millis("REAUTH_GRACE_MS", 1)?,
-            slow_consumer_grace: settings.millis("SLOW_CONSUMER_GRACE_MS", 1)?,
-            // Zero is a real choice here: close every session at once.
-            drain_timeout: settings.millis("DRAIN_TIMEOUT_MS", 0)?,
-            action_timeout: settings.millis("ACTION_TIMEOUT_MS", 1)?,
+            ping_interval: settings.get(&PING_INTERVAL_MS)?,
+            pong_timeout: settings.get(&PONG_TIMEOUT_MS)?,
+            reauth_grace: settings.get(&REAUTH_GRACE_MS)?,
+            slow_consumer_grace: settings.get(&SLOW_CONSUMER_GRACE_MS)?,
+            drain_timeout: settings.get(&DRAIN_TIMEOUT_MS)?,
+            action_timeout: settings.get(&ACTION_TIMEOUT_MS)?,
         },
     })
 }
@@ -128,48 +118,29 @@ pub fn read_config(settings: &Settings, subjects: Subjects, key: Option<JwtKey>)
 /// The key verifying tokens, if one is given. Exactly one key setting may
 /// be given.
 fn read_key(settings: &Settings) -> Result<Option<JwtKey>, SettingError> {
-    match (settings.given("JWT_SECRET"), settings.given("JWT_PUBLIC_KEY_FILE")) {
-        (Some(secret), Some(file)) => Err(SettingError::Conflict {
-            first: ("JWT_SECRET", secret.origin),
-            second: ("JWT_PUBLIC_KEY_FILE", file.origin),
-        }),
-        (Some(secret), None) => JwtKey::hs256(secret.value.as_bytes())
-            .map(Some)
-            .map_err(|e| settings.bad("JWT_SECRET", secret, e.to_string())),
-        (None, Some(file)) => read_public_key(settings, file).map(Some),
+    match (settings.given_raw(&JWT_SECRET), settings.given_raw(&JWT_PUBLIC_KEY_FILE)) {
+        (Some(secret), Some(file)) => {
+            Err(SettingError::conflict((&JWT_SECRET, secret.origin), (&JWT_PUBLIC_KEY_FILE, file.origin)))
+        }
+        (Some(_), None) => {
+            settings.given_with(&JWT_SECRET, |secret| JwtKey::hs256(secret.as_bytes()).map_err(|e| e.to_string()))
+        }
+        (None, Some(_)) => settings.given_with(&JWT_PUBLIC_KEY_FILE, read_public_key),
         (None, None) => Ok(None),
     }
 }
 
-/// Reads the PEM public key the setting `JWT_PUBLIC_KEY_FILE` names.
-fn read_public_key(settings: &Settings, file: Raw<'_>) -> Result<JwtKey, SettingError> {
-    let bad = |problem: String| settings.bad("JWT_PUBLIC_KEY_FILE", file.clone(), problem);
-    let pem = std::fs::read(file.value).map_err(|e| bad(format!("cannot read it: {e}")))?;
-    JwtKey::public_key_pem(&pem).map_err(|e| bad(e.to_string()))
-}
-
-/// `*` (or an empty value) for any origin, else a comma list of origins such as
-/// `https://app.example.com`. An origin without a scheme would never match
-/// what a browser sends, so it is refused rather than silently locking every
-/// browser out.
-fn origin_policy(value: &str) -> Result<OriginPolicy, String> {
-    let origins = comma_list(value);
-    if origins.is_empty() || origins == ["*"] {
-        return Ok(OriginPolicy::Any);
-    }
-    match origins.iter().find(|origin| !origin.contains("://") || origin.contains('*')) {
-        Some(bad) => Err(format!(
-            "{bad:?} is not an origin: expected * or origins like https://app.example.com, comma-separated"
-        )),
-        None => Ok(OriginPolicy::List(origins)),
-    }
+/// Reads the PEM public key in `file`.
+fn read_public_key(file: PathBuf) -> Result<JwtKey, String> {
+    let pem = std::fs::read(file).map_err(|e| format!("cannot read it: {e}"))?;
+    JwtKey::public_key_pem(&pem).map_err(|e| e.to_string())
 }
 
 /// Runs `herald edge` until SIGTERM or SIGINT, then drains.
 pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let EdgeSettings { edge: config, bus } = EdgeSettings::read(settings)?;
     let signals = Signals::listen().map_err(Failure::Signals)?;
-    let bus = nats::connect(settings, &bus).await?;
+    let bus = bus::connect(settings, &bus).await?;
     let drain_timeout = config.timing.drain_timeout;
     let edge = Edge::bind(config, bus).await.map_err(Failure::Edge)?;
     tracing::info!("edge {} listening on {}", edge.id(), edge.local_addr());
@@ -182,8 +153,10 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
 mod tests {
     use std::time::Duration;
 
+    use herald_edge::OriginPolicy;
+    use herald_settings::{Flags, fixed_env};
+
     use super::*;
-    use crate::settings::{Flags, fixed_env};
 
     fn read(vars: &[(&str, &str)]) -> Result<EdgeSettings, SettingError> {
         EdgeSettings::read(&Settings::new(Flags::<EdgeCommand>::default(), fixed_env(vars), None))
@@ -322,16 +295,20 @@ mod tests {
 
     #[test]
     fn origin_lists() {
-        assert_eq!(origin_policy(""), Ok(OriginPolicy::Any));
-        assert_eq!(origin_policy(" * "), Ok(OriginPolicy::Any));
+        let origins = |value: &str| {
+            read(&[("HERALD_ALLOW_ANONYMOUS", "1"), ("HERALD_ALLOWED_ORIGINS", value)]).map(|s| s.edge.origins)
+        };
+        assert_eq!(origins("").unwrap(), OriginPolicy::Any);
+        assert_eq!(origins(" * ").unwrap(), OriginPolicy::Any);
         assert_eq!(
-            origin_policy("https://a.example.com,http://localhost:3000"),
-            Ok(OriginPolicy::List(vec!["https://a.example.com".into(), "http://localhost:3000".into()]))
+            origins("https://a.example.com,http://localhost:3000").unwrap(),
+            OriginPolicy::List(vec!["https://a.example.com".into(), "http://localhost:3000".into()])
         );
-        assert!(origin_policy("app.example.com").unwrap_err().starts_with(r#""app.example.com" is not an origin"#));
-        assert!(origin_policy("https://*.example.com").is_err());
-        assert!(origin_policy("*, https://a.example.com").is_err());
-        let unset = read(&[("HERALD_ALLOW_ANONYMOUS", "1"), ("HERALD_ALLOWED_ORIGINS", "")]).unwrap();
-        assert_eq!(unset.edge.origins, OriginPolicy::Any);
+        assert_eq!(
+            origins("app.example.com").unwrap_err().to_string(),
+            r#"bad setting HERALD_ALLOWED_ORIGINS="app.example.com" (from environment): "app.example.com" is not an origin: expected * or origins like https://app.example.com, comma-separated"#
+        );
+        assert!(origins("https://*.example.com").is_err());
+        assert!(origins("*, https://a.example.com").is_err());
     }
 }

@@ -3,8 +3,9 @@
 //! # Layout
 //!
 //! - `main.rs`: the command line, and how failures become exit codes.
-//! - [`settings`]: reads every setting from flags, `HERALD_*` variables and
-//!   the `--config` TOML file, through one set of tables.
+//!   Every setting is declared in `herald-settings`, which also reads them
+//!   from flags, `HERALD_*` variables and the `--config` TOML file; each
+//!   role module turns them into its library's typed config.
 //! - [`telemetry`]: logging (`HERALD_LOG`, `HERALD_LOG_FORMAT`).
 //! - [`nats`]: the NATS settings every role shares, and connecting.
 //! - [`signal`]: SIGTERM and SIGINT, and serving until one arrives.
@@ -13,9 +14,9 @@
 //! - [`dev`]: `herald dev`, the edge, a router and the example handlers in
 //!   one process, on an in-process bus.
 //!
-//! A role is a module with its settings tables and `run`, and a [`Command`]
-//! variant. Roles share tables (the edge's session settings, say) rather
-//! than repeat them.
+//! A role is a module with the list of settings groups it reads, its `run`,
+//! and a [`Command`] variant. Roles share groups (the edge's session
+//! settings, say) rather than repeat them.
 //!
 //! # Exit codes
 //!
@@ -27,7 +28,6 @@ mod dev;
 mod edge;
 mod nats;
 mod router;
-mod settings;
 mod signal;
 mod telemetry;
 
@@ -38,12 +38,12 @@ use herald_bus::BusError;
 use herald_edge::EdgeError;
 use herald_examples::Example;
 use herald_router::RouterError;
+use herald_settings::{ConfigFlag, Flags, SettingError, Settings};
 use thiserror::Error;
 
 use crate::dev::DevCommand;
 use crate::edge::EdgeCommand;
 use crate::router::RouterCommand;
-use crate::settings::{Flags, SettingError, Settings};
 use crate::signal::Abandoned;
 use crate::telemetry::Telemetry;
 
@@ -51,10 +51,9 @@ use crate::telemetry::Telemetry;
 #[derive(Parser)]
 #[command(name = "herald", version)]
 struct Cli {
-    /// TOML file of settings, with lower-snake keys (listen = "0.0.0.0:8080");
-    /// flags and HERALD_* variables win over it [env: HERALD_CONFIG]
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<String>,
+    /// The settings file.
+    #[command(flatten)]
+    config: ConfigFlag,
     /// The role to run.
     #[command(subcommand)]
     command: Command,
@@ -139,10 +138,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let env = |name: &str| std::env::var(name).ok();
+    let config = cli.config.path;
     match cli.command {
-        Command::Edge(flags) => serve(Settings::load(flags, cli.config, env)?, edge::run),
-        Command::Router(flags) => serve(Settings::load(flags, cli.config, env)?, router::run),
-        Command::Dev(flags) => serve(Settings::load(flags, cli.config, env)?, dev::run),
+        Command::Edge(flags) => serve(Settings::load(flags, config, env)?, edge::run),
+        Command::Router(flags) => serve(Settings::load(flags, config, env)?, router::run),
+        Command::Dev(flags) => serve(Settings::load(flags, config, env)?, dev::run),
     }
 }
 
@@ -157,4 +157,19 @@ fn serve(settings: Settings, role: impl AsyncFnOnce(&Settings) -> Result<(), Fai
     // up the exit, as waiting for them would.
     runtime.shutdown_background();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap's own checks of the command line, which include that no command
+    /// lists two settings of the same name (two groups both holding a
+    /// `LISTEN`, say).
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

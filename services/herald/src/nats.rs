@@ -1,26 +1,16 @@
-//! NATS: the settings of every role that talks over it, and connecting.
+//! NATS: connecting with the settings every role that talks over it reads
+//! (`herald_settings::nats`).
 //!
-//! Edges and routers must agree on the servers and the subject prefix, so
-//! both read them from these tables; only the connection's default name
-//! differs, so NATS monitoring tells the roles apart. The subject prefix has
-//! a table of its own because `herald dev`, which has no NATS, still names
-//! its subjects.
+//! Edges and routers must agree on the servers and the subject prefix; only
+//! the connection's default name differs, so NATS monitoring tells the roles
+//! apart.
 
 use herald_bus::{Bus, BusConfig, BusError};
 use herald_proto::subject::Subjects;
+use herald_settings::nats::{NATS_NAME, NATS_URL, SUBJECT_PREFIX};
+use herald_settings::{SettingError, Settings};
 
 use crate::Failure;
-use crate::settings::{SettingError, Settings, Spec, comma_list};
-
-/// How to reach NATS, shared by every command that uses it.
-pub const SETTINGS: &[Spec] = &[
-    Spec::new("NATS_URL", "URLS", "nats://127.0.0.1:4222", "NATS servers, comma-separated"),
-    Spec::optional("NATS_NAME", "NAME", "Connection name shown in NATS monitoring; herald-<command> when unset"),
-];
-
-/// What Herald calls its subjects, shared by every command.
-pub const SUBJECTS: &[Spec] =
-    &[Spec::new("SUBJECT_PREFIX", "PREFIX", "herald", "First token(s) of every NATS subject Herald uses")];
 
 /// Where a role finds NATS and what it calls things there, read and checked.
 #[derive(Debug)]
@@ -36,21 +26,10 @@ impl Nats {
     /// `default_name` (the role's, such as `herald-edge`) unless `NATS_NAME`
     /// is given.
     pub fn read(settings: &Settings, default_name: &str) -> Result<Nats, SettingError> {
-        let urls = settings.parse("NATS_URL", |value| {
-            let urls = comma_list(value);
-            if urls.is_empty() { Err("expected one or more NATS URLs, comma-separated".to_owned()) } else { Ok(urls) }
-        })?;
-        let name = settings.given("NATS_NAME").map_or(default_name, |raw| raw.value).to_owned();
-        Ok(Nats { bus: BusConfig { urls, name }, subjects: read_subjects(settings)? })
+        let urls = settings.get(&NATS_URL)?;
+        let name = settings.given(&NATS_NAME)?.unwrap_or_else(|| default_name.to_owned());
+        Ok(Nats { bus: BusConfig { urls, name }, subjects: settings.get(&SUBJECT_PREFIX)? })
     }
-}
-
-/// Reads and checks the subject prefix ([`SUBJECTS`]).
-pub fn read_subjects(settings: &Settings) -> Result<Subjects, SettingError> {
-    settings.parse("SUBJECT_PREFIX", |value| {
-        Subjects::new(value)
-            .map_err(|_| "expected a NATS subject prefix: dot-separated tokens of A-Z a-z 0-9 _ -".to_owned())
-    })
 }
 
 /// Connects to NATS as `config` says, in the background: start-up does not
@@ -58,23 +37,21 @@ pub fn read_subjects(settings: &Settings) -> Result<Subjects, SettingError> {
 /// refuses is still a bad setting, reported like any other.
 pub async fn connect(settings: &Settings, config: &BusConfig) -> Result<Bus, Failure> {
     Bus::connect(config).await.map_err(|e| match e {
-        BusError::BadUrl { .. } => {
-            let raw = settings.raw("NATS_URL").expect("NATS_URL has a default");
-            Failure::Settings(settings.bad("NATS_URL", raw, e.to_string()))
-        }
+        BusError::BadUrl { .. } => Failure::Settings(settings.refused(&NATS_URL, e.to_string())),
         e => Failure::Bus(e),
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use herald_settings::{Flags, SettingList, Spec, fixed_env, nats};
+
     use super::*;
-    use crate::settings::{Flags, SettingList, fixed_env};
 
     struct NatsOnly;
 
     impl SettingList for NatsOnly {
-        const TABLES: &'static [&'static [Spec]] = &[SETTINGS, SUBJECTS];
+        const GROUPS: &'static [&'static [&'static Spec]] = &[nats::CONNECTION, nats::SUBJECTS];
     }
 
     fn read(vars: &[(&str, &str)]) -> Result<Nats, SettingError> {

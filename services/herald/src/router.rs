@@ -6,44 +6,20 @@
 //! lets it drain. What a router does is `herald-router`'s business.
 
 use std::fmt::Display;
-use std::path::{Path, PathBuf};
 
 use herald_bus::{Bus, BusConfig};
-use herald_router::{RouteReloader, RouteTable, Router, RouterConfig, RouterError};
+use herald_router::{PushPortConfig, RouteReloader, RouteTable, Router, RouterConfig, RouterError};
+use herald_settings::router::{
+    API_KEY, LISTEN, MAX_API_BODY_BYTES, PRESENCE_TIMEOUT_MS, PUSH_PORT_LISTEN, PUSH_PORT_MAX_CONNECTIONS,
+    ROUTER_MAX_INFLIGHT, ROUTES_FILE, WEBHOOK_SECRET,
+};
+use herald_settings::{SettingError, SettingList, Settings, Spec, logging, nats};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::Failure;
-use crate::nats::{self, Nats};
-use crate::settings::{SettingError, SettingList, Settings, Spec};
+use crate::nats::{self as bus, Nats};
 use crate::signal::{self, Signals};
-use crate::telemetry;
-
-/// The router's own settings: where it listens, its key and its routes.
-/// Defaults here and in [`TUNING`] match [`RouterConfig::new`]'s (a test
-/// keeps them so) and are written out so `--help` can show them.
-pub const SETTINGS: &[Spec] = &[
-    Spec::new("LISTEN", "ADDR", "0.0.0.0:8081", "Address to serve /api/*, /healthz, /readyz and /metrics on"),
-    Spec::secret("API_KEY", "KEY", "Key backends send as Authorization: Bearer <key> to call /api/* (required)"),
-    Spec::optional(
-        "ROUTES_FILE",
-        "PATH",
-        "TOML file mapping client actions to handlers, re-read on SIGHUP; without it every action gets 404",
-    ),
-    Spec::secret(
-        "WEBHOOK_SECRET",
-        "SECRET",
-        "Key signing requests to HTTP handlers (Herald-Signature); required when a route is http",
-    ),
-];
-
-/// How much a router takes on and how long it waits; read by every role
-/// that runs a router.
-pub const TUNING: &[Spec] = &[
-    Spec::new("ROUTER_MAX_INFLIGHT", "N", "10000", "Handler requests worked on at once; more are answered 503"),
-    Spec::new("MAX_API_BODY_BYTES", "BYTES", "1048576", "Largest backend API request body; a bigger one gets 413"),
-    Spec::new("PRESENCE_TIMEOUT_MS", "MS", "500", "Time a presence query waits for the edges' answers"),
-];
 
 /// The `herald router` command: its settings are logging's, NATS's and the
 /// router's.
@@ -51,7 +27,16 @@ pub const TUNING: &[Spec] = &[
 pub struct RouterCommand;
 
 impl SettingList for RouterCommand {
-    const TABLES: &'static [&'static [Spec]] = &[telemetry::SETTINGS, nats::SETTINGS, nats::SUBJECTS, SETTINGS, TUNING];
+    const GROUPS: &'static [&'static [&'static Spec]] = &[
+        logging::FILTER,
+        logging::FORMAT,
+        nats::CONNECTION,
+        nats::SUBJECTS,
+        herald_settings::router::SETTINGS,
+        herald_settings::router::ROUTES,
+        herald_settings::router::TUNING,
+        herald_settings::router::PUSH_PORT,
+    ];
 }
 
 /// Everything `herald router` runs with, read and checked.
@@ -69,31 +54,50 @@ impl RouterSettings {
     /// other bad setting.
     pub fn read(settings: &Settings) -> Result<RouterSettings, SettingError> {
         let Nats { bus, subjects } = Nats::read(settings, "herald-router")?;
-        let listen = settings.socket_addr("LISTEN")?;
-        let api_key = settings.given("API_KEY").ok_or_else(|| SettingError::Missing {
-            name: "API_KEY",
-            hint: "backends send it as Authorization: Bearer <key>; set it to a long random string".to_owned(),
+        let listen = settings.get(&LISTEN)?;
+        let api_key = settings.given(&API_KEY)?.ok_or_else(|| {
+            SettingError::missing(
+                &API_KEY,
+                "backends send it as Authorization: Bearer <key>; set it to a long random string",
+            )
         })?;
-        let routes_file = settings.given("ROUTES_FILE");
-        let routes = match &routes_file {
-            Some(file) => RouteTable::load(Path::new(file.value))
-                .map_err(|e| settings.bad("ROUTES_FILE", file.clone(), one_line(&e)))?,
-            None => RouteTable::default(),
-        };
-        let mut router = RouterConfig::new(listen, api_key.value.to_owned(), routes);
+        let mut router = RouterConfig::new(listen, api_key, RouteTable::default());
         router.subjects = subjects;
-        router.routes_file = routes_file.map(|file| PathBuf::from(file.value));
-        router.webhook_secret = settings.given("WEBHOOK_SECRET").map(|secret| secret.value.as_bytes().to_vec());
+        read_routes(settings, &mut router)?;
         tune(settings, &mut router)?;
         Ok(RouterSettings { router, bus })
     }
 }
 
-/// Reads the [`TUNING`] settings into `router`.
+/// Reads the [`ROUTES`](herald_settings::router::ROUTES) settings into
+/// `router`: the routes file (loaded here, so a bad one stops start-up like
+/// any other bad setting; without one, `router` keeps its routes) and the
+/// webhook secret.
+pub fn read_routes(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
+    let loaded = settings.given_with(&ROUTES_FILE, |path| {
+        RouteTable::load(&path).map(|routes| (path, routes)).map_err(|e| one_line(&e))
+    })?;
+    if let Some((path, routes)) = loaded {
+        router.routes = routes;
+        router.routes_file = Some(path);
+    }
+    router.webhook_secret = settings.given(&WEBHOOK_SECRET)?.map(String::into_bytes);
+    Ok(())
+}
+
+/// Reads the [`TUNING`](herald_settings::router::TUNING) and
+/// [`PUSH_PORT`](herald_settings::router::PUSH_PORT) settings into `router`.
 pub fn tune(settings: &Settings, router: &mut RouterConfig) -> Result<(), SettingError> {
-    router.max_inflight = settings.number("ROUTER_MAX_INFLIGHT", 1)?;
-    router.max_body_bytes = settings.number("MAX_API_BODY_BYTES", 1024)?;
-    router.presence_timeout = settings.millis("PRESENCE_TIMEOUT_MS", 1)?;
+    router.max_inflight = settings.get(&ROUTER_MAX_INFLIGHT)?;
+    router.max_body_bytes = settings.get(&MAX_API_BODY_BYTES)?;
+    router.presence_timeout = settings.get(&PRESENCE_TIMEOUT_MS)?;
+    let max_connections = settings.get(&PUSH_PORT_MAX_CONNECTIONS)?;
+    router.push_port = settings.given(&PUSH_PORT_LISTEN)?.map(|listen| PushPortConfig {
+        listen,
+        max_connections,
+        // A line is a backend's API call, so the API's bound holds.
+        max_line_bytes: router.max_body_bytes,
+    });
     Ok(())
 }
 
@@ -103,23 +107,28 @@ fn one_line(error: &impl Display) -> String {
     error.to_string().lines().map(str::trim).filter(|line| !line.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Binds the router. `herald-router` is the judge of whether the routes
-/// need a webhook secret; when it says they do, that is a missing setting.
+/// Binds the router.
 async fn bind(config: RouterConfig, bus: Bus) -> Result<Router, Failure> {
-    Router::bind(config, bus).await.map_err(|e| match e {
-        RouterError::MissingWebhookSecret => Failure::Settings(SettingError::Missing {
-            name: "WEBHOOK_SECRET",
-            hint: "the routes call HTTP handlers, and requests to them are signed with it; \
-                   set it to a long random string the handlers also know"
-                .to_owned(),
-        }),
+    Router::bind(config, bus).await.map_err(failure)
+}
+
+/// A router that could not start, as a failure of the role. `herald-router`
+/// is the judge of whether the routes need a webhook secret; when it says
+/// they do, that is a missing setting.
+pub fn failure(error: RouterError) -> Failure {
+    match error {
+        RouterError::MissingWebhookSecret => Failure::Settings(SettingError::missing(
+            &WEBHOOK_SECRET,
+            "the routes call HTTP handlers, and requests to them are signed with it; \
+             set it to a long random string the handlers also know",
+        )),
         e => Failure::Router(e),
-    })
+    }
 }
 
 /// Reloads the routes file on every SIGHUP. A refused file leaves the
 /// router on the table it has, so a typo never takes a running router down.
-async fn reload_on_hangup(mut hangups: Signal, reloader: RouteReloader) {
+pub async fn reload_on_hangup(mut hangups: Signal, reloader: RouteReloader) {
     while hangups.recv().await.is_some() {
         match reloader.reload() {
             Ok(()) => tracing::info!("routes reloaded"),
@@ -137,7 +146,7 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     // Caught from here on, like the shutdown signals: a SIGHUP's default is
     // to kill the process, which an early reload must not do.
     let hangups = signal(SignalKind::hangup()).map_err(Failure::Signals)?;
-    let bus = nats::connect(settings, &bus).await?;
+    let bus = bus::connect(settings, &bus).await?;
     // What a draining router waits for: handler requests, within their
     // routes' timeouts, and presence queries, within theirs.
     let drain_limit = herald_router::MAX_ROUTE_TIMEOUT.max(config.presence_timeout);
@@ -157,11 +166,13 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
     use herald_proto::subject::Subjects;
+    use herald_settings::{Flags, fixed_env};
 
     use super::*;
-    use crate::settings::{Flags, fixed_env};
-    use std::time::Duration;
 
     /// A routes file of `tests/fixtures`.
     fn fixture(name: &str) -> String {
@@ -291,7 +302,7 @@ mod tests {
             ("HERALD_NATS_URL", "nats://127.0.0.1:1"),
         ]);
         let RouterSettings { router, bus } = RouterSettings::read(&settings).unwrap();
-        let bus = nats::connect(&settings, &bus).await.unwrap();
+        let bus = bus::connect(&settings, &bus).await.unwrap();
         let error = bind(router, bus).await.unwrap_err();
         assert!(matches!(error, Failure::Settings(_)), "{error:?}");
         assert_eq!(

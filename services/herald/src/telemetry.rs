@@ -7,24 +7,9 @@
 
 use std::io::IsTerminal;
 
+use herald_settings::logging::{LOG, LOG_FORMAT, LogFormat};
+use herald_settings::{SettingError, Settings};
 use tracing_subscriber::EnvFilter;
-
-use crate::settings::{SettingError, Settings, Spec};
-
-/// The logging settings, shared by every command.
-pub const SETTINGS: &[Spec] = &[
-    Spec::new("LOG", "FILTER", "info", "What to log, as a tracing filter, e.g. info,herald_edge=debug"),
-    Spec::new("LOG_FORMAT", "FORMAT", "text", "Log line format: text or json"),
-];
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    /// Human-readable lines, coloured on a terminal.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
 
 /// Logging as configured, ready to install.
 #[derive(Debug)]
@@ -32,43 +17,40 @@ pub struct Telemetry {
     /// Which events are logged.
     filter: EnvFilter,
     /// How they are written.
-    format: Format,
+    format: LogFormat,
 }
 
 impl Telemetry {
     /// Reads and checks the logging settings.
     pub fn read(settings: &Settings) -> Result<Telemetry, SettingError> {
-        let filter = settings.parse("LOG", |value| {
-            EnvFilter::try_new(value)
+        let filter = settings.get_with(&LOG, |filter| {
+            EnvFilter::try_new(filter)
                 .map_err(|e| format!("expected a tracing filter like info or warn,herald_edge=debug ({e})"))
         })?;
-        let format = settings.parse("LOG_FORMAT", |value| match value.trim().to_ascii_lowercase().as_str() {
-            "text" => Ok(Format::Text),
-            "json" => Ok(Format::Json),
-            _ => Err("expected text or json".to_owned()),
-        })?;
-        Ok(Telemetry { filter, format })
+        Ok(Telemetry { filter, format: settings.get(&LOG_FORMAT)? })
     }
 
     /// Installs the process's logger. Call once, before anything logs.
     pub fn install(self) {
         let builder = tracing_subscriber::fmt().with_env_filter(self.filter).with_writer(std::io::stdout);
         match self.format {
-            Format::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
-            Format::Json => builder.json().init(),
+            LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+            LogFormat::Json => builder.json().init(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use herald_settings::logging::{FILTER, FORMAT};
+    use herald_settings::{Flags, SettingList, Spec, fixed_env};
+
     use super::*;
-    use crate::settings::{Flags, SettingList, fixed_env};
 
     struct Logging;
 
     impl SettingList for Logging {
-        const TABLES: &'static [&'static [Spec]] = &[SETTINGS];
+        const GROUPS: &'static [&'static [&'static Spec]] = &[FILTER, FORMAT];
     }
 
     fn read(vars: &[(&str, &str)]) -> Result<Telemetry, SettingError> {
@@ -78,14 +60,14 @@ mod tests {
     #[test]
     fn defaults_to_info_as_text() {
         let telemetry = read(&[]).unwrap();
-        assert_eq!(telemetry.format, Format::Text);
+        assert_eq!(telemetry.format, LogFormat::Text);
         assert_eq!(telemetry.filter.to_string(), "info");
     }
 
     #[test]
     fn takes_a_filter_and_json() {
         let telemetry = read(&[("HERALD_LOG", "warn,herald_edge=debug"), ("HERALD_LOG_FORMAT", "JSON")]).unwrap();
-        assert_eq!(telemetry.format, Format::Json);
+        assert_eq!(telemetry.format, LogFormat::Json);
         assert!(telemetry.filter.to_string().contains("herald_edge=debug"));
     }
 

@@ -55,6 +55,62 @@ fn a_bad_flag_value_is_reported_as_a_setting_not_as_usage() {
     );
 }
 
+/// A config file of this test's own (and this run's) holding `text`.
+fn config_file(test: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{}-herald.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn an_unknown_key_in_the_config_file_is_one_line_and_exit_code_2() {
+    let path = config_file("unknown-key", "allow_anonymous = true\nmax_msg_bytes = 5\n");
+    let (code, stderr) = refused(&["edge", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr, format!("herald: unknown setting \"max_msg_bytes\" in config file {}\n", path.display()));
+
+    let path = config_file("unknown-key-in-section", "[nats]\nurl = \"nats://127.0.0.1:1\"\nulr = \"x\"\n");
+    let (code, stderr) = refused(&["router"], &[("HERALD_CONFIG", path.to_str().unwrap())]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr, format!("herald: unknown setting \"nats.ulr\" in config file {}\n", path.display()));
+
+    // The router reads no session settings: one is a mistake in its file.
+    let path = config_file("other-role", "api_key = \"k\"\nping_interval_ms = 1000\n");
+    let (code, stderr) = refused(&["router", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr, format!("herald: unknown setting \"ping_interval_ms\" in config file {}\n", path.display()));
+}
+
+#[test]
+fn a_bad_value_in_the_config_file_names_its_setting_and_key() {
+    let path = config_file("bad-value", "allow_anonymous = true\n\n[rate_limit]\nburst = 0\n");
+    let (code, stderr) = refused(&["edge", "--config", path.to_str().unwrap()], &[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        stderr,
+        format!(
+            "herald: bad setting HERALD_RATE_LIMIT_BURST=\"0\" (from config file {}, key rate_limit.burst): \
+             expected a positive whole number\n",
+            path.display()
+        )
+    );
+}
+
+#[test]
+fn the_edge_runs_from_a_config_file_in_sections_and_flags_and_variables_win_over_it() {
+    let text = "allow_anonymous = true\nlisten = \"not an address\"\nlog = \"off\"\n\n\
+                [nats]\nurl = \"nats://127.0.0.1:1\"\n\n[drain]\ntimeout_ms = 1000\n";
+    let path = config_file("sections", text);
+    let env = [("HERALD_CONFIG", path.to_str().unwrap()), ("HERALD_LOG", "herald=info")];
+    // Anonymous clients and NATS come from the file; the address from the
+    // flag and the log filter from the variable, which win over it.
+    let mut edge = Running::start(&["edge", "--listen", "127.0.0.1:0"], &env);
+    let (_, addr) = edge.listening();
+    assert_eq!(get(addr, "/healthz").status, 200);
+    edge.signal("TERM");
+    assert_eq!(edge.wait().code(), Some(0));
+}
+
 #[test]
 fn the_edge_says_where_it_listens_and_exits_0_on_sigterm() {
     let env = [

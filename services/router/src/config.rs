@@ -1,11 +1,15 @@
-//! Everything a router can be told, already validated and typed.
+//! Everything a router can be told, already validated and typed. The
+//! defaults are the settings' own ([`herald_settings::router`]), written
+//! once there.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use herald_proto::subject::Subjects;
+use herald_settings::router as settings;
 
+use crate::push_port::PushPortConfig;
 use crate::routes::RouteTable;
 
 /// A router's configuration.
@@ -30,6 +34,8 @@ pub struct RouterConfig {
     pub max_body_bytes: usize,
     /// How long a presence query waits for the edges' answers.
     pub presence_timeout: Duration,
+    /// The Workerman-style push port; `None`: off.
+    pub push_port: Option<PushPortConfig>,
 }
 
 impl RouterConfig {
@@ -42,9 +48,10 @@ impl RouterConfig {
             routes,
             routes_file: None,
             webhook_secret: None,
-            max_inflight: 10_000,
-            max_body_bytes: 1024 * 1024,
-            presence_timeout: Duration::from_millis(500),
+            max_inflight: settings::ROUTER_MAX_INFLIGHT.default_value(),
+            max_body_bytes: settings::MAX_API_BODY_BYTES.default_value(),
+            presence_timeout: settings::PRESENCE_TIMEOUT_MS.default_value(),
+            push_port: None,
         }
     }
 }

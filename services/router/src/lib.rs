@@ -19,6 +19,8 @@
 //! - `api`: the backend HTTP API; `ApiState` is what it gets.
 //! - `error`: why a router could not start or reload.
 //! - `metrics`: counters for `/metrics`.
+//! - [`push_port`]: the Workerman-compatible push port (a JSON object per
+//!   line on plain TCP, answered `ok`/`fail`), off unless configured.
 
 mod actions;
 mod api;
@@ -27,6 +29,7 @@ mod dispatch;
 mod error;
 mod metrics;
 mod notices;
+pub mod push_port;
 mod reload;
 mod router;
 pub mod routes;
@@ -34,6 +37,7 @@ pub mod routes;
 pub use config::RouterConfig;
 pub use error::RouterError;
 pub use herald_handler::presence::DEAD_AFTER_BEATS;
+pub use push_port::PushPortConfig;
 pub use reload::RouteReloader;
 pub use router::{Router, RouterCore};
 pub use routes::{MAX_ROUTE_TIMEOUT, RouteTable, RoutesError};

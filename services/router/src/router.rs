@@ -19,6 +19,7 @@ use crate::dispatch::Dispatcher;
 use crate::error::RouterError;
 use crate::metrics::Metrics;
 use crate::notices::{self, EVENTS_QUEUE};
+use crate::push_port::{PushPort, PushTarget};
 use crate::reload::{RouteReloader, check_webhook_secret};
 
 /// A router's work without an HTTP listener of its own: it answers handler
@@ -41,6 +42,8 @@ pub struct RouterCore {
     actions: Subscription,
     /// Disconnect events, for `$disconnect` (queue group).
     events: Subscription,
+    /// The push port, bound, when configured.
+    push_port: Option<PushPort>,
 }
 
 /// A router with its own HTTP listener, ready to [`run`](Router::run).
@@ -55,6 +58,15 @@ impl RouterCore {
     /// group) and edge heartbeats (every router, for presence).
     pub async fn start(config: RouterConfig, bus: Bus) -> Result<RouterCore, RouterError> {
         check_webhook_secret(&config.routes, config.webhook_secret.is_some())?;
+        let push_port = match &config.push_port {
+            Some(push_config) => {
+                let port = PushPort::bind(push_config.clone()).await?;
+                // Not "listening on": that names the HTTP address in the logs.
+                tracing::info!("push port serving on {}", port.local_addr());
+                Some(port)
+            }
+            None => None,
+        };
         // reqwest's TLS needs a process-wide crypto provider; ring is the
         // one NATS already uses. Installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -78,7 +90,12 @@ impl RouterCore {
             presence,
             metrics: metrics.clone(),
         });
-        Ok(RouterCore { api, dispatcher, metrics, bus, max_inflight, routes_file, actions, events })
+        Ok(RouterCore { api, dispatcher, metrics, bus, max_inflight, routes_file, actions, events, push_port })
+    }
+
+    /// Where the push port listens, when it is on.
+    pub fn push_port_addr(&self) -> Option<SocketAddr> {
+        self.push_port.as_ref().map(PushPort::local_addr)
     }
 
     /// The backend HTTP API, health and metrics, to serve on a listener.
@@ -98,20 +115,29 @@ impl RouterCore {
     /// them (the other routers get them), finishes the ones in flight and
     /// the `$disconnect` notices on their way, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let RouterCore { dispatcher, metrics, bus, max_inflight, actions, events, .. } = self;
+        let RouterCore { api, dispatcher, metrics, bus, max_inflight, actions, events, push_port, .. } = self;
         let stop = CancellationToken::new();
-        let serving = async {
+        let working = async {
             tokio::join!(
                 notices::notify(dispatcher.clone(), metrics.clone(), max_inflight, events, stop.cancelled()),
                 actions::serve(&bus, dispatcher, metrics, max_inflight, actions, stop.cancelled()),
-            )
+            );
+            // Stopped, or the bus ended both subscriptions: the push port
+            // stops with them.
+            stop.cancel();
         };
-        tokio::pin!(serving);
-        tokio::select! {
-            _ = &mut serving => return,
-            () = shutdown => stop.cancel(),
-        }
-        serving.await;
+        let pushing = async {
+            if let Some(port) = push_port {
+                port.run(PushTarget::of(&api), stop.cancelled()).await;
+            }
+        };
+        let stopping = async {
+            tokio::select! {
+                () = shutdown => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        };
+        tokio::join!(working, pushing, stopping);
     }
 }
 
@@ -131,6 +157,11 @@ impl Router {
 
     pub fn reloader(&self) -> RouteReloader {
         self.core.reloader()
+    }
+
+    /// Where the push port listens, when it is on.
+    pub fn push_port_addr(&self) -> Option<SocketAddr> {
+        self.core.push_port_addr()
     }
 
     /// Serves until `shutdown` resolves; then stops taking handler requests

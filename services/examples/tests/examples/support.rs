@@ -47,6 +47,11 @@ impl Nats {
         nats
     }
 
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A new connection to the server.
     pub async fn bus(&self) -> Bus {
         Bus::connect(&BusConfig { urls: vec![self.url.clone()], name: "herald-examples-test".to_owned() })

@@ -26,38 +26,24 @@ use herald_edge::{Edge, EdgeConfig, JwtKey};
 use herald_examples::Example;
 use herald_proto::subject::Subjects;
 use herald_router::{MAX_ROUTE_TIMEOUT, RouteTable, RouterConfig, RouterCore};
+use herald_settings::dev::{ALLOW_ANONYMOUS, API_KEY, JWT_SECRET, LISTEN};
+use herald_settings::{Setting, SettingError, SettingList, Settings, Spec, logging, nats};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::Failure;
-use crate::settings::{SettingError, SettingList, Settings, Spec};
+use crate::edge::{self, Own};
+use crate::router;
 use crate::signal::{self, Signals};
-use crate::{edge, nats, router, telemetry};
 
 use self::token::Tokens;
 
-/// `herald dev`'s own settings: where it listens, and the defaults that make
-/// it usable at once (anything may connect, keys made up at each start).
-/// Sessions and the router are tuned with the edge's and the router's
-/// shared settings.
-pub const SETTINGS: &[Spec] = &[
-    Spec::new(
-        "LISTEN",
-        "ADDR",
-        "127.0.0.1:8080",
-        "Address to serve everything on: /ws, the demo page, /sdk/*, /dev/token, /api/*, /healthz, /readyz, /metrics",
-    ),
-    Spec::secret(
-        "JWT_SECRET",
-        "SECRET",
-        "Shared secret signing /dev/token's tokens and verifying HS256 tokens; random at each start when unset",
-    ),
-    Spec::new("ALLOW_ANONYMOUS", "BOOL", "true", "Let clients in without a token"),
-    Spec::secret("API_KEY", "KEY", "Key for /api/* (Authorization: Bearer <key>); random at each start when unset"),
-];
-
-/// The routes `herald dev` runs with, as a routes file would say them: the
-/// echo and chat examples, and chat is told when a connection goes so its
-/// rooms hear of it. The subjects are the examples' (a test keeps them so).
+/// The routes `herald dev` runs with unless given a routes file, as a routes
+/// file would say them: the echo and chat examples, and chat is told when a
+/// connection goes so its rooms hear of it. The subjects are the examples' (a
+/// test keeps them so). The examples run either way, so a routes file of
+/// one's own may still send actions to them.
 pub const ROUTES: &str = r#"[[routes]]
 action = "echo"
 nats = "examples.echo"
@@ -73,7 +59,7 @@ nats = "examples.chat"
 
 /// `herald dev --help`'s closing words: the built-in routes.
 pub fn help() -> String {
-    format!("Client actions are routed as this routes file would say:\n\n{ROUTES}")
+    format!("Without --routes-file, client actions are routed as this routes file would say:\n\n{ROUTES}")
 }
 
 /// The `herald dev` command: logging, the subject prefix, its own settings,
@@ -83,8 +69,16 @@ pub fn help() -> String {
 pub struct DevCommand;
 
 impl SettingList for DevCommand {
-    const TABLES: &'static [&'static [Spec]] =
-        &[telemetry::SETTINGS, nats::SUBJECTS, SETTINGS, edge::SESSIONS, router::TUNING];
+    const GROUPS: &'static [&'static [&'static Spec]] = &[
+        logging::FILTER,
+        logging::FORMAT,
+        nats::SUBJECTS,
+        herald_settings::dev::SETTINGS,
+        herald_settings::edge::SESSIONS,
+        herald_settings::router::ROUTES,
+        herald_settings::router::TUNING,
+        herald_settings::router::PUSH_PORT,
+    ];
 }
 
 /// Everything `herald dev` runs with, read and checked.
@@ -92,8 +86,8 @@ impl SettingList for DevCommand {
 pub struct DevSettings {
     /// The edge's configuration; its key is [`DevSettings::jwt_secret`].
     pub edge: EdgeConfig,
-    /// The router's configuration, with [`ROUTES`]. It listens nowhere of
-    /// its own: its API is served on the edge's port.
+    /// The router's configuration, with the routes file's routes or else
+    /// [`ROUTES`]. Its API is served on the edge's port.
     pub router: RouterConfig,
     /// Signs dev tokens, and the edge verifies them with it.
     pub jwt_secret: String,
@@ -102,30 +96,29 @@ pub struct DevSettings {
 impl DevSettings {
     /// Reads and checks every setting, stopping at the first bad one.
     pub fn read(settings: &Settings) -> Result<DevSettings, SettingError> {
-        let subjects = nats::read_subjects(settings)?;
-        let jwt_secret = given_or_random(settings, "JWT_SECRET");
+        let subjects = settings.get(&nats::SUBJECT_PREFIX)?;
+        let jwt_secret = given_or_random(settings, &JWT_SECRET)?;
         let key = JwtKey::hs256(jwt_secret.as_bytes()).expect("a given or random secret is never empty");
-        let edge = edge::read_config(settings, subjects.clone(), Some(key))?;
+        let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
+        let edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
         let routes = RouteTable::parse(ROUTES).expect("the built-in routes are valid (a test checks them)");
-        let mut router = RouterConfig::new(edge.listen, given_or_random(settings, "API_KEY"), routes);
+        let mut router = RouterConfig::new(edge.listen, given_or_random(settings, &API_KEY)?, routes);
         router.subjects = subjects;
+        router::read_routes(settings, &mut router)?;
         router::tune(settings, &mut router)?;
         Ok(DevSettings { edge, router, jwt_secret })
     }
 }
 
-/// The value of setting `name`, or, when it is not given, 32 random bytes in
+/// The value of `setting`, or, when it is not given, 32 random bytes in
 /// hex: a secret nobody else knows, new at each start.
-fn given_or_random(settings: &Settings, name: &str) -> String {
-    settings.given(name).map_or_else(
-        || {
-            let mut bytes = [0; 32];
-            // As for connection ids: a system without randomness cannot run Herald.
-            getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
-            hex::encode(bytes)
-        },
-        |raw| raw.value.to_owned(),
-    )
+fn given_or_random(settings: &Settings, setting: &Setting<String>) -> Result<String, SettingError> {
+    Ok(settings.given(setting)?.unwrap_or_else(|| {
+        let mut bytes = [0; 32];
+        // As for connection ids: a system without randomness cannot run Herald.
+        getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+        hex::encode(bytes)
+    }))
 }
 
 /// Runs `herald dev` until SIGTERM or SIGINT. Then the edge drains (its
@@ -134,12 +127,20 @@ fn given_or_random(settings: &Settings, name: &str) -> String {
 pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let DevSettings { edge: edge_config, router: router_config, jwt_secret } = DevSettings::read(settings)?;
     let signals = Signals::listen().map_err(Failure::Signals)?;
+    // Caught from here on, as in `herald router`: SIGHUP reloads the routes
+    // file, and must not kill the process before.
+    let hangups = signal(SignalKind::hangup()).map_err(Failure::Signals)?;
     let bus = Bus::local();
     let tokens = Tokens::new(&jwt_secret, &edge_config.auth);
     let (subjects, api_key) = (edge_config.subjects.clone(), router_config.api_key.clone());
     // The edge's drain, then the actions still in flight.
     let drain_limit = edge_config.timing.drain_timeout + MAX_ROUTE_TIMEOUT;
-    let core = RouterCore::start(router_config, bus.clone()).await.map_err(Failure::Router)?;
+    let routes_file = router_config.routes_file.clone();
+    let core = RouterCore::start(router_config, bus.clone()).await.map_err(router::failure)?;
+    let _reloads = routes_file.map(|file| {
+        tracing::info!("routes from {} (SIGHUP reloads them)", file.display());
+        AbortOnDropHandle::new(tokio::spawn(router::reload_on_hangup(hangups, core.reloader())))
+    });
     let site = site::fallback(site::app(tokens.clone()).merge(core.app()));
     let edge = Edge::bind(edge_config, bus.clone()).await.map_err(Failure::Edge)?.serve_also(site);
     let addr = edge.local_addr();
@@ -181,8 +182,9 @@ mod tests {
     use herald_examples::{chat, echo};
     use herald_router::routes::Handler;
 
+    use herald_settings::{ConfigFile, Flags, fixed_env};
+
     use super::*;
-    use crate::settings::{ConfigFile, Flags, fixed_env};
 
     fn read(vars: &[(&str, &str)]) -> Result<DevSettings, SettingError> {
         DevSettings::read(&Settings::new(Flags::<DevCommand>::default(), fixed_env(vars), None))
@@ -244,6 +246,37 @@ mod tests {
         assert_eq!(router.presence_timeout, Duration::from_millis(250));
     }
 
+    fn fixture(name: &str) -> String {
+        format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn a_routes_file_replaces_the_example_routes_and_the_push_port_may_open() {
+        let file = fixture("routes-http.toml");
+        let settings = read(&[
+            ("HERALD_ROUTES_FILE", &file),
+            ("HERALD_WEBHOOK_SECRET", "wh"),
+            ("HERALD_PUSH_PORT_LISTEN", "127.0.0.1:0"),
+        ])
+        .unwrap();
+        let router = settings.router;
+        assert_eq!(router.routes, RouteTable::load(Path::new(&file)).unwrap());
+        assert_eq!(router.routes_file.as_deref(), Some(Path::new(&file)));
+        assert_eq!(router.webhook_secret.as_deref(), Some(&b"wh"[..]));
+        let push_port = router.push_port.unwrap();
+        assert_eq!((push_port.listen, push_port.max_connections), ("127.0.0.1:0".parse().unwrap(), 1024));
+        let error = read(&[("HERALD_ROUTES_FILE", "/nonexistent/routes.toml")]).unwrap_err().to_string();
+        assert!(error.starts_with(r#"bad setting HERALD_ROUTES_FILE="/nonexistent/routes.toml""#), "{error}");
+    }
+
+    #[tokio::test]
+    async fn http_routes_without_a_webhook_secret_are_a_missing_setting() {
+        let settings = read(&[("HERALD_ROUTES_FILE", &fixture("routes-http.toml"))]).unwrap();
+        let error = RouterCore::start(settings.router, Bus::local()).await.map_err(router::failure).unwrap_err();
+        assert!(matches!(error, Failure::Settings(_)), "{error:?}");
+        assert!(error.to_string().starts_with("missing setting HERALD_WEBHOOK_SECRET: "), "{error}");
+    }
+
     #[test]
     fn an_empty_secret_or_key_is_made_up_like_a_missing_one() {
         let settings = read(&[("HERALD_JWT_SECRET", ""), ("HERALD_API_KEY", "")]).unwrap();
@@ -263,7 +296,7 @@ mod tests {
 
     #[test]
     fn there_are_no_nats_settings_to_give() {
-        let error = ConfigFile::parse(Path::new("dev.toml"), "nats_url = \"nats://x:4222\"", DevCommand::TABLES);
+        let error = ConfigFile::parse(Path::new("dev.toml"), "nats_url = \"nats://x:4222\"", DevCommand::GROUPS);
         assert_eq!(error.unwrap_err().to_string(), r#"unknown setting "nats_url" in config file dev.toml"#);
     }
 

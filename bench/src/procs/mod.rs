@@ -184,6 +184,7 @@ pub fn connections_per_process() -> Result<u64> {
 }
 
 /// The open files this process may have (its soft limit).
+#[allow(unsafe_code, reason = "getrlimit(2) has no wrapper in std")]
 pub fn open_file_limit() -> Result<u64> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: `limit` is a live, writable `rlimit` for the kernel to fill.

@@ -1,0 +1,131 @@
+//! What edges and routers tell each other about Pusher channels, so that
+//! presence, channel queries and webhooks are right across the cluster.
+//!
+//! - Channel queries are scatter-gather, like Herald presence: a router (or
+//!   an edge building a presence channel's member list) asks every live edge
+//!   on `<prefix>.pusher.query`, and each edge answers for its own
+//!   connections only, so nothing is counted twice and a dead edge's
+//!   connections are never counted.
+//! - Member events: an edge publishes on `<prefix>.pusher.members.<C>` when
+//!   a user's first local connection joins presence channel `C` or its last
+//!   one leaves. Every edge holding `C` follows them and keeps the union of
+//!   every edge's members; `seq` (per edge and channel) lets it detect a
+//!   missed event and ask that edge again.
+//! - Webhook events: edges decide them (they see the transitions) and
+//!   publish them on `<prefix>.pusher.webhooks`; routers, in one queue
+//!   group, batch, sign and send them.
+//!
+//! Channels here are Herald group names: an app's channel `C` is the group
+//! `<app's group prefix>C`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// What a router or an edge asks every edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ChannelQuery {
+    /// Occupied channels whose group name starts with `prefix`.
+    Channels { prefix: String },
+    /// One channel.
+    Channel { group: String },
+    /// A presence channel's members, with their info.
+    Members { group: String },
+}
+
+/// One edge's answer to [`ChannelQuery::Channels`] or
+/// [`ChannelQuery::Channel`]: the channels it holds Pusher subscribers of.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeChannels {
+    pub edge: String,
+    pub channels: Vec<ChannelCount>,
+}
+
+/// One channel on one edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelCount {
+    pub group: String,
+    /// Pusher connections subscribed on this edge.
+    pub subscriptions: usize,
+    /// Presence channels: the distinct member user ids on this edge (a
+    /// user on several edges is counted once when the answers are merged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+}
+
+/// One edge's answer to [`ChannelQuery::Members`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EdgeMembers {
+    pub edge: String,
+    /// The last member event this edge published for the channel; events
+    /// with a higher `seq` come after this answer.
+    pub seq: u64,
+    pub members: Vec<MemberInfo>,
+}
+
+/// A presence member as edges exchange it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_info: Option<Box<RawValue>>,
+}
+
+/// A change of one edge's members of one presence channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberEvent {
+    pub edge: String,
+    /// Per edge and channel, one more than the previous event's.
+    pub seq: u64,
+    pub change: MemberChange,
+}
+
+/// What changed: a user's first local connection joined, or its last left.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberChange {
+    Add(MemberInfo),
+    Remove { user_id: String },
+}
+
+/// An event for the app's webhook, decided by an edge and delivered by a
+/// router.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookEvent {
+    /// The app whose webhook it is.
+    pub app_id: String,
+    /// When it happened, in Unix milliseconds (webhooks are batched and
+    /// carry the time of their first event).
+    pub time_ms: u64,
+    /// Exactly as Pusher's webhook body lists it:
+    /// `{"name": "channel_occupied", "channel": ...}` and so on.
+    pub event: Box<RawValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn queries_and_events_have_a_stable_json_form() {
+        let query = ChannelQuery::Members { group: "presence-a".into() };
+        assert_eq!(serde_json::to_value(&query).unwrap(), json!({"members": {"group": "presence-a"}}));
+        let added = MemberEvent {
+            edge: "e1".into(),
+            seq: 3,
+            change: MemberChange::Add(MemberInfo {
+                user_id: "7".into(),
+                user_info: Some(RawValue::from_string(r#"{"n":1}"#.into()).unwrap()),
+            }),
+        };
+        let text = serde_json::to_string(&added).unwrap();
+        assert_eq!(text, r#"{"edge":"e1","seq":3,"change":{"add":{"user_id":"7","user_info":{"n":1}}}}"#);
+        let back: MemberEvent = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back.change, MemberChange::Add(MemberInfo { ref user_id, .. }) if user_id == "7"));
+        let removed: MemberEvent =
+            serde_json::from_str(r#"{"edge":"e1","seq":4,"change":{"remove":{"user_id":"7"}}}"#).unwrap();
+        assert!(matches!(removed.change, MemberChange::Remove { ref user_id } if user_id == "7"));
+    }
+}
