@@ -92,11 +92,11 @@ impl HeraldCommand {
         let binary = tokio::task::spawn_blocking(herald_binary).await.expect("building herald");
         let mut command = Command::new(binary);
         command.args(&self.args);
-        // Only what the test sets: no HERALD_* or log settings leak in from
-        // the environment the tests run in.
+        // Only what the test sets: no HERALD_*, OTEL_* or log settings leak
+        // in from the environment the tests run in.
         for (name, _) in std::env::vars_os() {
             if let Some(name) = name.to_str()
-                && (name.starts_with("HERALD_") || name == "RUST_LOG")
+                && (name.starts_with("HERALD_") || name.starts_with("OTEL_") || name == "RUST_LOG")
             {
                 command.env_remove(name);
             }

@@ -13,11 +13,13 @@
 //!   queue groups, request/reply with "no responders", headers, draining,
 //!   and dropping messages for a subscriber that does not keep up.
 //!
-//! [`responder`] is the request-serving loop routers and handlers share.
+//! [`responder`] is the request-serving loop routers and handlers share;
+//! [`trace`] carries the trace context in message headers.
 
 pub mod local;
 pub mod nats;
 pub mod responder;
+pub mod trace;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -178,6 +180,7 @@ impl Bus {
         headers: Option<async_nats::HeaderMap>,
         payload: Bytes,
     ) -> Result<(), BusError> {
+        let headers = trace::inject(headers);
         match self {
             Bus::Nats(bus) => bus.publish(subject, reply, headers, payload).await,
             Bus::Local(bus) => bus.publish(subject, reply, headers, payload).map(|_| ()),
@@ -186,9 +189,10 @@ impl Bus {
 
     /// Sends a request and waits up to `timeout` for the first reply.
     pub async fn request(&self, subject: String, payload: Bytes, timeout: Duration) -> Result<Bytes, RequestError> {
+        let headers = trace::inject(None);
         match self {
-            Bus::Nats(bus) => bus.request(subject, payload, timeout).await,
-            Bus::Local(bus) => bus.request(subject, payload, timeout).await,
+            Bus::Nats(bus) => bus.request(subject, headers, payload, timeout).await,
+            Bus::Local(bus) => bus.request(subject, headers, payload, timeout).await,
         }
     }
 

@@ -167,10 +167,14 @@ impl NatsBus {
     pub(crate) async fn request(
         &self,
         subject: String,
+        headers: Option<async_nats::HeaderMap>,
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, RequestError> {
-        let request = async_nats::Request::new().payload(payload).timeout(Some(timeout));
+        let mut request = async_nats::Request::new().payload(payload).timeout(Some(timeout));
+        if let Some(headers) = headers {
+            request = request.headers(headers);
+        }
         match self.client.send_request(subject.clone(), request).await {
             Ok(reply) => Ok(reply.payload),
             Err(e) => Err(match e.kind() {

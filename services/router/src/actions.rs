@@ -26,6 +26,7 @@ pub(crate) async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let responder = Responder {
+        span_name: "herald.router.dispatch",
         answer: move |request: Bytes| {
             let (dispatcher, metrics) = (dispatcher.clone(), metrics.clone());
             async move {

@@ -15,6 +15,7 @@ use herald_proto::status::{self, Failure};
 use herald_proto::webhook;
 use reqwest::Url;
 use serde::Deserialize;
+use tracing::Instrument;
 
 use crate::metrics::{Metrics, NO_ROUTE};
 use crate::routes::{Handler, Route, RouteTable};
@@ -116,9 +117,20 @@ impl Dispatcher {
         let cut = budget.filter(|budget| *budget < route.timeout);
         let timeout = cut.unwrap_or(route.timeout);
         let started = Instant::now();
-        let (answer, transport) = match &route.handler {
-            Handler::Nats(subject) => (self.call_nats(subject, request, timeout).await, "nats"),
-            Handler::Http(url) => (self.call_http(url, request, timeout).await, "http"),
+        let transport = match &route.handler {
+            Handler::Nats(_) => "nats",
+            Handler::Http(_) => "http",
+        };
+        let span = tracing::info_span!(
+            target: herald_bus::trace::TARGET,
+            "herald.router.handler",
+            otel.kind = "client",
+            route = route.action,
+            transport,
+        );
+        let answer = match &route.handler {
+            Handler::Nats(subject) => self.call_nats(subject, request, timeout).instrument(span).await,
+            Handler::Http(url) => self.call_http(url, request, timeout).instrument(span).await,
         };
         self.metrics.handler_called(&route.action, transport, started.elapsed());
         let answer = match (answer, cut) {
@@ -160,9 +172,12 @@ impl Dispatcher {
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
         let secret = self.webhook_secret.as_deref().unwrap_or_default();
         let signature = webhook::sign(secret, &timestamp, &body);
-        let response = self
-            .http
-            .post(url.clone())
+        let mut post = self.http.post(url.clone());
+        // `traceparent` and `tracestate`, so the handler continues the trace.
+        for (name, value) in herald_bus::trace::http_headers() {
+            post = post.header(name, value);
+        }
+        let response = post
             .timeout(timeout)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(webhook::TIMESTAMP_HEADER, timestamp)

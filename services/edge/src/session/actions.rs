@@ -12,6 +12,7 @@ use herald_proto::client::{self, ClientFrame, FrameId};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
 use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 use super::{Ending, Session, SessionContext, Socket};
 use crate::handle::CloseRequest;
@@ -37,6 +38,9 @@ pub(super) struct ActionOutcome {
     answer: Result<HandlerResponse, Failure>,
     /// When the client's frame was read, for the action latency.
     started: Instant,
+    /// The action's span, exported when tracing is on: the request to the
+    /// routers carries its context, and the effects and reply run in it.
+    span: tracing::Span,
 }
 
 impl Session {
@@ -67,22 +71,29 @@ impl Session {
             timeout_ms: None,
         };
         let routers = self.ctx.routers.clone();
+        let span = tracing::info_span!(
+            target: herald_bus::trace::TARGET,
+            "herald.edge.action",
+            action = %frame.action,
+            conn = %self.conn_text,
+        );
         let (action, id, started) = (frame.action, frame.id, Instant::now());
+        let asked = span.clone();
         self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
-            let answer = routers.ask(request).await;
-            ActionOutcome { action, id, purpose, answer, started }
+            let answer = routers.ask(request).instrument(asked).await;
+            ActionOutcome { action, id, purpose, answer, started, span }
         }));
         Ok(())
     }
 
     /// Replies to an action once answered, and measures it.
     pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
-        let ActionOutcome { action, id, purpose, answer, started } = outcome;
+        let ActionOutcome { action, id, purpose, answer, started, span } = outcome;
         let code = match &answer {
             Ok(response) => response.error.as_ref().map(|error| error.code),
             Err(failure) => Some(status::request_failed(*failure)),
         };
-        let replied = self.reply_to_action(socket, &action, id.as_ref(), purpose, answer).await;
+        let replied = self.reply_to_action(socket, &action, id.as_ref(), purpose, answer).instrument(span).await;
         self.ctx.metrics.action_answered(started.elapsed(), code);
         replied
     }
@@ -126,22 +137,26 @@ impl Session {
         response: HandlerResponse,
     ) -> Result<(), Ending> {
         let local = self.conn.local();
-        let mut waits = Vec::new();
         let mut closing = None;
-        for effect in response.effects {
-            match effect {
-                Effect::Join(group) => waits.extend(self.ctx.registry.join(local, &group)),
-                Effect::Leave(group) => {
-                    self.ctx.registry.leave(local, &group);
-                }
-                Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
-                Effect::Publish(publish) => {
-                    wait_subscribed(waits.drain(..)).await;
-                    publish_effect(&self.ctx, &self.conn_text, publish).await;
+        let span = tracing::info_span!(target: herald_bus::trace::TARGET, "herald.edge.effects");
+        let applied = async {
+            let mut waits = Vec::new();
+            for effect in response.effects {
+                match effect {
+                    Effect::Join(group) => waits.extend(self.ctx.registry.join(local, &group)),
+                    Effect::Leave(group) => {
+                        self.ctx.registry.leave(local, &group);
+                    }
+                    Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
+                    Effect::Publish(publish) => {
+                        wait_subscribed(waits.drain(..)).await;
+                        publish_effect(&self.ctx, &self.conn_text, publish).await;
+                    }
                 }
             }
-        }
-        wait_subscribed(waits).await;
+            wait_subscribed(waits).await;
+        };
+        applied.instrument(span).await;
         if let Some(error) = response.error {
             self.reply_error(socket, action, error.code, &error.message, id).await?;
         } else if !response.noreply {

@@ -25,6 +25,7 @@ use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use self::error::ApiError;
 use self::extract::{ApiJson, require_api_key};
@@ -78,16 +79,21 @@ async fn publish(
     }
     let exclude = body.exclude_conn.map(|conn| parse_conn(&conn).map(|conn| conn.to_string())).transpose()?;
     let frame = Bytes::from(client::encode(&body.action, &body.details, None));
-    for subject in &subjects {
-        let sent = match &exclude {
-            Some(conn) => {
-                state.bus.publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, conn), frame.clone()).await
-            }
-            None => state.bus.publish(subject.clone(), frame.clone()).await,
-        };
-        sent.map_err(|e| ApiError::unavailable(e.to_string()))?;
-    }
-    Ok(Json(json!({ "subjects": subjects.len() })))
+    let span =
+        tracing::info_span!(target: herald_bus::trace::TARGET, "herald.router.api.publish", action = body.action);
+    let published = async {
+        for subject in &subjects {
+            let sent = match &exclude {
+                Some(conn) => {
+                    state.bus.publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, conn), frame.clone()).await
+                }
+                None => state.bus.publish(subject.clone(), frame.clone()).await,
+            };
+            sent.map_err(|e| ApiError::unavailable(e.to_string()))?;
+        }
+        Ok(Json(json!({ "subjects": subjects.len() })))
+    };
+    published.instrument(span).await
 }
 
 #[derive(Deserialize)]
