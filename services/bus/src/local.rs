@@ -320,7 +320,7 @@ mod tests {
     #[tokio::test]
     async fn requests_get_an_answer_or_no_responders() {
         let bus = Bus::local();
-        let err = bus.request("svc".into(), None, Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
+        let err = bus.request("svc".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
         assert!(matches!(&err, RequestError::NoResponders(subject) if subject == "svc"), "{err:?}");
         let mut service = bus.queue_subscribe("svc".into(), "svc".into()).await.unwrap();
         let answering = bus.clone();
@@ -329,10 +329,10 @@ mod tests {
             let reply = request.reply().unwrap().to_owned();
             answering.publish(reply, Bytes::from_static(b"pong")).await.unwrap();
         });
-        let answer = bus.request("svc".into(), None, Bytes::new(), Duration::from_secs(1)).await.unwrap();
+        let answer = bus.request("svc".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap();
         assert_eq!(answer, "pong");
         let silent = bus.subscribe("quiet".into()).await.unwrap();
-        let err = bus.request("quiet".into(), None, Bytes::new(), Duration::from_millis(20)).await.unwrap_err();
+        let err = bus.request("quiet".into(), Bytes::new(), Duration::from_millis(20)).await.unwrap_err();
         assert!(matches!(&err, RequestError::TimedOut(subject) if subject == "quiet"), "{err:?}");
         drop(silent);
     }
@@ -342,7 +342,7 @@ mod tests {
         use std::error::Error;
 
         let bus = Bus::local();
-        let err = bus.request("a..b".into(), None, Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
+        let err = bus.request("a..b".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
         assert_eq!(err.to_string(), "request to a..b failed: cannot publish to a..b: not a valid subject");
         let cause = err.source().and_then(|source| source.downcast_ref::<BusError>()).expect("the bus error");
         assert!(matches!(cause, BusError::Publish { subject, .. } if subject == "a..b"), "{cause:?}");
@@ -374,7 +374,7 @@ mod tests {
         let bus = Bus::local();
         let sub = bus.subscribe("gone".into()).await.unwrap();
         drop(sub);
-        let err = bus.request("gone".into(), None, Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
+        let err = bus.request("gone".into(), Bytes::new(), Duration::from_secs(1)).await.unwrap_err();
         assert!(matches!(err, RequestError::NoResponders(_)));
     }
 }
