@@ -31,7 +31,7 @@ php-test:
 test:
     ./scripts/test.sh
 
-# Herald beside uWebSockets.js, ws and Socket.IO (under 15 minutes): tables, JSON and plots into bench/results/.
+# Herald beside uWebSockets.js, ws and Socket.IO, and beside soketi and sockudo for Pusher (the first run also builds sockudo from crates.io, a long build): tables, JSON and plots into bench/results/.
 bench:
     ./scripts/bench.sh --out bench/results
 
@@ -47,3 +47,27 @@ lint:
 # Format every crate.
 fmt:
     cargo fmt --all
+
+# Build the container image (release binary, FROM scratch) as localhost/herald:<version>.
+image:
+    ./scripts/image/build.sh
+
+# Build the image from the debug binary and test it (export + chroot; root needed), as CI does.
+image-test:
+    ./scripts/image/test.sh
+
+# A local cluster of real processes: 3 NATS nodes, 3 edges, 2 routers, the example handlers, the demo, HAProxy in front; prints the URL.
+cluster:
+    ./scripts/cluster/cluster.sh up
+
+# Stop the local cluster (does nothing if it is not running).
+cluster-down:
+    ./scripts/cluster/cluster.sh down
+
+# The failure suite, long: 300 clients, each failure 3 times, release builds; results in target/failures/ (docs/failures.md).
+failures:
+    ./scripts/failures.sh
+
+# The failure suite as CI runs it: 150 clients, each failure once, debug builds (about 70 s).
+failures-quick:
+    ./scripts/failures.sh --quick --out target/failures-quick

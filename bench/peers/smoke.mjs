@@ -1,14 +1,21 @@
 // Smoke test of the benchmark peers (uws.mjs, ws.mjs, socketio.mjs), speaking
 // the wire protocol exactly as herald-bench does: plain WebSocket through the
-// `ws` client for uws/ws, raw Engine.IO v4 frames over `ws` for socketio.
-// Starts every server (and a private redis-server) itself, checks who got
-// what, stops everything it started, and exits non-zero on any failure.
+// `ws` client for uws/ws, raw Engine.IO v4 frames over `ws` for socketio,
+// raw Pusher protocol 7 frames over `ws` for the Pusher servers (soketi, and
+// sockudo when it is installed), triggered through Pusher's own server SDK
+// (npm `pusher`). Starts every server (and a private redis-server) itself,
+// checks who got what, stops everything it started, and exits non-zero on
+// any failure.
 //
 //   node smoke.mjs        (or: npm run smoke)
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+import Pusher from "pusher";
 import WebSocket from "ws";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -63,8 +70,8 @@ function portOpen(port) {
 }
 
 /** Spawns a child that is killed at exit whatever happens. */
-function startChild(name, command, args, env = {}) {
-  const child = spawn(command, args, { cwd: HERE, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function startChild(name, command, args, env = {}, cwd = HERE) {
+  const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   child.label = name;
   child.out = "";
   child.err = "";
@@ -280,6 +287,132 @@ async function socketioPeer(file) {
   }
 }
 
+// The Pusher app, and each Pusher server started with it as the suite starts
+// it (bench/src/suite/servers.rs; why each setting, in README.md).
+const APP = { appId: "bench", key: "bench-key", secret: "smoke-secret" };
+const PUSHER_SERVERS = {
+  soketi: (port, metricsPort) => [
+    process.execPath,
+    [path.join(HERE, "node_modules/@soketi/soketi/bin/server.js"), "start"],
+    {
+      SOKETI_HOST: HOST,
+      SOKETI_PORT: String(port),
+      SOKETI_METRICS_HOST: HOST,
+      SOKETI_METRICS_SERVER_PORT: String(metricsPort),
+      SOKETI_DEFAULT_APP_ID: APP.appId,
+      SOKETI_DEFAULT_APP_KEY: APP.key,
+      SOKETI_DEFAULT_APP_SECRET: APP.secret,
+      SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES: "true",
+      SOKETI_SHUTDOWN_GRACE_PERIOD: "0",
+      AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE: "1",
+    },
+  ],
+  sockudo: (port, metricsPort) => [
+    "sockudo",
+    [],
+    {
+      HOST,
+      PORT: String(port),
+      METRICS_HOST: HOST,
+      METRICS_PORT: String(metricsPort),
+      SOCKUDO_DEFAULT_APP_ID: APP.appId,
+      SOCKUDO_DEFAULT_APP_KEY: APP.key,
+      SOCKUDO_DEFAULT_APP_SECRET: APP.secret,
+      SOCKUDO_DEFAULT_APP_ENABLE_CLIENT_MESSAGES: "true",
+      SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS: "0",
+      SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND: "1000000",
+      RATE_LIMITER_ENABLED: "false",
+      RUST_LOG: "warn",
+    },
+  ],
+};
+// Pusher receivers: the channels each subscribes to.
+const PUSHER_RECEIVERS = [["bench"], ["bench", "private-bench"], ["private-bench"], []];
+const PUSHER_CONNECT = "protocol=7&client=js&version=8.4.0";
+
+/** A raw Pusher protocol 7 receiver over `ws`, as the load tool speaks it. */
+async function pusherReceiver(base, channels, sdk) {
+  const url = `${base}/app/${APP.key}?${PUSHER_CONNECT}`;
+  const ws = await openSocket(url, (socket, text) => {
+    if (JSON.parse(text).event === "pusher:ping") socket.send('{"event":"pusher:pong","data":{}}');
+  });
+  await settle(() => ws.got.length >= 1, `${url}: pusher:connection_established`);
+  const established = JSON.parse(ws.got[0].text);
+  check(established.event === "pusher:connection_established", `${url}: first frame ${ws.got[0].text}`);
+  ws.socketId = JSON.parse(established.data).socket_id;
+  check(/^\d+\.\d+$/.test(ws.socketId), `${url}: socket_id ${ws.socketId}, expected <digits>.<digits>`);
+  for (const channel of channels) {
+    const auth = channel.startsWith("private-") ? sdk.authorizeChannel(ws.socketId, channel).auth : undefined;
+    ws.send(JSON.stringify({ event: "pusher:subscribe", data: { channel, ...(auth && { auth }) } }));
+  }
+  const succeeded = () => ws.got.map((m) => JSON.parse(m.text)).filter((f) => f.event === "pusher_internal:subscription_succeeded");
+  await settle(() => succeeded().length >= channels.length, `${url}: ${channels.length} subscription(s) to succeed`);
+  check(
+    isDeepStrictEqual(succeeded().map((f) => f.channel).sort(), [...channels].sort()),
+    `${url}: subscriptions ${JSON.stringify(succeeded())}, expected ${JSON.stringify(channels)}`,
+  );
+  ws.got.length = 0;
+  return ws;
+}
+
+/** Whether `program` is on PATH. */
+function installed(program) {
+  return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
+}
+
+/** A Pusher server: subscribers, pings, a signed subscription, triggers through the SDK. */
+async function pusherPeer(name) {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const [command, args, env] = PUSHER_SERVERS[name](port, metricsPort);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `smoke-${name}-`));
+  const child = startChild(`${name}:${port}`, command, args, env, scratch);
+  try {
+    await withTimeout(
+      (async () => {
+        while (!(await portOpen(port))) {
+          check(child.exitCode === null && !child.err.includes("spawn failed"), `${name} exited at start: ${child.err.trim()}`);
+          await sleep(50);
+        }
+      })(),
+      20_000,
+      `${name} to listen on ${port}`,
+    );
+    const sdk = new Pusher({ ...APP, host: HOST, port: String(port), useTLS: false });
+    const base = `ws://${HOST}:${port}`;
+    const receivers = await Promise.all(PUSHER_RECEIVERS.map((channels) => pusherReceiver(base, channels, sdk)));
+
+    receivers[0].send('{"event":"pusher:ping","data":{}}');
+    await settle(() => receivers[0].got.some((m) => JSON.parse(m.text).event === "pusher:pong"), "pusher:pong");
+    receivers[0].got.length = 0;
+
+    const data = { seq: 1, text: "héllo ✓" };
+    for (const channel of ["bench", "private-bench"]) {
+      const answer = await sdk.trigger(channel, "bench", data);
+      check(answer.status === 200, `trigger to ${channel}: HTTP ${answer.status}`);
+    }
+    const want = (i) => PUSHER_RECEIVERS[i].map((channel) => ({ event: "bench", channel, data: JSON.stringify(data) }));
+    await settle(() => receivers.every((r, i) => r.got.length >= want(i).length), "the triggers to arrive");
+    receivers.forEach((r, i) => {
+      const got = r.got.map((m) => {
+        const { event, channel, data } = JSON.parse(m.text);
+        return { event, channel, data };
+      });
+      const key = (e) => JSON.stringify(e);
+      check(
+        isDeepStrictEqual(got.map(key).sort(), want(i).map(key).sort()),
+        `receiver ${i} (${PUSHER_RECEIVERS[i]}): got ${JSON.stringify(got)}, expected ${JSON.stringify(want(i))}`,
+      );
+    });
+
+    for (const ws of receivers) ws.terminate();
+    await stopPeer(child, port);
+    return `${receivers.length} receivers: bench → 2, private-bench (signed) → 2, unsubscribed → 0; pusher:ping answered; triggered through npm pusher`;
+  } finally {
+    child.kill("SIGKILL");
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 function cleanup() {
   for (const ws of sockets) ws.terminate();
   for (const child of children) child.kill("SIGKILL");
@@ -288,14 +421,22 @@ process.on("exit", cleanup);
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => process.exit(130));
 
 const started = Date.now();
-let failed = 0;
+let [passed, failed, skipped] = [0, 0, 0];
 for (const [name, run] of [
   ["uws", () => plainPeer("uws.mjs")],
   ["ws", () => plainPeer("ws.mjs")],
   ["socketio", () => socketioPeer("socketio.mjs")],
+  ["soketi", () => pusherPeer("soketi")],
+  ["sockudo", () => pusherPeer("sockudo")],
 ]) {
+  if (name === "sockudo" && !installed("sockudo")) {
+    skipped += 1;
+    console.log("skip sockudo: not installed (cargo install sockudo --locked; `just bench` installs it, CI does not)");
+    continue;
+  }
   try {
     console.log(`ok   ${name}: ${await run()}`);
+    passed += 1;
   } catch (error) {
     failed += 1;
     const logs = [...children].map((c) => c.err.trim() && `\n     ${c.label} stderr: ${c.err.trim()}`).join("");
@@ -303,5 +444,5 @@ for (const [name, run] of [
     cleanup();
   }
 }
-console.log(`smoke: ${3 - failed} passed, ${failed} failed (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+console.log(`smoke: ${passed} passed, ${failed} failed, ${skipped} skipped (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 process.exit(failed ? 1 : 0);

@@ -6,7 +6,7 @@
 //   /publish?to=T    publisher: each text message goes verbatim to topic T
 //                    ("all" when missing) through uWS's native pub/sub
 //   anything else    404
-import uWS from "uwebsockets";
+import uWS from "uWebSockets.js";
 import { exitOnSignal, fail, listenAddress, parseGroups, publishTopic, ready } from "./common.mjs";
 
 const CONNECTED = '{"action":"$connected"}';

@@ -1,6 +1,6 @@
 //! Opening one load connection: TCP from a spread source address, the
 //! WebSocket upgrade with a token, and the server's greeting (see
-//! [`Protocol::greet`]).
+//! [`Protocol::enter`]).
 //!
 //! A TCP connection is named by (source address, source port, destination
 //! address, destination port). From one source address to one edge there
@@ -85,16 +85,19 @@ pub struct Dialer {
     edges: Vec<Edge>,
     protocol: Protocol,
     source_ips: u8,
+    /// What a Pusher receiver signs its private channels with.
+    secret: String,
 }
 
 impl Dialer {
     /// Resolves every URL once, so opening a connection does no lookup.
-    pub async fn new(urls: &[String], protocol: Protocol, source_ips: u8) -> Result<Dialer> {
+    /// `secret` is the token secret (see [`Protocol::enter`]).
+    pub async fn new(urls: &[String], protocol: Protocol, source_ips: u8, secret: &str) -> Result<Dialer> {
         let mut edges = Vec::with_capacity(urls.len());
         for url in urls {
             edges.push(Edge { url: url.clone(), addr: resolve(url).await? });
         }
-        Ok(Dialer { edges, protocol, source_ips })
+        Ok(Dialer { edges, protocol, source_ips, secret: secret.to_owned() })
     }
 
     /// Opens connection number `conn` to edge `edge` (an index into the
@@ -104,7 +107,9 @@ impl Dialer {
         let open = async {
             let stream = self.connect_tcp(conn, edge.addr).await.map_err(OpenError::Tcp)?;
             let url = self.protocol.receiver_url(&edge.url, token, groups);
-            upgrade(url, stream, self.protocol).await
+            let mut ws = upgrade(url, stream).await?;
+            self.protocol.enter(&mut ws, &edge.url, &self.secret, groups).await?;
+            Ok(ws)
         };
         tokio::time::timeout(OPEN_TIMEOUT, open).await.unwrap_or(Err(OpenError::Timeout))
     }
@@ -160,14 +165,13 @@ pub async fn open_publisher(url: &str, protocol: Protocol) -> Result<Ws> {
     Ok(ws)
 }
 
-/// The WebSocket upgrade on `stream`, then the protocol's greeting.
-async fn upgrade(url: String, stream: TcpStream, protocol: Protocol) -> Result<Ws, OpenError> {
-    let (mut ws, _) =
+/// The WebSocket upgrade on `stream`.
+async fn upgrade(url: String, stream: TcpStream) -> Result<Ws, OpenError> {
+    let (ws, _) =
         tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await.map_err(|e| match e {
             WsError::Http(response) => OpenError::Refused(response.status().as_u16()),
             other => OpenError::Upgrade(other),
         })?;
-    protocol.greet(&mut ws).await?;
     Ok(ws)
 }
 

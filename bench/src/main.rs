@@ -17,12 +17,15 @@
 //! - [`worker`]: what a worker process does; [`tally`]: what it counts of
 //!   deliveries, [`act`]: of client actions (the frames, matching replies).
 //! - [`conn`]: opening one connection from a spread source address;
-//!   [`protocol`]: how Herald and each peer are spoken to.
+//!   [`protocol`]: how Herald and each peer are spoken to (the Pusher
+//!   protocol in [`protocol::pusher`]).
 //! - [`population`]: each connection's user, groups, edge and expected
 //!   messages, from its number alone.
 //! - [`publish`]: the benchmark frame and the paced publisher.
 //! - [`suite`]: Herald and the peers side by side, servers started by the
 //!   tool, tables and plots.
+//! - [`subscriptions`]: what one NATS subscription costs, each way the
+//!   edge could hold one per user.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
 //!   [`proc_mem`]: resident memory of server processes; [`report`]: the
 //!   summary table and JSON.
@@ -37,6 +40,7 @@ mod protocol;
 mod publish;
 mod report;
 mod scenario;
+mod subscriptions;
 mod suite;
 mod tally;
 mod token;
@@ -65,10 +69,15 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Scenario(Box<Scenario>),
-    /// Herald and its peers (uWebSockets.js, ws, Socket.IO) side by side:
-    /// starts every server itself, runs every scenario against each, and
-    /// writes results.json, summary.md and PNG plots
+    /// Herald and its peers (uWebSockets.js, ws, Socket.IO; soketi and
+    /// sockudo for the Pusher protocol) side by side: starts every server
+    /// itself, runs every scenario against each, and writes results.json,
+    /// summary.md and PNG plots
     Suite(suite::Args),
+    /// Memory per NATS subscription, for each way of holding one per user
+    /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh
+    /// process
+    Subscriptions(subscriptions::Args),
     /// One worker process of a run, started by the tool itself; takes its
     /// orders as JSON lines on standard input.
     #[command(hide = true)]
@@ -95,6 +104,7 @@ fn run(command: Command) -> Result<()> {
         Command::Worker => runtime.block_on(worker::run()),
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
+        Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
     }
 }
 

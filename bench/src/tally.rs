@@ -130,12 +130,17 @@ impl Tally {
 
     /// Connection `local` got text frame `text` at `now_nanos` (Unix time).
     pub fn text(&mut self, local: usize, text: &str, now_nanos: u64) {
-        let stamp = match serde_json::from_str::<Frame<'_>>(text) {
-            Ok(Frame { action, details: Some(details), .. }) if action == BENCH_ACTION => {
-                serde_json::from_str::<Stamp>(details.get()).ok()
-            }
-            _ => None,
-        };
+        match serde_json::from_str::<Frame<'_>>(text) {
+            Ok(Frame { action, details: Some(details), .. }) => self.event(local, &action, details.get(), now_nanos),
+            _ => self.other_frames += 1,
+        }
+    }
+
+    /// Connection `local` got an event `name` with `data` (a JSON text) at
+    /// `now_nanos` (Unix time): a Herald frame's action and details, or a
+    /// Pusher event's name and data.
+    pub fn event(&mut self, local: usize, name: &str, data: &str, now_nanos: u64) {
+        let stamp = (name == BENCH_ACTION).then(|| serde_json::from_str::<Stamp>(data).ok()).flatten();
         let Some(stamp) = stamp else {
             self.other_frames += 1;
             return;
@@ -218,6 +223,18 @@ mod tests {
         stats.latency.add_to(&mut latency);
         assert_eq!(latency.len(), 4);
         assert_eq!(latency.value_at_quantile(0.5), 2000);
+    }
+
+    #[test]
+    fn pusher_events_count_like_frames() {
+        let mut t = tally(Population::Distinct { groups: vec!["bench".into()] }, 1);
+        t.event(0, BENCH_ACTION, r#"{"t":1000000,"seq":0,"pad":""}"#, 2_000_000);
+        t.event(0, BENCH_ACTION, r#"{"t":1000000,"seq":0,"pad":""}"#, 2_000_000);
+        t.event(0, "pusher_internal:subscription_succeeded", "null", 2_000_000);
+        t.event(0, BENCH_ACTION, "not a stamp", 2_000_000);
+        let stats = t.delivery_stats(1);
+        assert_eq!((stats.expected, stats.received, stats.distinct, stats.duplicates), (1, 2, 1, 1));
+        assert_eq!(stats.other_frames, 2);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! so there is no task, channel or lock per connection and the load tool
 //! costs little next to the server it measures. WebSocket pings are
 //! answered by tungstenite as each socket is read, a Socket.IO server's
-//! Engine.IO pings here. Each socket is split in two: its reading half sits
+//! Engine.IO pings and a Pusher server's `pusher:ping` here. Each socket is split in two: its reading half sits
 //! in the [`SelectAll`], its writing half in a list by connection, for the
 //! actions and the pongs.
 
@@ -48,7 +48,7 @@ pub async fn run() -> Result<()> {
     let Some(Order::Start(plan)) = next_order(&mut orders).await? else {
         bail!("a worker must be started with a plan on standard input");
     };
-    let dialer = Dialer::new(&plan.urls, plan.protocol, plan.source_ips).await?;
+    let dialer = Dialer::new(&plan.urls, plan.protocol, plan.source_ips, &plan.token_secret).await?;
     let minter = Minter::new(&plan.token_secret);
     let count = usize::try_from(plan.conns.end - plan.conns.start).context("too many connections")?;
     let mut tally = Tally::new(plan.population.clone(), plan.conns.start, count, plan.urls.len());
@@ -83,6 +83,9 @@ pub async fn run() -> Result<()> {
                 Some(Ok(Message::Text(text))) => match (plan.protocol.inbound(&text), &mut acting) {
                     (Inbound::Frame(frame), Some(acting)) => acting.tally.text(local, frame, Instant::now()),
                     (Inbound::Frame(frame), None) => tally.text(local, frame, unix_nanos()),
+                    (Inbound::Event { name, data }, None) => tally.event(local, &name, &data, unix_nanos()),
+                    // Client actions are Herald's: a Pusher event has no reply to match.
+                    (Inbound::Event { .. }, Some(_)) => {}
                     (Inbound::Ping, _) => {
                         write(&mut sinks[local], plan.protocol.pong()).await;
                     }

@@ -56,11 +56,12 @@ export interface HeraldOptions {
    */
   queueLimit?: number;
   /**
-   * Reconnect delays: attempt n waits a random time in
-   * `[0, min(capMs, baseMs * 2^(n-1))]`; after a 1008 close, between
-   * `capMs / 2` and `capMs`. Defaults 500 and 30000.
+   * Reconnect delays, with full jitter: the first attempt waits a random
+   * time in `[0, firstMs]`, attempt n > 1 in `[0, min(capMs, baseMs * 2^(n-2))]`;
+   * after a 1008 close, between `capMs / 2` and `capMs`. Defaults 100, 500
+   * and 30000.
    */
-  backoff?: { baseMs?: number; capMs?: number };
+  backoff?: { firstMs?: number; baseMs?: number; capMs?: number };
   /**
    * Whether to reconnect after the server closed with `code`. Default: yes,
    * except after 1000 and 4000-4999. After 4001 the client reconnects only

@@ -60,7 +60,7 @@ const DEFAULTS = Object.freeze({
   requestTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   queueLimit: 100,
-  backoff: Object.freeze({ baseMs: 500, capMs: 30_000 }),
+  backoff: Object.freeze({ firstMs: 100, baseMs: 500, capMs: 30_000 }),
 });
 
 /**
@@ -157,9 +157,10 @@ export class Herald {
    * @param {number} [options.queueLimit=100] How many frames wait while not connected. When the
    *   queue is full, new frames are refused (`send` returns false, `request` rejects with
    *   {@link ClientErrorCode.QUEUE_FULL}); frames already queued are kept, in order.
-   * @param {{ baseMs?: number, capMs?: number }} [options.backoff] Reconnect delays: attempt `n`
-   *   waits a random time in `[0, min(capMs, baseMs * 2^(n-1))]` (full jitter); after a 1008
-   *   close (rate-limit abuse) it waits between `capMs / 2` and `capMs`.
+   * @param {{ firstMs?: number, baseMs?: number, capMs?: number }} [options.backoff] Reconnect
+   *   delays, with full jitter: the first attempt waits a random time in `[0, firstMs]`, attempt
+   *   `n > 1` in `[0, min(capMs, baseMs * 2^(n-2))]`; after a 1008 close (rate-limit abuse) an
+   *   attempt waits between `capMs / 2` and `capMs`.
    * @param {(code: number, reason: string) => boolean} [options.shouldReconnect] Whether to
    *   reconnect after the server closed with `code`. Default: yes, except after 1000 and
    *   4000-4999. After 4001 (token expired) the client reconnects only with `getToken`.
@@ -497,11 +498,15 @@ export class Herald {
   #retry() {
     this.#state = 'reconnecting';
     this.#attempt += 1;
-    const { baseMs, capMs } = this.#backoff;
+    const { firstMs, baseMs, capMs } = this.#backoff;
+    // The first attempt is quick: a connection is most often lost because
+    // its server went away (killed, or restarting with 1012), and the load
+    // balancer sends the new one to another server at once. Jitter still
+    // spreads a whole server's clients over `firstMs`. Only if that fails
+    // too does the exponential back-off start.
+    const windowMs = this.#attempt === 1 ? firstMs : baseMs * 2 ** (this.#attempt - 2);
     const delayMs = Math.round(
-      this.#policyClose
-        ? capMs / 2 + (Math.random() * capMs) / 2
-        : Math.random() * Math.min(capMs, baseMs * 2 ** (this.#attempt - 1)),
+      this.#policyClose ? capMs / 2 + (Math.random() * capMs) / 2 : Math.random() * Math.min(capMs, windowMs),
     );
     this.#emit('$reconnecting', { attempt: this.#attempt, delayMs });
     this.#retryTimer = setTimeout(() => this.#open(), delayMs);

@@ -19,6 +19,8 @@
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
 //! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
 //! - [`pusher`]: the Pusher Channels protocol: frames, names, signatures.
+//! - [`socketio`]: Socket.IO 5 over Engine.IO 4 (WebSocket only): packets
+//!   both ways and the handshake query.
 //! - [`status`]: HTTP-like status codes (error replies, handler errors,
 //!   refused upgrades), and how each hop turns an outcome into one.
 //! - [`webhook`]: the signature on requests to HTTP handlers.
@@ -37,6 +39,7 @@ pub mod json;
 pub mod pattern;
 pub mod presence;
 pub mod pusher;
+pub mod socketio;
 pub mod status;
 pub mod subject;
 pub mod webhook;

@@ -45,6 +45,9 @@
 //!   API.
 //! - [`push`]: [`PushClient`], a client of the router's Workerman-style push
 //!   port.
+//! - [`json_lines`]: a driver process spoken to one JSON line at a time.
+//! - [`pusher_sdk`]: Pusher's own server SDKs (npm `pusher`, PyPI
+//!   `pusher`) driven one call per line, and [`both_sdks!`].
 //! - [`php`]: real `php`: [`PhpServer`] (`php -S`) and [`PhpDriver`], which
 //!   runs PHP SDK calls one JSON line at a time.
 //!
@@ -59,10 +62,12 @@ pub mod edge;
 pub mod eventually;
 pub mod handlers;
 pub mod http;
+pub mod json_lines;
 pub mod nats;
 pub mod php;
 pub mod process;
 pub mod push;
+pub mod pusher_sdk;
 pub mod router;
 pub mod setup;
 pub mod token;

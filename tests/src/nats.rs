@@ -31,31 +31,32 @@ impl NatsServer {
     /// Starts a server on a free port of 127.0.0.1 and waits until it
     /// answers with its `INFO` line.
     pub async fn start() -> NatsServer {
-        NatsServer::start_with(false, &[]).await
+        NatsServer::start_with(false, &[] as &[&str]).await
     }
 
     /// Like [`NatsServer::start`], with HTTP monitoring on, so that a test
     /// can see when the server has noticed a client is gone
     /// ([`NatsServer::connections`]).
     pub async fn start_monitored() -> NatsServer {
-        NatsServer::start_with(true, &[]).await
+        NatsServer::start_with(true, &[] as &[&str]).await
     }
 
     /// Like [`NatsServer::start`], with more `nats-server` arguments, e.g.
-    /// `--user u --pass p`, `--auth <token>` or `--tls ...`. The server
-    /// must still send its `INFO` in the clear (NATS's default with TLS).
-    pub async fn start_with_args(args: &[&str]) -> NatsServer {
+    /// `--user u --pass p`, `--auth <token>`, `--tls ...`, `--cluster ...` or
+    /// `-c <file>`; kept for [`NatsServer::start_again`]. The server must
+    /// still send its `INFO` in the clear (NATS's default with TLS).
+    pub async fn start_with_args(args: &[impl AsRef<str>]) -> NatsServer {
         NatsServer::start_with(false, args).await
     }
 
-    async fn start_with(monitored: bool, args: &[&str]) -> NatsServer {
+    async fn start_with(monitored: bool, args: &[impl AsRef<str>]) -> NatsServer {
         // Another process can take the port between our probe and the
         // server's bind; then the server exits and we try another port.
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
             let monitor_port = monitored.then(free_port);
-            let args = args.iter().map(|arg| (*arg).to_owned()).collect();
+            let args = args.iter().map(|arg| arg.as_ref().to_owned()).collect();
             let mut server = NatsServer { port, monitor_port, args, child: None };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
@@ -88,12 +89,28 @@ impl NatsServer {
         varz["connections"].as_u64().unwrap_or_else(|| panic!("/varz without connections: {body}"))
     }
 
+    /// The server's process id, while it runs (to freeze it with SIGSTOP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server and waits until it is gone (an outage).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): its sockets stay open and nothing
+    /// answers, as when its machine is gone without a reset. Killed on drop
+    /// all the same.
+    #[allow(unsafe_code, reason = "kill(2) with any signal has no wrapper in std")]
+    pub fn freeze(&self) {
+        let child = self.child.as_ref().expect("freeze: the server is not running");
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) on our own child's pid, which has not been waited for.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "SIGSTOP nats-server");
     }
 
     /// Starts the server again on the same port, after [`NatsServer::stop`].
@@ -164,7 +181,7 @@ impl Drop for NatsServer {
 }
 
 /// A port nobody listens on right now.
-pub(crate) fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local_addr").port()
 }

@@ -19,9 +19,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, Command};
 use tokio::time::Instant;
+
+use crate::json_lines::JsonLines;
 
 /// How long one driver command may take (a timeout test waits 1 s).
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -138,43 +139,24 @@ impl Drop for PhpServer {
 /// A `php` process running the SDK driver.
 #[derive(Debug)]
 pub struct PhpDriver {
-    php: Php,
-    stdin: ChildStdin,
-    answers: Lines<BufReader<ChildStdout>>,
-    _child: Child,
+    driver: JsonLines<Php>,
 }
 
 impl PhpDriver {
     pub fn start(php: Php) -> PhpDriver {
-        let mut child = php
-            .command()
-            .arg(repo().join("sdk/php/tests/integration/driver.php"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run php (install php-cli): {e}"));
-        let stdin = child.stdin.take().expect("stdin");
-        let answers = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        PhpDriver { php, stdin, answers, _child: child }
+        let mut command = php.command();
+        command.arg(repo().join("sdk/php/tests/integration/driver.php"));
+        PhpDriver { driver: JsonLines::spawn(php, command, CALL_TIMEOUT) }
     }
 
     pub fn php(&self) -> Php {
-        self.php
+        *self.driver.name()
     }
 
     /// Sends one command and returns its answer: `{"ok": result}` or
     /// `{"error": {"class", "status", "message"}}`.
     pub async fn send(&mut self, command: Value) -> Value {
-        let line = format!("{command}\n");
-        self.stdin.write_all(line.as_bytes()).await.expect("write to the PHP driver");
-        let answer = tokio::time::timeout(CALL_TIMEOUT, self.answers.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{:?}: no answer to {command} within {CALL_TIMEOUT:?}", self.php))
-            .expect("read from the PHP driver")
-            .unwrap_or_else(|| panic!("{:?}: the PHP driver exited on {command}", self.php));
-        serde_json::from_str(&answer)
-            .unwrap_or_else(|e| panic!("{:?}: answer to {command} is not JSON ({e}): {answer}", self.php))
+        self.driver.send(&command).await
     }
 
     /// `$objects[name] = new class(...args)`; panics if it throws.
@@ -198,7 +180,7 @@ impl PhpDriver {
         answer
             .get("error")
             .cloned()
-            .unwrap_or_else(|| panic!("{:?}: {on}->{method}({args}) succeeded: {answer}", self.php))
+            .unwrap_or_else(|| panic!("{:?}: {on}->{method}({args}) succeeded: {answer}", self.php()))
     }
 
     /// `Class::method(...args)`, which must succeed.
@@ -210,7 +192,7 @@ impl PhpDriver {
         let answer = self.send(command.clone()).await;
         match answer.get("ok") {
             Some(result) => result.clone(),
-            None => panic!("{:?}: {command} failed: {answer}", self.php),
+            None => panic!("{:?}: {command} failed: {answer}", self.php()),
         }
     }
 }

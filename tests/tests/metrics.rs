@@ -1,14 +1,15 @@
 //! `/metrics` of an edge and of a router after real traffic: every page
 //! passes `promtool check metrics` (Prometheus's own linter), and the
 //! counters and histograms moved as the traffic says. The dashboard and
-//! the alert rules in `k8s/monitoring/` name only series these pages have.
+//! the alert rules in `k8s/components/monitoring/` name only series these pages have.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use herald_handler::{Reply, Request};
-use herald_tests::{NatsHandler, NatsServer, TestEdge, TestRouter, Token, assert_eventually};
+use herald_proto::pusher::app::{App, Apps};
+use herald_tests::{Client, NatsHandler, NatsServer, TestEdge, TestRouter, Token, assert_eventually};
 use serde_json::{Value, json};
 
 const ROUTES: &str = "[[routes]]\naction = \"echo\"\nnats = \"app.echo\"\n";
@@ -30,9 +31,17 @@ fn promtool_check(what: &str, page: &str) {
 
 /// The value of one series (name and labels, as written) on a page.
 fn value(page: &str, series: &str) -> f64 {
-    page.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{page}"))
+    find(page, series).unwrap_or_else(|| panic!("no series {series} in:\n{page}"))
+}
+
+/// The value of one series on a page, 0 until it is there: for waiting on
+/// a labelled series that appears when first counted.
+fn value_or_0(page: &str, series: &str) -> f64 {
+    find(page, series).unwrap_or(0.0)
+}
+
+fn find(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// The `herald_*` names a dashboard or rules file uses.
@@ -98,7 +107,10 @@ async fn edge_and_router_metrics_pass_promtool_and_follow_the_traffic() {
     assert_eq!(value(&edge_page, "herald_edge_sessions{protocol=\"herald\"}"), 2.0);
     bob.close(1000, "bye").await;
     assert_eventually!(
-        value(&edge.http("/metrics").await.1, "herald_edge_sessions_closed_total{code=\"1000\"}") == 1.0,
+        value_or_0(
+            &edge.http("/metrics").await.1,
+            "herald_edge_sessions_closed_total{protocol=\"herald\",code=\"1000\"}"
+        ) == 1.0,
         Duration::from_secs(5)
     );
     assert_eventually!(
@@ -122,9 +134,9 @@ async fn edge_and_router_metrics_pass_promtool_and_follow_the_traffic() {
 
     // Fetched again: it has the closes now.
     let edge_page = edge.http("/metrics").await.1;
-    let monitoring = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/monitoring");
+    let monitoring = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s/components/monitoring");
     for file in ["herald-dashboard.json", "herald-alerts.yaml"] {
-        let text = std::fs::read_to_string(monitoring.join(file)).expect("k8s/monitoring files");
+        let text = std::fs::read_to_string(monitoring.join(file)).expect("k8s/components/monitoring files");
         let names = herald_names(&text);
         assert!(names.len() >= 5, "{file} names {names:?}");
         for name in names {
@@ -159,4 +171,46 @@ async fn edge_and_router_metrics_pass_promtool_and_follow_the_traffic() {
         value(&router.http("/metrics").await.1, "herald_router_bus_reconnects_total") == 1.0,
         Duration::from_secs(15)
     );
+}
+
+/// The Pusher paths are counted as such: sessions by protocol on the edge,
+/// a refused key as an upgrade refused, Pusher API calls on the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pusher_sessions_and_api_calls_are_counted() {
+    let nats = NatsServer::start().await;
+    let apps = Apps::new(vec![App::new("1", "key", "s3cret")]).unwrap();
+    let edge_apps = apps.clone();
+    let edge = TestEdge::builder(&nats).config(move |config| config.pusher_apps = edge_apps).spawn().await;
+    let router = TestRouter::builder(&nats).config(move |config| config.pusher_apps = apps).spawn().await;
+
+    let mut pusher = Client::connect(&format!("ws://{}/app/key?protocol=7", edge.addr())).await.unwrap();
+    assert_eq!(pusher.recv().await["event"], "pusher:connection_established");
+    let mut stranger = Client::connect(&format!("ws://{}/app/nope?protocol=7", edge.addr())).await.unwrap();
+    assert_eq!(stranger.recv().await["event"], "pusher:error");
+    let _native = edge.user("ann", &[]).await;
+
+    let page = edge.http("/metrics").await.1;
+    promtool_check("edge", &page);
+    assert_eq!(value(&page, "herald_edge_sessions{protocol=\"pusher\"}"), 1.0);
+    assert_eq!(value(&page, "herald_edge_sessions{protocol=\"herald\"}"), 1.0);
+    assert_eq!(value(&page, "herald_edge_connections_total{protocol=\"pusher\"}"), 1.0);
+    assert_eq!(value(&page, "herald_edge_upgrades_refused_total{reason=\"unknown_app\"}"), 1.0);
+    pusher.close(1000, "bye").await;
+    assert_eventually!(
+        value_or_0(
+            &edge.http("/metrics").await.1,
+            "herald_edge_sessions_closed_total{protocol=\"pusher\",code=\"1000\"}"
+        ) == 1.0,
+        Duration::from_secs(5)
+    );
+
+    // An unsigned trigger: read, refused, both counted.
+    let body = br#"{"name":"e","channel":"c","data":"{}"}"#;
+    let answer = herald_tests::http::exchange(router.addr(), "POST", "/apps/1/events", &[], body).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    let page = router.http("/metrics").await.1;
+    promtool_check("router", &page);
+    assert_eq!(value(&page, "herald_router_pusher_api_requests_total"), 1.0);
+    assert_eq!(value(&page, "herald_router_pusher_api_refusals_total"), 1.0);
+    assert_eq!(value(&page, "herald_router_pusher_events_published_total"), 0.0);
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use herald_bus::{Bus, BusConfig};
 use herald_tests::{
     BusSetup, Client, HeraldProcess, HttpAnswer, HttpHandler, NatsServer, SILENCE, TestBus, TestEdge, TestRouter,
     Token, assert_eventually, both_buses,
@@ -19,6 +20,39 @@ async fn healthz_and_readyz_answer_200_when_connected(setup: BusSetup) {
     // The bus connects in the background; readiness follows it.
     assert_eventually!(edge.http("/readyz").await.0 == 200, Duration::from_secs(5));
     assert_eq!(edge.http("/no-such-path").await.0, 404);
+}
+
+/// A server that stops answering without closing its sockets (its machine
+/// gone) is left for another one of the configured servers in seconds, not
+/// the minutes the NATS client's default pings would take.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_leaves_a_server_that_stopped_answering_for_another() {
+    let servers = [NatsServer::start_monitored().await, NatsServer::start_monitored().await];
+    let config = BusConfig { urls: servers.iter().map(NatsServer::url).collect(), name: "frozen-test".to_owned() };
+    let bus = Bus::connect(&config).await.unwrap();
+    assert_eventually!(bus.is_connected());
+    let counts = [servers[0].connections().await, servers[1].connections().await];
+    assert_eq!(counts.iter().sum::<u64>(), 1, "connected to exactly one server: {counts:?}");
+    let (frozen, other) = if counts[0] == 1 { (&servers[0], &servers[1]) } else { (&servers[1], &servers[0]) };
+
+    frozen.freeze();
+    // About three pings of 2 s; the NATS client's default would take three minutes.
+    assert_eventually!(other.connections().await == 1, Duration::from_secs(15));
+    bus.sync().await.expect("a round trip through the server it moved to");
+}
+
+/// A server that takes the connection and never greets (a frozen process,
+/// whose machine still accepts) costs a connection attempt 2 s, not the
+/// NATS client's default 5 s, before the next one.
+#[tokio::test]
+async fn a_server_that_never_greets_is_given_up_on_within_two_seconds() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("nats://{}", silent.local_addr().unwrap());
+    let _bus = Bus::connect(&BusConfig { urls: vec![url], name: "silent-test".to_owned() }).await.unwrap();
+    // The sockets are held open and silent until the test ends.
+    let _first = silent.accept().await.unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(4), silent.accept()).await;
+    assert!(second.is_ok(), "no second connection attempt within 4 s of the first");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,12 @@ use super::{Common, settings};
 use crate::population::Population;
 use crate::report::Report;
 
-/// The group every receiver joins for `--target group`.
-const GROUP: &str = "bench";
+/// The group every receiver joins for `--target group`: on a Pusher server,
+/// a public channel.
+pub const GROUP: &str = "bench";
+/// The group every receiver joins for `--target private`: on a Pusher
+/// server, a private channel (each subscription signed).
+const PRIVATE_GROUP: &str = "private-bench";
 
 /// Where the publisher sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -22,8 +26,12 @@ pub enum Target {
     /// `<prefix>.all`: every connection of every edge.
     All,
     /// `<prefix>.group.bench`: every receiver joins the group through its
-    /// token's `groups` claim.
+    /// token's `groups` claim (on a Pusher server: subscribes to the public
+    /// channel `bench`).
     Group,
+    /// `<prefix>.group.private-bench`: the same with a group that is a
+    /// private channel on a Pusher server, each subscription signed.
+    Private,
 }
 
 #[derive(Debug, ClapArgs, Serialize)]
@@ -46,7 +54,10 @@ pub async fn run(args: &Args) -> Result<Report> {
     let subjects = Subjects::new(&args.common.subject_prefix).context("bad --subject-prefix")?;
     let (subject, topic, groups) = match args.target {
         Target::All => (subjects.all(), "all".to_owned(), Vec::new()),
-        Target::Group => (subjects.group(GROUP), format!("group.{GROUP}"), vec![GROUP.to_owned()]),
+        Target::Group | Target::Private => {
+            let group = if args.target == Target::Group { GROUP } else { PRIVATE_GROUP };
+            (subjects.group(group), format!("group.{group}"), vec![group.to_owned()])
+        }
     };
     let population = Population::Distinct { groups };
     let destination = Destination { subject: Box::new(move |_| subject.clone()), topic: Some(topic) };

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::{Common, MemoryProbe};
 use crate::conn;
 use crate::population::Population;
-use crate::protocol::Protocol;
-use crate::publish::{Outlet, Publisher};
+use crate::protocol::{Protocol, pusher};
+use crate::publish::{Outlet, Publisher, RestPublisher};
 use crate::report::{Connections, Delivery, Report};
 
 /// How often the end of deliveries is checked.
@@ -61,21 +61,38 @@ impl Destination {
     async fn outlet(self, common: &Common) -> Result<Outlet> {
         let protocol = common.protocol;
         let first = common.urls.first().context("no --url")?;
+        if protocol == Protocol::Pusher {
+            let topic = self.topic.as_deref().context("this scenario publishes to Herald only")?;
+            let channel = pusher::channel_of(topic).map_err(anyhow::Error::msg)?;
+            return match common.pusher.publish {
+                pusher::Publish::Nats => nats(common, self.subject).await,
+                pusher::Publish::Rest => {
+                    let api = common.pusher.api_url(first)?;
+                    let key = pusher::app_key(first).map_err(anyhow::Error::msg)?;
+                    let trigger =
+                        pusher::Trigger::new(&api, &common.pusher.app_id, &key, &common.token_secret, channel);
+                    Ok(Outlet::Rest(RestPublisher::new(trigger)?))
+                }
+            };
+        }
         let peer = match &self.topic {
             Some(topic) => protocol.publisher_url(first, topic).map_err(anyhow::Error::msg)?,
             None if protocol == Protocol::Herald => None,
             None => bail!("this scenario publishes to Herald only"),
         };
         match peer {
-            None => {
-                let client = async_nats::connect(&common.nats)
-                    .await
-                    .with_context(|| format!("cannot connect to NATS at {}", common.nats))?;
-                Ok(Outlet::Nats { client, subject: self.subject })
-            }
+            None => nats(common, self.subject).await,
             Some(url) => Ok(Outlet::WebSocket { ws: conn::open_publisher(&url, protocol).await?, protocol }),
         }
     }
+}
+
+/// A NATS outlet, message `seq` to `subject(seq)`.
+async fn nats(common: &Common, subject: Box<dyn Fn(u64) -> String>) -> Result<Outlet> {
+    let client = async_nats::connect(&common.nats)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {}", common.nats))?;
+    Ok(Outlet::Nats { client, subject })
 }
 
 /// One publishing run: `count` connections of `population`, messages to

@@ -20,6 +20,10 @@ pub struct Args {
     /// sampled again (lets the servers settle, and spans edge pings)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub hold: u64,
+    /// A group every connection joins (on a Pusher server: a channel it
+    /// subscribes to); repeat for several
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
     #[command(flatten)]
     #[serde(flatten)]
     pub common: Common,
@@ -28,7 +32,8 @@ pub struct Args {
 pub async fn run(args: &Args) -> Result<Report> {
     let common = &args.common;
     let probe = MemoryProbe::start(&common.server_pids)?;
-    let (fleet, connected) = common.connect(args.connections, Population::Distinct { groups: Vec::new() }).await?;
+    let population = Population::Distinct { groups: args.groups.clone() };
+    let (fleet, connected) = common.connect(args.connections, population).await?;
     eprintln!("holding them for {} s", args.hold);
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let memory = probe.finish(&connected)?;

@@ -13,15 +13,16 @@ pub mod idle;
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use serde::Serialize;
+use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::conn::MAX_SOURCE_IPS;
 use crate::population::Population;
 use crate::proc_mem;
 use crate::procs::{self, Connected, Fleet, WorkerPlan};
-use crate::protocol::Protocol;
+use crate::protocol::{Protocol, pusher};
 use crate::report::{Report, ServerMemory};
 
 /// A load scenario.
@@ -74,7 +75,8 @@ pub struct Common {
     /// instead of NATS)
     #[arg(long, value_enum, default_value_t = Protocol::Herald)]
     pub protocol: Protocol,
-    /// HS256 secret the edges verify tokens with
+    /// HS256 secret the edges verify tokens with; with --protocol pusher,
+    /// the Pusher app's secret (signs private channels and API calls)
     #[arg(long, value_name = "SECRET", env = "HERALD_BENCH_TOKEN_SECRET", hide_env_values = true)]
     #[serde(skip)]
     pub token_secret: String,
@@ -106,6 +108,40 @@ pub struct Common {
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub pusher: PusherOptions,
+}
+
+/// How a Pusher server is published to, for `--protocol pusher`. The app's
+/// key is in the receivers' URL (`/app/<key>`), its secret is
+/// `--token-secret`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct PusherOptions {
+    /// The Pusher app's id, in the HTTP API's paths (`/apps/<id>/events`)
+    #[arg(long = "pusher-app-id", value_name = "ID", default_value = "bench")]
+    pub app_id: String,
+    /// How messages are published: the app's HTTP API, or NATS to the
+    /// channel's group (Herald only)
+    #[arg(long = "pusher-publish", value_enum, default_value_t = pusher::Publish::Rest)]
+    pub publish: pusher::Publish,
+    /// The HTTP API's base URL (http://host:port) when it is not served
+    /// by the receivers' server (Herald: a router)
+    #[arg(long = "pusher-api", value_name = "URL")]
+    pub api: Option<String>,
+}
+
+impl PusherOptions {
+    /// The HTTP API's base URL: `--pusher-api`, or the server of receiver
+    /// URL `url`.
+    fn api_url(&self, url: &str) -> Result<String> {
+        if let Some(api) = &self.api {
+            return Ok(api.clone());
+        }
+        let uri: Uri = url.parse().with_context(|| format!("bad URL {url}"))?;
+        let authority = uri.authority().with_context(|| format!("{url} has no host"))?;
+        Ok(format!("http://{authority}"))
+    }
 }
 
 impl Common {

@@ -24,7 +24,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn read(herald: &Path, peers: &Path) -> Machine {
+    pub fn read(herald: &Path, peers: &Path, sockudo: &Path) -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let memory_kib: f64 = field(&meminfo, "MemTotal")
@@ -32,8 +32,10 @@ impl Machine {
             .unwrap_or(0.0);
         let mut versions = BTreeMap::new();
         let herald = herald.to_string_lossy();
+        let sockudo = sockudo.to_string_lossy();
         for (name, program, flag) in [
             ("herald", herald.as_ref(), "--version"),
+            ("sockudo", sockudo.as_ref(), "--version"),
             ("rustc", "rustc", "--version"),
             ("nats-server", "nats-server", "--version"),
             ("redis-server", "redis-server", "--version"),
@@ -72,7 +74,9 @@ fn version_of(program: &str, flag: &str) -> String {
     }
 }
 
-/// The installed version of every dependency of the peers' package.
+/// The installed version of every dependency of the peers' package; an
+/// alias (`"uWebSockets.js": "npm:uwebsockets@..."`) with the package
+/// it stands for.
 fn packages(peers: &Path) -> Vec<(String, String)> {
     let read =
         |path: &Path| -> Option<serde_json::Value> { serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok() };
@@ -82,7 +86,13 @@ fn packages(peers: &Path) -> Vec<(String, String)> {
         .keys()
         .map(|name| {
             let installed = read(&peers.join("node_modules").join(name).join("package.json"));
-            let version = installed.and_then(|p| p["version"].as_str().map(str::to_owned));
+            let version = installed.and_then(|p| {
+                let version = p["version"].as_str()?;
+                Some(match p["name"].as_str() {
+                    Some(real) if real != name => format!("{version} ({real})"),
+                    _ => version.to_owned(),
+                })
+            });
             (format!("npm {name}"), version.unwrap_or_else(|| "not installed".to_owned()))
         })
         .collect()

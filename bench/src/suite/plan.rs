@@ -3,12 +3,15 @@
 //! Every gateway gets the same steps for what they all do (hold idle
 //! connections, broadcast to everyone and to a room); Herald also gets the
 //! steps only it has a part for (many edges at once, users across edges,
-//! client actions through routers).
+//! client actions through routers). The Pusher servers (Herald's Pusher
+//! path, soketi, sockudo) get the Pusher steps instead: subscribers of one
+//! channel, idle and broadcast to, and Herald's native path the same
+//! shapes, for the Pusher ÷ native ratio.
 
 use serde::Serialize;
 
 use super::servers::Contender;
-use crate::scenario::broadcast::Target;
+use crate::scenario::broadcast::{GROUP, Target};
 
 /// One measurement of one gateway.
 #[derive(Debug, Clone, Serialize)]
@@ -16,6 +19,9 @@ use crate::scenario::broadcast::Target;
 pub enum Measure {
     /// `connections` idle connections on one fresh gateway process.
     Idle { connections: u64 },
+    /// `connections` idle connections on one fresh gateway process, each
+    /// in group `group` (on a Pusher server: subscribed to the channel).
+    Subscribers { connections: u64, group: &'static str },
     /// `receivers` on one gateway, `rate` messages a second to `target`.
     Broadcast { receivers: u64, rate: f64, target: Target },
     /// `connections` idle connections over `edges` Herald edges.
@@ -52,6 +58,9 @@ pub const REFERENCE_RECEIVERS: u64 = 1_000;
 pub const REFERENCE_DELIVERIES: f64 = 100_000.0;
 /// The idle step whose memory per connection is compared.
 pub const REFERENCE_CONNECTIONS: u64 = 10_000;
+/// The subscribers the Pusher steps are run with, in a full run; a quick
+/// run has the first only.
+pub const PUSHER_SUBSCRIBERS: [u64; 2] = [REFERENCE_RECEIVERS, 10_000];
 
 /// The steps and timing of a run.
 pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
@@ -67,6 +76,10 @@ pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
     };
     let mut steps = Vec::new();
     for &contender in contenders {
+        if contender.speaks_pusher() {
+            steps.extend(pusher_steps(contender, quick).into_iter().map(|measure| Step { contender, measure }));
+            continue;
+        }
         let mut add = |measure| steps.push(Step { contender, measure });
         for &connections in idle {
             add(Measure::Idle { connections });
@@ -76,7 +89,7 @@ pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
                 add(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All });
             }
         }
-        let group_rate = REFERENCE_DELIVERIES / REFERENCE_RECEIVERS as f64;
+        let group_rate = group_rate_at(REFERENCE_RECEIVERS);
         add(Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate: group_rate, target: Target::Group });
         if contender == Contender::Herald {
             if quick {
@@ -87,9 +100,51 @@ pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
                 add(Measure::CrossPod { users: 5_000, tabs: 2, rate: 1_000.0 });
                 add(Measure::Actions { connections: 500, rate: 5_000.0 });
             }
+            // The Pusher steps' shapes on the native path (its broadcast to
+            // a group at 1k receivers is above).
+            let subscribers = if quick { &PUSHER_SUBSCRIBERS[..1] } else { &PUSHER_SUBSCRIBERS[..] };
+            for &connections in subscribers {
+                add(Measure::Subscribers { connections, group: GROUP });
+            }
+            for &receivers in subscribers.iter().filter(|&&r| r != REFERENCE_RECEIVERS) {
+                add(Measure::Broadcast { receivers, rate: group_rate_at(receivers), target: Target::Group });
+            }
         }
     }
     (steps, timing)
+}
+
+/// The rate of a broadcast to `receivers` that offers the reference
+/// deliveries a second.
+fn group_rate_at(receivers: u64) -> f64 {
+    REFERENCE_DELIVERIES / receivers as f64
+}
+
+/// The steps of a Pusher server: subscribers of channel `bench` held idle,
+/// then broadcast to, at rising offered rates; in a full run, one
+/// broadcast to a private channel. Herald's Pusher path published through
+/// a router measures only the broadcasts (its idle subscribers are those of
+/// the NATS-published one).
+fn pusher_steps(contender: Contender, quick: bool) -> Vec<Measure> {
+    let (subscribers, offered): (&[u64], &[&[f64]]) = if quick {
+        (&PUSHER_SUBSCRIBERS[..1], &[&[REFERENCE_DELIVERIES]])
+    } else {
+        (&PUSHER_SUBSCRIBERS, &[&[REFERENCE_DELIVERIES, 500_000.0, 1_000_000.0], &[REFERENCE_DELIVERIES, 500_000.0]])
+    };
+    let mut steps = Vec::new();
+    if contender != Contender::HeraldPusherRest {
+        steps.extend(subscribers.iter().map(|&connections| Measure::Subscribers { connections, group: GROUP }));
+    }
+    for (&receivers, offered) in subscribers.iter().zip(offered) {
+        for &deliveries in *offered {
+            steps.push(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::Group });
+        }
+    }
+    if !quick {
+        let rate = group_rate_at(REFERENCE_RECEIVERS);
+        steps.push(Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate, target: Target::Private });
+    }
+    steps
 }
 
 impl Step {
@@ -97,10 +152,17 @@ impl Step {
     pub fn label(&self) -> String {
         let what = match &self.measure {
             Measure::Idle { connections } => format!("idle, {connections} connections"),
+            Measure::Subscribers { connections, group } => {
+                let of = if self.contender.speaks_pusher() { "channel" } else { "group" };
+                format!("idle, {connections} subscribers of {of} {group}")
+            }
             Measure::Broadcast { receivers, rate, target } => {
-                let to = match target {
-                    Target::All => "everyone",
-                    Target::Group => "a group",
+                let to = match (target, self.contender.speaks_pusher()) {
+                    (Target::All, _) => "everyone",
+                    (Target::Group, false) => "a group",
+                    (Target::Group, true) => "a channel",
+                    (Target::Private, false) => "a group (private-)",
+                    (Target::Private, true) => "a private channel",
                 };
                 format!("broadcast to {to}, {receivers} receivers × {rate} msg/s")
             }
@@ -124,7 +186,9 @@ mod tests {
         let of = |c| full.iter().filter(|s| s.contender == c).count();
         assert_eq!(of(Contender::Uws), of(Contender::Ws));
         assert_eq!(of(Contender::Ws), of(Contender::SocketIo));
-        assert_eq!(of(Contender::Herald), of(Contender::Uws) + 3);
+        // Many edges, cross-pod, actions; subscribers ×2 and a group
+        // broadcast to 10k, the Pusher steps' native shapes.
+        assert_eq!(of(Contender::Herald), of(Contender::Uws) + 6);
         assert!(full.iter().any(|s| matches!(s.measure, Measure::ManyEdges { connections: 100_000, .. })));
         let reference = |s: &&Step| {
             matches!(s.measure, Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate, target: Target::All }
@@ -134,9 +198,33 @@ mod tests {
     }
 
     #[test]
+    fn every_pusher_server_gets_the_pusher_steps_only() {
+        let (full, _) = steps(&Contender::ALL, false);
+        let of = |c| full.iter().filter(|s| s.contender == c).collect::<Vec<_>>();
+        let soketi = of(Contender::Soketi);
+        assert_eq!(soketi.len(), 8);
+        assert_eq!(of(Contender::Sockudo).len(), 8);
+        assert_eq!(of(Contender::HeraldPusher).len(), 8);
+        // The REST-published Herald: the broadcasts only.
+        assert_eq!(of(Contender::HeraldPusherRest).len(), 6);
+        assert!(
+            soketi
+                .iter()
+                .all(|s| !matches!(s.measure, Measure::Idle { .. } | Measure::Broadcast { target: Target::All, .. }))
+        );
+        let private = |s: &&&Step| matches!(s.measure, Measure::Broadcast { target: Target::Private, .. });
+        assert_eq!(soketi.iter().filter(private).count(), 1);
+        let subscribers = |s: &&&Step| matches!(s.measure, Measure::Subscribers { group: GROUP, .. });
+        assert_eq!(soketi.iter().filter(subscribers).count(), 2);
+        assert_eq!(of(Contender::Herald).iter().filter(subscribers).count(), 2);
+    }
+
+    #[test]
     fn a_quick_run_is_small() {
         let (quick, timing) = steps(&Contender::ALL, true);
-        assert!(quick.len() < 16, "{} steps", quick.len());
+        assert!(quick.len() < 24, "{} steps", quick.len());
+        let of = |c| quick.iter().filter(|s| s.contender == c).count();
+        assert_eq!((of(Contender::Soketi), of(Contender::HeraldPusherRest)), (2, 1));
         assert!(timing.duration <= 2.0);
         assert!(!quick.iter().any(|s| matches!(s.measure, Measure::ManyEdges { .. })));
     }
@@ -148,5 +236,13 @@ mod tests {
             measure: Measure::Broadcast { receivers: 10, rate: 5.0, target: Target::Group },
         };
         assert_eq!(step.label(), "Socket.IO: broadcast to a group, 10 receivers × 5 msg/s");
+        let step =
+            Step { contender: Contender::Soketi, measure: Measure::Subscribers { connections: 10, group: "bench" } };
+        assert_eq!(step.label(), "soketi: idle, 10 subscribers of channel bench");
+        let step = Step {
+            contender: Contender::Sockudo,
+            measure: Measure::Broadcast { receivers: 10, rate: 5.0, target: Target::Private },
+        };
+        assert_eq!(step.label(), "sockudo: broadcast to a private channel, 10 receivers × 5 msg/s");
     }
 }

@@ -39,6 +39,10 @@ fn color(contender: Contender) -> RGBColor {
         Contender::Uws => RGBColor(31, 119, 180),
         Contender::Ws => RGBColor(44, 160, 44),
         Contender::SocketIo => RGBColor(148, 103, 189),
+        Contender::HeraldPusher => RGBColor(255, 127, 14),
+        Contender::HeraldPusherRest => RGBColor(140, 86, 75),
+        Contender::Soketi => RGBColor(23, 190, 207),
+        Contender::Sockudo => RGBColor(188, 189, 34),
     }
 }
 

@@ -16,14 +16,22 @@ use serde::Serialize;
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::protocol::Protocol;
+use crate::protocol::{Protocol, pusher};
 
-/// How long a server may take to take connections.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a server may take to take connections: soketi loads for 15 s
+/// and more on a busy machine.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a starting server's port is tried.
 const START_POLL: Duration = Duration::from_millis(20);
+
+/// The Pusher app every Pusher-speaking gateway serves; its secret is the
+/// run's token secret.
+pub const PUSHER_APP_ID: &str = "bench";
+pub const PUSHER_APP_KEY: &str = "bench-key";
+/// soketi's entry point under the peers' `node_modules`.
+pub const SOKETI_SERVER: &str = "node_modules/@soketi/soketi/bin/server.js";
 
 /// A gateway the suite measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -37,10 +45,27 @@ pub enum Contender {
     Ws,
     /// Socket.IO with the Redis adapter, `bench/peers/socketio.mjs`.
     SocketIo,
+    /// Herald edges speaking Pusher on `/app/<key>`, published to on NATS.
+    HeraldPusher,
+    /// The same, published to through a router's Pusher HTTP API.
+    HeraldPusherRest,
+    /// soketi (npm `@soketi/soketi`, on uWebSockets.js), a Pusher server.
+    Soketi,
+    /// sockudo (`cargo install sockudo`), a Pusher server in Rust.
+    Sockudo,
 }
 
 impl Contender {
-    pub const ALL: [Contender; 4] = [Contender::Herald, Contender::Uws, Contender::Ws, Contender::SocketIo];
+    pub const ALL: [Contender; 8] = [
+        Contender::Herald,
+        Contender::Uws,
+        Contender::Ws,
+        Contender::SocketIo,
+        Contender::HeraldPusher,
+        Contender::HeraldPusherRest,
+        Contender::Soketi,
+        Contender::Sockudo,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -48,6 +73,10 @@ impl Contender {
             Contender::Uws => "uWebSockets.js",
             Contender::Ws => "ws",
             Contender::SocketIo => "Socket.IO",
+            Contender::HeraldPusher => "Herald (Pusher)",
+            Contender::HeraldPusherRest => "Herald (Pusher, REST)",
+            Contender::Soketi => "soketi",
+            Contender::Sockudo => "sockudo",
         }
     }
 
@@ -56,7 +85,26 @@ impl Contender {
             Contender::Herald => Protocol::Herald,
             Contender::Uws | Contender::Ws => Protocol::Plain,
             Contender::SocketIo => Protocol::SocketIo,
+            Contender::HeraldPusher | Contender::HeraldPusherRest | Contender::Soketi | Contender::Sockudo => {
+                Protocol::Pusher
+            }
         }
+    }
+
+    /// Whether it is a Pusher server (measured in the Pusher steps).
+    pub fn speaks_pusher(self) -> bool {
+        self.protocol() == Protocol::Pusher
+    }
+
+    /// Whether it is a Node program from the peers' directory.
+    pub fn runs_on_node(self) -> bool {
+        matches!(self, Contender::Uws | Contender::Ws | Contender::SocketIo | Contender::Soketi)
+    }
+
+    /// How a Pusher server is published to: its HTTP API, but NATS for
+    /// [`Contender::HeraldPusher`].
+    pub fn pusher_publish(self) -> pusher::Publish {
+        if self == Contender::HeraldPusher { pusher::Publish::Nats } else { pusher::Publish::Rest }
     }
 
     /// The receivers' URL on a server listening on `addr`.
@@ -64,6 +112,9 @@ impl Contender {
         match self {
             Contender::Herald | Contender::Uws | Contender::Ws => format!("ws://{addr}/ws"),
             Contender::SocketIo => format!("ws://{addr}/socket.io/?EIO=4&transport=websocket"),
+            Contender::HeraldPusher | Contender::HeraldPusherRest | Contender::Soketi | Contender::Sockudo => {
+                format!("ws://{addr}/app/{PUSHER_APP_KEY}")
+            }
         }
     }
 }
@@ -73,9 +124,14 @@ impl Contender {
 pub struct Environment {
     pub herald: PathBuf,
     pub peers: PathBuf,
+    /// The sockudo program (a path, or a name looked up on `PATH`).
+    pub sockudo: PathBuf,
+    /// An empty directory the Pusher peers run in, so no stray `.env` or
+    /// `config/config.toml` where the suite runs changes their settings.
+    pub scratch: PathBuf,
     pub nats_url: String,
     pub redis_url: String,
-    /// What Herald edges verify tokens with.
+    /// What Herald edges verify tokens with, and every Pusher app's secret.
     pub token_secret: String,
 }
 
@@ -170,7 +226,7 @@ pub async fn redis() -> Result<(Server, String)> {
 pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server, SocketAddr)> {
     let addr = free_addr()?;
     let command = match contender {
-        Contender::Herald => {
+        Contender::Herald | Contender::HeraldPusher | Contender::HeraldPusherRest => {
             let mut command = Command::new(&env.herald);
             command
                 .arg("edge")
@@ -178,6 +234,9 @@ pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server,
                 .env("HERALD_NATS_URL", &env.nats_url)
                 .env("HERALD_JWT_SECRET", &env.token_secret)
                 .env("HERALD_LOG", "warn");
+            if contender.speaks_pusher() {
+                pusher_app(&mut command, env);
+            }
             command
         }
         Contender::Uws => node(&env.peers, "uws.mjs", addr),
@@ -187,8 +246,68 @@ pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server,
             command.env("REDIS_URL", &env.redis_url);
             command
         }
+        Contender::Soketi => soketi(env, addr)?,
+        Contender::Sockudo => sockudo(env, addr)?,
     };
     Ok((Server::start(format!("{} on {addr}", contender.name()), command, addr).await?, addr))
+}
+
+/// The Pusher app for a Herald edge or router, as the contract names it.
+fn pusher_app(command: &mut Command, env: &Environment) {
+    command
+        .env("HERALD_PUSHER_APP_ID", PUSHER_APP_ID)
+        .env("HERALD_PUSHER_KEY", PUSHER_APP_KEY)
+        .env("HERALD_PUSHER_SECRET", &env.token_secret);
+}
+
+/// soketi on `addr` with the Pusher app, client events enabled, and its
+/// other settings left as shipped (no metrics; its `/usage` server on a
+/// free port, as it always starts one). See bench/peers/README.md.
+fn soketi(env: &Environment, addr: SocketAddr) -> Result<Command> {
+    let mut command = Command::new("node");
+    command
+        .arg(std::path::absolute(env.peers.join(SOKETI_SERVER))?)
+        .arg("start")
+        .current_dir(&env.scratch)
+        .env("SOKETI_HOST", addr.ip().to_string())
+        .env("SOKETI_PORT", addr.port().to_string())
+        .env("SOKETI_METRICS_HOST", "127.0.0.1")
+        .env("SOKETI_METRICS_SERVER_PORT", free_addr()?.port().to_string())
+        .env("SOKETI_DEFAULT_APP_ID", PUSHER_APP_ID)
+        .env("SOKETI_DEFAULT_APP_KEY", PUSHER_APP_KEY)
+        .env("SOKETI_DEFAULT_APP_SECRET", &env.token_secret)
+        .env("SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")
+        // Its closing waits this long after closing the sockets (3 s by
+        // default); the suite stops it after every step.
+        .env("SOKETI_SHUTDOWN_GRACE_PERIOD", "0")
+        // aws-sdk v2, which soketi loads for its SQS queue driver, prints
+        // an end-of-support notice on every start.
+        .env("AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE", "1");
+    Ok(command)
+}
+
+/// sockudo on `addr` with the Pusher app and client events enabled. Its
+/// defaults for one app (100 connections, 100 API calls a minute, 20 new
+/// WebSockets a minute per address) would refuse the load itself, so the
+/// connection limit and the rate limiter are off; metrics stay on, as
+/// shipped, on a free port. See bench/peers/README.md.
+fn sockudo(env: &Environment, addr: SocketAddr) -> Result<Command> {
+    let mut command = Command::new(&env.sockudo);
+    command
+        .current_dir(&env.scratch)
+        .env("HOST", addr.ip().to_string())
+        .env("PORT", addr.port().to_string())
+        .env("METRICS_HOST", "127.0.0.1")
+        .env("METRICS_PORT", free_addr()?.port().to_string())
+        .env("SOCKUDO_DEFAULT_APP_ID", PUSHER_APP_ID)
+        .env("SOCKUDO_DEFAULT_APP_KEY", PUSHER_APP_KEY)
+        .env("SOCKUDO_DEFAULT_APP_SECRET", &env.token_secret)
+        .env("SOCKUDO_DEFAULT_APP_ENABLE_CLIENT_MESSAGES", "true")
+        .env("SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS", "0")
+        .env("SOCKUDO_DEFAULT_APP_MAX_BACKEND_EVENTS_PER_SECOND", "1000000")
+        .env("RATE_LIMITER_ENABLED", "false")
+        .env("RUST_LOG", "warn");
+    Ok(command)
 }
 
 /// `node <peers>/<script>` listening on `addr`.
@@ -210,13 +329,27 @@ pub async fn echo_handler(env: &Environment, subject: &'static str) -> Result<Se
 /// A router with the routes in `routes_file`, its API key the token secret.
 pub async fn router(env: &Environment, routes_file: &Path) -> Result<Server> {
     let addr = free_addr()?;
+    let mut router = router_command(env, addr);
+    router.env("HERALD_ROUTES_FILE", routes_file);
+    Server::start("the router".to_owned(), router, addr).await
+}
+
+/// A router serving the Pusher app's HTTP API, and its base URL.
+pub async fn pusher_router(env: &Environment) -> Result<(Server, String)> {
+    let addr = free_addr()?;
+    let mut router = router_command(env, addr);
+    pusher_app(&mut router, env);
+    Ok((Server::start("the Pusher router".to_owned(), router, addr).await?, format!("http://{addr}")))
+}
+
+/// `herald router` on `addr`, its API key the token secret.
+fn router_command(env: &Environment, addr: SocketAddr) -> Command {
     let mut router = Command::new(&env.herald);
     router
         .arg("router")
         .env("HERALD_LISTEN", addr.to_string())
         .env("HERALD_API_KEY", &env.token_secret)
-        .env("HERALD_ROUTES_FILE", routes_file)
         .env("HERALD_NATS_URL", &env.nats_url)
         .env("HERALD_LOG", "warn");
-    Server::start("the router".to_owned(), router, addr).await
+    router
 }

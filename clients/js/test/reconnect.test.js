@@ -66,6 +66,34 @@ test('a restart: $disconnected, $reconnecting, $connected, and groups joined aga
   assert.equal(await more, 'after two restarts');
 });
 
+test('the first attempt after a lost connection is quick; the back-off starts after it', async (t) => {
+  // The default back-off, the one applications get, with the jitter pinned
+  // to the top of each window so the delays are exact.
+  t.mock.method(Math, 'random', () => 1);
+  const client = connect(server, { token: server.token('ivy') }, { backoff: {} });
+  t.after(() => client.close());
+  await next(client, '$connected');
+  const attempts = record(client, ['$reconnecting']);
+
+  const disconnected = next(client, '$disconnected');
+  await server.stopFront('SIGKILL'); // as when an edge dies: no close frame
+  assert.equal((await disconnected).code, 1006);
+  // The first attempt fails against the dead server; the second one is
+  // scheduled when it does.
+  while (attempts.length < 2) await sleep(10);
+  const reconnected = next(client, '$connected', { timeout: 10_000 });
+  await server.startFront();
+  await reconnected;
+
+  assert.deepEqual(
+    attempts.slice(0, 2).map((e) => e.details),
+    [
+      { attempt: 1, delayMs: 100 },
+      { attempt: 2, delayMs: 500 },
+    ],
+  );
+});
+
 test('a group left is not joined again', async (t) => {
   const client = connect(server, { token: server.token('bob') });
   t.after(() => client.close());

@@ -18,8 +18,14 @@
 //! Channels here are Herald group names: an app's channel `C` is the group
 //! `<app's group prefix>C`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+/// NATS header of a client event on a presence channel, naming the member
+/// (user id) that sent it: Pusher subscribers get it as `user_id`.
+pub const CLIENT_EVENT_USER_HEADER: &str = "Herald-Pusher-User";
 
 /// What a router or an edge asks every edge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +77,46 @@ pub struct MemberInfo {
     pub user_info: Option<Box<RawValue>>,
 }
 
+/// One channel across every edge: what a router answers channel queries
+/// with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelTotals {
+    /// Pusher connections subscribed, on every edge.
+    pub subscriptions: usize,
+    /// Presence channels: the distinct users, each once however many edges
+    /// and tabs it is on.
+    pub users: BTreeSet<String>,
+}
+
+/// Adds up the edges' answers to [`ChannelQuery::Channels`] or
+/// [`ChannelQuery::Channel`], by group; groups nobody holds are left out.
+pub fn merge_channels(answers: impl IntoIterator<Item = EdgeChannels>) -> BTreeMap<String, ChannelTotals> {
+    let mut totals: BTreeMap<String, ChannelTotals> = BTreeMap::new();
+    for channel in answers.into_iter().flat_map(|answer| answer.channels) {
+        if channel.subscriptions == 0 {
+            continue;
+        }
+        let total = totals.entry(channel.group).or_default();
+        total.subscriptions += channel.subscriptions;
+        total.users.extend(channel.users);
+    }
+    totals
+}
+
+/// The members of a presence channel across the edges' answers to
+/// [`ChannelQuery::Members`], each user once, by user id. A user on several
+/// edges keeps the info of the edge with the smallest id, so every router
+/// and edge merging the same answers agrees.
+pub fn merge_members(answers: impl IntoIterator<Item = EdgeMembers>) -> Vec<MemberInfo> {
+    let mut answers: Vec<EdgeMembers> = answers.into_iter().collect();
+    answers.sort_by(|a, b| a.edge.cmp(&b.edge));
+    let mut members: BTreeMap<String, MemberInfo> = BTreeMap::new();
+    for member in answers.into_iter().flat_map(|answer| answer.members) {
+        members.entry(member.user_id.clone()).or_insert(member);
+    }
+    members.into_values().collect()
+}
+
 /// A change of one edge's members of one presence channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberEvent {
@@ -107,6 +153,48 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn edge_channels(edge: &str, channels: &[(&str, usize, &[&str])]) -> EdgeChannels {
+        let channels = channels
+            .iter()
+            .map(|(group, subscriptions, users)| ChannelCount {
+                group: (*group).into(),
+                subscriptions: *subscriptions,
+                users: users.iter().map(|user| (*user).into()).collect(),
+            })
+            .collect();
+        EdgeChannels { edge: edge.into(), channels }
+    }
+
+    #[test]
+    fn channels_add_up_and_a_user_on_two_edges_counts_once() {
+        let totals = merge_channels([
+            edge_channels("e1", &[("presence-room", 2, &["1", "2"]), ("chat", 1, &[])]),
+            edge_channels("e2", &[("presence-room", 3, &["1", "3"]), ("idle", 0, &[])]),
+        ]);
+        assert_eq!(totals.keys().collect::<Vec<_>>(), ["chat", "presence-room"]);
+        let room = &totals["presence-room"];
+        assert_eq!(room.subscriptions, 5);
+        assert_eq!(room.users.iter().collect::<Vec<_>>(), ["1", "2", "3"]);
+        assert_eq!(totals["chat"], ChannelTotals { subscriptions: 1, users: BTreeSet::new() });
+        assert!(merge_channels([]).is_empty());
+    }
+
+    #[test]
+    fn members_are_each_user_once_with_the_smallest_edges_info() {
+        let member = |user: &str, info: &str| MemberInfo {
+            user_id: user.into(),
+            user_info: Some(RawValue::from_string(info.into()).unwrap()),
+        };
+        let answers = [
+            EdgeMembers { edge: "e2".into(), seq: 4, members: vec![member("1", r#""from e2""#), member("3", "3")] },
+            EdgeMembers { edge: "e1".into(), seq: 9, members: vec![member("2", "2"), member("1", r#""from e1""#)] },
+        ];
+        let members = merge_members(answers);
+        let ids: Vec<&str> = members.iter().map(|member| member.user_id.as_str()).collect();
+        assert_eq!(ids, ["1", "2", "3"]);
+        assert_eq!(members[0].user_info.as_ref().unwrap().get(), r#""from e1""#);
+    }
 
     #[test]
     fn queries_and_events_have_a_stable_json_form() {

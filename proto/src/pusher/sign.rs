@@ -79,25 +79,29 @@ pub fn webhook_signature(secret: &str, body: &[u8]) -> String {
     hex_mac(secret, &[body])
 }
 
-/// Why a REST call's signature was refused; each says what to fix.
+/// Why a REST call's signature was refused; each says what to fix, in
+/// Pusher's words where Pusher has them (its API answers these with 401 and
+/// the message as the body).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RestAuthError {
-    #[error("missing {0} in the query")]
+    #[error("Missing {0} in the query")]
     Missing(&'static str),
-    #[error("unknown auth_key")]
+    #[error("Unknown auth_key")]
     UnknownKey,
-    #[error("auth_version must be 1.0")]
+    #[error("Unsupported auth_version: it must be 1.0")]
     Version,
     #[error("auth_timestamp is not a number of seconds")]
     BadTimestamp,
     #[error(
-        "timestamp expired: auth_timestamp is {off} s away from the server's time (at most {REST_TIMESTAMP_TOLERANCE_SECS} s)"
+        "Timestamp expired: Given timestamp ({given}) not within {REST_TIMESTAMP_TOLERANCE_SECS}s of server time ({now})"
     )]
-    Stale { off: u64 },
-    #[error("body_md5 does not match the body")]
+    Stale { given: u64, now: u64 },
+    #[error("Invalid body_md5: it is not the MD5 of the body")]
     BodyMd5,
-    #[error("invalid signature: expected HMAC SHA256 hex digest of {to_sign:?}")]
-    Signature { to_sign: String },
+    #[error(
+        "Invalid signature: you should have sent HmacSHA256Hex({to_sign:?}, your_secret_key), but you sent {given:?}"
+    )]
+    Signature { to_sign: String, given: String },
 }
 
 /// A REST call as it arrived, for [`verify_rest`].
@@ -147,9 +151,8 @@ pub fn verify_rest(key: &str, secret: &str, call: &RestCall<'_>, now_secs: u64) 
         return Err(RestAuthError::Version);
     }
     let timestamp: u64 = param("auth_timestamp")?.parse().map_err(|_| RestAuthError::BadTimestamp)?;
-    let off = timestamp.abs_diff(now_secs);
-    if off > REST_TIMESTAMP_TOLERANCE_SECS {
-        return Err(RestAuthError::Stale { off });
+    if timestamp.abs_diff(now_secs) > REST_TIMESTAMP_TOLERANCE_SECS {
+        return Err(RestAuthError::Stale { given: timestamp, now: now_secs });
     }
     match param("body_md5") {
         Ok(md5) if md5 != body_md5(call.body) => return Err(RestAuthError::BodyMd5),
@@ -161,7 +164,7 @@ pub fn verify_rest(key: &str, secret: &str, call: &RestCall<'_>, now_secs: u64) 
     if verify_hex(secret, &[to_sign.as_bytes()], signature) {
         Ok(())
     } else {
-        Err(RestAuthError::Signature { to_sign })
+        Err(RestAuthError::Signature { to_sign, given: signature.to_owned() })
     }
 }
 
@@ -278,13 +281,25 @@ mod tests {
         let reordered = query.split('&').rev().collect::<Vec<_>>().join("&");
         assert_eq!(verify_rest(KEY, SECRET, &get(&reordered), 1000), Ok(()));
         let tampered = query.replace("user_count", "subscription_count");
-        assert!(matches!(verify_rest(KEY, SECRET, &get(&tampered), 1000), Err(RestAuthError::Signature { .. })));
+        let refused = verify_rest(KEY, SECRET, &get(&tampered), 1000).unwrap_err();
+        assert!(matches!(refused, RestAuthError::Signature { .. }));
+        assert!(
+            refused.to_string().starts_with(
+                r#"Invalid signature: you should have sent HmacSHA256Hex("GET\n/apps/3/channels\nauth_key="#
+            ),
+            "{refused}"
+        );
     }
 
     #[test]
     fn rest_refusals_say_why() {
         let at = 1_353_088_179;
-        assert_eq!(verify_rest(KEY, SECRET, &call(SIGNED_QUERY), at + 601), Err(RestAuthError::Stale { off: 601 }));
+        let stale = verify_rest(KEY, SECRET, &call(SIGNED_QUERY), at + 601).unwrap_err();
+        assert_eq!(stale, RestAuthError::Stale { given: at, now: at + 601 });
+        assert_eq!(
+            stale.to_string(),
+            "Timestamp expired: Given timestamp (1353088179) not within 600s of server time (1353088780)"
+        );
         assert_eq!(verify_rest(KEY, SECRET, &call(SIGNED_QUERY), at - 600), Ok(()));
         assert_eq!(verify_rest("otherkey", SECRET, &call(SIGNED_QUERY), at), Err(RestAuthError::UnknownKey));
         let other_body = RestCall { body: b"{}", ..call(SIGNED_QUERY) };

@@ -28,7 +28,11 @@
 //! - [`Pusher`]: pushes to clients and moves them between groups from any
 //!   backend, without a client action to answer.
 //! - [`Presence`]: who is online, across every edge.
+//! - [`edges`]: the live edges, from their heartbeats, and asking all of
+//!   them at once (what presence and the router's Pusher channel queries
+//!   are made of).
 
+pub mod edges;
 mod handler;
 pub mod presence;
 mod push;

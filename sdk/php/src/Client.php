@@ -7,9 +7,8 @@ namespace Herald;
 use Herald\Exception\ApiException;
 use Herald\Exception\ConnectionException;
 use Herald\Exception\InvalidArgumentException;
-use Herald\Http\CurlTransport;
-use Herald\Http\StreamTransport;
 use Herald\Http\Transport;
+use Herald\Http\Transports;
 
 /**
  * Herald's backend HTTP API (`/api/*` on a router, or on `herald dev`'s
@@ -59,7 +58,7 @@ final class Client
         if ($this->timeout <= 0 || $this->connectTimeout <= 0) {
             throw new InvalidArgumentException('timeouts must be positive');
         }
-        $this->transport = self::transport($options['transport'] ?? null);
+        $this->transport = Transports::choose($options['transport'] ?? null);
     }
 
     /**
@@ -167,18 +166,5 @@ final class Client
                 . substr($response->body, 0, 200));
         }
         return $answer;
-    }
-
-    private static function transport(mixed $choice): Transport
-    {
-        return match (true) {
-            $choice instanceof Transport => $choice,
-            $choice === 'curl' => extension_loaded('curl')
-                ? new CurlTransport()
-                : throw new InvalidArgumentException('transport "curl" needs ext-curl, which is not loaded'),
-            $choice === 'streams' => new StreamTransport(),
-            $choice === null => extension_loaded('curl') ? new CurlTransport() : new StreamTransport(),
-            default => throw new InvalidArgumentException('transport must be "curl", "streams" or a Transport'),
-        };
     }
 }

@@ -168,9 +168,22 @@ impl Bus {
         header: (&str, &str),
         payload: Bytes,
     ) -> Result<(), BusError> {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(header.0, header.1);
-        self.send(subject, None, Some(headers), payload).await
+        self.publish_with_headers(subject, &[header], payload).await
+    }
+
+    /// Publishes with headers (a Pusher client event carries its sender's
+    /// connection, to skip, and user id).
+    pub async fn publish_with_headers(
+        &self,
+        subject: String,
+        headers: &[(&str, &str)],
+        payload: Bytes,
+    ) -> Result<(), BusError> {
+        let mut map = async_nats::HeaderMap::new();
+        for (name, value) in headers {
+            map.insert(*name, *value);
+        }
+        self.send(subject, None, Some(map), payload).await
     }
 
     async fn send(

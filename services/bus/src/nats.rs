@@ -25,6 +25,22 @@ pub struct BusConfig {
 /// How long [`NatsBus::sync`] waits for its echo.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the connection waits on a silent server before pinging it. The
+/// client leaves a server after three unanswered pings, so a server that
+/// stops answering without closing the socket (its machine gone, its
+/// process frozen) is left for another in about three of these; at the
+/// library's default (60 s) every delivery through it would stop for three
+/// minutes. Any message from the server resets the wait, so a busy
+/// connection sends no pings at all.
+const PING_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long one attempt to connect to a server may take, greeting
+/// included. A frozen server's machine still accepts the connection and then
+/// says nothing; at the library's default (5 s) a reconnect that tries it
+/// first waits that long before trying the next. A live server greets at
+/// once.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A NATS connection.
 #[derive(Clone, Debug)]
 pub struct NatsBus {
@@ -65,6 +81,8 @@ impl NatsBus {
             .name(&config.name)
             .retry_on_initial_connect()
             .max_reconnects(None)
+            .ping_interval(PING_INTERVAL)
+            .connection_timeout(CONNECT_TIMEOUT)
             .event_callback(move |event| {
                 let (counting, connected_once) = (counting.clone(), connected_once.clone());
                 async move {

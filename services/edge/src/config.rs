@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use herald_proto::pusher::app::Apps;
 use herald_proto::subject::Subjects;
 use herald_settings::edge as settings;
 
@@ -26,6 +27,9 @@ pub struct EdgeConfig {
     pub origins: OriginPolicy,
     pub limits: Limits,
     pub timing: Timing,
+    /// The Pusher apps whose clients connect on `/app/<key>`; none turns
+    /// the Pusher protocol off.
+    pub pusher_apps: Apps,
 }
 
 /// Which `Origin` headers may open a WebSocket.
@@ -137,6 +141,7 @@ impl EdgeConfig {
             origins: settings::ALLOWED_ORIGINS.default_value().into(),
             limits: Limits::default(),
             timing: Timing::default(),
+            pusher_apps: Apps::default(),
         }
     }
 }

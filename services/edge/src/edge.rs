@@ -83,7 +83,7 @@ impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
-        let EdgeConfig { subjects, auth, origins, limits, timing, .. } = config;
+        let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, .. } = config;
         let metrics = Arc::new(Metrics::new(&bus));
         let edge_id = new_edge_id();
         let registry =
@@ -124,6 +124,7 @@ impl Edge {
         });
         let http = Arc::new(HttpContext {
             origins,
+            pusher_apps,
             verifier,
             routers,
             registry: registry.clone(),

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use herald_proto::pusher::app::App;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -25,6 +26,18 @@ pub(crate) enum Outbound {
     Frame(Utf8Bytes),
     /// Close after the frames queued before this one.
     Close(CloseRequest),
+}
+
+/// The protocol a session speaks, decided at its upgrade: deliveries pick
+/// the encoding of a message made for it (once per message and protocol,
+/// shared by every session speaking it).
+#[derive(Debug, Clone)]
+pub(crate) enum Wire {
+    /// Herald's own protocol on `/ws`: frames as backends published them.
+    Herald,
+    /// Pusher protocol 7 on `/app/<key>`, for this app (whose group prefix
+    /// turns a group back into the channel its clients know).
+    Pusher(Arc<App>),
 }
 
 /// How and why a session ends.
@@ -55,6 +68,8 @@ pub(crate) struct Mailbox {
 /// The part of a session other tasks may touch.
 #[derive(Debug)]
 pub(crate) struct Shared {
+    /// The protocol the session speaks, for deliveries to encode for.
+    wire: Wire,
     /// Frames the mailbox may hold. Bounded: a full mailbox means a slow
     /// consumer.
     capacity: usize,
@@ -98,8 +113,9 @@ enum Refused {
 
 impl SessionHandle {
     /// A handle and the mailbox its session reads.
-    pub fn new(capacity: usize) -> (SessionHandle, Mailbox, Arc<Shared>) {
+    pub fn new(capacity: usize, wire: Wire) -> (SessionHandle, Mailbox, Arc<Shared>) {
         let shared = Arc::new(Shared {
+            wire,
             capacity,
             full_since: AtomicU64::new(0),
             state: Mutex::default(),
@@ -107,6 +123,11 @@ impl SessionHandle {
             close_requested: Notify::new(),
         });
         (SessionHandle { shared: shared.clone() }, Mailbox { shared: shared.clone() }, shared)
+    }
+
+    /// The protocol the session speaks.
+    pub fn wire(&self) -> &Wire {
+        &self.shared.wire
     }
 
     /// Queues a frame without ever waiting. `now_ms` is the delivery clock,
@@ -237,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_full_mailbox_remembers_since_when() {
-        let (handle, mut rx, _) = SessionHandle::new(1);
+        let (handle, mut rx, _) = SessionHandle::new(1, Wire::Herald);
         assert_eq!(handle.offer(frame(), 10), Offer::Queued);
         assert_eq!(handle.offer(frame(), 20), Offer::Full { since_ms: 20 });
         assert_eq!(handle.offer(frame(), 30), Offer::Full { since_ms: 20 });
@@ -250,7 +271,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_close_wins_and_a_full_mailbox_closes_at_once() {
-        let (handle, _rx, shared) = SessionHandle::new(1);
+        let (handle, _rx, shared) = SessionHandle::new(1, Wire::Herald);
         assert_eq!(handle.offer(frame(), 1), Offer::Queued);
         handle.close_after_queued(CloseRequest::new(4000, "bye"));
         assert!(!handle.close_now(CloseRequest::new(1013, "later")));
@@ -259,7 +280,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_after_queued_goes_through_the_mailbox() {
-        let (handle, mut rx, _) = SessionHandle::new(4);
+        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
         handle.offer(frame(), 1);
         handle.close_after_queued(CloseRequest::new(4000, "bye"));
         assert!(matches!(rx.recv().await, Outbound::Frame(_)));
@@ -268,7 +289,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_session_wakes_for_a_frame() {
-        let (handle, mut rx, _) = SessionHandle::new(4);
+        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
         let receiving = tokio::spawn(async move { rx.recv().await });
         tokio::task::yield_now().await;
         assert_eq!(handle.offer(frame(), 1), Offer::Queued);
@@ -277,7 +298,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_wait_loses_nothing() {
-        let (handle, mut rx, _) = SessionHandle::new(4);
+        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
         // The wait is dropped after the frame was queued (its wake-up
         // consumed): the frame is still there for the next one.
         {
@@ -292,7 +313,7 @@ mod tests {
 
     #[test]
     fn an_emptied_mailbox_gives_back_what_a_burst_took() {
-        let (handle, mut rx, _) = SessionHandle::new(256);
+        let (handle, mut rx, _) = SessionHandle::new(256, Wire::Herald);
         for n in 1..=100 {
             assert_eq!(handle.offer(frame(), n), Offer::Queued);
         }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use herald_bus::Bus;
-use herald_metrics::{Outcome, OutcomeLabel, latency_histogram};
+use herald_metrics::{Outcome, OutcomeLabel, ReasonLabel, latency_histogram};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,22 +15,51 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+/// The client protocols sessions speak: the `protocol` label's values.
+/// A new endpoint (Socket.IO) adds a variant here and to [`ClientProtocol::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientProtocol {
+    /// Herald's own, on `/ws`.
+    Herald,
+    /// Pusher protocol 7, on `/app/<key>`.
+    Pusher,
+}
+
+impl ClientProtocol {
+    /// Every protocol, in the order of [`Metrics::sessions`]' series.
+    const ALL: [ClientProtocol; 2] = [ClientProtocol::Herald, ClientProtocol::Pusher];
+
+    fn label(self) -> &'static str {
+        match self {
+            ClientProtocol::Herald => "herald",
+            ClientProtocol::Pusher => "pusher",
+        }
+    }
+}
+
 /// The client protocol a session speaks, as a label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ProtocolLabel {
     protocol: &'static str,
 }
 
-/// Why something was refused or dropped, as a label.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct ReasonLabel {
-    reason: &'static str,
+/// The series of one protocol's sessions, looked up once.
+#[derive(Debug)]
+pub(crate) struct SessionSeries {
+    /// Sessions open now.
+    pub open: Gauge,
+    /// Sessions opened.
+    pub opened: Counter,
 }
 
-/// A close code, as a label: Herald's own and the standard ones by number,
-/// any other a client sends as `other`, so clients cannot grow the series.
+/// A session's end, as labels: its protocol, and its close code in
+/// Herald's terms (a Pusher session closed by the edge with 1012 is sent
+/// 4200 and counted 1012). Herald's own codes and the standard ones by
+/// number, any other a client sends as `other`, so clients cannot grow the
+/// series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct CloseLabel {
+    protocol: &'static str,
     code: String,
 }
 
@@ -54,10 +83,8 @@ pub(crate) struct Drops {
 pub(crate) struct Metrics {
     /// Everything below, for rendering.
     registry: Registry,
-    /// Sessions of Herald's own protocol open now.
-    pub sessions: Gauge,
-    /// Sessions of Herald's own protocol opened.
-    pub connections: Counter,
+    /// Sessions open and opened, one entry per [`ClientProtocol`].
+    sessions: [SessionSeries; ClientProtocol::ALL.len()],
     /// Upgrade requests refused, by reason.
     upgrades_refused: Family<ReasonLabel, Counter>,
     /// Frames received from clients.
@@ -91,12 +118,17 @@ impl Metrics {
         let mut registry = Registry::with_prefix("herald_edge");
         let sessions_by_protocol = Family::<ProtocolLabel, Gauge>::default();
         let connections_by_protocol = Family::<ProtocolLabel, Counter>::default();
-        let native = ProtocolLabel { protocol: "herald" };
+        let series = |protocol: ClientProtocol| {
+            let label = ProtocolLabel { protocol: protocol.label() };
+            SessionSeries {
+                open: sessions_by_protocol.get_or_create_owned(&label),
+                opened: connections_by_protocol.get_or_create_owned(&label),
+            }
+        };
         let dropped = Family::<ReasonLabel, Counter>::default();
         let drop = |reason| dropped.get_or_create_owned(&ReasonLabel { reason });
         let metrics = Metrics {
-            sessions: sessions_by_protocol.get_or_create_owned(&native),
-            connections: connections_by_protocol.get_or_create_owned(&native),
+            sessions: ClientProtocol::ALL.map(series),
             upgrades_refused: Family::default(),
             frames_received: Counter::default(),
             frames_sent: Counter::default(),
@@ -127,7 +159,7 @@ impl Metrics {
         r.register("frames_dropped", "Frames dropped or refused, by reason", dropped);
         r.register("slow_consumers", "Sessions closed with 1013 for not reading", metrics.slow_consumers.clone());
         r.register("bad_frames", "Client frames answered with a 400 error", metrics.bad_frames.clone());
-        r.register("sessions_closed", "Sessions ended, by close code", metrics.closes.clone());
+        r.register("sessions_closed", "Sessions ended, by protocol and close code", metrics.closes.clone());
         let help = "Client actions from the frame to the reply, by outcome";
         r.register_with_unit("action_duration", help, Unit::Seconds, metrics.actions.clone());
         let help = "User and group subscriptions held on the bus";
@@ -137,6 +169,12 @@ impl Metrics {
         r.register("draining", "1 while draining", metrics.draining.clone());
         r.register("ready", "1 while ready (/readyz): connected to the bus and not draining", metrics.ready.clone());
         Metrics { registry, ..metrics }
+    }
+
+    /// The session series of `protocol`.
+    pub fn sessions(&self, protocol: ClientProtocol) -> &SessionSeries {
+        let index = ClientProtocol::ALL.iter().position(|p| *p == protocol).expect("every protocol is in ALL");
+        &self.sessions[index]
     }
 
     /// Counts an upgrade refused with `status`: the status is the reason
@@ -151,14 +189,21 @@ impl Metrics {
             503 => "unavailable",
             _ => "other",
         };
+        self.upgrade_refused_for(reason);
+    }
+
+    /// Counts an upgrade refused for `reason`: the statuses' above, and a
+    /// Pusher connection's after its `101` (`unknown_app`,
+    /// `unsupported_protocol`).
+    pub fn upgrade_refused_for(&self, reason: &'static str) {
         self.upgrades_refused.get_or_create(&ReasonLabel { reason }).inc();
     }
 
-    /// Counts a session that ended with `code`.
-    pub fn session_closed(&self, code: u16) {
+    /// Counts a session of `protocol` that ended with `code`.
+    pub fn session_closed(&self, protocol: ClientProtocol, code: u16) {
         let known = matches!(code, 1000..=1015 | 4000..=4001);
         let code = if known { code.to_string() } else { "other".to_owned() };
-        self.closes.get_or_create(&CloseLabel { code }).inc();
+        self.closes.get_or_create(&CloseLabel { protocol: protocol.label(), code }).inc();
     }
 
     /// Records a client action answered after `elapsed`, with error `code`
@@ -182,20 +227,21 @@ mod tests {
     fn renders_counters_gauges_and_labels() {
         let metrics = Metrics::new(&Bus::local());
         metrics.frames_sent.inc();
-        metrics.sessions.inc();
+        metrics.sessions(ClientProtocol::Pusher).open.inc();
         metrics.dropped.rate_limit.inc();
-        metrics.session_closed(1013);
-        metrics.session_closed(3999);
+        metrics.session_closed(ClientProtocol::Herald, 1013);
+        metrics.session_closed(ClientProtocol::Pusher, 3999);
         metrics.upgrade_refused(http::StatusCode::UNAUTHORIZED);
         metrics.action_answered(Duration::from_millis(3), Some(504));
         let text = metrics.render();
         for line in [
             "# TYPE herald_edge_frames_sent_total counter\nherald_edge_frames_sent_total 1\n",
-            "herald_edge_sessions{protocol=\"herald\"} 1\n",
+            "herald_edge_sessions{protocol=\"herald\"} 0\n",
+            "herald_edge_sessions{protocol=\"pusher\"} 1\n",
             "herald_edge_frames_dropped_total{reason=\"rate_limit\"} 1\n",
             "herald_edge_frames_dropped_total{reason=\"mailbox_full\"} 0\n",
-            "herald_edge_sessions_closed_total{code=\"1013\"} 1\n",
-            "herald_edge_sessions_closed_total{code=\"other\"} 1\n",
+            "herald_edge_sessions_closed_total{protocol=\"herald\",code=\"1013\"} 1\n",
+            "herald_edge_sessions_closed_total{protocol=\"pusher\",code=\"other\"} 1\n",
             "herald_edge_upgrades_refused_total{reason=\"unauthorized\"} 1\n",
             "herald_edge_action_duration_seconds_count{outcome=\"failed\"} 1\n",
             "herald_edge_bus_reconnects_total 0\n",

@@ -36,6 +36,7 @@ impl SettingList for EdgeCommand {
         nats::SUBJECTS,
         herald_settings::edge::SETTINGS,
         herald_settings::edge::SESSIONS,
+        herald_settings::pusher::APPS,
     ];
 }
 
@@ -56,7 +57,8 @@ impl EdgeSettings {
         let Nats { bus, subjects } = Nats::read(settings, "herald-edge")?;
         let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
         let edge = read_config(settings, own, subjects, read_key(settings)?)?;
-        if edge.auth.key.is_none() && !edge.auth.allow_anonymous {
+        // Pusher clients need no token: an app lets them in.
+        if edge.auth.key.is_none() && !edge.auth.allow_anonymous && edge.pusher_apps.is_empty() {
             return Err(SettingError::missing(
                 &JWT_SECRET,
                 "set it (HS256) or HERALD_JWT_PUBLIC_KEY_FILE (RS256/ES256), \
@@ -112,6 +114,7 @@ pub fn read_config(
             drain_timeout: settings.get(&DRAIN_TIMEOUT_MS)?,
             action_timeout: settings.get(&ACTION_TIMEOUT_MS)?,
         },
+        pusher_apps: crate::pusher::read_apps(settings)?,
     })
 }
 

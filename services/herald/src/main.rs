@@ -12,6 +12,7 @@
 //! - [`signal`]: SIGTERM and SIGINT, and serving until one arrives.
 //! - [`edge`]: `herald edge`.
 //! - [`router`]: `herald router`.
+//! - [`pusher`]: the Pusher apps edges and routers both read.
 //! - [`dev`]: `herald dev`, the edge, a router and the example handlers in
 //!   one process, on an in-process bus.
 //!
@@ -28,6 +29,7 @@
 mod dev;
 mod edge;
 mod nats;
+mod pusher;
 mod router;
 mod signal;
 mod telemetry;

@@ -36,6 +36,7 @@ impl SettingList for RouterCommand {
         herald_settings::router::ROUTES,
         herald_settings::router::TUNING,
         herald_settings::router::PUSH_PORT,
+        herald_settings::pusher::APPS,
     ];
 }
 
@@ -65,6 +66,7 @@ impl RouterSettings {
         router.subjects = subjects;
         read_routes(settings, &mut router)?;
         tune(settings, &mut router)?;
+        router.pusher_apps = crate::pusher::read_apps(settings)?;
         Ok(RouterSettings { router, bus })
     }
 }

@@ -119,6 +119,13 @@ pub struct OutcomeLabel {
     pub outcome: Outcome,
 }
 
+/// Why something was refused or dropped, as a label: a fixed set of values
+/// each service names where it counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 #[cfg(test)]
 mod tests {
     use prometheus_client::metrics::counter::Counter;

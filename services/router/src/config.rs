@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use herald_proto::pusher::app::Apps;
 use herald_proto::subject::Subjects;
 use herald_settings::router as settings;
 
@@ -36,6 +37,9 @@ pub struct RouterConfig {
     pub presence_timeout: Duration,
     /// The Workerman-style push port; `None`: off.
     pub push_port: Option<PushPortConfig>,
+    /// The Pusher apps whose HTTP API and webhooks this router serves;
+    /// none: the Pusher API answers 404.
+    pub pusher_apps: Apps,
 }
 
 impl RouterConfig {
@@ -52,6 +56,7 @@ impl RouterConfig {
             max_body_bytes: settings::MAX_API_BODY_BYTES.default_value(),
             presence_timeout: settings::PRESENCE_TIMEOUT_MS.default_value(),
             push_port: None,
+            pusher_apps: Apps::default(),
         }
     }
 }

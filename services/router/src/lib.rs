@@ -21,6 +21,7 @@
 //! - `metrics`: counters for `/metrics`.
 //! - [`push_port`]: the Workerman-compatible push port (a JSON object per
 //!   line on plain TCP, answered `ok`/`fail`), off unless configured.
+//! - `pusher`: Pusher's HTTP API under `/apps/<id>/`, and Pusher webhooks.
 
 mod actions;
 mod api;
@@ -30,6 +31,7 @@ mod error;
 mod metrics;
 mod notices;
 pub mod push_port;
+mod pusher;
 mod reload;
 mod router;
 pub mod routes;

@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::pusher::PusherMetrics;
+
 /// The route label of an action no route takes: client input never
 /// becomes a label value.
 pub(crate) const NO_ROUTE: &str = "none";
@@ -63,8 +65,9 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    /// The router's metrics, with the bus's reconnections among them.
-    pub fn new(bus: &Bus) -> Metrics {
+    /// The router's metrics, with the bus's reconnections and the Pusher
+    /// API's metrics among them.
+    pub fn new(bus: &Bus, pusher: &PusherMetrics) -> Metrics {
         let mut registry = Registry::with_prefix("herald_router");
         let metrics = Metrics {
             requests: Counter::default(),
@@ -99,6 +102,7 @@ impl Metrics {
         r.register("live_edges", "Edges heard from recently", metrics.live_edges.clone());
         r.register("bus_connected", "1 while connected to the bus", metrics.bus_connected.clone());
         r.register("bus_reconnects", "Reconnections to the bus after an outage", bus.reconnects());
+        pusher.register(r);
         Metrics { registry, ..metrics }
     }
 

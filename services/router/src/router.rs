@@ -20,6 +20,8 @@ use crate::error::RouterError;
 use crate::metrics::Metrics;
 use crate::notices::{self, EVENTS_QUEUE};
 use crate::push_port::{PushPort, PushTarget};
+use crate::pusher::PusherApi;
+use crate::pusher::webhooks::WebhookSender;
 use crate::reload::{RouteReloader, check_webhook_secret};
 
 /// A router's work without an HTTP listener of its own: it answers handler
@@ -44,6 +46,8 @@ pub struct RouterCore {
     events: Subscription,
     /// The push port, bound, when configured.
     push_port: Option<PushPort>,
+    /// Sends Pusher webhooks, when an app has a webhook URL.
+    webhooks: Option<WebhookSender>,
 }
 
 /// A router with its own HTTP listener, ready to [`run`](Router::run).
@@ -71,16 +75,27 @@ impl RouterCore {
         // one NATS already uses. Installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let RouterConfig {
-            subjects, api_key, routes, routes_file, webhook_secret, max_inflight, max_body_bytes, ..
+            subjects,
+            api_key,
+            routes,
+            routes_file,
+            webhook_secret,
+            max_inflight,
+            max_body_bytes,
+            pusher_apps,
+            ..
         } = config;
         let actions = bus.queue_subscribe(subjects.router_actions(), ACTIONS_QUEUE.to_owned()).await?;
         let events = bus.queue_subscribe(subjects.event_disconnect(), EVENTS_QUEUE.to_owned()).await?;
         let presence = Presence::start(bus.clone(), subjects.clone(), config.presence_timeout).await?;
+        let pusher = PusherApi::new(pusher_apps, bus.clone(), subjects.clone(), presence.edges().clone());
+        let webhooks =
+            WebhookSender::subscribe(&bus, &subjects, pusher.apps().iter().cloned(), pusher.metrics().clone()).await?;
         if let Err(e) = bus.sync().await {
             // NATS is down: the client subscribes as soon as it is back.
             tracing::warn!(error = %e, "NATS has not confirmed the router's subscriptions; serving anyway");
         }
-        let metrics = Arc::new(Metrics::new(&bus));
+        let metrics = Arc::new(Metrics::new(&bus, pusher.metrics()));
         let dispatcher = Arc::new(Dispatcher::new(bus.clone(), routes, webhook_secret, metrics.clone()));
         let api = Arc::new(ApiState {
             bus: bus.clone(),
@@ -89,8 +104,20 @@ impl RouterCore {
             max_body_bytes,
             presence,
             metrics: metrics.clone(),
+            pusher: Arc::new(pusher),
         });
-        Ok(RouterCore { api, dispatcher, metrics, bus, max_inflight, routes_file, actions, events, push_port })
+        Ok(RouterCore {
+            api,
+            dispatcher,
+            metrics,
+            bus,
+            max_inflight,
+            routes_file,
+            actions,
+            events,
+            push_port,
+            webhooks,
+        })
     }
 
     /// Where the push port listens, when it is on.
@@ -115,7 +142,7 @@ impl RouterCore {
     /// them (the other routers get them), finishes the ones in flight and
     /// the `$disconnect` notices on their way, and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let RouterCore { api, dispatcher, metrics, bus, max_inflight, actions, events, push_port, .. } = self;
+        let RouterCore { api, dispatcher, metrics, bus, max_inflight, actions, events, push_port, webhooks, .. } = self;
         let stop = CancellationToken::new();
         let working = async {
             tokio::join!(
@@ -131,13 +158,18 @@ impl RouterCore {
                 port.run(PushTarget::of(&api), stop.cancelled()).await;
             }
         };
+        let sending = async {
+            if let Some(sender) = webhooks {
+                sender.run(stop.cancelled()).await;
+            }
+        };
         let stopping = async {
             tokio::select! {
                 () = shutdown => stop.cancel(),
                 () = stop.cancelled() => {}
             }
         };
-        tokio::join!(working, pushing, stopping);
+        tokio::join!(working, pushing, sending, stopping);
     }
 }
 

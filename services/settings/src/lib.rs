@@ -19,7 +19,7 @@
 //! - [`value`]: how values are read from text (numbers with a minimum,
 //!   milliseconds, booleans, addresses, lists).
 //! - The catalogue, one module per part of Herald, each a few groups:
-//!   [`logging`], [`nats`], [`edge`], [`router`], [`dev`].
+//!   [`logging`], [`nats`], [`edge`], [`router`], [`pusher`], [`dev`].
 //! - With `read`: `reader` ([`Settings`]: flags, then `HERALD_*` variables,
 //!   then the config file, then defaults), `flags` (clap), `file` (the TOML
 //!   file, with sections) and `error` ([`SettingError`], one line each).
@@ -31,6 +31,7 @@ pub mod dev;
 pub mod edge;
 pub mod logging;
 pub mod nats;
+pub mod pusher;
 pub mod router;
 
 #[cfg(feature = "read")]

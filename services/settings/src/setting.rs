@@ -94,6 +94,17 @@ impl<T> Setting<T> {
         Setting { spec: Spec { name, value_name, doc, default: None, secret: false }, parse }
     }
 
+    /// A setting that is unset unless given, whose value holds a secret
+    /// and is kept out of error messages (a table of credentials, say).
+    pub const fn optional_secret(
+        name: &'static str,
+        doc: &'static [&'static str],
+        value_name: &'static str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Setting<T> {
+        Setting { spec: Spec { name, value_name, doc, default: None, secret: true }, parse }
+    }
+
     /// The default value, for the libraries' own defaults.
     ///
     /// # Panics
@@ -138,8 +149,8 @@ impl<T> fmt::Debug for Setting<T> {
 /// }
 /// ```
 ///
-/// `new`, `optional` and `secret` are [`Setting`]'s constructors, given
-/// everything but the name and the doc.
+/// `new`, `optional`, `optional_secret` and `secret` are [`Setting`]'s
+/// constructors, given everything but the name and the doc.
 macro_rules! settings {
     (
         $(#[doc = $group_doc:literal])*

@@ -48,16 +48,9 @@ pub struct App {
     pub key: String,
 }
 
-/// `APPS` as inline TOML, which is how the config file hands over an array
-/// of tables, and how a flag or a variable gives it.
+/// `APPS` as inline TOML.
 fn apps(value: &str) -> Result<Vec<App>, String> {
-    #[derive(Deserialize)]
-    struct Value {
-        value: Vec<App>,
-    }
-    toml::from_str::<Value>(&format!("value = {value}"))
-        .map(|apps| apps.value)
-        .map_err(|e| format!("expected apps like [{{ id = \"1\", key = \"k\" }}]: {}", e.message()))
+    crate::value::inline_tables(value, r#"apps like [{ id = "1", key = "k" }]"#)
 }
 
 /// The command.

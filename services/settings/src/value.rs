@@ -13,6 +13,19 @@ pub fn text(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
+/// An array of tables, as inline TOML: how the config file hands over
+/// `[[section.name]]` tables, and how a flag or a variable gives them.
+/// `example` shows the expected shape in the error.
+pub fn inline_tables<T: serde::de::DeserializeOwned>(value: &str, example: &str) -> Result<Vec<T>, String> {
+    #[derive(serde::Deserialize)]
+    struct Value<T> {
+        value: Vec<T>,
+    }
+    toml::from_str::<Value<T>>(&format!("value = {value}"))
+        .map(|tables| tables.value)
+        .map_err(|e| format!("expected {example}: {}", e.message()))
+}
+
 /// A file's path, as given.
 pub fn path(value: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(value))

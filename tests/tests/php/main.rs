@@ -37,5 +37,6 @@ mod example;
 mod handler;
 mod nats;
 mod push;
+mod pusher;
 mod sdk;
 mod setup;

@@ -63,7 +63,7 @@ while (($line = fgets(STDIN)) !== false) {
     } catch (Throwable $e) {
         $answer = ['error' => [
             'class' => $e::class,
-            'status' => $e instanceof ApiException ? $e->getStatus() : null,
+            'status' => $e instanceof ApiException || $e instanceof Herald\Pusher\ApiErrorException ? $e->getStatus() : null,
             'message' => $e->getMessage(),
         ]];
     }

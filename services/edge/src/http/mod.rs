@@ -2,8 +2,8 @@
 //! `/metrics`, and a [`Fallback`] for every other path.
 //!
 //! This file serves connections and routes requests by path; `upgrade`
-//! decides upgrades. A client protocol is a path here and an upgrade there,
-//! on the same session machinery.
+//! decides upgrades. A client protocol is a path here and an upgrade there
+//! (`/ws` Herald's, `/app/<key>` Pusher's), on the same session machinery.
 
 mod upgrade;
 
@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use herald_bus::Bus;
+use herald_proto::pusher::app::Apps;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -31,6 +32,9 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::routers::Routers;
 use crate::session::SessionContext;
+
+/// Where Pusher clients connect: `/app/<key>`.
+const PUSHER_PATH: &str = "/app/";
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +63,8 @@ pub(crate) struct HttpContext {
     /// Upgrades are tracked by it and refused once it has begun.
     pub drain: Drain,
     pub metrics: Arc<Metrics>,
+    /// The Pusher apps `/app/<key>` serves; none: that path is 404.
+    pub pusher_apps: Apps,
     /// Handed to every session an upgrade starts.
     pub sessions: Arc<SessionContext>,
     /// Serves the paths the edge does not, if set.
@@ -94,6 +100,11 @@ async fn route(ctx: &Arc<HttpContext>, request: Request<Incoming>) -> Response<B
     match (request.method(), request.uri().path()) {
         // Tracked with the sessions: a drain waits for an upgrade in flight.
         (&Method::GET, "/ws") => ctx.drain.track_upgrade(upgrade::websocket(ctx, request)).await,
+        // Decided without waiting on anything, so nothing for a drain to track.
+        (&Method::GET, path) if path.starts_with(PUSHER_PATH) => {
+            let key = path[PUSHER_PATH.len()..].to_owned();
+            upgrade::pusher(ctx, request, &key)
+        }
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => readiness(ctx),
         (&Method::GET, "/metrics") => metrics(ctx),

@@ -5,7 +5,8 @@
 //! Two steps, kept apart: [`handshake_key`] checks the request is a
 //! WebSocket upgrade at all, and [`admit`] decides who the connection is,
 //! whatever protocol it will speak. [`websocket`] puts them together for
-//! `/ws`, Herald's own protocol.
+//! `/ws`, Herald's own protocol; [`pusher`] for `/app/<key>`, where the
+//! app key is the gate and the session's protocol is Pusher's.
 
 use std::sync::Arc;
 
@@ -19,11 +20,17 @@ use hyper::body::Incoming;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use herald_proto::conn_id::ConnId;
+use herald_proto::pusher::app::App;
+use herald_proto::pusher::codes;
+use herald_proto::pusher::socket_id::SocketId;
 
 use super::{Body, HttpContext, full, text};
 use crate::auth::Identity;
 use crate::connect::{self, Refusal};
-use crate::session;
+use crate::session::{self, Protocol, PusherSession};
+
+/// The only Pusher protocol version spoken.
+const PUSHER_PROTOCOL: &str = "7";
 
 /// Answers an upgrade request on `/ws`: `101` and a session, or the reason
 /// why not.
@@ -38,13 +45,73 @@ pub(super) async fn websocket(ctx: &Arc<HttpContext>, mut request: Request<Incom
         Err(refusal) => return refuse(ctx, refusal),
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    session::start(&ctx.sessions, on_upgrade, conn, identity);
+    session::start(&ctx.sessions, on_upgrade, conn, identity, Protocol::Herald);
+    switching_protocols(&accept_key)
+}
+
+/// Answers an upgrade request on `/app/<key>`. A request that is no
+/// WebSocket upgrade, from a refused origin, or while draining gets a plain
+/// status like on `/ws`; with no Pusher app configured the path is 404.
+/// An unknown key or protocol version is answered the way Pusher clients
+/// understand: the upgrade succeeds, then `pusher:error` and a close with
+/// its code (4001, 4007, 4008), so pusher-js does not retry.
+pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key: &str) -> Response<Body> {
+    if ctx.pusher_apps.is_empty() {
+        return text(StatusCode::NOT_FOUND, "no Pusher app is configured");
+    }
+    let conn = ctx.registry.new_conn_id();
+    let accepted = taking_upgrades(ctx)
+        .and_then(|()| handshake_key(request.headers()))
+        .and_then(|accept_key| check_origin(ctx, &request).map(|()| accept_key));
+    let accept_key = match accepted {
+        Ok(accept_key) => accept_key,
+        Err(refusal) => return refuse(ctx, refusal),
+    };
+    let Some(socket_id) = SocketId::of(&conn) else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "this edge's connection ids have no socket id");
+    };
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    match pusher_app(ctx, key, request.uri().query()) {
+        Ok(app) => {
+            let protocol = Protocol::Pusher(Box::new(PusherSession::new(app.clone(), socket_id)));
+            session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
+        }
+        Err((code, message)) => {
+            let reason = if code == codes::APP_NOT_FOUND { "unknown_app" } else { "unsupported_protocol" };
+            ctx.metrics.upgrade_refused_for(reason);
+            session::refuse_pusher(&ctx.sessions, on_upgrade, code, message);
+        }
+    }
+    switching_protocols(&accept_key)
+}
+
+/// The app a Pusher connection is for, or the Pusher close code and
+/// message that refuse it.
+fn pusher_app<'a>(ctx: &'a HttpContext, key: &str, query: Option<&str>) -> Result<&'a Arc<App>, (u16, String)> {
+    let protocol = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == "protocol")
+        .map(|(_, version)| version.into_owned());
+    match protocol.as_deref() {
+        None => return Err((codes::NO_PROTOCOL, "no protocol version given: connect with ?protocol=7".to_owned())),
+        Some(PUSHER_PROTOCOL) => {}
+        Some(other) => {
+            return Err((
+                codes::UNSUPPORTED_PROTOCOL,
+                format!("unsupported protocol version {other:?}: this server speaks 7"),
+            ));
+        }
+    }
+    ctx.pusher_apps.by_key(key).ok_or_else(|| (codes::APP_NOT_FOUND, format!("no app with key {key:?}")))
+}
+
+/// The `101` that completes a WebSocket handshake.
+fn switching_protocols(accept_key: &str) -> Response<Body> {
     let mut response = Response::new(full(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = response.headers_mut();
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(&accept_key).expect("base64 is a valid header value"));
+    headers.insert(SEC_WEBSOCKET_ACCEPT, HeaderValue::from_str(accept_key).expect("base64 is a valid header value"));
     response
 }
 
@@ -84,10 +151,7 @@ fn taking_upgrades(ctx: &HttpContext) -> Result<(), Refusal> {
 /// Decides whether an upgrade becomes a session, and who it is: a valid
 /// token is used as it is; without one, the `$connect` route decides.
 async fn admit(ctx: &HttpContext, conn: &ConnId, request: &Request<Incoming>) -> Result<Identity, Refusal> {
-    let origin = request.headers().get(ORIGIN).and_then(|origin| origin.to_str().ok());
-    if !ctx.origins.allows(origin) {
-        return Err((StatusCode::FORBIDDEN, "origin not allowed".to_owned()));
-    }
+    check_origin(ctx, request)?;
     let identity = match token_of(request) {
         Some(token) => ctx.verifier.verify(&token).map_err(|e| (StatusCode::UNAUTHORIZED, e.to_string()))?,
         None => connect::authenticate(&ctx.routers, &ctx.verifier, conn, request.headers()).await?,
@@ -95,6 +159,15 @@ async fn admit(ctx: &HttpContext, conn: &ConnId, request: &Request<Incoming>) ->
     // A drain may have begun while `$connect` was asked.
     taking_upgrades(ctx)?;
     Ok(identity)
+}
+
+/// Refuses browsers on origins that are not allowed.
+fn check_origin<B>(ctx: &HttpContext, request: &Request<B>) -> Result<(), Refusal> {
+    let origin = request.headers().get(ORIGIN).and_then(|origin| origin.to_str().ok());
+    if !ctx.origins.allows(origin) {
+        return Err((StatusCode::FORBIDDEN, "origin not allowed".to_owned()));
+    }
+    Ok(())
 }
 
 /// The token of an upgrade: `?token=` or `Authorization: Bearer`.

@@ -2,17 +2,96 @@
 //! becomes one reference-counted frame, shared by every session it goes to
 //! and queued without ever waiting, so a slow session cannot hold up the
 //! others.
+//!
+//! Sessions of another protocol (Pusher) get the message in their encoding,
+//! made at most once per message (and per app group prefix, which names
+//! the channel) the first time one of them is found among the receivers
+//! ([`Fanout`]); a message with no such receiver costs nothing more.
 
 use std::time::Duration;
 
 use herald_bus::BusMessage;
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
+use herald_proto::pusher::channel::user_channel;
+use herald_proto::pusher::cluster::CLIENT_EVENT_USER_HEADER;
+use herald_proto::pusher::frame::event_from_herald;
 use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Registry;
-use crate::handle::{CloseRequest, Offer, SessionHandle};
+use crate::handle::{CloseRequest, Offer, SessionHandle, Wire};
+
+/// Whom a bus message was addressed to, which names its Pusher channel.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Addressee<'a> {
+    /// A group: the channel is the group less the app's prefix.
+    Group(&'a str),
+    /// A user: the user channel of a signed-in Pusher connection.
+    User(&'a str),
+    /// One connection, or everyone: no channel (pusher-js's
+    /// connection-wide bindings get it).
+    Connection,
+}
+
+/// One message on its way to the sessions it is for, in each encoding they
+/// need, each made once.
+pub(super) struct Fanout<'a> {
+    /// The frame as published: what Herald sessions get.
+    frame: Utf8Bytes,
+    addressee: Addressee<'a>,
+    /// The sender of a Pusher client event on a presence channel.
+    sender: Option<&'a str>,
+    /// The Pusher encodings made so far, by app group prefix; `None` when
+    /// the message has no Pusher form (it is not a Herald frame, or the
+    /// group is not under that prefix). Nearly always one entry.
+    pusher: Vec<(&'a str, Option<Utf8Bytes>)>,
+}
+
+impl<'a> Fanout<'a> {
+    /// `message`'s frame (see [`Registry::frame_of`]) on its way to `addressee`.
+    pub fn new(frame: Utf8Bytes, addressee: Addressee<'a>, message: &'a BusMessage) -> Fanout<'a> {
+        Fanout::with_sender(frame, addressee, message.header(CLIENT_EVENT_USER_HEADER))
+    }
+
+    fn with_sender(frame: Utf8Bytes, addressee: Addressee<'a>, sender: Option<&'a str>) -> Fanout<'a> {
+        Fanout { frame, addressee, sender, pusher: Vec::new() }
+    }
+
+    /// The frame for a session speaking `wire`, if it has one.
+    pub fn frame_for(&mut self, wire: &'a Wire) -> Option<Utf8Bytes> {
+        let app = match wire {
+            Wire::Herald => return Some(self.frame.clone()),
+            Wire::Pusher(app) => app,
+        };
+        let prefix = app.group_prefix.as_str();
+        if let Some((_, encoded)) = self.pusher.iter().find(|(made_for, _)| *made_for == prefix) {
+            return encoded.clone();
+        }
+        let encoded = self.encode_pusher(prefix);
+        self.pusher.push((prefix, encoded.clone()));
+        encoded
+    }
+
+    fn encode_pusher(&self, prefix: &str) -> Option<Utf8Bytes> {
+        let user_channel_name;
+        let channel = match self.addressee {
+            Addressee::Group(group) => Some(group.strip_prefix(prefix)?),
+            Addressee::User(user) => {
+                user_channel_name = user_channel(user);
+                Some(user_channel_name.as_str())
+            }
+            Addressee::Connection => None,
+        };
+        match event_from_herald(&self.frame, channel, self.sender) {
+            Ok(event) => Some(Utf8Bytes::from(event)),
+            Err(e) => {
+                tracing::debug!(error = %e, "a message with no Pusher form is not delivered to Pusher clients");
+                None
+            }
+        }
+    }
+}
 
 impl Registry {
     /// The frame a bus message becomes: its payload as it is, once checked to
@@ -50,5 +129,57 @@ impl Registry {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use herald_proto::pusher::app::App;
+
+    use super::*;
+
+    const FRAME: &str = r#"{"action":"msg","details":{"a":1}}"#;
+
+    fn pusher(prefix: &str) -> Wire {
+        Wire::Pusher(Arc::new(App { group_prefix: prefix.into(), ..App::new("1", "k", "s") }))
+    }
+
+    #[test]
+    fn each_protocol_gets_one_encoding_shared_by_its_sessions() {
+        let (first, second) = (pusher(""), pusher(""));
+        let mut fanout = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::Group("chat"), None);
+        assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), FRAME);
+        let a = fanout.frame_for(&first).unwrap();
+        let b = fanout.frame_for(&second).unwrap();
+        assert_eq!(a.as_str(), r#"{"event":"msg","channel":"chat","data":"{\"a\":1}"}"#);
+        assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "encoded once, shared");
+        assert_eq!(fanout.pusher.len(), 1);
+    }
+
+    #[test]
+    fn the_channel_is_the_group_less_the_apps_prefix() {
+        let mut fanout = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::Group("two:chat"), None);
+        let (two, one) = (pusher("two:"), pusher("one:"));
+        assert!(fanout.frame_for(&two).unwrap().as_str().contains(r#""channel":"chat""#));
+        assert!(fanout.frame_for(&one).is_none(), "not this app's group");
+    }
+
+    #[test]
+    fn users_get_their_user_channel_connections_none_and_senders_are_named() {
+        let mut to_user = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::User("7"), None);
+        assert!(to_user.frame_for(&pusher("")).unwrap().as_str().contains(r##""channel":"#server-to-user-7""##));
+        let mut to_conn = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::Connection, Some("u1"));
+        let frame = to_conn.frame_for(&pusher("")).unwrap();
+        assert!(!frame.as_str().contains("channel") && frame.as_str().contains(r#""user_id":"u1""#), "{frame}");
+    }
+
+    #[test]
+    fn a_message_that_is_no_herald_frame_reaches_herald_sessions_only() {
+        let mut fanout = Fanout::with_sender(Utf8Bytes::from_static("[1,2]"), Addressee::Group("chat"), None);
+        let wire = pusher("");
+        assert!(fanout.frame_for(&wire).is_none());
+        assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), "[1,2]");
     }
 }

@@ -12,6 +12,7 @@ use herald_proto::subject::decode_token;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::Registry;
+use super::delivery::{Addressee, Fanout};
 use super::readiness::{readiness, wait_subscribed};
 use crate::handle::CloseRequest;
 
@@ -73,9 +74,13 @@ impl Registry {
             EdgeRoute::All => {
                 let Some(frame) = self.frame_of(&message) else { return };
                 let excluded = self.excluded_local(&message);
-                for (local, entry) in &self.read().conns {
-                    if Some(*local) != excluded {
-                        self.offer(&entry.handle, frame.clone());
+                let state = self.read();
+                let mut fanout = Fanout::new(frame, Addressee::Connection, &message);
+                for (local, entry) in &state.conns {
+                    if Some(*local) != excluded
+                        && let Some(frame) = fanout.frame_for(entry.handle.wire())
+                    {
+                        self.offer(&entry.handle, frame);
                     }
                 }
             }
@@ -85,7 +90,11 @@ impl Registry {
                     return;
                 }
                 let Some(frame) = self.frame_of(&message) else { return };
-                if let Some(entry) = self.read().conns.get(&local) {
+                let state = self.read();
+                if let Some(entry) = state.conns.get(&local)
+                    && let Some(frame) =
+                        Fanout::new(frame, Addressee::Connection, &message).frame_for(entry.handle.wire())
+                {
                     self.offer(&entry.handle, frame);
                 }
             }

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use herald_bus::BusMessage;
 use tokio_util::task::AbortOnDropHandle;
 
+use super::delivery::{Addressee, Fanout};
 use super::readiness::{Ready, Subscribed, readiness};
 use super::{Registry, State};
 use crate::handle::SessionHandle;
@@ -81,14 +82,17 @@ impl Registry {
         let Some(frame) = self.frame_of(&message) else { return };
         let excluded = self.excluded_local(&message);
         let state = self.read();
-        let topics = match kind {
-            TopicKind::User => &state.users,
-            TopicKind::Group => &state.groups,
+        let (topics, addressee) = match kind {
+            TopicKind::User => (&state.users, Addressee::User(name)),
+            TopicKind::Group => (&state.groups, Addressee::Group(name)),
         };
         let Some(topic) = topics.get(name).filter(|topic| topic.generation == generation) else { return };
+        let mut fanout = Fanout::new(frame, addressee, &message);
         for (local, handle) in &topic.members {
-            if Some(*local) != excluded {
-                self.offer(handle, frame.clone());
+            if Some(*local) != excluded
+                && let Some(frame) = fanout.frame_for(handle.wire())
+            {
+                self.offer(handle, frame);
             }
         }
     }

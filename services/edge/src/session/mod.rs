@@ -6,9 +6,16 @@
 //! The task reads client frames, writes what its mailbox holds, keeps the
 //! client's token and liveness in check, and waits on the client's actions,
 //! all in one `select!` loop, so a session costs one task and no locks.
+//!
+//! The protocol a client speaks is decided at the upgrade and kept in one
+//! place, the session's [`Protocol`]: it reads client frames (`system` and
+//! `actions` for Herald's own, `pusher` for Pusher's) and writes the
+//! session's own frames; the loop, mailbox, limits, liveness and drain are
+//! the same for every protocol.
 
 mod actions;
 mod context;
+mod pusher;
 mod rate;
 mod system;
 
@@ -24,6 +31,7 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::event::CloseInfo;
 use herald_proto::handler::Claims;
+use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::status;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -34,11 +42,13 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::{ActionCall, ActionOutcome};
 pub(crate) use self::context::SessionContext;
+pub(crate) use self::pusher::PusherSession;
 use self::rate::{RateLimiter, Verdict};
 use crate::auth::Identity;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared, Wire};
+use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
 /// The socket of an upgraded connection.
@@ -50,6 +60,50 @@ const WRITE_BATCH: usize = 64;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest close reason RFC 6455 allows, in bytes.
 const MAX_CLOSE_REASON: usize = 123;
+
+/// The protocol a session speaks, chosen at its upgrade.
+#[derive(Debug)]
+pub(crate) enum Protocol {
+    /// Herald's own, on `/ws`.
+    Herald,
+    /// Pusher protocol 7, on `/app/<key>` (boxed: a Herald session does not
+    /// pay for its state).
+    Pusher(Box<PusherSession>),
+}
+
+impl Protocol {
+    /// What deliveries are encoded for.
+    fn wire(&self) -> Wire {
+        match self {
+            Protocol::Herald => Wire::Herald,
+            Protocol::Pusher(pusher) => Wire::Pusher(pusher.app.clone()),
+        }
+    }
+
+    /// Its name in metrics.
+    fn metric(&self) -> ClientProtocol {
+        match self {
+            Protocol::Herald => ClientProtocol::Herald,
+            Protocol::Pusher(_) => ClientProtocol::Pusher,
+        }
+    }
+
+    /// The close code this protocol's clients understand for `code`.
+    fn close_code(&self, code: u16) -> u16 {
+        match self {
+            Protocol::Herald => code,
+            Protocol::Pusher(_) => codes::for_close(code),
+        }
+    }
+
+    /// The frame that says a frame was refused for its rate.
+    fn rate_refusal(&self, message: &str) -> String {
+        match self {
+            Protocol::Herald => client::encode_error(None, status::TOO_MANY_REQUESTS, message, None),
+            Protocol::Pusher(_) => pusher_frame::error(Some(codes::CLIENT_EVENT_RATE), message),
+        }
+    }
+}
 
 /// How a session ended.
 #[derive(Debug)]
@@ -64,10 +118,36 @@ pub(crate) enum Ending {
 
 /// Starts the session of an accepted upgrade, to run once the upgrade is
 /// done.
-pub(crate) fn start(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, conn: ConnId, identity: Identity) {
-    let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity);
-    let session = Session::new(ctx.clone(), conn, identity, mailbox);
+pub(crate) fn start(
+    ctx: &Arc<SessionContext>,
+    on_upgrade: OnUpgrade,
+    conn: ConnId,
+    identity: Identity,
+    protocol: Protocol,
+) {
+    let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
+    let session = Session::new(ctx.clone(), conn, identity, protocol, mailbox);
     ctx.drain.spawn_session(run(session, handle, shared, on_upgrade));
+}
+
+/// Completes a Pusher upgrade only to say why the connection is refused
+/// (`pusher:error` with `code`, then a close with it), which is how Pusher
+/// clients learn not to retry. Tracked like a session, so a drain waits
+/// for it.
+pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, code: u16, message: String) {
+    let ws_config = ctx.ws_config;
+    ctx.drain.spawn_session(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+        let refusal = async {
+            socket.send(Message::text(pusher_frame::error(Some(code), &message))).await?;
+            let reason = truncate_reason(&message).into();
+            socket.close(Some(CloseFrame { code: code.into(), reason })).await?;
+            while let Some(Ok(_)) = socket.next().await {}
+            Ok::<(), WsError>(())
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, refusal).await;
+    });
 }
 
 /// Runs a session from its upgrade to its end.
@@ -94,8 +174,9 @@ fn run(
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
         let identity = &session.identity;
         let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
-        ctx.metrics.connections.inc();
-        ctx.metrics.sessions.inc();
+        let series = ctx.metrics.sessions(session.protocol.metric());
+        series.opened.inc();
+        series.open.inc();
         // A drain that began before this session was registered did not
         // see it: it closes itself.
         let ending = if ctx.drain.is_draining() {
@@ -107,39 +188,45 @@ fn run(
                 request = shared.close_requested() => Ending::ByEdge(request),
             }
         };
-        let identity = &session.identity;
-        Box::pin(end(&ctx, &session.conn, &session.conn_text, &identity.claims, &mut socket, ending)).await;
+        let who = Ended { conn: &session.conn, conn_text: &session.conn_text, claims: &session.identity.claims };
+        Box::pin(end(&ctx, who, &session.protocol, &mut socket, ending)).await;
     }
 }
 
+/// The session that ended, for its disconnect event.
+struct Ended<'a> {
+    conn: &'a ConnId,
+    conn_text: &'a str,
+    claims: &'a Claims,
+}
+
 /// Takes a session that has ended out of the edge and closes its socket.
-async fn end(
-    ctx: &SessionContext,
-    conn: &ConnId,
-    conn_text: &str,
-    claims: &Claims,
-    socket: &mut Socket,
-    ending: Ending,
-) {
+async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: &mut Socket, ending: Ending) {
+    let conn = who.conn;
     let membership = ctx.registry.unregister(conn.local());
-    ctx.metrics.sessions.dec();
+    ctx.metrics.sessions(protocol.metric()).open.dec();
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
                 tracing::warn!(code = request.code, "close code cannot be sent; using 4000");
                 request.code = close::BACKEND_DISCONNECT;
             }
-            let frame = CloseFrame { code: request.code.into(), reason: truncate_reason(&request.reason).into() };
+            let code = protocol.close_code(request.code);
+            if let Protocol::Pusher(_) = protocol {
+                // Pusher servers say why before they close.
+                let _ = socket.send(Message::text(pusher_frame::error(Some(code), &request.reason))).await;
+            }
+            let frame = CloseFrame { code: code.into(), reason: truncate_reason(&request.reason).into() };
             (request.code, request.reason, Some(frame))
         }
         Ending::ByPeer(request) => (request.code, request.reason, None),
         Ending::Lost(reason) => (close::ABNORMAL, reason, None),
     };
-    ctx.metrics.session_closed(code);
+    ctx.metrics.session_closed(protocol.metric(), code);
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    ctx.events.disconnected(conn_text, membership, claims, CloseInfo { code, reason }).await;
+    ctx.events.disconnected(who.conn_text, membership, who.claims, CloseInfo { code, reason }).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -165,6 +252,8 @@ struct Session {
     /// `conn` as text, as clients, handlers and events see it.
     conn_text: String,
     identity: Identity,
+    /// How the client's frames are read and the session's own written.
+    protocol: Protocol,
     /// When the token expires, on the monotonic clock.
     expires: Option<Instant>,
     mailbox: Mailbox,
@@ -181,7 +270,13 @@ struct Session {
 }
 
 impl Session {
-    fn new(ctx: Arc<SessionContext>, conn: ConnId, identity: Identity, mailbox: Mailbox) -> Session {
+    fn new(
+        ctx: Arc<SessionContext>,
+        conn: ConnId,
+        identity: Identity,
+        protocol: Protocol,
+        mailbox: Mailbox,
+    ) -> Session {
         let limits = &ctx.limits;
         let now = Instant::now();
         Session {
@@ -190,6 +285,7 @@ impl Session {
             conn,
             expires: expiry_instant(identity.expires_at),
             identity,
+            protocol,
             mailbox,
             last_heard: now,
             ping_sent: None,
@@ -238,12 +334,22 @@ impl Session {
 
     async fn greet(&mut self, socket: &mut Socket) -> Result<(), Ending> {
         let groups = self.ctx.registry.groups_of(self.conn.local());
-        let details = ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
-        self.send(socket, client::encode(action::CONNECTED, &details, None)).await?;
+        let first = match &self.protocol {
+            Protocol::Herald => {
+                let details =
+                    ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
+                client::encode(action::CONNECTED, &details, None)
+            }
+            Protocol::Pusher(pusher) => {
+                let activity_timeout = self.ctx.timing.ping_interval.as_secs().max(1);
+                pusher_frame::connection_established(pusher.socket_id, activity_timeout)
+            }
+        };
+        self.send(socket, first).await?;
         let who = Subject {
             conn: &self.conn_text,
             user: self.identity.user.clone(),
-            groups: details.groups,
+            groups: self.ctx.registry.groups_of(self.conn.local()),
             claims: &self.identity.claims,
         };
         self.ctx.events.connected(who).await;
@@ -307,8 +413,14 @@ impl Session {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
                 Message::Binary(_) => {
-                    self.bad_frame(socket, status::BAD_REQUEST, "binary frames are not supported: send JSON text", None)
-                        .await
+                    let message = "binary frames are not supported: send JSON text";
+                    match self.protocol {
+                        Protocol::Herald => self.bad_frame(socket, status::BAD_REQUEST, message, None).await,
+                        Protocol::Pusher(_) => {
+                            self.ctx.metrics.bad_frames.inc();
+                            self.send(socket, pusher_frame::error(None, message)).await
+                        }
+                    }
                 }
                 _ => Ok(()),
             },
@@ -317,6 +429,9 @@ impl Session {
                 let message_text =
                     format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
                 match message {
+                    Message::Text(_) | Message::Binary(_) if matches!(self.protocol, Protocol::Pusher(_)) => {
+                        self.send(socket, self.protocol.rate_refusal(&message_text)).await
+                    }
                     Message::Text(text) => match client::ClientFrame::parse(&text) {
                         Ok(frame) => {
                             self.reply_error(
@@ -328,18 +443,9 @@ impl Session {
                             )
                             .await
                         }
-                        Err(_) => {
-                            self.send(
-                                socket,
-                                client::encode_error(None, status::TOO_MANY_REQUESTS, &message_text, None),
-                            )
-                            .await
-                        }
+                        Err(_) => self.send(socket, self.protocol.rate_refusal(&message_text)).await,
                     },
-                    Message::Binary(_) => {
-                        self.send(socket, client::encode_error(None, status::TOO_MANY_REQUESTS, &message_text, None))
-                            .await
-                    }
+                    Message::Binary(_) => self.send(socket, self.protocol.rate_refusal(&message_text)).await,
                     _ => Ok(()),
                 }
             }
@@ -351,6 +457,9 @@ impl Session {
     }
 
     async fn on_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Ending> {
+        if let Protocol::Pusher(_) = self.protocol {
+            return self.pusher_text(socket, text).await;
+        }
         match client::ClientFrame::parse(text) {
             Err(e) => self.bad_frame(socket, status::BAD_REQUEST, &e.message, e.id.as_ref()).await,
             Ok(frame) if action::is_system(&frame.action) => self.system_action(socket, frame).await,

@@ -13,6 +13,10 @@
 //! each start unless given, and the API key is printed with a token to start
 //! with ([`banner`]); `/dev/token?user=<name>` hands out more.
 //!
+//! It serves a Pusher app too (the one given, or [`DEV_PUSHER_APP_ID`]),
+//! and prints the `.env` lines and the `new Echo({...})` call that point a
+//! Laravel app at it.
+//!
 //! The session-expiry example runs too, for completeness, but nothing in
 //! the process sends it notices: backends reach it over NATS only.
 
@@ -24,6 +28,7 @@ use futures_util::future::try_join_all;
 use herald_bus::Bus;
 use herald_edge::{Edge, EdgeConfig, JwtKey};
 use herald_examples::Example;
+use herald_proto::pusher::app::{App, Apps};
 use herald_proto::subject::Subjects;
 use herald_router::{MAX_ROUTE_TIMEOUT, RouteTable, RouterConfig, RouterCore};
 use herald_settings::dev::{ALLOW_ANONYMOUS, API_KEY, JWT_SECRET, LISTEN};
@@ -78,8 +83,16 @@ impl SettingList for DevCommand {
         herald_settings::router::ROUTES,
         herald_settings::router::TUNING,
         herald_settings::router::PUSH_PORT,
+        herald_settings::pusher::APPS,
     ];
 }
+
+/// The Pusher app `herald dev` serves when none is given: a Laravel app's
+/// `PUSHER_APP_ID` and `PUSHER_APP_KEY`; its secret is made up at each
+/// start, like the token secret and the API key.
+pub const DEV_PUSHER_APP_ID: &str = "herald-dev";
+/// See [`DEV_PUSHER_APP_ID`].
+pub const DEV_PUSHER_KEY: &str = "herald-dev-key";
 
 /// Everything `herald dev` runs with, read and checked.
 #[derive(Debug)]
@@ -100,25 +113,42 @@ impl DevSettings {
         let jwt_secret = given_or_random(settings, &JWT_SECRET)?;
         let key = JwtKey::hs256(jwt_secret.as_bytes()).expect("a given or random secret is never empty");
         let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
-        let edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
+        let mut edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
         let routes = RouteTable::parse(ROUTES).expect("the built-in routes are valid (a test checks them)");
         let mut router = RouterConfig::new(edge.listen, given_or_random(settings, &API_KEY)?, routes);
         router.subjects = subjects;
         router::read_routes(settings, &mut router)?;
         router::tune(settings, &mut router)?;
+        router.pusher_apps = pusher_apps(settings)?;
+        // The edge lets Pusher clients of the same apps in on `/app/<key>`.
+        edge.pusher_apps = router.pusher_apps.clone();
         Ok(DevSettings { edge, router, jwt_secret })
     }
+}
+
+/// The Pusher apps given, or else the dev app ([`DEV_PUSHER_APP_ID`]) with
+/// a random secret, so a Laravel app can be pointed at `herald dev` at once.
+fn pusher_apps(settings: &Settings) -> Result<Apps, SettingError> {
+    let apps = crate::pusher::read_apps(settings)?;
+    if !apps.is_empty() {
+        return Ok(apps);
+    }
+    let secret = random_hex();
+    Ok(Apps::new(vec![App::new(DEV_PUSHER_APP_ID, DEV_PUSHER_KEY, &secret)]).expect("the dev app is a valid app"))
 }
 
 /// The value of `setting`, or, when it is not given, 32 random bytes in
 /// hex: a secret nobody else knows, new at each start.
 fn given_or_random(settings: &Settings, setting: &Setting<String>) -> Result<String, SettingError> {
-    Ok(settings.given(setting)?.unwrap_or_else(|| {
-        let mut bytes = [0; 32];
-        // As for connection ids: a system without randomness cannot run Herald.
-        getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
-        hex::encode(bytes)
-    }))
+    Ok(settings.given(setting)?.unwrap_or_else(random_hex))
+}
+
+/// 32 random bytes in hex.
+fn random_hex() -> String {
+    let mut bytes = [0; 32];
+    // As for connection ids: a system without randomness cannot run Herald.
+    getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+    hex::encode(bytes)
 }
 
 /// Runs `herald dev` until SIGTERM or SIGINT. Then the edge drains (its
@@ -133,6 +163,7 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let bus = Bus::local();
     let tokens = Tokens::new(&jwt_secret, &edge_config.auth);
     let (subjects, api_key) = (edge_config.subjects.clone(), router_config.api_key.clone());
+    let pusher_app = router_config.pusher_apps.iter().next().cloned().expect("herald dev always serves a Pusher app");
     // The edge's drain, then the actions still in flight.
     let drain_limit = edge_config.timing.drain_timeout + MAX_ROUTE_TIMEOUT;
     let routes_file = router_config.routes_file.clone();
@@ -145,7 +176,7 @@ pub async fn run(settings: &Settings) -> Result<(), Failure> {
     let edge = Edge::bind(edge_config, bus.clone()).await.map_err(Failure::Edge)?.serve_also(site);
     let addr = edge.local_addr();
     tracing::info!("dev server listening on http://{addr}");
-    banner::print(addr, &tokens, &api_key);
+    banner::print(addr, &tokens, &api_key, &pusher_app);
     let serving = signal::serve_until_signalled(signals, drain_limit, |shutdown| async move {
         let stop = CancellationToken::new();
         let edge_serving = async {
@@ -275,6 +306,24 @@ mod tests {
         let error = RouterCore::start(settings.router, Bus::local()).await.map_err(router::failure).unwrap_err();
         assert!(matches!(error, Failure::Settings(_)), "{error:?}");
         assert!(error.to_string().starts_with("missing setting HERALD_WEBHOOK_SECRET: "), "{error}");
+    }
+
+    #[test]
+    fn a_pusher_app_is_served_the_given_one_or_the_dev_one() {
+        let dev = read(&[]).unwrap();
+        assert_eq!(
+            dev.edge.pusher_apps.by_key(DEV_PUSHER_KEY).unwrap().secret,
+            dev.router.pusher_apps.by_key(DEV_PUSHER_KEY).unwrap().secret
+        );
+        let apps = dev.router.pusher_apps;
+        let app = apps.by_id(DEV_PUSHER_APP_ID).expect("the dev app");
+        assert_eq!((app.key.as_str(), app.secret.len()), (DEV_PUSHER_KEY, 64));
+        assert_ne!(app.secret, read(&[]).unwrap().router.pusher_apps.by_key(DEV_PUSHER_KEY).unwrap().secret);
+        let given = [("HERALD_PUSHER_APP_ID", "7"), ("HERALD_PUSHER_KEY", "k"), ("HERALD_PUSHER_SECRET", "s")];
+        let apps = read(&given).unwrap().router.pusher_apps;
+        assert_eq!(apps.iter().map(|app| app.id.as_str()).collect::<Vec<_>>(), ["7"]);
+        let error = read(&[("HERALD_PUSHER_KEY", "k")]).unwrap_err().to_string();
+        assert!(error.starts_with("missing setting HERALD_PUSHER_APP_ID"), "{error}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub(crate) fn app(state: Arc<ApiState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_api_key));
     Router::new()
         .merge(api)
+        .merge(crate::pusher::routes(state.pusher.clone(), state.max_body_bytes))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
         .route("/metrics", get(metrics))

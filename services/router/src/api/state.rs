@@ -7,6 +7,7 @@ use herald_handler::Presence;
 use herald_proto::subject::Subjects;
 
 use crate::metrics::Metrics;
+use crate::pusher::PusherApi;
 
 #[derive(Debug)]
 pub(crate) struct ApiState {
@@ -20,4 +21,6 @@ pub(crate) struct ApiState {
     /// Who is online, for the presence calls.
     pub presence: Presence,
     pub metrics: Arc<Metrics>,
+    /// Pusher's HTTP API, served beside the backend API.
+    pub pusher: Arc<PusherApi>,
 }

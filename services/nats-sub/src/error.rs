@@ -1,0 +1,17 @@
+//! What the subscriber refuses.
+
+use thiserror::Error;
+
+/// Errors of the subscriber's API. Connection trouble is not among them:
+/// the connection reconnects by itself and reports it as [`crate::Event`]s.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("bad NATS URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot subscribe to {subject:?}: {reason}")]
+    BadSubject { subject: String, reason: String },
+    /// Commands for the server are not being written (it does not read):
+    /// see `Config::max_pending_commands`.
+    #[error("cannot subscribe: {pending} bytes of commands wait for a server that does not read them")]
+    Backlog { pending: usize },
+}

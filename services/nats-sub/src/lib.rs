@@ -1,0 +1,43 @@
+//! A lean, subscribe-only NATS connection.
+//!
+//! A NATS client such as async-nats gives each subscription a channel (and
+//! its owner a task to read it): about 6.4 KiB each, however idle, which
+//! for an edge with one subscription per user is most of a connection's
+//! memory. Here a subscription is a map entry: each message is handed, on
+//! the connection's reader, to the handler its subscription was made with
+//! (see `docs/adr/0006-deliveries-without-a-channel-per-subscription.md`).
+//!
+//! It speaks the core NATS client protocol for a connection that only
+//! subscribes: `INFO`/`CONNECT` (headers on, user/password or token, TLS
+//! when the URL is `tls://` or the server requires it), `SUB`/`UNSUB`,
+//! `PING`/`PONG` both ways, `MSG`/`HMSG`, `-ERR`. It reconnects across the
+//! configured servers and those the cluster announces, with back-off, and
+//! sends every subscription again after a reconnect. Everything is bounded:
+//! the read buffer by the server's `max_payload`, pending commands by
+//! [`Config::max_pending_commands`].
+//!
+//! Layout:
+//! - [`parse`]: the server's operations read from bytes, a pure function
+//!   (property-tested, arbitrary bytes included); [`headers`]: a header block read in place;
+//!   [`info`]: `INFO` and `CONNECT`.
+//! - [`config`]: servers, credentials, TLS, timings, events.
+//! - `subscriber`: the API ([`Subscriber`], [`Subscription`], [`Deliver`]).
+//! - `state`: what handles and the connection share (subscriptions,
+//!   pending commands, pong progress).
+//! - `connection`: the task (connect, handshake, read, write, keep alive);
+//!   `transport`: TCP or TLS.
+
+pub mod config;
+mod connection;
+mod error;
+pub mod headers;
+pub mod info;
+pub mod parse;
+mod state;
+mod subscriber;
+mod transport;
+
+pub use crate::config::{Auth, Config, Event, EventHandler};
+pub use crate::error::Error;
+pub use crate::headers::Headers;
+pub use crate::subscriber::{Deliver, Delivery, Subscriber, Subscription};
