@@ -50,6 +50,9 @@ clients/js/run-tests.sh
 section "Pusher clients (pusher-js, Laravel Echo) against edges on nats-server"
 tests/pusher/run-tests.sh
 
+section "Socket.IO clients (socket.io-client) against edges and a router on nats-server"
+tests/socketio/run-tests.sh
+
 section "Browser end-to-end (headless Chromium)"
 demo/e2e/run.sh
 

@@ -4,14 +4,12 @@
 // Screenshots go to artifacts/e2e/ at the repository's root.
 
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.js';
 import { HeraldDev, REPO } from './herald-dev.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO, 'artifacts/e2e');
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 740 };
@@ -23,32 +21,16 @@ const RECONNECT_MS = 30_000;
 let server;
 /** @type {import('playwright-core').BrowserContext} */
 let browser;
-let profile;
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await HeraldDev.start();
-  profile = mkdtempSync(join(tmpdir(), 'herald-e2e-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
   await server?.stop();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 /**

@@ -7,58 +7,43 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const HERALD = process.env.HERALD_BIN ?? join(REPO, 'target/debug/herald');
+import { HERALD, REPO, freePort, track } from '../../tests/harness-js/processes.js';
+
+export { REPO, freePort };
+
 const READY = /dev server listening on http:\/\//;
 const READY_TIMEOUT_MS = 20_000;
-
-/** Every server still running, killed if the test process exits early. */
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 export class HeraldDev {
   /** @type {import('node:child_process').ChildProcess | null} */
   #process = null;
   output = '';
 
-  /** Starts `herald dev` on a free port. */
-  static async start() {
-    const dev = new HeraldDev(await freePort());
+  /** Starts `herald dev` on a free port; `env` adds settings (e.g. a Pusher app). */
+  static async start(env = {}) {
+    const dev = new HeraldDev(await freePort(), env);
     await dev.start();
     return dev;
   }
 
-  /** @param {number} port */
-  constructor(port) {
+  /**
+   * @param {number} port
+   * @param {Record<string, string>} env
+   */
+  constructor(port, env = {}) {
     this.port = port;
+    this.env = env;
     this.url = `http://127.0.0.1:${port}`;
   }
 
   /** Starts the process and waits until it serves. */
   async start() {
     const child = spawn(HERALD, ['dev'], {
-      env: { ...process.env, HERALD_LISTEN: `127.0.0.1:${this.port}`, HERALD_LOG: 'info' },
+      env: { ...process.env, HERALD_LISTEN: `127.0.0.1:${this.port}`, HERALD_LOG: 'info', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    this.#process = child;
-    children.add(child);
-    child.once('exit', () => children.delete(child));
+    this.#process = track(child);
     this.output = '';
     for (const stream of [child.stdout, child.stderr]) {
       stream.setEncoding('utf8');

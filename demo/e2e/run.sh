@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the browser end-to-end tests in Debian's Chromium, driven by
 # playwright-core: the demo (`herald dev` and two pages; screenshots go to
-# artifacts/e2e/ at the repository's root), and the PHP example
-# (examples/php under `php -S`, beside `herald dev`).
+# artifacts/e2e/ at the repository's root), the PHP example
+# (examples/php under `php -S`, beside `herald dev`), and socket.io-client's
+# browser build over /socket.io/ (beside `herald dev`), and Laravel Echo on
+# pusher-js's browser build over /app/<key> (beside `herald dev`).
 #
 # Installs what it needs: Chromium with apt-get when CHROMIUM_PATH (default
 # /usr/bin/chromium) is missing, and playwright-core with npm. Builds herald
@@ -22,4 +24,4 @@ ensure_debian_packages "$chromium" chromium
 
 cd "$here"
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
-node --test demo.test.js php-example.test.js
+node --test demo.test.js php-example.test.js socketio.test.js echo.test.js

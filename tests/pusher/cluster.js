@@ -7,20 +7,14 @@
  * `HERALD_TEST_LOGS=1` copies the servers' output to standard error.
  */
 
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import Echo from 'laravel-echo';
 import { connect as natsConnect, headers as natsHeaders } from 'nats';
 import PusherServer from 'pusher';
 import Pusher from 'pusher-js';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const HERALD = process.env.HERALD_BIN ?? join(REPO, 'target/debug/herald');
-const START_TIMEOUT_MS = 20_000;
+import { HERALD, eventually, freePort, sleep, startNats, startProcess, stopProcess } from '../harness-js/processes.js';
+
+export { eventually, freePort, sleep };
 
 export const APP = { id: '42', key: 'test-key', secret: 'test-secret' };
 
@@ -34,55 +28,6 @@ export const backend = new PusherServer({
   encryptionMasterKeyBase64: Buffer.alloc(32, 7).toString('base64'),
 });
 
-/** Every process still running, killed if the test process exits early. */
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** A TCP port free right now on 127.0.0.1. */
-export async function freePort() {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** Starts `command` and waits for a line of its output matching `ready`. */
-async function startProcess(command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let output = '';
-  const started = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${output}`)), START_TIMEOUT_MS);
-    const read = (chunk) => {
-      output += chunk;
-      if (process.env.HERALD_TEST_LOGS) process.stderr.write(chunk);
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', read);
-    child.stderr.on('data', read);
-    child.on('exit', (code) => reject(new Error(`${command} exited with ${code}:\n${output}`)));
-  });
-  await started;
-  return child;
-}
-
-/** Waits until `check()` is true, polling, or fails saying `what`. */
-export async function eventually(check, what, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 export class Cluster {
   /** @type {import('node:child_process').ChildProcess} */
   nats;
@@ -90,6 +35,8 @@ export class Cluster {
   edges = [];
   /** NATS connections of backends, closed at the stop. */
   buses = [];
+  /** `herald router` processes. */
+  routers = [];
 
   /**
    * nats-server and `edges` edges serving the test app; `env` adds edge
@@ -97,16 +44,16 @@ export class Cluster {
    */
   static async start(edges = 2, env = {}) {
     const cluster = new Cluster();
-    const natsPort = await freePort();
-    cluster.natsUrl = `nats://127.0.0.1:${natsPort}`;
-    cluster.nats = await startProcess('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], {}, /Server is ready/);
+    const nats = await startNats();
+    cluster.natsUrl = nats.url;
+    cluster.nats = nats.process;
     for (let i = 0; i < edges; i++) await cluster.startEdge(env);
     return cluster;
   }
 
-  async startEdge(env = {}) {
-    const port = await freePort();
-    const edgeEnv = {
+  /** The settings of a Herald process of this cluster listening on `port`, serving the test app. */
+  heraldEnv(port, env) {
+    return {
       HERALD_NATS_URL: this.natsUrl,
       HERALD_LISTEN: `127.0.0.1:${port}`,
       HERALD_PUSHER_APP_ID: APP.id,
@@ -116,12 +63,29 @@ export class Cluster {
       NO_COLOR: '1',
       ...env,
     };
-    const child = await startProcess(HERALD, ['edge'], edgeEnv, /edge serving/);
+  }
+
+  async startEdge(env = {}) {
+    const port = await freePort();
+    const child = await startProcess(HERALD, ['edge'], this.heraldEnv(port, env), /edge serving/);
     const edge = { port, process: child };
     this.edges.push(edge);
     // Serving, and subscribed: ready.
     await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, 'the edge to be ready');
     return edge;
+  }
+
+  /**
+   * A `herald router` serving the test app's Pusher HTTP API (`env` adds
+   * settings, e.g. its webhook URL), and Pusher's server SDK pointed at it.
+   */
+  async startRouter(env = {}) {
+    const port = await freePort();
+    const routerEnv = this.heraldEnv(port, { HERALD_API_KEY: 'test-api-key', ...env });
+    const child = await startProcess(HERALD, ['router'], routerEnv, /router serving/);
+    this.routers.push(child);
+    const api = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1', port, useTLS: false });
+    return { port, process: child, api };
   }
 
   /** A NATS connection, as a backend publishing to Herald has. */
@@ -142,13 +106,8 @@ export class Cluster {
   /** Stops every process. */
   async stop() {
     for (const nc of this.buses) await nc.close();
-    const all = [...this.edges.map((edge) => edge.process), this.nats];
-    for (const child of all) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    }
+    const all = [...this.routers, ...this.edges.map((edge) => edge.process), this.nats];
+    for (const child of all) await stopProcess(child);
   }
 }
 
@@ -224,4 +183,3 @@ export function collect(emitter, event) {
   return seen;
 }
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

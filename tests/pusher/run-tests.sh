@@ -5,11 +5,5 @@
 # nats-server must be on PATH (scripts/lib/tools.sh's ensure_nats_server).
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-
-(cd "$repo" && cargo build -p herald)
-
-cd "$here"
-npm ci --no-audit --no-fund
-node --test --test-timeout=60000 --test-concurrency=1 ./*.test.js
+here="$(dirname "${BASH_SOURCE[0]}")"
+exec "$here/../harness-js/run-node-tests.sh" "$here"

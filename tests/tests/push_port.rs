@@ -12,7 +12,11 @@ use herald_router::PushPortConfig;
 use herald_tests::{BusSetup, PushClient, SILENCE, TestEdge, TestRouter, assert_eventually, both_buses};
 use serde_json::json;
 
-both_buses!(pushes_reach_the_user_on_any_edge_and_say_whether_they_were_online, bad_lines_are_answered_and_never_fatal);
+both_buses!(
+    pushes_reach_the_user_on_any_edge_and_say_whether_they_were_online,
+    bad_lines_are_answered_and_never_fatal,
+    a_stopping_router_closes_every_push_connection
+);
 
 const LIVE_EDGES: &str = "herald_router_live_edges";
 
@@ -131,4 +135,21 @@ async fn bad_lines_are_answered_and_never_fatal(setup: BusSetup) {
     assert_eq!(ann.recv().await["details"], json!({"still": "here"}));
     let (status, _) = router.get("/api/presence/users/ann").await;
     assert_eq!(status, 200);
+}
+
+async fn a_stopping_router_closes_every_push_connection(setup: BusSetup) {
+    let mut router = router(&setup, 4).await;
+    let mut idle = PushClient::connect(router.push_port()).await;
+    let mut answered = PushClient::connect(router.push_port()).await;
+    assert_eq!(answered.push(r#"{"uid":"ann"}"#).await, "fail");
+    // Half a line, never finished: the stop does not wait for the rest.
+    let mut halfway = PushClient::connect(router.push_port()).await;
+    halfway.write(br#"{"uid":"an"#).await;
+
+    // The router's run returns (shutdown waits for it) with every
+    // connection's task finished: each connection sees its end.
+    router.shutdown().await;
+    for client in [&mut idle, &mut answered, &mut halfway] {
+        assert_eq!(client.next_line().await, None);
+    }
 }

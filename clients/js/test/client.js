@@ -84,3 +84,12 @@ export function silence(client, action, ms) {
     }, ms);
   });
 }
+
+/** Resolves once `condition()` holds; fails after `timeout` ms, naming `what`. */
+export async function until(condition, what, timeout = 5000) {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ClientErrorCode } from '../herald.js';
-import { connect, next, record, silence } from './client.js';
+import { connect, next, record, silence, until } from './client.js';
 import { sleep, startHerald } from './server.js';
 
 /** @type {Awaited<ReturnType<typeof startHerald>>} */
@@ -149,8 +149,9 @@ test('frames sent while reconnecting are queued and delivered after $connected',
 
   await server.startFront();
   assert.equal(await answer, 'queued request');
-  await client.request('echo', 'sync');
-  // The edge runs actions concurrently, so replies may come in any order.
+  // The edge runs actions concurrently, so replies may come in any order,
+  // and after the request's.
+  await until(() => replies.length === 2, 'both queued sends answered');
   assert.deepEqual(replies.sort(), ['queued 1', 'queued 2']);
 });
 
@@ -172,8 +173,10 @@ test('a full queue refuses new frames and keeps the old ones', async (t) => {
   const reconnected = next(client, '$connected');
   await server.startFront();
   await reconnected;
-  await client.request('echo', 'sync');
-  assert.deepEqual(replies.sort(), ['a', 'b']);
+  // Concurrent actions: the two answers come in any order, after $connected.
+  await until(() => replies.length >= 2, 'both queued sends answered');
+  assert.equal(await client.request('echo', 'sync'), 'sync');
+  assert.deepEqual(replies.sort(), ['a', 'b'], 'the refused frame was never sent');
 });
 
 test('a queued request still times out', async (t) => {

@@ -48,7 +48,7 @@ pub struct EdgeChannels {
 }
 
 /// One channel on one edge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelCount {
     pub group: String,
     /// Pusher connections subscribed on this edge.
@@ -57,12 +57,25 @@ pub struct ChannelCount {
     /// user on several edges is counted once when the answers are merged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
+    /// Since when (Unix ms) this edge's Pusher connections hold the
+    /// channel, for an app that wants `channel_occupied`: the holder with
+    /// the smallest `(since_ms, edge)` sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// When (Unix ms) this edge's last Pusher connection left the channel,
+    /// if lately, for an app that wants `channel_vacated`: when no edge
+    /// holds it, the one with the largest `(vacated_ms, edge)` sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacated_ms: Option<u64>,
 }
 
 /// One edge's answer to [`ChannelQuery::Members`].
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EdgeMembers {
     pub edge: String,
+    /// Which time this edge holds the channel (see [`MemberEvent::epoch`]).
+    #[serde(default)]
+    pub epoch: u64,
     /// The last member event this edge published for the channel; events
     /// with a higher `seq` come after this answer.
     pub seq: u64,
@@ -121,7 +134,11 @@ pub fn merge_members(answers: impl IntoIterator<Item = EdgeMembers>) -> Vec<Memb
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberEvent {
     pub edge: String,
-    /// Per edge and channel, one more than the previous event's.
+    /// Which time the edge holds the channel: it drops the channel when its
+    /// last member leaves, and holding it again starts a new epoch (higher)
+    /// whose `seq` starts at 1 again.
+    pub epoch: u64,
+    /// Per edge, channel and epoch, one more than the previous event's.
     pub seq: u64,
     pub change: MemberChange,
 }
@@ -161,6 +178,8 @@ mod tests {
                 group: (*group).into(),
                 subscriptions: *subscriptions,
                 users: users.iter().map(|user| (*user).into()).collect(),
+                since_ms: None,
+                vacated_ms: None,
             })
             .collect();
         EdgeChannels { edge: edge.into(), channels }
@@ -187,8 +206,18 @@ mod tests {
             user_info: Some(RawValue::from_string(info.into()).unwrap()),
         };
         let answers = [
-            EdgeMembers { edge: "e2".into(), seq: 4, members: vec![member("1", r#""from e2""#), member("3", "3")] },
-            EdgeMembers { edge: "e1".into(), seq: 9, members: vec![member("2", "2"), member("1", r#""from e1""#)] },
+            EdgeMembers {
+                edge: "e2".into(),
+                epoch: 1,
+                seq: 4,
+                members: vec![member("1", r#""from e2""#), member("3", "3")],
+            },
+            EdgeMembers {
+                edge: "e1".into(),
+                epoch: 1,
+                seq: 9,
+                members: vec![member("2", "2"), member("1", r#""from e1""#)],
+            },
         ];
         let members = merge_members(answers);
         let ids: Vec<&str> = members.iter().map(|member| member.user_id.as_str()).collect();
@@ -202,6 +231,7 @@ mod tests {
         assert_eq!(serde_json::to_value(&query).unwrap(), json!({"members": {"group": "presence-a"}}));
         let added = MemberEvent {
             edge: "e1".into(),
+            epoch: 2,
             seq: 3,
             change: MemberChange::Add(MemberInfo {
                 user_id: "7".into(),
@@ -209,11 +239,11 @@ mod tests {
             }),
         };
         let text = serde_json::to_string(&added).unwrap();
-        assert_eq!(text, r#"{"edge":"e1","seq":3,"change":{"add":{"user_id":"7","user_info":{"n":1}}}}"#);
+        assert_eq!(text, r#"{"edge":"e1","epoch":2,"seq":3,"change":{"add":{"user_id":"7","user_info":{"n":1}}}}"#);
         let back: MemberEvent = serde_json::from_str(&text).unwrap();
         assert!(matches!(back.change, MemberChange::Add(MemberInfo { ref user_id, .. }) if user_id == "7"));
         let removed: MemberEvent =
-            serde_json::from_str(r#"{"edge":"e1","seq":4,"change":{"remove":{"user_id":"7"}}}"#).unwrap();
+            serde_json::from_str(r#"{"edge":"e1","epoch":2,"seq":4,"change":{"remove":{"user_id":"7"}}}"#).unwrap();
         assert!(matches!(removed.change, MemberChange::Remove { ref user_id } if user_id == "7"));
     }
 }

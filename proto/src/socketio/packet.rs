@@ -11,7 +11,7 @@
 //! allows numbers, Herald's actions are names), and the names socket.io
 //! itself reserves are refused as its own parser refuses them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
@@ -146,21 +146,86 @@ pub fn connected(sid: &str) -> String {
     format!("40{}", serde_json::to_string(&Sid { sid }).expect("a sid serialises"))
 }
 
-/// A refused CONNECT: `44[<namespace>,]{"message": ...}`.
-pub fn connect_error(namespace: &str, message: &str) -> String {
+/// A refused CONNECT: `44[<namespace>,]{"message": ..., "data": {"code": ...}}`;
+/// socket.io-client hands `message` and `data` to `connect_error` listeners
+/// as the error's `message` and `data`. `code` is the HTTP status `/ws`
+/// would have refused the upgrade with (401, 403, 503).
+pub fn connect_error(namespace: &str, message: &str, code: Option<u16>) -> String {
     #[derive(Serialize)]
     struct Message<'a> {
         message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<Code>,
     }
-    let body = serde_json::to_string(&Message { message }).expect("a message serialises");
+    #[derive(Serialize)]
+    struct Code {
+        code: u16,
+    }
+    let body = serde_json::to_string(&Message { message, data: code.map(|code| Code { code }) })
+        .expect("a message serialises");
     match namespace {
         MAIN_NAMESPACE => format!("44{body}"),
         other => format!("44{other},{body}"),
     }
 }
 
-/// The server's DISCONNECT of the main namespace.
+/// The server's DISCONNECT of the main namespace: socket.io-client does not
+/// reconnect after it ("io server disconnect").
 pub const DISCONNECT: &str = "41";
+
+/// Whether a session closed with `close_code` should tell its client not to
+/// come back, with [`DISCONNECT`] before the close: a backend's disconnect
+/// (4000-4999) and sustained abuse (1008) should; a restart, a slow
+/// consumer or an oversized frame should not, so the client reconnects by
+/// itself.
+pub fn disconnects_for_good(close_code: u16) -> bool {
+    close_code == crate::close::POLICY_VIOLATION || (4000..=4999).contains(&close_code)
+}
+
+/// The `token` of a CONNECT's `auth` object (`{"token": "<JWT>"}`), if it
+/// has one.
+pub fn auth_token(auth: &RawValue) -> Result<Option<String>, BadPacket> {
+    #[derive(Deserialize)]
+    struct Auth {
+        token: Option<String>,
+    }
+    let auth: Auth = serde_json::from_str(auth.get())
+        .map_err(|_| bad("the CONNECT's auth must be {\"token\": \"<JWT>\"} (or have no token)"))?;
+    Ok(auth.token)
+}
+
+/// The ack id of an EVENT or BINARY_EVENT packet, read as far as it can be,
+/// so that a refused emit is still answered in its acknowledgement.
+pub fn ack_id_of(packet: &str) -> Option<u64> {
+    let mut rest = packet.strip_prefix('2').or_else(|| packet.strip_prefix('5'))?;
+    if packet.starts_with('5') {
+        // `5<attachments>-`
+        rest = rest.split_once('-')?.1;
+    }
+    if rest.starts_with('/') {
+        rest = rest.split_once(',')?.1;
+    }
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    rest[..digits].parse().ok()
+}
+
+/// A Herald frame (`{"action", "details"?}`, as backends publish it) as
+/// the Socket.IO event `42["<action>", <details>]`, made once per message
+/// for every Socket.IO receiver.
+pub fn event_from_herald(frame: &str) -> Result<String, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct HeraldFrame<'a> {
+        #[serde(borrow)]
+        action: std::borrow::Cow<'a, str>,
+        #[serde(default, borrow)]
+        details: Option<&'a RawValue>,
+    }
+    if !frame.trim_start().starts_with('{') {
+        return Err(serde::de::Error::custom("a Herald frame is a JSON object"));
+    }
+    let frame: HeraldFrame<'_> = serde_json::from_str(frame)?;
+    Ok(event_frame(&frame.action, frame.details))
+}
 
 /// An event for the client: `42["<name>", <details>]`, or `42["<name>"]`
 /// without details. Written once per message for every Socket.IO receiver.
@@ -256,14 +321,43 @@ mod tests {
     #[test]
     fn server_frames() {
         assert_eq!(connected("e1a2"), r#"40{"sid":"e1a2"}"#);
-        assert_eq!(connect_error("/", "bad token"), r#"44{"message":"bad token"}"#);
-        assert_eq!(connect_error("/admin", INVALID_NAMESPACE), r#"44/admin,{"message":"Invalid namespace"}"#);
+        assert_eq!(connect_error("/", "bad token", Some(401)), r#"44{"message":"bad token","data":{"code":401}}"#);
+        assert_eq!(connect_error("/admin", INVALID_NAMESPACE, None), r#"44/admin,{"message":"Invalid namespace"}"#);
         let details = RawValue::from_string(r#"{"t":1}"#.into()).unwrap();
         assert_eq!(event_frame("room/said", Some(&details)), r#"42["room/said",{"t":1}]"#);
         assert_eq!(event_frame("ping\"", None), r#"42["ping\""]"#);
         assert_eq!(ack_frame(7, Some(&details)), r#"437[{"t":1}]"#);
         assert_eq!(ack_frame(7, None), "437[]");
         assert_eq!(ack_error_frame(3, 404, "no route"), r#"433[{"error":{"code":404,"message":"no route"}}]"#);
+    }
+
+    #[test]
+    fn herald_frames_become_events() {
+        assert_eq!(event_from_herald(r#"{"action":"msg","details":{"a": 1}}"#).unwrap(), r#"42["msg",{"a": 1}]"#);
+        assert_eq!(event_from_herald(r#"{"details":2,"action":"m\"x"}"#).unwrap(), r#"42["m\"x",2]"#);
+        assert_eq!(event_from_herald(r#"{"action":"bare"}"#).unwrap(), r#"42["bare"]"#);
+        assert!(event_from_herald(r#"["msg"]"#).is_err());
+        assert!(event_from_herald(r#"{"details":1}"#).is_err());
+        assert!(event_from_herald("not json").is_err());
+    }
+
+    #[test]
+    fn the_auth_token_and_ack_ids_of_refused_emits() {
+        let auth = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        assert_eq!(auth_token(&auth(r#"{"token":"abc","other":1}"#)), Ok(Some("abc".into())));
+        assert_eq!(auth_token(&auth("{}")), Ok(None));
+        assert!(auth_token(&auth(r#"{"token":5}"#)).is_err());
+        assert_eq!(ack_id_of(r#"212["echo"]"#), Some(12));
+        assert_eq!(ack_id_of(r#"2["echo"]"#), None);
+        assert_eq!(ack_id_of(r#"51-7["x",{"_placeholder":true,"num":0}]"#), Some(7));
+        assert_eq!(ack_id_of(r#"2/admin,3["x"]"#), Some(3));
+        assert_eq!(ack_id_of(r#"39[]"#), None);
+    }
+
+    #[test]
+    fn who_is_told_not_to_come_back() {
+        assert!(disconnects_for_good(4000) && disconnects_for_good(4001) && disconnects_for_good(1008));
+        assert!(!disconnects_for_good(1012) && !disconnects_for_good(1013) && !disconnects_for_good(1009));
     }
 
     proptest! {

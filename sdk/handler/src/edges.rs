@@ -29,6 +29,14 @@ use tokio_util::task::AbortOnDropHandle;
 /// Missed heartbeats after which an edge is taken for dead.
 pub const DEAD_AFTER_BEATS: u32 = 3;
 
+/// How long an edge that left or died is remembered as gone; after that it
+/// is an edge never heard from, which is gone too (see [`Edges::is_gone`]).
+const REMEMBER_GONE: Duration = Duration::from_secs(60);
+
+/// How long an edge never heard from may still be alive: every edge beats
+/// at once when it starts, then every second.
+const UNKNOWN_GRACE: Duration = Duration::from_secs(DEAD_AFTER_BEATS as u64);
+
 /// An edge's answer to a question asked of every edge; it names its edge,
 /// so that one answer per edge is kept.
 pub trait EdgeAnswer: DeserializeOwned {
@@ -65,10 +73,20 @@ pub struct Edges {
 }
 
 /// The edges heard from, and when each is taken for dead unless it beats
-/// again.
-#[derive(Debug, Default)]
+/// again (an edge that left or died stays listed, as gone, for
+/// [`REMEMBER_GONE`]).
+#[derive(Debug)]
 struct EdgeDirectory {
     edges: Mutex<HashMap<String, Instant>>,
+    /// When following began: an edge never heard from is gone once
+    /// [`UNKNOWN_GRACE`] has passed since.
+    since: Instant,
+}
+
+impl Default for EdgeDirectory {
+    fn default() -> Self {
+        EdgeDirectory { edges: Mutex::default(), since: Instant::now() }
+    }
 }
 
 impl Edges {
@@ -91,6 +109,13 @@ impl Edges {
     /// Edges alive now.
     pub fn live(&self) -> usize {
         self.directory.live()
+    }
+
+    /// Whether `edge` left, or missed [`DEAD_AFTER_BEATS`] heartbeats, or
+    /// was never heard from although it would have been by now: what an
+    /// edge keeping other edges' Pusher presence members removes them on.
+    pub fn is_gone(&self, edge: &str) -> bool {
+        self.directory.is_gone(edge)
     }
 
     /// Asks every edge `query` on `subject`: one answer per edge, the first
@@ -118,20 +143,31 @@ impl Edges {
 
 impl EdgeDirectory {
     fn on_heartbeat(&self, heartbeat: Heartbeat) {
-        let mut edges = self.edges.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if heartbeat.leaving {
-            edges.remove(&heartbeat.edge);
-        } else {
-            let interval = Duration::from_millis(heartbeat.interval_ms);
-            edges.insert(heartbeat.edge, Instant::now() + interval * DEAD_AFTER_BEATS);
-        }
+        let now = Instant::now();
+        let dead_at = match heartbeat.leaving {
+            true => now,
+            false => now + Duration::from_millis(heartbeat.interval_ms) * DEAD_AFTER_BEATS,
+        };
+        self.lock().insert(heartbeat.edge, dead_at);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.edges.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn live(&self) -> usize {
         let now = Instant::now();
-        let mut edges = self.edges.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        edges.retain(|_, dead_at| *dead_at > now);
-        edges.len()
+        let mut edges = self.lock();
+        edges.retain(|_, dead_at| *dead_at + REMEMBER_GONE > now);
+        edges.values().filter(|dead_at| **dead_at > now).count()
+    }
+
+    fn is_gone(&self, edge: &str) -> bool {
+        let now = Instant::now();
+        match self.lock().get(edge) {
+            Some(dead_at) => *dead_at <= now,
+            None => now.duration_since(self.since) >= UNKNOWN_GRACE,
+        }
     }
 }
 
@@ -158,6 +194,22 @@ mod tests {
         assert_eq!(directory.live(), 1, "a missed three beats");
         directory.on_heartbeat(beat("b", 1000, true));
         assert_eq!(directory.live(), 0, "b said it was leaving");
+        assert!(directory.is_gone("a") && directory.is_gone("b"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_edge_never_heard_from_is_gone_once_it_would_have_been_heard() {
+        let directory = EdgeDirectory::default();
+        directory.on_heartbeat(beat("a", 1000, false));
+        assert!(!directory.is_gone("a") && !directory.is_gone("new"));
+        tokio::time::advance(UNKNOWN_GRACE).await;
+        directory.on_heartbeat(beat("a", 1000, false));
+        assert!(!directory.is_gone("a") && directory.is_gone("new"));
+        // Long gone and forgotten: still gone.
+        directory.on_heartbeat(beat("a", 1000, true));
+        tokio::time::advance(REMEMBER_GONE * 2).await;
+        assert_eq!(directory.live(), 0);
+        assert!(directory.is_gone("a"));
     }
 
     #[tokio::test]

@@ -32,6 +32,12 @@ impl Drain {
         self.begun.is_cancelled()
     }
 
+    /// Resolves once the drain has begun: for a connection that waits on its
+    /// client before it becomes a session (Socket.IO's CONNECT).
+    pub async fn wait_begun(&self) {
+        self.begun.cancelled().await;
+    }
+
     /// Runs an upgrade request tracked with the sessions.
     pub async fn track_upgrade<T>(&self, upgrade: impl Future<Output = T>) -> T {
         self.sessions.track_future(upgrade).await

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use herald_bus::Bus;
+use herald_handler::edges::Edges;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -21,6 +22,7 @@ use crate::events::Events;
 use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
 use crate::presence;
+use crate::pusher;
 use crate::registry::Registry;
 use crate::routers::Routers;
 use crate::session::SessionContext;
@@ -42,6 +44,10 @@ const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Connections waiting to be accepted (capped by the kernel's somaxconn).
 const LISTEN_BACKLOG: u32 = 4096;
+/// How long an edge waits for the other edges' members of a presence
+/// channel it begins to hold (all live edges answer well before; only a
+/// dead edge not yet taken for dead makes it wait this long).
+const MEMBERS_QUERY_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long HTTP connections still open after the drain (health checks,
 /// keep-alive) get to finish the request they are serving.
 const CLOSE_CONNECTIONS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -51,6 +57,8 @@ const CLOSE_CONNECTIONS_TIMEOUT: Duration = Duration::from_secs(1);
 pub enum EdgeError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot follow the edges' heartbeats: {0}")]
+    Heartbeats(herald_bus::BusError),
 }
 
 /// An edge, bound and subscribed, ready to [`run`](Edge::run).
@@ -99,6 +107,7 @@ impl Edge {
         let heartbeat_subject = subjects.edge_heartbeat();
         let beating = presence::beat(bus.clone(), heartbeat_subject.clone(), edge_id.clone());
         pumps.push(AbortOnDropHandle::new(tokio::spawn(beating)));
+        let (pusher_presence, pusher_webhooks) = start_pusher(&registry, &bus, &subjects, &mut pumps).await?;
         let verifier = Arc::new(Verifier::new(&auth));
         let routers = Routers::new(bus.clone(), &subjects, timing.action_timeout);
         let drain = Drain::default();
@@ -111,6 +120,8 @@ impl Edge {
         let drain_timeout = timing.drain_timeout;
         let sessions = Arc::new(SessionContext {
             registry: registry.clone(),
+            pusher_presence,
+            pusher_webhooks,
             routers: routers.clone(),
             events: Events::new(bus.clone(), subjects.clone(), edge_id),
             verifier: verifier.clone(),
@@ -183,6 +194,33 @@ impl Edge {
         drop(pumps);
         presence::leave(&bus, &heartbeat_subject, registry.edge_id()).await;
     }
+}
+
+/// Starts what Pusher channels need across the cluster: following the
+/// edges' heartbeats, presence members, webhooks, and answering channel
+/// queries.
+async fn start_pusher(
+    registry: &Arc<Registry>,
+    bus: &Bus,
+    subjects: &herald_proto::subject::Subjects,
+    pumps: &mut Vec<AbortOnDropHandle<()>>,
+) -> Result<(Arc<pusher::Presence>, Arc<pusher::Webhooks>), EdgeError> {
+    let edges = Edges::start(bus.clone(), subjects, MEMBERS_QUERY_TIMEOUT).await.map_err(EdgeError::Heartbeats)?;
+    let edge = registry.edge_id();
+    let webhooks = pusher::Webhooks::new(edge, bus.clone(), subjects.clone(), edges.clone());
+    let presence =
+        pusher::Presence::new(edge, bus.clone(), subjects.clone(), edges, registry.clone(), webhooks.clone());
+    pumps.push(AbortOnDropHandle::new(tokio::spawn(presence.clone().sweep())));
+    pumps.push(AbortOnDropHandle::new(tokio::spawn(webhooks.clone().forget())));
+    match bus.subscribe(subjects.pusher_query()).await {
+        Ok(queries) => {
+            let answering =
+                pusher::queries::answer(registry.clone(), presence.clone(), webhooks.clone(), bus.clone(), queries);
+            pumps.push(AbortOnDropHandle::new(tokio::spawn(answering)));
+        }
+        Err(e) => tracing::error!(error = %e, "cannot answer Pusher channel queries"),
+    }
+    Ok((presence, webhooks))
 }
 
 /// Binds with a deep accept queue: clients reconnecting together after a

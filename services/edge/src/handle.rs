@@ -38,6 +38,9 @@ pub(crate) enum Wire {
     /// Pusher protocol 7 on `/app/<key>`, for this app (whose group prefix
     /// turns a group back into the channel its clients know).
     Pusher(Arc<App>),
+    /// Socket.IO 5 on `/socket.io/`: a frame becomes the event
+    /// `42["<action>", <details>]`.
+    SocketIo,
 }
 
 /// How and why a session ends.

@@ -24,6 +24,8 @@
 //!   answers.
 //! - `events`: lifecycle events on connect and disconnect.
 //! - `presence`: answers routers' presence queries; heartbeats.
+//! - `pusher`: Pusher channels across the cluster: presence members on
+//!   every edge, answers to channel queries.
 //! - `metrics`: counters for `/metrics`.
 //!
 //! No module takes another's whole context, so the dependencies run one
@@ -42,6 +44,7 @@ mod handle;
 pub mod http;
 mod metrics;
 mod presence;
+mod pusher;
 mod registry;
 mod routers;
 mod session;

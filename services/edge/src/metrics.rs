@@ -16,23 +16,26 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 /// The client protocols sessions speak: the `protocol` label's values.
-/// A new endpoint (Socket.IO) adds a variant here and to [`ClientProtocol::ALL`].
+/// A new endpoint adds a variant here and to [`ClientProtocol::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ClientProtocol {
     /// Herald's own, on `/ws`.
     Herald,
     /// Pusher protocol 7, on `/app/<key>`.
     Pusher,
+    /// Socket.IO 5 over Engine.IO 4, on `/socket.io/`.
+    SocketIo,
 }
 
 impl ClientProtocol {
     /// Every protocol, in the order of [`Metrics::sessions`]' series.
-    const ALL: [ClientProtocol; 2] = [ClientProtocol::Herald, ClientProtocol::Pusher];
+    const ALL: [ClientProtocol; 3] = [ClientProtocol::Herald, ClientProtocol::Pusher, ClientProtocol::SocketIo];
 
     fn label(self) -> &'static str {
         match self {
             ClientProtocol::Herald => "herald",
             ClientProtocol::Pusher => "pusher",
+            ClientProtocol::SocketIo => "socketio",
         }
     }
 }

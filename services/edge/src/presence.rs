@@ -3,6 +3,7 @@
 //! many answers to wait for (see the router's `presence` module for why
 //! presence is asked, not stored).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_bus::{Bus, Subscription};
 use herald_proto::presence::{Heartbeat, PresenceQuery};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::registry::Registry;
 
@@ -20,19 +23,38 @@ pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const LEAVE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Answers presence queries until the subscription ends.
-pub(crate) async fn answer_queries(registry: Arc<Registry>, bus: Bus, mut queries: Subscription) {
-    while let Some(message) = queries.next().await {
+pub(crate) async fn answer_queries(registry: Arc<Registry>, bus: Bus, queries: Subscription) {
+    answer_each(bus, queries, "presence", move |query: PresenceQuery| {
+        let answer = registry.presence(&query);
+        async move { answer }
+    })
+    .await;
+}
+
+/// Answers each question on `questions` (a JSON `Q`) with `answer`'s, as
+/// JSON, until the subscription ends; `what` names them in logs.
+pub(crate) async fn answer_each<Q, A, Answering>(
+    bus: Bus,
+    mut questions: Subscription,
+    what: &str,
+    answer: impl Fn(Q) -> Answering,
+) where
+    Q: DeserializeOwned,
+    A: Serialize,
+    Answering: Future<Output = A>,
+{
+    while let Some(message) = questions.next().await {
         let Some(reply) = message.reply() else { continue };
-        let query: PresenceQuery = match herald_proto::json::from_object(&message.payload) {
-            Ok(query) => query,
+        let question: Q = match herald_proto::json::from_object(&message.payload) {
+            Ok(question) => question,
             Err(e) => {
-                tracing::warn!(error = %e, "ignored a malformed presence query");
+                tracing::warn!(error = %e, what, "ignored a malformed query");
                 continue;
             }
         };
-        let answer = serde_json::to_vec(&registry.presence(&query)).expect("presence always serialises");
+        let answer = serde_json::to_vec(&answer(question).await).expect("an answer always serialises");
         if let Err(e) = bus.publish(reply.to_owned(), Bytes::from(answer)).await {
-            tracing::debug!(error = %e, "presence answer not sent");
+            tracing::debug!(error = %e, what, "answer not sent");
         }
     }
 }

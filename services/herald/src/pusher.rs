@@ -5,7 +5,10 @@
 //! sharing an id or a key, stops start-up in one line.
 
 use herald_proto::pusher::app::{App, Apps};
-use herald_settings::pusher::{PUSHER_APP_ID, PUSHER_APPS, PUSHER_KEY, PUSHER_SECRET, PUSHER_WEBHOOK_URL};
+use herald_settings::pusher::{
+    PUSHER_APP_ID, PUSHER_APPS, PUSHER_KEY, PUSHER_MAX_PRESENCE_MEMBERS, PUSHER_MAX_USER_INFO_BYTES, PUSHER_SECRET,
+    PUSHER_WEBHOOK_URL,
+};
 use herald_settings::{SettingError, Settings};
 
 /// What a partly given app by variables is missing, and how to fix it.
@@ -21,7 +24,12 @@ pub fn read_apps(settings: &Settings) -> Result<Apps, SettingError> {
     let secret = settings.given(&PUSHER_SECRET)?;
     let webhook_url = settings.given(&PUSHER_WEBHOOK_URL)?;
     let by_variables = match (id, key, secret) {
-        (Some(id), Some(key), Some(secret)) => Some(App { webhook_url, ..App::new(&id, &key, &secret) }),
+        (Some(id), Some(key), Some(secret)) => Some(App {
+            webhook_url,
+            max_presence_members: settings.get(&PUSHER_MAX_PRESENCE_MEMBERS)?,
+            max_user_info_bytes: settings.get(&PUSHER_MAX_USER_INFO_BYTES)?,
+            ..App::new(&id, &key, &secret)
+        }),
         (None, None, None) if webhook_url.is_some() => {
             return Err(SettingError::missing(
                 &PUSHER_APP_ID,
@@ -87,6 +95,22 @@ mod tests {
         assert_eq!(first.webhook_url.as_deref(), Some("http://127.0.0.1:9/hooks"));
         assert_eq!(apps.by_id("2").unwrap().group("chat"), "two:chat");
         assert_eq!(read(&[], Some(file)).unwrap().iter().count(), 1);
+    }
+
+    #[test]
+    fn the_variables_apps_presence_limits_default_to_pushers_and_can_be_set() {
+        let apps = read(&ENV_APP, None).unwrap();
+        let app = apps.by_key("k1").unwrap();
+        assert_eq!(app.max_presence_members, herald_proto::pusher::app::DEFAULT_MAX_PRESENCE_MEMBERS);
+        assert_eq!(app.max_user_info_bytes, herald_proto::pusher::app::DEFAULT_MAX_USER_INFO_BYTES);
+        let mut vars = ENV_APP.to_vec();
+        vars.extend([("HERALD_PUSHER_MAX_PRESENCE_MEMBERS", "2"), ("HERALD_PUSHER_MAX_USER_INFO_BYTES", "64")]);
+        let apps = read(&vars, None).unwrap();
+        let app = apps.by_key("k1").unwrap();
+        assert_eq!((app.max_presence_members, app.max_user_info_bytes), (2, 64));
+        let mut none = ENV_APP.to_vec();
+        none.push(("HERALD_PUSHER_MAX_PRESENCE_MEMBERS", "0"));
+        assert!(read(&none, None).is_err());
     }
 
     #[test]

@@ -19,7 +19,6 @@
 //! stays open for the next one. [`parse_line`] is a pure function, so a
 //! fuzz target can call it.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,8 +29,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use herald_bus::Bus;
 use herald_handler::Presence;
@@ -151,19 +151,18 @@ impl PushPort {
 
     /// Takes connections until `stop`; then closes every connection once the
     /// line it is on (if any) is answered, within [`STOP_GRACE`], and
-    /// returns.
-    pub async fn run(self, target: PushTarget, stop: impl Future<Output = ()>) {
+    /// returns. Every connection's task is tracked here: none outlives
+    /// `run`.
+    pub async fn run(self, target: PushTarget, stop: CancellationToken) {
         let PushPort { listener, config } = self;
         let slots = Arc::new(Semaphore::new(config.max_connections));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut connections = JoinSet::new();
-        tokio::pin!(stop);
+        let connections = TaskTracker::new();
+        // Cancelled when the grace is over: cuts lines still being answered.
+        let cut = CancellationToken::new();
         loop {
             let accepted = tokio::select! {
-                () = &mut stop => break,
+                () = stop.cancelled() => break,
                 accepted = listener.accept() => accepted,
-                // Reap finished connections as they go, so the set stays small.
-                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
             let mut stream = match accepted {
                 Ok((stream, _)) => stream,
@@ -175,37 +174,32 @@ impl PushPort {
                 }
             };
             let Ok(slot) = slots.clone().try_acquire_owned() else {
-                connections.spawn(async move {
+                connections.spawn(cut.clone().run_until_cancelled_owned(async move {
                     let _ = stream.write_all(b"error too many connections\n").await;
-                });
+                }));
                 continue;
             };
-            let (target, config, stop) = (target.clone(), config.clone(), stop_rx.clone());
-            connections.spawn(async move {
-                serve_connection(stream, &target, config.max_line_bytes, stop).await;
+            let (target, max_line_bytes, stop) = (target.clone(), config.max_line_bytes, stop.clone());
+            connections.spawn(cut.clone().run_until_cancelled_owned(async move {
+                serve_connection(stream, &target, max_line_bytes, &stop).await;
                 drop(slot);
-            });
+            }));
         }
-        let _ = stop_tx.send(true);
-        let finished = async { while connections.join_next().await.is_some() {} };
-        if tokio::time::timeout(STOP_GRACE, finished).await.is_err() {
-            connections.shutdown().await;
+        connections.close();
+        if tokio::time::timeout(STOP_GRACE, connections.wait()).await.is_err() {
+            cut.cancel();
+            connections.wait().await;
         }
     }
 }
 
 /// Answers one connection's lines, in order, until it closes or `stop`.
-async fn serve_connection(
-    stream: TcpStream,
-    target: &PushTarget,
-    max_line_bytes: usize,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection(stream: TcpStream, target: &PushTarget, max_line_bytes: usize, stop: &CancellationToken) {
     let (reader, mut writer) = stream.into_split();
     let mut lines = LineReader::new(reader, max_line_bytes);
     loop {
         let line = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return,
+            () = stop.cancelled() => return,
             line = lines.next() => line,
         };
         let answer = match line {

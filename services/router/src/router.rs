@@ -155,7 +155,7 @@ impl RouterCore {
         };
         let pushing = async {
             if let Some(port) = push_port {
-                port.run(PushTarget::of(&api), stop.cancelled()).await;
+                port.run(PushTarget::of(&api), stop.clone()).await;
             }
         };
         let sending = async {

@@ -8,7 +8,7 @@
 use herald_proto::pusher::app::App;
 
 use crate::setting::settings;
-use crate::value::{inline_tables, text};
+use crate::value::{inline_tables, text, whole};
 
 settings! {
     /// Pusher apps: credentials, webhooks, limits.
@@ -23,6 +23,12 @@ settings! {
     /// URL the app given by variables gets its webhooks at; none are sent
     /// without it.
     PUSHER_WEBHOOK_URL: String = optional("URL", text);
+    /// Most users in one presence channel of the app given by variables,
+    /// across every edge; one more gets pusher:subscription_error.
+    PUSHER_MAX_PRESENCE_MEMBERS: usize = new("N", "100", whole::<usize, 1>);
+    /// Largest user_info a presence member of the app given by variables
+    /// may have (its JSON text).
+    PUSHER_MAX_USER_INFO_BYTES: usize = new("BYTES", "1000", whole::<usize, 1>);
     /// More Pusher apps, as an array of tables (`[[pusher.apps]]` in the
     /// config file): id, key, secret, and optionally webhook_url,
     /// webhook_events, group_prefix, max_presence_members,

@@ -3,7 +3,8 @@
 //!
 //! This file serves connections and routes requests by path; `upgrade`
 //! decides upgrades. A client protocol is a path here and an upgrade there
-//! (`/ws` Herald's, `/app/<key>` Pusher's), on the same session machinery.
+//! (`/ws` Herald's, `/app/<key>` Pusher's, `/socket.io/` Socket.IO's), on
+//! the same session machinery.
 
 mod upgrade;
 
@@ -105,6 +106,9 @@ async fn route(ctx: &Arc<HttpContext>, request: Request<Incoming>) -> Response<B
             let key = path[PUSHER_PATH.len()..].to_owned();
             upgrade::pusher(ctx, request, &key)
         }
+        // Any method: a long-polling POST is told to use WebSocket too.
+        // Decided without waiting, like `/app/<key>`.
+        (_, "/socket.io/" | "/socket.io") => upgrade::socketio(ctx, request),
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
         (&Method::GET, "/readyz") => readiness(ctx),
         (&Method::GET, "/metrics") => metrics(ctx),

@@ -6,14 +6,16 @@
 //! WebSocket upgrade at all, and [`admit`] decides who the connection is,
 //! whatever protocol it will speak. [`websocket`] puts them together for
 //! `/ws`, Herald's own protocol; [`pusher`] for `/app/<key>`, where the
-//! app key is the gate and the session's protocol is Pusher's.
+//! app key is the gate and the session's protocol is Pusher's; [`socketio`]
+//! for `/socket.io/`, where who the client is waits for its CONNECT packet,
+//! after the `101`.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{
-    AUTHORIZATION, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
-    WWW_AUTHENTICATE,
+    AUTHORIZATION, CONNECTION, CONTENT_TYPE, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION,
+    UPGRADE, WWW_AUTHENTICATE,
 };
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -23,11 +25,12 @@ use herald_proto::conn_id::ConnId;
 use herald_proto::pusher::app::App;
 use herald_proto::pusher::codes;
 use herald_proto::pusher::socket_id::SocketId;
+use herald_proto::socketio::engine;
 
 use super::{Body, HttpContext, full, text};
 use crate::auth::Identity;
 use crate::connect::{self, Refusal};
-use crate::session::{self, Protocol, PusherSession};
+use crate::session::{self, Protocol, PusherSession, SocketIoUpgrade};
 
 /// The only Pusher protocol version spoken.
 const PUSHER_PROTOCOL: &str = "7";
@@ -60,10 +63,7 @@ pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key
         return text(StatusCode::NOT_FOUND, "no Pusher app is configured");
     }
     let conn = ctx.registry.new_conn_id();
-    let accepted = taking_upgrades(ctx)
-        .and_then(|()| handshake_key(request.headers()))
-        .and_then(|accept_key| check_origin(ctx, &request).map(|()| accept_key));
-    let accept_key = match accepted {
+    let accept_key = match upgrade_from_anyone(ctx, &request) {
         Ok(accept_key) => accept_key,
         Err(refusal) => return refuse(ctx, refusal),
     };
@@ -83,6 +83,41 @@ pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key
         }
     }
     switching_protocols(&accept_key)
+}
+
+/// Answers a request on `/socket.io/`. Only `EIO=4&transport=websocket`
+/// is served: a long-polling request (socket.io-client's default first
+/// transport) gets 400 with Engine.IO's error body saying to set
+/// `transports: ["websocket"]`. Draining, origin and the WebSocket
+/// handshake are decided here, as on `/ws`; who the client is waits for
+/// its CONNECT packet, with the upgrade's token and headers kept for it.
+pub(super) fn socketio(ctx: &Arc<HttpContext>, mut request: Request<Incoming>) -> Response<Body> {
+    if let Err(e) = engine::check_handshake(request.uri().query()) {
+        ctx.metrics.upgrade_refused_for("unsupported_transport");
+        let mut refusal = Response::new(full(e.body()));
+        *refusal.status_mut() = StatusCode::BAD_REQUEST;
+        refusal.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return refusal;
+    }
+    let accept_key = match upgrade_from_anyone(ctx, &request) {
+        Ok(accept_key) => accept_key,
+        Err(refusal) => return refuse(ctx, refusal),
+    };
+    let upgrade = SocketIoUpgrade { token: token_of(&request), headers: request.headers().clone() };
+    let conn = ctx.registry.new_conn_id();
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let protocol = Protocol::SocketIo(Some(Box::new(upgrade)));
+    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
+    switching_protocols(&accept_key)
+}
+
+/// Everything about an upgrade but who the client is (draining, the
+/// WebSocket handshake, the origin): the `Sec-WebSocket-Accept`, or why not.
+fn upgrade_from_anyone<B>(ctx: &HttpContext, request: &Request<B>) -> Result<String, Refusal> {
+    taking_upgrades(ctx)?;
+    let accept_key = handshake_key(request.headers())?;
+    check_origin(ctx, request)?;
+    Ok(accept_key)
 }
 
 /// The app a Pusher connection is for, or the Pusher close code and

@@ -3,10 +3,11 @@
 //! and queued without ever waiting, so a slow session cannot hold up the
 //! others.
 //!
-//! Sessions of another protocol (Pusher) get the message in their encoding,
-//! made at most once per message (and per app group prefix, which names
-//! the channel) the first time one of them is found among the receivers
-//! ([`Fanout`]); a message with no such receiver costs nothing more.
+//! Sessions of another protocol (Pusher, Socket.IO) get the message in
+//! their encoding, made at most once per message (and, for Pusher, per app
+//! group prefix, which names the channel) the first time one of them is
+//! found among the receivers ([`Fanout`]); a message with no such receiver
+//! costs nothing more.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use herald_proto::conn_id::ConnId;
 use herald_proto::pusher::channel::user_channel;
 use herald_proto::pusher::cluster::CLIENT_EVENT_USER_HEADER;
 use herald_proto::pusher::frame::event_from_herald;
+use herald_proto::socketio::packet as socketio_packet;
 use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -46,6 +48,9 @@ pub(super) struct Fanout<'a> {
     /// the message has no Pusher form (it is not a Herald frame, or the
     /// group is not under that prefix). Nearly always one entry.
     pusher: Vec<(&'a str, Option<Utf8Bytes>)>,
+    /// The Socket.IO event, once made; inside, `None` when the message has
+    /// no Socket.IO form (it is not a Herald frame).
+    socketio: Option<Option<Utf8Bytes>>,
 }
 
 impl<'a> Fanout<'a> {
@@ -55,7 +60,7 @@ impl<'a> Fanout<'a> {
     }
 
     fn with_sender(frame: Utf8Bytes, addressee: Addressee<'a>, sender: Option<&'a str>) -> Fanout<'a> {
-        Fanout { frame, addressee, sender, pusher: Vec::new() }
+        Fanout { frame, addressee, sender, pusher: Vec::new(), socketio: None }
     }
 
     /// The frame for a session speaking `wire`, if it has one.
@@ -63,6 +68,7 @@ impl<'a> Fanout<'a> {
         let app = match wire {
             Wire::Herald => return Some(self.frame.clone()),
             Wire::Pusher(app) => app,
+            Wire::SocketIo => return self.socketio.get_or_insert_with(|| encode_socketio(&self.frame)).clone(),
         };
         let prefix = app.group_prefix.as_str();
         if let Some((_, encoded)) = self.pusher.iter().find(|(made_for, _)| *made_for == prefix) {
@@ -93,6 +99,17 @@ impl<'a> Fanout<'a> {
     }
 }
 
+/// A Herald frame as the Socket.IO event every Socket.IO receiver shares.
+fn encode_socketio(frame: &str) -> Option<Utf8Bytes> {
+    match socketio_packet::event_from_herald(frame) {
+        Ok(event) => Some(Utf8Bytes::from(event)),
+        Err(e) => {
+            tracing::debug!(error = %e, "a message with no Socket.IO form is not delivered to Socket.IO clients");
+            None
+        }
+    }
+}
+
 impl Registry {
     /// The frame a bus message becomes: its payload as it is, once checked to
     /// be text.
@@ -116,7 +133,7 @@ impl Registry {
 
     /// Queues a frame for a session; a session whose mailbox stayed full for
     /// longer than the grace is closed with 1013.
-    pub(super) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) {
+    pub(crate) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) {
         // The clock starts at 1 so that 0 can mean "not full".
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         if let Offer::Full { since_ms } = handle.offer(frame, now_ms) {
@@ -176,8 +193,21 @@ mod tests {
     }
 
     #[test]
+    fn socketio_sessions_share_one_event_whoever_the_message_is_for() {
+        for addressee in [Addressee::Group("chat"), Addressee::User("7"), Addressee::Connection] {
+            let mut fanout = Fanout::with_sender(Utf8Bytes::from_static(FRAME), addressee, None);
+            let a = fanout.frame_for(&Wire::SocketIo).unwrap();
+            let b = fanout.frame_for(&Wire::SocketIo).unwrap();
+            assert_eq!(a.as_str(), r#"42["msg",{"a":1}]"#);
+            assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "encoded once, shared");
+            assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), FRAME);
+        }
+    }
+
+    #[test]
     fn a_message_that_is_no_herald_frame_reaches_herald_sessions_only() {
         let mut fanout = Fanout::with_sender(Utf8Bytes::from_static("[1,2]"), Addressee::Group("chat"), None);
+        assert!(fanout.frame_for(&Wire::SocketIo).is_none());
         let wire = pusher("");
         assert!(fanout.frame_for(&wire).is_none());
         assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), "[1,2]");

@@ -242,6 +242,22 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// How to reach a local session, while it is registered.
+    pub fn handle_of(&self, local: u64) -> Option<SessionHandle> {
+        self.read().conns.get(&local).map(|entry| entry.handle.clone())
+    }
+
+    /// The groups held here that `wanted` keeps, with their local sessions.
+    pub fn group_sizes(&self, wanted: impl Fn(&str) -> bool) -> Vec<(String, usize)> {
+        let state = self.read();
+        state
+            .groups
+            .iter()
+            .filter(|(group, _)| wanted(group))
+            .map(|(group, topic)| (group.to_string(), topic.members.len()))
+            .collect()
+    }
+
     /// This edge's part of a presence query.
     pub fn presence(&self, query: &PresenceQuery) -> EdgePresence {
         let state = self.read();

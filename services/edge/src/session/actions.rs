@@ -160,7 +160,7 @@ impl Session {
         if let Some(error) = response.error {
             self.reply_error(socket, action, error.code, &error.message, id).await?;
         } else if !response.noreply {
-            self.send(socket, client::encode(action, &response.details, id)).await?;
+            self.reply(socket, action, &response.details, id).await?;
         }
         match closing {
             Some(request) => Err(Ending::ByEdge(request)),

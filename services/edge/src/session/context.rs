@@ -14,6 +14,7 @@ use crate::config::{Limits, Timing};
 use crate::drain::Drain;
 use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::pusher::{Presence, Webhooks};
 use crate::registry::Registry;
 use crate::routers::Routers;
 
@@ -21,6 +22,10 @@ use crate::routers::Routers;
 pub(crate) struct SessionContext {
     /// Where sessions register and change groups and users.
     pub registry: Arc<Registry>,
+    /// Pusher presence channels' members on every edge.
+    pub pusher_presence: Arc<Presence>,
+    /// Pusher channel webhooks decided across the cluster.
+    pub pusher_webhooks: Arc<Webhooks>,
     /// Where client actions, `$join`s the token does not allow, go.
     pub routers: Routers,
     /// Connect and disconnect events.

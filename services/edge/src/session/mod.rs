@@ -9,14 +9,16 @@
 //!
 //! The protocol a client speaks is decided at the upgrade and kept in one
 //! place, the session's [`Protocol`]: it reads client frames (`system` and
-//! `actions` for Herald's own, `pusher` for Pusher's) and writes the
-//! session's own frames; the loop, mailbox, limits, liveness and drain are
-//! the same for every protocol.
+//! `actions` for Herald's own, `pusher` for Pusher's, `socketio` for
+//! Socket.IO's, whose emits are actions too) and writes the session's own
+//! frames; the loop, mailbox, limits, liveness and drain are the same for
+//! every protocol.
 
 mod actions;
 mod context;
 mod pusher;
 mod rate;
+mod socketio;
 mod system;
 
 use std::future::Future;
@@ -32,9 +34,11 @@ use herald_proto::conn_id::ConnId;
 use herald_proto::event::CloseInfo;
 use herald_proto::handler::Claims;
 use herald_proto::pusher::{codes, frame as pusher_frame};
+use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use serde::Serialize;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
@@ -44,6 +48,7 @@ use self::actions::{ActionCall, ActionOutcome};
 pub(crate) use self::context::SessionContext;
 pub(crate) use self::pusher::PusherSession;
 use self::rate::{RateLimiter, Verdict};
+pub(crate) use self::socketio::SocketIoUpgrade;
 use crate::auth::Identity;
 use crate::drain::restart;
 use crate::events::Subject;
@@ -69,6 +74,9 @@ pub(crate) enum Protocol {
     /// Pusher protocol 7, on `/app/<key>` (boxed: a Herald session does not
     /// pay for its state).
     Pusher(Box<PusherSession>),
+    /// Socket.IO 5 over Engine.IO 4, on `/socket.io/`; what the upgrade
+    /// said is kept (boxed) until the CONNECT packet has used it.
+    SocketIo(Option<Box<SocketIoUpgrade>>),
 }
 
 impl Protocol {
@@ -77,6 +85,7 @@ impl Protocol {
         match self {
             Protocol::Herald => Wire::Herald,
             Protocol::Pusher(pusher) => Wire::Pusher(pusher.app.clone()),
+            Protocol::SocketIo(_) => Wire::SocketIo,
         }
     }
 
@@ -85,22 +94,65 @@ impl Protocol {
         match self {
             Protocol::Herald => ClientProtocol::Herald,
             Protocol::Pusher(_) => ClientProtocol::Pusher,
+            Protocol::SocketIo(_) => ClientProtocol::SocketIo,
         }
     }
 
     /// The close code this protocol's clients understand for `code`.
     fn close_code(&self, code: u16) -> u16 {
         match self {
-            Protocol::Herald => code,
+            Protocol::Herald | Protocol::SocketIo(_) => code,
             Protocol::Pusher(_) => codes::for_close(code),
         }
     }
 
-    /// The frame that says a frame was refused for its rate.
-    fn rate_refusal(&self, message: &str) -> String {
+    /// The reply to the client's `action` (sent with `id`), if it gets one.
+    fn reply<D: Serialize + ?Sized>(&self, action: &str, details: &D, id: Option<&FrameId>) -> Option<String> {
         match self {
-            Protocol::Herald => client::encode_error(None, status::TOO_MANY_REQUESTS, message, None),
-            Protocol::Pusher(_) => pusher_frame::error(Some(codes::CLIENT_EVENT_RATE), message),
+            Protocol::Herald | Protocol::Pusher(_) => Some(client::encode(action, details, id)),
+            Protocol::SocketIo(_) => socketio::reply(details, id),
+        }
+    }
+
+    /// A frame the edge sends of its own accord (`$reauth`).
+    fn push<D: Serialize + ?Sized>(&self, action: &str, details: &D) -> String {
+        match self {
+            Protocol::Herald | Protocol::Pusher(_) => client::encode(action, details, None),
+            Protocol::SocketIo(_) => socketio::event(action, details),
+        }
+    }
+
+    /// The error answering the client's `action`, or a frame that could not
+    /// be read (`None`).
+    fn error(&self, action: Option<&str>, code: u16, message: &str, id: Option<&FrameId>) -> String {
+        match self {
+            Protocol::Herald => client::encode_error(action, code, message, id),
+            Protocol::Pusher(_) => pusher_frame::error(None, message),
+            Protocol::SocketIo(_) => socketio::error(action, code, message, id),
+        }
+    }
+
+    /// The frame that says the client's frame `text` was refused for its rate.
+    fn rate_refusal(&self, text: Option<&str>, message: &str) -> String {
+        let code = status::TOO_MANY_REQUESTS;
+        match (self, text) {
+            (Protocol::Pusher(_), _) => pusher_frame::error(Some(codes::CLIENT_EVENT_RATE), message),
+            (Protocol::Herald, Some(text)) => match client::ClientFrame::parse(text) {
+                Ok(frame) => client::encode_error(Some(&frame.action), code, message, frame.id.as_ref()),
+                Err(_) => client::encode_error(None, code, message, None),
+            },
+            (Protocol::SocketIo(_), Some(text)) => socketio::refusal_of(text, code, message),
+            (_, None) => self.error(None, code, message, None),
+        }
+    }
+
+    /// The ping that keeps the client's liveness in check: a WebSocket ping
+    /// (browsers answer by themselves), or Engine.IO's, which its clients
+    /// wait for.
+    fn ping(&self) -> Message {
+        match self {
+            Protocol::Herald | Protocol::Pusher(_) => Message::Ping(Bytes::new()),
+            Protocol::SocketIo(_) => Message::text(socketio_engine::PING),
         }
     }
 }
@@ -139,15 +191,23 @@ pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, co
     ctx.drain.spawn_session(async move {
         let Ok(upgraded) = on_upgrade.await else { return };
         let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
-        let refusal = async {
-            socket.send(Message::text(pusher_frame::error(Some(code), &message))).await?;
-            let reason = truncate_reason(&message).into();
-            socket.close(Some(CloseFrame { code: code.into(), reason })).await?;
-            while let Some(Ok(_)) = socket.next().await {}
-            Ok::<(), WsError>(())
-        };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, refusal).await;
+        say_and_close(&mut socket, Some(pusher_frame::error(Some(code), &message)), code, &message).await;
     });
+}
+
+/// Sends `last` (if any), then closes with `code` and `reason`, waiting at
+/// most [`CLOSE_TIMEOUT`] for the client: for connections refused after
+/// their upgrade, which never became sessions.
+async fn say_and_close(socket: &mut Socket, last: Option<String>, code: u16, reason: &str) {
+    let refusal = async {
+        if let Some(last) = last {
+            socket.send(Message::text(last)).await?;
+        }
+        socket.close(Some(CloseFrame { code: code.into(), reason: truncate_reason(reason).into() })).await?;
+        while let Some(Ok(_)) = socket.next().await {}
+        Ok::<(), WsError>(())
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, refusal).await;
 }
 
 /// Runs a session from its upgrade to its end.
@@ -172,6 +232,15 @@ fn run(
         };
         let mut socket =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
+        // A Socket.IO client says who it is in its CONNECT packet, after
+        // the upgrade; it becomes a session only once that is decided.
+        if let Protocol::SocketIo(upgrade) = &mut session.protocol {
+            let upgrade = upgrade.take().expect("a Socket.IO session starts with its upgrade");
+            match Box::pin(socketio::handshake(&ctx, &mut socket, &session.conn, *upgrade)).await {
+                Some(identity) => session.admit(identity),
+                None => return,
+            }
+        }
         let identity = &session.identity;
         let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
         let series = ctx.metrics.sessions(session.protocol.metric());
@@ -205,6 +274,9 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
     let conn = who.conn;
     let membership = ctx.registry.unregister(conn.local());
     ctx.metrics.sessions(protocol.metric()).open.dec();
+    if let Protocol::Pusher(pusher) = protocol {
+        pusher.leave_all(ctx, conn.local()).await;
+    }
     let (code, reason, close_frame) = match ending {
         Ending::ByEdge(mut request) => {
             if !close::is_sendable(request.code) {
@@ -212,9 +284,17 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
                 request.code = close::BACKEND_DISCONNECT;
             }
             let code = protocol.close_code(request.code);
-            if let Protocol::Pusher(_) = protocol {
+            match protocol {
                 // Pusher servers say why before they close.
-                let _ = socket.send(Message::text(pusher_frame::error(Some(code), &request.reason))).await;
+                Protocol::Pusher(_) => {
+                    let _ = socket.send(Message::text(pusher_frame::error(Some(code), &request.reason))).await;
+                }
+                // A client told to go for good is told so, or it would
+                // reconnect by itself.
+                Protocol::SocketIo(_) if socketio_packet::disconnects_for_good(code) => {
+                    let _ = socket.send(Message::text(socketio_packet::DISCONNECT)).await;
+                }
+                Protocol::Herald | Protocol::SocketIo(_) => {}
             }
             let frame = CloseFrame { code: code.into(), reason: truncate_reason(&request.reason).into() };
             (request.code, request.reason, Some(frame))
@@ -258,7 +338,8 @@ struct Session {
     expires: Option<Instant>,
     mailbox: Mailbox,
     limiter: RateLimiter,
-    /// When the client last sent anything (pings are sent after silence).
+    /// When the client last sent anything (pings are sent after silence);
+    /// for Socket.IO, when the last ping was sent (see `on_timer`).
     last_heard: Instant,
     /// When an unanswered ping was sent.
     ping_sent: Option<Instant>,
@@ -293,6 +374,12 @@ impl Session {
             actions: None,
             ctx,
         }
+    }
+
+    /// Takes the identity a handshake after the upgrade decided (Socket.IO's).
+    fn admit(&mut self, identity: Identity) {
+        self.expires = expiry_instant(identity.expires_at);
+        self.identity = identity;
     }
 
     /// Serves the session until it ends, and says how.
@@ -344,6 +431,7 @@ impl Session {
                 let activity_timeout = self.ctx.timing.ping_interval.as_secs().max(1);
                 pusher_frame::connection_established(pusher.socket_id, activity_timeout)
             }
+            Protocol::SocketIo(_) => socketio_packet::connected(&self.conn_text),
         };
         self.send(socket, first).await?;
         let who = Subject {
@@ -396,7 +484,9 @@ impl Session {
             Some(Ok(message)) => message,
         };
         let now = Instant::now();
-        self.last_heard = now;
+        if !matches!(self.protocol, Protocol::SocketIo(_)) {
+            self.last_heard = now;
+        }
         self.ping_sent = None;
         let counted = matches!(message, Message::Text(_) | Message::Binary(_) | Message::Ping(_));
         if !counted {
@@ -414,13 +504,7 @@ impl Session {
                 Message::Text(text) => self.on_text(socket, &text).await,
                 Message::Binary(_) => {
                     let message = "binary frames are not supported: send JSON text";
-                    match self.protocol {
-                        Protocol::Herald => self.bad_frame(socket, status::BAD_REQUEST, message, None).await,
-                        Protocol::Pusher(_) => {
-                            self.ctx.metrics.bad_frames.inc();
-                            self.send(socket, pusher_frame::error(None, message)).await
-                        }
-                    }
+                    self.bad_frame(socket, status::BAD_REQUEST, message, None).await
                 }
                 _ => Ok(()),
             },
@@ -429,23 +513,10 @@ impl Session {
                 let message_text =
                     format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
                 match message {
-                    Message::Text(_) | Message::Binary(_) if matches!(self.protocol, Protocol::Pusher(_)) => {
-                        self.send(socket, self.protocol.rate_refusal(&message_text)).await
+                    Message::Text(text) => {
+                        self.send(socket, self.protocol.rate_refusal(Some(&text), &message_text)).await
                     }
-                    Message::Text(text) => match client::ClientFrame::parse(&text) {
-                        Ok(frame) => {
-                            self.reply_error(
-                                socket,
-                                &frame.action,
-                                status::TOO_MANY_REQUESTS,
-                                &message_text,
-                                frame.id.as_ref(),
-                            )
-                            .await
-                        }
-                        Err(_) => self.send(socket, self.protocol.rate_refusal(&message_text)).await,
-                    },
-                    Message::Binary(_) => self.send(socket, self.protocol.rate_refusal(&message_text)).await,
+                    Message::Binary(_) => self.send(socket, self.protocol.rate_refusal(None, &message_text)).await,
                     _ => Ok(()),
                 }
             }
@@ -457,8 +528,10 @@ impl Session {
     }
 
     async fn on_text(&mut self, socket: &mut Socket, text: &str) -> Result<(), Ending> {
-        if let Protocol::Pusher(_) = self.protocol {
-            return self.pusher_text(socket, text).await;
+        match self.protocol {
+            Protocol::Pusher(_) => return self.pusher_text(socket, text).await,
+            Protocol::SocketIo(_) => return self.socketio_text(socket, text).await,
+            Protocol::Herald => {}
         }
         match client::ClientFrame::parse(text) {
             Err(e) => self.bad_frame(socket, status::BAD_REQUEST, &e.message, e.id.as_ref()).await,
@@ -476,7 +549,7 @@ impl Session {
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
         self.ctx.metrics.bad_frames.inc();
-        self.send(socket, client::encode_error(None, code, message, id)).await
+        self.send(socket, self.protocol.error(None, code, message, id)).await
     }
 
     /// Sends `<action>:error`.
@@ -491,7 +564,21 @@ impl Session {
         if code == status::BAD_REQUEST {
             self.ctx.metrics.bad_frames.inc();
         }
-        self.send(socket, client::encode_error(Some(action), code, message, id)).await
+        self.send(socket, self.protocol.error(Some(action), code, message, id)).await
+    }
+
+    /// Sends the reply to the client's `action`, if its protocol sends one.
+    async fn reply<D: Serialize + ?Sized>(
+        &mut self,
+        socket: &mut Socket,
+        action: &str,
+        details: &D,
+        id: Option<&FrameId>,
+    ) -> Result<(), Ending> {
+        match self.protocol.reply(action, details, id) {
+            Some(reply) => self.send(socket, reply).await,
+            None => Ok(()),
+        }
     }
 
     async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Ending> {
@@ -525,7 +612,7 @@ impl Session {
             (None, Some(expires)) if now >= expires => {
                 self.reauth_sent = Some(now);
                 let state = client::AuthState { user: self.identity.user.clone(), exp: self.identity.expires_at };
-                self.send(socket, client::encode(action::REAUTH, &state, None)).await?;
+                self.send(socket, self.protocol.push(action::REAUTH, &state)).await?;
             }
             _ => {}
         }
@@ -535,7 +622,13 @@ impl Session {
             }
             None if now >= self.last_heard + timing.ping_interval => {
                 self.ping_sent = Some(now);
-                write(&self.ctx, socket.send(Message::Ping(Bytes::new()))).await
+                if let Protocol::SocketIo(_) = self.protocol {
+                    // Engine.IO clients want a ping every interval whatever
+                    // else they receive: the next interval runs from this
+                    // ping, not from the client's last frame.
+                    self.last_heard = now;
+                }
+                write(&self.ctx, socket.send(self.protocol.ping())).await
             }
             _ => Ok(()),
         }

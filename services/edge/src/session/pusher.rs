@@ -26,7 +26,7 @@ use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use tokio::time::Instant;
 
 use super::rate::{RateLimiter, Verdict};
-use super::{Ending, Session, Socket};
+use super::{Ending, Session, SessionContext, Socket};
 use crate::handle::CloseRequest;
 use crate::registry::wait_subscribed;
 
@@ -73,6 +73,26 @@ impl PusherSession {
     pub fn new(app: Arc<App>, socket_id: SocketId) -> PusherSession {
         PusherSession { app, socket_id, channels: HashMap::new(), client_events: None }
     }
+
+    /// Leaves every channel as the session ends (the registry forgets the
+    /// session's groups on its own).
+    pub async fn leave_all(&self, ctx: &SessionContext, local: u64) {
+        for (channel, joined) in &self.channels {
+            left(ctx, &self.app, channel, joined.kind, local).await;
+        }
+    }
+}
+
+/// What a connection leaving `channel` changes beyond its group: the
+/// channel's occupancy for webhooks, and its presence members.
+async fn left(ctx: &SessionContext, app: &Arc<App>, channel: &str, kind: ChannelKind, local: u64) {
+    if kind == ChannelKind::User {
+        return;
+    }
+    ctx.pusher_webhooks.exit(app, channel);
+    if kind == ChannelKind::Presence {
+        ctx.pusher_presence.leave(&app.group(channel), local).await;
+    }
 }
 
 impl Session {
@@ -98,7 +118,7 @@ impl Session {
                 self.subscribe(channel, auth.as_deref(), channel_data.as_deref()).await
             }
             ClientMessage::Unsubscribe { channel } => {
-                self.unsubscribe(&channel);
+                self.unsubscribe(&channel).await;
                 Answer::Nothing
             }
             ClientMessage::SignIn { auth, user_data } => self.sign_in(&auth, &user_data).await?,
@@ -117,14 +137,14 @@ impl Session {
     fn pusher(&self) -> &PusherSession {
         match &self.protocol {
             super::Protocol::Pusher(pusher) => pusher,
-            super::Protocol::Herald => unreachable!("Pusher frames come only from Pusher sessions"),
+            _ => unreachable!("Pusher frames come only from Pusher sessions"),
         }
     }
 
     fn pusher_mut(&mut self) -> &mut PusherSession {
         match &mut self.protocol {
             super::Protocol::Pusher(pusher) => pusher,
-            super::Protocol::Herald => unreachable!("Pusher frames come only from Pusher sessions"),
+            _ => unreachable!("Pusher frames come only from Pusher sessions"),
         }
     }
 
@@ -171,27 +191,47 @@ impl Session {
                 wait_subscribed(self.ctx.registry.join(self.conn.local(), &group)).await;
             }
         }
-        self.pusher_mut().channels.insert(channel.as_str().into(), Joined { kind, member: None });
+        self.subscribed(&channel, Joined { kind, member: None });
         Answer::Frame(frame::subscription_succeeded(&channel, None))
     }
 
-    /// Joins a presence channel as `member`. Presence across the cluster
-    /// is the edge's `pusher::presence`; this session only joins the group.
+    /// Joins a presence channel as `member`: the group for deliveries, and
+    /// the channel's members on every edge for the member list
+    /// (`crate::pusher::presence`).
     async fn join_presence(&mut self, channel: String, member: Member) -> Answer {
         let group = self.pusher().app.group(&channel);
         wait_subscribed(self.ctx.registry.join(self.conn.local(), &group)).await;
-        let joined = Joined { kind: ChannelKind::Presence, member: Some(member.user_id.as_str().into()) };
-        self.pusher_mut().channels.insert(channel.as_str().into(), joined);
-        Answer::Frame(frame::subscription_succeeded(&channel, Some(&[member])))
+        let user = member.user_id.as_str().into();
+        let app = self.pusher().app.clone();
+        let members = match self.ctx.pusher_presence.join(&app, &channel, self.conn.local(), member).await {
+            Ok(members) => members,
+            Err(refused) => {
+                self.ctx.registry.leave(self.conn.local(), &group);
+                self.ctx.metrics.bad_frames.inc();
+                return Answer::Frame(frame::subscription_error(&channel, codes::OVER_CAPACITY, &refused.0));
+            }
+        };
+        self.subscribed(&channel, Joined { kind: ChannelKind::Presence, member: Some(user) });
+        Answer::Frame(frame::subscription_succeeded(&channel, Some(&members)))
     }
 
-    fn unsubscribe(&mut self, channel: &str) {
+    /// Notes a subscription; a new one (not the user channel) may make the
+    /// channel occupied.
+    fn subscribed(&mut self, channel: &str, joined: Joined) {
+        let kind = joined.kind;
         let pusher = self.pusher_mut();
-        if pusher.channels.remove(channel).is_none() {
-            return;
+        if pusher.channels.insert(channel.into(), joined).is_none() && kind != ChannelKind::User {
+            let app = pusher.app.clone();
+            self.ctx.pusher_webhooks.enter(&app, channel);
         }
-        let group = pusher.app.group(channel);
-        self.ctx.registry.leave(self.conn.local(), &group);
+    }
+
+    async fn unsubscribe(&mut self, channel: &str) {
+        let pusher = self.pusher_mut();
+        let Some(joined) = pusher.channels.remove(channel) else { return };
+        let app = pusher.app.clone();
+        self.ctx.registry.leave(self.conn.local(), &app.group(channel));
+        left(&self.ctx, &app, channel, joined.kind, self.conn.local()).await;
     }
 
     /// `pusher:signin`: the signed user id becomes the session's Herald

@@ -1,6 +1,6 @@
 //! System actions a client may send: `$ping`, `$join`, `$leave`, `$auth`.
 
-use herald_proto::client::{self, AuthDetails, AuthState, ClientFrame, FrameId, GroupDetails, action};
+use herald_proto::client::{AuthDetails, AuthState, ClientFrame, FrameId, GroupDetails, action};
 use herald_proto::status;
 use serde::de::DeserializeOwned;
 
@@ -11,10 +11,7 @@ use crate::registry::wait_subscribed;
 impl Session {
     pub(super) async fn system_action(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
         match frame.action.as_str() {
-            action::PING => {
-                let pong = client::encode(action::PONG, &frame.details, frame.id.as_ref());
-                self.send(socket, pong).await
-            }
+            action::PING => self.reply(socket, action::PONG, &frame.details, frame.id.as_ref()).await,
             action::JOIN | action::LEAVE => self.join_or_leave(socket, frame).await,
             action::AUTH => self.reauthenticate(socket, frame).await,
             other => {
@@ -53,7 +50,7 @@ impl Session {
         } else {
             self.ctx.registry.leave(local, &group);
         }
-        self.send(socket, client::encode(name, &GroupDetails { group }, id)).await
+        self.reply(socket, name, &GroupDetails { group }, id).await
     }
 
     async fn reauthenticate(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
@@ -75,7 +72,7 @@ impl Session {
         self.reauth_sent = None;
         let state = AuthState { user: identity.user.clone(), exp: identity.expires_at };
         self.identity = identity;
-        self.send(socket, client::encode(action::AUTH, &state, id)).await
+        self.reply(socket, action::AUTH, &state, id).await
     }
 }
 

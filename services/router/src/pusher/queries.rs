@@ -89,7 +89,7 @@ mod tests {
                                 user_info: Some(RawValue::from_string(format!(r#"{{"on":"{id}"}}"#)).unwrap()),
                             })
                             .collect();
-                        serde_json::to_vec(&EdgeMembers { edge: id.into(), seq: 1, members })
+                        serde_json::to_vec(&EdgeMembers { edge: id.into(), epoch: 1, seq: 1, members })
                     }
                 };
                 answering.publish(reply, Bytes::from(answer.unwrap())).await.unwrap();
@@ -100,7 +100,8 @@ mod tests {
     }
 
     fn count(group: &str, subscriptions: usize, users: &[&str]) -> ChannelCount {
-        ChannelCount { group: group.into(), subscriptions, users: users.iter().map(|u| (*u).into()).collect() }
+        let users = users.iter().map(|u| (*u).into()).collect();
+        ChannelCount { group: group.into(), subscriptions, users, since_ms: None, vacated_ms: None }
     }
 
     #[tokio::test]
