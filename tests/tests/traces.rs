@@ -3,7 +3,8 @@
 //! types), and so does this process for its handler written with the Rust
 //! SDK. One client action makes one trace, edge → router → handler, with the
 //! right parent links; an HTTP handler receives `traceparent` naming the
-//! router's handler call.
+//! router's handler call, and a PHP handler written with the SDK carries
+//! the trace on through what it publishes (HTTP API and NATS).
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -11,10 +12,11 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
+use futures_util::StreamExt;
 use herald_handler::{Reply, Request};
 use herald_tests::{
-    Client, HeraldProcess, HttpAnswer, HttpHandler, NatsHandler, NatsServer, RoutesFile, TEST_API_KEY,
-    TEST_WEBHOOK_SECRET, Token, assert_eventually,
+    Client, HeraldProcess, HttpAnswer, HttpHandler, NatsHandler, NatsServer, PhpServer, RoutesFile, TEST_API_KEY,
+    TEST_WEBHOOK_SECRET, TestBus, Token, assert_eventually,
 };
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -166,8 +168,10 @@ async fn one_action_is_one_trace_from_the_edge_through_the_router_to_the_handler
         NatsHandler::serve(&nats, "app.echo", |request: Request<Value>| async move { Reply::details(request.details) })
             .await;
     let mut page = HttpHandler::start(|_| HttpAnswer::json(json!({"details": "from http"}))).await;
+    let php_addr = herald_tests::php::free_addr();
     let routes = RoutesFile::new(&format!(
-        "[[routes]]\naction = \"echo\"\nnats = \"app.echo\"\n\n[[routes]]\naction = \"page\"\nhttp = \"{}\"\n",
+        "[[routes]]\naction = \"echo\"\nnats = \"app.echo\"\n\n[[routes]]\naction = \"page\"\nhttp = \"{}\"\n\n\
+         [[routes]]\naction = \"traced/*\"\nhttp = \"http://{php_addr}/traced.php\"\n",
         page.url("/handler.php")
     ));
     let exported = |command: herald_tests::process::HeraldCommand| {
@@ -211,6 +215,44 @@ async fn one_action_is_one_trace_from_the_edge_through_the_router_to_the_handler
     assert_eq!(call.parent, dispatch.span_id);
     assert_eq!(call.attribute("transport"), Some("http"));
     assert_eq!(traceparent, format!("00-{}-{}-01", action.trace_id, call.span_id));
+
+    // A PHP handler (the SDK's) publishing while it answers: through the
+    // API, the router's publish span continues the action's trace under
+    // the handler call; over NATS, the message carries the same context.
+    let php = PhpServer::start_at(
+        php_addr,
+        "sdk/php/tests/integration/public",
+        &[
+            ("HERALD_WEBHOOK_SECRET", std::str::from_utf8(TEST_WEBHOOK_SECRET).expect("ASCII").to_owned()),
+            ("HERALD_API_URL", format!("http://{}", router.addr())),
+            ("HERALD_API_KEY", TEST_API_KEY.to_owned()),
+            ("NATS_URL", nats.url()),
+        ],
+    )
+    .await;
+    let bus = TestBus::connect(&nats).await;
+    let mut traced = bus.subscribe(bus.subjects().group("traced")).await;
+    bus.flush().await;
+    alice.send_action("traced/publish", json!({}), json!(3)).await;
+    let answered = alice.recv_action("traced/publish").await;
+    let action = receiver.span("herald.edge.action", ("action", "traced/publish")).await;
+    let call = receiver.in_trace(&action.trace_id, "herald.router.handler").await;
+    let sent = format!("00-{}-{}-01", action.trace_id, call.span_id);
+    assert_eq!(answered["details"]["traceparent"], sent.as_str(), "PHP reads the traceparent it was sent");
+    let published = receiver.span("herald.router.api.publish", ("action", "via-api")).await;
+    assert_eq!(published.trace_id, action.trace_id, "the API publish continues the action's trace");
+    assert_eq!(published.parent, call.span_id, "under the router's call to the PHP handler");
+    let mut via_nats = None;
+    for _ in 0..2 {
+        let message =
+            tokio::time::timeout(Duration::from_secs(5), traced.next()).await.expect("a publish").expect("open");
+        if message.payload.as_ref() == br#"{"action":"via-nats","details":null}"# {
+            via_nats = Some(message);
+        }
+    }
+    let via_nats = via_nats.expect("the PHP handler's NATS publish");
+    assert_eq!(via_nats.header("traceparent"), Some(sent.as_str()), "the NATS publish carries the trace on");
+    drop(php);
 
     // A publish through the API starts its own trace.
     let (status, _) = router

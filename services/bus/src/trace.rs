@@ -1,6 +1,6 @@
 //! W3C trace context (`traceparent`, `tracestate`) in bus message headers,
 //! so one trace follows an action from the edge through the router to a
-//! handler in any language (ADR 0009).
+//! handler in any language (ADR 0012).
 //!
 //! Spans meant for OpenTelemetry use the target [`TARGET`]. The `herald`
 //! binary enables that target only when it exports traces, so with
@@ -47,6 +47,28 @@ pub fn continue_trace(span: &tracing::Span, message: &BusMessage) {
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.extract(&NatsHeaders(&mut headers.clone()))
     });
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Makes `span` continue the trace an HTTP request's headers carry (a
+/// backend's call to the API from inside a handler), if they carry one;
+/// `header` reads a header by name.
+pub fn continue_trace_from<'a>(span: &tracing::Span, header: impl Fn(&str) -> Option<&'a str>) {
+    if span.is_disabled() {
+        return;
+    }
+    let mut headers = std::collections::HashMap::new();
+    for name in ["traceparent", "tracestate"] {
+        if let Some(value) = header(name) {
+            headers.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    if headers.is_empty() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&headers));
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }

@@ -67,6 +67,7 @@ struct PublishBody {
 
 async fn publish(
     State(state): State<Arc<ApiState>>,
+    headers: http::HeaderMap,
     ApiJson(body): ApiJson<PublishBody>,
 ) -> Result<Json<Value>, ApiError> {
     state.metrics.api_requests.inc();
@@ -82,6 +83,8 @@ async fn publish(
     let frame = Bytes::from(client::encode(&body.action, &body.details, None));
     let span =
         tracing::info_span!(target: herald_bus::trace::TARGET, "herald.router.api.publish", action = body.action);
+    // A handler publishing while it answers an action continues its trace.
+    herald_bus::trace::continue_trace_from(&span, |name| headers.get(name)?.to_str().ok());
     let published = async {
         for subject in &subjects {
             let sent = match &exclude {
