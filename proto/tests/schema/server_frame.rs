@@ -59,7 +59,7 @@ fn server_frame_examples_are_what_herald_encodes() {
 fn server_frames_herald_encodes_are_valid() {
     let s = schema("server-frame");
     let connected = ConnectedDetails { conn: conn(17), user: Some("alice".into()), groups: vec!["team:blue".into()] };
-    let group = GroupDetails { group: "room:42".into() };
+    let group = GroupDetails { group: "room:42".into(), resume: None };
     let auth = AuthState { user: Some("alice".into()), exp: Some(4_102_444_800) };
     let error = ErrorDetails { code: 404, message: "no route".into() };
     s.assert_properties("/$defs/connectedDetails", &to_value(&connected));
@@ -78,7 +78,7 @@ fn server_frames_herald_encodes_are_valid() {
         let id = id.as_ref();
         frames.push(client::encode(action::PONG, &(), id));
         frames.push(client::encode(action::JOIN, &group, id));
-        frames.push(client::encode(action::LEAVE, &GroupDetails { group: String::new() }, id));
+        frames.push(client::encode(action::LEAVE, &GroupDetails { group: String::new(), resume: None }, id));
         frames.push(client::encode(action::AUTH, &auth, id));
         frames.push(client::encode(action::REAUTH, &AuthState { user: None, exp: None }, id));
         frames.push(client::encode("chat/send", &json!([1, "two"]), id));

@@ -14,7 +14,7 @@
 //! construction. Every frame carries its position (`offset`), written once
 //! per message.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use herald_bus::BusMessage;
 use herald_bus::history::{LAST_SEQUENCE_HEADER, SEQUENCE_HEADER};
 use herald_proto::client::{self, action};
-use herald_proto::history::{Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset};
+use herald_proto::history::{JoinedDetails, Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset};
 use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -71,14 +71,25 @@ pub(super) enum From {
 }
 
 impl From {
-    /// What a joining client says about one subject.
+    /// What a connecting client says about one subject (`key`) in its
+    /// `resume`.
     pub fn of(resume: Option<&Resume>, key: &str) -> From {
         match resume {
             None => From::Fresh,
-            Some(resume) => match resume.get(key).map(|text| text.parse()) {
-                Some(Ok(position)) => From::Resuming(position),
-                _ => From::Unknown,
+            Some(resume) => match resume.get(key) {
+                Some(position) => From::at(Some(position)),
+                None => From::Unknown,
             },
+        }
+    }
+
+    /// Where a client joining a group says it was: nowhere (a first join),
+    /// or a position.
+    pub fn at(position: Option<&str>) -> From {
+        match position.map(str::parse) {
+            None => From::Fresh,
+            Some(Ok(position)) => From::Resuming(position),
+            Some(Err(_)) => From::Unknown,
         }
     }
 }
@@ -91,6 +102,18 @@ pub(crate) struct Outcome {
     position: Option<Position>,
     /// Everything the client missed on the subject was queued.
     recovered: bool,
+}
+
+/// The reply to a `$join` on a group with a history, once its pump has
+/// answered (or, after [`RECOVERY_TIMEOUT`], without it: not recovered).
+pub(crate) async fn joined(group: String, outcome: oneshot::Receiver<Outcome>) -> JoinedDetails {
+    let outcome = tokio::time::timeout(RECOVERY_TIMEOUT, outcome).await.ok().and_then(Result::ok);
+    let mut joined = JoinedDetails { group, recovered: false, offsets: BTreeMap::new() };
+    if let Some(Outcome { key, position, recovered }) = outcome {
+        joined.recovered = recovered;
+        joined.offsets.extend(position.map(|position| (key, position.to_string())));
+    }
+    joined
 }
 
 /// The answers a session waits for before it says `$recovered`.
@@ -128,8 +151,8 @@ impl Recovery {
         Recovery { resumed, outcomes: Vec::new() }
     }
 
-    pub fn add(&mut self, outcome: oneshot::Receiver<Outcome>) {
-        self.outcomes.push(outcome);
+    pub fn extend(&mut self, outcome: Option<oneshot::Receiver<Outcome>>) {
+        self.outcomes.extend(outcome);
     }
 
     pub fn is_empty(&self) -> bool {

@@ -448,6 +448,14 @@ impl Session {
         Ok(())
     }
 
+    /// Writes everything the mailbox holds now.
+    async fn write_all_queued(&mut self, socket: &mut Socket) -> Result<(), Ending> {
+        while let Some(outbound) = self.mailbox.try_recv() {
+            Box::pin(self.write_queued(socket, outbound)).await?;
+        }
+        Ok(())
+    }
+
     /// Writes what the mailbox holds, in batches, with one flush per batch.
     async fn write_queued(&mut self, socket: &mut Socket, first: Outbound) -> Result<(), Ending> {
         let mut next = first;
