@@ -70,3 +70,6 @@ scripts/failures.sh --quick --out target/failures-quick
 
 section "Rolling restart on the Pusher path: pusher-js clients through HAProxy (just failures-pusher)"
 scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher
+
+section "Edge SIGKILL with missed-message recovery on: 0 lost (just failures-recovery)"
+scripts/failures.sh --quick --only edge-kill-recovery --out target/failures-recovery
