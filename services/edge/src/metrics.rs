@@ -31,6 +31,9 @@ pub(crate) struct Gauges {
     pub subscriptions: usize,
     pub bus_connected: bool,
     pub draining: bool,
+    /// Tokio tasks alive in the process: one per session and topic plus a
+    /// few; growth under steady load is a leak (`just soak` watches it).
+    pub tasks: usize,
 }
 
 impl Metrics {
@@ -42,6 +45,7 @@ impl Metrics {
         gauge(&mut out, "herald_edge_subscriptions", "User and group subscriptions held on the bus.", subscriptions);
         gauge(&mut out, "herald_edge_bus_connected", "1 while connected to the bus.", u64::from(gauges.bus_connected));
         gauge(&mut out, "herald_edge_draining", "1 while draining.", u64::from(gauges.draining));
+        gauge(&mut out, "herald_edge_tasks", "Tokio tasks alive in the process.", gauges.tasks as u64);
         out
     }
 }
@@ -54,9 +58,11 @@ mod tests {
     fn renders_counters_and_gauges() {
         let metrics = Metrics::default();
         inc(&metrics.frames_sent_total);
-        let text = metrics.render(&Gauges { sessions: 3, subscriptions: 2, bus_connected: true, draining: false });
+        let text =
+            metrics.render(&Gauges { sessions: 3, subscriptions: 2, bus_connected: true, draining: false, tasks: 9 });
         assert!(text.contains("# TYPE herald_edge_frames_sent_total counter\nherald_edge_frames_sent_total 1\n"));
         assert!(text.contains("herald_edge_sessions 3\n"));
         assert!(text.contains("herald_edge_bus_connected 1\n"));
+        assert!(text.contains("herald_edge_tasks 9\n"));
     }
 }

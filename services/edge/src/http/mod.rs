@@ -136,6 +136,7 @@ fn metrics(ctx: &HttpContext) -> Response<Body> {
         subscriptions: ctx.registry.topics(),
         bus_connected: ctx.bus.is_connected(),
         draining: ctx.drain.is_draining(),
+        tasks: tokio::runtime::Handle::current().metrics().num_alive_tasks(),
     };
     let mut response = Response::new(full(ctx.metrics.render(&gauges)));
     response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));

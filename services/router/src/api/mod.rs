@@ -207,5 +207,8 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> String {
     );
     let connected = u64::from(state.bus.is_connected());
     herald_metrics::gauge(&mut out, "herald_router_bus_connected", "1 while connected to the bus.", connected);
+    // Growth under steady load is a leak; `just soak` watches it.
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks() as u64;
+    herald_metrics::gauge(&mut out, "herald_router_tasks", "Tokio tasks alive in the process.", tasks);
     out
 }
