@@ -92,7 +92,18 @@ function reconnectsByDefault(code) {
  * - `$join:error` `{group, code, message}`: a group could not be re-joined
  *   after a reconnect (the client forgets it);
  * - `$auth:error` `{code, message}`: refreshing the token after `$reauth`
- *   failed (the server will close with 4001 after its grace period).
+ *   failed (the server will close with 4001 after its grace period);
+ * - `$recovered` `{recovered, offsets, group?}`: when the server keeps a
+ *   history (missed-message recovery), after every connect, and after every
+ *   group joined with {@link Herald#join} is re-joined (with `group`):
+ *   `recovered` is true when every frame missed while disconnected was
+ *   delivered (before this event, exactly once, in order); false on a first
+ *   connect or when the server could not guarantee it: reload the
+ *   application's state then.
+ *
+ * With recovery on, the client keeps the last position (`offset`) of every
+ * subject it received and sends them when it reconnects (`?resume=`); it
+ * needs nothing from the application.
  *
  * @example
  * const herald = new Herald('wss://example.com/ws', { getToken: fetchToken });
@@ -129,6 +140,8 @@ export class Herald {
   #queue = [];
   /** @type {Set<string>} Groups joined with {@link Herald#join}, re-joined after a reconnect. */
   #groups = new Set();
+  /** @type {Map<string, string>} The last position per subject (recovery), sent on reconnect. */
+  #positions = new Map();
   #nextId = 1;
   /** Reconnect attempts since the last `$connected`. */
   #attempt = 0;
@@ -314,6 +327,7 @@ export class Herald {
   async join(group, options) {
     const reply = await this.request('$join', { group }, options);
     this.#groups.add(group);
+    this.#keepPositions(reply);
     return reply;
   }
 
@@ -327,6 +341,7 @@ export class Herald {
    */
   leave(group, options) {
     this.#groups.delete(group);
+    this.#positions.delete(`group:${group}`);
     return this.request('$leave', { group }, options);
   }
 
@@ -362,6 +377,7 @@ export class Herald {
     }
     const url = new URL(this.#url);
     if (token) url.searchParams.set('token', token);
+    if (this.#positions.size > 0) url.searchParams.set('resume', JSON.stringify(Object.fromEntries(this.#positions)));
     let socket;
     try {
       socket = new this.#WebSocket(url.href);
@@ -400,11 +416,13 @@ export class Herald {
       return;
     }
     if (frame === null || typeof frame !== 'object' || typeof frame.action !== 'string') return;
-    const { action, details = null, id } = frame;
+    const { action, details = null, id, offset } = frame;
     if (action === '$connected') {
       this.#connected(details, frame);
       return;
     }
+    if (action === '$recovered') this.#keepPositions(details);
+    if (typeof offset?.of === 'string' && typeof offset.at === 'string') this.#positions.set(offset.of, offset.at);
     if (id !== undefined && id !== null) {
       this.#settle(id, action, details);
       return;
@@ -432,6 +450,13 @@ export class Herald {
     }
   }
 
+  /** Keeps the positions a `$recovered` or a `$join` reply gives (recovery). */
+  #keepPositions(details) {
+    for (const [of, at] of Object.entries(details?.offsets ?? {})) {
+      if (typeof at === 'string') this.#positions.set(of, at);
+    }
+  }
+
   /**
    * The server said `$connected`: re-join groups, tell listeners (who may
    * send their own set-up frames first), then send what waited.
@@ -444,7 +469,14 @@ export class Herald {
     this.#authExpired = false;
     this.#policyClose = false;
     for (const group of this.#groups) {
-      this.request('$join', { group }).catch((error) => {
+      // With recovery on, from where this client was in the group.
+      const resume = this.#positions.get(`group:${group}`);
+      const rejoin = this.request('$join', resume === undefined ? { group } : { group, resume });
+      rejoin.then((reply) => {
+        if (typeof reply?.recovered !== 'boolean') return; // the group keeps no history
+        this.#keepPositions(reply);
+        this.#emit('$recovered', reply);
+      }, (error) => {
         if (error.local) return; // kept: tried again after the next reconnect
         this.#groups.delete(group);
         this.#emit('$join:error', { group, code: error.code, message: error.message });

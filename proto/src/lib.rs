@@ -15,6 +15,7 @@
 //! - [`control`]: operations backends send to users and connections.
 //! - [`event`]: lifecycle events edges publish.
 //! - [`handler`]: the request a handler receives and the response it gives.
+//! - [`history`]: recovery's positions, offsets, `resume` and `$recovered`.
 //! - [`json`]: reading bus messages, which are always JSON objects.
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
 //! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
@@ -35,6 +36,7 @@ pub mod conn_id;
 pub mod control;
 pub mod event;
 pub mod handler;
+pub mod history;
 pub mod json;
 pub mod pattern;
 pub mod presence;

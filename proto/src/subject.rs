@@ -112,6 +112,32 @@ impl Subjects {
         format!("{}.group.{}", self.prefix, encode_token(group))
     }
 
+    /// `<prefix>.history.user.<U>`: user U's messages as the history stream
+    /// republishes them, with their positions (recovery, ADR 0012).
+    pub fn history_user(&self, user: &str) -> String {
+        format!("{}.history.user.{}", self.prefix, encode_token(user))
+    }
+
+    /// `<prefix>.history.group.<G>`: group G's messages, republished.
+    pub fn history_group(&self, group: &str) -> String {
+        format!("{}.history.group.{}", self.prefix, encode_token(group))
+    }
+
+    /// The history stream's RePublish: `<prefix>.>` to `<prefix>.history.>`.
+    pub fn history_republish(&self) -> (String, String) {
+        (format!("{}.>", self.prefix), format!("{}.history.>", self.prefix))
+    }
+
+    /// `<prefix>.user.*`: what the history stream stores for users.
+    pub fn users(&self) -> String {
+        format!("{}.user.*", self.prefix)
+    }
+
+    /// `<prefix>.group.*`: what the history stream stores for groups.
+    pub fn groups(&self) -> String {
+        format!("{}.group.*", self.prefix)
+    }
+
     /// `<prefix>.conn.<C>`: one connection.
     pub fn conn(&self, conn: &ConnId) -> String {
         format!("{}.conn.{}", self.prefix, conn)

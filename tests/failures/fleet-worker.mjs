@@ -7,7 +7,7 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { Member } from './member.mjs';
+import { Member, PusherMember } from './member.mjs';
 
 const { first, count, options } = workerData;
 /** @type {Member[]} */
@@ -21,7 +21,8 @@ lag.enable();
 const requests = {
   /** Opens this worker's clients. */
   connect() {
-    for (let i = first; i < first + count; i += 1) members.push(new Member(i, options));
+    const Client = options.protocol === 'pusher' ? PusherMember : Member;
+    for (let i = first; i < first + count; i += 1) members.push(new Client(i, options));
   },
 
   /** How many clients are not connected now. */
@@ -54,7 +55,7 @@ const requests = {
 
   close() {
     for (const timer of timers) clearInterval(timer);
-    for (const member of members) member.client.close();
+    for (const member of members) member.close();
     lag.disable();
   },
 };

@@ -15,23 +15,22 @@ import { identity } from './member.mjs';
 const CLIENTS_PER_WORKER = 100;
 
 /**
- * The protocols the fleet can speak, and the close code each one's clients
- * get when an edge drains (rolling restart). Only Herald's native protocol
- * exists today; the Pusher path will close with 4200 on drain: add it here
- * with a pusher-js client in member.mjs, and the rolling-restart scenario
- * checks it.
+ * The protocols the fleet can speak (member.mjs), the close code each
+ * one's clients get when an edge drains (rolling restart), and whether
+ * they send actions (Pusher has no request/reply).
  */
 export const PROTOCOLS = {
-  native: { restartCloseCode: 1012 },
+  native: { restartCloseCode: 1012, actions: true },
+  pusher: { restartCloseCode: 4200, actions: false },
 };
 
 export class Fleet {
   /**
-   * @param {{ size: number, groups: number, wsUrl: string, secret: string, actionIntervalMs: number }} options
+   * @param {{ size: number, groups: number, wsUrl: string, secret: string, actionIntervalMs: number, protocol: string, pusherApp?: object }} options
    */
   constructor(options) {
     this.size = options.size;
-    this.protocol = PROTOCOLS.native;
+    this.protocol = PROTOCOLS[options.protocol];
     /** Who each client is (index, user, group). */
     this.members = Array.from({ length: options.size }, (_, i) => identity(i, options.groups));
     this.workers = [];
@@ -61,7 +60,7 @@ export class Fleet {
   }
 
   startActions() {
-    return this.#askAll('startActions');
+    return this.protocol.actions ? this.#askAll('startActions') : Promise.resolve();
   }
 
   /** Starts measuring the workers' event-loop lag afresh. */

@@ -11,8 +11,9 @@ const ms = (value) => (value === null || value === undefined ? '–' : `${Math.r
  */
 export function markdown(runs, setup) {
   const lines = [
-    `${setup.clients} clients (JS client, Node) through HAProxy (${setup.lb}) to 3 edges, 2 routers, 3 NATS nodes; ` +
-      `a message every ${setup.publishIntervalMs} ms to a user or a group, an action per client every ${setup.actionIntervalMs} ms. ` +
+    `${setup.clients} clients (${setup.protocol === 'pusher' ? 'pusher-js' : 'JS client'}, Node) through HAProxy (${setup.lb}) to 3 edges, 2 routers, 3 NATS nodes; ` +
+      `a message every ${setup.publishIntervalMs} ms to a user or a group` +
+      (setup.protocol === 'pusher' ? ' (no actions: Pusher has none). ' : `, an action per client every ${setup.actionIntervalMs} ms. `) +
       `Binaries: ${setup.profile}. \`${setup.command}\``,
     '',
     '| failure | sessions closed (codes) | back p50 / p99 / max | delivery back after | latency p99 / max, late | lost while connected | lost around a reconnect | duplicates | publishes refused | actions failed / sent | harness lag p99 / max | goal | held |',

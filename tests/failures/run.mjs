@@ -11,6 +11,8 @@
  * (scripts/failures.sh installs what is needed, builds, and runs this.)
  *
  * Options: --clients N, --repeat N, --only edge-kill,nats-kill,...,
+ * --protocol native|pusher (the fleet's clients: Herald's JS client, or
+ * pusher-js signed in and subscribed to its group's channel),
  * --profile debug|release, --bare (HAProxy without its retry settings, to
  * measure what they are worth), --out DIR (results.md, results.json and the
  * cluster's run directory; default target/failures).
@@ -19,12 +21,13 @@
  * of its bound (three times the goal; not with --bare).
  */
 
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { analyse } from './analysis.mjs';
 import { Cluster } from './cluster.mjs';
-import { Fleet, sleep } from './fleet.mjs';
+import { Fleet, PROTOCOLS, sleep } from './fleet.mjs';
 import { Publisher } from './publisher.mjs';
 import { json, markdown } from './report.mjs';
 import { SCENARIOS } from './scenarios.mjs';
@@ -38,14 +41,22 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     bare: { type: 'boolean', default: false },
     out: { type: 'string', default: 'target/failures' },
+    protocol: { type: 'string', default: 'native' },
   },
 });
+if (!PROTOCOLS[args.protocol]) {
+  console.error(`no protocol ${args.protocol}; there are ${Object.keys(PROTOCOLS).join(', ')}`);
+  process.exit(2);
+}
+/** The Pusher app the edges and routers serve, for --protocol pusher. */
+const pusherApp = { id: 'failures', key: 'failures-key', secret: randomBytes(16).toString('hex') };
 
 const quick = args.quick;
 const setup = {
   clients: Number(args.clients ?? (quick ? 150 : 300)),
   repeat: Number(args.repeat ?? (quick ? 1 : 3)),
   profile: args.profile ?? (quick ? 'debug' : 'release'),
+  protocol: args.protocol,
   lb: args.bare ? 'no retries: health checks only' : 'recommended: retries 3, redispatch, retry-on 503',
   groups: 10,
   publishIntervalMs: 50,
@@ -58,10 +69,18 @@ const setup = {
   actionTimeoutMs: 3000,
   command: `node tests/failures/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
 };
-const chosen = args.only ? args.only.split(',') : SCENARIOS.filter((s) => !(quick && s.long)).map((s) => s.name);
+const chosen = args.only
+  ? args.only.split(',')
+  : SCENARIOS.filter((s) => !(quick && s.long) && !s.settings).map((s) => s.name);
 const unknown = chosen.filter((name) => !SCENARIOS.some((s) => s.name === name));
 if (unknown.length) {
   console.error(`no scenario ${unknown.join(', ')}; there are ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+// Scenarios that need settings of their own share a cluster only with those of the same settings.
+const scenarioSettings = [...new Set(SCENARIOS.filter((s) => chosen.includes(s.name)).map((s) => JSON.stringify(s.settings ?? {})))];
+if (scenarioSettings.length > 1) {
+  console.error(`${chosen.join(', ')} need clusters with different settings: run them one --only at a time`);
   process.exit(2);
 }
 
@@ -74,7 +93,14 @@ const cluster = new Cluster({
   listen: `127.0.0.1:${await freePort()}`,
   profile: setup.profile,
   bare: args.bare,
-  settings: { HERALD_ACTION_TIMEOUT_MS: String(setup.actionTimeoutMs), HERALD_LOG: 'info' },
+  settings: {
+    HERALD_ACTION_TIMEOUT_MS: String(setup.actionTimeoutMs),
+    HERALD_LOG: 'info',
+    HERALD_PUSHER_APP_ID: pusherApp.id,
+    HERALD_PUSHER_KEY: pusherApp.key,
+    HERALD_PUSHER_SECRET: pusherApp.secret,
+    ...JSON.parse(scenarioSettings[0]),
+  },
 });
 
 let fleet;
@@ -93,7 +119,15 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 try {
   log(`cluster up (${setup.profile} binaries, run directory ${cluster.dir})`);
   await cluster.up();
-  fleet = new Fleet({ size: setup.clients, groups: setup.groups, wsUrl: cluster.wsUrl, secret: cluster.secret, actionIntervalMs: setup.actionIntervalMs });
+  fleet = new Fleet({
+    size: setup.clients,
+    groups: setup.groups,
+    wsUrl: cluster.wsUrl,
+    secret: cluster.secret,
+    actionIntervalMs: setup.actionIntervalMs,
+    protocol: args.protocol,
+    pusherApp,
+  });
   await fleet.connect();
   log(`${setup.clients} clients connected through ${cluster.url}`);
   publisher = new Publisher(cluster, fleet, setup.publishIntervalMs);
@@ -142,7 +176,7 @@ async function runScenario(scenario) {
   const snapshot = await fleet.snapshot();
   const result = analyse({ snapshot, fleet, publisher, from, to, event: marks.event });
   Object.assign(result, scenario.figures?.(result, marks, fleet));
-  const problems = scenario.check(result, marks, fleet);
+  const problems = scenario.check(result, marks, fleet, snapshot);
   if (result.duplicates) problems.push(`${result.duplicates} messages delivered twice`);
   const missing = await publisher.probe(15_000);
   if (missing.length) problems.push(`${missing.length} clients did not get a message to their user and group afterwards`);

@@ -107,8 +107,8 @@ describe('presence across edges', () => {
     await join(ghost, 'presence-crash');
     assert.equal((await added).data.id, 'ghost');
     await join(stays, 'presence-crash');
-    await join(staysElsewhere, 'presence-crash');
-    await eventually(() => ids(watching).length === 3, 'every member seen');
+    const elsewhere = await join(staysElsewhere, 'presence-crash');
+    await eventually(() => ids(watching).length === 3 && ids(elsewhere).length === 3, 'every member seen');
 
     const removed = collect(watching, 'pusher:member_removed');
     const killedAt = Date.now();
@@ -119,6 +119,8 @@ describe('presence across edges', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     assert.deepEqual(removed.map((event) => event.data.id), ['ghost'], 'stays is still on another edge');
     assert.deepEqual(ids(watching), ['stays', 'watcher']);
+    // Each edge sweeps on its own second: the other one within the bound too.
+    await eventually(() => !ids(elsewhere).includes('ghost'), 'ghost removed on the other edge', DEAD_EDGE_BOUND_MS - took);
 
     // A member joining afterwards sees the same list.
     const late = client(cluster.edges[1].port, 'late');

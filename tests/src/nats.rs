@@ -6,6 +6,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -22,8 +23,11 @@ pub struct NatsServer {
     /// HTTP monitoring port (`-m`), when started with
     /// [`NatsServer::start_monitored`].
     monitor_port: Option<u16>,
-    /// More `nats-server` arguments (authentication, TLS).
+    /// More `nats-server` arguments (authentication, TLS, JetStream).
     args: Vec<String>,
+    /// JetStream's store directory, when started with
+    /// [`NatsServer::start_jetstream`]; removed on drop.
+    store: Option<std::path::PathBuf>,
     child: Option<Child>,
 }
 
@@ -32,6 +36,17 @@ impl NatsServer {
     /// answers with its `INFO` line.
     pub async fn start() -> NatsServer {
         NatsServer::start_with(false, &[] as &[&str]).await
+    }
+
+    /// Like [`NatsServer::start`], with JetStream on, storing in a
+    /// temporary directory of its own (removed on drop).
+    pub async fn start_jetstream() -> NatsServer {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        let nth = STARTED.fetch_add(1, Ordering::Relaxed);
+        let store = std::env::temp_dir().join(format!("herald-js-{}-{nth}", std::process::id()));
+        let mut server = NatsServer::start_with_args(&["-js", "-sd", &store.display().to_string()]).await;
+        server.store = Some(store);
+        server
     }
 
     /// Like [`NatsServer::start`], with HTTP monitoring on, so that a test
@@ -57,7 +72,7 @@ impl NatsServer {
             let port = free_port();
             let monitor_port = monitored.then(free_port);
             let args = args.iter().map(|arg| arg.as_ref().to_owned()).collect();
-            let mut server = NatsServer { port, monitor_port, args, child: None };
+            let mut server = NatsServer { port, monitor_port, args, store: None, child: None };
             match server.spawn_and_wait().await {
                 Ok(()) => return server,
                 Err(e) => last_error = e,
@@ -177,6 +192,9 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(store) = &self.store {
+            let _ = std::fs::remove_dir_all(store);
+        }
     }
 }
 

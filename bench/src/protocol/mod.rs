@@ -51,6 +51,11 @@ pub enum Protocol {
     /// handshake, the Socket.IO connect as greeting; a publisher emits
     /// `publish` and receivers get `42["message",<frame>]`.
     SocketIo,
+    /// A Herald edge's Socket.IO endpoint (`/socket.io/`): a JWT in
+    /// `?token=` as for Herald, the Socket.IO connect as greeting;
+    /// messages are published on NATS and arrive as
+    /// `42["<action>", <details>]`.
+    HeraldSocketIo,
     /// A Pusher protocol 7 server (Herald's `/app/<key>`, soketi, sockudo):
     /// `pusher:connection_established` first, then each group subscribed
     /// as a channel (a `private-` one signed with the app's secret, given
@@ -91,7 +96,7 @@ impl Protocol {
     pub fn receiver_url(self, url: &str, token: &str, groups: &[String]) -> String {
         let separator = if url.contains('?') { '&' } else { '?' };
         match self {
-            Protocol::Herald => format!("{url}{separator}token={token}"),
+            Protocol::Herald | Protocol::HeraldSocketIo => format!("{url}{separator}token={token}"),
             Protocol::Plain | Protocol::SocketIo if groups.is_empty() => format!("{url}{separator}token={token}"),
             Protocol::Plain | Protocol::SocketIo => {
                 format!("{url}{separator}token={token}&groups={}", groups.join(","))
@@ -108,7 +113,7 @@ impl Protocol {
         let uri: Uri = url.parse().map_err(|e| format!("bad URL {url}: {e}"))?;
         let authority = uri.authority().ok_or_else(|| format!("{url} has no host"))?;
         Ok(match self {
-            Protocol::Herald | Protocol::Pusher => None,
+            Protocol::Herald | Protocol::HeraldSocketIo | Protocol::Pusher => None,
             Protocol::Plain => Some(format!("ws://{authority}/publish?to={topic}")),
             Protocol::SocketIo => {
                 Some(format!("ws://{authority}{}?EIO=4&transport=websocket&publisher=1&to={topic}", uri.path()))
@@ -125,7 +130,7 @@ impl Protocol {
                 let key = pusher::app_key(url).map_err(OpenError::Greeting)?;
                 pusher::enter(ws, &key, secret, groups).await
             }
-            Protocol::Herald | Protocol::Plain | Protocol::SocketIo => self.greet(ws).await,
+            Protocol::Herald | Protocol::Plain | Protocol::SocketIo | Protocol::HeraldSocketIo => self.greet(ws).await,
         }
     }
 
@@ -144,7 +149,7 @@ impl Protocol {
                     Err(e) => Err(OpenError::Greeting(format!("bad frame: {e}"))),
                 }
             }
-            Protocol::SocketIo => {
+            Protocol::SocketIo | Protocol::HeraldSocketIo => {
                 let open = next_text(ws).await?;
                 if !open.starts_with(ENGINE_IO_OPEN) {
                     return Err(OpenError::Greeting(format!("expected an Engine.IO open, got {open:?}")));
@@ -166,11 +171,20 @@ impl Protocol {
     pub fn inbound(self, text: &str) -> Inbound<'_> {
         match self {
             Protocol::Herald | Protocol::Plain => Inbound::Frame(text),
-            Protocol::SocketIo if text == ENGINE_IO_PING => Inbound::Ping,
+            Protocol::SocketIo | Protocol::HeraldSocketIo if text == ENGINE_IO_PING => Inbound::Ping,
             Protocol::SocketIo => {
                 let Some(event) = text.strip_prefix(SOCKET_IO_EVENT) else { return Inbound::Other };
                 match serde_json::from_str::<(Cow<'_, str>, &RawValue)>(event) {
                     Ok((_, frame)) => Inbound::Frame(frame.get()),
+                    Err(_) => Inbound::Other,
+                }
+            }
+            // Herald sends a frame's action as the event's name and its
+            // details as its argument.
+            Protocol::HeraldSocketIo => {
+                let Some(event) = text.strip_prefix(SOCKET_IO_EVENT) else { return Inbound::Other };
+                match serde_json::from_str::<(Cow<'_, str>, &RawValue)>(event) {
+                    Ok((name, data)) => Inbound::Event { name, data: Cow::Borrowed(data.get()) },
                     Err(_) => Inbound::Other,
                 }
             }
@@ -182,14 +196,16 @@ impl Protocol {
     pub fn pong(self) -> Message {
         match self {
             Protocol::Pusher => pusher::pong(),
-            Protocol::Herald | Protocol::Plain | Protocol::SocketIo => Message::text(ENGINE_IO_PONG),
+            Protocol::Herald | Protocol::Plain | Protocol::SocketIo | Protocol::HeraldSocketIo => {
+                Message::text(ENGINE_IO_PONG)
+            }
         }
     }
 
     /// Frame `frame` (a JSON object) as a publisher sends it.
     pub fn published(self, frame: &str) -> Message {
         match self {
-            Protocol::Herald | Protocol::Plain | Protocol::Pusher => Message::text(frame),
+            Protocol::Herald | Protocol::HeraldSocketIo | Protocol::Plain | Protocol::Pusher => Message::text(frame),
             Protocol::SocketIo => Message::text(format!(r#"{SOCKET_IO_EVENT}["publish",{frame}]"#)),
         }
     }
@@ -263,6 +279,20 @@ mod tests {
         assert_eq!(Protocol::Pusher.inbound(r#"{"event":"pusher:ping","data":{}}"#), Inbound::Ping);
         assert_eq!(Protocol::Pusher.pong(), pusher::pong());
         assert_eq!(Protocol::SocketIo.pong(), Message::text("3"));
+    }
+
+    #[test]
+    fn herald_socket_io_events_are_read_as_events() {
+        let event = r#"42["bench",{"t":1,"seq":2}]"#;
+        assert_eq!(
+            Protocol::HeraldSocketIo.inbound(event),
+            Inbound::Event { name: "bench".into(), data: r#"{"t":1,"seq":2}"#.into() }
+        );
+        assert_eq!(Protocol::HeraldSocketIo.inbound("2"), Inbound::Ping);
+        assert_eq!(
+            Protocol::HeraldSocketIo.receiver_url("ws://h:1/socket.io/?EIO=4", "T", &[]),
+            "ws://h:1/socket.io/?EIO=4&token=T"
+        );
     }
 
     #[test]

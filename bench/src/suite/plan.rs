@@ -6,7 +6,8 @@
 //! client actions through routers). The Pusher servers (Herald's Pusher
 //! path, soketi, sockudo) get the Pusher steps instead: subscribers of one
 //! channel, idle and broadcast to, and Herald's native path the same
-//! shapes, for the Pusher ÷ native ratio.
+//! shapes, for the Pusher ÷ native ratio. Herald's Socket.IO path gets
+//! the broadcast steps, for its ratio to the Node Socket.IO server.
 
 use serde::Serialize;
 
@@ -81,6 +82,21 @@ pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
             continue;
         }
         let mut add = |measure| steps.push(Step { contender, measure });
+        // Herald's Socket.IO path is measured where it differs from the
+        // native one, the deliveries, beside the Node Socket.IO server.
+        if contender == Contender::HeraldSocketIo {
+            for &receivers in receivers {
+                for &deliveries in offered {
+                    add(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All });
+                }
+            }
+            // The room broadcast too, where the run is not a quick one.
+            if !quick {
+                let rate = group_rate_at(REFERENCE_RECEIVERS);
+                add(Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate, target: Target::Group });
+            }
+            continue;
+        }
         for &connections in idle {
             add(Measure::Idle { connections });
         }
@@ -194,7 +210,16 @@ mod tests {
             matches!(s.measure, Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate, target: Target::All }
                 if rate * REFERENCE_RECEIVERS as f64 == REFERENCE_DELIVERIES)
         };
-        assert_eq!(full.iter().filter(reference).count(), 4);
+        assert_eq!(full.iter().filter(reference).count(), 5);
+    }
+
+    #[test]
+    fn herald_socket_io_gets_the_broadcasts() {
+        let (full, _) = steps(&[Contender::HeraldSocketIo], false);
+        assert_eq!(full.len(), 9, "to all at 2 sizes × 4 rates, and to a room");
+        assert!(full.iter().all(|s| matches!(s.measure, Measure::Broadcast { .. })));
+        let (quick, _) = steps(&[Contender::HeraldSocketIo], true);
+        assert_eq!(quick.len(), 1);
     }
 
     #[test]

@@ -26,7 +26,7 @@ const FONTS: [&str; 2] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 ];
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (960, 600);
 /// Latency percentiles are drawn on a "nines" axis: x = -log10(1 - p), so
 /// 90, 99, 99.9 and 99.99 are evenly spaced; the curve stops at 99.999.
@@ -39,6 +39,7 @@ fn color(contender: Contender) -> RGBColor {
         Contender::Uws => RGBColor(31, 119, 180),
         Contender::Ws => RGBColor(44, 160, 44),
         Contender::SocketIo => RGBColor(148, 103, 189),
+        Contender::HeraldSocketIo => RGBColor(227, 119, 194),
         Contender::HeraldPusher => RGBColor(255, 127, 14),
         Contender::HeraldPusherRest => RGBColor(140, 86, 75),
         Contender::Soketi => RGBColor(23, 190, 207),
@@ -54,7 +55,9 @@ pub fn all(results: &Results, dir: &Path) -> Result<()> {
     memory(results, &dir.join("memory.png"))
 }
 
-fn load_font() -> Result<()> {
+/// Reads the font and registers it with plotters, for every plot the tool
+/// draws.
+pub(crate) fn load_font() -> Result<()> {
     let bytes = FONTS
         .iter()
         .find_map(|path| std::fs::read(path).ok())

@@ -134,10 +134,12 @@ export function sleep(ms) {
  * (`herald dev`, or the edge): the one restarted, paused or killed.
  */
 class HeraldServer {
-  /** @param {{ setup: 'dev' | 'split', env: Record<string, string> }} options */
-  constructor({ setup, env }) {
+  /** @param {{ setup: 'dev' | 'split', env: Record<string, string>, jetstream?: boolean }} options */
+  constructor({ setup, env, jetstream = false }) {
     this.setup = setup;
     this.env = env;
+    /** NATS runs with JetStream (split setup), for missed-message recovery. */
+    this.jetstream = jetstream;
     this.secret = `test-secret-${randomBytes(8).toString('hex')}`;
     this.apiKey = `test-key-${randomBytes(8).toString('hex')}`;
     /** @type {Child[]} Processes behind the front, started once (split setup). */
@@ -174,7 +176,8 @@ class HeraldServer {
       routes,
       '[[routes]]\naction = "echo"\nnats = "examples.echo"\n\n[[routes]]\naction = "chat/*"\nnats = "examples.chat"\n',
     );
-    const nats = new Child('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], {});
+    const store = this.jetstream ? ['-js', '-sd', join(this.dir, 'jetstream')] : [];
+    const nats = new Child('nats', 'nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), ...store], {});
     this.backing.push(nats);
     await nats.waitFor(/Server is ready/);
     const router = new Child('router', HERALD, ['router'], {
@@ -285,6 +288,7 @@ function echoOnce(url) {
     socket.on('message', (data) => {
       const frame = JSON.parse(data.toString());
       if (frame.action === '$connected') socket.send(JSON.stringify({ action: 'echo', details: 'ready?', id: 1 }));
+      else if (frame.action === '$recovered') return; // with history on (recovery)
       else if (frame.action === 'echo' && frame.id === 1) {
         clearTimeout(timer);
         socket.close();
@@ -297,11 +301,12 @@ function echoOnce(url) {
 /**
  * Starts a Herald for one test file.
  *
- * @param {{ env?: Record<string, string> }} [options] Extra `HERALD_*` settings for the front
- *   process (`herald dev`, or the edge).
+ * @param {{ env?: Record<string, string>, jetstream?: boolean }} [options] Extra `HERALD_*`
+ *   settings for the front process (`herald dev`, or the edge); `jetstream` runs the split setup
+ *   with JetStream on (recovery needs it; `herald dev` has none).
  */
-export async function startHerald({ env = {} } = {}) {
-  const herald = new HeraldServer({ setup: setup(), env });
+export async function startHerald({ env = {}, jetstream = false } = {}) {
+  const herald = new HeraldServer({ setup: jetstream ? 'split' : setup(), env, jetstream });
   try {
     await herald.start();
   } catch (error) {

@@ -13,9 +13,12 @@
 //!   queue groups, request/reply with "no responders", headers, draining,
 //!   and dropping messages for a subscriber that does not keep up.
 //!
+//! [`history`] is JetStream's message history (NATS only), for recovery.
+//!
 //! [`responder`] is the request-serving loop routers and handlers share;
 //! [`trace`] carries the trace context in message headers.
 
+pub mod history;
 pub mod local;
 pub mod nats;
 pub mod responder;
@@ -122,6 +125,15 @@ impl Bus {
     /// A new, empty in-process bus.
     pub fn local() -> Bus {
         Bus::Local(local::LocalBus::default())
+    }
+
+    /// The message history on JetStream; `None` on the in-process bus,
+    /// which stores nothing.
+    pub fn history(&self) -> Option<history::History> {
+        match self {
+            Bus::Nats(bus) => Some(history::History::new(bus.clone())),
+            Bus::Local(_) => None,
+        }
     }
 
     /// Whether the bus is connected right now.

@@ -11,6 +11,7 @@ use std::time::Duration;
 use herald_proto::pusher::app::Apps;
 use herald_proto::subject::Subjects;
 use herald_settings::edge as settings;
+use herald_settings::history::{self, HistoryKinds};
 
 pub use crate::auth::AuthConfig;
 use crate::auth::JwtKey;
@@ -30,6 +31,41 @@ pub struct EdgeConfig {
     /// The Pusher apps whose clients connect on `/app/<key>`; none turns
     /// the Pusher protocol off.
     pub pusher_apps: Apps,
+    /// Missed-message recovery; off unless asked for.
+    pub history: HistoryConfig,
+}
+
+/// Missed-message recovery on JetStream (ADR 0012): which subjects keep a
+/// history, how much of it, and how hard a reconnect storm may read it.
+/// Defaults are [`herald_settings::history`]'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// Which subjects keep a history; none turns recovery off.
+    pub kinds: HistoryKinds,
+    /// The JetStream stream that stores it.
+    pub stream: String,
+    /// Messages kept per subject: a client that missed more is told
+    /// `recovered: false`.
+    pub depth: u32,
+    /// How long a message is kept.
+    pub max_age: Duration,
+    /// Replicas of the stream (1 on a single server, 3 on a cluster).
+    pub replicas: u32,
+    /// History reads one edge makes at once, whatever the reconnect storm.
+    pub max_reads: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            kinds: history::HISTORY.default_value(),
+            stream: history::HISTORY_STREAM.default_value(),
+            depth: history::HISTORY_DEPTH.default_value(),
+            max_age: history::HISTORY_MAX_AGE_MS.default_value(),
+            replicas: history::HISTORY_REPLICAS.default_value(),
+            max_reads: history::HISTORY_MAX_READS.default_value(),
+        }
+    }
 }
 
 /// Which `Origin` headers may open a WebSocket.
@@ -142,6 +178,7 @@ impl EdgeConfig {
             limits: Limits::default(),
             timing: Timing::default(),
             pusher_apps: Apps::default(),
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::auth::Verifier;
 use crate::config::EdgeConfig;
 use crate::drain::{Drain, restart};
 use crate::events::Events;
+use crate::history::History;
 use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
 use crate::presence;
@@ -59,6 +60,9 @@ pub enum EdgeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot follow the edges' heartbeats: {0}")]
     Heartbeats(herald_bus::BusError),
+    /// Recovery needs JetStream, which the in-process bus does not have.
+    #[error("message history needs NATS with JetStream; the in-process bus (herald dev) has none: turn history off")]
+    HistoryNeedsJetStream,
 }
 
 /// An edge, bound and subscribed, ready to [`run`](Edge::run).
@@ -91,12 +95,21 @@ impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
-        let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, .. } = config;
+        let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, history, .. } = config;
         let metrics = Arc::new(Metrics::new(&bus));
         let edge_id = new_edge_id();
-        let registry =
-            Registry::new(edge_id.clone(), subjects.clone(), bus.clone(), timing.slow_consumer_grace, metrics.clone());
+        let history = History::start(&bus, &subjects, &history).await?;
+        let (history, keeper) = history.unzip();
+        let registry = Registry::new(
+            edge_id.clone(),
+            subjects.clone(),
+            bus.clone(),
+            history,
+            timing.slow_consumer_grace,
+            metrics.clone(),
+        );
         let mut pumps = registry.start_edge_pumps().await;
+        pumps.extend(keeper);
         match bus.subscribe(subjects.presence_query()).await {
             Ok(queries) => {
                 let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);

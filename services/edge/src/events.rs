@@ -14,7 +14,7 @@ use herald_proto::subject::Subjects;
 use crate::registry::Membership;
 
 /// Longest wait to hand an event to the NATS client.
-const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Publishes one edge's lifecycle events.
 #[derive(Debug)]

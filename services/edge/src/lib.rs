@@ -19,6 +19,8 @@
 //! - `registry`: the index of local sessions by user and group, the one bus
 //!   subscription per user or group it keeps for them (topics, with their
 //!   pumps), and the edge-wide subscriptions and control operations.
+//! - `history`: missed-message recovery's stream on JetStream, its
+//!   epoch and bounded reads (the topics that use it: `registry::recovery`).
 //! - `drain`: what a drain needs to reach every session and upgrade.
 //! - `routers`: handler requests to the routers' queue group, and their
 //!   answers.
@@ -41,6 +43,7 @@ mod drain;
 mod edge;
 mod events;
 mod handle;
+mod history;
 pub mod http;
 mod metrics;
 mod presence;
@@ -50,6 +53,6 @@ mod routers;
 mod session;
 
 pub use auth::{AuthConfig, Identity, JwtKey, KeyError};
-pub use config::{EdgeConfig, Limits, OriginPolicy, Timing};
+pub use config::{EdgeConfig, HistoryConfig, Limits, OriginPolicy, Timing};
 pub use edge::{Edge, EdgeError};
 pub use http::{Body, BoxError, Fallback, full};

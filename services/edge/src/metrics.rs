@@ -107,8 +107,23 @@ pub(crate) struct Metrics {
     /// knows no routes and an action name is client input, so there is no
     /// route label here; the router's histogram has it.
     actions: Family<OutcomeLabel, Histogram>,
+    /// Resuming clients told `recovered: true`.
+    pub recoveries: Counter,
+    /// Clients told `recovered: false` (resuming or not).
+    pub recoveries_failed: Counter,
+    /// Missed frames queued for resuming clients.
+    pub history_replayed: Counter,
+    /// History messages dropped as already delivered.
+    pub history_duplicates: Counter,
+    /// Gaps in a subject's sequence, filled from the history.
+    pub history_gaps: Counter,
+    /// History reads that failed (stream missing, NATS down, timeout).
+    pub history_read_failures: Counter,
     /// Point-in-time values, set when `/metrics` is read.
     pub subscriptions: Gauge,
+    /// Tokio tasks alive in the process: one per session and topic plus a
+    /// few; growth under steady load is a leak (`just soak` watches it).
+    pub tasks: Gauge,
     pub bus_connected: Gauge,
     pub draining: Gauge,
     /// What `/readyz` says, for alerts: connected and not draining.
@@ -146,7 +161,14 @@ impl Metrics {
             bad_frames: Counter::default(),
             closes: Family::default(),
             actions: Family::new_with_constructor(latency_histogram),
+            recoveries: Counter::default(),
+            recoveries_failed: Counter::default(),
+            history_replayed: Counter::default(),
+            history_duplicates: Counter::default(),
+            history_gaps: Counter::default(),
+            history_read_failures: Counter::default(),
             subscriptions: Gauge::default(),
+            tasks: Gauge::default(),
             bus_connected: Gauge::default(),
             draining: Gauge::default(),
             ready: Gauge::default(),
@@ -165,6 +187,18 @@ impl Metrics {
         r.register("sessions_closed", "Sessions ended, by protocol and close code", metrics.closes.clone());
         let help = "Client actions from the frame to the reply, by outcome";
         r.register_with_unit("action_duration", help, Unit::Seconds, metrics.actions.clone());
+        r.register("recoveries", "Resuming clients told recovered: true", metrics.recoveries.clone());
+        let help = "Clients told recovered: false (resuming or not)";
+        r.register("recoveries_failed", help, metrics.recoveries_failed.clone());
+        let help = "Missed frames queued for resuming clients";
+        r.register("history_replayed", help, metrics.history_replayed.clone());
+        let help = "History messages dropped as already delivered";
+        r.register("history_duplicates", help, metrics.history_duplicates.clone());
+        let help = "Gaps in a subject's sequence, filled from the history";
+        r.register("history_gaps", help, metrics.history_gaps.clone());
+        let help = "History reads that failed (stream missing, NATS down, timeout)";
+        r.register("history_read_failures", help, metrics.history_read_failures.clone());
+        r.register("tasks", "Tokio tasks alive in the process", metrics.tasks.clone());
         let help = "User and group subscriptions held on the bus";
         r.register("subscriptions", help, metrics.subscriptions.clone());
         r.register("bus_connected", "1 while connected to the bus", metrics.bus_connected.clone());

@@ -9,13 +9,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use herald_bus::BusConfig;
-use herald_edge::{AuthConfig, Edge, EdgeConfig, JwtKey, Limits, Timing};
+use herald_edge::{AuthConfig, Edge, EdgeConfig, HistoryConfig, JwtKey, Limits, Timing};
 use herald_proto::subject::Subjects;
 use herald_settings::edge::{
     ACTION_TIMEOUT_MS, ALLOW_ANONYMOUS, ALLOWED_ORIGINS, DRAIN_TIMEOUT_MS, JWT_AUDIENCE, JWT_ISSUER,
     JWT_PUBLIC_KEY_FILE, JWT_SECRET, LISTEN, MAILBOX_CAPACITY, MAX_INFLIGHT_ACTIONS, MAX_MESSAGE_BYTES,
     PING_INTERVAL_MS, PONG_TIMEOUT_MS, RATE_LIMIT_BURST, RATE_LIMIT_PER_SEC, RATE_LIMIT_STRIKES, REAUTH_GRACE_MS,
     SLOW_CONSUMER_GRACE_MS,
+};
+use herald_settings::history::{
+    HISTORY, HISTORY_DEPTH, HISTORY_MAX_AGE_MS, HISTORY_MAX_READS, HISTORY_REPLICAS, HISTORY_STREAM,
 };
 use herald_settings::{SettingError, SettingList, Settings, Spec, logging, nats};
 
@@ -37,6 +40,7 @@ impl SettingList for EdgeCommand {
         herald_settings::edge::SETTINGS,
         herald_settings::edge::SESSIONS,
         herald_settings::pusher::APPS,
+        herald_settings::history::RECOVERY,
     ];
 }
 
@@ -115,6 +119,19 @@ pub fn read_config(
             action_timeout: settings.get(&ACTION_TIMEOUT_MS)?,
         },
         pusher_apps: crate::pusher::read_apps(settings)?,
+        history: read_history(settings)?,
+    })
+}
+
+/// Recovery's settings (ADR 0012).
+fn read_history(settings: &Settings) -> Result<HistoryConfig, SettingError> {
+    Ok(HistoryConfig {
+        kinds: settings.get(&HISTORY)?,
+        stream: settings.get(&HISTORY_STREAM)?,
+        depth: settings.get(&HISTORY_DEPTH)?,
+        max_age: settings.get(&HISTORY_MAX_AGE_MS)?,
+        replicas: settings.get(&HISTORY_REPLICAS)?,
+        max_reads: settings.get(&HISTORY_MAX_READS)?,
     })
 }
 

@@ -241,8 +241,9 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// Reads a handler's answer as a handler response the edge can apply, and
-/// returns its error, if it has one.
-fn check_answer(answer: &[u8]) -> Result<Option<ErrorDetails>, String> {
+/// returns its error, if it has one; public for the fuzz target that holds
+/// it to what the edge reads.
+pub fn check_answer(answer: &[u8]) -> Result<Option<ErrorDetails>, String> {
     let response: HandlerResponse = herald_proto::json::from_object(answer).map_err(|e| e.to_string())?;
     match response.error {
         Some(error) if !status::HANDLER_ERROR_CODES.contains(&error.code) => {

@@ -62,6 +62,9 @@ pub(crate) struct Metrics {
     /// Point-in-time values, set when `/metrics` is read.
     pub live_edges: Gauge,
     pub bus_connected: Gauge,
+    /// Tokio tasks alive in the process; growth under steady load is a
+    /// leak (`just soak` watches it).
+    pub tasks: Gauge,
 }
 
 impl Metrics {
@@ -81,6 +84,7 @@ impl Metrics {
             route_reload_failures: Counter::default(),
             live_edges: Gauge::default(),
             bus_connected: Gauge::default(),
+            tasks: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -102,6 +106,7 @@ impl Metrics {
         r.register("live_edges", "Edges heard from recently", metrics.live_edges.clone());
         r.register("bus_connected", "1 while connected to the bus", metrics.bus_connected.clone());
         r.register("bus_reconnects", "Reconnections to the bus after an outage", bus.reconnects());
+        r.register("tasks", "Tokio tasks alive in the process", metrics.tasks.clone());
         pusher.register(r);
         Metrics { registry, ..metrics }
     }

@@ -19,7 +19,8 @@
 //! - [`value`]: how values are read from text (numbers with a minimum,
 //!   milliseconds, booleans, addresses, lists).
 //! - The catalogue, one module per part of Herald, each a few groups:
-//!   [`logging`], [`nats`], [`edge`], [`router`], [`pusher`], [`dev`].
+//!   [`logging`], [`nats`], [`edge`], [`history`], [`router`], [`pusher`],
+//!   [`dev`].
 //! - With `read`: `reader` ([`Settings`]: flags, then `HERALD_*` variables,
 //!   then the config file, then defaults), `flags` (clap), `file` (the TOML
 //!   file, with sections) and `error` ([`SettingError`], one line each).
@@ -29,6 +30,7 @@ pub mod value;
 
 pub mod dev;
 pub mod edge;
+pub mod history;
 pub mod logging;
 pub mod nats;
 pub mod pusher;

@@ -204,11 +204,16 @@ fn headline(out: &mut String, results: &Results) {
             format!("{v:.0}")
         }),
     ];
-    let ratios: Vec<(Contender, Contender)> = if contenders.contains(&Contender::Herald) {
-        contenders.iter().filter(|&&c| c != Contender::Herald).map(|&p| (Contender::Herald, p)).collect()
+    let mut ratios: Vec<(Contender, Contender)> = if contenders.contains(&Contender::Herald) {
+        let peers = contenders.iter().filter(|&&c| !matches!(c, Contender::Herald | Contender::HeraldSocketIo));
+        peers.map(|&p| (Contender::Herald, p)).collect()
     } else {
         Vec::new()
     };
+    // Socket.IO clients on Herald against the Socket.IO server they leave.
+    if contenders.contains(&Contender::HeraldSocketIo) && contenders.contains(&Contender::SocketIo) {
+        ratios.push((Contender::HeraldSocketIo, Contender::SocketIo));
+    }
     if contenders.is_empty() {
         return;
     }

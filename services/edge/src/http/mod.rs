@@ -133,6 +133,8 @@ fn readiness(ctx: &HttpContext) -> Response<Body> {
 fn metrics(ctx: &HttpContext) -> Response<Body> {
     let metrics = &ctx.metrics;
     metrics.subscriptions.set(i64::try_from(ctx.registry.topics()).unwrap_or(i64::MAX));
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    metrics.tasks.set(i64::try_from(tasks).unwrap_or(i64::MAX));
     let (connected, draining) = (ctx.bus.is_connected(), ctx.drain.is_draining());
     metrics.bus_connected.set(i64::from(connected));
     metrics.draining.set(i64::from(draining));

@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use herald_proto::conn_id::ConnId;
+use herald_proto::history::{RESUME_PARAM, Resume, parse_resume};
 use herald_proto::pusher::app::App;
 use herald_proto::pusher::codes;
 use herald_proto::pusher::socket_id::SocketId;
@@ -39,16 +40,19 @@ const PUSHER_PROTOCOL: &str = "7";
 /// why not.
 pub(super) async fn websocket(ctx: &Arc<HttpContext>, mut request: Request<Incoming>) -> Response<Body> {
     let conn = ctx.registry.new_conn_id();
-    let admitted = match taking_upgrades(ctx).and_then(|()| handshake_key(request.headers())) {
-        Ok(key) => admit(ctx, &conn, &request).await.map(|identity| (identity, key)),
+    // Checked before `$connect`, so a bad one costs no handler request.
+    let checked = taking_upgrades(ctx).and_then(|()| handshake_key(request.headers()));
+    let checked = checked.and_then(|key| resume_of(&request).map(|resume| (key, resume.map(Box::new))));
+    let admitted = match checked {
+        Ok((key, resume)) => admit(ctx, &conn, &request).await.map(|identity| (identity, key, resume)),
         Err(refusal) => Err(refusal),
     };
-    let (identity, accept_key) = match admitted {
+    let (identity, accept_key, resume) = match admitted {
         Ok(admitted) => admitted,
         Err(refusal) => return refuse(ctx, refusal),
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    session::start(&ctx.sessions, on_upgrade, conn, identity, Protocol::Herald);
+    session::start(&ctx.sessions, on_upgrade, conn, identity, Protocol::Herald, resume);
     switching_protocols(&accept_key)
 }
 
@@ -74,7 +78,7 @@ pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key
     match pusher_app(ctx, key, request.uri().query()) {
         Ok(app) => {
             let protocol = Protocol::Pusher(Box::new(PusherSession::new(app.clone(), socket_id)));
-            session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
+            session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol, None);
         }
         Err((code, message)) => {
             let reason = if code == codes::APP_NOT_FOUND { "unknown_app" } else { "unsupported_protocol" };
@@ -107,7 +111,7 @@ pub(super) fn socketio(ctx: &Arc<HttpContext>, mut request: Request<Incoming>) -
     let conn = ctx.registry.new_conn_id();
     let on_upgrade = hyper::upgrade::on(&mut request);
     let protocol = Protocol::SocketIo(Some(Box::new(upgrade)));
-    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
+    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol, None);
     switching_protocols(&accept_key)
 }
 
@@ -216,6 +220,16 @@ fn token_of<B>(request: &Request<B>) -> Option<String> {
     let authorization = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+/// The positions a reconnecting client resumes from (`?resume=`), or why
+/// they cannot be read.
+fn resume_of<B>(request: &Request<B>) -> Result<Option<Resume>, Refusal> {
+    let Some(query) = request.uri().query() else { return Ok(None) };
+    match form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == RESUME_PARAM) {
+        Some((_, resume)) => parse_resume(&resume).map(Some).map_err(|e| (StatusCode::BAD_REQUEST, e)),
+        None => Ok(None),
+    }
 }
 
 /// Whether a comma-separated header holds `token` (compared without case).

@@ -29,6 +29,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::view::{Change, ChannelView};
 use super::webhooks::Webhooks;
+use crate::events::PUBLISH_TIMEOUT;
 use crate::handle::SessionHandle;
 use crate::presence::HEARTBEAT_INTERVAL;
 use crate::registry::Registry;
@@ -288,8 +289,13 @@ impl Presence {
 
     async fn publish(&self, group: &str, event: &MemberEvent) {
         let payload = Bytes::from(serde_json::to_vec(event).expect("a member event always serialises"));
-        if let Err(e) = self.bus.publish(self.subjects.pusher_members(group), payload).await {
-            tracing::warn!(error = %e, group, "member event not published; other edges will ask again");
+        // Bounded: the presence lock is held meanwhile. A lost event is
+        // repaired at the next: its seq gap makes the others ask again.
+        let subject = self.subjects.pusher_members(group);
+        match tokio::time::timeout(PUBLISH_TIMEOUT, self.bus.publish(subject, payload)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, group, "member event not published"),
+            Err(_) => tracing::warn!(group, "member event not published: NATS is away"),
         }
     }
 

@@ -29,6 +29,7 @@ use herald_proto::subject::Subjects;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use crate::events::PUBLISH_TIMEOUT;
 use crate::presence::HEARTBEAT_INTERVAL;
 
 /// How long an edge remembers it vacated a channel, so that edges
@@ -187,8 +188,11 @@ impl Webhooks {
         let event = RawValue::from_string(event.to_string()).expect("JSON text is JSON");
         let event = WebhookEvent { app_id: app.id.clone(), time_ms: now_ms(), event };
         let payload = Bytes::from(serde_json::to_vec(&event).expect("a webhook event always serialises"));
-        if let Err(e) = self.bus.publish(self.subjects.pusher_webhooks(), payload).await {
-            tracing::warn!(error = %e, "webhook event not published");
+        // Bounded: the presence lock may be held meanwhile.
+        match tokio::time::timeout(PUBLISH_TIMEOUT, self.bus.publish(self.subjects.pusher_webhooks(), payload)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "webhook event not published"),
+            Err(_) => tracing::warn!("webhook event not published: NATS is away"),
         }
     }
 

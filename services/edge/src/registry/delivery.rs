@@ -7,7 +7,9 @@
 //! their encoding, made at most once per message (and, for Pusher, per app
 //! group prefix, which names the channel) the first time one of them is
 //! found among the receivers ([`Fanout`]); a message with no such receiver
-//! costs nothing more.
+//! costs nothing more. Where a topic keeps a history, Herald sessions get
+//! the frame with its `offset` (made once per message, by `recovery`);
+//! the others get none (their protocols cannot resume).
 
 use std::time::Duration;
 
@@ -39,8 +41,10 @@ pub(super) enum Addressee<'a> {
 /// One message on its way to the sessions it is for, in each encoding they
 /// need, each made once.
 pub(super) struct Fanout<'a> {
-    /// The frame as published: what Herald sessions get.
+    /// The frame as published: what the other encodings are made from.
     frame: Utf8Bytes,
+    /// What Herald sessions get: the frame, or the frame with its offset.
+    herald: Utf8Bytes,
     addressee: Addressee<'a>,
     /// The sender of a Pusher client event on a presence channel.
     sender: Option<&'a str>,
@@ -60,13 +64,19 @@ impl<'a> Fanout<'a> {
     }
 
     fn with_sender(frame: Utf8Bytes, addressee: Addressee<'a>, sender: Option<&'a str>) -> Fanout<'a> {
-        Fanout { frame, addressee, sender, pusher: Vec::new(), socketio: None }
+        Fanout { herald: frame.clone(), frame, addressee, sender, pusher: Vec::new(), socketio: None }
+    }
+
+    /// Herald sessions get `herald` (the frame with its offset) instead.
+    pub fn for_herald(mut self, herald: Utf8Bytes) -> Fanout<'a> {
+        self.herald = herald;
+        self
     }
 
     /// The frame for a session speaking `wire`, if it has one.
     pub fn frame_for(&mut self, wire: &'a Wire) -> Option<Utf8Bytes> {
         let app = match wire {
-            Wire::Herald => return Some(self.frame.clone()),
+            Wire::Herald => return Some(self.herald.clone()),
             Wire::Pusher(app) => app,
             Wire::SocketIo => return self.socketio.get_or_insert_with(|| encode_socketio(&self.frame)).clone(),
         };
@@ -190,6 +200,17 @@ mod tests {
         let mut to_conn = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::Connection, Some("u1"));
         let frame = to_conn.frame_for(&pusher("")).unwrap();
         assert!(!frame.as_str().contains("channel") && frame.as_str().contains(r#""user_id":"u1""#), "{frame}");
+    }
+
+    #[test]
+    fn only_herald_sessions_get_the_offset() {
+        let with_offset = r#"{"offset":{"of":"group:chat","at":"1.2.3"},"action":"msg","details":{"a":1}}"#;
+        let fanout = Fanout::with_sender(Utf8Bytes::from_static(FRAME), Addressee::Group("chat"), None);
+        let mut fanout = fanout.for_herald(Utf8Bytes::from_static(with_offset));
+        assert_eq!(fanout.frame_for(&Wire::Herald).unwrap().as_str(), with_offset);
+        let wire = pusher("");
+        assert_eq!(fanout.frame_for(&wire).unwrap().as_str(), r#"{"event":"msg","channel":"chat","data":"{\"a\":1}"}"#);
+        assert_eq!(fanout.frame_for(&Wire::SocketIo).unwrap().as_str(), r#"42["msg",{"a":1}]"#);
     }
 
     #[test]

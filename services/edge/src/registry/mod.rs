@@ -22,7 +22,9 @@
 //! - [`delivery`]: how one bus message becomes one shared frame offered to
 //!   sessions, and what a full mailbox means;
 //! - [`readiness`]: when a subscription is live, which is what sessions wait
-//!   on before they say they are reachable.
+//!   on before they say they are reachable;
+//! - [`recovery`]: topics with a history: positions, gaps, and resuming
+//!   sessions brought up to date (ADR 0012).
 //!
 //! The registry knows sessions only by their [`SessionHandle`]s, whatever
 //! protocol they speak: frames arrive as the bytes backends published.
@@ -30,6 +32,7 @@
 mod delivery;
 mod edge_wide;
 mod readiness;
+pub(crate) mod recovery;
 mod topics;
 
 use std::collections::{BTreeSet, HashMap};
@@ -39,13 +42,19 @@ use std::time::Duration;
 
 use herald_bus::Bus;
 use herald_proto::conn_id::ConnId;
+use herald_proto::history::{Resume, USER_KEY, group_key};
 use herald_proto::presence::{EdgePresence, PresenceQuery};
 use herald_proto::subject::Subjects;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 pub(crate) use self::readiness::{Subscribed, wait_subscribed};
-use self::topics::{Topic, TopicKind, remove_member};
+use self::recovery::From;
+pub(crate) use self::recovery::{Outcome, Recovery};
+pub(crate) use self::topics::TopicKind;
+use self::topics::{Topic, remove_member};
 use crate::handle::{CloseRequest, SessionHandle};
+use crate::history::History;
 use crate::metrics::Metrics;
 
 /// The index and everything it needs to keep bus interest in step with it.
@@ -57,6 +66,8 @@ pub(crate) struct Registry {
     subjects: Subjects,
     /// Where subscriptions are made.
     bus: Bus,
+    /// The history of the kinds of topics that keep one.
+    history: Option<Arc<History>>,
     /// Source of the local part of connection ids.
     next_local: AtomicU64,
     /// Source of topic generations: a pump only delivers to the topic it was
@@ -82,6 +93,16 @@ struct State {
     groups: HashMap<Arc<str>, Topic>,
 }
 
+impl State {
+    /// The topics of one kind.
+    fn topics(&self, kind: TopicKind) -> &HashMap<Arc<str>, Topic> {
+        match kind {
+            TopicKind::User => &self.users,
+            TopicKind::Group => &self.groups,
+        }
+    }
+}
+
 /// One local connection.
 #[derive(Debug)]
 struct ConnEntry {
@@ -105,6 +126,7 @@ impl Registry {
         edge_id: String,
         subjects: Subjects,
         bus: Bus,
+        history: Option<Arc<History>>,
         slow_consumer_grace: Duration,
         metrics: Arc<Metrics>,
     ) -> Arc<Registry> {
@@ -112,6 +134,7 @@ impl Registry {
             edge_id,
             subjects,
             bus,
+            history,
             next_local: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             epoch: Instant::now(),
@@ -152,30 +175,39 @@ impl Registry {
 
     /// Adds a session with its user and groups, subscribing what this edge
     /// does not hold yet. Returns the subscriptions to wait for before telling
-    /// the client it is connected.
+    /// the client it is connected, and, where subjects keep a history, what
+    /// their pumps will say about it (the client resumes from `resume`).
     pub fn register(
         self: &Arc<Self>,
         conn: &ConnId,
         handle: SessionHandle,
         user: Option<&str>,
         groups: &[String],
-    ) -> Vec<Subscribed> {
+        resume: Option<&Resume>,
+    ) -> (Vec<Subscribed>, Recovery) {
         let local = conn.local();
         let mut subscribed = Vec::new();
+        let mut recovery = Recovery::new(resume.is_some());
         let mut state = self.write();
         let user: Option<Arc<str>> = user.map(Arc::from);
         if let Some(user) = &user {
-            subscribed.push(self.add_member(&mut state, TopicKind::User, user, local, &handle));
+            let from = From::of(resume, USER_KEY);
+            let (live, outcome) = self.add_member(&mut state, TopicKind::User, user, local, &handle, Some(from));
+            subscribed.push(live);
+            recovery.extend(outcome);
         }
         let mut entry_groups = BTreeSet::new();
         for group in groups {
             let group: Arc<str> = Arc::from(group.as_str());
             if entry_groups.insert(group.clone()) {
-                subscribed.push(self.add_member(&mut state, TopicKind::Group, &group, local, &handle));
+                let from = From::of(resume, &group_key(&group));
+                let (live, outcome) = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, Some(from));
+                subscribed.push(live);
+                recovery.extend(outcome);
             }
         }
         state.conns.insert(local, ConnEntry { handle, user, groups: entry_groups });
-        subscribed
+        (subscribed, recovery)
     }
 
     /// Removes a session from everything it belonged to.
@@ -196,13 +228,35 @@ impl Registry {
 
     /// Adds a session to a group. `None` when the session is gone.
     pub fn join(self: &Arc<Self>, local: u64, group: &str) -> Option<Subscribed> {
+        self.join_from(local, group, None).map(|(subscribed, _)| subscribed)
+    }
+
+    /// Adds a session to a group at the client's ask (`$join`), from where
+    /// it says it was (`resume`, a position); where the group keeps a
+    /// history, the pump's answer comes on the receiver, after the frames
+    /// the client missed were queued. `None` when the session is gone.
+    pub fn join_resuming(
+        self: &Arc<Self>,
+        local: u64,
+        group: &str,
+        resume: Option<&str>,
+    ) -> Option<(Subscribed, Option<oneshot::Receiver<Outcome>>)> {
+        self.join_from(local, group, Some(From::at(resume)))
+    }
+
+    fn join_from(
+        self: &Arc<Self>,
+        local: u64,
+        group: &str,
+        from: Option<From>,
+    ) -> Option<(Subscribed, Option<oneshot::Receiver<Outcome>>)> {
         let mut state = self.write();
         let entry = state.conns.get(&local)?;
         let handle = entry.handle.clone();
         let group: Arc<str> = Arc::from(group);
-        let subscribed = self.add_member(&mut state, TopicKind::Group, &group, local, &handle);
+        let joined = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, from);
         state.conns.get_mut(&local)?.groups.insert(group);
-        Some(subscribed)
+        Some(joined)
     }
 
     /// Removes a session from a group; whether it was in it.
@@ -228,7 +282,8 @@ impl Registry {
             remove_member(&mut state.users, old, local);
         }
         let user: Option<Arc<str>> = user.map(Arc::from);
-        let subscribed = user.as_ref().map(|user| self.add_member(&mut state, TopicKind::User, user, local, &handle));
+        let subscribed =
+            user.as_ref().map(|user| self.add_member(&mut state, TopicKind::User, user, local, &handle, None).0);
         state.conns.get_mut(&local)?.user = user;
         subscribed
     }

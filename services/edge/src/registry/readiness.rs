@@ -16,6 +16,13 @@ const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 impl Registry {
     /// Subscribes, waits until NATS has the subscription, and says so.
     pub(super) async fn subscribe(&self, subject: String, ready: Ready) -> Option<Subscription> {
+        let subscription = self.subscribe_live(subject).await;
+        drop(ready);
+        subscription
+    }
+
+    /// Subscribes and waits until NATS has the subscription.
+    pub(super) async fn subscribe_live(&self, subject: String) -> Option<Subscription> {
         let subscription = match self.bus.subscribe(subject).await {
             Ok(subscription) => subscription,
             Err(e) => {
@@ -26,7 +33,6 @@ impl Registry {
         if let Err(e) = self.bus.sync().await {
             tracing::warn!(error = %e, "could not confirm a subscription with NATS");
         }
-        drop(ready);
         Some(subscription)
     }
 }

@@ -12,18 +12,30 @@ use std::sync::atomic::Ordering;
 
 use futures_util::StreamExt;
 use herald_bus::BusMessage;
+use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::delivery::{Addressee, Fanout};
 use super::readiness::{Ready, Subscribed, readiness};
+use super::recovery::{From, Joiners, Outcome};
 use super::{Registry, State};
 use crate::handle::SessionHandle;
 
 /// What a topic is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TopicKind {
+pub(crate) enum TopicKind {
     User,
     Group,
+}
+
+impl TopicKind {
+    /// Whom a message on such a topic is for.
+    pub(super) fn addressee(self, name: &str) -> Addressee<'_> {
+        match self {
+            TopicKind::User => Addressee::User(name),
+            TopicKind::Group => Addressee::Group(name),
+        }
+    }
 }
 
 /// One user or group that local sessions belong to.
@@ -35,6 +47,9 @@ pub(super) struct Topic {
     pub members: HashMap<u64, SessionHandle>,
     /// Set once NATS has the subscription.
     subscribed: Subscribed,
+    /// Sessions waiting for the pump's answer, when the topic keeps a
+    /// history (`recovery`).
+    joiners: Option<Arc<Joiners>>,
     /// Dropping the topic stops its pump, which unsubscribes.
     _pump: AbortOnDropHandle<()>,
 }
@@ -47,22 +62,33 @@ impl Registry {
         name: &Arc<str>,
         local: u64,
         handle: &SessionHandle,
-    ) -> Subscribed {
+        from: Option<From>,
+    ) -> (Subscribed, Option<oneshot::Receiver<Outcome>>) {
         let topics = match kind {
             TopicKind::User => &mut state.users,
             TopicKind::Group => &mut state.groups,
         };
         let topic = topics.entry(name.clone()).or_insert_with(|| self.start_topic(kind, name.clone()));
         topic.members.insert(local, handle.clone());
-        topic.subscribed.clone()
+        // Where the topic keeps a history, its pump says where the session is.
+        let outcome = topic.joiners.as_ref().zip(from).map(|(joiners, from)| joiners.push(local, handle, from));
+        (topic.subscribed.clone(), outcome)
     }
 
     fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>) -> Topic {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let (ready, subscribed) = readiness();
         let registry = self.clone();
-        let pump = AbortOnDropHandle::new(tokio::spawn(registry.pump_topic(kind, name, generation, ready)));
-        Topic { generation, members: HashMap::new(), subscribed, _pump: pump }
+        let history = self.history.clone().filter(|history| history.covers(kind));
+        let (pump, joiners) = match history {
+            Some(history) => {
+                let joiners = Arc::new(Joiners::default());
+                let pump = registry.pump_history(kind, name, generation, ready, joiners.clone(), history);
+                (AbortOnDropHandle::new(tokio::spawn(pump)), Some(joiners))
+            }
+            None => (AbortOnDropHandle::new(tokio::spawn(registry.pump_topic(kind, name, generation, ready))), None),
+        };
+        Topic { generation, members: HashMap::new(), subscribed, joiners, _pump: pump }
     }
 
     async fn pump_topic(self: Arc<Self>, kind: TopicKind, name: Arc<str>, generation: u64, ready: Ready) {
@@ -82,12 +108,8 @@ impl Registry {
         let Some(frame) = self.frame_of(&message) else { return };
         let excluded = self.excluded_local(&message);
         let state = self.read();
-        let (topics, addressee) = match kind {
-            TopicKind::User => (&state.users, Addressee::User(name)),
-            TopicKind::Group => (&state.groups, Addressee::Group(name)),
-        };
-        let Some(topic) = topics.get(name).filter(|topic| topic.generation == generation) else { return };
-        let mut fanout = Fanout::new(frame, addressee, &message);
+        let Some(topic) = state.topics(kind).get(name).filter(|topic| topic.generation == generation) else { return };
+        let mut fanout = Fanout::new(frame, kind.addressee(name), &message);
         for (local, handle) in &topic.members {
             if Some(*local) != excluded
                 && let Some(frame) = fanout.frame_for(handle.wire())

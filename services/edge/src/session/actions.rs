@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
-use herald_proto::client::{self, ClientFrame, FrameId};
+use herald_proto::client::{self, ClientFrame, FrameId, GroupDetails};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
 use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
@@ -27,7 +27,7 @@ pub(super) enum Purpose {
     Action,
     /// A `$join` or `$leave` the token does not allow: the `$join` route
     /// decides, and without one it is refused.
-    Membership { group: String },
+    Membership(GroupDetails),
 }
 
 /// The answer to one request, with what is needed to reply.
@@ -110,12 +110,12 @@ impl Session {
             (Ok(response), Purpose::Action) => {
                 return self.apply_response(socket, action, id, response).await;
             }
-            (Ok(response), Purpose::Membership { group }) => match response.error {
+            (Ok(response), Purpose::Membership(details)) => match response.error {
                 Some(error) => (error.code, error.message),
-                None => return self.change_membership(socket, action, group, id).await,
+                None => return self.change_membership(socket, action, details, id).await,
             },
             // No router, so no `$join` route: not allowed.
-            (Err(Failure::NoResponders), Purpose::Membership { group }) => {
+            (Err(Failure::NoResponders), Purpose::Membership(GroupDetails { group, .. })) => {
                 (status::FORBIDDEN, format!("not allowed to join or leave group {group:?}"))
             }
             (Err(failure), _) => (status::request_failed(failure), failure_message(failure).to_owned()),

@@ -33,6 +33,7 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::event::CloseInfo;
 use herald_proto::handler::Claims;
+use herald_proto::history::Resume;
 use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
@@ -170,16 +171,19 @@ pub(crate) enum Ending {
 
 /// Starts the session of an accepted upgrade, to run once the upgrade is
 /// done.
+/// `resume` is where a reconnecting client says it was (recovery; Herald's
+/// protocol only).
 pub(crate) fn start(
     ctx: &Arc<SessionContext>,
     on_upgrade: OnUpgrade,
     conn: ConnId,
     identity: Identity,
     protocol: Protocol,
+    resume: Option<Box<Resume>>,
 ) {
     let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
     let session = Session::new(ctx.clone(), conn, identity, protocol, mailbox);
-    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade));
+    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade, resume));
 }
 
 /// Completes a Pusher upgrade only to say why the connection is refused
@@ -223,6 +227,7 @@ fn run(
     handle: SessionHandle,
     shared: Arc<Shared>,
     on_upgrade: OnUpgrade,
+    resume: Option<Box<Resume>>,
 ) -> impl Future<Output = ()> + Send {
     async move {
         let ctx = session.ctx.clone();
@@ -242,7 +247,19 @@ fn run(
             }
         }
         let identity = &session.identity;
-        let subscribed = ctx.registry.register(&session.conn, handle, identity.user.as_deref(), &identity.groups);
+        let (subscribed, recovery) = ctx.registry.register(
+            &session.conn,
+            handle.clone(),
+            identity.user.as_deref(),
+            &identity.groups,
+            resume.as_deref(),
+        );
+        drop(resume);
+        // Where subjects keep a history, `$recovered` follows the frames
+        // recovered for the client.
+        if !recovery.is_empty() {
+            tokio::spawn(recovery.report(ctx.registry.clone(), handle));
+        }
         let series = ctx.metrics.sessions(session.protocol.metric());
         series.opened.inc();
         series.open.inc();
@@ -441,6 +458,14 @@ impl Session {
             claims: &self.identity.claims,
         };
         self.ctx.events.connected(who).await;
+        Ok(())
+    }
+
+    /// Writes everything the mailbox holds now.
+    async fn write_all_queued(&mut self, socket: &mut Socket) -> Result<(), Ending> {
+        while let Some(outbound) = self.mailbox.try_recv() {
+            Box::pin(self.write_queued(socket, outbound)).await?;
+        }
         Ok(())
     }
 

@@ -32,7 +32,7 @@ use herald_proto::pusher::app::{App, Apps};
 use herald_proto::subject::Subjects;
 use herald_router::{MAX_ROUTE_TIMEOUT, RouteTable, RouterConfig, RouterCore};
 use herald_settings::dev::{ALLOW_ANONYMOUS, API_KEY, JWT_SECRET, LISTEN};
-use herald_settings::{Setting, SettingError, SettingList, Settings, Spec, logging, nats};
+use herald_settings::{Setting, SettingError, SettingList, Settings, Spec, history, logging, nats};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -84,8 +84,13 @@ impl SettingList for DevCommand {
         herald_settings::router::TUNING,
         herald_settings::router::PUSH_PORT,
         herald_settings::pusher::APPS,
+        history::RECOVERY,
     ];
 }
+
+/// Why `herald dev` refuses `HERALD_HISTORY`.
+const NO_HISTORY: &str = "herald dev keeps no history: its in-process bus has no JetStream to store it in, \
+     so missed-message recovery needs herald edge on nats-server -js (PROTOCOL 5.25); unset HERALD_HISTORY";
 
 /// The Pusher app `herald dev` serves when none is given: a Laravel app's
 /// `PUSHER_APP_ID` and `PUSHER_APP_KEY`; its secret is made up at each
@@ -114,6 +119,11 @@ impl DevSettings {
         let key = JwtKey::hs256(jwt_secret.as_bytes()).expect("a given or random secret is never empty");
         let own = Own { listen: settings.get(&LISTEN)?, allow_anonymous: settings.get(&ALLOW_ANONYMOUS)? };
         let mut edge = edge::read_config(settings, own, subjects.clone(), Some(key))?;
+        // Listed so that asking for it gets this answer, not an unknown flag
+        // or a variable silently ignored.
+        if edge.history.kinds.any() {
+            return Err(settings.refused(&history::HISTORY, NO_HISTORY));
+        }
         let routes = RouteTable::parse(ROUTES).expect("the built-in routes are valid (a test checks them)");
         let mut router = RouterConfig::new(edge.listen, given_or_random(settings, &API_KEY)?, routes);
         router.subjects = subjects;

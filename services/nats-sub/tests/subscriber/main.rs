@@ -5,6 +5,7 @@
 mod auth;
 mod delivery;
 mod outage;
+mod republish;
 mod slow;
 mod support;
 mod tls;

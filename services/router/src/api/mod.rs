@@ -214,5 +214,7 @@ async fn metrics(State(state): State<Arc<ApiState>>) -> ([(http::HeaderName, &'s
     let metrics = &state.metrics;
     metrics.live_edges.set(i64::try_from(state.presence.live_edges()).unwrap_or(i64::MAX));
     metrics.bus_connected.set(i64::from(state.bus.is_connected()));
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    metrics.tasks.set(i64::try_from(tasks).unwrap_or(i64::MAX));
     ([(http::header::CONTENT_TYPE, herald_metrics::CONTENT_TYPE)], metrics.render())
 }
