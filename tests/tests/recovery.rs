@@ -151,19 +151,36 @@ async fn a_client_whose_edge_is_killed_gets_every_number_once_in_order_on_the_ot
     client.expect_silence(Duration::from_millis(300)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
+/// After a client on the first of two edges saw numbers on its user and
+/// group, and that edge was SIGKILLed.
+struct Killed {
+    second: HeraldProcess,
+    bus: TestBus,
+    seen: Seen,
+    /// Last, so the edges stop before it.
+    _nats: NatsServer,
+}
+
+/// Two edges keeping `depth` messages per subject; a client on the first
+/// sees numbers 0..`count`, then its edge is SIGKILLed.
+async fn numbers_then_kill(depth: u32, count: u64) -> Killed {
     let nats = NatsServer::start_jetstream().await;
-    let (mut first, second, bus) = two_edges(&nats, 10).await;
+    let (mut first, second, bus) = two_edges(&nats, depth).await;
     let mut seen = Seen::default();
     let mut client = connect(&first, &mut seen, false).await;
     until_recovered(&mut client, &mut seen).await;
-    publish_numbers(bus.clone(), 0, 3, Duration::ZERO).await;
-    for _ in 0..6 {
+    publish_numbers(bus.clone(), 0, count, Duration::ZERO).await;
+    for _ in 0..2 * count {
         assert!(seen.take(&client.recv().await));
     }
     first.sigkill().await;
     client.expect_disconnected().await;
+    Killed { second, bus, seen, _nats: nats }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
+    let Killed { second, bus, mut seen, _nats } = numbers_then_kill(10, 3).await;
 
     // Within the depth on the group, beyond it on the user.
     publish_numbers(bus.clone(), 3, 5, Duration::ZERO).await;
@@ -186,17 +203,7 @@ async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_resuming_after_the_stream_was_deleted_is_told_recovered_false() {
-    let nats = NatsServer::start_jetstream().await;
-    let (mut first, second, bus) = two_edges(&nats, 100).await;
-    let mut seen = Seen::default();
-    let mut client = connect(&first, &mut seen, false).await;
-    until_recovered(&mut client, &mut seen).await;
-    publish_numbers(bus.clone(), 0, 2, Duration::ZERO).await;
-    for _ in 0..4 {
-        assert!(seen.take(&client.recv().await));
-    }
-    first.sigkill().await;
-    client.expect_disconnected().await;
+    let Killed { second, bus, mut seen, _nats } = numbers_then_kill(100, 2).await;
 
     let deleted =
         bus.bus().request(format!("$JS.API.STREAM.DELETE.{STREAM}"), Default::default(), Duration::from_secs(2));
