@@ -83,3 +83,7 @@ failures-quick:
 # The rolling restart on the Pusher path: 150 pusher-js clients, debug builds; results in target/failures-pusher/.
 failures-pusher:
     ./scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher
+
+# An edge SIGKILLed with missed-message recovery on (NATS with JetStream, HERALD_HISTORY): 0 messages lost; results in target/failures-recovery/.
+failures-recovery:
+    ./scripts/failures.sh --quick --only edge-kill-recovery --out target/failures-recovery

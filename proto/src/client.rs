@@ -162,11 +162,15 @@ pub struct ConnectedDetails {
     pub groups: Vec<String>,
 }
 
-/// `details` of a client's `$join` and `$leave`.
+/// `details` of a client's `$join` and `$leave`, and of their replies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupDetails {
     pub group: String,
+    /// `$join` only: the position the client last received in the group,
+    /// when it joins again after a reconnect (recovery, PROTOCOL 5.25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<String>,
 }
 
 /// `details` of a client's `$auth`.

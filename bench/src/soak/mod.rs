@@ -170,7 +170,10 @@ impl Servers {
                 pid: self.edge.0.pid,
                 metrics: Some((
                     format!("http://{edge}/metrics"),
-                    vec![("herald_edge_tasks", Kind::Tasks), ("herald_edge_sessions", Kind::Sessions)],
+                    vec![
+                        ("herald_edge_tasks", Kind::Tasks),
+                        ("herald_edge_sessions{protocol=\"herald\"}", Kind::Sessions),
+                    ],
                 )),
             },
             Watched {
