@@ -48,6 +48,14 @@ lint:
 fmt:
     cargo fmt --all
 
+# Every fuzz target for a set time each (seconds; AddressSanitizer build); `scripts/fuzz.sh --help` for more.
+fuzz seconds="60" *targets="":
+    ./scripts/fuzz.sh --seconds {{seconds}} {{targets}}
+
+# An edge, a router, handlers and NATS under churn for a while (seconds; default an hour), failing on growth or wrong answers: into target/soak/.
+soak duration="3600" *args="":
+    ./scripts/soak.sh --duration {{duration}} {{args}}
+
 # Build the container image (release binary, FROM scratch) as localhost/herald:<version>.
 image:
     ./scripts/image/build.sh
@@ -75,3 +83,7 @@ failures-quick:
 # The rolling restart on the Pusher path: 150 pusher-js clients, debug builds; results in target/failures-pusher/.
 failures-pusher:
     ./scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher
+
+# An edge SIGKILLed with missed-message recovery on (NATS with JetStream, HERALD_HISTORY): 0 messages lost; results in target/failures-recovery/.
+failures-recovery:
+    ./scripts/failures.sh --quick --only edge-kill-recovery --out target/failures-recovery

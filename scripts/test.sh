@@ -18,6 +18,8 @@ section "Tools"
 ensure_nats_server
 ensure_php
 ensure_pusher_sdks
+# promtool (Debian's prometheus package) checks /metrics and the alert rules.
+ensure_debian_packages promtool prometheus
 cargo --version
 
 section "Build"
@@ -35,8 +37,13 @@ section "PHP SDK unit tests (phpunit)"
 phpunit -c sdk/php/phpunit.xml.dist
 
 section "Test (cargo test)"
-# Includes the PHP tests (tests/tests/php): real php against real Herald.
+# Includes the PHP tests (tests/tests/php): real php against real Herald;
+# and every committed fuzz input replayed through its target (fuzz-targets).
 cargo test --workspace
+
+section "Alert rules (promtool check rules, promtool test rules)"
+promtool check rules k8s/components/monitoring/herald-alerts.yaml
+(cd k8s/components/monitoring && promtool test rules herald-alerts.test.yaml)
 
 section "JS client (node --test against herald dev)"
 clients/js/run-tests.sh
@@ -70,3 +77,11 @@ scripts/failures.sh --quick --out target/failures-quick
 
 section "Rolling restart on the Pusher path: pusher-js clients through HAProxy (just failures-pusher)"
 scripts/failures.sh --quick --protocol pusher --only rolling-restart --out target/failures-pusher
+
+section "Edge SIGKILL with missed-message recovery on: 0 lost (just failures-recovery)"
+scripts/failures.sh --quick --only edge-kill-recovery --out target/failures-recovery
+
+section "Soak, short (a minute of churn: scripts/soak.sh --ci)"
+# Catches gross growth and functional breakage under churn; the hour-long
+# run is `just soak` (BENCHMARKS.md).
+scripts/soak.sh --ci

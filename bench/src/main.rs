@@ -24,6 +24,8 @@
 //! - [`publish`]: the benchmark frame and the paced publisher.
 //! - [`suite`]: Herald and the peers side by side, servers started by the
 //!   tool, tables and plots.
+//! - [`soak`]: an edge, a router and handlers under hours of churn, checked
+//!   for growth and for wrong answers.
 //! - [`subscriptions`]: what one NATS subscription costs, each way the
 //!   edge could hold one per user.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
@@ -40,6 +42,7 @@ mod protocol;
 mod publish;
 mod report;
 mod scenario;
+mod soak;
 mod subscriptions;
 mod suite;
 mod tally;
@@ -74,6 +77,11 @@ enum Command {
     /// itself, runs every scenario against each, and writes results.json,
     /// summary.md and PNG plots
     Suite(suite::Args),
+    /// An edge, a router, the example handlers and NATS under steady churn
+    /// for a long time: samples memory, open files, tasks and NATS
+    /// subscriptions, fails when one trends upward or a client check fails;
+    /// writes soak.json, summary.md and soak.png
+    Soak(soak::Args),
     /// Memory per NATS subscription, for each way of holding one per user
     /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh
     /// process
@@ -104,6 +112,7 @@ fn run(command: Command) -> Result<()> {
         Command::Worker => runtime.block_on(worker::run()),
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
+        Command::Soak(args) => runtime.block_on(soak::run(&args)),
         Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
     }
 }

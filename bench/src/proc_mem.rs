@@ -1,4 +1,5 @@
-//! Resident memory of server processes, read from `/proc/<pid>/status`.
+//! Resident memory and open files of server processes, read from
+//! `/proc/<pid>/status` and `/proc/<pid>/fd`.
 //!
 //! `VmRSS` is what the process holds in RAM right now; sampled before and
 //! after connections are opened, the difference divided by the connections
@@ -17,6 +18,13 @@ pub fn resident_bytes(pid: u32) -> Result<u64> {
         Some(bytes) => Ok(bytes),
         None => bail!("{path} has no VmRSS line (a kernel thread or a zombie?)"),
     }
+}
+
+/// Files (sockets included) process `pid` holds open: the entries of
+/// `/proc/<pid>/fd`.
+pub fn open_files(pid: u32) -> Result<usize> {
+    let path = format!("/proc/{pid}/fd");
+    Ok(fs::read_dir(&path).with_context(|| format!("cannot list {path}"))?.count())
 }
 
 /// The `VmRSS:   123456 kB` line of a `/proc/<pid>/status` text, in bytes.
@@ -52,5 +60,8 @@ mod tests {
     #[test]
     fn reads_this_process() {
         assert!(resident_bytes(std::process::id()).unwrap() > 0);
+        // Other tests open files meanwhile, so only the order of magnitude.
+        assert!(open_files(std::process::id()).unwrap() > 0);
+        assert!(open_files(u32::MAX).is_err());
     }
 }

@@ -24,6 +24,9 @@ pub struct Minter {
 struct Claims<'a> {
     sub: &'a str,
     groups: &'a [String],
+    /// Patterns of groups the client may `$join` itself.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    join: &'a [String],
     exp: u64,
 }
 
@@ -39,7 +42,14 @@ impl Minter {
 
     /// A token for `user`, joining `groups` at connect.
     pub fn mint(&self, user: &str, groups: &[String]) -> Result<String> {
-        let claims = Claims { sub: user, groups, exp: self.expires_at };
+        self.mint_until(user, groups, &[], self.expires_at)
+    }
+
+    /// A token for `user`, joining `groups` at connect, that may `$join`
+    /// the groups matching `join` and expires at `expires_at` (Unix
+    /// seconds): the soak refreshes tokens with `$auth`.
+    pub fn mint_until(&self, user: &str, groups: &[String], join: &[String], expires_at: u64) -> Result<String> {
+        let claims = Claims { sub: user, groups, join, exp: expires_at };
         jsonwebtoken::encode(&self.header, &claims, &self.key).context("cannot sign a token")
     }
 }
@@ -60,5 +70,19 @@ mod tests {
         .unwrap();
         assert_eq!(data.claims["sub"], "user-1");
         assert_eq!(data.claims["groups"], serde_json::json!(["bench"]));
+        assert!(data.claims.get("join").is_none());
+    }
+
+    #[test]
+    fn refreshed_tokens_carry_join_patterns_and_their_own_expiry() {
+        let token = Minter::new("s3cret").mint_until("u", &[], &["room:*".to_owned()], 4_102_444_800).unwrap();
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &DecodingKey::from_secret(b"s3cret"),
+            &Validation::new(Algorithm::HS256),
+        )
+        .unwrap();
+        assert_eq!(data.claims["join"], serde_json::json!(["room:*"]));
+        assert_eq!(data.claims["exp"], 4_102_444_800u64);
     }
 }

@@ -86,8 +86,11 @@ export interface SystemEvents {
   $error: { code: number; message: string };
   '$join:error': { group: string; code: number; message: string };
   '$auth:error': { code: number; message: string };
-  /** Recovery is on and the connection's missed frames, if any, were delivered (`recovered`), or could not be. */
-  $recovered: { recovered: boolean; offsets: Record<string, string> };
+  /**
+   * Recovery is on and the frames missed on the connection's subjects (or, with `group`, on a group
+   * re-joined after a reconnect), if any, were delivered (`recovered`), or could not be.
+   */
+  $recovered: { recovered: boolean; offsets: Record<string, string>; group?: string };
 }
 
 /** A whole server frame. */
@@ -135,8 +138,14 @@ export declare class Herald {
    * Rejects with a {@link HeraldError}.
    */
   request<R = any>(action: string, details?: unknown, options?: { timeout?: number }): Promise<R>;
-  /** Joins a group (`$join`); joined again after every reconnect. */
-  join(group: string, options?: { timeout?: number }): Promise<{ group: string }>;
+  /**
+   * Joins a group (`$join`); joined again after every reconnect, from where the client was in it
+   * when the group keeps a history (then the reply has `recovered` and `offsets`).
+   */
+  join(
+    group: string,
+    options?: { timeout?: number },
+  ): Promise<{ group: string; recovered?: boolean; offsets?: Record<string, string> }>;
   /** Leaves a group (`$leave`); no longer joined again after reconnects. */
   leave(group: string, options?: { timeout?: number }): Promise<{ group: string }>;
   /** Closes for good: no reconnect; queued frames dropped, pending requests rejected. */

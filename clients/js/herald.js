@@ -93,11 +93,13 @@ function reconnectsByDefault(code) {
  *   after a reconnect (the client forgets it);
  * - `$auth:error` `{code, message}`: refreshing the token after `$reauth`
  *   failed (the server will close with 4001 after its grace period);
- * - `$recovered` `{recovered, offsets}`: when the server keeps a history
- *   (missed-message recovery), after every connect: `recovered` is true when
- *   every frame missed while disconnected was delivered (before this event,
- *   exactly once, in order); false on a first connect or when the server
- *   could not guarantee it: reload the application's state then.
+ * - `$recovered` `{recovered, offsets, group?}`: when the server keeps a
+ *   history (missed-message recovery), after every connect, and after every
+ *   group joined with {@link Herald#join} is re-joined (with `group`):
+ *   `recovered` is true when every frame missed while disconnected was
+ *   delivered (before this event, exactly once, in order); false on a first
+ *   connect or when the server could not guarantee it: reload the
+ *   application's state then.
  *
  * With recovery on, the client keeps the last position (`offset`) of every
  * subject it received and sends them when it reconnects (`?resume=`); it
@@ -325,6 +327,7 @@ export class Herald {
   async join(group, options) {
     const reply = await this.request('$join', { group }, options);
     this.#groups.add(group);
+    this.#keepPositions(reply);
     return reply;
   }
 
@@ -338,6 +341,7 @@ export class Herald {
    */
   leave(group, options) {
     this.#groups.delete(group);
+    this.#positions.delete(`group:${group}`);
     return this.request('$leave', { group }, options);
   }
 
@@ -417,7 +421,7 @@ export class Herald {
       this.#connected(details, frame);
       return;
     }
-    if (action === '$recovered') this.#positions = new Map(Object.entries(details?.offsets ?? {}));
+    if (action === '$recovered') this.#keepPositions(details);
     if (typeof offset?.of === 'string' && typeof offset.at === 'string') this.#positions.set(offset.of, offset.at);
     if (id !== undefined && id !== null) {
       this.#settle(id, action, details);
@@ -446,6 +450,13 @@ export class Herald {
     }
   }
 
+  /** Keeps the positions a `$recovered` or a `$join` reply gives (recovery). */
+  #keepPositions(details) {
+    for (const [of, at] of Object.entries(details?.offsets ?? {})) {
+      if (typeof at === 'string') this.#positions.set(of, at);
+    }
+  }
+
   /**
    * The server said `$connected`: re-join groups, tell listeners (who may
    * send their own set-up frames first), then send what waited.
@@ -458,7 +469,14 @@ export class Herald {
     this.#authExpired = false;
     this.#policyClose = false;
     for (const group of this.#groups) {
-      this.request('$join', { group }).catch((error) => {
+      // With recovery on, from where this client was in the group.
+      const resume = this.#positions.get(`group:${group}`);
+      const rejoin = this.request('$join', resume === undefined ? { group } : { group, resume });
+      rejoin.then((reply) => {
+        if (typeof reply?.recovered !== 'boolean') return; // the group keeps no history
+        this.#keepPositions(reply);
+        this.#emit('$recovered', reply);
+      }, (error) => {
         if (error.local) return; // kept: tried again after the next reconnect
         this.#groups.delete(group);
         this.#emit('$join:error', { group, code: error.code, message: error.message });

@@ -89,6 +89,17 @@ pub struct RecoveredDetails {
     pub offsets: BTreeMap<String, String>,
 }
 
+/// `details` of the reply to `$join` on a group that keeps a history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinedDetails {
+    pub group: String,
+    /// True when the client sent `resume` and every frame it missed in the
+    /// group since was queued before this reply.
+    pub recovered: bool,
+    /// The client's position in the group now (`group:<G>`).
+    pub offsets: BTreeMap<String, String>,
+}
+
 /// A frame with `"offset": {"of", "at"}` as its first member, written once
 /// per message and shared by every session it goes to; `None` when the
 /// payload is not a JSON object (it is then delivered as it is).

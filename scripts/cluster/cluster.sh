@@ -25,7 +25,9 @@
 #                          the demo site <net>.4.1
 #   HERALD_CLUSTER_LISTEN  where HAProxy listens (127.0.0.1:8088)
 #   HERALD_LB_BARE         set: HAProxy without retries (to measure their worth)
-#   HERALD_*               any other Herald setting, passed to edges and routers
+#   HERALD_*               any other Herald setting, passed to edges and routers;
+#                          HERALD_HISTORY (missed-message recovery) also turns
+#                          JetStream on in the NATS nodes (store under nats/)
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -98,11 +100,15 @@ HERALD_CLUSTER_BIN=$repo/target/$profile
 EOF
     load_env
 
-    local i
+    local i jetstream=()
     for i in 1 2 3; do
+        case "${HERALD_HISTORY:-off}" in
+            off | "") jetstream=() ;;
+            *) jetstream=(--jetstream --store_dir "$dir/nats/nats-$i") ;;
+        esac
         node_script "nats-$i" "" nats-server --name "nats-$i" \
             --addr "$net.1.$i" --port 4222 --http_port 8222 \
-            --cluster_name herald --cluster "nats://$net.1.$i:6222" --routes "$routes"
+            --cluster_name herald --cluster "nats://$net.1.$i:6222" --routes "$routes" "${jetstream[@]}"
         node_script "edge-$i" "
 export HERALD_LISTEN=$net.2.$i:8080 HERALD_NATS_URL=$nats_urls HERALD_NATS_NAME=edge-$i
 export HERALD_JWT_SECRET=$HERALD_CLUSTER_JWT_SECRET HERALD_ALLOWED_ORIGINS=\${HERALD_ALLOWED_ORIGINS:-*}" \

@@ -66,6 +66,16 @@ ensure_bench_peers() {
     fi
 }
 
+# Makes `cargo fuzz` available (the fuzz targets in fuzz/), installing it
+# with cargo when it is missing.
+ensure_cargo_fuzz() {
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "cargo-fuzz not found; installing it (cargo install cargo-fuzz --locked)"
+        cargo install --quiet cargo-fuzz --locked
+    fi
+    cargo fuzz --version
+}
+
 # Pusher's own server SDKs, which the Pusher API tests drive
 # (tests/src/pusher_sdk.rs): the npm `pusher` (installed again when
 # package-lock.json is newer than it) and the PyPI `pusher`.

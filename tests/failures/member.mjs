@@ -34,6 +34,8 @@ class Records {
     this.attempts = [];
     /** @type {Array<{ at: number, done?: number, ok?: boolean, code?: number, local?: boolean, message?: string }>} */
     this.actions = [];
+    /** @type {Array<{ at: number, recovered: boolean }>} `$recovered` events (recovery on). */
+    this.recoveries = [];
   }
 
   /** The session open now, if any. */
@@ -51,8 +53,8 @@ class Records {
 
   /** What the analysis reads, as plain data (it crosses threads). */
   record() {
-    const { index, user, group, sessions, received, attempts, actions } = this;
-    return { index, user, group, sessions, received, attempts, actions };
+    const { index, user, group, sessions, received, attempts, actions, recoveries } = this;
+    return { index, user, group, sessions, received, attempts, actions, recoveries };
   }
 }
 
@@ -70,6 +72,7 @@ export class Member extends Records {
       const session = this.current;
       if (session) Object.assign(session, { end: Date.now(), code, reason });
     });
+    this.client.on('$recovered', ({ recovered }) => this.recoveries.push({ at: Date.now(), recovered }));
     this.client.on('$reconnecting', ({ attempt, delayMs }) => this.attempts.push({ at: Date.now(), attempt, delayMs }));
     this.client.on('tick', (details) => this.tick(details));
   }

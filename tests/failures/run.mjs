@@ -69,10 +69,18 @@ const setup = {
   actionTimeoutMs: 3000,
   command: `node tests/failures/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
 };
-const chosen = args.only ? args.only.split(',') : SCENARIOS.filter((s) => !(quick && s.long)).map((s) => s.name);
+const chosen = args.only
+  ? args.only.split(',')
+  : SCENARIOS.filter((s) => !(quick && s.long) && !s.settings).map((s) => s.name);
 const unknown = chosen.filter((name) => !SCENARIOS.some((s) => s.name === name));
 if (unknown.length) {
   console.error(`no scenario ${unknown.join(', ')}; there are ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  process.exit(2);
+}
+// Scenarios that need settings of their own share a cluster only with those of the same settings.
+const scenarioSettings = [...new Set(SCENARIOS.filter((s) => chosen.includes(s.name)).map((s) => JSON.stringify(s.settings ?? {})))];
+if (scenarioSettings.length > 1) {
+  console.error(`${chosen.join(', ')} need clusters with different settings: run them one --only at a time`);
   process.exit(2);
 }
 
@@ -91,6 +99,7 @@ const cluster = new Cluster({
     HERALD_PUSHER_APP_ID: pusherApp.id,
     HERALD_PUSHER_KEY: pusherApp.key,
     HERALD_PUSHER_SECRET: pusherApp.secret,
+    ...JSON.parse(scenarioSettings[0]),
   },
 });
 
@@ -167,7 +176,7 @@ async function runScenario(scenario) {
   const snapshot = await fleet.snapshot();
   const result = analyse({ snapshot, fleet, publisher, from, to, event: marks.event });
   Object.assign(result, scenario.figures?.(result, marks, fleet));
-  const problems = scenario.check(result, marks, fleet);
+  const problems = scenario.check(result, marks, fleet, snapshot);
   if (result.duplicates) problems.push(`${result.duplicates} messages delivered twice`);
   const missing = await publisher.probe(15_000);
   if (missing.length) problems.push(`${missing.length} clients did not get a message to their user and group afterwards`);

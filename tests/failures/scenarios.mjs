@@ -9,6 +9,10 @@
  * nothing was delivered twice, that a message to every user and group
  * reaches every client, and that presence counts every client exactly once.
  *
+ * A scenario with `settings` (HERALD_* variables for the edges and routers)
+ * needs a cluster of its own: it runs only when named with --only, alone
+ * or with others of the same settings.
+ *
  * `bound` is what CI asserts on a noisy machine: three times the goal, loose
  * enough not to flake, tight enough to catch a regression to the seconds
  * measured before the recommended settings (docs/failures.md).
@@ -32,29 +36,27 @@ export const SCENARIOS = [
     name: 'edge-kill',
     title: 'SIGKILL an edge',
     goal: { text: 'every affected client back within 1 s (p99)', metric: 'reconnectP99', limit: 1000 },
-    async act({ cluster, fleet }) {
-      // The edge with the most clients (after a restart, an edge has few).
-      const { members } = await fleet.snapshot();
-      const clientsOf = (edge) => members.filter((m) => openConn(m)?.startsWith(`${cluster.edgeId(edge)}.`)).map((m) => m.index);
-      const victim = EDGES.reduce((best, edge) => (clientsOf(edge).length > clientsOf(best).length ? edge : best));
-      const onVictim = new Set(clientsOf(victim));
-      const event = Date.now();
-      await cluster.stop(victim, 'KILL');
-      await fleet.allConnected(BACK_TIMEOUT_MS);
-      await cluster.restart(victim);
-      return { event, onVictim, note: `${onVictim.size} clients were on ${victim}` };
-    },
-    check(result, { onVictim }) {
-      const problems = [];
-      const closed = new Set(result.closes.map((c) => c.member));
-      const bystanders = [...closed].filter((m) => !onVictim.has(m));
-      if (bystanders.length) problems.push(`${bystanders.length} clients not on the killed edge lost their session`);
-      const kept = [...onVictim].filter((m) => !closed.has(m));
-      if (kept.length) problems.push(`${kept.length} clients of the killed edge never noticed`);
-      const codes = Object.keys(result.closeCodes).filter((code) => code !== '1006');
-      if (codes.length) problems.push(`close codes other than 1006 (connection lost): ${codes}`);
-      const lostBystanders = [...result.lostByMember.keys()].filter((m) => !onVictim.has(m));
-      if (lostBystanders.length) problems.push(`${lostBystanders.length} clients not on the killed edge lost messages`);
+    act: killBusiestEdge,
+    check: edgeKillProblems,
+  },
+  {
+    name: 'edge-kill-recovery',
+    title: 'SIGKILL an edge, with missed-message recovery on',
+    goal: { text: 'no message lost: the killed edge\'s clients recover what they missed', metric: 'lost', limit: 0 },
+    // On a cluster of its own: NATS with JetStream, edges keeping a history
+    // (ADR 0012). Runs only when named (--only), as CI does.
+    settings: { HERALD_HISTORY: 'users,groups', HERALD_HISTORY_REPLICAS: '3' },
+    act: killBusiestEdge,
+    figures: (result) => ({ lost: result.lostWhileConnected + result.lostAroundReconnect }),
+    check(result, marks, fleet, snapshot) {
+      const problems = edgeKillProblems(result, marks);
+      const lost = result.lostWhileConnected + result.lostAroundReconnect;
+      if (lost) problems.push(`${lost} messages lost`);
+      const unrecovered = [...marks.onVictim].filter((index) => {
+        const after = snapshot.members[index].recoveries.filter((r) => r.at > marks.event);
+        return after.length === 0 || after.some((r) => !r.recovered);
+      });
+      if (unrecovered.length) problems.push(`${unrecovered.length} clients of the killed edge were not told recovered: true`);
       return problems;
     },
   },
@@ -165,6 +167,34 @@ export const SCENARIOS = [
     check: (result) => noSessionClosed(result),
   },
 ];
+
+/** Kills the edge with the most clients (after a restart, an edge has few). */
+async function killBusiestEdge({ cluster, fleet }) {
+  const { members } = await fleet.snapshot();
+  const clientsOf = (edge) => members.filter((m) => openConn(m)?.startsWith(`${cluster.edgeId(edge)}.`)).map((m) => m.index);
+  const victim = EDGES.reduce((best, edge) => (clientsOf(edge).length > clientsOf(best).length ? edge : best));
+  const onVictim = new Set(clientsOf(victim));
+  const event = Date.now();
+  await cluster.stop(victim, 'KILL');
+  await fleet.allConnected(BACK_TIMEOUT_MS);
+  await cluster.restart(victim);
+  return { event, onVictim, note: `${onVictim.size} clients were on ${victim}` };
+}
+
+/** What must hold when an edge was killed: only its clients noticed, as a lost connection. */
+function edgeKillProblems(result, { onVictim }) {
+  const problems = [];
+  const closed = new Set(result.closes.map((c) => c.member));
+  const bystanders = [...closed].filter((m) => !onVictim.has(m));
+  if (bystanders.length) problems.push(`${bystanders.length} clients not on the killed edge lost their session`);
+  const kept = [...onVictim].filter((m) => !closed.has(m));
+  if (kept.length) problems.push(`${kept.length} clients of the killed edge never noticed`);
+  const codes = Object.keys(result.closeCodes).filter((code) => code !== '1006');
+  if (codes.length) problems.push(`close codes other than 1006 (connection lost): ${codes}`);
+  const lostBystanders = [...result.lostByMember.keys()].filter((m) => !onVictim.has(m));
+  if (lostBystanders.length) problems.push(`${lostBystanders.length} clients not on the killed edge lost messages`);
+  return problems;
+}
 
 /** The connection id of a client's open session, if it has one. */
 function openConn(member) {

@@ -55,6 +55,26 @@ pub fn herald_binary() -> PathBuf {
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .args(["build", "--quiet", "-p", "herald", "--bin", "herald", "--target-dir"])
                 .arg(&target_dir);
+            // Without the variables cargo sets for this test binary: ring's
+            // build script reruns when CARGO_MANIFEST_DIR changes, which
+            // rebuilt herald and half its tree (minutes) whenever a test
+            // built it after a plain `cargo build`, and back again.
+            for (name, _) in std::env::vars_os() {
+                if let Some(name) = name.to_str()
+                    && [
+                        "CARGO_MANIFEST_",
+                        "CARGO_PKG_",
+                        "CARGO_CRATE_",
+                        "CARGO_BIN_",
+                        "CARGO_PRIMARY_",
+                        "CARGO_TARGET_TMPDIR",
+                    ]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+                {
+                    build.env_remove(name);
+                }
+            }
             match profile.as_str() {
                 "debug" => {}
                 "release" => {
@@ -92,11 +112,11 @@ impl HeraldCommand {
         let binary = tokio::task::spawn_blocking(herald_binary).await.expect("building herald");
         let mut command = Command::new(binary);
         command.args(&self.args);
-        // Only what the test sets: no HERALD_* or log settings leak in from
-        // the environment the tests run in.
+        // Only what the test sets: no HERALD_*, OTEL_* or log settings leak
+        // in from the environment the tests run in.
         for (name, _) in std::env::vars_os() {
             if let Some(name) = name.to_str()
-                && (name.starts_with("HERALD_") || name == "RUST_LOG")
+                && (name.starts_with("HERALD_") || name.starts_with("OTEL_") || name == "RUST_LOG")
             {
                 command.env_remove(name);
             }

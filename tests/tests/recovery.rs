@@ -151,19 +151,36 @@ async fn a_client_whose_edge_is_killed_gets_every_number_once_in_order_on_the_ot
     client.expect_silence(Duration::from_millis(300)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
+/// After a client on the first of two edges saw numbers on its user and
+/// group, and that edge was SIGKILLed.
+struct Killed {
+    second: HeraldProcess,
+    bus: TestBus,
+    seen: Seen,
+    /// Last, so the edges stop before it.
+    _nats: NatsServer,
+}
+
+/// Two edges keeping `depth` messages per subject; a client on the first
+/// sees numbers 0..`count`, then its edge is SIGKILLed.
+async fn numbers_then_kill(depth: u32, count: u64) -> Killed {
     let nats = NatsServer::start_jetstream().await;
-    let (mut first, second, bus) = two_edges(&nats, 10).await;
+    let (mut first, second, bus) = two_edges(&nats, depth).await;
     let mut seen = Seen::default();
     let mut client = connect(&first, &mut seen, false).await;
     until_recovered(&mut client, &mut seen).await;
-    publish_numbers(bus.clone(), 0, 3, Duration::ZERO).await;
-    for _ in 0..6 {
+    publish_numbers(bus.clone(), 0, count, Duration::ZERO).await;
+    for _ in 0..2 * count {
         assert!(seen.take(&client.recv().await));
     }
     first.sigkill().await;
     client.expect_disconnected().await;
+    Killed { second, bus, seen, _nats: nats }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
+    let Killed { second, bus, mut seen, _nats } = numbers_then_kill(10, 3).await;
 
     // Within the depth on the group, beyond it on the user.
     publish_numbers(bus.clone(), 3, 5, Duration::ZERO).await;
@@ -186,17 +203,7 @@ async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_resuming_after_the_stream_was_deleted_is_told_recovered_false() {
-    let nats = NatsServer::start_jetstream().await;
-    let (mut first, second, bus) = two_edges(&nats, 100).await;
-    let mut seen = Seen::default();
-    let mut client = connect(&first, &mut seen, false).await;
-    until_recovered(&mut client, &mut seen).await;
-    publish_numbers(bus.clone(), 0, 2, Duration::ZERO).await;
-    for _ in 0..4 {
-        assert!(seen.take(&client.recv().await));
-    }
-    first.sigkill().await;
-    client.expect_disconnected().await;
+    let Killed { second, bus, mut seen, _nats } = numbers_then_kill(100, 2).await;
 
     let deleted =
         bus.bus().request(format!("$JS.API.STREAM.DELETE.{STREAM}"), Default::default(), Duration::from_secs(2));
@@ -217,4 +224,75 @@ async fn a_client_resuming_after_the_stream_was_deleted_is_told_recovered_false(
     }
     assert_eq!(fresh.numbers["user"], [4]);
     assert_eq!(fresh.numbers["group:room"], [4]);
+}
+
+/// Joins `group` with `$join`, from where `seen` says the client was in it
+/// (if anywhere), reading every frame before the reply in; the reply's
+/// `recovered`.
+async fn join(client: &mut Client, seen: &mut Seen, group: &str) -> bool {
+    let key = format!("group:{group}");
+    let details = match seen.positions.get(&key) {
+        Some(at) => json!({"group": group, "resume": at}),
+        None => json!({"group": group}),
+    };
+    client.send_action("$join", details, json!("j")).await;
+    loop {
+        let frame = client.recv().await;
+        if frame["action"] == "$join" {
+            let at = frame["details"]["offsets"][&key].as_str().expect("a position in the group");
+            seen.positions.insert(key, at.to_owned());
+            return frame["details"]["recovered"].as_bool().expect("recovered is a bool");
+        }
+        assert!(seen.take(&frame), "unexpected frame {frame}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_joined_after_connecting_is_recovered_when_joined_again_from_its_position() {
+    let nats = NatsServer::start_jetstream().await;
+    let (mut first, second, bus) = two_edges(&nats, 1000).await;
+    let token = Token::user("bob").join(["lobby"]).hs256();
+    let mut seen = Seen::default();
+    let mut client = Client::open(&url(&first, &token, None)).await;
+    until_recovered(&mut client, &mut seen).await;
+    assert!(!join(&mut client, &mut seen, "lobby").await, "a first join recovers nothing");
+
+    const COUNT: u64 = 300;
+    let publishing = {
+        let bus = bus.clone();
+        tokio::spawn(async move {
+            for n in 0..COUNT {
+                bus.to_group("lobby", &json!({"action": "n", "details": n}).to_string()).await;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    while seen.numbers.get("group:lobby").map_or(0, Vec::len) < 60 {
+        let frame = client.recv().await;
+        assert!(seen.take(&frame), "unexpected frame {frame}");
+    }
+    first.sigkill().await;
+    while let Ok(frame) = client.try_recv_or_close().await {
+        assert!(seen.take(&frame), "unexpected frame {frame}");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut client = Client::open(&url(&second, &token, Some(&seen.positions.clone()))).await;
+    until_recovered(&mut client, &mut seen).await;
+    assert!(join(&mut client, &mut seen, "lobby").await, "joined again within the history: recovered");
+    publishing.await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.numbers["group:lobby"].len() < COUNT as usize && Instant::now() < deadline {
+        if let Some(frame) = client.try_recv(Duration::from_millis(500)).await {
+            assert!(seen.take(&frame), "unexpected frame {frame}");
+        }
+    }
+    assert_eq!(seen.numbers["group:lobby"], (0..COUNT).collect::<Vec<_>>(), "every number once, in order");
+
+    // A position from another group's stream, or none that reads: not recovered, nothing replayed.
+    let mut other = Client::open(&url(&second, &token, None)).await;
+    let mut fresh = Seen { positions: BTreeMap::from([("group:lobby".to_owned(), "x".to_owned())]), ..Seen::default() };
+    until_recovered(&mut other, &mut fresh).await;
+    assert!(!join(&mut other, &mut fresh, "lobby").await, "a bad position: recovered false");
+    assert!(fresh.numbers.is_empty(), "nothing replayed: {:?}", fresh.numbers);
 }

@@ -17,8 +17,8 @@
 mod capability;
 mod machine;
 mod plan;
-mod plot;
-mod servers;
+pub(crate) mod plot;
+pub(crate) mod servers;
 mod summary;
 
 use std::path::PathBuf;
@@ -327,7 +327,7 @@ async fn measure(step: &Step, env: &Environment, timing: Timing, common: Common)
             let handler = servers::echo_handler(env, ECHO_SUBJECT).await?;
             let router = servers::router(env, &routes).await;
             let report = match router {
-                Ok(router) => {
+                Ok((router, _)) => {
                     let args = actions::Args {
                         connections,
                         action: "echo".to_owned(),

@@ -26,7 +26,7 @@ const FONTS: [&str; 2] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 ];
-const FAMILY: &str = "sans-serif";
+pub(crate) const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (960, 600);
 /// Latency percentiles are drawn on a "nines" axis: x = -log10(1 - p), so
 /// 90, 99, 99.9 and 99.99 are evenly spaced; the curve stops at 99.999.
@@ -55,7 +55,9 @@ pub fn all(results: &Results, dir: &Path) -> Result<()> {
     memory(results, &dir.join("memory.png"))
 }
 
-fn load_font() -> Result<()> {
+/// Reads the font and registers it with plotters, for every plot the tool
+/// draws.
+pub(crate) fn load_font() -> Result<()> {
     let bytes = FONTS
         .iter()
         .find_map(|path| std::fs::read(path).ok())

@@ -174,6 +174,15 @@ impl Server {
         Server::start_until(what, command, Ready::Listening(addr)).await
     }
 
+    /// How it exited, if it did.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!("{} exited ({status})", self.what)),
+            Ok(None) => None,
+            Err(e) => Some(format!("{}: cannot tell whether it runs: {e}", self.what)),
+        }
+    }
+
     async fn start_until(what: String, mut command: Command, ready: Ready<'_>) -> Result<Server> {
         command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true);
         let mut child = command.spawn().with_context(|| format!("cannot start {what}"))?;
@@ -215,9 +224,21 @@ pub fn free_addr() -> Result<SocketAddr> {
 
 /// A nats-server on a free port, from `PATH`, and its URL.
 pub async fn nats() -> Result<(Server, String)> {
+    nats_with(&[]).await
+}
+
+/// A nats-server as [`nats`], with its monitoring endpoint (`/subsz`,
+/// `/connz`, ...) on another free port, and that endpoint's base URL.
+pub async fn nats_monitored() -> Result<(Server, String, String)> {
+    let monitor = free_addr()?;
+    let (server, url) = nats_with(&["-m", &monitor.port().to_string()]).await?;
+    Ok((server, url, format!("http://{monitor}")))
+}
+
+async fn nats_with(extra: &[&str]) -> Result<(Server, String)> {
     let addr = free_addr()?;
     let mut command = Command::new("nats-server");
-    command.args(["--addr", "127.0.0.1", "--port", &addr.port().to_string()]);
+    command.args(["--addr", "127.0.0.1", "--port", &addr.port().to_string()]).args(extra);
     Ok((Server::start("nats-server".to_owned(), command, addr).await?, format!("nats://{addr}")))
 }
 
@@ -328,18 +349,26 @@ fn node(peers: &Path, script: &str, addr: SocketAddr) -> Command {
 /// The example echo handler (`herald-examples`, beside `herald`), ready
 /// once it answers on `subject`.
 pub async fn echo_handler(env: &Environment, subject: &'static str) -> Result<Server> {
-    let nats = async_nats::connect(&env.nats_url).await.context("cannot connect to the suite's NATS")?;
-    let mut handler = Command::new(env.herald.with_file_name("herald-examples"));
-    handler.arg("echo").env("HERALD_NATS_URL", &env.nats_url).env("HERALD_LOG", "warn");
-    Server::start_until("the echo handler".to_owned(), handler, Ready::Answering { nats: &nats, subject }).await
+    examples(env, &["echo"], subject).await
 }
 
-/// A router with the routes in `routes_file`, its API key the token secret.
-pub async fn router(env: &Environment, routes_file: &Path) -> Result<Server> {
+/// The example handlers named (`herald-examples`, beside `herald`) in one
+/// process, ready once it answers on `subject`.
+pub async fn examples(env: &Environment, names: &[&str], subject: &'static str) -> Result<Server> {
+    let nats = async_nats::connect(&env.nats_url).await.context("cannot connect to the suite's NATS")?;
+    let mut handler = Command::new(env.herald.with_file_name("herald-examples"));
+    handler.args(names).env("HERALD_NATS_URL", &env.nats_url).env("HERALD_LOG", "warn");
+    let what = format!("the example handlers ({})", names.join(", "));
+    Server::start_until(what, handler, Ready::Answering { nats: &nats, subject }).await
+}
+
+/// A router with the routes in `routes_file`, its API key the token
+/// secret, and the address of its HTTP API and `/metrics`.
+pub async fn router(env: &Environment, routes_file: &Path) -> Result<(Server, SocketAddr)> {
     let addr = free_addr()?;
     let mut router = router_command(env, addr);
     router.env("HERALD_ROUTES_FILE", routes_file);
-    Server::start("the router".to_owned(), router, addr).await
+    Ok((Server::start("the router".to_owned(), router, addr).await?, addr))
 }
 
 /// A router serving the Pusher app's HTTP API, and its base URL.

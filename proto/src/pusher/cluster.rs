@@ -103,6 +103,7 @@ pub struct ChannelTotals {
 
 /// Adds up the edges' answers to [`ChannelQuery::Channels`] or
 /// [`ChannelQuery::Channel`], by group; groups nobody holds are left out.
+/// A sum beyond `usize::MAX` stays there.
 pub fn merge_channels(answers: impl IntoIterator<Item = EdgeChannels>) -> BTreeMap<String, ChannelTotals> {
     let mut totals: BTreeMap<String, ChannelTotals> = BTreeMap::new();
     for channel in answers.into_iter().flat_map(|answer| answer.channels) {
@@ -110,7 +111,10 @@ pub fn merge_channels(answers: impl IntoIterator<Item = EdgeChannels>) -> BTreeM
             continue;
         }
         let total = totals.entry(channel.group).or_default();
-        total.subscriptions += channel.subscriptions;
+        // Saturating: an answer is anything published on NATS, and no count
+        // it claims may overflow the sum (found writing the pusher_cluster
+        // fuzz target).
+        total.subscriptions = total.subscriptions.saturating_add(channel.subscriptions);
         total.users.extend(channel.users);
     }
     totals
@@ -197,6 +201,18 @@ mod tests {
         assert_eq!(room.users.iter().collect::<Vec<_>>(), ["1", "2", "3"]);
         assert_eq!(totals["chat"], ChannelTotals { subscriptions: 1, users: BTreeSet::new() });
         assert!(merge_channels([]).is_empty());
+    }
+
+    #[test]
+    fn counts_beyond_usize_saturate_instead_of_overflowing() {
+        // Found writing the pusher_cluster fuzz target: two answers whose counts
+        // add up beyond usize::MAX panicked (overflow) in a debug build.
+        let totals = merge_channels([
+            edge_channels("e1", &[("presence-a", usize::MAX, &["1"])]),
+            edge_channels("e2", &[("presence-a", 1, &["2"])]),
+        ]);
+        assert_eq!(totals["presence-a"].subscriptions, usize::MAX);
+        assert_eq!(totals["presence-a"].users.len(), 2);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! they can (`RawValue`), so nothing is re-serialised on the delivery path.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -249,18 +250,23 @@ pub fn subscription_error(channel: &str, status: u16, message: &str) -> String {
 /// `pusher_internal:subscription_succeeded`; for a presence channel, with
 /// every member (on every edge).
 pub fn subscription_succeeded(channel: &str, members: Option<&[Member]>) -> String {
+    #[derive(Serialize)]
+    struct Data<'a> {
+        presence: Presence<'a>,
+    }
+    #[derive(Serialize)]
+    struct Presence<'a> {
+        ids: Vec<&'a str>,
+        /// Each member's `user_info` as its client sent it: never parsed
+        /// again, so JSON that reads as raw text but not as a value (a
+        /// number such as `1e999`) cannot fail here.
+        hash: BTreeMap<&'a str, Option<&'a RawValue>>,
+        count: usize,
+    }
     let Some(members) = members else { return encode(event::SUBSCRIPTION_SUCCEEDED, Some(channel), "{}") };
-    let ids: Vec<&str> = members.iter().map(|m| m.user_id.as_str()).collect();
-    let hash: serde_json::Map<String, serde_json::Value> = members
-        .iter()
-        .map(|m| {
-            let info = m.user_info.as_ref().map_or(serde_json::Value::Null, |info| {
-                serde_json::from_str(info.get()).expect("user_info was read as JSON")
-            });
-            (m.user_id.clone(), info)
-        })
-        .collect();
-    let data = serde_json::json!({ "presence": { "ids": ids, "hash": hash, "count": members.len() } });
+    let ids = members.iter().map(|m| m.user_id.as_str()).collect();
+    let hash = members.iter().map(|m| (m.user_id.as_str(), m.user_info.as_deref())).collect();
+    let data = Data { presence: Presence { ids, hash, count: members.len() } };
     encode(event::SUBSCRIPTION_SUCCEEDED, Some(channel), &json_text(&data))
 }
 
@@ -438,6 +444,16 @@ mod tests {
             value(&subscription_succeeded("chat", None)),
             json!({"event": "pusher_internal:subscription_succeeded", "channel": "chat", "data": "{}"})
         );
+    }
+
+    #[test]
+    fn presence_success_keeps_user_info_that_reads_only_as_raw_json() {
+        // Found writing the `pusher_frame` fuzz target: `user_info` is kept raw,
+        // and a number out of f64's range is valid raw JSON but no value;
+        // reading it again to list the members panicked.
+        let member = Member::parse(r#"{"user_id":"u","user_info":1e999}"#, 100).unwrap();
+        let frame = value(&subscription_succeeded("presence-r", Some(std::slice::from_ref(&member))));
+        assert_eq!(frame["data"].as_str().unwrap(), r#"{"presence":{"ids":["u"],"hash":{"u":1e999},"count":1}}"#);
     }
 
     #[test]

@@ -37,15 +37,18 @@ fn client_frame_examples_are_read_by_the_edge() {
 #[test]
 fn client_frames_built_from_rust_values_are_valid() {
     let s = schema("client-frame");
-    let group = GroupDetails { group: "room:42".into() };
+    let group = GroupDetails { group: "room:42".into(), resume: None };
     let auth = AuthDetails { token: "eyJhbGciOiJIUzI1NiJ9.e30.c2ln".into() };
     s.assert_properties("/$defs/groupDetails", &to_value(&group));
+    let join = GroupDetails { group: "room:42".into(), resume: Some("1.2.3".into()) };
+    s.assert_properties("/$defs/joinDetails", &to_value(&join));
     s.assert_properties("/$defs/authDetails", &to_value(&auth));
     let frames = [
         json!({"action": action::PING}),
         json!({"action": action::PING, "details": null}),
         json!({"action": action::JOIN, "details": group}),
-        json!({"action": action::LEAVE, "details": GroupDetails { group: "a.b c".into() }}),
+        json!({"action": action::JOIN, "details": join}),
+        json!({"action": action::LEAVE, "details": GroupDetails { group: "a.b c".into(), resume: None }}),
         json!({"action": action::AUTH, "details": auth}),
         json!({"action": "chat/send", "details": {"text": "hi"}}),
         json!({"action": "é".repeat(MAX_ACTION_CHARS)}),

@@ -3,6 +3,7 @@
 use herald_proto::client::{
     self, AuthState, ConnectedDetails, ERROR_SUFFIX, ErrorDetails, FrameId, GroupDetails, action,
 };
+use herald_proto::history::{JoinedDetails, RecoveredDetails};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -26,7 +27,12 @@ fn reencode_server_frame(text: &str) -> Result<String, String> {
     let (name, details, id) = (frame.action.as_str(), frame.details.get(), frame.id.as_ref());
     Ok(match name {
         action::CONNECTED => client::encode(name, &read::<ConnectedDetails>(details)?, id),
-        action::JOIN | action::LEAVE => client::encode(name, &read::<GroupDetails>(details)?, id),
+        // A `$join` on a group with a history says more (recovery).
+        action::JOIN | action::LEAVE => match read::<GroupDetails>(details) {
+            Ok(group) => client::encode(name, &group, id),
+            Err(_) => client::encode(name, &read::<JoinedDetails>(details)?, id),
+        },
+        action::RECOVERED => client::encode(name, &read::<RecoveredDetails>(details)?, id),
         action::AUTH | action::REAUTH => client::encode(name, &read::<AuthState>(details)?, id),
         action::ERROR => {
             let error: ErrorDetails = read(details)?;
@@ -59,11 +65,19 @@ fn server_frame_examples_are_what_herald_encodes() {
 fn server_frames_herald_encodes_are_valid() {
     let s = schema("server-frame");
     let connected = ConnectedDetails { conn: conn(17), user: Some("alice".into()), groups: vec!["team:blue".into()] };
-    let group = GroupDetails { group: "room:42".into() };
+    let group = GroupDetails { group: "room:42".into(), resume: None };
     let auth = AuthState { user: Some("alice".into()), exp: Some(4_102_444_800) };
     let error = ErrorDetails { code: 404, message: "no route".into() };
     s.assert_properties("/$defs/connectedDetails", &to_value(&connected));
     s.assert_properties("/$defs/groupDetails", &to_value(&group));
+    let joined = JoinedDetails {
+        group: "room:42".into(),
+        recovered: true,
+        offsets: [("group:room:42".into(), "1.2.3".into())].into(),
+    };
+    let recovered = RecoveredDetails { recovered: false, offsets: [("user".into(), "1.0.3".into())].into() };
+    s.assert_properties("/$defs/joinedDetails", &to_value(&joined));
+    s.assert_properties("/$defs/recoveredDetails", &to_value(&recovered));
     s.assert_properties("/$defs/authState", &to_value(&auth));
     s.assert_properties("/$defs/errorDetails", &to_value(&error));
     let id = FrameId::Text("r-1".into());
@@ -78,7 +92,9 @@ fn server_frames_herald_encodes_are_valid() {
         let id = id.as_ref();
         frames.push(client::encode(action::PONG, &(), id));
         frames.push(client::encode(action::JOIN, &group, id));
-        frames.push(client::encode(action::LEAVE, &GroupDetails { group: String::new() }, id));
+        frames.push(client::encode(action::JOIN, &joined, id));
+        frames.push(client::encode(action::RECOVERED, &recovered, id));
+        frames.push(client::encode(action::LEAVE, &GroupDetails { group: String::new(), resume: None }, id));
         frames.push(client::encode(action::AUTH, &auth, id));
         frames.push(client::encode(action::REAUTH, &AuthState { user: None, exp: None }, id));
         frames.push(client::encode("chat/send", &json!([1, "two"]), id));

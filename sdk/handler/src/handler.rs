@@ -75,6 +75,7 @@ impl Handler {
         }
         let handle = Arc::new(handle);
         let responder = Responder {
+            span_name: "herald.handler.request",
             answer: move |payload: Bytes| {
                 let handle = handle.clone();
                 async move {

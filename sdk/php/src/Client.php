@@ -24,7 +24,8 @@ use Herald\Http\Transports;
  * message) when Herald refuses it, a {@see ConnectionException} (or its
  * {@see Exception\TimeoutException}) when Herald cannot be reached in time,
  * and an {@see InvalidArgumentException} for a call it refuses before
- * sending anything.
+ * sending anything. Inside a handler's function, calls carry the action's
+ * trace context ({@see TraceContext}).
  */
 final class Client
 {
@@ -155,6 +156,8 @@ final class Client
         if ($body !== null) {
             $headers['Content-Type'] = 'application/json';
         }
+        // Inside a handler, the action's trace goes on through this call.
+        $headers += TraceContext::currentHeaders();
         $url = $this->baseUrl . $path;
         $response = $this->transport->send($method, $url, $headers, $body, $this->timeout, $this->connectTimeout);
         if ($response->status < 200 || $response->status > 299) {

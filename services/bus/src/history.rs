@@ -157,7 +157,7 @@ impl History {
     async fn api(&self, api: &str, body: Bytes) -> Result<ApiResponse, HistoryError> {
         let subject = format!("$JS.API.{api}");
         let failed = |reason: String| HistoryError::Api { api: api.to_owned(), reason };
-        let reply = self.bus.request(subject, body, API_TIMEOUT).await.map_err(|e| failed(e.to_string()))?;
+        let reply = self.bus.request(subject, None, body, API_TIMEOUT).await.map_err(|e| failed(e.to_string()))?;
         let response: ApiResponse = serde_json::from_slice(&reply).map_err(|e| failed(e.to_string()))?;
         match response.error {
             Some(ApiError { code, err_code, description }) => Err(failed(format!("{code} [{err_code}] {description}"))),

@@ -15,12 +15,14 @@
 //!
 //! [`history`] is JetStream's message history (NATS only), for recovery.
 //!
-//! [`responder`] is the request-serving loop routers and handlers share.
+//! [`responder`] is the request-serving loop routers and handlers share;
+//! [`trace`] carries the trace context in message headers.
 
 pub mod history;
 pub mod local;
 pub mod nats;
 pub mod responder;
+pub mod trace;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -142,6 +144,15 @@ impl Bus {
         }
     }
 
+    /// Counts reconnections to NATS after an outage; the in-process bus
+    /// never disconnects, so its count stays 0.
+    pub fn reconnects(&self) -> prometheus_client::metrics::counter::Counter {
+        match self {
+            Bus::Nats(bus) => bus.reconnects(),
+            Bus::Local(_) => prometheus_client::metrics::counter::Counter::default(),
+        }
+    }
+
     pub async fn subscribe(&self, subject: String) -> Result<Subscription, BusError> {
         match self {
             Bus::Nats(bus) => bus.subscribe(subject, None).await,
@@ -194,6 +205,7 @@ impl Bus {
         headers: Option<async_nats::HeaderMap>,
         payload: Bytes,
     ) -> Result<(), BusError> {
+        let headers = trace::inject(headers);
         match self {
             Bus::Nats(bus) => bus.publish(subject, reply, headers, payload).await,
             Bus::Local(bus) => bus.publish(subject, reply, headers, payload).map(|_| ()),
@@ -202,9 +214,10 @@ impl Bus {
 
     /// Sends a request and waits up to `timeout` for the first reply.
     pub async fn request(&self, subject: String, payload: Bytes, timeout: Duration) -> Result<Bytes, RequestError> {
+        let headers = trace::inject(None);
         match self {
-            Bus::Nats(bus) => bus.request(subject, payload, timeout).await,
-            Bus::Local(bus) => bus.request(subject, payload, timeout).await,
+            Bus::Nats(bus) => bus.request(subject, headers, payload, timeout).await,
+            Bus::Local(bus) => bus.request(subject, headers, payload, timeout).await,
         }
     }
 

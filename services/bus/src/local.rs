@@ -123,13 +123,14 @@ impl LocalBus {
     pub(crate) async fn request(
         &self,
         subject: String,
+        headers: Option<async_nats::HeaderMap>,
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, RequestError> {
         let failed = |e: BusError| RequestError::Failed { subject: subject.clone(), reason: e.into() };
         let inbox = self.new_inbox();
         let mut answers = self.subscribe(inbox.clone(), None).map_err(failed)?;
-        if self.publish(subject.clone(), Some(inbox), None, payload).map_err(failed)? == 0 {
+        if self.publish(subject.clone(), Some(inbox), headers, payload).map_err(failed)? == 0 {
             return Err(RequestError::NoResponders(subject));
         }
         match tokio::time::timeout(timeout, answers.next()).await {

@@ -1,12 +1,13 @@
 //! The bus on NATS.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -46,6 +47,8 @@ pub struct NatsBus {
     client: async_nats::Client,
     /// Round trips through the server, for [`NatsBus::sync`].
     echoes: Arc<Echoes>,
+    /// Connections made again after a disconnection, for `/metrics`.
+    reconnects: Counter,
 }
 
 /// Pings this connection sends itself through the server: one long-lived
@@ -72,17 +75,27 @@ impl NatsBus {
                     .map_err(|e| BusError::BadUrl { url: url.clone(), reason: e.into() })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let reconnects = Counter::default();
+        let (counting, connected_once) = (reconnects.clone(), Arc::new(AtomicBool::new(false)));
         let options = async_nats::ConnectOptions::new()
             .name(&config.name)
             .retry_on_initial_connect()
             .max_reconnects(None)
             .ping_interval(PING_INTERVAL)
             .connection_timeout(CONNECT_TIMEOUT)
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::Connected => tracing::info!("NATS connected"),
-                    async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
-                    other => tracing::warn!(event = %other, "NATS event"),
+            .event_callback(move |event| {
+                let (counting, connected_once) = (counting.clone(), connected_once.clone());
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            if connected_once.swap(true, Ordering::Relaxed) {
+                                counting.inc();
+                            }
+                            tracing::info!("NATS connected");
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                        other => tracing::warn!(event = %other, "NATS event"),
+                    }
                 }
             });
         let client = options
@@ -105,7 +118,7 @@ impl NatsBus {
             }
         }));
         let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: reader };
-        Ok(NatsBus { client, echoes: Arc::new(echoes) })
+        Ok(NatsBus { client, echoes: Arc::new(echoes), reconnects })
     }
 
     /// Returns once the server has handled everything this connection sent
@@ -136,6 +149,11 @@ impl NatsBus {
 
     pub(crate) fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Counts the connections made again after a disconnection.
+    pub(crate) fn reconnects(&self) -> Counter {
+        self.reconnects.clone()
     }
 
     pub(crate) fn new_inbox(&self) -> String {
@@ -171,10 +189,14 @@ impl NatsBus {
     pub(crate) async fn request(
         &self,
         subject: String,
+        headers: Option<async_nats::HeaderMap>,
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, RequestError> {
-        let request = async_nats::Request::new().payload(payload).timeout(Some(timeout));
+        let mut request = async_nats::Request::new().payload(payload).timeout(Some(timeout));
+        if let Some(headers) = headers {
+            request = request.headers(headers);
+        }
         match self.client.send_request(subject.clone(), request).await {
             Ok(reply) => Ok(reply.payload),
             Err(e) => Err(match e.kind() {

@@ -18,13 +18,18 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::{Bus, Subscription};
+use tracing::Instrument;
+
+use crate::{Bus, Subscription, trace};
 
 /// How long a stopping responder waits for its last answers to be written.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a responder answers and how much it takes on.
 pub struct Responder<F> {
+    /// Names the span of each request (it continues the trace the request
+    /// carries, if any).
+    pub span_name: &'static str,
     /// Answers one request payload.
     pub answer: F,
     /// Requests worked on at once.
@@ -62,11 +67,20 @@ where
                         match permits.clone().try_acquire_owned() {
                             Ok(permit) => {
                                 let answer = answer.clone();
-                                tasks.spawn(async move {
+                                let span = tracing::info_span!(
+                                    target: trace::TARGET,
+                                    "request",
+                                    otel.name = self.span_name,
+                                    otel.kind = "server",
+                                    subject = message.subject(),
+                                );
+                                trace::continue_trace(&span, &message);
+                                let answered = async move {
                                     let payload = answer(message.payload).await;
                                     respond(&bus, reply, payload).await;
                                     drop(permit);
-                                });
+                                };
+                                tasks.spawn(answered.instrument(span));
                             }
                             Err(_) => {
                                 tracing::debug!("overloaded: refusing a request");

@@ -188,11 +188,17 @@ fn identity_from_claims(mut claims: Claims) -> Result<Identity, AuthError> {
     };
     let groups = strings("groups")?;
     let joinable = strings("join")?.iter().map(|p| Pattern::new(p)).collect();
-    let expires_at = claims.get("exp").and_then(serde_json::Value::as_u64);
+    let expires_at = claims.get("exp").and_then(numeric_date).ok_or_else(|| invalid("\"exp\" must be a number"))?;
     for name in HERALD_CLAIMS {
         claims.remove(name);
     }
-    Ok(Identity { user: Some(user), groups, joinable, claims: compact(claims), expires_at })
+    Ok(Identity { user: Some(user), groups, joinable, claims: compact(claims), expires_at: Some(expires_at) })
+}
+
+/// A NumericDate claim in whole seconds. RFC 7519 lets it be fractional, and
+/// jsonwebtoken accepts that; the session expires at the second it starts.
+fn numeric_date(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| value.as_f64().filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.floor() as u64))
 }
 
 /// The claims a session keeps for as long as it lives. A map emptied by
@@ -257,6 +263,19 @@ mod tests {
         )
         .unwrap();
         assert!(verifier.verify(&wrong_key).is_err());
+    }
+
+    #[test]
+    fn a_fractional_expiry_still_expires() {
+        // Found by the `jwt` fuzz target: jsonwebtoken accepts a fractional
+        // `exp`, as RFC 7519 allows, but the identity read only integers, so
+        // such a session had no expiry and was never asked to `$auth` again.
+        let exp = in_an_hour();
+        let id = Verifier::new(&config()).verify(&token(json!({"sub":"a","exp":exp as f64 + 0.75}))).unwrap();
+        assert_eq!(id.expires_at, Some(exp));
+        assert_eq!(numeric_date(&json!(12.0)), Some(12));
+        assert_eq!(numeric_date(&json!(-1.5)), None);
+        assert_eq!(numeric_date(&json!("12")), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use herald_proto::handler::HandlerRequest;
 use herald_proto::status::{self, Failure};
 use http::{HeaderMap, StatusCode};
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 use crate::auth::{Identity, Verifier};
 use crate::routers::Routers;
@@ -45,7 +46,8 @@ pub(crate) async fn authenticate(
         cookies: Some(cookies(headers)),
         timeout_ms: None,
     };
-    let (answer, message) = match routers.ask(request).await {
+    let span = tracing::info_span!(target: herald_bus::trace::TARGET, "herald.edge.connect", conn = %conn);
+    let (answer, message) = match routers.ask(request).instrument(span).await {
         Ok(response) => match response.error {
             None => return Ok(Identity::from_connect(response)),
             Some(error) => (Ok(error.code), error.message),

@@ -96,7 +96,7 @@ impl Edge {
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
         let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, history, .. } = config;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(&bus));
         let edge_id = new_edge_id();
         let history = History::start(&bus, &subjects, &history).await?;
         let (history, keeper) = history.unzip();

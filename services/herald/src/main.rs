@@ -6,7 +6,8 @@
 //!   Every setting is declared in `herald-settings`, which also reads them
 //!   from flags, `HERALD_*` variables and the `--config` TOML file; each
 //!   role module turns them into its library's typed config.
-//! - [`telemetry`]: logging (`HERALD_LOG`, `HERALD_LOG_FORMAT`).
+//! - [`telemetry`]: logging (`HERALD_LOG`, `HERALD_LOG_FORMAT`) and trace
+//!   export (`OTEL_*`).
 //! - [`nats`]: the NATS settings every role shares, and connecting.
 //! - [`signal`]: SIGTERM and SIGINT, and serving until one arrives.
 //! - [`edge`]: `herald edge`.
@@ -47,7 +48,7 @@ use crate::dev::DevCommand;
 use crate::edge::EdgeCommand;
 use crate::router::RouterCommand;
 use crate::signal::Abandoned;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Telemetry, TraceExport};
 
 /// Herald: a real-time WebSocket gateway.
 #[derive(Parser)]
@@ -107,6 +108,9 @@ enum Failure {
         /// Why.
         source: BusError,
     },
+    /// Trace export was asked for in a way that cannot be done.
+    #[error("traces: {0}")]
+    Telemetry(String),
     /// The role did not stop by itself after a shutdown signal.
     #[error(transparent)]
     Stopped(Abandoned),
@@ -123,6 +127,7 @@ impl Failure {
             | Failure::Router(_)
             | Failure::Example { .. }
             | Failure::Stopped(_) => 1,
+            Failure::Telemetry(_) => 2,
         }
     }
 }
@@ -142,16 +147,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let env = |name: &str| std::env::var(name).ok();
     let config = cli.config.path;
     match cli.command {
-        Command::Edge(flags) => serve(Settings::load(flags, config, env)?, edge::run),
-        Command::Router(flags) => serve(Settings::load(flags, config, env)?, router::run),
-        Command::Dev(flags) => serve(Settings::load(flags, config, env)?, dev::run),
+        Command::Edge(flags) => serve(Settings::load(flags, config, env)?, "herald-edge", edge::run),
+        Command::Router(flags) => serve(Settings::load(flags, config, env)?, "herald-router", router::run),
+        Command::Dev(flags) => serve(Settings::load(flags, config, env)?, "herald-dev", dev::run),
     }
 }
 
 /// Sets up logging, then runs `role` with `settings` on a multi-threaded
 /// runtime.
-fn serve(settings: Settings, role: impl AsyncFnOnce(&Settings) -> Result<(), Failure>) -> Result<(), Failure> {
-    Telemetry::read(&settings)?.install();
+fn serve(
+    settings: Settings,
+    service: &'static str,
+    role: impl AsyncFnOnce(&Settings) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let traces = TraceExport::read(|name| std::env::var(name).ok(), service).map_err(Failure::Telemetry)?;
+    let _telemetry = Telemetry::read(&settings)?.install(traces.as_ref()).map_err(Failure::Telemetry)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::Runtime)?;
     let result = runtime.block_on(role(&settings));
     // A role returns once its work is done, drain included; blocking tasks

@@ -10,7 +10,7 @@ use herald_bus::{Bus, Subscription};
 use herald_proto::status;
 
 use crate::dispatch::{Dispatcher, error_answer};
-use crate::metrics::{Metrics, inc};
+use crate::metrics::Metrics;
 
 /// Queue group of routers taking handler requests.
 pub(crate) const ACTIONS_QUEUE: &str = "herald-router";
@@ -26,10 +26,11 @@ pub(crate) async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let responder = Responder {
+        span_name: "herald.router.dispatch",
         answer: move |request: Bytes| {
             let (dispatcher, metrics) = (dispatcher.clone(), metrics.clone());
             async move {
-                inc(&metrics.requests_total);
+                metrics.requests.inc();
                 dispatcher.dispatch(request).await
             }
         },

@@ -4,7 +4,7 @@
 //! with the code the contract gives each failure.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use bytes::{Bytes, BytesMut};
@@ -15,7 +15,9 @@ use herald_proto::status::{self, Failure};
 use herald_proto::webhook;
 use reqwest::Url;
 use serde::Deserialize;
+use tracing::Instrument;
 
+use crate::metrics::{Metrics, NO_ROUTE};
 use crate::routes::{Handler, Route, RouteTable};
 
 /// Largest answer an HTTP handler may give: what NATS carries by default.
@@ -32,6 +34,8 @@ pub(crate) struct Dispatcher {
     /// The current routes; replaced whole on reload, while requests in
     /// flight keep the table they started with.
     routes: ArcSwap<RouteTable>,
+    /// Times requests and handler calls.
+    metrics: Arc<Metrics>,
 }
 
 /// A handler call that gave no answer to pass on: the error the edge gets
@@ -57,12 +61,13 @@ struct Routing {
 }
 
 impl Dispatcher {
-    pub fn new(bus: Bus, routes: RouteTable, webhook_secret: Option<Vec<u8>>) -> Dispatcher {
+    pub fn new(bus: Bus, routes: RouteTable, webhook_secret: Option<Vec<u8>>, metrics: Arc<Metrics>) -> Dispatcher {
         Dispatcher {
             bus,
             http: reqwest::Client::builder().build().expect("an HTTP client with default settings builds"),
             webhook_secret,
             routes: ArcSwap::from_pointee(routes),
+            metrics,
         }
     }
 
@@ -79,35 +84,55 @@ impl Dispatcher {
     }
 
     /// Answers one handler request (JSON) from an edge with a handler
-    /// response (JSON).
+    /// response (JSON), and measures it by route and outcome.
     pub async fn dispatch(&self, request: Bytes) -> Bytes {
+        let started = Instant::now();
         let (name, budget) = match herald_proto::json::from_object::<Routing>(&request) {
             Ok(Routing { action, timeout_ms }) => (action, timeout_ms.map(Duration::from_millis)),
             Err(e) => return error_answer(status::BAD_REQUEST, &format!("not a handler request: {e}")),
         };
         let routes = self.routes();
-        match routes.route_for(&name) {
-            Some(route) => self.call(route, request, budget).await,
-            None => match name.as_str() {
-                action::JOIN | action::LEAVE => {
-                    error_answer(status::FORBIDDEN, "not allowed to join or leave that group")
-                }
-                _ => error_answer(status::NOT_FOUND, &format!("no route for action {name:?}")),
-            },
-        }
+        let (route, (answer, code)) = match routes.route_for(&name) {
+            Some(route) => (route.action.as_str(), self.call(route, request, budget).await),
+            None => (
+                NO_ROUTE,
+                match name.as_str() {
+                    action::JOIN | action::LEAVE => {
+                        refusal(status::FORBIDDEN, "not allowed to join or leave that group")
+                    }
+                    _ => refusal(status::NOT_FOUND, &format!("no route for action {name:?}")),
+                },
+            ),
+        };
+        self.metrics.action_answered(route, started.elapsed(), code);
+        answer
     }
 
-    /// Calls a route's handler and checks its answer. The handler has the
+    /// Calls a route's handler and checks its answer: the answer for the
+    /// edge, and its error code if it has one. The handler has the
     /// route's timeout, cut to `budget` (how long the edge waits) when that
     /// is shorter: the edge's 504 would come first anyway, and this one says
     /// why.
-    pub async fn call(&self, route: &Route, request: Bytes, budget: Option<Duration>) -> Bytes {
+    pub async fn call(&self, route: &Route, request: Bytes, budget: Option<Duration>) -> (Bytes, Option<u16>) {
         let cut = budget.filter(|budget| *budget < route.timeout);
         let timeout = cut.unwrap_or(route.timeout);
-        let answer = match &route.handler {
-            Handler::Nats(subject) => self.call_nats(subject, request, timeout).await,
-            Handler::Http(url) => self.call_http(url, request, timeout).await,
+        let started = Instant::now();
+        let transport = match &route.handler {
+            Handler::Nats(_) => "nats",
+            Handler::Http(_) => "http",
         };
+        let span = tracing::info_span!(
+            target: herald_bus::trace::TARGET,
+            "herald.router.handler",
+            otel.kind = "client",
+            route = route.action,
+            transport,
+        );
+        let answer = match &route.handler {
+            Handler::Nats(subject) => self.call_nats(subject, request, timeout).instrument(span).await,
+            Handler::Http(url) => self.call_http(url, request, timeout).instrument(span).await,
+        };
+        self.metrics.handler_called(&route.action, transport, started.elapsed());
         let answer = match (answer, cut) {
             (Err(failure), Some(budget)) if failure.code == status::GATEWAY_TIMEOUT => Err(cut_short(route, budget)),
             (answer, _) => answer,
@@ -116,19 +141,19 @@ impl Dispatcher {
         let passed_on = |code| if route.action == action::CONNECT { status::connect_handler_error(code) } else { code };
         match answer {
             Ok(answer) => match check_answer(&answer) {
-                Ok(None) => answer,
+                Ok(None) => (answer, None),
                 Ok(Some(error)) if passed_on(error.code) != error.code => {
-                    error_answer(passed_on(error.code), &error.message)
+                    refusal(passed_on(error.code), &error.message)
                 }
-                Ok(Some(_)) => answer,
+                Ok(Some(error)) => (answer, Some(error.code)),
                 Err(problem) => {
                     tracing::warn!(route = route.action, problem, "malformed handler answer");
-                    error_answer(status::BAD_GATEWAY, "the handler's answer was malformed")
+                    refusal(status::BAD_GATEWAY, "the handler's answer was malformed")
                 }
             },
             Err(CallFailure { code, message }) => {
                 tracing::debug!(route = route.action, code, message, "handler call failed");
-                error_answer(passed_on(code), &message)
+                refusal(passed_on(code), &message)
             }
         }
     }
@@ -147,9 +172,12 @@ impl Dispatcher {
         let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).to_string();
         let secret = self.webhook_secret.as_deref().unwrap_or_default();
         let signature = webhook::sign(secret, &timestamp, &body);
-        let response = self
-            .http
-            .post(url.clone())
+        let mut post = self.http.post(url.clone());
+        // `traceparent` and `tracestate`, so the handler continues the trace.
+        for (name, value) in herald_bus::trace::http_headers() {
+            post = post.header(name, value);
+        }
+        let response = post
             .timeout(timeout)
             .header(http::header::CONTENT_TYPE, "application/json")
             .header(webhook::TIMESTAMP_HEADER, timestamp)
@@ -213,8 +241,9 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 /// Reads a handler's answer as a handler response the edge can apply, and
-/// returns its error, if it has one.
-fn check_answer(answer: &[u8]) -> Result<Option<ErrorDetails>, String> {
+/// returns its error, if it has one; public for the fuzz target that holds
+/// it to what the edge reads.
+pub fn check_answer(answer: &[u8]) -> Result<Option<ErrorDetails>, String> {
     let response: HandlerResponse = herald_proto::json::from_object(answer).map_err(|e| e.to_string())?;
     match response.error {
         Some(error) if !status::HANDLER_ERROR_CODES.contains(&error.code) => {
@@ -232,6 +261,11 @@ fn http_failure(e: reqwest::Error) -> CallFailure {
     } else {
         CallFailure::new(Failure::Malformed, format!("the handler failed: {e}"))
     }
+}
+
+/// A handler response that is only an error, with its code.
+fn refusal(code: u16, message: &str) -> (Bytes, Option<u16>) {
+    (error_answer(code, message), Some(code))
 }
 
 /// A handler response that is only an error.

@@ -37,6 +37,7 @@ mod router;
 pub mod routes;
 
 pub use config::RouterConfig;
+pub use dispatch::check_answer;
 pub use error::RouterError;
 pub use herald_handler::presence::DEAD_AFTER_BEATS;
 pub use push_port::PushPortConfig;

@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::dispatch::Dispatcher;
-use crate::metrics::{Metrics, inc};
+use crate::metrics::Metrics;
 
 /// Queue group of routers turning disconnect events into `$disconnect`.
 pub(crate) const EVENTS_QUEUE: &str = "herald-router-events";
@@ -57,11 +57,11 @@ pub(crate) async fn notify(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            inc(&metrics.disconnect_notices_dropped_total);
+            metrics.disconnect_notices_dropped.inc();
             tracing::debug!(conn = event.conn, "too many $disconnect notices on their way; dropped one");
             continue;
         };
-        inc(&metrics.disconnect_notices_total);
+        metrics.disconnect_notices.inc();
         let dispatcher = dispatcher.clone();
         notices.spawn(async move {
             let request = disconnect_request(event);

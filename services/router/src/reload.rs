@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::dispatch::Dispatcher;
 use crate::error::RouterError;
-use crate::metrics::{Metrics, inc};
+use crate::metrics::Metrics;
 use crate::routes::RouteTable;
 
 /// Reloads a running router's routes.
@@ -26,9 +26,9 @@ impl RouteReloader {
     pub fn reload(&self) -> Result<(), RouterError> {
         let result = self.load();
         match &result {
-            Ok(()) => inc(&self.metrics.route_reloads_total),
-            Err(_) => inc(&self.metrics.route_reload_failures_total),
-        }
+            Ok(()) => self.metrics.route_reloads.inc(),
+            Err(_) => self.metrics.route_reload_failures.inc(),
+        };
         result
     }
 

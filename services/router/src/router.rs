@@ -95,8 +95,8 @@ impl RouterCore {
             // NATS is down: the client subscribes as soon as it is back.
             tracing::warn!(error = %e, "NATS has not confirmed the router's subscriptions; serving anyway");
         }
-        let dispatcher = Arc::new(Dispatcher::new(bus.clone(), routes, webhook_secret));
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::new(&bus, pusher.metrics()));
+        let dispatcher = Arc::new(Dispatcher::new(bus.clone(), routes, webhook_secret, metrics.clone()));
         let api = Arc::new(ApiState {
             bus: bus.clone(),
             subjects,

@@ -8,6 +8,7 @@ use Herald\Exception\InvalidArgumentException;
 use Herald\Exception\SignatureException;
 use Herald\Http\HttpResponse;
 use Herald\Json;
+use Herald\TraceContext;
 use Herald\Webhook;
 
 /**
@@ -94,6 +95,7 @@ final class Handler
                 $_SERVER['HTTP_HERALD_TIMESTAMP'] ?? null,
                 $_SERVER['HTTP_HERALD_SIGNATURE'] ?? null,
                 $_SERVER['HTTP_TRACEPARENT'] ?? null,
+                tracestate: $_SERVER['HTTP_TRACESTATE'] ?? null,
             );
         }
         http_response_code($answer->status);
@@ -113,6 +115,7 @@ final class Handler
         ?string $signature,
         ?string $traceparent = null,
         ?int $now = null,
+        ?string $tracestate = null,
     ): HttpResponse {
         try {
             $this->webhook->verify($timestamp, $body, $signature, $now);
@@ -121,14 +124,18 @@ final class Handler
             return new HttpResponse(401, Json::encode(['error' => $e->getMessage()]));
         }
         try {
-            $request = Request::fromJson($body, $traceparent);
+            $request = Request::fromJson($body, $traceparent, $tracestate);
         } catch (InvalidArgumentException $e) {
             return new HttpResponse(400, Json::encode(['error' => $e->getMessage()]));
         }
         return new HttpResponse(200, $this->dispatch($request)->toJson());
     }
 
-    /** The answer of the function registered for the request's action. */
+    /**
+     * The answer of the function registered for the request's action. While
+     * it runs, the request's trace context is the current one
+     * ({@see TraceContext}): what it publishes continues the action's trace.
+     */
     public function dispatch(Request $request): Response
     {
         $handler = $this->handlerFor($request->action);
@@ -136,7 +143,8 @@ final class Handler
             return Response::error(404, "no handler for action \"{$request->action}\"");
         }
         try {
-            $answer = $handler($request);
+            $trace = TraceContext::tryFrom($request->traceparent, $request->tracestate);
+            $answer = TraceContext::within($trace, static fn () => $handler($request));
         } catch (ActionError $e) {
             return Response::error($e->status, $e->getMessage());
         } catch (\Throwable $e) {

@@ -25,6 +25,7 @@ final class Request
      * @param array<string, string> $headers `$connect` only: the upgrade's headers, names in lower case
      * @param array<string, string> $cookies `$connect` only: the upgrade's cookies
      * @param string|null $traceparent the W3C `traceparent` header Herald sent with the request, if any
+     * @param string|null $tracestate the W3C `tracestate` header that came with it, if any
      */
     public function __construct(
         public readonly string $action,
@@ -37,6 +38,7 @@ final class Request
         public readonly array $headers = [],
         public readonly array $cookies = [],
         public readonly ?string $traceparent = null,
+        public readonly ?string $tracestate = null,
     ) {
     }
 
@@ -45,7 +47,7 @@ final class Request
      *
      * @throws InvalidArgumentException when it is not a handler request
      */
-    public static function fromJson(string $body, ?string $traceparent = null): self
+    public static function fromJson(string $body, ?string $traceparent = null, ?string $tracestate = null): self
     {
         $request = Json::decode($body);
         if (!is_array($request) || array_is_list($request) && $request !== []) {
@@ -73,6 +75,7 @@ final class Request
             $field('headers', $stringMap, 'an object of strings') ?? [],
             $field('cookies', $stringMap, 'an object of strings') ?? [],
             $traceparent,
+            $tracestate,
         );
     }
 

@@ -11,6 +11,7 @@ use Herald\Json;
 use Herald\PublishShortcuts;
 use Herald\Subjects;
 use Herald\Target;
+use Herald\TraceContext;
 
 /**
  * Publishes to Herald's clients straight over NATS, for a PHP backend inside
@@ -101,6 +102,8 @@ final class Publisher
         Action::checkPublish($to, $action);
         $subjects = $this->subjects->forTarget($to);
         $headers = $excludeConn === null ? [] : ['Herald-Exclude-Conn' => Subjects::connId($excludeConn)];
+        // Inside a handler, the action's trace goes on through this publish.
+        $headers += TraceContext::currentHeaders();
         $frame = Json::encode(['action' => $action, 'details' => $details]);
         foreach ($subjects as $subject) {
             $this->publishRaw($subject, $frame, $headers);

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Verifier;
 use crate::config::OriginPolicy;
 use crate::drain::Drain;
-use crate::metrics::{Gauges, Metrics};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::routers::Routers;
 use crate::session::SessionContext;
@@ -131,14 +131,16 @@ fn readiness(ctx: &HttpContext) -> Response<Body> {
 }
 
 fn metrics(ctx: &HttpContext) -> Response<Body> {
-    let gauges = Gauges {
-        sessions: ctx.registry.sessions(),
-        subscriptions: ctx.registry.topics(),
-        bus_connected: ctx.bus.is_connected(),
-        draining: ctx.drain.is_draining(),
-    };
-    let mut response = Response::new(full(ctx.metrics.render(&gauges)));
-    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    let metrics = &ctx.metrics;
+    metrics.subscriptions.set(i64::try_from(ctx.registry.topics()).unwrap_or(i64::MAX));
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    metrics.tasks.set(i64::try_from(tasks).unwrap_or(i64::MAX));
+    let (connected, draining) = (ctx.bus.is_connected(), ctx.drain.is_draining());
+    metrics.bus_connected.set(i64::from(connected));
+    metrics.draining.set(i64::from(draining));
+    metrics.ready.set(i64::from(connected && !draining));
+    let mut response = Response::new(full(metrics.render()));
+    response.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(herald_metrics::CONTENT_TYPE));
     response
 }
 

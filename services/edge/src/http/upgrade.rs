@@ -31,7 +31,6 @@ use herald_proto::socketio::engine;
 use super::{Body, HttpContext, full, text};
 use crate::auth::Identity;
 use crate::connect::{self, Refusal};
-use crate::metrics::inc;
 use crate::session::{self, Protocol, PusherSession, SocketIoUpgrade};
 
 /// The only Pusher protocol version spoken.
@@ -82,7 +81,8 @@ pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key
             session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol, None);
         }
         Err((code, message)) => {
-            inc(&ctx.metrics.upgrades_refused_total);
+            let reason = if code == codes::APP_NOT_FOUND { "unknown_app" } else { "unsupported_protocol" };
+            ctx.metrics.upgrade_refused_for(reason);
             session::refuse_pusher(&ctx.sessions, on_upgrade, code, message);
         }
     }
@@ -97,7 +97,7 @@ pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key
 /// its CONNECT packet, with the upgrade's token and headers kept for it.
 pub(super) fn socketio(ctx: &Arc<HttpContext>, mut request: Request<Incoming>) -> Response<Body> {
     if let Err(e) = engine::check_handshake(request.uri().query()) {
-        inc(&ctx.metrics.upgrades_refused_total);
+        ctx.metrics.upgrade_refused_for("unsupported_transport");
         let mut refusal = Response::new(full(e.body()));
         *refusal.status_mut() = StatusCode::BAD_REQUEST;
         refusal.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -155,7 +155,7 @@ fn switching_protocols(accept_key: &str) -> Response<Body> {
 }
 
 fn refuse(ctx: &HttpContext, (status, message): Refusal) -> Response<Body> {
-    inc(&ctx.metrics.upgrades_refused_total);
+    ctx.metrics.upgrade_refused(status);
     let mut refusal = text(status, &message);
     if status == StatusCode::UNAUTHORIZED {
         refusal.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

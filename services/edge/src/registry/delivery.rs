@@ -25,7 +25,6 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Registry;
 use crate::handle::{CloseRequest, Offer, SessionHandle, Wire};
-use crate::metrics::inc;
 
 /// Whom a bus message was addressed to, which names its Pusher channel.
 #[derive(Debug, Clone, Copy)]
@@ -125,7 +124,7 @@ impl Registry {
     /// The frame a bus message becomes: its payload as it is, once checked to
     /// be text.
     pub(super) fn frame_of(&self, message: &BusMessage) -> Option<Utf8Bytes> {
-        inc(&self.metrics.bus_messages_total);
+        self.metrics.bus_messages.inc();
         match Utf8Bytes::try_from(message.payload.clone()) {
             Ok(frame) => Some(frame),
             Err(_) => {
@@ -148,11 +147,13 @@ impl Registry {
         // The clock starts at 1 so that 0 can mean "not full".
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         if let Offer::Full { since_ms } = handle.offer(frame, now_ms) {
-            inc(&self.metrics.deliveries_dropped_total);
-            if Duration::from_millis(now_ms - since_ms) >= self.slow_consumer_grace
-                && handle.close_now(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer"))
-            {
-                inc(&self.metrics.slow_consumers_total);
+            if Duration::from_millis(now_ms - since_ms) < self.slow_consumer_grace {
+                self.metrics.dropped.mailbox_full.inc();
+            } else {
+                self.metrics.dropped.slow_consumer.inc();
+                if handle.close_now(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer")) {
+                    self.metrics.slow_consumers.inc();
+                }
             }
         }
     }

@@ -32,7 +32,7 @@
 mod delivery;
 mod edge_wide;
 mod readiness;
-mod recovery;
+pub(crate) mod recovery;
 mod topics;
 
 use std::collections::{BTreeSet, HashMap};
@@ -45,11 +45,12 @@ use herald_proto::conn_id::ConnId;
 use herald_proto::history::{Resume, USER_KEY, group_key};
 use herald_proto::presence::{EdgePresence, PresenceQuery};
 use herald_proto::subject::Subjects;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
-pub(crate) use self::recovery::Recovery;
+pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
 use self::topics::{Topic, remove_member};
 use crate::handle::{CloseRequest, SessionHandle};
@@ -190,15 +191,19 @@ impl Registry {
         let mut state = self.write();
         let user: Option<Arc<str>> = user.map(Arc::from);
         if let Some(user) = &user {
-            let from = Some((From::of(resume, USER_KEY), &mut recovery));
-            subscribed.push(self.add_member(&mut state, TopicKind::User, user, local, &handle, from));
+            let from = From::of(resume, USER_KEY);
+            let (live, outcome) = self.add_member(&mut state, TopicKind::User, user, local, &handle, Some(from));
+            subscribed.push(live);
+            recovery.extend(outcome);
         }
         let mut entry_groups = BTreeSet::new();
         for group in groups {
             let group: Arc<str> = Arc::from(group.as_str());
             if entry_groups.insert(group.clone()) {
-                let from = Some((From::of(resume, &group_key(&group)), &mut recovery));
-                subscribed.push(self.add_member(&mut state, TopicKind::Group, &group, local, &handle, from));
+                let from = From::of(resume, &group_key(&group));
+                let (live, outcome) = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, Some(from));
+                subscribed.push(live);
+                recovery.extend(outcome);
             }
         }
         state.conns.insert(local, ConnEntry { handle, user, groups: entry_groups });
@@ -223,13 +228,35 @@ impl Registry {
 
     /// Adds a session to a group. `None` when the session is gone.
     pub fn join(self: &Arc<Self>, local: u64, group: &str) -> Option<Subscribed> {
+        self.join_from(local, group, None).map(|(subscribed, _)| subscribed)
+    }
+
+    /// Adds a session to a group at the client's ask (`$join`), from where
+    /// it says it was (`resume`, a position); where the group keeps a
+    /// history, the pump's answer comes on the receiver, after the frames
+    /// the client missed were queued. `None` when the session is gone.
+    pub fn join_resuming(
+        self: &Arc<Self>,
+        local: u64,
+        group: &str,
+        resume: Option<&str>,
+    ) -> Option<(Subscribed, Option<oneshot::Receiver<Outcome>>)> {
+        self.join_from(local, group, Some(From::at(resume)))
+    }
+
+    fn join_from(
+        self: &Arc<Self>,
+        local: u64,
+        group: &str,
+        from: Option<From>,
+    ) -> Option<(Subscribed, Option<oneshot::Receiver<Outcome>>)> {
         let mut state = self.write();
         let entry = state.conns.get(&local)?;
         let handle = entry.handle.clone();
         let group: Arc<str> = Arc::from(group);
-        let subscribed = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, None);
+        let joined = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, from);
         state.conns.get_mut(&local)?.groups.insert(group);
-        Some(subscribed)
+        Some(joined)
     }
 
     /// Removes a session from a group; whether it was in it.
@@ -256,7 +283,7 @@ impl Registry {
         }
         let user: Option<Arc<str>> = user.map(Arc::from);
         let subscribed =
-            user.as_ref().map(|user| self.add_member(&mut state, TopicKind::User, user, local, &handle, None));
+            user.as_ref().map(|user| self.add_member(&mut state, TopicKind::User, user, local, &handle, None).0);
         state.conns.get_mut(&local)?.user = user;
         subscribed
     }

@@ -14,7 +14,7 @@
 //! construction. Every frame carries its position (`offset`), written once
 //! per message.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use herald_bus::BusMessage;
 use herald_bus::history::{LAST_SEQUENCE_HEADER, SEQUENCE_HEADER};
 use herald_proto::client::{self, action};
-use herald_proto::history::{Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset};
+use herald_proto::history::{JoinedDetails, Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset};
 use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -32,7 +32,6 @@ use super::readiness::Ready;
 use super::topics::TopicKind;
 use crate::handle::{Offer, SessionHandle};
 use crate::history::{History, unix_ms};
-use crate::metrics::inc;
 
 /// A position on an empty subject counts as this much older than it is:
 /// the clocks of edges and NATS, and messages in flight, differ by less.
@@ -71,14 +70,25 @@ pub(super) enum From {
 }
 
 impl From {
-    /// What a joining client says about one subject.
+    /// What a connecting client says about one subject (`key`) in its
+    /// `resume`.
     pub fn of(resume: Option<&Resume>, key: &str) -> From {
         match resume {
             None => From::Fresh,
-            Some(resume) => match resume.get(key).map(|text| text.parse()) {
-                Some(Ok(position)) => From::Resuming(position),
-                _ => From::Unknown,
+            Some(resume) => match resume.get(key) {
+                Some(position) => From::at(Some(position)),
+                None => From::Unknown,
             },
+        }
+    }
+
+    /// Where a client joining a group says it was: nowhere (a first join),
+    /// or a position.
+    pub fn at(position: Option<&str>) -> From {
+        match position.map(str::parse) {
+            None => From::Fresh,
+            Some(Ok(position)) => From::Resuming(position),
+            Some(Err(_)) => From::Unknown,
         }
     }
 }
@@ -91,6 +101,18 @@ pub(crate) struct Outcome {
     position: Option<Position>,
     /// Everything the client missed on the subject was queued.
     recovered: bool,
+}
+
+/// The reply to a `$join` on a group with a history, once its pump has
+/// answered (or, after [`RECOVERY_TIMEOUT`], without it: not recovered).
+pub(crate) async fn joined(group: String, outcome: oneshot::Receiver<Outcome>) -> JoinedDetails {
+    let outcome = tokio::time::timeout(RECOVERY_TIMEOUT, outcome).await.ok().and_then(Result::ok);
+    let mut joined = JoinedDetails { group, recovered: false, offsets: BTreeMap::new() };
+    if let Some(Outcome { key, position, recovered }) = outcome {
+        joined.recovered = recovered;
+        joined.offsets.extend(position.map(|position| (key, position.to_string())));
+    }
+    joined
 }
 
 /// The answers a session waits for before it says `$recovered`.
@@ -128,8 +150,8 @@ impl Recovery {
         Recovery { resumed, outcomes: Vec::new() }
     }
 
-    pub fn add(&mut self, outcome: oneshot::Receiver<Outcome>) {
-        self.outcomes.push(outcome);
+    pub fn extend(&mut self, outcome: Option<oneshot::Receiver<Outcome>>) {
+        self.outcomes.extend(outcome);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -156,11 +178,7 @@ impl Recovery {
                 Err(_) => details.recovered = false,
             }
         }
-        inc(if details.recovered {
-            &registry.metrics.recoveries_total
-        } else {
-            &registry.metrics.recoveries_failed_total
-        });
+        if details.recovered { &registry.metrics.recoveries } else { &registry.metrics.recoveries_failed }.inc();
         registry.offer(&handle, Utf8Bytes::from(client::encode(action::RECOVERED, &details, None)));
     }
 }
@@ -229,9 +247,11 @@ impl Registry {
         };
         Box::pin(pump.sync_epoch()).await;
         match pump.cursor {
-            Some(cursor) if seq <= cursor => inc(&self.metrics.history_duplicates_total),
+            Some(cursor) if seq <= cursor => {
+                self.metrics.history_duplicates.inc();
+            }
             Some(cursor) if last > cursor => {
-                inc(&self.metrics.history_gaps_total);
+                self.metrics.history_gaps.inc();
                 if Box::pin(self.catch_up(pump, cursor + 1)).await.is_err() || pump.cursor < Some(seq) {
                     self.fan_out(pump, &message, Some(seq));
                 }
@@ -270,7 +290,7 @@ impl Registry {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!(error = %e, subject = pump.stored, "history read failed");
-                inc(&self.metrics.history_read_failures_total);
+                self.metrics.history_read_failures.inc();
                 return Err(());
             }
         };
@@ -349,7 +369,7 @@ impl Registry {
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         missed.filter_map(|(_, frame)| frame.clone()).all(|frame| {
-            inc(&self.metrics.history_replayed_total);
+            self.metrics.history_replayed.inc();
             matches!(joiner.handle.offer(frame, now_ms), Offer::Queued)
         })
     }

@@ -12,11 +12,12 @@ use std::sync::atomic::Ordering;
 
 use futures_util::StreamExt;
 use herald_bus::BusMessage;
+use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::delivery::{Addressee, Fanout};
 use super::readiness::{Ready, Subscribed, readiness};
-use super::recovery::{From, Joiners, Recovery};
+use super::recovery::{From, Joiners, Outcome};
 use super::{Registry, State};
 use crate::handle::SessionHandle;
 
@@ -61,18 +62,17 @@ impl Registry {
         name: &Arc<str>,
         local: u64,
         handle: &SessionHandle,
-        from: Option<(From, &mut Recovery)>,
-    ) -> Subscribed {
+        from: Option<From>,
+    ) -> (Subscribed, Option<oneshot::Receiver<Outcome>>) {
         let topics = match kind {
             TopicKind::User => &mut state.users,
             TopicKind::Group => &mut state.groups,
         };
         let topic = topics.entry(name.clone()).or_insert_with(|| self.start_topic(kind, name.clone()));
         topic.members.insert(local, handle.clone());
-        if let (Some(joiners), Some((from, recovery))) = (&topic.joiners, from) {
-            recovery.add(joiners.push(local, handle, from));
-        }
-        topic.subscribed.clone()
+        // Where the topic keeps a history, its pump says where the session is.
+        let outcome = topic.joiners.as_ref().zip(from).map(|(joiners, from)| joiners.push(local, handle, from));
+        (topic.subscribed.clone(), outcome)
     }
 
     fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>) -> Topic {

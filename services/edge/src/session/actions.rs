@@ -4,16 +4,18 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
-use herald_proto::client::{self, ClientFrame, FrameId};
+use herald_proto::client::{self, ClientFrame, FrameId, GroupDetails};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
 use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
+use tracing::Instrument;
 
 use super::{Ending, Session, SessionContext, Socket};
 use crate::handle::CloseRequest;
-use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
 /// A client action on its way to a handler, resolving with its outcome.
@@ -25,7 +27,7 @@ pub(super) enum Purpose {
     Action,
     /// A `$join` or `$leave` the token does not allow: the `$join` route
     /// decides, and without one it is refused.
-    Membership { group: String },
+    Membership(GroupDetails),
 }
 
 /// The answer to one request, with what is needed to reply.
@@ -34,6 +36,11 @@ pub(super) struct ActionOutcome {
     id: Option<FrameId>,
     purpose: Purpose,
     answer: Result<HandlerResponse, Failure>,
+    /// When the client's frame was read, for the action latency.
+    started: Instant,
+    /// The action's span, exported when tracing is on: the request to the
+    /// routers carries its context, and the effects and reply run in it.
+    span: tracing::Span,
 }
 
 impl Session {
@@ -51,7 +58,6 @@ impl Session {
                 .reply_error(socket, &frame.action, status::TOO_MANY_REQUESTS, message, frame.id.as_ref())
                 .await;
         }
-        inc(&self.ctx.metrics.actions_total);
         let request = HandlerRequest {
             action: frame.action.clone(),
             details: frame.details.unwrap_or_else(null),
@@ -65,31 +71,56 @@ impl Session {
             timeout_ms: None,
         };
         let routers = self.ctx.routers.clone();
-        let (action, id) = (frame.action, frame.id);
+        let span = tracing::info_span!(
+            target: herald_bus::trace::TARGET,
+            "herald.edge.action",
+            action = %frame.action,
+            conn = %self.conn_text,
+        );
+        let (action, id, started) = (frame.action, frame.id, Instant::now());
+        let asked = span.clone();
         self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
-            let answer = routers.ask(request).await;
-            ActionOutcome { action, id, purpose, answer }
+            let answer = routers.ask(request).instrument(asked).await;
+            ActionOutcome { action, id, purpose, answer, started, span }
         }));
         Ok(())
     }
 
+    /// Replies to an action once answered, and measures it.
     pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
-        let ActionOutcome { action, id, purpose, answer } = outcome;
+        let ActionOutcome { action, id, purpose, answer, started, span } = outcome;
+        let code = match &answer {
+            Ok(response) => response.error.as_ref().map(|error| error.code),
+            Err(failure) => Some(status::request_failed(*failure)),
+        };
+        let replied = self.reply_to_action(socket, &action, id.as_ref(), purpose, answer).instrument(span).await;
+        self.ctx.metrics.action_answered(started.elapsed(), code);
+        replied
+    }
+
+    async fn reply_to_action(
+        &mut self,
+        socket: &mut Socket,
+        action: &str,
+        id: Option<&FrameId>,
+        purpose: Purpose,
+        answer: Result<HandlerResponse, Failure>,
+    ) -> Result<(), Ending> {
         let (code, message) = match (answer, purpose) {
             (Ok(response), Purpose::Action) => {
-                return self.apply_response(socket, &action, id.as_ref(), response).await;
+                return self.apply_response(socket, action, id, response).await;
             }
-            (Ok(response), Purpose::Membership { group }) => match response.error {
+            (Ok(response), Purpose::Membership(details)) => match response.error {
                 Some(error) => (error.code, error.message),
-                None => return self.change_membership(socket, &action, group, id.as_ref()).await,
+                None => return self.change_membership(socket, action, details, id).await,
             },
             // No router, so no `$join` route: not allowed.
-            (Err(Failure::NoResponders), Purpose::Membership { group }) => {
+            (Err(Failure::NoResponders), Purpose::Membership(GroupDetails { group, .. })) => {
                 (status::FORBIDDEN, format!("not allowed to join or leave group {group:?}"))
             }
             (Err(failure), _) => (status::request_failed(failure), failure_message(failure).to_owned()),
         };
-        self.reply_error(socket, &action, code, &message, id.as_ref()).await
+        self.reply_error(socket, action, code, &message, id).await
     }
 
     /// Applies a handler's effects in the order given, then replies; a
@@ -106,22 +137,26 @@ impl Session {
         response: HandlerResponse,
     ) -> Result<(), Ending> {
         let local = self.conn.local();
-        let mut waits = Vec::new();
         let mut closing = None;
-        for effect in response.effects {
-            match effect {
-                Effect::Join(group) => waits.extend(self.ctx.registry.join(local, &group)),
-                Effect::Leave(group) => {
-                    self.ctx.registry.leave(local, &group);
-                }
-                Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
-                Effect::Publish(publish) => {
-                    wait_subscribed(waits.drain(..)).await;
-                    publish_effect(&self.ctx, &self.conn_text, publish).await;
+        let span = tracing::info_span!(target: herald_bus::trace::TARGET, "herald.edge.effects");
+        let applied = async {
+            let mut waits = Vec::new();
+            for effect in response.effects {
+                match effect {
+                    Effect::Join(group) => waits.extend(self.ctx.registry.join(local, &group)),
+                    Effect::Leave(group) => {
+                        self.ctx.registry.leave(local, &group);
+                    }
+                    Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
+                    Effect::Publish(publish) => {
+                        wait_subscribed(waits.drain(..)).await;
+                        publish_effect(&self.ctx, &self.conn_text, publish).await;
+                    }
                 }
             }
-        }
-        wait_subscribed(waits).await;
+            wait_subscribed(waits).await;
+        };
+        applied.instrument(span).await;
         if let Some(error) = response.error {
             self.reply_error(socket, action, error.code, &error.message, id).await?;
         } else if !response.noreply {

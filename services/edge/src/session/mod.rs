@@ -54,7 +54,7 @@ use crate::auth::Identity;
 use crate::drain::restart;
 use crate::events::Subject;
 use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared, Wire};
-use crate::metrics::inc;
+use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
 /// The socket of an upgraded connection.
@@ -87,6 +87,15 @@ impl Protocol {
             Protocol::Herald => Wire::Herald,
             Protocol::Pusher(pusher) => Wire::Pusher(pusher.app.clone()),
             Protocol::SocketIo(_) => Wire::SocketIo,
+        }
+    }
+
+    /// Its name in metrics.
+    fn metric(&self) -> ClientProtocol {
+        match self {
+            Protocol::Herald => ClientProtocol::Herald,
+            Protocol::Pusher(_) => ClientProtocol::Pusher,
+            Protocol::SocketIo(_) => ClientProtocol::SocketIo,
         }
     }
 
@@ -251,7 +260,9 @@ fn run(
         if !recovery.is_empty() {
             tokio::spawn(recovery.report(ctx.registry.clone(), handle));
         }
-        inc(&ctx.metrics.connections_total);
+        let series = ctx.metrics.sessions(session.protocol.metric());
+        series.opened.inc();
+        series.open.inc();
         // A drain that began before this session was registered did not
         // see it: it closes itself.
         let ending = if ctx.drain.is_draining() {
@@ -279,6 +290,7 @@ struct Ended<'a> {
 async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: &mut Socket, ending: Ending) {
     let conn = who.conn;
     let membership = ctx.registry.unregister(conn.local());
+    ctx.metrics.sessions(protocol.metric()).open.dec();
     if let Protocol::Pusher(pusher) = protocol {
         pusher.leave_all(ctx, conn.local()).await;
     }
@@ -307,6 +319,7 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
         Ending::ByPeer(request) => (request.code, request.reason, None),
         Ending::Lost(reason) => (close::ABNORMAL, reason, None),
     };
+    ctx.metrics.session_closed(protocol.metric(), code);
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
@@ -448,6 +461,14 @@ impl Session {
         Ok(())
     }
 
+    /// Writes everything the mailbox holds now.
+    async fn write_all_queued(&mut self, socket: &mut Socket) -> Result<(), Ending> {
+        while let Some(outbound) = self.mailbox.try_recv() {
+            Box::pin(self.write_queued(socket, outbound)).await?;
+        }
+        Ok(())
+    }
+
     /// Writes what the mailbox holds, in batches, with one flush per batch.
     async fn write_queued(&mut self, socket: &mut Socket, first: Outbound) -> Result<(), Ending> {
         let mut next = first;
@@ -469,7 +490,7 @@ impl Session {
             }
         };
         write(&self.ctx, socket.flush()).await?;
-        self.ctx.metrics.frames_sent_total.fetch_add(written as u64, std::sync::atomic::Ordering::Relaxed);
+        self.ctx.metrics.frames_sent.inc_by(written as u64);
         ending.map_or(Ok(()), Err)
     }
 
@@ -481,6 +502,7 @@ impl Session {
         let message = match incoming {
             None => return Err(Ending::Lost("connection closed without a close frame".into())),
             Some(Err(WsError::Capacity(e))) => {
+                self.ctx.metrics.dropped.too_large.inc();
                 return Err(Ending::ByEdge(CloseRequest::new(close::MESSAGE_TOO_BIG, e.to_string())));
             }
             Some(Err(e)) => return Err(Ending::Lost(e.to_string())),
@@ -501,7 +523,7 @@ impl Session {
                 _ => Ok(()),
             };
         }
-        inc(&self.ctx.metrics.frames_received_total);
+        self.ctx.metrics.frames_received.inc();
         match self.limiter.check(now) {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
@@ -512,7 +534,7 @@ impl Session {
                 _ => Ok(()),
             },
             Verdict::Refused => {
-                inc(&self.ctx.metrics.rate_limited_total);
+                self.ctx.metrics.dropped.rate_limit.inc();
                 let message_text =
                     format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
                 match message {
@@ -524,7 +546,7 @@ impl Session {
                 }
             }
             Verdict::Abuse => {
-                inc(&self.ctx.metrics.rate_limited_total);
+                self.ctx.metrics.dropped.rate_limit.inc();
                 Err(Ending::ByEdge(CloseRequest::new(close::POLICY_VIOLATION, "rate limit exceeded")))
             }
         }
@@ -551,7 +573,7 @@ impl Session {
         message: &str,
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
-        inc(&self.ctx.metrics.bad_frames_total);
+        self.ctx.metrics.bad_frames.inc();
         self.send(socket, self.protocol.error(None, code, message, id)).await
     }
 
@@ -565,7 +587,7 @@ impl Session {
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
         if code == status::BAD_REQUEST {
-            inc(&self.ctx.metrics.bad_frames_total);
+            self.ctx.metrics.bad_frames.inc();
         }
         self.send(socket, self.protocol.error(Some(action), code, message, id)).await
     }
@@ -586,7 +608,7 @@ impl Session {
 
     async fn send(&mut self, socket: &mut Socket, text: String) -> Result<(), Ending> {
         write(&self.ctx, socket.send(Message::text(text))).await?;
-        inc(&self.ctx.metrics.frames_sent_total);
+        self.ctx.metrics.frames_sent.inc();
         Ok(())
     }
 
@@ -649,7 +671,7 @@ async fn write(ctx: &SessionContext, write: impl Future<Output = Result<(), WsEr
     match tokio::time::timeout(ctx.timing.slow_consumer_grace, write).await {
         Ok(result) => result.map_err(lost),
         Err(_) => {
-            inc(&ctx.metrics.slow_consumers_total);
+            ctx.metrics.slow_consumers.inc();
             Err(Ending::ByEdge(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer")))
         }
     }

@@ -28,7 +28,6 @@ use tokio::time::Instant;
 use super::rate::{RateLimiter, Verdict};
 use super::{Ending, Session, SessionContext, Socket};
 use crate::handle::CloseRequest;
-use crate::metrics::inc;
 use crate::registry::wait_subscribed;
 
 /// Client events a connection may send per second, as Pusher allows.
@@ -131,7 +130,7 @@ impl Session {
 
     /// `pusher:error` for input that was refused; the connection stays.
     fn pusher_refusal(&self, code: Option<u16>, message: &str) -> Answer {
-        inc(&self.ctx.metrics.bad_frames_total);
+        self.ctx.metrics.bad_frames.inc();
         Answer::Frame(frame::error(code, message))
     }
 
@@ -151,7 +150,7 @@ impl Session {
 
     async fn subscribe(&mut self, channel: String, auth: Option<&str>, channel_data: Option<&str>) -> Answer {
         let refused = |status: u16, message: &str| {
-            inc(&self.ctx.metrics.bad_frames_total);
+            self.ctx.metrics.bad_frames.inc();
             Answer::Frame(frame::subscription_error(&channel, status, message))
         };
         let kind = match ChannelKind::of(&channel) {
@@ -208,7 +207,7 @@ impl Session {
             Ok(members) => members,
             Err(refused) => {
                 self.ctx.registry.leave(self.conn.local(), &group);
-                inc(&self.ctx.metrics.bad_frames_total);
+                self.ctx.metrics.bad_frames.inc();
                 return Answer::Frame(frame::subscription_error(&channel, codes::OVER_CAPACITY, &refused.0));
             }
         };
@@ -242,7 +241,7 @@ impl Session {
         let pusher = self.pusher();
         let signed = Signed::SignIn { socket_id: &pusher.socket_id.to_string(), user_data };
         if !signed.verify(&pusher.app.key, &pusher.app.secret, auth) {
-            inc(&self.ctx.metrics.bad_frames_total);
+            self.ctx.metrics.bad_frames.inc();
             return Err(Ending::ByEdge(CloseRequest::new(codes::UNAUTHORIZED, "invalid sign-in signature")));
         }
         let user = match signed_in_user(user_data) {
@@ -279,12 +278,12 @@ impl Session {
         match limiter.check(Instant::now()) {
             Verdict::Allowed => {}
             Verdict::Refused => {
-                inc(&self.ctx.metrics.rate_limited_total);
+                self.ctx.metrics.dropped.rate_limit.inc();
                 let message = format!("client event rate limit is {CLIENT_EVENTS_PER_SEC} per second");
                 return Ok(Answer::Frame(frame::error(Some(codes::CLIENT_EVENT_RATE), &message)));
             }
             Verdict::Abuse => {
-                inc(&self.ctx.metrics.rate_limited_total);
+                self.ctx.metrics.dropped.rate_limit.inc();
                 return Err(Ending::ByEdge(CloseRequest::new(close::POLICY_VIOLATION, "client event rate limit")));
             }
         }

@@ -30,7 +30,6 @@ use crate::auth::Identity;
 use crate::connect;
 use crate::drain::restart;
 use crate::handle::CloseRequest;
-use crate::metrics::inc;
 
 /// Packets a client may send before its CONNECT (pongs, CONNECTs to other
 /// namespaces) before it is refused: a client speaking Socket.IO sends its
@@ -74,11 +73,14 @@ pub(super) async fn handshake(
         Ok(identity) => return Some(identity),
         Err(refused) => refused,
     };
-    inc(&ctx.metrics.upgrades_refused_total);
     match refused {
-        Refused::Lost => {}
-        Refused::Close(request) => say_and_close(socket, None, request.code, &request.reason).await,
+        Refused::Lost => ctx.metrics.upgrade_refused_for("lost_before_connect"),
+        Refused::Close(request) => {
+            ctx.metrics.upgrade_refused_for("closed_before_connect");
+            say_and_close(socket, None, request.code, &request.reason).await;
+        }
         Refused::ConnectError { message, code } => {
+            ctx.metrics.upgrade_refused(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::FORBIDDEN));
             let refusal = packet::connect_error(MAIN_NAMESPACE, &message, Some(code));
             say_and_close(socket, Some(refusal), close::NORMAL, &message).await;
         }

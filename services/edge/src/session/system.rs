@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::actions::Purpose;
 use super::{Ending, Session, Socket, expiry_instant};
-use crate::registry::wait_subscribed;
+use crate::registry::{recovery, wait_subscribed};
 
 impl Session {
     pub(super) async fn system_action(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
@@ -23,34 +23,51 @@ impl Session {
 
     async fn join_or_leave(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {
         let id = frame.id.as_ref();
-        let GroupDetails { group } = match details(&frame, r#"{"group": "<name>"}"#) {
+        let details: GroupDetails = match details(&frame, r#"{"group": "<name>"}"#) {
             Ok(details) => details,
             Err(message) => return self.reply_error(socket, &frame.action, status::BAD_REQUEST, &message, id).await,
         };
-        if self.identity.may_join(&group) {
+        if self.identity.may_join(&details.group) {
             let id = frame.id.clone();
-            self.change_membership(socket, &frame.action, group, id.as_ref()).await
+            self.change_membership(socket, &frame.action, details, id.as_ref()).await
         } else {
-            self.ask_routers(socket, frame, Purpose::Membership { group }).await
+            self.ask_routers(socket, frame, Purpose::Membership(details)).await
         }
     }
 
     /// Joins or leaves a group the client is allowed to, and says so once
-    /// the subscription is live.
+    /// the subscription is live. Where the group keeps a history, the reply
+    /// to `$join` comes after the frames the client missed since `resume`
+    /// and says whether that was all of them (recovery).
     pub(super) async fn change_membership(
         &mut self,
         socket: &mut Socket,
         name: &str,
-        group: String,
+        details: GroupDetails,
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
+        let GroupDetails { group, resume } = details;
         let local = self.conn.local();
-        if name == action::JOIN {
-            wait_subscribed(self.ctx.registry.join(local, &group)).await;
-        } else {
+        if name != action::JOIN {
             self.ctx.registry.leave(local, &group);
+            return self.reply(socket, name, &GroupDetails { group, resume: None }, id).await;
         }
-        self.reply(socket, name, &GroupDetails { group }, id).await
+        let Some((subscribed, outcome)) = self.ctx.registry.join_resuming(local, &group, resume.as_deref()) else {
+            return self.reply(socket, name, &GroupDetails { group, resume: None }, id).await;
+        };
+        wait_subscribed([subscribed]).await;
+        let Some(outcome) = outcome else {
+            return self.reply(socket, name, &GroupDetails { group, resume: None }, id).await;
+        };
+        let joined = recovery::joined(group, outcome).await;
+        if resume.is_some() {
+            let counter =
+                if joined.recovered { &self.ctx.metrics.recoveries } else { &self.ctx.metrics.recoveries_failed };
+            counter.inc();
+        }
+        // The missed frames are queued: they go first.
+        self.write_all_queued(socket).await?;
+        self.reply(socket, name, &joined, id).await
     }
 
     async fn reauthenticate(&mut self, socket: &mut Socket, frame: ClientFrame) -> Result<(), Ending> {

@@ -251,6 +251,15 @@ mod tests {
     }
 
     #[test]
+    fn history_is_refused_in_one_line_that_says_why() {
+        assert!(!read(&[("HERALD_HISTORY", "off")]).unwrap().edge.history.kinds.any());
+        let error = read(&[("HERALD_HISTORY", "users,groups")]).unwrap_err().to_string();
+        assert!(error.starts_with(r#"bad setting HERALD_HISTORY="users,groups""#), "{error}");
+        assert!(error.contains("herald dev keeps no history") && error.contains("nats-server -js"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
     fn the_secret_and_the_api_key_are_random_at_each_start() {
         let (first, second) = (read(&[]).unwrap(), read(&[]).unwrap());
         for value in [&first.jwt_secret, &first.router.api_key, &second.jwt_secret, &second.router.api_key] {

@@ -10,6 +10,7 @@ mod extract;
 mod state;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::routing::{get, post};
@@ -24,11 +25,11 @@ use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use self::error::ApiError;
 use self::extract::{ApiJson, require_api_key};
 pub(crate) use self::state::ApiState;
-use crate::metrics::inc;
 
 /// The router's HTTP app: the API behind the key, health and metrics open.
 pub(crate) fn app(state: Arc<ApiState>) -> Router {
@@ -66,9 +67,10 @@ struct PublishBody {
 
 async fn publish(
     State(state): State<Arc<ApiState>>,
+    headers: http::HeaderMap,
     ApiJson(body): ApiJson<PublishBody>,
 ) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
+    state.metrics.api_requests.inc();
     let chars = body.action.chars().count();
     if chars == 0 || chars > MAX_ACTION_CHARS {
         return Err(ApiError::bad_request(format!("\"action\" must be 1 to {MAX_ACTION_CHARS} characters")));
@@ -79,16 +81,23 @@ async fn publish(
     }
     let exclude = body.exclude_conn.map(|conn| parse_conn(&conn).map(|conn| conn.to_string())).transpose()?;
     let frame = Bytes::from(client::encode(&body.action, &body.details, None));
-    for subject in &subjects {
-        let sent = match &exclude {
-            Some(conn) => {
-                state.bus.publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, conn), frame.clone()).await
-            }
-            None => state.bus.publish(subject.clone(), frame.clone()).await,
-        };
-        sent.map_err(|e| ApiError::unavailable(e.to_string()))?;
-    }
-    Ok(Json(json!({ "subjects": subjects.len() })))
+    let span =
+        tracing::info_span!(target: herald_bus::trace::TARGET, "herald.router.api.publish", action = body.action);
+    // A handler publishing while it answers an action continues its trace.
+    herald_bus::trace::continue_trace_from(&span, |name| headers.get(name)?.to_str().ok());
+    let published = async {
+        for subject in &subjects {
+            let sent = match &exclude {
+                Some(conn) => {
+                    state.bus.publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, conn), frame.clone()).await
+                }
+                None => state.bus.publish(subject.clone(), frame.clone()).await,
+            };
+            sent.map_err(|e| ApiError::unavailable(e.to_string()))?;
+        }
+        Ok(Json(json!({ "subjects": subjects.len() })))
+    };
+    published.instrument(span).await
 }
 
 #[derive(Deserialize)]
@@ -152,7 +161,7 @@ async fn send_control(
     conns: &[String],
     op: &ControlOp,
 ) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
+    state.metrics.api_requests.inc();
     if users.is_empty() && conns.is_empty() {
         return Err(ApiError::bad_request("name at least one of \"users\" or \"conns\""));
     }
@@ -169,8 +178,11 @@ async fn send_control(
 }
 
 async fn presence_user(State(state): State<Arc<ApiState>>, Path(user): Path<String>) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
-    let presence = state.presence.user(&user).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    state.metrics.api_requests.inc();
+    let started = Instant::now();
+    let presence = state.presence.user(&user).await;
+    state.metrics.presence_queries.observe(herald_metrics::seconds(started.elapsed()));
+    let presence = presence.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(json!({ "online": presence.online, "conns": presence.conns })))
 }
 
@@ -178,8 +190,11 @@ async fn presence_group(
     State(state): State<Arc<ApiState>>,
     Path(group): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    inc(&state.metrics.api_requests_total);
-    let presence = state.presence.group(&group).await.map_err(|e| ApiError::unavailable(e.to_string()))?;
+    state.metrics.api_requests.inc();
+    let started = Instant::now();
+    let presence = state.presence.group(&group).await;
+    state.metrics.presence_queries.observe(herald_metrics::seconds(started.elapsed()));
+    let presence = presence.map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(Json(json!({ "conns": presence.conns, "users": presence.users })))
 }
 
@@ -195,17 +210,11 @@ async fn readiness(State(state): State<Arc<ApiState>>) -> (StatusCode, &'static 
     }
 }
 
-async fn metrics(State(state): State<Arc<ApiState>>) -> String {
-    let mut out = String::with_capacity(2048);
-    state.metrics.render_counters(&mut out);
-    state.pusher.render_metrics(&mut out);
-    herald_metrics::gauge(
-        &mut out,
-        "herald_router_live_edges",
-        "Edges heard from recently.",
-        state.presence.live_edges() as u64,
-    );
-    let connected = u64::from(state.bus.is_connected());
-    herald_metrics::gauge(&mut out, "herald_router_bus_connected", "1 while connected to the bus.", connected);
-    out
+async fn metrics(State(state): State<Arc<ApiState>>) -> ([(http::HeaderName, &'static str); 1], String) {
+    let metrics = &state.metrics;
+    metrics.live_edges.set(i64::try_from(state.presence.live_edges()).unwrap_or(i64::MAX));
+    metrics.bus_connected.set(i64::from(state.bus.is_connected()));
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    metrics.tasks.set(i64::try_from(tasks).unwrap_or(i64::MAX));
+    ([(http::header::CONTENT_TYPE, herald_metrics::CONTENT_TYPE)], metrics.render())
 }

@@ -12,6 +12,7 @@
 //! - `info`: the `info` attributes calls may ask for.
 //! - [`webhooks`]: batches, signs and sends the webhook events edges decide.
 //! - `error`: refusals, answered as Pusher answers them.
+//! - `metrics`: what they count, served with the router's metrics.
 //!
 //! Every call answers 200 with a JSON object on success; an unknown app
 //! (or no app at all) 404. Routes are registered whatever the apps, so the
@@ -21,6 +22,7 @@
 mod channels;
 mod error;
 mod info;
+pub(crate) mod metrics;
 mod queries;
 mod signed;
 mod trigger;
@@ -37,19 +39,8 @@ use herald_handler::edges::Edges;
 use herald_proto::pusher::app::Apps;
 use herald_proto::subject::Subjects;
 
+pub(crate) use self::metrics::PusherMetrics;
 use self::queries::ChannelQueries;
-
-herald_metrics::counters! {
-    /// What the Pusher API and webhooks count.
-    pub(crate) struct PusherMetrics("herald_router_pusher") {
-        api_requests_total: "Pusher HTTP API requests.",
-        api_refusals_total: "Pusher HTTP API requests refused before they were read (unknown app, bad signature, body too large).",
-        events_published_total: "Events published by Pusher triggers, one per channel.",
-        webhooks_sent_total: "Webhook requests a receiver took.",
-        webhook_retries_total: "Webhook requests sent again after a failure.",
-        webhook_events_dropped_total: "Webhook events dropped: malformed, for an app without a webhook here, over the queue bound, or undelivered after every retry.",
-    }
-}
 
 /// What the Pusher API's calls share.
 #[derive(Debug)]
@@ -79,11 +70,6 @@ impl PusherApi {
 
     pub fn metrics(&self) -> &Arc<PusherMetrics> {
         &self.metrics
-    }
-
-    /// Writes the Pusher counters for `/metrics`.
-    pub fn render_metrics(&self, out: &mut String) {
-        self.metrics.render_counters(out);
     }
 }
 

@@ -16,7 +16,6 @@ use http::StatusCode;
 
 use super::PusherApi;
 use super::error::PusherError;
-use crate::metrics::inc;
 
 /// A call the app it names has signed, with its body.
 #[derive(Debug)]
@@ -29,10 +28,10 @@ impl FromRequest<Arc<PusherApi>> for Signed {
     type Rejection = PusherError;
 
     async fn from_request(request: Request, api: &Arc<PusherApi>) -> Result<Signed, PusherError> {
-        inc(&api.metrics.api_requests_total);
+        api.metrics.api_requests.inc();
         let signed = read(request, api).await;
         if signed.is_err() {
-            inc(&api.metrics.api_refusals_total);
+            api.metrics.api_refusals.inc();
         }
         signed
     }

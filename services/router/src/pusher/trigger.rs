@@ -24,7 +24,6 @@ use super::PusherApi;
 use super::error::PusherError;
 use super::info::Info;
 use super::signed::Signed;
-use crate::metrics::inc;
 
 /// Most channels one event may go to, as Pusher allows.
 pub(crate) const MAX_CHANNELS: usize = 100;
@@ -134,7 +133,7 @@ impl PusherApi {
                 None => self.bus.publish(subject, trigger.frame.clone()).await,
             };
             sent.map_err(PusherError::unavailable)?;
-            inc(&self.metrics.events_published_total);
+            self.metrics.events_published.inc();
         }
         Ok(())
     }

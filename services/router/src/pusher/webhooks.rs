@@ -39,7 +39,6 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::PusherMetrics;
-use crate::metrics::inc;
 
 /// Queue group of routers sending webhooks: each event goes to one router.
 pub(crate) const WEBHOOKS_QUEUE: &str = "herald-router-pusher-webhooks";
@@ -141,20 +140,20 @@ fn route(queues: &Queues, payload: &Bytes, metrics: &PusherMetrics) {
         Ok(event) => event,
         Err(e) => {
             tracing::warn!(error = %e, "ignored a malformed webhook event");
-            inc(&metrics.webhook_events_dropped_total);
+            metrics.webhook_drops.malformed.inc();
             return;
         }
     };
     let Some((app, queue)) = queues.get(&event.app_id) else {
         tracing::debug!(app = %event.app_id, "a webhook event for an app without a webhook here was dropped");
-        inc(&metrics.webhook_events_dropped_total);
+        metrics.webhook_drops.no_webhook.inc();
         return;
     };
     if !wanted(app, &event.event) {
         return;
     }
     if queue.try_send(Queued { time_ms: event.time_ms, event: event.event }).is_err() {
-        inc(&metrics.webhook_events_dropped_total);
+        metrics.webhook_drops.queue_full.inc();
     }
 }
 
@@ -199,9 +198,9 @@ async fn deliver(
         // A stopping router tries once: retries would outlast its grace.
         let retries = if closing { 0 } else { RETRIES };
         if send(&client, &url, &app, Bytes::from(body), retries, &metrics).await {
-            inc(&metrics.webhooks_sent_total);
+            metrics.webhooks_sent.inc();
         } else {
-            metrics.webhook_events_dropped_total.fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            metrics.webhook_drops.undelivered.inc_by(events.len() as u64);
         }
     }
 }
@@ -219,7 +218,7 @@ async fn send(
     let mut backoff = FIRST_BACKOFF;
     for attempt in 0..=retries {
         if attempt > 0 {
-            inc(&metrics.webhook_retries_total);
+            metrics.webhook_retries.inc();
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }
