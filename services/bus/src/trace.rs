@@ -1,6 +1,6 @@
 //! W3C trace context (`traceparent`, `tracestate`) in bus message headers,
 //! so one trace follows an action from the edge through the router to a
-//! handler in any language (ADR 0012).
+//! handler in any language (ADR 0014).
 //!
 //! Spans meant for OpenTelemetry use the target [`TARGET`]. The `herald`
 //! binary enables that target only when it exports traces, so with

@@ -6,7 +6,7 @@
 //! through here: they are printed to standard error by `main`, so they show
 //! even when the filter would hide them.
 //!
-//! Traces (ADR 0012) are off unless `OTEL_EXPORTER_OTLP_ENDPOINT` or
+//! Traces (ADR 0014) are off unless `OTEL_EXPORTER_OTLP_ENDPOINT` or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and neither
 //! `OTEL_SDK_DISABLED=true` nor `OTEL_TRACES_EXPORTER=none`). Then the spans
 //! of target [`herald_bus::trace::TARGET`] go to an OTLP HTTP/protobuf
