@@ -296,12 +296,18 @@ pub async fn herald_edge_with(env: &Environment, settings: &[(&str, &str)]) -> R
 
 /// `herald edge` on `addr`, verifying tokens with the token secret.
 fn herald_edge(env: &Environment, addr: SocketAddr) -> Command {
+    let mut command = herald("edge", env, addr);
+    command.env("HERALD_JWT_SECRET", &env.token_secret);
+    command
+}
+
+/// `herald <role>` on `addr`, on the run's NATS, logging warnings only.
+fn herald(role: &str, env: &Environment, addr: SocketAddr) -> Command {
     let mut command = Command::new(&env.herald);
     command
-        .arg("edge")
+        .arg(role)
         .env("HERALD_LISTEN", addr.to_string())
         .env("HERALD_NATS_URL", &env.nats_url)
-        .env("HERALD_JWT_SECRET", &env.token_secret)
         .env("HERALD_LOG", "warn");
     command
 }
@@ -406,12 +412,7 @@ pub async fn pusher_router(env: &Environment) -> Result<(Server, String)> {
 
 /// `herald router` on `addr`, its API key the token secret.
 fn router_command(env: &Environment, addr: SocketAddr) -> Command {
-    let mut router = Command::new(&env.herald);
-    router
-        .arg("router")
-        .env("HERALD_LISTEN", addr.to_string())
-        .env("HERALD_API_KEY", &env.token_secret)
-        .env("HERALD_NATS_URL", &env.nats_url)
-        .env("HERALD_LOG", "warn");
+    let mut router = herald("router", env, addr);
+    router.env("HERALD_API_KEY", &env.token_secret);
     router
 }
