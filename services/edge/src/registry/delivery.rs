@@ -85,9 +85,10 @@ impl<'a> Fanout<'a> {
         // Every session of an app shares its `App`: telling it by address
         // keeps a string comparison off the per-session path; apps that
         // share a prefix share the encoding too.
-        let made = self.pusher.iter().find(|(made_for, _)| {
-            std::ptr::eq(*made_for, app.as_ref()) || made_for.group_prefix == app.group_prefix
-        });
+        let made = self
+            .pusher
+            .iter()
+            .find(|(made_for, _)| std::ptr::eq(*made_for, app.as_ref()) || made_for.group_prefix == app.group_prefix);
         if let Some((_, encoded)) = made {
             return encoded.clone();
         }
