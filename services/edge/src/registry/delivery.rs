@@ -11,11 +11,12 @@
 //! the frame with its `offset` (made once per message, by `recovery`);
 //! the others get none (their protocols cannot resume).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use herald_bus::BusMessage;
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
+use herald_proto::published_at::{PUBLISHED_AT_HEADER, lag};
 use herald_proto::pusher::app::App;
 use herald_proto::pusher::channel::user_channel;
 use herald_proto::pusher::cluster::CLIENT_EVENT_USER_HEADER;
@@ -129,9 +130,20 @@ fn encode_socketio(frame: &str) -> Option<Utf8Bytes> {
 }
 
 impl Registry {
-    /// The frame a bus message becomes: its payload as it is, once checked to
-    /// be text.
+    /// The frame a live bus message becomes (see [`Registry::text_of`]);
+    /// its publish → delivery lag is observed here, once per message
+    /// whatever the number of sessions it goes to.
     pub(super) fn frame_of(&self, message: &BusMessage) -> Option<Utf8Bytes> {
+        if let Some(lag) = message.header(PUBLISHED_AT_HEADER).and_then(|stamp| lag(stamp, SystemTime::now())) {
+            self.metrics.publish_lag.observe(herald_metrics::seconds(lag));
+        }
+        self.text_of(message)
+    }
+
+    /// The frame a bus message becomes: its payload as it is, once checked to
+    /// be text. A message replayed from the history comes here directly: its
+    /// age is not a delivery lag.
+    pub(super) fn text_of(&self, message: &BusMessage) -> Option<Utf8Bytes> {
         self.metrics.bus_messages.inc();
         match Utf8Bytes::try_from(message.payload.clone()) {
             Ok(frame) => Some(frame),
