@@ -350,7 +350,7 @@ impl Registry {
         read.iter()
             .map(|message| {
                 let seq = sequence_of(message);
-                (seq, self.frame_of(message).map(|frame| pump.with_offset(frame, seq)))
+                (seq, self.text_of(message).map(|frame| pump.with_offset(frame, seq)))
             })
             .collect()
     }
