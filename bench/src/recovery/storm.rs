@@ -44,7 +44,8 @@ const STORM_CONCURRENCY: usize = 512;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the stream may take to store every missed message.
 const STORE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Publishes between flushes.
+/// Publishes between flushes, each followed by a wait until the stream
+/// has stored them.
 const PUBLISH_BATCH: u64 = 2_000;
 
 /// What a storm measured.
@@ -154,7 +155,10 @@ pub async fn run(env: &Environment, nats_pid: u32, clients: u64, missed: u64) ->
             nats.publish(subjects.user(&user(i)), frame.clone()).await?;
             published += 1;
             if published % PUBLISH_BATCH == 0 {
+                // No faster than the stream stores: core publishes beyond
+                // its pace would be dropped.
                 nats.flush().await?;
+                wait_stored(&nats, published).await?;
             }
         }
     }
