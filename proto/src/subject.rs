@@ -123,6 +123,11 @@ impl Subjects {
         format!("{}.history.group.{}", self.prefix, encode_token(group))
     }
 
+    /// `<prefix>.history.all`: broadcasts to everyone, republished.
+    pub fn history_all(&self) -> String {
+        format!("{}.history.all", self.prefix)
+    }
+
     /// The history stream's RePublish: `<prefix>.>` to `<prefix>.history.>`.
     pub fn history_republish(&self) -> (String, String) {
         (format!("{}.>", self.prefix), format!("{}.history.>", self.prefix))
@@ -279,6 +284,7 @@ mod tests {
         assert_eq!(s.user("a.b"), "app.rt.user.~YS5i");
         assert_eq!(s.group("room 1"), "app.rt.group.~cm9vbSAx");
         assert_eq!(s.all(), "app.rt.all");
+        assert_eq!(s.history_all(), "app.rt.history.all");
         assert_eq!(s.ctl_user("bob"), "app.rt.ctl.user.bob");
         let conn: ConnId = "e1.5".parse().unwrap();
         assert_eq!(s.conn(&conn), "app.rt.conn.e1.5");

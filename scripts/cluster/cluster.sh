@@ -111,7 +111,8 @@ EOF
             --cluster_name herald --cluster "nats://$net.1.$i:6222" --routes "$routes" "${jetstream[@]}"
         node_script "edge-$i" "
 export HERALD_LISTEN=$net.2.$i:8080 HERALD_NATS_URL=$nats_urls HERALD_NATS_NAME=edge-$i
-export HERALD_JWT_SECRET=$HERALD_CLUSTER_JWT_SECRET HERALD_ALLOWED_ORIGINS=\${HERALD_ALLOWED_ORIGINS:-*}" \
+export HERALD_JWT_SECRET=$HERALD_CLUSTER_JWT_SECRET HERALD_ALLOWED_ORIGINS=\${HERALD_ALLOWED_ORIGINS:-*}
+export HERALD_HISTORY=${HERALD_HISTORY:-off}" \
             "$HERALD_CLUSTER_BIN/herald" edge
     done
     for i in 1 2; do
@@ -121,7 +122,8 @@ export HERALD_API_KEY=$HERALD_CLUSTER_API_KEY HERALD_ROUTES_FILE=$repo/k8s/base/
             "$HERALD_CLUSTER_BIN/herald" router
     done
     node_script examples "export HERALD_NATS_URL=$nats_urls NO_COLOR=1" "$HERALD_CLUSTER_BIN/herald-examples"
-    node_script site "export HERALD_SITE_LISTEN=$net.4.1:8082 HERALD_JWT_SECRET=$HERALD_CLUSTER_JWT_SECRET" \
+    node_script site "export HERALD_SITE_LISTEN=$net.4.1:8082 HERALD_JWT_SECRET=$HERALD_CLUSTER_JWT_SECRET
+export HERALD_HISTORY=${HERALD_HISTORY:-off}" \
         node "$repo/scripts/cluster/site.mjs"
     node_script haproxy "
 export HERALD_LB_LISTEN=$listen HERALD_LB_SITE=$net.4.1:8082

@@ -4,7 +4,7 @@
  * cluster's secret. `herald dev` serves the same files from its binary; in
  * the cluster HAProxy sends every path that is not /ws or /api/ here.
  *
- *   HERALD_SITE_LISTEN=127.0.0.1:8082 HERALD_JWT_SECRET=... node site.mjs
+ *   HERALD_SITE_LISTEN=127.0.0.1:8082 HERALD_JWT_SECRET=... [HERALD_HISTORY=...] node site.mjs
  */
 
 import { readFileSync } from 'node:fs';
@@ -14,6 +14,8 @@ import { mintToken } from './token.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const MAX_USER_CHARS = 64;
+/** A room name the demo and the chat handler take. */
+const ROOM = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** URL path → [file in the repository, content type], as `herald dev` serves them. */
 const FILES = {
@@ -26,6 +28,7 @@ const FILES = {
 
 const secret = process.env.HERALD_JWT_SECRET;
 const listen = process.env.HERALD_SITE_LISTEN ?? '127.0.0.1:8082';
+const history = !['', 'off'].includes(process.env.HERALD_HISTORY ?? '');
 if (!secret) {
   console.error('site: HERALD_JWT_SECRET is not set');
   process.exit(2);
@@ -38,7 +41,14 @@ const server = createServer((request, response) => {
     if (user.length < 1 || [...user].length > MAX_USER_CHARS) {
       return json(response, 400, { error: `"user" must be 1 to ${MAX_USER_CHARS} characters` });
     }
-    return json(response, 200, { token: mintToken(secret, user), user });
+    // With a history (HERALD_HISTORY), the demo's room is a group of the
+    // token: the connection is in it from the start, so a client resuming
+    // after its edge died gets the room's missed messages (a room joined
+    // through chat/join, a handler's effect, is not recovered: PROTOCOL
+    // 5.25). Without one, chat/join joins it and announces the newcomer.
+    const room = url.searchParams.get('room');
+    const claims = history && room && ROOM.test(room) ? { groups: [`room:${room}`] } : {};
+    return json(response, 200, { token: mintToken(secret, user, claims), user });
   }
   const file = FILES[url.pathname];
   if (!file) return json(response, 404, { error: 'not found' });

@@ -5,11 +5,12 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use herald_handler::{Reply, Request};
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::pusher::app::{App, Apps};
-use herald_tests::{Client, NatsHandler, NatsServer, TestEdge, TestRouter, Token, assert_eventually};
+use herald_tests::{Client, NatsHandler, NatsServer, TestBus, TestEdge, TestRouter, Token, assert_eventually};
 use serde_json::{Value, json};
 
 const ROUTES: &str = "[[routes]]\naction = \"echo\"\nnats = \"app.echo\"\n";
@@ -105,6 +106,10 @@ async fn edge_and_router_metrics_pass_promtool_and_follow_the_traffic() {
     assert_eq!(value(&edge_page, "herald_edge_frames_received_total"), 2.0);
     assert_eq!(value(&edge_page, "herald_edge_bus_messages_total"), 1.0);
     assert_eq!(value(&edge_page, "herald_edge_sessions{protocol=\"herald\"}"), 2.0);
+    // The API's publish carried its publish time: one lag observed (before
+    // alice got the frame), well under the 10 s bucket.
+    assert_eq!(value(&edge_page, "herald_edge_publish_lag_seconds_count"), 1.0);
+    assert_eq!(value(&edge_page, "herald_edge_publish_lag_seconds_bucket{le=\"10.0\"}"), 1.0);
     bob.close(1000, "bye").await;
     assert_eventually!(
         value_or_0(
@@ -131,6 +136,8 @@ async fn edge_and_router_metrics_pass_promtool_and_follow_the_traffic() {
     assert_eq!(value(&router_page, within_10s), 1.0);
     assert_eq!(value(&router_page, "herald_router_api_requests_total"), 2.0);
     assert_eq!(value(&router_page, "herald_router_presence_query_duration_seconds_count"), 1.0);
+
+    publish_lag_is_once_per_stamped_message(&nats, &edge, &mut alice).await;
 
     // Fetched again: it has the closes now.
     let edge_page = edge.http("/metrics").await.1;
@@ -171,6 +178,32 @@ async fn edge_and_router_metrics_pass_promtool_and_follow_the_traffic() {
         value(&router.http("/metrics").await.1, "herald_router_bus_reconnects_total") == 1.0,
         Duration::from_secs(15)
     );
+}
+
+/// A backend's own NATS publish is measured when it carries
+/// `Herald-Published-At`, once per message however many sessions get it;
+/// a stamp ahead of the edge's clock counts as no lag, and a message
+/// without one is not counted.
+async fn publish_lag_is_once_per_stamped_message(nats: &NatsServer, edge: &TestEdge, alice: &mut Client) {
+    let _alice_too = edge.user("alice", &[]).await;
+    let bus = TestBus::connect(nats).await;
+    let lag = |page: &str, series: &str| value(page, &format!("herald_edge_publish_lag_seconds_{series}"));
+    let before = edge.http("/metrics").await.1;
+    let ahead = published_at::stamp(SystemTime::now() + Duration::from_secs(60));
+    let frame = r#"{"action":"ahead","details":null}"#;
+    bus.bus()
+        .publish_with_header(bus.subjects().user("alice"), (PUBLISHED_AT_HEADER, &ahead), frame.into())
+        .await
+        .unwrap();
+    bus.to_user("alice", r#"{"action":"unstamped","details":null}"#).await;
+    alice.recv_action("ahead").await;
+    alice.recv_action("unstamped").await;
+    let after = edge.http("/metrics").await.1;
+    promtool_check("edge", &after);
+    assert_eq!(lag(&after, "count"), lag(&before, "count") + 1.0, "two sessions, one stamped message");
+    let first_bucket = "bucket{le=\"0.0005\"}";
+    assert_eq!(lag(&after, first_bucket), lag(&before, first_bucket) + 1.0, "a clock ahead is 0");
+    assert_eq!(value(&after, "herald_edge_bus_messages_total"), value(&before, "herald_edge_bus_messages_total") + 2.0);
 }
 
 /// The Pusher paths are counted as such: sessions by protocol on the edge,

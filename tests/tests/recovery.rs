@@ -3,7 +3,8 @@
 //! whose edge is killed with SIGKILL resumes on the other edge and gets
 //! every frame it missed exactly once and in order, or is told
 //! `recovered: false` when that cannot be (beyond the depth, stream
-//! deleted).
+//! deleted). Users, groups and broadcasts to everyone (`all`) keep a
+//! history here.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,10 +15,10 @@ use tokio::time::Instant;
 
 const STREAM: &str = "HERALD_HISTORY";
 
-/// A `herald edge` keeping a history of users and groups.
+/// A `herald edge` keeping a history of users, groups and `all`.
 async fn edge(nats: &NatsServer, depth: u32) -> HeraldProcess {
     HeraldProcess::edge(nats)
-        .env("HERALD_HISTORY", "users,groups")
+        .env("HERALD_HISTORY", "users,groups,all")
         .env("HERALD_HISTORY_DEPTH", &depth.to_string())
         .spawn()
         .await
@@ -75,13 +76,14 @@ impl Seen {
     }
 }
 
-/// Publishes `count` numbered frames to user alice and group room, one
-/// each every `every`.
+/// Publishes `count` numbered frames to user alice, group room and
+/// everyone, one each every `every`.
 async fn publish_numbers(bus: TestBus, from: u64, count: u64, every: Duration) {
     for n in from..from + count {
         let frame = json!({"action": "n", "details": n}).to_string();
         bus.to_user("alice", &frame).await;
         bus.to_group("room", &frame).await;
+        bus.to_all(&frame).await;
         tokio::time::sleep(every).await;
     }
 }
@@ -118,7 +120,7 @@ async fn a_client_whose_edge_is_killed_gets_every_number_once_in_order_on_the_ot
     let mut seen = Seen::default();
     let mut client = connect(&first, &mut seen, false).await;
     assert!(!until_recovered(&mut client, &mut seen).await, "a fresh connection recovers nothing");
-    assert_eq!(seen.positions.keys().collect::<Vec<_>>(), ["group:room", "user"]);
+    assert_eq!(seen.positions.keys().collect::<Vec<_>>(), ["all", "group:room", "user"]);
 
     const COUNT: u64 = 400;
     let publisher = tokio::spawn(publish_numbers(bus.clone(), 0, COUNT, Duration::from_millis(5)));
@@ -147,6 +149,7 @@ async fn a_client_whose_edge_is_killed_gets_every_number_once_in_order_on_the_ot
     let expected: Vec<u64> = (0..COUNT).collect();
     assert_eq!(seen.numbers["user"], expected, "user: every number once, in order");
     assert_eq!(seen.numbers["group:room"], expected, "group: every number once, in order");
+    assert_eq!(seen.numbers["all"], expected, "all: every number once, in order");
     assert!(before < COUNT as usize, "the edge was killed while numbers were still coming ({before})");
     client.expect_silence(Duration::from_millis(300)).await;
 }
@@ -170,7 +173,7 @@ async fn numbers_then_kill(depth: u32, count: u64) -> Killed {
     let mut client = connect(&first, &mut seen, false).await;
     until_recovered(&mut client, &mut seen).await;
     publish_numbers(bus.clone(), 0, count, Duration::ZERO).await;
-    for _ in 0..2 * count {
+    for _ in 0..3 * count {
         assert!(seen.take(&client.recv().await));
     }
     first.sigkill().await;
@@ -182,7 +185,7 @@ async fn numbers_then_kill(depth: u32, count: u64) -> Killed {
 async fn a_client_that_missed_more_than_the_depth_is_told_recovered_false() {
     let Killed { second, bus, mut seen, _nats } = numbers_then_kill(10, 3).await;
 
-    // Within the depth on the group, beyond it on the user.
+    // Within the depth on the group and all, beyond it on the user.
     publish_numbers(bus.clone(), 3, 5, Duration::ZERO).await;
     for n in 8..20 {
         bus.to_user("alice", &json!({"action": "n", "details": n}).to_string()).await;
@@ -219,11 +222,12 @@ async fn a_client_resuming_after_the_stream_was_deleted_is_told_recovered_false(
     // Deliveries flow on the new stream.
     publish_numbers(bus.clone(), 4, 1, Duration::ZERO).await;
     let mut fresh = Seen::default();
-    for _ in 0..2 {
+    for _ in 0..3 {
         assert!(fresh.take(&client.recv().await));
     }
     assert_eq!(fresh.numbers["user"], [4]);
     assert_eq!(fresh.numbers["group:room"], [4]);
+    assert_eq!(fresh.numbers["all"], [4]);
 }
 
 /// Joins `group` with `$join`, from where `seen` says the client was in it

@@ -50,7 +50,7 @@ const CONNECT_CONCURRENCY: u16 = 32;
 /// How long an action may wait for its answer.
 const ACTION_TIMEOUT_SECS: f64 = 5.0;
 /// Size of every published frame.
-const PAYLOAD_BYTES: usize = 128;
+pub(crate) const PAYLOAD_BYTES: usize = 128;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -208,7 +208,7 @@ fn check_programs(args: &Args, contenders: &[Contender]) -> Result<()> {
 }
 
 /// The load options for `urls` of `contender`, whose processes are `pids`.
-fn common(contender: Contender, env: &Environment, urls: Vec<String>, pids: Vec<u32>, procs: u16) -> Common {
+pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>, pids: Vec<u32>, procs: u16) -> Common {
     Common {
         urls,
         protocol: contender.protocol(),

@@ -202,6 +202,11 @@ impl Server {
         }
     }
 
+    /// SIGKILL, as a crash or an OOM kill would end it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// SIGTERM, and SIGKILL if it has not exited in time.
     #[allow(unsafe_code, reason = "kill(2) with SIGTERM has no wrapper in std")]
     pub async fn stop(mut self) {
@@ -235,6 +240,11 @@ pub async fn nats_monitored() -> Result<(Server, String, String)> {
     Ok((server, url, format!("http://{monitor}")))
 }
 
+/// A nats-server as [`nats`] with JetStream, its store in `store`.
+pub async fn nats_jetstream(store: &Path) -> Result<(Server, String)> {
+    nats_with(&["--jetstream", "--store_dir", &store.to_string_lossy()]).await
+}
+
 async fn nats_with(extra: &[&str]) -> Result<(Server, String)> {
     let addr = free_addr()?;
     let mut command = Command::new("nats-server");
@@ -256,13 +266,7 @@ pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server,
     let addr = free_addr()?;
     let command = match contender {
         Contender::Herald | Contender::HeraldSocketIo | Contender::HeraldPusher | Contender::HeraldPusherRest => {
-            let mut command = Command::new(&env.herald);
-            command
-                .arg("edge")
-                .env("HERALD_LISTEN", addr.to_string())
-                .env("HERALD_NATS_URL", &env.nats_url)
-                .env("HERALD_JWT_SECRET", &env.token_secret)
-                .env("HERALD_LOG", "warn");
+            let mut command = herald_edge(env, addr);
             if contender.speaks_pusher() {
                 pusher_app(&mut command, env);
             }
@@ -279,6 +283,33 @@ pub async fn gateway(contender: Contender, env: &Environment) -> Result<(Server,
         Contender::Sockudo => sockudo(env, addr)?,
     };
     Ok((Server::start(format!("{} on {addr}", contender.name()), command, addr).await?, addr))
+}
+
+/// A Herald edge with `settings` (HERALD_ variables) on a free port, and
+/// its address.
+pub async fn herald_edge_with(env: &Environment, settings: &[(&str, &str)]) -> Result<(Server, SocketAddr)> {
+    let addr = free_addr()?;
+    let mut command = herald_edge(env, addr);
+    command.envs(settings.iter().copied());
+    Ok((Server::start(format!("herald edge on {addr}"), command, addr).await?, addr))
+}
+
+/// `herald edge` on `addr`, verifying tokens with the token secret.
+fn herald_edge(env: &Environment, addr: SocketAddr) -> Command {
+    let mut command = herald("edge", env, addr);
+    command.env("HERALD_JWT_SECRET", &env.token_secret);
+    command
+}
+
+/// `herald <role>` on `addr`, on the run's NATS, logging warnings only.
+fn herald(role: &str, env: &Environment, addr: SocketAddr) -> Command {
+    let mut command = Command::new(&env.herald);
+    command
+        .arg(role)
+        .env("HERALD_LISTEN", addr.to_string())
+        .env("HERALD_NATS_URL", &env.nats_url)
+        .env("HERALD_LOG", "warn");
+    command
 }
 
 /// The Pusher app for a Herald edge or router, as the contract names it.
@@ -381,12 +412,7 @@ pub async fn pusher_router(env: &Environment) -> Result<(Server, String)> {
 
 /// `herald router` on `addr`, its API key the token secret.
 fn router_command(env: &Environment, addr: SocketAddr) -> Command {
-    let mut router = Command::new(&env.herald);
-    router
-        .arg("router")
-        .env("HERALD_LISTEN", addr.to_string())
-        .env("HERALD_API_KEY", &env.token_secret)
-        .env("HERALD_NATS_URL", &env.nats_url)
-        .env("HERALD_LOG", "warn");
+    let mut router = herald("router", env, addr);
+    router.env("HERALD_API_KEY", &env.token_secret);
     router
 }

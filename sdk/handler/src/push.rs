@@ -7,6 +7,7 @@ use herald_proto::client;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::handler::Target;
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::subject::Subjects;
 use serde::Serialize;
 use thiserror::Error;
@@ -35,8 +36,9 @@ impl Pusher {
     /// Sends `{"action", "details"}` to everyone `to` names.
     pub async fn publish(&self, to: &Target, action: &str, details: impl Serialize) -> Result<(), PushError> {
         let frame = Bytes::from(client::encode(action, &details, None));
+        let stamp = published_at::stamp_now();
         for subject in self.subjects.for_target(to)? {
-            self.bus.publish(subject, frame.clone()).await?;
+            self.bus.publish_with_header(subject, (PUBLISHED_AT_HEADER, &stamp), frame.clone()).await?;
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ const API_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamSpec {
     pub name: String,
-    /// Subjects stored (`herald.user.*`, `herald.group.*`).
+    /// Subjects stored (`herald.user.*`, `herald.group.*`, `herald.all`).
     pub subjects: Vec<String>,
     /// RePublish source (`herald.>`) and destination (`herald.history.>`).
     pub republish: (String, String),

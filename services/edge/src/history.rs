@@ -53,6 +53,9 @@ impl History {
         if config.kinds.groups {
             stored.push(subjects.groups());
         }
+        if config.kinds.all {
+            stored.push(subjects.all());
+        }
         let spec = StreamSpec {
             name: config.stream.clone(),
             subjects: stored,
@@ -111,6 +114,7 @@ impl History {
         match kind {
             TopicKind::User => self.config.kinds.users,
             TopicKind::Group => self.config.kinds.groups,
+            TopicKind::All => self.config.kinds.all,
         }
     }
 

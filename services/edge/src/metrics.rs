@@ -96,6 +96,9 @@ pub(crate) struct Metrics {
     pub frames_sent: Counter,
     /// Messages received from the bus for delivery.
     pub bus_messages: Counter,
+    /// Publish → delivery lag of the messages that carry their publish
+    /// time (`Herald-Published-At`), observed once per message.
+    pub publish_lag: Histogram,
     pub dropped: Drops,
     /// Sessions closed with 1013 for not reading.
     pub slow_consumers: Counter,
@@ -151,6 +154,7 @@ impl Metrics {
             frames_received: Counter::default(),
             frames_sent: Counter::default(),
             bus_messages: Counter::default(),
+            publish_lag: latency_histogram(),
             dropped: Drops {
                 mailbox_full: drop("mailbox_full"),
                 slow_consumer: drop("slow_consumer"),
@@ -181,6 +185,10 @@ impl Metrics {
         r.register("frames_received", "Frames received from clients", metrics.frames_received.clone());
         r.register("frames_sent", "Frames written to clients", metrics.frames_sent.clone());
         r.register("bus_messages", "Messages received from the bus for delivery", metrics.bus_messages.clone());
+        let help = "Time from a message's publish (its Herald-Published-At header, by the publisher's clock) \
+                    to its fan-out to this edge's sessions, once per message; messages without the header are \
+                    not counted, and a publisher's clock ahead of the edge's counts as 0";
+        r.register_with_unit("publish_lag", help, Unit::Seconds, metrics.publish_lag.clone());
         r.register("frames_dropped", "Frames dropped or refused, by reason", dropped);
         r.register("slow_consumers", "Sessions closed with 1013 for not reading", metrics.slow_consumers.clone());
         r.register("bad_frames", "Client frames answered with a 400 error", metrics.bad_frames.clone());
@@ -270,6 +278,7 @@ mod tests {
         metrics.session_closed(ClientProtocol::Pusher, 3999);
         metrics.upgrade_refused(http::StatusCode::UNAUTHORIZED);
         metrics.action_answered(Duration::from_millis(3), Some(504));
+        metrics.publish_lag.observe(0.002);
         let text = metrics.render();
         for line in [
             "# TYPE herald_edge_frames_sent_total counter\nherald_edge_frames_sent_total 1\n",
@@ -282,6 +291,8 @@ mod tests {
             "herald_edge_upgrades_refused_total{reason=\"unauthorized\"} 1\n",
             "herald_edge_action_duration_seconds_count{outcome=\"failed\"} 1\n",
             "herald_edge_bus_reconnects_total 0\n",
+            "herald_edge_publish_lag_seconds_bucket{le=\"0.0025\"} 1\n",
+            "herald_edge_publish_lag_seconds_count 1\n",
         ] {
             assert!(text.contains(line), "no {line:?} in:\n{text}");
         }

@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use herald_bus::Bus;
 use herald_handler::Presence;
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::subject::Subjects;
 
 use crate::api::ApiState;
@@ -220,7 +221,10 @@ async fn answer(target: &PushTarget, line: &[u8]) -> String {
         Err(bad) => return format!("error {bad}"),
     };
     let subject = target.subjects.user(&push.user);
-    if let Err(e) = target.bus.publish(subject, Bytes::from(push.frame)).await {
+    let stamp = published_at::stamp_now();
+    if let Err(e) =
+        target.bus.publish_with_header(subject, (PUBLISHED_AT_HEADER, &stamp), Bytes::from(push.frame)).await
+    {
         return format!("error bus unavailable: {e}");
     }
     match target.presence.user(&push.user).await {

@@ -12,7 +12,7 @@ settings! {
     /// Missed-message recovery on NATS JetStream (off unless HISTORY is set).
     RECOVERY;
     /// Subjects that keep a history, so reconnecting clients get what they
-    /// missed: off, or users, groups (comma-separated). Needs NATS with
+    /// missed: off, or users, groups, all (comma-separated). Needs NATS with
     /// JetStream 2.11 or later.
     HISTORY: HistoryKinds = new("KINDS", "off", kinds);
     /// Messages kept per subject: a client that missed more is told
@@ -35,16 +35,18 @@ pub struct HistoryKinds {
     pub users: bool,
     /// `herald.group.<G>`.
     pub groups: bool,
+    /// `herald.all`: broadcasts to everyone.
+    pub all: bool,
 }
 
 impl HistoryKinds {
     /// Whether any subject keeps a history.
     pub fn any(&self) -> bool {
-        self.users || self.groups
+        self.users || self.groups || self.all
     }
 }
 
-/// `off`, or a comma list of `users` and `groups`.
+/// `off`, or a comma list of `users`, `groups` and `all`.
 fn kinds(value: &str) -> Result<HistoryKinds, String> {
     let mut kinds = HistoryKinds::default();
     for kind in comma_list(value) {
@@ -52,8 +54,11 @@ fn kinds(value: &str) -> Result<HistoryKinds, String> {
             "off" => {}
             "users" => kinds.users = true,
             "groups" => kinds.groups = true,
+            "all" => kinds.all = true,
             other => {
-                return Err(format!("{other:?} is not a kind of subject with history: expected off, users, groups"));
+                return Err(format!(
+                    "{other:?} is not a kind of subject with history: expected off, users, groups, all"
+                ));
             }
         }
     }
@@ -73,8 +78,9 @@ mod tests {
     #[test]
     fn kinds_are_off_or_a_list() {
         assert_eq!(kinds("off"), Ok(HistoryKinds::default()));
-        assert_eq!(kinds(" users , groups "), Ok(HistoryKinds { users: true, groups: true }));
-        assert_eq!(kinds("groups"), Ok(HistoryKinds { users: false, groups: true }));
+        assert_eq!(kinds(" users , groups "), Ok(HistoryKinds { users: true, groups: true, all: false }));
+        assert_eq!(kinds("groups"), Ok(HistoryKinds { groups: true, ..HistoryKinds::default() }));
+        assert_eq!(kinds("all"), Ok(HistoryKinds { all: true, ..HistoryKinds::default() }));
         assert!(kinds("users,conns").unwrap_err().starts_with(r#""conns" is not a kind"#));
         assert!(!HistoryKinds::default().any());
     }

@@ -1,7 +1,7 @@
 //! The PHP SDK's NATS publisher, from real `php`, on a real nats-server:
-//! what it publishes reaches clients through an edge (headers included),
-//! its control operations apply, it authenticates with a user and password
-//! or a token, it speaks TLS, and a server that is down, gone or too small
+//! what it publishes reaches clients through an edge (headers included,
+//! its publish time among them), its control operations apply, it
+//! authenticates with a user and password or a token, it speaks TLS, and a server that is down, gone or too small
 //! for a message is a clear exception, never a silent loss of the next one.
 
 use std::time::Duration;
@@ -33,6 +33,9 @@ async fn publishes_and_control_operations_reach_clients_and_an_outage_is_an_exce
     for ann in [&mut ann1, &mut ann2] {
         assert_eq!(ann.recv_raw().await, r#"{"action":"news","details":{"text":"é/"}}"#);
     }
+    // Stamped with its publish time: the edge measured its lag once.
+    let page = edge.http("/metrics").await.1;
+    assert!(page.contains("\nherald_edge_publish_lag_seconds_count 1\n"), "{page}");
     // Herald-Exclude-Conn, as a NATS header.
     php.ok_call("nats", "publishToGroups", json!([["news"], "group", 1, ann2.conn()])).await;
     assert_eq!(ann1.recv().await, json!({"action": "group", "details": 1}));

@@ -93,7 +93,8 @@ final class Publisher
 
     /**
      * Publishes `{"action", "details"}` to everyone `$to` names, except the
-     * connection `$excludeConn` (sent as the `Herald-Exclude-Conn` header).
+     * connection `$excludeConn` (sent as the `Herald-Exclude-Conn` header),
+     * stamped with its publish time (the `Herald-Published-At` header).
      *
      * @return int the number of subjects published to
      */
@@ -101,7 +102,11 @@ final class Publisher
     {
         Action::checkPublish($to, $action);
         $subjects = $this->subjects->forTarget($to);
-        $headers = $excludeConn === null ? [] : ['Herald-Exclude-Conn' => Subjects::connId($excludeConn)];
+        // The edges measure publish → delivery lag from it (PROTOCOL.md 5.27).
+        $headers = ['Herald-Published-At' => self::publishedAt()];
+        if ($excludeConn !== null) {
+            $headers['Herald-Exclude-Conn'] = Subjects::connId($excludeConn);
+        }
         // Inside a handler, the action's trace goes on through this publish.
         $headers += TraceContext::currentHeaders();
         $frame = Json::encode(['action' => $action, 'details' => $details]);
@@ -196,6 +201,13 @@ final class Publisher
             fclose($this->socket);
         }
         $this->socket = null;
+    }
+
+    /** Now, by this machine's clock, as Unix time in microseconds: exact, from microtime()'s string. */
+    private static function publishedAt(): string
+    {
+        [$fraction, $seconds] = explode(' ', microtime());
+        return $seconds . substr($fraction, 2, 6);
     }
 
     private function control(array $op, iterable $users, iterable $conns): int

@@ -1,4 +1,5 @@
-//! The edge-wide subscriptions: everyone (`all`), every single connection
+//! The edge-wide subscriptions: everyone (`all`, unless it keeps a history:
+//! then it is a topic, `recovery`), every single connection
 //! (`conn.<edge>.*`), and control operations for connections
 //! (`ctl.conn.<edge>.*`) and for users (`ctl.user.*`, filtered here).
 
@@ -11,9 +12,9 @@ use herald_proto::control::ControlOp;
 use herald_proto::subject::decode_token;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::Registry;
 use super::delivery::{Addressee, Fanout};
 use super::readiness::{readiness, wait_subscribed};
+use super::{Registry, TopicKind};
 use crate::handle::CloseRequest;
 
 /// Which edge-wide subscription a message came from.
@@ -35,13 +36,14 @@ impl Registry {
         let ctl_users = self.subjects.ctl_users();
         let mut waits = Vec::new();
         let mut pumps = Vec::new();
+        let all_is_a_topic = self.history.as_ref().is_some_and(|history| history.covers(TopicKind::All));
         let routes = [
-            (all, EdgeRoute::All),
-            (conns, EdgeRoute::Conn),
-            (ctl_conns, EdgeRoute::CtlConn),
-            (ctl_users, EdgeRoute::CtlUser),
+            (!all_is_a_topic).then_some((all, EdgeRoute::All)),
+            Some((conns, EdgeRoute::Conn)),
+            Some((ctl_conns, EdgeRoute::CtlConn)),
+            Some((ctl_users, EdgeRoute::CtlUser)),
         ];
-        for (subject, route) in routes {
+        for (subject, route) in routes.into_iter().flatten() {
             let (ready, subscribed) = readiness();
             let registry = self.clone();
             pumps.push(AbortOnDropHandle::new(tokio::spawn(async move {

@@ -2,7 +2,8 @@
 //!
 //! Per edge there is exactly one bus subscription per distinct user and group
 //! that any local session belongs to ("topics"), shared by those sessions and
-//! dropped when the last one leaves. A few more subscriptions per edge cover
+//! dropped when the last one leaves. When broadcasts to everyone keep a
+//! history, `all` is one more topic, which every session is in. A few more subscriptions per edge cover
 //! everyone (`all`), every single connection (`conn.<edge>.*` and
 //! `ctl.conn.<edge>.*`): a connection costs no subscription of its own.
 //!
@@ -42,7 +43,7 @@ use std::time::Duration;
 
 use herald_bus::Bus;
 use herald_proto::conn_id::ConnId;
-use herald_proto::history::{Resume, USER_KEY, group_key};
+use herald_proto::history::{ALL_KEY, Resume, USER_KEY, group_key};
 use herald_proto::presence::{EdgePresence, PresenceQuery};
 use herald_proto::subject::Subjects;
 use tokio::sync::oneshot;
@@ -52,8 +53,8 @@ pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
-use self::topics::{Topic, remove_member};
-use crate::handle::{CloseRequest, SessionHandle};
+use self::topics::{ALL, Topic, remove_member};
+use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
 use crate::metrics::Metrics;
 
@@ -91,6 +92,9 @@ struct State {
     users: HashMap<Arc<str>, Topic>,
     /// The groups local sessions belong to.
     groups: HashMap<Arc<str>, Topic>,
+    /// Everyone, as the one topic [`ALL`], when `all` keeps a history
+    /// (otherwise empty: the edge-wide subscription reaches `conns`).
+    all: HashMap<Arc<str>, Topic>,
 }
 
 impl State {
@@ -99,6 +103,15 @@ impl State {
         match kind {
             TopicKind::User => &self.users,
             TopicKind::Group => &self.groups,
+            TopicKind::All => &self.all,
+        }
+    }
+
+    fn topics_mut(&mut self, kind: TopicKind) -> &mut HashMap<Arc<str>, Topic> {
+        match kind {
+            TopicKind::User => &mut self.users,
+            TopicKind::Group => &mut self.groups,
+            TopicKind::All => &mut self.all,
         }
     }
 }
@@ -176,7 +189,8 @@ impl Registry {
     /// Adds a session with its user and groups, subscribing what this edge
     /// does not hold yet. Returns the subscriptions to wait for before telling
     /// the client it is connected, and, where subjects keep a history, what
-    /// their pumps will say about it (the client resumes from `resume`).
+    /// their pumps will say about it (the client resumes from `resume`):
+    /// only to Herald sessions, whose protocol has `$recovered`.
     pub fn register(
         self: &Arc<Self>,
         conn: &ConnId,
@@ -188,11 +202,12 @@ impl Registry {
         let local = conn.local();
         let mut subscribed = Vec::new();
         let mut recovery = Recovery::new(resume.is_some());
+        let resumable = matches!(handle.wire(), Wire::Herald);
+        let from = |key: &str| resumable.then(|| From::of(resume, key));
         let mut state = self.write();
         let user: Option<Arc<str>> = user.map(Arc::from);
         if let Some(user) = &user {
-            let from = From::of(resume, USER_KEY);
-            let (live, outcome) = self.add_member(&mut state, TopicKind::User, user, local, &handle, Some(from));
+            let (live, outcome) = self.add_member(&mut state, TopicKind::User, user, local, &handle, from(USER_KEY));
             subscribed.push(live);
             recovery.extend(outcome);
         }
@@ -200,11 +215,17 @@ impl Registry {
         for group in groups {
             let group: Arc<str> = Arc::from(group.as_str());
             if entry_groups.insert(group.clone()) {
-                let from = From::of(resume, &group_key(&group));
-                let (live, outcome) = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, Some(from));
+                let from = from(&group_key(&group));
+                let (live, outcome) = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, from);
                 subscribed.push(live);
                 recovery.extend(outcome);
             }
+        }
+        if self.history.as_ref().is_some_and(|history| history.covers(TopicKind::All)) {
+            let all = Arc::from(ALL);
+            let (live, outcome) = self.add_member(&mut state, TopicKind::All, &all, local, &handle, from(ALL_KEY));
+            subscribed.push(live);
+            recovery.extend(outcome);
         }
         state.conns.insert(local, ConnEntry { handle, user, groups: entry_groups });
         (subscribed, recovery)
@@ -220,6 +241,7 @@ impl Registry {
         for group in &entry.groups {
             remove_member(&mut state.groups, group, local);
         }
+        remove_member(&mut state.all, ALL, local);
         Membership {
             user: entry.user.as_deref().map(str::to_owned),
             groups: entry.groups.iter().map(|g| g.to_string()).collect(),

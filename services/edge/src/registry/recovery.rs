@@ -22,7 +22,9 @@ use futures_util::StreamExt;
 use herald_bus::BusMessage;
 use herald_bus::history::{LAST_SEQUENCE_HEADER, SEQUENCE_HEADER};
 use herald_proto::client::{self, action};
-use herald_proto::history::{JoinedDetails, Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset};
+use herald_proto::history::{
+    ALL_KEY, JoinedDetails, Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset,
+};
 use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -217,6 +219,7 @@ impl Registry {
         let (live, stored, key) = match kind {
             TopicKind::User => (self.subjects.history_user(&name), self.subjects.user(&name), USER_KEY.to_owned()),
             TopicKind::Group => (self.subjects.history_group(&name), self.subjects.group(&name), group_key(&name)),
+            TopicKind::All => (self.subjects.history_all(), self.subjects.all(), ALL_KEY.to_owned()),
         };
         let Some(mut messages) = Box::pin(self.subscribe_live(live)).await else { return };
         let mut pump =
@@ -347,7 +350,7 @@ impl Registry {
         read.iter()
             .map(|message| {
                 let seq = sequence_of(message);
-                (seq, self.frame_of(message).map(|frame| pump.with_offset(frame, seq)))
+                (seq, self.text_of(message).map(|frame| pump.with_offset(frame, seq)))
             })
             .collect()
     }

@@ -1,6 +1,8 @@
 //! Topics: one per user or group that local sessions belong to, each with
 //! the one bus subscription for it and the pump task that reads it and fans
-//! every message out to the topic's members.
+//! every message out to the topic's members; and, when broadcasts to
+//! everyone keep a history, one topic for `all` that every session is in
+//! (otherwise `all` is an edge-wide subscription, `edge_wide`).
 //!
 //! A topic has a generation: its pump only delivers to the topic it was
 //! started for, so a new topic for the same name (the last member left and
@@ -26,7 +28,12 @@ use crate::handle::SessionHandle;
 pub(crate) enum TopicKind {
     User,
     Group,
+    /// Everyone: only when `all` keeps a history (its one name is [`ALL`]).
+    All,
 }
+
+/// The name of the one topic of kind [`TopicKind::All`].
+pub(super) const ALL: &str = "all";
 
 impl TopicKind {
     /// Whom a message on such a topic is for.
@@ -34,6 +41,7 @@ impl TopicKind {
         match self {
             TopicKind::User => Addressee::User(name),
             TopicKind::Group => Addressee::Group(name),
+            TopicKind::All => Addressee::Connection,
         }
     }
 }
@@ -64,11 +72,7 @@ impl Registry {
         handle: &SessionHandle,
         from: Option<From>,
     ) -> (Subscribed, Option<oneshot::Receiver<Outcome>>) {
-        let topics = match kind {
-            TopicKind::User => &mut state.users,
-            TopicKind::Group => &mut state.groups,
-        };
-        let topic = topics.entry(name.clone()).or_insert_with(|| self.start_topic(kind, name.clone()));
+        let topic = state.topics_mut(kind).entry(name.clone()).or_insert_with(|| self.start_topic(kind, name.clone()));
         topic.members.insert(local, handle.clone());
         // Where the topic keeps a history, its pump says where the session is.
         let outcome = topic.joiners.as_ref().zip(from).map(|(joiners, from)| joiners.push(local, handle, from));
@@ -95,6 +99,7 @@ impl Registry {
         let subject = match kind {
             TopicKind::User => self.subjects.user(&name),
             TopicKind::Group => self.subjects.group(&name),
+            TopicKind::All => self.subjects.all(),
         };
         // Boxed: subscribing happens once, and its state would otherwise stay
         // in the task of every topic for as long as the topic lives.

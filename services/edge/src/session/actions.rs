@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use herald_proto::client::{self, ClientFrame, FrameId, GroupDetails};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::status::{self, Failure};
 use serde_json::value::RawValue;
 use tracing::Instrument;
@@ -178,8 +179,9 @@ async fn publish_effect(ctx: &SessionContext, conn: &str, publish: PublishEffect
         }
     };
     let frame = Bytes::from(client::encode(&publish.action, &publish.details, None));
+    let stamp = published_at::stamp_now();
     for subject in subjects {
-        if let Err(e) = ctx.bus.publish(subject, frame.clone()).await {
+        if let Err(e) = ctx.bus.publish_with_header(subject, (PUBLISHED_AT_HEADER, &stamp), frame.clone()).await {
             tracing::warn!(conn, error = %e, "publish effect failed");
         }
     }

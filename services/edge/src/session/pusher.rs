@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_proto::close;
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::pusher::app::App;
 use herald_proto::pusher::channel::{ChannelKind, user_channel};
 use herald_proto::pusher::cluster::CLIENT_EVENT_USER_HEADER;
@@ -289,7 +290,8 @@ impl Session {
         }
         let subject = self.ctx.subjects.group(&app.group(channel));
         let payload = Bytes::from(herald_from_event(event, data));
-        let mut headers = vec![(EXCLUDE_CONN_HEADER, self.conn_text.as_str())];
+        let stamp = published_at::stamp_now();
+        let mut headers = vec![(EXCLUDE_CONN_HEADER, self.conn_text.as_str()), (PUBLISHED_AT_HEADER, &stamp)];
         if let Some(user) = &sender {
             headers.push((CLIENT_EVENT_USER_HEADER, user));
         }

@@ -21,6 +21,7 @@ use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::handler::Target;
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use http::StatusCode;
 use serde::Deserialize;
@@ -85,14 +86,12 @@ async fn publish(
         tracing::info_span!(target: herald_bus::trace::TARGET, "herald.router.api.publish", action = body.action);
     // A handler publishing while it answers an action continues its trace.
     herald_bus::trace::continue_trace_from(&span, |name| headers.get(name)?.to_str().ok());
+    let stamp = published_at::stamp_now();
+    let mut publish_headers = vec![(PUBLISHED_AT_HEADER, stamp.as_str())];
+    publish_headers.extend(exclude.as_deref().map(|conn| (EXCLUDE_CONN_HEADER, conn)));
     let published = async {
         for subject in &subjects {
-            let sent = match &exclude {
-                Some(conn) => {
-                    state.bus.publish_with_header(subject.clone(), (EXCLUDE_CONN_HEADER, conn), frame.clone()).await
-                }
-                None => state.bus.publish(subject.clone(), frame.clone()).await,
-            };
+            let sent = state.bus.publish_with_headers(subject.clone(), &publish_headers, frame.clone()).await;
             sent.map_err(|e| ApiError::unavailable(e.to_string()))?;
         }
         Ok(Json(json!({ "subjects": subjects.len() })))

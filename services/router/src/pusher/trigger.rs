@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use bytes::Bytes;
 use futures_util::future::try_join_all;
+use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
 use herald_proto::pusher::app::App;
 use herald_proto::pusher::channel::{self, ChannelKind, USER_CHANNEL_PREFIX};
 use herald_proto::pusher::frame::herald_from_event;
@@ -121,17 +122,15 @@ fn check_channel(name: &str) -> Result<ChannelKind, PusherError> {
 impl PusherApi {
     /// Publishes `trigger` to each of its channels.
     async fn publish(&self, app: &App, trigger: &Trigger) -> Result<(), PusherError> {
+        let stamp = published_at::stamp_now();
+        let mut headers = vec![(PUBLISHED_AT_HEADER, stamp.as_str())];
+        headers.extend(trigger.exclude.as_deref().map(|conn| (EXCLUDE_CONN_HEADER, conn)));
         for name in &trigger.channels {
             let subject = match name.strip_prefix(USER_CHANNEL_PREFIX) {
                 Some(user) => self.subjects.user(user),
                 None => self.subjects.group(&app.group(name)),
             };
-            let sent = match &trigger.exclude {
-                Some(conn) => {
-                    self.bus.publish_with_header(subject, (EXCLUDE_CONN_HEADER, conn), trigger.frame.clone()).await
-                }
-                None => self.bus.publish(subject, trigger.frame.clone()).await,
-            };
+            let sent = self.bus.publish_with_headers(subject, &headers, trigger.frame.clone()).await;
             sent.map_err(PusherError::unavailable)?;
             self.metrics.events_published.inc();
         }
