@@ -17,6 +17,7 @@ use herald_bus::BusMessage;
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::published_at::{PUBLISHED_AT_HEADER, lag};
+use herald_proto::pusher::app::App;
 use herald_proto::pusher::channel::user_channel;
 use herald_proto::pusher::cluster::CLIENT_EVENT_USER_HEADER;
 use herald_proto::pusher::frame::event_from_herald;
@@ -49,10 +50,11 @@ pub(super) struct Fanout<'a> {
     addressee: Addressee<'a>,
     /// The sender of a Pusher client event on a presence channel.
     sender: Option<&'a str>,
-    /// The Pusher encodings made so far, by app group prefix; `None` when
-    /// the message has no Pusher form (it is not a Herald frame, or the
-    /// group is not under that prefix). Nearly always one entry.
-    pusher: Vec<(&'a str, Option<Utf8Bytes>)>,
+    /// The Pusher encodings made so far, by the app they were made for
+    /// (its group prefix names the channel); `None` when the message has no
+    /// Pusher form (it is not a Herald frame, or the group is not under that
+    /// prefix). Nearly always one entry.
+    pusher: Vec<(&'a App, Option<Utf8Bytes>)>,
     /// The Socket.IO event, once made; inside, `None` when the message has
     /// no Socket.IO form (it is not a Herald frame).
     socketio: Option<Option<Utf8Bytes>>,
@@ -81,12 +83,18 @@ impl<'a> Fanout<'a> {
             Wire::Pusher(app) => app,
             Wire::SocketIo => return self.socketio.get_or_insert_with(|| encode_socketio(&self.frame)).clone(),
         };
-        let prefix = app.group_prefix.as_str();
-        if let Some((_, encoded)) = self.pusher.iter().find(|(made_for, _)| *made_for == prefix) {
+        // Every session of an app shares its `App`: telling it by address
+        // keeps a string comparison off the per-session path; apps that
+        // share a prefix share the encoding too.
+        let made = self
+            .pusher
+            .iter()
+            .find(|(made_for, _)| std::ptr::eq(*made_for, app.as_ref()) || made_for.group_prefix == app.group_prefix);
+        if let Some((_, encoded)) = made {
             return encoded.clone();
         }
-        let encoded = self.encode_pusher(prefix);
-        self.pusher.push((prefix, encoded.clone()));
+        let encoded = self.encode_pusher(&app.group_prefix);
+        self.pusher.push((app, encoded.clone()));
         encoded
     }
 
@@ -175,8 +183,6 @@ impl Registry {
 mod tests {
     use std::sync::Arc;
 
-    use herald_proto::pusher::app::App;
-
     use super::*;
 
     const FRAME: &str = r#"{"action":"msg","details":{"a":1}}"#;
@@ -194,6 +200,8 @@ mod tests {
         let b = fanout.frame_for(&second).unwrap();
         assert_eq!(a.as_str(), r#"{"event":"msg","channel":"chat","data":"{\"a\":1}"}"#);
         assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "encoded once, shared");
+        let same_app = first.clone();
+        assert_eq!(fanout.frame_for(&same_app).unwrap().as_str().as_ptr(), a.as_str().as_ptr());
         assert_eq!(fanout.pusher.len(), 1);
     }
 
