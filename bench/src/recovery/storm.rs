@@ -30,6 +30,8 @@ use crate::token::Minter;
 
 /// The stream of the storm's edges, apart from the broadcast steps'.
 const STREAM: &str = "HERALD_STORM";
+/// The broadcast steps' stream (the edges' default).
+const BROADCAST_STREAM: &str = "HERALD_HISTORY";
 /// Source addresses the clients are spread over.
 const SOURCE_IPS: u8 = 16;
 /// Connections opened at once before the storm.
@@ -108,6 +110,10 @@ enum Resumed {
 
 pub async fn run(env: &Environment, nats_pid: u32, clients: u64, missed: u64) -> Result<Storm> {
     eprintln!("\n=== reconnect storm: {clients} clients, {missed} missed each");
+    // The broadcast steps' stream stores users' subjects too, and JetStream
+    // refuses a second stream over the same subjects.
+    let nats = async_nats::connect(&env.nats_url).await.context("cannot connect to NATS")?;
+    let _ = nats.request(format!("$JS.API.STREAM.DELETE.{BROADCAST_STREAM}"), bytes::Bytes::new()).await;
     let depth = (2 * missed).max(100).to_string();
     let settings = [("HERALD_HISTORY", "users"), ("HERALD_HISTORY_DEPTH", &depth), ("HERALD_HISTORY_STREAM", STREAM)];
     let (first, first_addr) = servers::herald_edge_with(env, &settings).await?;
@@ -139,7 +145,6 @@ pub async fn run(env: &Environment, nats_pid: u32, clients: u64, missed: u64) ->
     let positions: Vec<String> = positions.into_iter().map(|(_, at)| at).collect();
 
     // What they miss.
-    let nats = async_nats::connect(&env.nats_url).await.context("cannot connect to NATS")?;
     let subjects = Subjects::default();
     let publishing = Instant::now();
     let mut published = 0;
