@@ -43,6 +43,16 @@ bench-quick:
 bench-recovery *args="":
     ./scripts/bench.sh --recovery {{args}}
 
+# Tracing's cost: the quick suite on Herald alone with traces off and on (`--traces`, every span exported to a receiver the suite runs), `rounds` pairs run alternately, each compared (off ÷ on): into target/bench-traces/.
+bench-traces rounds="3":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for i in $(seq {{rounds}}); do
+        ./scripts/bench.sh --quick --only herald --out target/bench-traces/off-$i
+        ./scripts/bench.sh --quick --only herald --traces --out target/bench-traces/on-$i
+        target/release/herald-bench compare target/bench-traces/off-$i/results.json target/bench-traces/on-$i/results.json
+    done
+
 # Check formatting and lints without changing anything.
 lint:
     cargo fmt --all --check

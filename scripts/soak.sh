@@ -5,7 +5,7 @@
 #
 #   scripts/soak.sh                          # one hour, release builds, into target/soak
 #   scripts/soak.sh --duration 600 --interval 20
-#   scripts/soak.sh --ci                     # what CI runs: 45 s, debug builds
+#   scripts/soak.sh --ci                     # what CI runs: 2 min, debug builds
 #
 # Other arguments go to `herald-bench soak` (--connections, --slow-every,
 # --max-growth, --out; `herald-bench soak --help`). Installs nats-server
@@ -22,14 +22,13 @@ ensure_debian_packages /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dej
 
 if [ "${1:-}" = "--ci" ]; then
     shift
-    # The binaries the suite has just built; 45 s of churn sampled every
-    # 3 s, and a slow consumer at 20 s (too late to be judged: the run is
-    # about the churn's answers and gross growth). Under a minute in all.
+    # The binaries the suite has just built; 2 minutes of churn sampled
+    # every 5 s (the CI soak), a slow consumer every 40 s.
     # The workspace, as the suite builds it: building only these packages
     # would unify features differently and rebuild dependencies (a minute).
     cargo build --workspace
-    exec target/debug/herald-bench soak --herald target/debug/herald --duration 45 --interval 3 \
-        --connections 40 --slow-every 20 --out target/soak-ci "$@"
+    exec target/debug/herald-bench soak --herald target/debug/herald --duration 120 --interval 5 \
+        --connections 40 --slow-every 40 --out target/soak-ci "$@"
 fi
 
 cargo build --release -p herald -p herald-examples -p herald-bench

@@ -81,7 +81,7 @@ scripts/failures.sh --quick --protocol pusher --only rolling-restart --out targe
 section "Edge SIGKILL with missed-message recovery on: 0 lost (just failures-recovery)"
 scripts/failures.sh --quick --only edge-kill-recovery --out target/failures-recovery
 
-section "Soak, short (a minute of churn: scripts/soak.sh --ci)"
+section "Soak, short (two minutes of churn: scripts/soak.sh --ci)"
 # Catches gross growth and functional breakage under churn; the hour-long
 # run is `just soak` (BENCHMARKS.md).
 scripts/soak.sh --ci

@@ -35,6 +35,7 @@
 //!   summary table and JSON.
 
 mod act;
+mod compare;
 mod conn;
 mod hist;
 mod population;
@@ -90,6 +91,9 @@ enum Command {
     /// at once (time until all are recovered, nats-server's CPU); writes
     /// recovery.json and recovery.md
     Recovery(recovery::Args),
+    /// Two suite runs' results.json step by step, each figure as the
+    /// first's ÷ the second's (e.g. `--traces` against a run without)
+    Compare(compare::Args),
     /// Memory per NATS subscription, for each way of holding one per user
     /// (async-nats, the lean subscriber, a wildcard, ...), each in a fresh
     /// process
@@ -123,6 +127,7 @@ fn run(command: Command) -> Result<()> {
         Command::Soak(args) => runtime.block_on(soak::run(&args)),
         Command::Recovery(args) => runtime.block_on(recovery::run(&args)),
         Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
+        Command::Compare(args) => compare::run(&args),
     }
 }
 

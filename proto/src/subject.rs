@@ -213,6 +213,12 @@ impl Subjects {
         format!("{}.edges.heartbeat", self.prefix)
     }
 
+    /// Internal: whoever begins to follow the edges' heartbeats calls the
+    /// roll here, and every edge beats at once.
+    pub fn edge_roll_call(&self) -> String {
+        format!("{}.edges.rollcall", self.prefix)
+    }
+
     /// Internal: where edges send client actions for the routers, which
     /// listen in one queue group.
     pub fn router_actions(&self) -> String {

@@ -96,13 +96,8 @@ describe('presence across edges', () => {
   });
 
   test("a SIGKILLed edge's members are removed on the other edges within the bound", async () => {
+    // Joined at once: a new edge's first second is no window (ADR 0011).
     const doomed = await cluster.startEdge({ HERALD_PUSHER_MAX_PRESENCE_MEMBERS: String(MAX_MEMBERS) });
-    // Known window (ADR 0011, "Limits"): an edge's snapshot asks only the
-    // edges it has heard a heartbeat from, so for the first beat (1 s) after
-    // an edge starts, a channel first joined elsewhere can miss its members
-    // until their next member event. This test is about the SIGKILL, not
-    // that window: let every edge hear the new one first.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
     const watcher = client(cluster.edges[0].port, 'watcher');
     const watching = await join(watcher, 'presence-crash');
     const ghost = client(doomed.port, 'ghost');

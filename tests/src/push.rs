@@ -40,13 +40,18 @@ impl PushClient {
         self.next_line().await.expect("the push port closed the connection instead of answering")
     }
 
-    /// The next line, or `None` once the port closed the connection.
+    /// The next line, or `None` once the port closed the connection. A
+    /// reset is a close too: the kernel resets a connection closed with
+    /// bytes it never read (half a line the port had not read yet).
     pub async fn next_line(&mut self) -> Option<String> {
         let mut line = String::new();
         let read = tokio::time::timeout(RECV_TIMEOUT, self.reader.read_line(&mut line))
             .await
-            .expect("no answer from the push port in time")
-            .expect("read from the push port");
-        (read > 0).then(|| line.trim_end_matches('\n').to_owned())
+            .expect("no answer from the push port in time");
+        match read {
+            Ok(read) => (read > 0).then(|| line.trim_end_matches('\n').to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("read from the push port: {e}"),
+        }
     }
 }

@@ -167,20 +167,26 @@ async fn an_http_route_whose_handler_refuses_connections_is_503(setup: BusSetup)
 }
 
 both_buses!(a_handler_slower_than_its_route_timeout_is_504);
-async fn a_handler_slower_than_its_route_timeout_is_504(setup: BusSetup) {
-    let http =
-        HttpHandler::start(|_| HttpAnswer::json(json!({"details": "too late"})).after(Duration::from_secs(2))).await;
+/// A router with routes `slow/nats` and `slow/http` allowing `timeout_ms`,
+/// to a NATS handler and an HTTP handler that both answer after `delay`.
+async fn slow_routes(setup: &BusSetup, timeout_ms: u64, delay: Duration) -> (HttpHandler, TestRouter, NatsHandler) {
+    let http = HttpHandler::start(move |_| HttpAnswer::json(json!({"details": "too late"})).after(delay)).await;
     let routes = format!(
-        "[[routes]]\naction = \"slow/nats\"\nnats = \"app.slow\"\ntimeout_ms = 150\n\n\
-         [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = 150\n",
+        "[[routes]]\naction = \"slow/nats\"\nnats = \"app.slow\"\ntimeout_ms = {timeout_ms}\n\n\
+         [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = {timeout_ms}\n",
         http.url("/slow")
     );
-    let _router = TestRouter::start(&setup, &routes).await;
-    let _handler = NatsHandler::serve(&setup, "app.slow", |_: Request<Value>| async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    let router = TestRouter::start(setup, &routes).await;
+    let handler = NatsHandler::serve(setup, "app.slow", move |_: Request<Value>| async move {
+        tokio::time::sleep(delay).await;
         Reply::details("too late")
     })
     .await;
+    (http, router, handler)
+}
+
+async fn a_handler_slower_than_its_route_timeout_is_504(setup: BusSetup) {
+    let (_http, _router, _handler) = slow_routes(&setup, 150, Duration::from_secs(2)).await;
     let edge = patient_edge(&setup).await;
     let mut alice = edge.user("alice", &[]).await;
 
@@ -202,19 +208,7 @@ both_buses!(a_route_timeout_beyond_the_edges_action_timeout_is_cut_to_it_and_the
 /// router logs it for the operator) rather than coming silently from the
 /// edge.
 async fn a_route_timeout_beyond_the_edges_action_timeout_is_cut_to_it_and_the_504_says_so(setup: BusSetup) {
-    let mut http =
-        HttpHandler::start(|_| HttpAnswer::json(json!({"details": "too late"})).after(Duration::from_secs(3))).await;
-    let routes = format!(
-        "[[routes]]\naction = \"slow/nats\"\nnats = \"app.slow\"\ntimeout_ms = 30000\n\n\
-         [[routes]]\naction = \"slow/http\"\nhttp = \"{}\"\ntimeout_ms = 30000\n",
-        http.url("/slow")
-    );
-    let _router = TestRouter::start(&setup, &routes).await;
-    let _handler = NatsHandler::serve(&setup, "app.slow", |_: Request<Value>| async {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        Reply::details("too late")
-    })
-    .await;
+    let (mut http, _router, _handler) = slow_routes(&setup, 30_000, Duration::from_secs(3)).await;
     // The test edges' action timeout: 600 ms.
     let edge = TestEdge::start(&setup).await;
     let mut alice = edge.user("alice", &[]).await;

@@ -99,6 +99,7 @@ pub async fn run(args: &Args) -> Result<()> {
         nats_url,
         redis_url: String::new(),
         token_secret: format!("recovery-{}", unix_nanos()),
+        traces: None,
     };
     let pairs = broadcasts(args, &env).await;
     let storm = storm::run(&env, nats.pid, args.clients, args.missed).await;

@@ -215,6 +215,7 @@ pub async fn run(args: &Args) -> Result<()> {
         nats_url: nats.1.clone(),
         redis_url: String::new(),
         token_secret: format!("soak-{}", unix_nanos()),
+        traces: None,
     };
     let mut servers = Servers::start(&env, nats, &args.out).await?;
     let outcome = soak(args, &env, &mut servers).await;

@@ -13,6 +13,8 @@
 //!   with the reason).
 //! - [`machine`]: what the run ran on, and the versions of everything.
 //! - [`summary`]: the tables; [`plot`]: the PNG plots.
+//! - [`traces`]: `--traces`, Herald's processes exporting their spans to
+//!   a receiver the suite runs.
 
 mod capability;
 mod machine;
@@ -20,6 +22,7 @@ mod plan;
 pub(crate) mod plot;
 pub(crate) mod servers;
 mod summary;
+mod traces;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -76,6 +79,11 @@ pub struct Args {
     /// Load-tool worker processes for steps that fit in one process each
     #[arg(long, value_name = "K", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub procs: u16,
+    /// Herald's edges and routers export every span over OTLP to a receiver
+    /// the suite runs (traces are off otherwise, as shipped): the cost of
+    /// tracing, beside a run without
+    #[arg(long)]
+    pub traces: bool,
 }
 
 /// Everything a suite measured.
@@ -86,6 +94,9 @@ pub struct Results {
     pub started: u64,
     pub seconds: f64,
     pub machine: Machine,
+    /// Spans Herald's processes exported, with `--traces`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spans_exported: Option<u64>,
     pub outcomes: Vec<Outcome>,
 }
 
@@ -122,6 +133,7 @@ pub async fn run(args: &Args) -> Result<()> {
         nats_url,
         redis_url: redis.as_ref().map(|(_, url)| url.clone()).unwrap_or_default(),
         token_secret: format!("suite-{}", unix_nanos()),
+        traces: if args.traces { Some(traces::Receiver::start().await?) } else { None },
     };
 
     let unavailable = capability::unavailable(&contenders, &env).await;
@@ -159,6 +171,7 @@ pub async fn run(args: &Args) -> Result<()> {
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
         machine,
+        spans_exported: env.traces.as_ref().map(traces::Receiver::spans),
         outcomes,
     };
     write(args, &results)?;

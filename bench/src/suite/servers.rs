@@ -141,6 +141,9 @@ pub struct Environment {
     pub redis_url: String,
     /// What Herald edges verify tokens with, and every Pusher app's secret.
     pub token_secret: String,
+    /// Where Herald's processes export their traces (`--traces`); none
+    /// exports when `None`, as shipped.
+    pub traces: Option<super::traces::Receiver>,
 }
 
 /// How the suite knows a started process is ready.
@@ -301,7 +304,8 @@ fn herald_edge(env: &Environment, addr: SocketAddr) -> Command {
     command
 }
 
-/// `herald <role>` on `addr`, on the run's NATS, logging warnings only.
+/// `herald <role>` on `addr`, on the run's NATS, logging warnings only,
+/// exporting its traces when the run says so (`--traces`).
 fn herald(role: &str, env: &Environment, addr: SocketAddr) -> Command {
     let mut command = Command::new(&env.herald);
     command
@@ -309,6 +313,9 @@ fn herald(role: &str, env: &Environment, addr: SocketAddr) -> Command {
         .env("HERALD_LISTEN", addr.to_string())
         .env("HERALD_NATS_URL", &env.nats_url)
         .env("HERALD_LOG", "warn");
+    if let Some(traces) = &env.traces {
+        traces.export_from(&mut command);
+    }
     command
 }
 

@@ -5,19 +5,24 @@
 //! once (scatter-gather) and each answers for itself, so nothing is counted
 //! twice and an edge that died cannot answer. Edges announce themselves on
 //! `<prefix>.edges.heartbeat`; knowing how many are alive, a question
-//! returns as soon as all have answered. An edge that died without saying so
+//! returns as soon as all have answered. Whoever starts following them
+//! calls the roll (`<prefix>.edges.rollcall`) and every edge beats at once,
+//! so a new follower knows the edges within a round trip, not a heartbeat
+//! interval. A [`Standing`] question keeps its inbox, so an answer that
+//! comes after the wait (an edge not yet heard from) is still read. An edge that died without saying so
 //! still counts as live for [`DEAD_AFTER_BEATS`] heartbeat intervals (3 s by
 //! default): until then, questions wait the whole timeout for it, but never
 //! count its answer. Herald presence ([`crate::Presence`]) and the router's
 //! Pusher channel queries both ask through [`Edges`].
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::{Bus, BusError};
+use herald_bus::{Bus, BusError, Subscription};
 use herald_proto::presence::{EdgePresence, Heartbeat};
 use herald_proto::pusher::cluster::{EdgeChannels, EdgeMembers};
 use herald_proto::subject::Subjects;
@@ -90,9 +95,17 @@ impl Default for EdgeDirectory {
 }
 
 impl Edges {
-    /// Starts following the edges' heartbeats.
+    /// Starts following the edges' heartbeats, and calls the roll.
     pub async fn start(bus: Bus, subjects: &Subjects, timeout: Duration) -> Result<Edges, BusError> {
         let mut heartbeats = bus.subscribe(subjects.edge_heartbeat()).await?;
+        // Heard by the server before the roll call, so every beat it
+        // prompts reaches this subscription.
+        if let Err(e) = bus.sync().await {
+            tracing::warn!(error = %e, "could not confirm the heartbeat subscription with NATS");
+        }
+        if let Err(e) = bus.publish(subjects.edge_roll_call(), Bytes::new()).await {
+            tracing::warn!(error = %e, "could not call the edges' roll; they will be heard within a heartbeat");
+        }
         let directory = Arc::new(EdgeDirectory::default());
         let following = directory.clone();
         let tracker = AbortOnDropHandle::new(tokio::spawn(async move {
@@ -121,24 +134,85 @@ impl Edges {
     /// Asks every edge `query` on `subject`: one answer per edge, the first
     /// each sent; answers that do not read as `A` are logged and left out.
     pub async fn ask<A: EdgeAnswer>(&self, subject: String, query: &impl Serialize) -> Result<Vec<A>, BusError> {
-        let payload = Bytes::from(serde_json::to_vec(query).expect("a question to the edges always serialises"));
-        // Knowing no edge yet (just started), wait the whole timeout.
-        let expected = match self.live() {
-            0 => usize::MAX,
-            live => live,
-        };
-        let answers = self.bus.scatter(subject, payload, expected, self.timeout).await?;
+        let answers = self.bus.scatter(subject, question(query), self.expected(), self.timeout).await?;
         let mut by_edge: HashMap<String, A> = HashMap::new();
-        for answer in answers {
-            match herald_proto::json::from_object::<A>(&answer) {
-                Ok(answer) => {
-                    by_edge.entry(answer.edge().to_owned()).or_insert(answer);
-                }
-                Err(e) => tracing::warn!(error = %e, "ignored a malformed answer from an edge"),
-            }
+        for answer in answers.iter().filter_map(|answer| read::<A>(answer)) {
+            by_edge.entry(answer.edge().to_owned()).or_insert(answer);
         }
         Ok(by_edge.into_values().collect())
     }
+
+    /// A question to ask every edge, as often as needed, whose answers keep
+    /// coming to one inbox while it is kept.
+    pub async fn standing<A: EdgeAnswer>(
+        &self,
+        subject: String,
+        query: &impl Serialize,
+    ) -> Result<Standing<A>, BusError> {
+        let inbox = self.bus.new_inbox();
+        let answers = self.bus.subscribe(inbox.clone()).await?;
+        Ok(Standing { edges: self.clone(), subject, question: question(query), inbox, answers, answer: PhantomData })
+    }
+
+    /// How many answers a question waits for: one per live edge; knowing no
+    /// edge yet (just started), all that come within the timeout.
+    fn expected(&self) -> usize {
+        match self.live() {
+            0 => usize::MAX,
+            live => live,
+        }
+    }
+}
+
+/// A question put to every edge whose answers all come to one inbox for as
+/// long as it is kept: an answer that comes after [`Standing::ask`] stopped
+/// waiting (from an edge the asker had not heard from yet, or a slow one)
+/// is read by [`Standing::late`] instead of being lost. What keeps a Pusher
+/// presence channel's members complete from an edge's first second.
+#[derive(Debug)]
+pub struct Standing<A> {
+    edges: Edges,
+    subject: String,
+    /// Serialised once, sent at each ask.
+    question: Bytes,
+    /// Where every answer to every ask comes.
+    inbox: String,
+    answers: Subscription,
+    answer: PhantomData<fn() -> A>,
+}
+
+impl<A: EdgeAnswer> Standing<A> {
+    /// Asks every edge and returns the answers that came while waiting for
+    /// one per live edge (at most the timeout), in the order they came; an
+    /// answer to an earlier ask may be among them.
+    pub async fn ask(&mut self) -> Result<Vec<A>, BusError> {
+        self.edges.bus.ask(self.subject.clone(), self.inbox.clone(), self.question.clone()).await?;
+        let deadline = Instant::now() + self.edges.timeout;
+        let answers = self.answers.gather(self.edges.expected(), deadline).await;
+        Ok(answers.iter().filter_map(|answer| read(answer)).collect())
+    }
+
+    /// The next answer that comes after an ask stopped waiting, whenever it
+    /// comes; `None` once the inbox's subscription has ended.
+    pub async fn late(&mut self) -> Option<A> {
+        loop {
+            let message = self.answers.next().await?;
+            if let Some(answer) = read(&message.payload) {
+                return Some(answer);
+            }
+        }
+    }
+}
+
+fn question(query: &impl Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(query).expect("a question to the edges always serialises"))
+}
+
+/// An edge's answer, or `None` (logged) when it does not read as `A`.
+fn read<A: EdgeAnswer>(answer: &[u8]) -> Option<A> {
+    herald_proto::json::from_object::<A>(answer)
+        .inspect_err(|e| tracing::warn!(error = %e, "ignored a malformed answer from an edge"))
+        .ok()
 }
 
 impl EdgeDirectory {
@@ -245,5 +319,48 @@ mod tests {
         answers.sort_by(|x, y| x.edge.cmp(&y.edge));
         let got: Vec<(&str, usize)> = answers.iter().map(|a| (a.edge.as_str(), a.conns)).collect();
         assert_eq!(got, [("a", 1), ("b", 2)], "the first answer of each edge");
+    }
+
+    /// An answer that comes after an ask stopped waiting (its edge was not
+    /// heard from yet, so not waited for) is read late, not lost.
+    #[tokio::test]
+    async fn a_standing_question_reads_answers_that_come_after_the_wait() {
+        let bus = Bus::local();
+        let subjects = Subjects::default();
+        let edges = Edges::start(bus.clone(), &subjects, Duration::from_secs(30)).await.unwrap();
+        let heartbeat = serde_json::to_vec(&beat("a", 60_000, false)).unwrap();
+        bus.publish(subjects.edge_heartbeat(), heartbeat.into()).await.unwrap();
+        while edges.live() < 1 {
+            tokio::task::yield_now().await;
+        }
+        // "a" answers at once; "b", never heard from, once told to.
+        let (tell_b, mut b_may_answer) = tokio::sync::mpsc::channel::<()>(1);
+        let mut questions = bus.subscribe("q".into()).await.unwrap();
+        let answering = bus.clone();
+        tokio::spawn(async move {
+            while let Some(question) = questions.next().await {
+                let reply = question.reply().expect("a question has an inbox").to_owned();
+                let answer = |edge: &str| serde_json::to_vec(&EdgeMembers { edge: edge.into(), ..Default::default() });
+                answering.publish(reply.clone(), answer("a").unwrap().into()).await.unwrap();
+                b_may_answer.recv().await;
+                answering.publish(reply, answer("b").unwrap().into()).await.unwrap();
+            }
+        });
+        let mut question = edges.standing::<EdgeMembers>("q".into(), &PresenceQuery::User("u".into())).await.unwrap();
+        let answers = question.ask().await.unwrap();
+        assert_eq!(answers.iter().map(|a| a.edge.as_str()).collect::<Vec<_>>(), ["a"], "one live edge, no 30 s wait");
+        tell_b.send(()).await.unwrap();
+        let late = tokio::time::timeout(Duration::from_secs(5), question.late()).await.expect("b's answer is read");
+        assert_eq!(late.map(|a| a.edge), Some("b".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn following_the_edges_calls_the_roll() {
+        let bus = Bus::local();
+        let subjects = Subjects::default();
+        let mut roll_calls = bus.subscribe(subjects.edge_roll_call()).await.unwrap();
+        let _edges = Edges::start(bus.clone(), &subjects, Duration::from_secs(1)).await.unwrap();
+        let call = tokio::time::timeout(Duration::from_secs(5), roll_calls.next()).await;
+        assert!(matches!(call, Ok(Some(_))), "a roll call on {}", subjects.edge_roll_call());
     }
 }

@@ -230,21 +230,25 @@ impl Bus {
         expected: usize,
         timeout: Duration,
     ) -> Result<Vec<Bytes>, BusError> {
-        let inbox = match self {
+        let inbox = self.new_inbox();
+        let mut answers = self.subscribe(inbox.clone()).await?;
+        self.ask(subject, inbox, payload).await?;
+        Ok(answers.gather(expected, tokio::time::Instant::now() + timeout).await)
+    }
+
+    /// A subject of this connection's own to receive answers on.
+    pub fn new_inbox(&self) -> String {
+        match self {
             Bus::Nats(bus) => bus.new_inbox(),
             Bus::Local(bus) => bus.new_inbox(),
-        };
-        let mut answers = self.subscribe(inbox.clone()).await?;
-        self.send(subject, Some(inbox), None, payload).await?;
-        let mut gathered = Vec::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        while gathered.len() < expected {
-            match tokio::time::timeout_at(deadline, answers.next()).await {
-                Ok(Some(answer)) => gathered.push(answer.payload),
-                Ok(None) | Err(_) => break,
-            }
         }
-        Ok(gathered)
+    }
+
+    /// Publishes a question whose answers go to `inbox`: for questions
+    /// answered by many, whose answers are read from a subscription the
+    /// asker keeps (see [`Subscription::gather`]).
+    pub async fn ask(&self, subject: String, inbox: String, payload: Bytes) -> Result<(), BusError> {
+        self.send(subject, Some(inbox), None, payload).await
     }
 
     /// Returns once the bus has handled everything sent before: a
@@ -277,6 +281,19 @@ pub enum Subscription {
 }
 
 impl Subscription {
+    /// Reads payloads until `expected` have arrived, `deadline` passes or
+    /// the subscription ends, whichever is first.
+    pub async fn gather(&mut self, expected: usize, deadline: tokio::time::Instant) -> Vec<Bytes> {
+        let mut gathered = Vec::new();
+        while gathered.len() < expected {
+            match tokio::time::timeout_at(deadline, self.next()).await {
+                Ok(Some(answer)) => gathered.push(answer.payload),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        gathered
+    }
+
     /// Stops new messages from coming while those already on their way are
     /// still read; the stream ends after them. Lets a queue-group member
     /// leave without dropping requests the bus already gave it.

@@ -117,10 +117,17 @@ impl Edge {
             }
             Err(e) => tracing::error!(error = %e, "cannot answer presence queries"),
         }
-        let heartbeat_subject = subjects.edge_heartbeat();
-        let beating = presence::beat(bus.clone(), heartbeat_subject.clone(), edge_id.clone());
-        pumps.push(AbortOnDropHandle::new(tokio::spawn(beating)));
         let (pusher_presence, pusher_webhooks) = start_pusher(&registry, &bus, &subjects, &mut pumps).await?;
+        // Beating after `start_pusher` called the roll (`Edges::start`):
+        // this edge's answer to its own roll call is not a second beat.
+        let heartbeat_subject = subjects.edge_heartbeat();
+        let roll_calls = bus
+            .subscribe(subjects.edge_roll_call())
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "cannot answer roll calls; beating every second only"))
+            .ok();
+        let beating = presence::beat(bus.clone(), heartbeat_subject.clone(), roll_calls, edge_id.clone());
+        pumps.push(AbortOnDropHandle::new(tokio::spawn(beating)));
         let verifier = Arc::new(Verifier::new(&auth));
         let routers = Routers::new(bus.clone(), &subjects, timing.action_timeout);
         let drain = Drain::default();

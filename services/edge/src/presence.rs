@@ -59,12 +59,26 @@ pub(crate) async fn answer_each<Q, A, Answering>(
     }
 }
 
-/// Says the edge is alive, every [`HEARTBEAT_INTERVAL`], forever.
-pub(crate) async fn beat(bus: Bus, subject: String, edge: String) {
+/// Says the edge is alive, every [`HEARTBEAT_INTERVAL`] and at once at
+/// each roll call (whoever just began to follow the edges), forever.
+pub(crate) async fn beat(bus: Bus, subject: String, mut roll_calls: Option<Subscription>, edge: String) {
     let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticks.tick().await;
+        let called = async {
+            match roll_calls.as_mut() {
+                Some(calls) => calls.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = ticks.tick() => {}
+            call = called => {
+                if call.is_none() {
+                    roll_calls = None;
+                }
+            }
+        }
         publish(&bus, &subject, &edge, false).await;
     }
 }
@@ -86,5 +100,37 @@ async fn publish(bus: &Bus, subject: &str, edge: &str, leaving: bool) {
     let payload = Bytes::from(serde_json::to_vec(&heartbeat).expect("a heartbeat always serialises"));
     if let Err(e) = bus.publish(subject.to_owned(), payload).await {
         tracing::debug!(error = %e, "heartbeat not sent");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use herald_handler::edges::Edges;
+    use herald_proto::subject::Subjects;
+
+    use super::*;
+
+    /// A new follower of the edges (here an `Edges`, as a router or a
+    /// starting edge has) knows a beating edge at once, not a heartbeat
+    /// interval later: its roll call makes the edge beat. Paused time: no
+    /// interval passes unless the test waits for one.
+    #[tokio::test(start_paused = true)]
+    async fn a_roll_call_is_answered_by_a_beat_at_once() {
+        let bus = Bus::local();
+        let subjects = Subjects::default();
+        let roll_calls = bus.subscribe(subjects.edge_roll_call()).await.unwrap();
+        let mut heartbeats = bus.subscribe(subjects.edge_heartbeat()).await.unwrap();
+        tokio::spawn(beat(bus.clone(), subjects.edge_heartbeat(), Some(roll_calls), "e1".into()));
+        heartbeats.next().await.expect("the first beat, at once");
+
+        let began = tokio::time::Instant::now();
+        tokio::time::sleep(HEARTBEAT_INTERVAL / 2).await;
+        let edges = Edges::start(bus.clone(), &subjects, Duration::from_secs(1)).await.unwrap();
+        heartbeats.next().await.expect("a beat for the roll call");
+        assert_eq!(began.elapsed(), HEARTBEAT_INTERVAL / 2, "beaten at the roll call, not at the next tick");
+        while edges.live() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!edges.is_gone("e1"));
     }
 }

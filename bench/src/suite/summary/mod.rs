@@ -94,6 +94,9 @@ pub fn markdown(results: &Results) -> String {
     for (name, version) in &m.versions {
         let _ = writeln!(out, "- {name}: {version}");
     }
+    if let Some(spans) = results.spans_exported {
+        let _ = writeln!(out, "\nTraces on (`--traces`): Herald's processes exported {spans} spans over OTLP.");
+    }
     headline(&mut out, results);
     idle(&mut out, results);
     broadcast(&mut out, results);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_bus::Bus;
-use herald_handler::edges::Edges;
+use herald_handler::edges::{Edges, Standing};
 use herald_proto::pusher::app::{App, WebhookKind};
 use herald_proto::pusher::cluster::{ChannelQuery, EdgeMembers, MemberEvent};
 use herald_proto::pusher::frame::{self, Member};
@@ -196,19 +196,40 @@ impl Presence {
     /// Subscribes the channel's member events, then asks every edge for its
     /// members; events heard meanwhile wait in the subscription and are
     /// applied after the answers (those the answers cover are left out).
+    /// Answers that come after the wait (an edge this one had not heard from
+    /// yet) are applied when they come: an ask is only as complete as the
+    /// edges this one knows of while it waits.
     async fn follow(self: Arc<Self>, group: Arc<str>, epoch: u64, synced: Arc<SetOnce<()>>) {
         let events = self.bus.subscribe(self.subjects.pusher_members(&group)).await;
+        let query = ChannelQuery::Members { group: group.to_string() };
+        let question = self.edges.standing::<EdgeMembers>(self.subjects.pusher_query(), &query).await;
         if let Err(e) = self.bus.sync().await {
             tracing::warn!(error = %e, "could not confirm a member subscription with NATS");
         }
-        self.ask_members(&group, epoch).await;
-        let _ = synced.set(());
-        let mut events = match events {
-            Ok(events) => events,
-            Err(e) => return tracing::error!(error = %e, group = &*group, "cannot follow a presence channel's members"),
+        let (mut events, mut question) = match (events, question) {
+            (Ok(events), Ok(question)) => (events, question),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = synced.set(());
+                return tracing::error!(error = %e, group = &*group, "cannot follow a presence channel's members");
+            }
         };
-        while let Some(message) = events.next().await {
-            let event: MemberEvent = match herald_proto::json::from_object(&message.payload) {
+        self.ask_members(&mut question, &group, epoch).await;
+        let _ = synced.set(());
+        loop {
+            let event = tokio::select! {
+                message = events.next() => match message {
+                    Some(message) => message,
+                    None => return,
+                },
+                answer = question.late() => match answer {
+                    Some(answer) => {
+                        self.apply_answers(&group, epoch, [answer]).await;
+                        continue;
+                    }
+                    None => return,
+                },
+            };
+            let event: MemberEvent = match herald_proto::json::from_object(&event.payload) {
                 Ok(event) => event,
                 Err(e) => {
                     tracing::warn!(error = %e, "ignored a malformed member event");
@@ -225,26 +246,28 @@ impl Presence {
                 Err(_gap) => {
                     drop(channels);
                     tracing::debug!(group = &*group, "member events were missed; asking the edges again");
-                    self.ask_members(&group, epoch).await;
+                    self.ask_members(&mut question, &group, epoch).await;
                 }
             }
         }
     }
 
     /// Asks every live edge for its members of `group` and applies the
-    /// answers.
-    async fn ask_members(&self, group: &str, epoch: u64) {
-        let query = ChannelQuery::Members { group: group.to_owned() };
-        let answers: Vec<EdgeMembers> = match self.edges.ask(self.subjects.pusher_query(), &query).await {
-            Ok(answers) => answers,
-            Err(e) => {
-                tracing::warn!(error = %e, group, "could not ask the edges for a presence channel's members");
-                Vec::new()
-            }
-        };
+    /// answers that come while it waits for them.
+    async fn ask_members(&self, question: &mut Standing<EdgeMembers>, group: &str, epoch: u64) {
+        match question.ask().await {
+            Ok(answers) => self.apply_answers(group, epoch, answers).await,
+            Err(e) => tracing::warn!(error = %e, group, "could not ask the edges for a presence channel's members"),
+        }
+    }
+
+    /// Applies edges' answers about their members of `group`, unless this
+    /// edge no longer holds it in `epoch`; a late answer from an edge gone
+    /// since would bring back the members the sweep removed.
+    async fn apply_answers(&self, group: &str, epoch: u64, answers: impl IntoIterator<Item = EdgeMembers>) {
         let mut channels = self.channels.lock().await;
         let Some(held) = channels.get_mut(group).filter(|held| held.view.epoch() == epoch) else { return };
-        for answer in answers {
+        for answer in answers.into_iter().filter(|answer| !self.edges.is_gone(&answer.edge)) {
             for change in held.view.apply_answer(answer) {
                 self.announce(held, Some(change));
             }

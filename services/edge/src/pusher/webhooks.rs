@@ -136,9 +136,7 @@ impl Webhooks {
 
     async fn decide_occupied(self: Arc<Self>, app: Arc<App>, channel: String, group: String, since_ms: u64) {
         let others = self.ask_others(&group).await;
-        let mine = (since_ms, &*self.edge);
-        let first = others.iter().all(|(edge, count)| count.since_ms.is_none_or(|since| (since, edge.as_str()) > mine));
-        if first {
+        if occupied_it(&self.edge, since_ms, &others) {
             self.send(&app, json!({"name": "channel_occupied", "channel": channel})).await;
         }
     }
@@ -207,10 +205,55 @@ impl Webhooks {
     }
 }
 
+/// Whether `edge`, holding a channel since `since_ms`, is the one that
+/// made it occupied, given what the other edges said: none holds it since
+/// before (smaller `(since, edge)`), and none held it when `edge` came and
+/// left after (an edge that vacated at or after `since_ms` overlapped it:
+/// the channel was never empty in between, so it was not newly occupied).
+fn occupied_it(edge: &str, since_ms: u64, others: &[(String, ChannelCount)]) -> bool {
+    let mine = (since_ms, edge);
+    others.iter().all(|(other, count)| {
+        let held_before = count.since_ms.is_some_and(|since| (since, other.as_str()) < mine);
+        let left_after = count.vacated_ms.is_some_and(|at| at >= since_ms);
+        !held_before && !left_after
+    })
+}
+
 fn wants_occupancy(app: &App) -> bool {
     app.wants_webhook(WebhookKind::ChannelOccupied) || app.wants_webhook(WebhookKind::ChannelVacated)
 }
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(edge: &str, since_ms: Option<u64>, vacated_ms: Option<u64>) -> (String, ChannelCount) {
+        (edge.to_owned(), ChannelCount { since_ms, vacated_ms, ..ChannelCount::default() })
+    }
+
+    #[test]
+    fn the_edge_that_came_first_to_an_empty_channel_sends_occupied() {
+        assert!(occupied_it("b", 100, &[]), "alone");
+        assert!(occupied_it("b", 100, &[said("a", Some(120), None)]), "a came later");
+        assert!(!occupied_it("b", 100, &[said("a", Some(90), None)]), "a holds it since before");
+        assert!(
+            !occupied_it("b", 100, &[said("a", Some(100), None)])
+                && occupied_it("a", 100, &[said("b", Some(100), None)]),
+            "a tie goes to the smaller edge id"
+        );
+        assert!(occupied_it("b", 100, &[said("a", None, Some(80))]), "a left before b came: it was empty");
+    }
+
+    /// Found by `tests/pusher/api.test.js` under load: an edge that held
+    /// the channel when this one came, and left before this one's question
+    /// reached it, answers "vacated", not "since".
+    #[test]
+    fn an_edge_that_held_the_channel_when_this_one_came_and_left_since_means_not_newly_occupied() {
+        assert!(!occupied_it("b", 100, &[said("a", None, Some(130))]));
+        assert!(!occupied_it("b", 100, &[said("a", None, Some(100))]), "left in the same millisecond");
+    }
 }
