@@ -203,6 +203,9 @@ struct Pump {
     /// Resuming sessions not yet given their missed frames: live frames
     /// skip them.
     held: HashSet<u64>,
+    /// Sessions queued for [`Registry::welcome`]; those resuming are added
+    /// to `held` at each delivery.
+    joiners: Arc<Joiners>,
 }
 
 impl Registry {
@@ -222,8 +225,18 @@ impl Registry {
             TopicKind::All => (self.subjects.history_all(), self.subjects.all(), ALL_KEY.to_owned()),
         };
         let Some(mut messages) = Box::pin(self.subscribe_live(live)).await else { return };
-        let mut pump =
-            Pump { kind, name, generation, key, stored, epoch: 0, cursor: None, held: HashSet::new(), history };
+        let mut pump = Pump {
+            kind,
+            name,
+            generation,
+            key,
+            stored,
+            epoch: 0,
+            cursor: None,
+            held: HashSet::new(),
+            joiners: joiners.clone(),
+            history,
+        };
         // The cursor is known before sessions say they are connected: every
         // message after it reaches them.
         Box::pin(pump.sync_epoch()).await;
@@ -233,15 +246,14 @@ impl Registry {
                 biased;
                 () = joiners.arrived.notified() => Box::pin(self.welcome(&mut pump, joiners.take())).await,
                 message = messages.next() => match message {
-                    Some(message) => Box::pin(self.on_live(&mut pump, &joiners, message)).await,
+                    Some(message) => Box::pin(self.on_live(&mut pump, message)).await,
                     None => return,
                 },
             }
         }
     }
 
-    async fn on_live(&self, pump: &mut Pump, joiners: &Joiners, message: BusMessage) {
-        pump.held.extend(joiners.resuming());
+    async fn on_live(&self, pump: &mut Pump, message: BusMessage) {
         let sequence = |name| message.header(name).and_then(|value| value.parse::<u64>().ok());
         let (Some(seq), last) = (sequence(SEQUENCE_HEADER), sequence(LAST_SEQUENCE_HEADER).unwrap_or(0)) else {
             // Not from the stream (published straight to the history
@@ -274,6 +286,13 @@ impl Registry {
             fanout = fanout.for_herald(pump.with_offset(frame, seq));
         }
         let state = self.read();
+        // Read under the registry's lock, under which `register` makes a
+        // session a member and queues it: a resuming member is either
+        // queued or already welcomed (and held). Read before the lock, a
+        // session registered in between got this frame live and again in
+        // its replay (the failure suite's edge kill with recovery saw it).
+        let resuming = pump.joiners.resuming();
+        pump.held.extend(resuming);
         let topics = state.topics(pump.kind);
         let Some(topic) = topics.get(&pump.name).filter(|topic| topic.generation == pump.generation) else { return };
         for (local, handle) in &topic.members {
