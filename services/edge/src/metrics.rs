@@ -206,11 +206,9 @@ impl Metrics {
         r.register("history_gaps", help, metrics.history_gaps.clone());
         let help = "History reads that failed (stream missing, NATS down, timeout)";
         r.register("history_read_failures", help, metrics.history_read_failures.clone());
-        r.register("tasks", "Tokio tasks alive in the process", metrics.tasks.clone());
         let help = "User and group subscriptions held on the bus";
         r.register("subscriptions", help, metrics.subscriptions.clone());
-        r.register("bus_connected", "1 while connected to the bus", metrics.bus_connected.clone());
-        r.register("bus_reconnects", "Reconnections to the bus after an outage", bus.reconnects());
+        herald_metrics::register_process(r, &metrics.tasks, &metrics.bus_connected, bus.reconnects());
         r.register("draining", "1 while draining", metrics.draining.clone());
         r.register("ready", "1 while ready (/readyz): connected to the bus and not draining", metrics.ready.clone());
         Metrics { registry, ..metrics }

@@ -17,6 +17,8 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -56,6 +58,15 @@ fn to_prometheus_text(open_metrics: &str) -> String {
         }
     }
     out
+}
+
+/// Registers what the edge and the router both say of their process, under
+/// the same names and help, since the dashboard and the alerts read both
+/// alike: Tokio tasks alive, the bus connection and its reconnections.
+pub fn register_process(registry: &mut Registry, tasks: &Gauge, bus_connected: &Gauge, bus_reconnects: Counter) {
+    registry.register("tasks", "Tokio tasks alive in the process", tasks.clone());
+    registry.register("bus_connected", "1 while connected to the bus", bus_connected.clone());
+    registry.register("bus_reconnects", "Reconnections to the bus after an outage", bus_reconnects);
 }
 
 /// Buckets for latencies, in seconds: 0.5 ms to 10 s, about three per decade,

@@ -104,9 +104,7 @@ impl Metrics {
         let help = "Refused routes-file reloads (the old table was kept)";
         r.register("route_reload_failures", help, metrics.route_reload_failures.clone());
         r.register("live_edges", "Edges heard from recently", metrics.live_edges.clone());
-        r.register("bus_connected", "1 while connected to the bus", metrics.bus_connected.clone());
-        r.register("bus_reconnects", "Reconnections to the bus after an outage", bus.reconnects());
-        r.register("tasks", "Tokio tasks alive in the process", metrics.tasks.clone());
+        herald_metrics::register_process(r, &metrics.tasks, &metrics.bus_connected, bus.reconnects());
         pusher.register(r);
         Metrics { registry, ..metrics }
     }
