@@ -54,7 +54,7 @@ async fn a_reader_held_up_is_cut_by_the_server_and_comes_back() {
                 publisher.publish("flood", chunk.clone()).await.unwrap();
             }
             publisher.flush().await.unwrap();
-        })
+        });
     })
     .await
     .unwrap();
