@@ -39,8 +39,13 @@ use crate::history::{History, unix_ms};
 /// the clocks of edges and NATS, and messages in flight, differ by less.
 const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 /// How long a session waits for its subjects to be recovered before it
-/// says `recovered: false`.
-const RECOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// says `recovered: false`. Only a safety net: every pump answers in
+/// bounded time (each read it makes is bounded; a pump that ends drops its
+/// joiners, which reads as not recovered). A reconnect storm is served at
+/// the pace the reads' bound (`HERALD_HISTORY_MAX_READS`) allows: 10,000
+/// sessions took 81 s here (BENCHMARKS.md), and with 10 s all but the
+/// first ~500 were told `recovered: false` though every message was stored.
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Sessions that joined a topic with a history and wait for its pump.
 #[derive(Debug, Default)]
@@ -351,6 +356,8 @@ impl Registry {
             Some(from) => self.catch_up(pump, from).await.ok(),
             None => Some(Vec::new()),
         };
+        // When the read was done: it may have waited long behind others.
+        let read_ms = unix_ms();
         for joiner in others {
             pump.held.remove(&joiner.local);
             pump.answer(joiner, false);
@@ -358,7 +365,12 @@ impl Registry {
         // Each missed message is framed once, whoever of them missed it.
         let missed = read.map(|read| self.framed(pump, read));
         for joiner in resuming {
-            let recovered = missed.as_deref().is_some_and(|missed| self.replay(pump, &joiner, missed));
+            // A session that stopped waiting (it closed, or was told
+            // `recovered: false` at the deadline) gets nothing replayed:
+            // frames after that answer would be duplicates to its app.
+            let waiting = !joiner.outcome.is_closed();
+            let recovered =
+                waiting && missed.as_deref().is_some_and(|missed| self.replay(pump, &joiner, missed, read_ms));
             pump.held.remove(&joiner.local);
             pump.answer(joiner, recovered);
         }
@@ -375,8 +387,9 @@ impl Registry {
     }
 
     /// Queues for one resuming session what it missed (`read`, from the
-    /// oldest position asked); whether that was everything.
-    fn replay(&self, pump: &Pump, joiner: &Joiner, read: &[(u64, Option<Utf8Bytes>)]) -> bool {
+    /// oldest position asked, done by `read_ms`); whether that was
+    /// everything.
+    fn replay(&self, pump: &Pump, joiner: &Joiner, read: &[(u64, Option<Utf8Bytes>)], read_ms: u64) -> bool {
         let Some(position) = joiner.position() else { return false };
         let missed = read.iter().filter(|(seq, _)| *seq > position.seq);
         let complete = if position.seq > 0 {
@@ -384,7 +397,12 @@ impl Registry {
             // discarded (oldest first, per subject and by age).
             read.iter().any(|(seq, _)| *seq == position.seq)
         } else {
-            missed.clone().count() < pump.history.depth()
+            // Nothing published after the position had reached the
+            // maximum age when the read was done (checked again here: in a
+            // storm the read may come long after the session arrived, and
+            // the oldest missed message may have expired meanwhile), and
+            // fewer than the depth followed.
+            pump.can_recover(position, read_ms) && missed.clone().count() < pump.history.depth()
         };
         if !complete {
             return false;
