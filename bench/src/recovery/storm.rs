@@ -63,6 +63,12 @@ pub struct Storm {
     pub recovered: u64,
     /// ... with `recovered: false`, or the wrong messages.
     pub not_recovered: u64,
+    /// Of those: told `recovered: false` (beyond the history's depth or
+    /// age, or not answered by the edge's deadline).
+    pub told_not_recovered: u64,
+    /// Of those: told `recovered: true` with other messages than their
+    /// missed ones in order (a loss or a duplicate: a defect).
+    pub wrong_messages: u64,
     /// Clients that could not reconnect or were not answered in time, by why.
     pub failed: BTreeMap<String, u64>,
     /// From the first reconnect to the last `$recovered`.
@@ -76,9 +82,9 @@ pub struct Storm {
 impl Storm {
     pub fn markdown(&self) -> String {
         format!(
-            "\n| clients | missed each | stored | all recovered in | per client p50 / p99 / max | recovered: true | not | failed | nats-server CPU (mean / peak, % of a core) | CPU s | edge CPU mean |\n\
+            "\n| clients | missed each | stored | all recovered in | per client p50 / p99 / max | recovered: true | not (told false / wrong messages) | failed | nats-server CPU (mean / peak, % of a core) | CPU s | edge CPU mean |\n\
              |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n\
-             | {} | {} | {} | {:.2} s | {} / {} / {} ms | {} | {} | {} | {:.0}% / {:.0}% | {:.2} | {:.0}% |\n",
+             | {} | {} | {} | {:.2} s | {} / {} / {} ms | {} | {} ({} / {}) | {} | {:.0}% / {:.0}% | {:.2} | {:.0}% |\n",
             self.clients,
             self.missed,
             self.stored,
@@ -88,6 +94,8 @@ impl Storm {
             self.client_ms.max,
             self.recovered,
             self.not_recovered,
+            self.told_not_recovered,
+            self.wrong_messages,
             self.failed.values().sum::<u64>(),
             self.nats_cpu.mean_percent,
             self.nats_cpu.peak_percent,
@@ -104,6 +112,8 @@ enum Resumed {
     Answered {
         after: Duration,
         complete: bool,
+        /// What the edge said (`recovered`).
+        told: bool,
         _ws: Box<Ws>,
     },
     Failed(String),
@@ -184,13 +194,14 @@ pub async fn run(env: &Environment, nats_pid: u32, clients: u64, missed: u64) ->
     second.stop().await;
 
     let mut client_ms = Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).expect("valid bounds");
-    let (mut answered, mut recovered, mut failed) = (0, 0, BTreeMap::new());
+    let (mut answered, mut recovered, mut told_not_recovered, mut failed) = (0, 0, 0, BTreeMap::new());
     let mut last = Duration::ZERO;
     for outcome in &outcomes {
         match outcome {
-            Resumed::Answered { after, complete, .. } => {
+            Resumed::Answered { after, complete, told, .. } => {
                 answered += 1;
                 recovered += u64::from(*complete);
+                told_not_recovered += u64::from(!*told);
                 last = last.max(*after);
                 client_ms.saturating_record(after.as_millis() as u64);
             }
@@ -207,6 +218,8 @@ pub async fn run(env: &Environment, nats_pid: u32, clients: u64, missed: u64) ->
         answered,
         recovered,
         not_recovered: answered - recovered,
+        told_not_recovered,
+        wrong_messages: answered - recovered - told_not_recovered,
         failed,
         seconds: if answered > 0 { last.as_secs_f64() } else { seconds },
         client_ms: Quantiles::from(&client_ms),
@@ -230,8 +243,11 @@ async fn resume(dialer: &Dialer, i: u64, token: &str, at: &str, missed: u64, sta
     match tokio::time::timeout(CLIENT_TIMEOUT, until_recovered(&mut ws)).await {
         Ok(Ok((details, numbers))) => {
             let in_order = numbers.iter().copied().eq(0..missed);
-            let complete = details["recovered"] == true && in_order;
-            Resumed::Answered { after: started.elapsed(), complete, _ws: Box::new(ws) }
+            let told = details["recovered"] == true;
+            if told && !in_order {
+                eprintln!("client {i}: recovered: true with {} numbers: {numbers:?}", numbers.len());
+            }
+            Resumed::Answered { after: started.elapsed(), complete: told && in_order, told, _ws: Box::new(ws) }
         }
         Ok(Err(e)) => Resumed::Failed(format!("{e:#}")),
         Err(_) => Resumed::Failed(format!("not answered within {} s", CLIENT_TIMEOUT.as_secs())),
