@@ -162,10 +162,10 @@ fn log_event(event: &nats_sub::Event) {
     match event {
         nats_sub::Event::Connected { server } => tracing::info!(server, "NATS deliveries connected"),
         nats_sub::Event::Disconnected { reason } => {
-            tracing::warn!(reason, "NATS deliveries disconnected; reconnecting")
+            tracing::warn!(reason, "NATS deliveries disconnected; reconnecting");
         }
         nats_sub::Event::ConnectFailed { server, reason } => {
-            tracing::warn!(server, reason, "NATS deliveries: connection attempt failed")
+            tracing::warn!(server, reason, "NATS deliveries: connection attempt failed");
         }
         nats_sub::Event::ServerError(error) => tracing::warn!(error, "NATS deliveries: server error"),
         nats_sub::Event::LameDuck { server } => tracing::info!(server, "NATS deliveries: server leaving"),
