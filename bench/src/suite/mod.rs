@@ -7,7 +7,7 @@
 //! end it writes `results.json` (every report), `summary.md` (the tables,
 //! with Herald ÷ peer ratios) and the plots into `--out`.
 //!
-//! - [`plan`]: the steps of a full and of a quick run.
+//! - [`plan`]: the steps of a full run, of a quick one and of the guard.
 //! - [`servers`]: starting and stopping the processes; [`capability`]:
 //!   which gateways can be measured here (the others' steps are skipped,
 //!   with the reason).
@@ -32,7 +32,7 @@ use clap::Args as ClapArgs;
 use serde::Serialize;
 
 use self::machine::Machine;
-use self::plan::{Measure, Step, Timing};
+use self::plan::{Extent, Measure, Step, Timing};
 use self::servers::{Contender, Environment, Server};
 use crate::procs;
 use crate::protocol::Protocol;
@@ -60,6 +60,12 @@ pub struct Args {
     /// A short run, under two minutes: one size of each step
     #[arg(long)]
     pub quick: bool,
+    /// The regression guard, in a few minutes: only the side-by-side
+    /// figures (memory per idle connection and connect rate at 10k, best
+    /// deliveries/s without loss at 1k and 10k receivers, latency at 100k
+    /// deliveries/s), at their reference sizes with short steps
+    #[arg(long, conflicts_with = "quick")]
+    pub guard: bool,
     /// Where results.json, summary.md and the plots are written
     #[arg(long, value_name = "DIR", default_value = "bench/results")]
     pub out: PathBuf,
@@ -86,10 +92,20 @@ pub struct Args {
     pub traces: bool,
 }
 
+impl Args {
+    fn extent(&self) -> Extent {
+        match (self.quick, self.guard) {
+            (true, _) => Extent::Quick,
+            (_, true) => Extent::Guard,
+            _ => Extent::Full,
+        }
+    }
+}
+
 /// Everything a suite measured.
 #[derive(Debug, Serialize)]
 pub struct Results {
-    pub quick: bool,
+    pub extent: Extent,
     /// Unix seconds at the start.
     pub started: u64,
     pub seconds: f64,
@@ -140,7 +156,7 @@ pub async fn run(args: &Args) -> Result<()> {
     for (contender, why) in &unavailable {
         eprintln!("skipping every step of {}: {why}", contender.name());
     }
-    let (steps, timing) = plan::steps(&contenders, args.quick);
+    let (steps, timing) = plan::steps(&contenders, args.extent());
     let total = steps.len();
     let mut outcomes = Vec::with_capacity(total);
     for (i, step) in steps.into_iter().enumerate() {
@@ -167,7 +183,7 @@ pub async fn run(args: &Args) -> Result<()> {
     let _ = std::fs::remove_dir_all(&env.scratch);
 
     let results = Results {
-        quick: args.quick,
+        extent: args.extent(),
         started: started_unix,
         seconds: started.elapsed().as_secs_f64(),
         machine,

@@ -1,4 +1,5 @@
-//! What a suite measures: the steps of a full run and of a quick one.
+//! What a suite measures: the steps of a full run, of a quick one, and of
+//! the regression guard.
 //!
 //! Every gateway gets the same steps for what they all do (hold idle
 //! connections, broadcast to everyone and to a room); Herald also gets the
@@ -42,6 +43,20 @@ pub struct Step {
     pub measure: Measure,
 }
 
+/// How much a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extent {
+    /// Every step at every size.
+    Full,
+    /// One size of each step: the smoke test that the whole suite runs.
+    Quick,
+    /// The side-by-side figures at their reference sizes, with a quick
+    /// run's short steps: a change that makes one of them worse is seen
+    /// in minutes (`just bench-quick`).
+    Guard,
+}
+
 /// How long the steps run, by kind of run.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -63,15 +78,26 @@ pub const REFERENCE_CONNECTIONS: u64 = 10_000;
 /// run has the first only.
 pub const PUSHER_SUBSCRIBERS: [u64; 2] = [REFERENCE_RECEIVERS, 10_000];
 
+/// The offered deliveries a second of the broadcasts whose best without
+/// loss is compared.
+const OFFERED: [f64; 4] = [REFERENCE_DELIVERIES, 250_000.0, 500_000.0, 1_000_000.0];
+/// A quick run's and the guard's steps: short.
+const SHORT: Timing = Timing { hold: 2, duration: 2.0, drain: 5.0 };
+
 /// The steps and timing of a run.
-pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
+pub fn steps(contenders: &[Contender], extent: Extent) -> (Vec<Step>, Timing) {
+    let quick = match extent {
+        Extent::Guard => return (guard(contenders), SHORT),
+        Extent::Quick => true,
+        Extent::Full => false,
+    };
     let (idle, receivers, offered, timing): (&[u64], &[u64], &[f64], _) = if quick {
-        (&[1_000], &[REFERENCE_RECEIVERS], &[REFERENCE_DELIVERIES], Timing { hold: 2, duration: 2.0, drain: 5.0 })
+        (&[1_000], &[REFERENCE_RECEIVERS], &[REFERENCE_DELIVERIES], SHORT)
     } else {
         (
             &[1_000, 5_000, REFERENCE_CONNECTIONS, 19_000],
             &[REFERENCE_RECEIVERS, 10_000],
-            &[REFERENCE_DELIVERIES, 250_000.0, 500_000.0, 1_000_000.0],
+            &OFFERED,
             Timing { hold: 5, duration: 3.0, drain: 10.0 },
         )
     };
@@ -128,6 +154,26 @@ pub fn steps(contenders: &[Contender], quick: bool) -> (Vec<Step>, Timing) {
         }
     }
     (steps, timing)
+}
+
+/// The guard's steps: for each gateway of the side-by-side table, the
+/// idle connections and the broadcasts its figures are read from, at their
+/// reference sizes; none of the other steps (Herald's own, the Pusher and
+/// Socket.IO paths: the quick run has those).
+fn guard(contenders: &[Contender]) -> Vec<Step> {
+    let side_by_side = contenders.iter().filter(|c| !c.speaks_pusher() && **c != Contender::HeraldSocketIo);
+    let mut steps = Vec::new();
+    for &contender in side_by_side {
+        steps.push(Step { contender, measure: Measure::Idle { connections: REFERENCE_CONNECTIONS } });
+        for receivers in [REFERENCE_RECEIVERS, 10_000] {
+            for deliveries in OFFERED {
+                let measure =
+                    Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All };
+                steps.push(Step { contender, measure });
+            }
+        }
+    }
+    steps
 }
 
 /// The rate of a broadcast to `receivers` that offers the reference
@@ -198,7 +244,7 @@ mod tests {
 
     #[test]
     fn every_gateway_gets_the_shared_steps_and_herald_its_own() {
-        let (full, _) = steps(&Contender::ALL, false);
+        let (full, _) = steps(&Contender::ALL, Extent::Full);
         let of = |c| full.iter().filter(|s| s.contender == c).count();
         assert_eq!(of(Contender::Uws), of(Contender::Ws));
         assert_eq!(of(Contender::Ws), of(Contender::SocketIo));
@@ -215,16 +261,16 @@ mod tests {
 
     #[test]
     fn herald_socket_io_gets_the_broadcasts() {
-        let (full, _) = steps(&[Contender::HeraldSocketIo], false);
+        let (full, _) = steps(&[Contender::HeraldSocketIo], Extent::Full);
         assert_eq!(full.len(), 9, "to all at 2 sizes × 4 rates, and to a room");
         assert!(full.iter().all(|s| matches!(s.measure, Measure::Broadcast { .. })));
-        let (quick, _) = steps(&[Contender::HeraldSocketIo], true);
+        let (quick, _) = steps(&[Contender::HeraldSocketIo], Extent::Quick);
         assert_eq!(quick.len(), 1);
     }
 
     #[test]
     fn every_pusher_server_gets_the_pusher_steps_only() {
-        let (full, _) = steps(&Contender::ALL, false);
+        let (full, _) = steps(&Contender::ALL, Extent::Full);
         let of = |c| full.iter().filter(|s| s.contender == c).collect::<Vec<_>>();
         let soketi = of(Contender::Soketi);
         assert_eq!(soketi.len(), 8);
@@ -246,12 +292,32 @@ mod tests {
 
     #[test]
     fn a_quick_run_is_small() {
-        let (quick, timing) = steps(&Contender::ALL, true);
+        let (quick, timing) = steps(&Contender::ALL, Extent::Quick);
         assert!(quick.len() < 24, "{} steps", quick.len());
         let of = |c| quick.iter().filter(|s| s.contender == c).count();
         assert_eq!((of(Contender::Soketi), of(Contender::HeraldPusherRest)), (2, 1));
         assert!(timing.duration <= 2.0);
         assert!(!quick.iter().any(|s| matches!(s.measure, Measure::ManyEdges { .. })));
+    }
+
+    #[test]
+    fn the_guard_measures_the_side_by_side_figures_at_their_reference_sizes() {
+        let (guard, timing) = steps(&Contender::ALL, Extent::Guard);
+        let of = |c| guard.iter().filter(|s| s.contender == c).collect::<Vec<_>>();
+        for contender in [Contender::Herald, Contender::Uws, Contender::Ws, Contender::SocketIo] {
+            let steps = of(contender);
+            assert_eq!(steps.len(), 9, "{contender:?}: idle, and 2 sizes × 4 rates");
+            let idle = |s: &&Step| matches!(s.measure, Measure::Idle { connections: REFERENCE_CONNECTIONS });
+            assert_eq!(steps.iter().copied().filter(idle).count(), 1);
+            for receivers in [REFERENCE_RECEIVERS, 10_000] {
+                let at = |s: &&Step| matches!(s.measure, Measure::Broadcast { receivers: r, target: Target::All, .. } if r == receivers);
+                assert_eq!(steps.iter().copied().filter(at).count(), OFFERED.len());
+            }
+        }
+        for contender in [Contender::HeraldPusher, Contender::Soketi, Contender::HeraldSocketIo] {
+            assert!(of(contender).is_empty(), "{contender:?}");
+        }
+        assert!(timing.duration <= 2.0);
     }
 
     #[test]

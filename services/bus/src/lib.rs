@@ -13,11 +13,16 @@
 //!   queue groups, request/reply with "no responders", headers, draining,
 //!   and dropping messages for a subscriber that does not keep up.
 //!
+//! [`deliveries`] are subscriptions whose messages are handed to a handler
+//! as they arrive, on NATS over a subscribe-only connection with no channel
+//! per subscription (the edge's topics, ADR 0006).
+//!
 //! [`history`] is JetStream's message history (NATS only), for recovery.
 //!
 //! [`responder`] is the request-serving loop routers and handlers share;
 //! [`trace`] carries the trace context in message headers.
 
+pub mod deliveries;
 pub mod history;
 pub mod local;
 pub mod nats;
@@ -32,6 +37,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use thiserror::Error;
 
+pub use crate::deliveries::{Deliver, Delivered, Deliveries, DeliverySubscription};
 pub use crate::nats::BusConfig;
 
 /// What a bus failure came from: the NATS client's own error, or what the
@@ -150,6 +156,16 @@ impl Bus {
         match self {
             Bus::Nats(bus) => bus.reconnects(),
             Bus::Local(_) => prometheus_client::metrics::counter::Counter::default(),
+        }
+    }
+
+    /// Where to make delivery subscriptions (messages handed to a handler as
+    /// they arrive, see [`deliveries`]). On NATS each call opens a
+    /// subscribe-only connection of its own, in the background.
+    pub fn deliveries(&self) -> Result<Deliveries, BusError> {
+        match self {
+            Bus::Nats(bus) => Deliveries::connect(bus.config(), bus.reconnects()),
+            Bus::Local(bus) => Ok(Deliveries::Local(bus.clone())),
         }
     }
 

@@ -45,6 +45,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct NatsBus {
     client: async_nats::Client,
+    /// How it was reached, for the deliveries' connection to the same servers.
+    config: Arc<BusConfig>,
     /// Round trips through the server, for [`NatsBus::sync`].
     echoes: Arc<Echoes>,
     /// Connections made again after a disconnection, for `/metrics`.
@@ -118,7 +120,7 @@ impl NatsBus {
             }
         }));
         let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: reader };
-        Ok(NatsBus { client, echoes: Arc::new(echoes), reconnects })
+        Ok(NatsBus { client, config: Arc::new(config.clone()), echoes: Arc::new(echoes), reconnects })
     }
 
     /// Returns once the server has handled everything this connection sent
@@ -141,6 +143,10 @@ impl NatsBus {
         };
         lock(&self.echoes.waiters).remove(&n);
         result
+    }
+
+    pub(crate) fn config(&self) -> &BusConfig {
+        &self.config
     }
 
     pub(crate) fn client(&self) -> &async_nats::Client {

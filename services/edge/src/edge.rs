@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use herald_bus::Bus;
+use herald_bus::{Bus, DeliverySubscription};
 use herald_handler::edges::Edges;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
@@ -58,6 +58,8 @@ const CLOSE_CONNECTIONS_TIMEOUT: Duration = Duration::from_secs(1);
 pub enum EdgeError {
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot make the deliveries' NATS connection: {0}")]
+    Deliveries(herald_bus::BusError),
     #[error("cannot follow the edges' heartbeats: {0}")]
     Heartbeats(herald_bus::BusError),
     /// Recovery needs JetStream, which the in-process bus does not have.
@@ -80,8 +82,11 @@ pub struct Edge {
     heartbeat_subject: String,
     /// How long the drain may take.
     drain_timeout: Duration,
-    /// The edge-wide subscriptions (everyone, single connections), presence
-    /// answers and heartbeats: they live as long as the edge.
+    /// The edge-wide subscriptions (everyone, single connections, control
+    /// operations): they live as long as the edge.
+    edge_wide: Vec<DeliverySubscription>,
+    /// Presence answers, heartbeats and the history's keeper: they live as
+    /// long as the edge.
     pumps: Vec<AbortOnDropHandle<()>>,
 }
 
@@ -100,16 +105,18 @@ impl Edge {
         let edge_id = new_edge_id();
         let history = History::start(&bus, &subjects, &history).await?;
         let (history, keeper) = history.unzip();
+        let deliveries = bus.deliveries().map_err(EdgeError::Deliveries)?;
         let registry = Registry::new(
             edge_id.clone(),
             subjects.clone(),
+            deliveries,
             bus.clone(),
             history,
             timing.slow_consumer_grace,
             metrics.clone(),
         );
-        let mut pumps = registry.start_edge_pumps().await;
-        pumps.extend(keeper);
+        let edge_wide = registry.subscribe_edge_wide().await;
+        let mut pumps: Vec<_> = keeper.into_iter().collect();
         match bus.subscribe(subjects.presence_query()).await {
             Ok(queries) => {
                 let answering = presence::answer_queries(registry.clone(), bus.clone(), queries);
@@ -165,7 +172,7 @@ impl Edge {
             sessions,
             fallback: OnceLock::new(),
         });
-        Ok(Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, pumps })
+        Ok(Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, edge_wide, pumps })
     }
 
     /// Serves every request for a path the edge does not serve itself
@@ -191,7 +198,7 @@ impl Edge {
     /// at most the drain timeout the edge stops, and the HTTP connections
     /// left finish the request they serve.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, pumps } = self;
+        let Edge { listener, http, drain, registry, bus, heartbeat_subject, drain_timeout, edge_wide, pumps } = self;
         tracing::info!(edge = registry.edge_id(), addr = %listener.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()), "edge serving");
         let connections = TaskTracker::new();
         let closing = CancellationToken::new();
@@ -211,6 +218,7 @@ impl Edge {
         if tokio::time::timeout(CLOSE_CONNECTIONS_TIMEOUT, connections.wait()).await.is_err() {
             tracing::debug!(left = connections.len(), "HTTP connections still open at the stop");
         }
+        drop(edge_wide);
         drop(pumps);
         presence::leave(&bus, &heartbeat_subject, registry.edge_id()).await;
     }

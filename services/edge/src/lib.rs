@@ -17,8 +17,10 @@
 //! - `handle`: how the rest of the edge reaches a session: a bounded
 //!   mailbox and a close request.
 //! - `registry`: the index of local sessions by user and group, the one bus
-//!   subscription per user or group it keeps for them (topics, with their
-//!   pumps), and the edge-wide subscriptions and control operations.
+//!   subscription per user or group it keeps for them (topics, each handing
+//!   its messages to its members as they arrive; a pump task where a topic
+//!   keeps a history), and the edge-wide subscriptions and control
+//!   operations.
 //! - `history`: missed-message recovery's stream on JetStream, its
 //!   epoch and bounded reads (the topics that use it: `registry::recovery`).
 //! - `drain`: what a drain needs to reach every session and upgrade.

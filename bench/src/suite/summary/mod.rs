@@ -7,7 +7,7 @@ mod pusher;
 
 use std::fmt::Write as _;
 
-use super::plan::{Measure, REFERENCE_CONNECTIONS, REFERENCE_DELIVERIES, REFERENCE_RECEIVERS};
+use super::plan::{Extent, Measure, REFERENCE_CONNECTIONS, REFERENCE_DELIVERIES, REFERENCE_RECEIVERS};
 use super::servers::Contender;
 use super::{Outcome, Results};
 use crate::report::{Delivery, Report};
@@ -85,7 +85,12 @@ fn is_broadcast(measure: &Measure, count: u64, target: Target) -> bool {
 pub fn markdown(results: &Results) -> String {
     let mut out = String::new();
     let m = &results.machine;
-    let _ = writeln!(out, "# herald-bench suite{}\n", if results.quick { " (quick)" } else { "" });
+    let extent = match results.extent {
+        Extent::Full => "",
+        Extent::Quick => " (quick)",
+        Extent::Guard => " (guard)",
+    };
+    let _ = writeln!(out, "# herald-bench suite{extent}\n");
     let _ = writeln!(
         out,
         "{} × {}, {:.0} GiB, Linux {}, {} open files per process; {:.0} s in all.\n",

@@ -123,7 +123,7 @@ async fn route(ctx: &Arc<HttpContext>, request: Request<Incoming>) -> Response<B
 fn readiness(ctx: &HttpContext) -> Response<Body> {
     if ctx.drain.is_draining() {
         text(StatusCode::SERVICE_UNAVAILABLE, "not ready: draining")
-    } else if !ctx.bus.is_connected() {
+    } else if !ctx.bus.is_connected() || !ctx.registry.deliveries_connected() {
         text(StatusCode::SERVICE_UNAVAILABLE, "not ready: NATS is unreachable")
     } else {
         text(StatusCode::OK, "ready")
@@ -135,7 +135,8 @@ fn metrics(ctx: &HttpContext) -> Response<Body> {
     metrics.subscriptions.set(i64::try_from(ctx.registry.topics()).unwrap_or(i64::MAX));
     let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     metrics.tasks.set(i64::try_from(tasks).unwrap_or(i64::MAX));
-    let (connected, draining) = (ctx.bus.is_connected(), ctx.drain.is_draining());
+    let connected = ctx.bus.is_connected() && ctx.registry.deliveries_connected();
+    let draining = ctx.drain.is_draining();
     metrics.bus_connected.set(i64::from(connected));
     metrics.draining.set(i64::from(draining));
     metrics.ready.set(i64::from(connected && !draining));

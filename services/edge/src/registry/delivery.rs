@@ -13,7 +13,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use herald_bus::BusMessage;
+use herald_bus::Delivered;
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
 use herald_proto::published_at::{PUBLISHED_AT_HEADER, lag};
@@ -62,7 +62,7 @@ pub(super) struct Fanout<'a> {
 
 impl<'a> Fanout<'a> {
     /// `message`'s frame (see [`Registry::frame_of`]) on its way to `addressee`.
-    pub fn new(frame: Utf8Bytes, addressee: Addressee<'a>, message: &'a BusMessage) -> Fanout<'a> {
+    pub fn new(frame: Utf8Bytes, addressee: Addressee<'a>, message: &'a Delivered<'_>) -> Fanout<'a> {
         Fanout::with_sender(frame, addressee, message.header(CLIENT_EVENT_USER_HEADER))
     }
 
@@ -133,7 +133,7 @@ impl Registry {
     /// The frame a live bus message becomes (see [`Registry::text_of`]);
     /// its publish → delivery lag is observed here, once per message
     /// whatever the number of sessions it goes to.
-    pub(super) fn frame_of(&self, message: &BusMessage) -> Option<Utf8Bytes> {
+    pub(super) fn frame_of(&self, message: &Delivered<'_>) -> Option<Utf8Bytes> {
         if let Some(lag) = message.header(PUBLISHED_AT_HEADER).and_then(|stamp| lag(stamp, SystemTime::now())) {
             self.metrics.publish_lag.observe(herald_metrics::seconds(lag));
         }
@@ -143,12 +143,12 @@ impl Registry {
     /// The frame a bus message becomes: its payload as it is, once checked to
     /// be text. A message replayed from the history comes here directly: its
     /// age is not a delivery lag.
-    pub(super) fn text_of(&self, message: &BusMessage) -> Option<Utf8Bytes> {
+    pub(super) fn text_of(&self, message: &Delivered<'_>) -> Option<Utf8Bytes> {
         self.metrics.bus_messages.inc();
         match Utf8Bytes::try_from(message.payload.clone()) {
             Ok(frame) => Some(frame),
             Err(_) => {
-                tracing::warn!(subject = message.subject(), "dropped a message that is not UTF-8 text");
+                tracing::warn!(subject = message.subject, "dropped a message that is not UTF-8 text");
                 None
             }
         }
@@ -156,7 +156,7 @@ impl Registry {
 
     /// The local connection a message's `Herald-Exclude-Conn` names, if it is
     /// one of ours.
-    pub(super) fn excluded_local(&self, message: &BusMessage) -> Option<u64> {
+    pub(super) fn excluded_local(&self, message: &Delivered<'_>) -> Option<u64> {
         let excluded: ConnId = message.header(EXCLUDE_CONN_HEADER)?.trim().parse().ok()?;
         (excluded.edge() == self.edge_id).then_some(excluded.local())
     }

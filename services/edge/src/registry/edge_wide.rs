@@ -3,14 +3,12 @@
 //! (`conn.<edge>.*`), and control operations for connections
 //! (`ctl.conn.<edge>.*`) and for users (`ctl.user.*`, filtered here).
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use futures_util::StreamExt;
-use herald_bus::BusMessage;
+use herald_bus::{Deliver, Delivered, DeliverySubscription};
 use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::subject::decode_token;
-use tokio_util::task::AbortOnDropHandle;
 
 use super::delivery::{Addressee, Fanout};
 use super::readiness::{readiness, wait_subscribed};
@@ -26,16 +24,31 @@ enum EdgeRoute {
     CtlUser,
 }
 
+/// An edge-wide subscription's handler. Holds the registry weakly: the
+/// registry's owner holds the subscription, which holds this.
+struct EdgeWideDeliveries {
+    registry: Weak<Registry>,
+    route: EdgeRoute,
+}
+
+impl Deliver for EdgeWideDeliveries {
+    fn deliver(&self, message: Delivered<'_>) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.on_edge_message(self.route, &message);
+        }
+    }
+}
+
 impl Registry {
-    /// Starts the edge-wide subscriptions: everyone, and single connections.
-    /// They live as long as the returned guards.
-    pub(crate) async fn start_edge_pumps(self: &Arc<Self>) -> Vec<AbortOnDropHandle<()>> {
+    /// Makes the edge-wide subscriptions: everyone, single connections and
+    /// control operations. They live as long as the returned subscriptions.
+    pub(crate) async fn subscribe_edge_wide(self: &Arc<Self>) -> Vec<DeliverySubscription> {
         let all = self.subjects.all();
         let conns = self.subjects.conns_of_edge(&self.edge_id);
         let ctl_conns = self.subjects.ctl_conns_of_edge(&self.edge_id);
         let ctl_users = self.subjects.ctl_users();
         let mut waits = Vec::new();
-        let mut pumps = Vec::new();
+        let mut subscriptions = Vec::new();
         let all_is_a_topic = self.history.as_ref().is_some_and(|history| history.covers(TopicKind::All));
         let routes = [
             (!all_is_a_topic).then_some((all, EdgeRoute::All)),
@@ -45,22 +58,17 @@ impl Registry {
         ];
         for (subject, route) in routes.into_iter().flatten() {
             let (ready, subscribed) = readiness();
-            let registry = self.clone();
-            pumps.push(AbortOnDropHandle::new(tokio::spawn(async move {
-                let Some(mut messages) = registry.subscribe(subject, ready).await else { return };
-                while let Some(message) = messages.next().await {
-                    registry.on_edge_message(route, message);
-                }
-            })));
+            let handler = EdgeWideDeliveries { registry: Arc::downgrade(self), route };
+            subscriptions.extend(self.subscribe(&subject, handler, ready));
             waits.push(subscribed);
         }
         wait_subscribed(waits).await;
-        pumps
+        subscriptions
     }
 
     /// Applies a control operation to every local connection of a user.
-    fn control_user(self: &Arc<Self>, message: &BusMessage) {
-        let Some(Ok(user)) = message.subject().rsplit('.').next().map(decode_token) else { return };
+    fn control_user(self: &Arc<Self>, message: &Delivered<'_>) {
+        let Some(Ok(user)) = message.subject.rsplit('.').next().map(decode_token) else { return };
         let locals: Vec<u64> = match self.read().users.get(user.as_str()) {
             Some(topic) => topic.members.keys().copied().collect(),
             None => return,
@@ -71,13 +79,13 @@ impl Registry {
         }
     }
 
-    fn on_edge_message(self: &Arc<Self>, route: EdgeRoute, message: BusMessage) {
+    fn on_edge_message(self: &Arc<Self>, route: EdgeRoute, message: &Delivered<'_>) {
         match route {
             EdgeRoute::All => {
-                let Some(frame) = self.frame_of(&message) else { return };
-                let excluded = self.excluded_local(&message);
+                let Some(frame) = self.frame_of(message) else { return };
+                let excluded = self.excluded_local(message);
                 let state = self.read();
-                let mut fanout = Fanout::new(frame, Addressee::Connection, &message);
+                let mut fanout = Fanout::new(frame, Addressee::Connection, message);
                 for (local, entry) in &state.conns {
                     if Some(*local) != excluded
                         && let Some(frame) = fanout.frame_for(entry.handle.wire())
@@ -87,26 +95,26 @@ impl Registry {
                 }
             }
             EdgeRoute::Conn => {
-                let Some(local) = last_token_local(message.subject()) else { return };
-                if self.excluded_local(&message) == Some(local) {
+                let Some(local) = last_token_local(message.subject) else { return };
+                if self.excluded_local(message) == Some(local) {
                     return;
                 }
-                let Some(frame) = self.frame_of(&message) else { return };
+                let Some(frame) = self.frame_of(message) else { return };
                 let state = self.read();
                 if let Some(entry) = state.conns.get(&local)
                     && let Some(frame) =
-                        Fanout::new(frame, Addressee::Connection, &message).frame_for(entry.handle.wire())
+                        Fanout::new(frame, Addressee::Connection, message).frame_for(entry.handle.wire())
                 {
                     self.offer(&entry.handle, frame);
                 }
             }
             EdgeRoute::CtlConn => {
-                let Some(local) = last_token_local(message.subject()) else { return };
-                if let Some(op) = parse_control(&message) {
+                let Some(local) = last_token_local(message.subject) else { return };
+                if let Some(op) = parse_control(message) {
                     self.apply_control(local, &op);
                 }
             }
-            EdgeRoute::CtlUser => self.control_user(&message),
+            EdgeRoute::CtlUser => self.control_user(message),
         }
     }
 
@@ -132,11 +140,11 @@ fn last_token_local(subject: &str) -> Option<u64> {
     ConnId::parse_local(subject.rsplit('.').next()?)
 }
 
-fn parse_control(message: &BusMessage) -> Option<ControlOp> {
+fn parse_control(message: &Delivered<'_>) -> Option<ControlOp> {
     match herald_proto::json::from_object(&message.payload) {
         Ok(op) => Some(op),
         Err(e) => {
-            tracing::warn!(subject = message.subject(), error = %e, "ignored a control message that is not a valid op");
+            tracing::warn!(subject = message.subject, error = %e, "ignored a control message that is not a valid op");
             None
         }
     }

@@ -9,16 +9,16 @@
 //!
 //! Control operations for users come in on one wildcard per edge
 //! (`ctl.user.*`) and are filtered here, rather than on a second subscription
-//! per user: each subscription costs about 6 KiB in the NATS client, control
-//! operations are rare next to deliveries, and an edge drops the ones for
-//! users it does not hold after one map lookup.
+//! per user: control operations are rare next to deliveries, and an edge
+//! drops the ones for users it does not hold after one map lookup.
 //!
 //! The index, the topics and the edge-wide subscriptions share one lock, so
 //! a delivery never sees a session half registered. By concern:
 //!
 //! - this file: the index of sessions (register, move between groups and
 //!   users, presence, closing them all);
-//! - [`topics`]: one topic per user or group, its pump task, its generation;
+//! - [`topics`]: one topic per user or group, its subscription's handler
+//!   (or, with a history, its pump task), its generation;
 //! - [`edge_wide`]: the edge-wide subscriptions and control operations;
 //! - [`delivery`]: how one bus message becomes one shared frame offered to
 //!   sessions, and what a full mailbox means;
@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use herald_bus::Bus;
+use herald_bus::{Bus, Deliveries};
 use herald_proto::conn_id::ConnId;
 use herald_proto::history::{ALL_KEY, Resume, USER_KEY, group_key};
 use herald_proto::presence::{EdgePresence, PresenceQuery};
@@ -65,14 +65,17 @@ pub(crate) struct Registry {
     edge_id: String,
     /// Subject names, for the subscriptions.
     subjects: Subjects,
-    /// Where subscriptions are made.
+    /// Where topics and edge-wide subscriptions subscribe: each message is
+    /// handed to their handler as it arrives.
+    deliveries: Deliveries,
+    /// Where the pumps of topics with a history subscribe.
     bus: Bus,
     /// The history of the kinds of topics that keep one.
     history: Option<Arc<History>>,
     /// Source of the local part of connection ids.
     next_local: AtomicU64,
-    /// Source of topic generations: a pump only delivers to the topic it was
-    /// started for, never to a newer topic of the same name.
+    /// Source of topic generations: a topic's handler or pump only delivers
+    /// to the topic it was made for, never to a newer topic of the same name.
     next_generation: AtomicU64,
     /// Start of the delivery clock used for slow-consumer grace.
     epoch: Instant,
@@ -138,6 +141,7 @@ impl Registry {
     pub fn new(
         edge_id: String,
         subjects: Subjects,
+        deliveries: Deliveries,
         bus: Bus,
         history: Option<Arc<History>>,
         slow_consumer_grace: Duration,
@@ -146,6 +150,7 @@ impl Registry {
         Arc::new(Registry {
             edge_id,
             subjects,
+            deliveries,
             bus,
             history,
             next_local: AtomicU64::new(1),
@@ -172,6 +177,11 @@ impl Registry {
     /// Sessions held now.
     pub fn sessions(&self) -> usize {
         self.read().conns.len()
+    }
+
+    /// Whether deliveries can arrive right now.
+    pub fn deliveries_connected(&self) -> bool {
+        self.deliveries.is_connected()
     }
 
     /// User and group subscriptions held now.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_bus::Subscription;
+use herald_bus::{Deliver, DeliverySubscription, Subscription};
 use tokio::sync::SetOnce;
 
 use super::Registry;
@@ -14,14 +14,28 @@ use super::Registry;
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 impl Registry {
-    /// Subscribes, waits until NATS has the subscription, and says so.
-    pub(super) async fn subscribe(&self, subject: String, ready: Ready) -> Option<Subscription> {
-        let subscription = self.subscribe_live(subject).await;
-        drop(ready);
-        subscription
+    /// Subscribes `handler` to `subject` at once, and says when NATS has
+    /// the subscription (or when waiting for it is over) through `ready`.
+    pub(super) fn subscribe(&self, subject: &str, handler: impl Deliver, ready: Ready) -> Option<DeliverySubscription> {
+        let subscription = match self.deliveries.subscribe(subject, handler) {
+            Ok(subscription) => subscription,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost");
+                return None;
+            }
+        };
+        let deliveries = self.deliveries.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(SUBSCRIBE_WAIT, deliveries.sync()).await.is_err() {
+                tracing::warn!("could not confirm a subscription with NATS");
+            }
+            drop(ready);
+        });
+        Some(subscription)
     }
 
-    /// Subscribes and waits until NATS has the subscription.
+    /// Subscribes on the bus and waits until NATS has the subscription: for
+    /// the pumps of topics with a history, which read between messages.
     pub(super) async fn subscribe_live(&self, subject: String) -> Option<Subscription> {
         let subscription = match self.bus.subscribe(subject).await {
             Ok(subscription) => subscription,

@@ -19,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_bus::BusMessage;
 use herald_bus::history::{LAST_SEQUENCE_HEADER, SEQUENCE_HEADER};
+use herald_bus::{BusMessage, Delivered};
 use herald_proto::client::{self, action};
 use herald_proto::history::{
     ALL_KEY, JoinedDetails, Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset,
@@ -259,6 +259,7 @@ impl Registry {
     }
 
     async fn on_live(&self, pump: &mut Pump, message: BusMessage) {
+        let message = Delivered::from(&message);
         let sequence = |name| message.header(name).and_then(|value| value.parse::<u64>().ok());
         let (Some(seq), last) = (sequence(SEQUENCE_HEADER), sequence(LAST_SEQUENCE_HEADER).unwrap_or(0)) else {
             // Not from the stream (published straight to the history
@@ -282,7 +283,7 @@ impl Registry {
 
     /// Delivers a message to the topic's live members, Herald sessions with
     /// its offset, and moves the cursor to it.
-    fn fan_out(&self, pump: &mut Pump, message: &BusMessage, seq: Option<u64>) {
+    fn fan_out(&self, pump: &mut Pump, message: &Delivered<'_>, seq: Option<u64>) {
         let Some(frame) = self.frame_of(message) else { return };
         let excluded = self.excluded_local(message);
         let mut fanout = Fanout::new(frame.clone(), pump.kind.addressee(&pump.name), message);
@@ -324,7 +325,7 @@ impl Registry {
         for message in &read.messages {
             let seq = sequence_of(message);
             match pump.cursor {
-                Some(cursor) if seq > cursor => self.fan_out(pump, message, Some(seq)),
+                Some(cursor) if seq > cursor => self.fan_out(pump, &Delivered::from(message), Some(seq)),
                 Some(_) => {}
                 // Unknown cursor: nothing is owed to live members.
                 None => pump.cursor = Some(seq),
@@ -381,7 +382,7 @@ impl Registry {
         read.iter()
             .map(|message| {
                 let seq = sequence_of(message);
-                (seq, self.text_of(message).map(|frame| pump.with_offset(frame, seq)))
+                (seq, self.text_of(&Delivered::from(message)).map(|frame| pump.with_offset(frame, seq)))
             })
             .collect()
     }

@@ -1,24 +1,29 @@
 //! Topics: one per user or group that local sessions belong to, each with
-//! the one bus subscription for it and the pump task that reads it and fans
-//! every message out to the topic's members; and, when broadcasts to
-//! everyone keep a history, one topic for `all` that every session is in
-//! (otherwise `all` is an edge-wide subscription, `edge_wide`).
+//! the one bus subscription for it; and, when broadcasts to everyone keep a
+//! history, one topic for `all` that every session is in (otherwise `all`
+//! is an edge-wide subscription, `edge_wide`).
 //!
-//! A topic has a generation: its pump only delivers to the topic it was
-//! started for, so a new topic for the same name (the last member left and
-//! a new one joined) never receives the old subscription's messages.
+//! A topic without a history hands each message to its members as it
+//! arrives, from its subscription's handler: no channel or task per topic
+//! (on NATS the subscription is a map entry on the deliveries' connection,
+//! ADR 0006). A topic with a history has a pump task instead, which reads
+//! between messages (gaps, resuming sessions: `recovery`).
+//!
+//! A topic has a generation: its handler or pump only delivers to the topic
+//! it was made for, so a new topic for the same name (the last member left
+//! and a new one joined) never receives a message the old subscription was
+//! handing over as it went.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
-use futures_util::StreamExt;
-use herald_bus::BusMessage;
+use herald_bus::{Deliver, Delivered, DeliverySubscription};
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::delivery::{Addressee, Fanout};
-use super::readiness::{Ready, Subscribed, readiness};
+use super::readiness::{Subscribed, readiness};
 use super::recovery::{From, Joiners, Outcome};
 use super::{Registry, State};
 use crate::handle::SessionHandle;
@@ -58,8 +63,38 @@ pub(super) struct Topic {
     /// Sessions waiting for the pump's answer, when the topic keeps a
     /// history (`recovery`).
     joiners: Option<Arc<Joiners>>,
-    /// Dropping the topic stops its pump, which unsubscribes.
-    _pump: AbortOnDropHandle<()>,
+    /// Dropping the topic unsubscribes.
+    _feed: Feed,
+}
+
+/// How a topic's messages reach it.
+#[derive(Debug)]
+enum Feed {
+    /// Handed to a [`TopicDeliveries`] as they arrive. `None` when
+    /// subscribing failed (logged; its members get nothing until they
+    /// reconnect).
+    Handler { _subscription: Option<DeliverySubscription> },
+    /// Read by the pump of a topic with a history, which owns the
+    /// subscription.
+    Pump { _task: AbortOnDropHandle<()> },
+}
+
+/// The handler of a topic without a history: fans each message out to the
+/// members of the topic it was made for. Holds the registry weakly: the
+/// registry holds the subscription, which holds this.
+struct TopicDeliveries {
+    registry: Weak<Registry>,
+    kind: TopicKind,
+    name: Arc<str>,
+    generation: u64,
+}
+
+impl Deliver for TopicDeliveries {
+    fn deliver(&self, message: Delivered<'_>) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.deliver_to_topic(self.kind, &self.name, self.generation, &message);
+        }
+    }
 }
 
 impl Registry {
@@ -82,39 +117,32 @@ impl Registry {
     fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>) -> Topic {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let (ready, subscribed) = readiness();
-        let registry = self.clone();
         let history = self.history.clone().filter(|history| history.covers(kind));
-        let (pump, joiners) = match history {
+        let (feed, joiners) = match history {
             Some(history) => {
                 let joiners = Arc::new(Joiners::default());
-                let pump = registry.pump_history(kind, name, generation, ready, joiners.clone(), history);
-                (AbortOnDropHandle::new(tokio::spawn(pump)), Some(joiners))
+                let pump = self.clone().pump_history(kind, name, generation, ready, joiners.clone(), history);
+                (Feed::Pump { _task: AbortOnDropHandle::new(tokio::spawn(pump)) }, Some(joiners))
             }
-            None => (AbortOnDropHandle::new(tokio::spawn(registry.pump_topic(kind, name, generation, ready))), None),
+            None => {
+                let subject = match kind {
+                    TopicKind::User => self.subjects.user(&name),
+                    TopicKind::Group => self.subjects.group(&name),
+                    TopicKind::All => self.subjects.all(),
+                };
+                let handler = TopicDeliveries { registry: Arc::downgrade(self), kind, name, generation };
+                (Feed::Handler { _subscription: self.subscribe(&subject, handler, ready) }, None)
+            }
         };
-        Topic { generation, members: HashMap::new(), subscribed, joiners, _pump: pump }
+        Topic { generation, members: HashMap::new(), subscribed, joiners, _feed: feed }
     }
 
-    async fn pump_topic(self: Arc<Self>, kind: TopicKind, name: Arc<str>, generation: u64, ready: Ready) {
-        let subject = match kind {
-            TopicKind::User => self.subjects.user(&name),
-            TopicKind::Group => self.subjects.group(&name),
-            TopicKind::All => self.subjects.all(),
-        };
-        // Boxed: subscribing happens once, and its state would otherwise stay
-        // in the task of every topic for as long as the topic lives.
-        let Some(mut messages) = Box::pin(self.subscribe(subject, ready)).await else { return };
-        while let Some(message) = messages.next().await {
-            self.deliver_to_topic(kind, &name, generation, message);
-        }
-    }
-
-    fn deliver_to_topic(&self, kind: TopicKind, name: &str, generation: u64, message: BusMessage) {
-        let Some(frame) = self.frame_of(&message) else { return };
-        let excluded = self.excluded_local(&message);
+    fn deliver_to_topic(&self, kind: TopicKind, name: &str, generation: u64, message: &Delivered<'_>) {
+        let Some(frame) = self.frame_of(message) else { return };
+        let excluded = self.excluded_local(message);
         let state = self.read();
         let Some(topic) = state.topics(kind).get(name).filter(|topic| topic.generation == generation) else { return };
-        let mut fanout = Fanout::new(frame, kind.addressee(name), &message);
+        let mut fanout = Fanout::new(frame, kind.addressee(name), message);
         for (local, handle) in &topic.members {
             if Some(*local) != excluded
                 && let Some(frame) = fanout.frame_for(handle.wire())
