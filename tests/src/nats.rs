@@ -97,30 +97,32 @@ impl NatsServer {
     /// Client connections the server holds now (from its `/varz`); needs
     /// [`NatsServer::start_monitored`].
     pub async fn connections(&self) -> u64 {
-        let port = self.monitor_port.expect("connections(): start the server with start_monitored()");
-        let (status, body) = crate::http::get(SocketAddr::from(([127, 0, 0, 1], port)), "/varz").await;
-        assert_eq!(status, 200, "nats-server /varz: {body}");
-        let varz: serde_json::Value = serde_json::from_str(&body).expect("/varz is JSON");
-        varz["connections"].as_u64().unwrap_or_else(|| panic!("/varz without connections: {body}"))
+        let varz = self.monitor("/varz").await;
+        varz["connections"].as_u64().unwrap_or_else(|| panic!("/varz without connections: {varz}"))
     }
 
     /// The subjects each client connection named `name` is subscribed to now
     /// (from the server's `/connz`), one entry per subscription; needs
     /// [`NatsServer::start_monitored`].
     pub async fn subscriptions_of(&self, name: &str) -> Vec<String> {
-        let port = self.monitor_port.expect("subscriptions_of(): start the server with start_monitored()");
-        let (status, body) =
-            crate::http::get(SocketAddr::from(([127, 0, 0, 1], port)), "/connz?subs=1&limit=1024").await;
-        assert_eq!(status, 200, "nats-server /connz: {body}");
-        let connz: serde_json::Value = serde_json::from_str(&body).expect("/connz is JSON");
+        let connz = self.monitor("/connz?subs=1&limit=1024").await;
         let connections =
-            connz["connections"].as_array().unwrap_or_else(|| panic!("/connz without connections: {body}"));
+            connz["connections"].as_array().unwrap_or_else(|| panic!("/connz without connections: {connz}"));
         connections
             .iter()
             .filter(|connection| connection["name"] == name)
             .flat_map(|connection| connection["subscriptions_list"].as_array().cloned().unwrap_or_default())
             .filter_map(|subject| subject.as_str().map(str::to_owned))
             .collect()
+    }
+
+    /// A monitoring endpoint's JSON (`path` with its query); needs
+    /// [`NatsServer::start_monitored`].
+    async fn monitor(&self, path: &str) -> serde_json::Value {
+        let port = self.monitor_port.expect("monitoring: start the server with start_monitored()");
+        let (status, body) = crate::http::get(SocketAddr::from(([127, 0, 0, 1], port)), path).await;
+        assert_eq!(status, 200, "nats-server {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("nats-server {path} is not JSON ({e}): {body}"))
     }
 
     /// The server's process id, while it runs (to freeze it with SIGSTOP).
