@@ -42,9 +42,10 @@ const CLOCK_MARGIN: Duration = Duration::from_secs(1);
 /// says `recovered: false`. Only a safety net: every pump answers in
 /// bounded time (each read it makes is bounded; a pump that ends drops its
 /// joiners, which reads as not recovered). A reconnect storm is served at
-/// the pace the reads' bound (`HERALD_HISTORY_MAX_READS`) allows: 10,000
-/// sessions took 81 s here (BENCHMARKS.md), and with 10 s all but the
-/// first ~500 were told `recovered: false` though every message was stored.
+/// the pace nats-server answers one connection's reads at (one at a time):
+/// 10,000 sessions took about 4 minutes here (BENCHMARKS.md), and with a
+/// 10 s wait all but the first ~500 were told `recovered: false` though
+/// every message was stored.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Sessions that joined a topic with a history and wait for its pump.
