@@ -91,16 +91,7 @@ pub async fn run(args: &Args) -> Result<()> {
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned();
     let started = unix_nanos() / 1_000_000_000;
     let (nats, nats_url) = servers::nats_jetstream(&scratch.join("jetstream")).await?;
-    let env = Environment {
-        herald: args.herald.clone(),
-        peers: PathBuf::new(),
-        sockudo: PathBuf::new(),
-        scratch: scratch.clone(),
-        nats_url,
-        redis_url: String::new(),
-        token_secret: format!("recovery-{}", unix_nanos()),
-        traces: None,
-    };
+    let env = Environment::herald_only(&args.herald, nats_url, scratch.clone(), "recovery");
     let pairs = broadcasts(args, &env).await;
     let storm = storm::run(&env, nats.pid, args.clients, args.missed).await;
     nats.stop().await;
@@ -142,7 +133,7 @@ async fn broadcast_with(args: &Args, env: &Environment, target: Target, rate: f6
     eprintln!("\n=== broadcast to {target:?}, {} receivers, {rate} msg/s, HERALD_HISTORY={history}", args.receivers);
     let (edge, addr) = servers::herald_edge_with(env, &[("HERALD_HISTORY", history)]).await?;
     let common = suite::common(Contender::Herald, env, vec![Contender::Herald.url(addr)], vec![edge.pid], 2);
-    let publishing = Publishing { rate, duration: args.duration, payload_bytes: suite::PAYLOAD_BYTES, drain: 10.0 };
+    let publishing = Publishing { rate, duration: args.duration, payload_bytes: suite::PAYLOAD_BYTES, drain: 10.0, hold: 0.0 };
     let report = broadcast::run(&broadcast::Args { receivers: args.receivers, target, publishing, common }).await;
     edge.stop().await;
     report
