@@ -133,7 +133,7 @@ async fn broadcast_with(args: &Args, env: &Environment, target: Target, rate: f6
     eprintln!("\n=== broadcast to {target:?}, {} receivers, {rate} msg/s, HERALD_HISTORY={history}", args.receivers);
     let (edge, addr) = servers::herald_edge_with(env, &[("HERALD_HISTORY", history)]).await?;
     let common = suite::common(Contender::Herald, env, vec![Contender::Herald.url(addr)], vec![edge.pid], 2);
-    let publishing = Publishing { rate, duration: args.duration, payload_bytes: suite::PAYLOAD_BYTES, drain: 10.0, hold: 0.0 };
+    let publishing = Publishing { rate, duration: args.duration, payload_bytes: suite::PAYLOAD_BYTES, drain: 10.0, quiet: 1.0, hold: 0.0 };
     let report = broadcast::run(&broadcast::Args { receivers: args.receivers, target, publishing, common }).await;
     edge.stop().await;
     report

@@ -35,8 +35,9 @@ use crate::suite::{self, Gateways};
 
 /// How often the machine is sampled (and its free memory checked).
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-/// Longest wait for the last deliveries after the last publish.
-const DRAIN_SECS: f64 = 60.0;
+/// Deliveries are over when their count has not moved for this long: on
+/// a machine this loaded, workers report late.
+const QUIET_SECS: f64 = 15.0;
 
 #[derive(Debug, ClapArgs, Serialize)]
 pub struct Args {
@@ -58,6 +59,10 @@ pub struct Args {
     /// deliver, so each message's last delivery is its own
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub every: f64,
+    /// Longest wait for the last deliveries after the last publish, in
+    /// seconds (deliveries end sooner once none arrives for a second)
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub drain: f64,
     /// Loopback source addresses the connections are bound to (each gives
     /// about 28k ports towards each edge)
     #[arg(long, value_name = "N", default_value_t = 64)]
@@ -68,6 +73,10 @@ pub struct Args {
     /// to read their subscriptions, and closes them as slow consumers)
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub connect_concurrency: u16,
+    /// A setting every edge gets, as its environment variable
+    /// (`HERALD_PING_INTERVAL_MS=120000`); repeat for several
+    #[arg(long = "edge-env", value_name = "NAME=VALUE", value_parser = edge_env)]
+    pub edge_env: Vec<(String, String)>,
     /// The run stops (and says so) when the machine's available memory
     /// falls below this
     #[arg(long, value_name = "MIB", default_value_t = 3072)]
@@ -122,7 +131,8 @@ pub async fn run(args: &Args) -> Result<()> {
     let (nats, nats_url) = servers::nats().await?;
     let env = Environment::herald_only(&args.herald, nats_url, std::env::temp_dir(), "scale");
     eprintln!("starting {edges} edges for {} connections ({workers} load-tool workers)", args.connections);
-    let measured = match Gateways::start(Contender::Herald, &env, edges).await {
+    let settings: Vec<(&str, &str)> = args.edge_env.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    let measured = match Gateways::herald_edges(&env, edges, &settings).await {
         Ok(gateways) => {
             let measured = hold_and_broadcast(args, &env, &gateways, nats.pid, workers).await;
             gateways.stop().await;
@@ -158,6 +168,14 @@ pub async fn run(args: &Args) -> Result<()> {
     }
 }
 
+/// `NAME=VALUE` of `--edge-env`.
+fn edge_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if name.starts_with("HERALD_") => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected HERALD_NAME=VALUE, not {text:?}")),
+    }
+}
+
 /// What [`hold_and_broadcast`] found: the machine before and at its worst,
 /// the broadcast's report, or why it was stopped.
 type Measured = (Sample, Sample, Option<Report>, Option<String>);
@@ -179,7 +197,8 @@ async fn hold_and_broadcast(
         rate: 1.0 / args.every,
         duration: args.messages as f64 * args.every,
         payload_bytes: suite::PAYLOAD_BYTES,
-        drain: DRAIN_SECS,
+        drain: args.drain,
+        quiet: QUIET_SECS,
         hold: args.hold,
     };
     let broadcast = broadcast::Args { receivers: args.connections, target: Target::All, publishing, common };

@@ -258,7 +258,7 @@ pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>,
 }
 
 fn publishing(rate: f64, timing: Timing) -> Publishing {
-    Publishing { rate, duration: timing.duration, payload_bytes: PAYLOAD_BYTES, drain: timing.drain, hold: 0.0 }
+    Publishing { rate, duration: timing.duration, payload_bytes: PAYLOAD_BYTES, drain: timing.drain, quiet: 1.0, hold: 0.0 }
 }
 
 /// Fresh gateways for one step: `count` processes of `contender`.
@@ -266,9 +266,23 @@ pub(crate) struct Gateways(Vec<(Server, std::net::SocketAddr)>);
 
 impl Gateways {
     pub(crate) async fn start(contender: Contender, env: &Environment, count: usize) -> Result<Gateways> {
+        Gateways::start_each(count, || servers::gateway(contender, env)).await
+    }
+
+    /// `count` Herald edges, each with `settings` (HERALD_ variables).
+    pub(crate) async fn herald_edges(env: &Environment, count: usize, settings: &[(&str, &str)]) -> Result<Gateways> {
+        Gateways::start_each(count, || servers::herald_edge_with(env, settings)).await
+    }
+
+    /// `count` processes, each started by `start`; none left running if
+    /// one fails.
+    async fn start_each<F>(count: usize, start: impl Fn() -> F) -> Result<Gateways>
+    where
+        F: Future<Output = Result<(Server, std::net::SocketAddr)>>,
+    {
         let mut gateways = Gateways(Vec::with_capacity(count));
         for _ in 0..count {
-            match servers::gateway(contender, env).await {
+            match start().await {
                 Ok(gateway) => gateways.0.push(gateway),
                 Err(e) => {
                     gateways.stop().await;
