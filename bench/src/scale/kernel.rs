@@ -67,7 +67,8 @@ impl Sample {
         let sockstat = fs::read_to_string("/proc/net/sockstat").context("cannot read /proc/net/sockstat")?;
         let kib = |name: &str| -> Result<u64> {
             let value = field(&meminfo, name).with_context(|| format!("/proc/meminfo has no {name}"))?;
-            let kib: u64 = value.trim_end_matches("kB").trim().parse().with_context(|| format!("bad {name}: {value}"))?;
+            let kib: u64 =
+                value.trim_end_matches("kB").trim().parse().with_context(|| format!("bad {name}: {value}"))?;
             Ok(kib * 1024)
         };
         let (tcp_sockets, tcp_pages) = tcp_line(&sockstat).context("/proc/net/sockstat has no TCP line")?;

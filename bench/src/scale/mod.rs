@@ -27,7 +27,7 @@ use serde::Serialize;
 use self::kernel::Sample;
 use crate::procs;
 use crate::publish::unix_nanos;
-use crate::report::Report;
+use crate::report::{self, Report};
 use crate::scenario::broadcast::{self, Target};
 use crate::scenario::delivery::Publishing;
 use crate::suite::servers::{self, Contender, Environment};
@@ -131,7 +131,8 @@ pub async fn run(args: &Args) -> Result<()> {
     let (nats, nats_url) = servers::nats().await?;
     let env = Environment::herald_only(&args.herald, nats_url, std::env::temp_dir(), "scale");
     eprintln!("starting {edges} edges for {} connections ({workers} load-tool workers)", args.connections);
-    let settings: Vec<(&str, &str)> = args.edge_env.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
+    let settings: Vec<(&str, &str)> =
+        args.edge_env.iter().map(|(name, value)| (name.as_str(), value.as_str())).collect();
     let measured = match Gateways::herald_edges(&env, edges, &settings).await {
         Ok(gateways) => {
             let measured = hold_and_broadcast(args, &env, &gateways, nats.pid, workers).await;
@@ -155,13 +156,7 @@ pub async fn run(args: &Args) -> Result<()> {
         report,
         stopped,
     };
-    let json = serde_json::to_string_pretty(&results).expect("results serialize");
-    let path = args.out.join("scale.json");
-    std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
-    let table = markdown(&results);
-    let path = args.out.join("scale.md");
-    std::fs::write(&path, &table).with_context(|| format!("cannot write {}", path.display()))?;
-    print!("{table}");
+    report::write_run(&args.out, "scale", &results, &markdown(&results))?;
     match &results.stopped {
         Some(why) => bail!("stopped: {why}"),
         None => Ok(()),

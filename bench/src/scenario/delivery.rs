@@ -46,7 +46,13 @@ pub struct Publishing {
 
 impl Publishing {
     fn check(&self) -> Result<()> {
-        let checked = [("--rate", self.rate), ("--duration", self.duration), ("--drain", self.drain), ("--hold", self.hold), ("--quiet", self.quiet)];
+        let checked = [
+            ("--rate", self.rate),
+            ("--duration", self.duration),
+            ("--drain", self.drain),
+            ("--hold", self.hold),
+            ("--quiet", self.quiet),
+        ];
         for (name, value) in checked {
             if !(value.is_finite() && value >= 0.0) {
                 bail!("{name} must be a number of at least 0, not {value}");

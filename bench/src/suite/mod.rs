@@ -258,7 +258,14 @@ pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>,
 }
 
 fn publishing(rate: f64, timing: Timing) -> Publishing {
-    Publishing { rate, duration: timing.duration, payload_bytes: PAYLOAD_BYTES, drain: timing.drain, quiet: 1.0, hold: 0.0 }
+    Publishing {
+        rate,
+        duration: timing.duration,
+        payload_bytes: PAYLOAD_BYTES,
+        drain: timing.drain,
+        quiet: 1.0,
+        hold: 0.0,
+    }
 }
 
 /// Fresh gateways for one step: `count` processes of `contender`.
