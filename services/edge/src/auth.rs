@@ -177,9 +177,8 @@ fn identity_from_claims(mut claims: Claims) -> Result<Identity, AuthError> {
     let invalid = |what: &str| AuthError::Invalid(what.to_owned());
     // Herald's own claims are taken out of the map, not copied: the session
     // keeps only the others.
-    let user = match claims.remove("sub") {
-        Some(serde_json::Value::String(sub)) => sub,
-        _ => return Err(invalid("\"sub\" must be a string")),
+    let Some(serde_json::Value::String(user)) = claims.remove("sub") else {
+        return Err(invalid("\"sub\" must be a string"));
     };
     let mut strings = |name: &str| -> Result<Vec<String>, AuthError> {
         match claims.remove(name) {
