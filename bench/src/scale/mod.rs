@@ -257,6 +257,7 @@ fn markdown(results: &Results) -> String {
     for (what, before, worst) in [
         ("every edge's RSS, added up (MiB)", b.edges_rss_bytes, w.edges_rss_bytes),
         ("nats-server RSS (MiB)", b.nats_rss_bytes, w.nats_rss_bytes),
+        ("the load tool's RSS, workers included (MiB)", b.tool_rss_bytes, w.tool_rss_bytes),
         ("kernel slab (MiB)", b.slab_bytes, w.slab_bytes),
         ("TCP buffers (MiB)", b.tcp_buffer_bytes, w.tcp_buffer_bytes),
     ] {
