@@ -37,9 +37,10 @@ use herald_proto::history::Resume;
 use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
@@ -53,12 +54,12 @@ pub(crate) use self::socketio::SocketIoUpgrade;
 use crate::auth::Identity;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared, Wire};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Shared, Wire};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
-/// The socket of an upgraded connection.
-pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// The socket of a session, whose TCP stream its deliveries share.
+pub(crate) type Socket = WebSocketStream<SessionIo>;
 
 /// Most frames written before one flush when several are waiting.
 const WRITE_BATCH: usize = 64;
@@ -202,7 +203,10 @@ pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, co
 /// Sends `last` (if any), then closes with `code` and `reason`, waiting at
 /// most [`CLOSE_TIMEOUT`] for the client: for connections refused after
 /// their upgrade, which never became sessions.
-async fn say_and_close(socket: &mut Socket, last: Option<String>, code: u16, reason: &str) {
+async fn say_and_close<S>(socket: &mut WebSocketStream<S>, last: Option<String>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let refusal = async {
         if let Some(last) = last {
             socket.send(Message::text(last)).await?;
@@ -235,8 +239,10 @@ fn run(
             Ok(upgraded) => upgraded,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
-        let mut socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
+        let Ok(io) = SessionIo::attach(shared.clone(), upgraded) else {
+            return tracing::error!("an upgraded connection is not a TCP stream");
+        };
+        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.ws_config)).await;
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
@@ -274,6 +280,8 @@ fn run(
                 request = shared.close_requested() => Ending::ByEdge(request),
             }
         };
+        // From here only the ending writes to the socket.
+        session.mailbox.stop();
         let who = Ended { conn: &session.conn, conn_text: &session.conn_text, claims: &session.identity.claims };
         Box::pin(end(&ctx, who, &session.protocol, &mut socket, ending)).await;
     }
@@ -412,6 +420,8 @@ impl Session {
         if let Err(ending) = Box::pin(self.greet(socket)).await {
             return ending;
         }
+        // Deliveries may now be written by those who deliver them.
+        self.mailbox.written();
         // The timer is re-armed only when it fired or a deadline moved
         // earlier: a busy session does not touch the timer wheel per frame,
         // and a timer that fires early just finds nothing due.
@@ -479,6 +489,8 @@ impl Session {
                     write(&self.ctx, socket.feed(Message::Text(frame))).await?;
                     written += 1;
                 }
+                // The flush below finishes it.
+                Outbound::Unfinished => {}
                 Outbound::Close(request) => break Some(Ending::ByEdge(request)),
             }
             if written >= WRITE_BATCH {
@@ -491,6 +503,9 @@ impl Session {
         };
         write(&self.ctx, socket.flush()).await?;
         self.ctx.metrics.frames_sent.inc_by(written as u64);
+        if ending.is_none() {
+            self.mailbox.written();
+        }
         ending.map_or(Ok(()), Err)
     }
 
