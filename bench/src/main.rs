@@ -28,6 +28,8 @@
 //!   for growth and for wrong answers.
 //! - [`recovery`]: what missed-message recovery costs: broadcasts with
 //!   history off and on, and a reconnect storm.
+//! - [`scale`]: as many idle connections as one machine holds, over
+//!   many edges, then a broadcast to all of them.
 //! - [`subscriptions`]: what one NATS subscription costs, each way the
 //!   edge could hold one per user.
 //! - [`token`]: JWTs for the clients; [`hist`]: latency histograms;
@@ -45,6 +47,7 @@ mod protocol;
 mod publish;
 mod recovery;
 mod report;
+mod scale;
 mod scenario;
 mod soak;
 mod subscriptions;
@@ -91,6 +94,11 @@ enum Command {
     /// at once (time until all are recovered, nats-server's CPU); writes
     /// recovery.json and recovery.md
     Recovery(recovery::Args),
+    /// As many authenticated idle connections as this machine holds, over
+    /// many edges on one nats-server, then a broadcast to all of them:
+    /// connect rate, memory in all (edges, nats-server, the kernel), time
+    /// from publish to the last delivery; writes scale.json and scale.md
+    Scale(scale::Args),
     /// Two suite runs' results.json step by step, each figure as the
     /// first's ÷ the second's (e.g. `--traces` against a run without)
     Compare(compare::Args),
@@ -126,6 +134,7 @@ fn run(command: Command) -> Result<()> {
         Command::Suite(args) => runtime.block_on(suite::run(&args)),
         Command::Soak(args) => runtime.block_on(soak::run(&args)),
         Command::Recovery(args) => runtime.block_on(recovery::run(&args)),
+        Command::Scale(args) => runtime.block_on(scale::run(&args)),
         Command::Subscriptions(args) => runtime.block_on(subscriptions::run(&args)),
         Command::Compare(args) => compare::run(&args),
     }

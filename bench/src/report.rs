@@ -196,6 +196,18 @@ impl Actions {
     }
 }
 
+/// Writes a run's results as `<dir>/<name>.json` and its tables as
+/// `<dir>/<name>.md`, and prints the tables.
+pub fn write_run(dir: &Path, name: &str, results: &impl Serialize, tables: &str) -> Result<()> {
+    let json = serde_json::to_string_pretty(results).expect("results serialize");
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    let path = dir.join(format!("{name}.md"));
+    std::fs::write(&path, tables).with_context(|| format!("cannot write {}", path.display()))?;
+    print!("{tables}");
+    Ok(())
+}
+
 fn rate(count: u64, elapsed: Duration) -> f64 {
     let seconds = elapsed.as_secs_f64();
     if seconds > 0.0 { count as f64 / seconds } else { 0.0 }

@@ -22,7 +22,7 @@ use clap::Args as ClapArgs;
 use serde::Serialize;
 
 use crate::publish::unix_nanos;
-use crate::report::Report;
+use crate::report::{self, Report};
 use crate::scenario::broadcast::{self, Target};
 use crate::scenario::delivery::Publishing;
 use crate::suite;
@@ -91,16 +91,7 @@ pub async fn run(args: &Args) -> Result<()> {
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_owned();
     let started = unix_nanos() / 1_000_000_000;
     let (nats, nats_url) = servers::nats_jetstream(&scratch.join("jetstream")).await?;
-    let env = Environment {
-        herald: args.herald.clone(),
-        peers: PathBuf::new(),
-        sockudo: PathBuf::new(),
-        scratch: scratch.clone(),
-        nats_url,
-        redis_url: String::new(),
-        token_secret: format!("recovery-{}", unix_nanos()),
-        traces: None,
-    };
+    let env = Environment::herald_only(&args.herald, nats_url, scratch.clone(), "recovery");
     let pairs = broadcasts(args, &env).await;
     let storm = storm::run(&env, nats.pid, args.clients, args.missed).await;
     nats.stop().await;
@@ -114,14 +105,7 @@ pub async fn run(args: &Args) -> Result<()> {
         }
     };
     let results = Results { started, load_before, pairs, storm, storm_error };
-    let json = serde_json::to_string_pretty(&results).expect("results serialize");
-    let path = args.out.join("recovery.json");
-    std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
-    let tables = markdown(&results);
-    let path = args.out.join("recovery.md");
-    std::fs::write(&path, &tables).with_context(|| format!("cannot write {}", path.display()))?;
-    print!("{tables}");
-    Ok(())
+    report::write_run(&args.out, "recovery", &results, &markdown(&results))
 }
 
 /// Every broadcast with history off, then on, each on a fresh edge.
@@ -142,7 +126,14 @@ async fn broadcast_with(args: &Args, env: &Environment, target: Target, rate: f6
     eprintln!("\n=== broadcast to {target:?}, {} receivers, {rate} msg/s, HERALD_HISTORY={history}", args.receivers);
     let (edge, addr) = servers::herald_edge_with(env, &[("HERALD_HISTORY", history)]).await?;
     let common = suite::common(Contender::Herald, env, vec![Contender::Herald.url(addr)], vec![edge.pid], 2);
-    let publishing = Publishing { rate, duration: args.duration, payload_bytes: suite::PAYLOAD_BYTES, drain: 10.0 };
+    let publishing = Publishing {
+        rate,
+        duration: args.duration,
+        payload_bytes: suite::PAYLOAD_BYTES,
+        drain: 10.0,
+        quiet: 1.0,
+        hold: 0.0,
+    };
     let report = broadcast::run(&broadcast::Args { receivers: args.receivers, target, publishing, common }).await;
     edge.stop().await;
     report

@@ -16,8 +16,6 @@ use crate::report::{Connections, Delivery, Report};
 
 /// How often the end of deliveries is checked.
 const DRAIN_POLL: Duration = Duration::from_millis(250);
-/// Deliveries are over when the count has not moved for this long.
-const QUIET: Duration = Duration::from_secs(1);
 
 /// How messages are published; the publishing scenarios take these.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -34,11 +32,28 @@ pub struct Publishing {
     /// Longest wait for the last deliveries after publishing, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub drain: f64,
+    /// Deliveries are over when their count has not moved for this many
+    /// seconds (or at --drain): longer on a machine too busy for the
+    /// workers to report every quarter second
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub quiet: f64,
+    /// Seconds to hold the receivers idle once they are open, before the
+    /// servers' memory is sampled and publishing starts: a broadcast to a
+    /// settled population, as `idle` measures it
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub hold: f64,
 }
 
 impl Publishing {
     fn check(&self) -> Result<()> {
-        for (name, value) in [("--rate", self.rate), ("--duration", self.duration), ("--drain", self.drain)] {
+        let checked = [
+            ("--rate", self.rate),
+            ("--duration", self.duration),
+            ("--drain", self.drain),
+            ("--hold", self.hold),
+            ("--quiet", self.quiet),
+        ];
+        for (name, value) in checked {
             if !(value.is_finite() && value >= 0.0) {
                 bail!("{name} must be a number of at least 0, not {value}");
             }
@@ -108,10 +123,14 @@ pub async fn run(
 ) -> Result<Report> {
     publishing.check()?;
     let mut outlet = destination.outlet(common).await?;
-    // Memory is sampled once the receivers are open, before publishing:
-    // what the connections cost, not what queues hold in flight.
+    // Memory is sampled once the receivers are open (and held), before
+    // publishing: what the connections cost, not what queues hold in flight.
     let probe = MemoryProbe::start(&common.server_pids)?;
     let (fleet, connected) = common.connect(count, population).await?;
+    if publishing.hold > 0.0 {
+        eprintln!("holding them for {} s", publishing.hold);
+        tokio::time::sleep(Duration::from_secs_f64(publishing.hold)).await;
+    }
     let memory = probe.finish(&connected)?;
 
     eprintln!("publishing {} msg/s for {} s", publishing.rate, publishing.duration);
@@ -126,7 +145,7 @@ pub async fn run(
     // Deliveries trail publishing by the latency: wait until they stop.
     let deadline = Instant::now() + Duration::from_secs_f64(publishing.drain);
     let (mut last, mut moved) = (fleet.received(), Instant::now());
-    while Instant::now() < deadline && moved.elapsed() < QUIET {
+    while Instant::now() < deadline && moved.elapsed().as_secs_f64() < publishing.quiet {
         tokio::time::sleep(DRAIN_POLL).await;
         let received = fleet.received();
         if received != last {

@@ -13,9 +13,16 @@ use crate::report::{Connections, Report};
 
 #[derive(Debug, ClapArgs, Serialize)]
 pub struct Args {
-    /// Connections to open, each its own user
+    /// Connections to open, each its own user unless --users says otherwise
     #[arg(long, value_name = "N")]
     pub connections: u64,
+    /// Users the connections share: connection i is user i ÷ ⌈N ÷ U⌉, so
+    /// every user has ⌈N ÷ U⌉ connections (U users when U divides N; the
+    /// last user has fewer otherwise). What a connection costs when its
+    /// user's subscription is already held: tabs of one user, or one user
+    /// everywhere
+    #[arg(long, value_name = "U", conflicts_with = "groups", value_parser = clap::value_parser!(u64).range(1..))]
+    pub users: Option<u64>,
     /// Seconds to hold the connections before the servers' memory is
     /// sampled again (lets the servers settle, and spans edge pings)
     #[arg(long, value_name = "SECS", default_value_t = 10)]
@@ -32,7 +39,13 @@ pub struct Args {
 pub async fn run(args: &Args) -> Result<Report> {
     let common = &args.common;
     let probe = MemoryProbe::start(&common.server_pids)?;
-    let population = Population::Distinct { groups: args.groups.clone() };
+    let population = match args.users {
+        Some(users) => {
+            let tabs = args.connections.div_ceil(users).max(1);
+            Population::Tabs { users: args.connections.div_ceil(tabs), tabs }
+        }
+        None => Population::Distinct { groups: args.groups.clone() },
+    };
     let (fleet, connected) = common.connect(args.connections, population).await?;
     eprintln!("holding them for {} s", args.hold);
     tokio::time::sleep(Duration::from_secs(args.hold)).await;

@@ -17,7 +17,7 @@
 //!   a receiver the suite runs.
 
 mod capability;
-mod machine;
+pub(crate) mod machine;
 mod plan;
 pub(crate) mod plot;
 pub(crate) mod servers;
@@ -258,17 +258,38 @@ pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>,
 }
 
 fn publishing(rate: f64, timing: Timing) -> Publishing {
-    Publishing { rate, duration: timing.duration, payload_bytes: PAYLOAD_BYTES, drain: timing.drain }
+    Publishing {
+        rate,
+        duration: timing.duration,
+        payload_bytes: PAYLOAD_BYTES,
+        drain: timing.drain,
+        quiet: 1.0,
+        hold: 0.0,
+    }
 }
 
 /// Fresh gateways for one step: `count` processes of `contender`.
-struct Gateways(Vec<(Server, std::net::SocketAddr)>);
+pub(crate) struct Gateways(Vec<(Server, std::net::SocketAddr)>);
 
 impl Gateways {
-    async fn start(contender: Contender, env: &Environment, count: usize) -> Result<Gateways> {
+    pub(crate) async fn start(contender: Contender, env: &Environment, count: usize) -> Result<Gateways> {
+        Gateways::start_each(count, || servers::gateway(contender, env)).await
+    }
+
+    /// `count` Herald edges, each with `settings` (HERALD_ variables).
+    pub(crate) async fn herald_edges(env: &Environment, count: usize, settings: &[(&str, &str)]) -> Result<Gateways> {
+        Gateways::start_each(count, || servers::herald_edge_with(env, settings)).await
+    }
+
+    /// `count` processes, each started by `start`; none left running if
+    /// one fails.
+    async fn start_each<F>(count: usize, start: impl Fn() -> F) -> Result<Gateways>
+    where
+        F: Future<Output = Result<(Server, std::net::SocketAddr)>>,
+    {
         let mut gateways = Gateways(Vec::with_capacity(count));
         for _ in 0..count {
-            match servers::gateway(contender, env).await {
+            match start().await {
                 Ok(gateway) => gateways.0.push(gateway),
                 Err(e) => {
                     gateways.stop().await;
@@ -279,15 +300,15 @@ impl Gateways {
         Ok(gateways)
     }
 
-    fn urls(&self, contender: Contender) -> Vec<String> {
+    pub(crate) fn urls(&self, contender: Contender) -> Vec<String> {
         self.0.iter().map(|(_, addr)| contender.url(*addr)).collect()
     }
 
-    fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         self.0.iter().map(|(server, _)| server.pid).collect()
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for (server, _) in self.0 {
             server.stop().await;
         }
@@ -328,17 +349,17 @@ async fn run_step(step: &Step, env: &Environment, timing: Timing, procs: u16) ->
 async fn measure(step: &Step, env: &Environment, timing: Timing, common: Common) -> Result<Report> {
     match step.measure {
         Measure::Idle { connections } => {
-            idle::run(&idle::Args { connections, hold: timing.hold, groups: Vec::new(), common }).await
+            idle::run(&idle::Args { connections, users: None, hold: timing.hold, groups: Vec::new(), common }).await
         }
         Measure::Subscribers { connections, group } => {
             let groups = vec![group.to_owned()];
-            idle::run(&idle::Args { connections, hold: timing.hold, groups, common }).await
+            idle::run(&idle::Args { connections, users: None, hold: timing.hold, groups, common }).await
         }
         Measure::ManyEdges { connections, .. } => {
             let per_process = procs::connections_per_process()?;
             let procs = u16::try_from(connections.div_ceil(per_process)).context("too many connections")?;
             let common = Common { procs: procs.max(common.procs), ..common };
-            idle::run(&idle::Args { connections, hold: timing.hold, groups: Vec::new(), common }).await
+            idle::run(&idle::Args { connections, users: None, hold: timing.hold, groups: Vec::new(), common }).await
         }
         Measure::Broadcast { receivers, rate, target } => {
             let publishing = publishing(rate, timing);

@@ -146,6 +146,23 @@ pub struct Environment {
     pub traces: Option<super::traces::Receiver>,
 }
 
+impl Environment {
+    /// For a run of Herald alone (no peers, no Redis, no traces): `herald`
+    /// on `nats_url`, tokens signed with a fresh secret named after `run`.
+    pub fn herald_only(herald: &Path, nats_url: String, scratch: PathBuf, run: &str) -> Environment {
+        Environment {
+            herald: herald.to_owned(),
+            peers: PathBuf::new(),
+            sockudo: PathBuf::new(),
+            scratch,
+            nats_url,
+            redis_url: String::new(),
+            token_secret: format!("{run}-{}", crate::publish::unix_nanos()),
+            traces: None,
+        }
+    }
+}
+
 /// How the suite knows a started process is ready.
 enum Ready<'a> {
     /// It takes TCP connections on this address.

@@ -175,14 +175,15 @@ impl Identity {
 
 fn identity_from_claims(mut claims: Claims) -> Result<Identity, AuthError> {
     let invalid = |what: &str| AuthError::Invalid(what.to_owned());
-    let user = match claims.get("sub") {
-        Some(serde_json::Value::String(sub)) => sub.clone(),
-        _ => return Err(invalid("\"sub\" must be a string")),
+    // Herald's own claims are taken out of the map, not copied: the session
+    // keeps only the others.
+    let Some(serde_json::Value::String(user)) = claims.remove("sub") else {
+        return Err(invalid("\"sub\" must be a string"));
     };
-    let strings = |name: &str| -> Result<Vec<String>, AuthError> {
-        match claims.get(name) {
+    let mut strings = |name: &str| -> Result<Vec<String>, AuthError> {
+        match claims.remove(name) {
             None => Ok(Vec::new()),
-            Some(value) => serde_json::from_value(value.clone())
+            Some(value) => serde_json::from_value(value)
                 .map_err(|_| AuthError::Invalid(format!("\"{name}\" must be an array of strings"))),
         }
     };

@@ -162,15 +162,17 @@ fn check_subject(subject: &str) -> Result<(), Error> {
     if subject.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("whitespace or control characters");
     }
-    let tokens: Vec<&str> = subject.split('.').collect();
-    for (n, token) in tokens.iter().enumerate() {
+    // Checked as they come, without collecting them: every new user's
+    // topic subscribes, so this runs once per connect.
+    let mut tokens = subject.split('.').peekable();
+    while let Some(token) = tokens.next() {
         if token.is_empty() {
             return bad("empty token");
         }
         if token.len() > 1 && token.contains(['*', '>']) {
             return bad("a wildcard inside a token");
         }
-        if *token == ">" && n + 1 != tokens.len() {
+        if token == ">" && tokens.peek().is_some() {
             return bad("> before the last token");
         }
     }

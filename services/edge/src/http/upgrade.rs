@@ -211,11 +211,8 @@ fn check_origin<B>(ctx: &HttpContext, request: &Request<B>) -> Result<(), Refusa
 
 /// The token of an upgrade: `?token=` or `Authorization: Bearer`.
 fn token_of<B>(request: &Request<B>) -> Option<String> {
-    if let Some(query) = request.uri().query() {
-        let token = form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "token");
-        if let Some((_, token)) = token {
-            return Some(token.into_owned());
-        }
+    if let Some(token) = query_param(request, "token") {
+        return Some(token);
     }
     let authorization = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = authorization.split_once(' ')?;
@@ -225,11 +222,35 @@ fn token_of<B>(request: &Request<B>) -> Option<String> {
 /// The positions a reconnecting client resumes from (`?resume=`), or why
 /// they cannot be read.
 fn resume_of<B>(request: &Request<B>) -> Result<Option<Resume>, Refusal> {
-    let Some(query) = request.uri().query() else { return Ok(None) };
-    match form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == RESUME_PARAM) {
-        Some((_, resume)) => parse_resume(&resume).map(Some).map_err(|e| (StatusCode::BAD_REQUEST, e)),
+    match query_param(request, RESUME_PARAM) {
+        Some(resume) => parse_resume(&resume).map(Some).map_err(|e| (StatusCode::BAD_REQUEST, e)),
         None => Ok(None),
     }
+}
+
+/// The first value of query parameter `wanted`, decoded as
+/// `form_urlencoded` decodes a whole query. Only what is looked for is
+/// decoded, and only if it is encoded: a query carries a token of a few
+/// hundred bytes, and decoding every pair for each parameter read was a
+/// tenth of an upgrade's instructions (BENCHMARKS.md, "Connect rate").
+fn query_param<B>(request: &Request<B>, wanted: &str) -> Option<String> {
+    let encoded = |text: &str| text.contains(['%', '+']);
+    let query = request.uri().query()?;
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let matches = if encoded(name) {
+            form_urlencoded::parse(name.as_bytes()).next().is_some_and(|(name, _)| name == wanted)
+        } else {
+            name == wanted
+        };
+        if !matches {
+            None
+        } else if encoded(value) {
+            form_urlencoded::parse(pair.as_bytes()).next().map(|(_, value)| value.into_owned())
+        } else {
+            Some(value.to_owned())
+        }
+    })
 }
 
 /// Whether a comma-separated header holds `token` (compared without case).
@@ -261,6 +282,30 @@ mod tests {
         assert_eq!(token_of(&request("/ws", Some("bearer  abc "))).as_deref(), Some("abc"));
         assert_eq!(token_of(&request("/ws", Some("Basic abc"))), None);
         assert_eq!(token_of(&request("/ws", None)), None);
+    }
+
+    #[test]
+    fn query_parameters_read_as_form_urlencoded_reads_them() {
+        let queries = [
+            "token=a.b.c&resume=x",
+            "resume=r1&token=t&resume=r2",
+            "to%6Ben=encoded-name&token=plain",
+            "a+b=1&token=x+y%20z&&=&token",
+            "token",
+            "token=&resume",
+            "x=1&tok=2&tokens=3",
+            "token=%E2%82%AC%zz",
+            "",
+        ];
+        for query in queries {
+            let request = request(&format!("/ws?{query}"), None);
+            for name in ["token", "resume", "a b", "x"] {
+                let expected = form_urlencoded::parse(query.as_bytes())
+                    .find(|(found, _)| found == name)
+                    .map(|(_, value)| value.into_owned());
+                assert_eq!(query_param(&request, name), expected, "{name} in {query:?}");
+            }
+        }
     }
 
     #[test]

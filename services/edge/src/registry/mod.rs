@@ -49,6 +49,7 @@ use herald_proto::subject::Subjects;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use self::readiness::Confirmations;
 pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
@@ -68,6 +69,8 @@ pub(crate) struct Registry {
     /// Where topics and edge-wide subscriptions subscribe: each message is
     /// handed to their handler as it arrives.
     deliveries: Deliveries,
+    /// Confirms new subscriptions with NATS, many at a time.
+    confirmations: Confirmations,
     /// Where the pumps of topics with a history subscribe.
     bus: Bus,
     /// The history of the kinds of topics that keep one.
@@ -138,6 +141,8 @@ pub(crate) struct Membership {
 }
 
 impl Registry {
+    /// Must be called within a tokio runtime: it starts the task that
+    /// confirms subscriptions.
     pub fn new(
         edge_id: String,
         subjects: Subjects,
@@ -150,6 +155,7 @@ impl Registry {
         Arc::new(Registry {
             edge_id,
             subjects,
+            confirmations: Confirmations::start(deliveries.clone()),
             deliveries,
             bus,
             history,

@@ -1,11 +1,19 @@
 //! Readiness of subscriptions: what a session waits on before it tells its
 //! client it is reachable (`$connected`, the reply to `$join`).
+//!
+//! A subscription is live once NATS has answered a `PING` sent after its
+//! `SUB`. The subscriptions made while a confirmation is on its way share
+//! the next one: under a connection storm that is one `PING`, one `PONG`
+//! and one waiter per batch, not a task, a timer and a round trip per
+//! connection (ADR
+//! `0015-connects-share-subscription-confirmations`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_bus::{Deliver, DeliverySubscription, Subscription};
+use herald_bus::{Deliver, Deliveries, DeliverySubscription, Subscription};
 use tokio::sync::SetOnce;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::Registry;
 
@@ -24,13 +32,7 @@ impl Registry {
                 return None;
             }
         };
-        let deliveries = self.deliveries.clone();
-        tokio::spawn(async move {
-            if tokio::time::timeout(SUBSCRIBE_WAIT, deliveries.sync()).await.is_err() {
-                tracing::warn!("could not confirm a subscription with NATS");
-            }
-            drop(ready);
-        });
+        self.confirmations.confirm(ready);
         Some(subscription)
     }
 
@@ -48,6 +50,45 @@ impl Registry {
             tracing::warn!(error = %e, "could not confirm a subscription with NATS");
         }
         Some(subscription)
+    }
+}
+
+/// Hands the [`Ready`] of subscriptions just made to the task that
+/// confirms them with NATS in batches ([`confirm_in_batches`]).
+#[derive(Debug)]
+pub(super) struct Confirmations(UnboundedSender<Ready>);
+
+impl Confirmations {
+    /// Starts the confirming task; it ends when this is dropped (with the
+    /// registry). Unbounded, as each entry is a topic just made: the queue
+    /// never holds more than the topics the edge holds.
+    pub fn start(deliveries: Deliveries) -> Confirmations {
+        let (queue, queued) = unbounded_channel();
+        tokio::spawn(confirm_in_batches(deliveries, queued));
+        Confirmations(queue)
+    }
+
+    /// `ready` is set once NATS has the subscription made just before.
+    fn confirm(&self, ready: Ready) {
+        // Fails only once the task is gone (the edge is stopping); `ready`,
+        // dropped with the error, is set then.
+        let _ = self.0.send(ready);
+    }
+}
+
+/// Confirms subscriptions in batches, one [`Deliveries::sync`] (one `PING`,
+/// sent after the batch's `SUB`s) at a time: those made while it is on its
+/// way form the next batch. A connect waits at most two round trips to
+/// NATS, and each batch at most [`SUBSCRIBE_WAIT`] (sessions bound their
+/// own wait the same way).
+async fn confirm_in_batches(deliveries: Deliveries, mut queued: UnboundedReceiver<Ready>) {
+    let mut batch = Vec::new();
+    while queued.recv_many(&mut batch, usize::MAX).await > 0 {
+        if tokio::time::timeout(SUBSCRIBE_WAIT, deliveries.sync()).await.is_err() {
+            tracing::warn!(subscriptions = batch.len(), "could not confirm subscriptions with NATS");
+        }
+        // Dropped, each `Ready` sets its topic's readiness.
+        batch.clear();
     }
 }
 
@@ -76,8 +117,13 @@ pub(super) fn readiness() -> (Ready, Subscribed) {
 
 /// Waits, for a bounded time, until every subscription is live.
 pub(crate) async fn wait_subscribed(subscriptions: impl IntoIterator<Item = Subscribed>) {
+    // Topics that were live already (shared ones, mostly) need no timer.
+    let mut pending = subscriptions.into_iter().filter(|subscribed| !subscribed.initialized()).peekable();
+    if pending.peek().is_none() {
+        return;
+    }
     let all = async {
-        for subscribed in subscriptions {
+        for subscribed in pending {
             subscribed.wait().await;
         }
     };
