@@ -1,5 +1,6 @@
 //! Resident memory and open files of server processes, read from
-//! `/proc/<pid>/status` and `/proc/<pid>/fd`.
+//! `/proc/<pid>/status` and `/proc/<pid>/fd`, and the `name: value` lines
+//! of /proc files they and the machine's memory are read from.
 //!
 //! `VmRSS` is what the process holds in RAM right now; sampled before and
 //! after connections are opened, the difference divided by the connections
@@ -29,11 +30,24 @@ pub fn open_files(pid: u32) -> Result<usize> {
 
 /// The `VmRSS:   123456 kB` line of a `/proc/<pid>/status` text, in bytes.
 fn vm_rss_bytes(status: &str) -> Option<u64> {
-    let line = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))?;
-    let mut fields = line.split_whitespace();
-    let value: u64 = fields.next()?.parse().ok()?;
+    kib_field_bytes(status, "VmRSS")
+}
+
+/// The value of the first `name: value` line of a /proc file.
+pub fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == name).then(|| value.trim())
+    })
+}
+
+/// A `name:   123456 kB` line of a /proc file (`/proc/meminfo`,
+/// `/proc/<pid>/status`), in bytes.
+pub fn kib_field_bytes(text: &str, name: &str) -> Option<u64> {
+    let mut words = field(text, name)?.split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
     // The kernel always writes kB (KiB); refuse anything else rather than guess.
-    match fields.next()? {
+    match words.next()? {
         "kB" => Some(value * 1024),
         _ => None,
     }
@@ -55,6 +69,16 @@ mod tests {
         assert_eq!(vm_rss_bytes("Name:\tkthreadd\nState:\tS (sleeping)\n"), None);
         assert_eq!(vm_rss_bytes("VmRSS:\t12 MB\n"), None);
         assert_eq!(vm_rss_bytes("VmRSS:\n"), None);
+    }
+
+    #[test]
+    fn proc_fields_are_found_by_name() {
+        let text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nMemTotal:       24592904 kB\n";
+        assert_eq!(field(text, "model name"), Some("AMD EPYC 7B13"));
+        assert_eq!(field(text, "MemTotal"), Some("24592904 kB"));
+        assert_eq!(field(text, "flags"), None);
+        assert_eq!(kib_field_bytes(text, "MemTotal"), Some(24_592_904 * 1024));
+        assert_eq!(kib_field_bytes(text, "model name"), None);
     }
 
     #[test]

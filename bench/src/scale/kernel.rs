@@ -8,8 +8,7 @@ use std::fs;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::proc_mem;
-use crate::suite::machine::field;
+use crate::proc_mem::{self, kib_field_bytes};
 
 /// The kernel settings a run of hundreds of thousands of loopback
 /// connections depends on, as `/proc/sys` paths: ephemeral ports per
@@ -66,10 +65,7 @@ impl Sample {
         let meminfo = fs::read_to_string("/proc/meminfo").context("cannot read /proc/meminfo")?;
         let sockstat = fs::read_to_string("/proc/net/sockstat").context("cannot read /proc/net/sockstat")?;
         let kib = |name: &str| -> Result<u64> {
-            let value = field(&meminfo, name).with_context(|| format!("/proc/meminfo has no {name}"))?;
-            let kib: u64 =
-                value.trim_end_matches("kB").trim().parse().with_context(|| format!("bad {name}: {value}"))?;
-            Ok(kib * 1024)
+            kib_field_bytes(&meminfo, name).with_context(|| format!("/proc/meminfo has no {name} in kB"))
         };
         let (tcp_sockets, tcp_pages) = tcp_line(&sockstat).context("/proc/net/sockstat has no TCP line")?;
         let mut edges_rss_bytes = 0;

@@ -264,8 +264,7 @@ fn markdown(results: &Results) -> String {
                 report.memory.iter().fold((0, 0), |(b, a), m| (b + m.rss_before_bytes, a + m.rss_after_bytes));
             let held = report.connections.opened.max(1) as f64;
             out.push_str(&format!(
-                "Edges at the end of the hold: {:.0} → {:.0} MiB, {:.2} KiB per connection
-",
+                "Edges at the end of the hold: {:.0} → {:.0} MiB, {:.2} KiB per connection\n",
                 mib(before),
                 mib(after),
                 (after as f64 - before as f64) / held / 1024.0

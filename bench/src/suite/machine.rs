@@ -8,6 +8,7 @@ use std::process::Command;
 
 use serde::Serialize;
 
+use crate::proc_mem::{field, kib_field_bytes};
 use crate::procs;
 
 /// The machine and the versions.
@@ -27,9 +28,7 @@ impl Machine {
     pub fn read(herald: &Path, peers: &Path, sockudo: &Path) -> Machine {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kib: f64 = field(&meminfo, "MemTotal")
-            .and_then(|total| total.trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0.0);
+        let memory_bytes = kib_field_bytes(&meminfo, "MemTotal").unwrap_or(0);
         let mut versions = BTreeMap::new();
         let herald = herald.to_string_lossy();
         let sockudo = sockudo.to_string_lossy();
@@ -47,20 +46,12 @@ impl Machine {
         Machine {
             cpu: field(&cpuinfo, "model name").unwrap_or("unknown").to_owned(),
             cpus: std::thread::available_parallelism().map_or(0, usize::from),
-            memory_gib: memory_kib / (1024.0 * 1024.0),
+            memory_gib: memory_bytes as f64 / (1024.0 * 1024.0 * 1024.0),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
             open_files: procs::open_file_limit().unwrap_or(0),
             versions,
         }
     }
-}
-
-/// The value of the first `name: value` line of a /proc file.
-pub(crate) fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    text.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        (key.trim() == name).then(|| value.trim())
-    })
 }
 
 /// The first line `program flag` prints.
@@ -101,14 +92,6 @@ fn packages(peers: &Path) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_fields_are_found_by_name() {
-        let text = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nMemTotal:       24592904 kB\n";
-        assert_eq!(field(text, "model name"), Some("AMD EPYC 7B13"));
-        assert_eq!(field(text, "MemTotal"), Some("24592904 kB"));
-        assert_eq!(field(text, "flags"), None);
-    }
 
     #[test]
     fn a_missing_program_is_named_not_fatal() {

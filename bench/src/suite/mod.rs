@@ -17,7 +17,7 @@
 //!   a receiver the suite runs.
 
 mod capability;
-pub(crate) mod machine;
+mod machine;
 mod plan;
 pub(crate) mod plot;
 pub(crate) mod servers;
