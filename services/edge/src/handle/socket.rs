@@ -1,18 +1,18 @@
-//! A session's TCP stream, shared by the session's task and the tasks that
-//! deliver to it.
+//! A session's TCP stream, shared by the session's task and the flusher.
 //!
 //! A server's frames are not masked, so a delivery on the wire is a header
-//! of 2 to 10 bytes and the payload every receiver shares: a delivering
-//! task writes both in one vectored `send`, without copying and without
-//! waking the session.
+//! of 2 to 10 bytes and the payload every receiver shares: the flusher
+//! writes the headers and payloads of everything corked in one vectored
+//! `send`, without copying and without waking the session.
 //!
 //! Frames never interleave. Every write, the session's through
-//! [`SessionIo`] and a delivery's, happens under the mailbox's lock; a
-//! delivery is written only when the session's last write ended on a frame
+//! [`SessionIo`] and the flusher's, happens under the mailbox's lock; the
+//! flusher writes only when the session's last write ended on a frame
 //! boundary (tungstenite hands its whole buffer to every write, so a write
-//! taken whole ends on one); and a delivery the socket took only in part is
+//! taken whole ends on one); and a frame the socket took only in part is
 //! finished before anything else is written.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -26,12 +26,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{Shared, State};
+use super::{Outbound, Shared, State};
 
 /// FIN and the text opcode: every delivery is one whole text frame.
 const FIN_TEXT: u8 = 0x81;
 
-/// A delivery whose frame the socket took only in part.
+/// Most frames in one vectored `send` (two slices each; Linux takes 1,024).
+const FRAMES_PER_SEND: usize = 64;
+
+/// A corked frame the socket took only in part.
 #[derive(Debug)]
 pub(super) struct Unfinished {
     frame: Utf8Bytes,
@@ -39,16 +42,69 @@ pub(super) struct Unfinished {
     written: usize,
 }
 
-/// Writes `frame` as one text frame if the socket takes any of it now:
-/// `None` if it took all of it, the rest if it took a part. The frame comes
-/// back when the socket took nothing (it is full, or failed).
-pub(super) fn write_now(tcp: &TcpStream, frame: Utf8Bytes) -> Result<Option<Unfinished>, Utf8Bytes> {
-    let mut delivery = Unfinished { frame, written: 0 };
-    match delivery.write_some(tcp) {
-        Ok(()) if delivery.is_done() => Ok(None),
-        Ok(()) => Ok(Some(delivery)),
-        Err(_) => Err(delivery.frame),
+/// Writes the frames at the front of the queue, as many as the socket
+/// takes without waiting, taking them out of it; a frame taken in part
+/// becomes the state's unfinished frame, its marker first in the queue.
+/// The frames written whole. Stops at anything but a frame (a close is the
+/// session's), and when the socket is full or failed (the session finds
+/// out when it takes over).
+pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
+    let mut written = 0;
+    loop {
+        let count = state
+            .queue
+            .iter()
+            .take(FRAMES_PER_SEND)
+            .take_while(|outbound| matches!(outbound, Outbound::Frame(_)))
+            .count();
+        if count == 0 {
+            return written;
+        }
+        let Ok((mut taken, all)) = send(tcp, &state.queue, count) else { return written };
+        let whole = taken == all;
+        while taken > 0 {
+            let Some(Outbound::Frame(frame)) = state.queue.pop_front() else {
+                unreachable!("only frames were written")
+            };
+            let size = header(frame.len()).1 + frame.len();
+            if taken < size {
+                state.unfinished = Some(Unfinished { frame, written: taken });
+                state.queue.push_front(Outbound::Unfinished);
+                return written;
+            }
+            taken -= size;
+            written += 1;
+        }
+        if !whole {
+            return written;
+        }
     }
+}
+
+/// Writes the first `count` entries of `queue`, all frames, in one
+/// vectored `send`, as much as the socket takes now: the bytes it took, and
+/// the bytes there were.
+fn send(tcp: &TcpStream, queue: &VecDeque<Outbound>, count: usize) -> io::Result<(usize, usize)> {
+    let frames = || {
+        queue.range(..count).filter_map(|outbound| match outbound {
+            Outbound::Frame(frame) => Some(frame.as_bytes()),
+            _ => None,
+        })
+    };
+    // One frame, the usual case while the edge keeps up, allocates nothing.
+    if let (1, Some(frame)) = (count, frames().next()) {
+        let (header, len) = header(frame.len());
+        let taken = tcp.try_write_vectored(&[IoSlice::new(&header[..len]), IoSlice::new(frame)])?;
+        return Ok((taken, len + frame.len()));
+    }
+    let headers: Vec<([u8; 10], usize)> = frames().map(|frame| header(frame.len())).collect();
+    let slices: Vec<IoSlice<'_>> = headers
+        .iter()
+        .zip(frames())
+        .flat_map(|((header, len), frame)| [IoSlice::new(&header[..*len]), IoSlice::new(frame)])
+        .collect();
+    let all = slices.iter().map(|slice| slice.len()).sum();
+    Ok((tcp.try_write_vectored(&slices)?, all))
 }
 
 impl Unfinished {
@@ -206,6 +262,9 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
+    use prometheus_client::metrics::counter::Counter;
+
+    use super::super::flush::Flusher;
     use super::super::{Mailbox, Offer, Outbound, SessionHandle, Wire};
     use super::*;
 
@@ -234,23 +293,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_delivery_to_an_idle_session_is_written_by_its_deliverer() {
-        let (handle, mut mailbox, _io, mut client) = connected(4).await;
+    async fn deliveries_to_an_idle_session_are_corked_and_flushed_together() {
+        let (handle, mut mailbox, _io, mut client) = connected(3).await;
         let frame = || Utf8Bytes::from_static("{}");
-        assert_eq!(handle.offer(frame(), 1), Offer::Queued, "not greeted yet");
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "not greeted yet");
         assert!(mailbox.try_recv().is_some());
-        assert_eq!(handle.offer(frame(), 1), Offer::Queued, "the session holds a frame");
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "the session holds a frame");
         mailbox.written();
-        assert_eq!(handle.offer(frame(), 1), Offer::Queued, "one is still queued");
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "one is still queued");
         while mailbox.try_recv().is_some() {}
         mailbox.written();
-        assert_eq!(handle.offer(Utf8Bytes::from("x".repeat(300)), 1), Offer::Written);
-        let mut wire = vec![0; 4 + 300];
+        assert_eq!(handle.offer(Utf8Bytes::from("x".repeat(300)), || 1), Offer::Corked);
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "corked behind the first");
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued);
+        assert_eq!(handle.offer(frame(), || 2), Offer::Full { since_ms: 2 }, "corked frames count");
+        assert_eq!(handle.shared.flush(), 3);
+        assert_eq!(handle.shared.flush(), 0, "flushed once");
+        let mut wire = vec![0; 4 + 300 + 2 * 4];
         client.read_exact(&mut wire).await.unwrap();
         assert_eq!(&wire[..4], &[0x81, 126, 1, 44]);
-        assert!(wire[4..].iter().all(|&byte| byte == b'x'));
+        assert!(wire[4..304].iter().all(|&byte| byte == b'x'));
+        assert_eq!(&wire[304..], b"\x81\x02{}\x81\x02{}");
+        assert!(mailbox.try_recv().is_none(), "nothing left for the session");
         mailbox.stop();
-        assert_eq!(handle.offer(frame(), 1), Offer::Gone);
+        assert_eq!(handle.offer(frame(), || 1), Offer::Gone);
+    }
+
+    #[tokio::test]
+    async fn corked_frames_the_session_took_first_are_not_written_twice() {
+        let (handle, mut mailbox, _io, mut client) = connected(4).await;
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("a"), || 1), Offer::Corked);
+        assert!(matches!(mailbox.try_recv(), Some(Outbound::Frame(frame)) if frame.as_str() == "a"));
+        assert_eq!(handle.offer(Utf8Bytes::from_static("b"), || 1), Offer::Queued, "the session is busy");
+        assert_eq!(handle.shared.flush(), 0);
+        assert!(matches!(mailbox.try_recv(), Some(Outbound::Frame(frame)) if frame.as_str() == "b"));
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("c"), || 1), Offer::Corked, "idle again");
+        assert_eq!(handle.shared.flush(), 1);
+        let mut wire = [0; 3];
+        client.read_exact(&mut wire).await.unwrap();
+        assert_eq!(&wire, b"\x81\x01c");
     }
 
     /// Deliveries far larger than the socket's buffers, offered while the
@@ -289,20 +372,21 @@ mod tests {
         while !handle.shared.lock().idle {
             tokio::task::yield_now().await;
         }
-        // Not read until all are offered: the socket takes the first
-        // deliveries whole, then one in part, then nothing.
-        let (mut written, mut queued) = (0, 0);
+        // Not read until all are offered: the flusher writes the first
+        // deliveries whole, then one in part, then the session takes over.
+        let flushed = Counter::default();
+        let flusher = Flusher::start(flushed.clone());
         for n in 0..FRAMES {
-            match handle.offer(delivery(n), 1) {
-                Offer::Written => written += 1,
-                Offer::Queued => queued += 1,
+            match handle.offer(delivery(n), || 1) {
+                Offer::Corked => flusher.add(handle.clone()),
+                Offer::Queued => {}
                 other => panic!("frame {n}: {other:?}"),
             }
             if n % (FRAMES / ECHOES) == 0 {
                 requests.send(Message::text(format!("e{:04}", n / (FRAMES / ECHOES)))).await.unwrap();
+                tokio::task::yield_now().await;
             }
         }
-        assert!(written > 0 && queued > 0, "both ways taken: {written} written, {queued} queued");
         let (mut deliveries, mut echoes) = (0, 0);
         while deliveries < FRAMES || echoes < ECHOES {
             let text = next_text(&mut client).await;
@@ -314,6 +398,8 @@ mod tests {
                 echoes += 1;
             }
         }
+        let flushed = flushed.get() as usize;
+        assert!(flushed > 0 && flushed < FRAMES, "both ways taken: {flushed} flushed of {FRAMES}");
         // The session ends when the client is gone.
         drop((requests, client));
         session.await.unwrap();
@@ -328,12 +414,13 @@ mod tests {
         mailbox.written();
         let mut offered = 0;
         while handle.shared.lock().unfinished.is_none() {
-            assert_eq!(handle.offer(delivery(offered), 1), Offer::Written);
+            assert_eq!(handle.offer(delivery(offered), || 1), Offer::Corked);
             offered += 1;
+            handle.shared.flush();
         }
         let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
         assert_delivery(&next_text(&mut client).await, 0);
-        assert_eq!(handle.offer(delivery(offered), 1), Offer::Queued);
+        assert_eq!(handle.offer(delivery(offered), || 1), Offer::Queued);
         offered += 1;
         // The session writes a frame of its own, then what is queued.
         let session = tokio::spawn(async move {
@@ -380,7 +467,7 @@ mod tests {
         }
         let writable = handle.shared.socket.get().unwrap().writable();
         tokio::time::timeout(Duration::from_secs(10), writable).await.unwrap().unwrap();
-        assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), 1), Offer::Queued);
+        assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Queued);
         let (sent, rest) = tokio::join!(own, client.read_exact(&mut wire[read..]));
         sent.unwrap();
         rest.unwrap();

@@ -55,6 +55,7 @@ use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
 use self::topics::{ALL, Topic, remove_member};
+use crate::handle::flush::Flusher;
 use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
 use crate::metrics::Metrics;
@@ -71,6 +72,8 @@ pub(crate) struct Registry {
     deliveries: Deliveries,
     /// Confirms new subscriptions with NATS, many at a time.
     confirmations: Confirmations,
+    /// Writes the frames deliveries corked for idle sessions.
+    flusher: Flusher,
     /// Where the pumps of topics with a history subscribe.
     bus: Bus,
     /// The history of the kinds of topics that keep one.
@@ -141,8 +144,8 @@ pub(crate) struct Membership {
 }
 
 impl Registry {
-    /// Must be called within a tokio runtime: it starts the task that
-    /// confirms subscriptions.
+    /// Must be called within a tokio runtime: it starts the tasks that
+    /// confirm subscriptions and flush corked frames.
     pub fn new(
         edge_id: String,
         subjects: Subjects,
@@ -156,6 +159,7 @@ impl Registry {
             edge_id,
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
+            flusher: Flusher::start(metrics.frames_sent.clone()),
             deliveries,
             bus,
             history,

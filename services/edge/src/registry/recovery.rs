@@ -411,7 +411,7 @@ impl Registry {
         }
         missed.filter_map(|(_, frame)| frame.clone()).all(|frame| {
             self.metrics.history_replayed.inc();
-            matches!(self.offer(&joiner.handle, frame), Offer::Written | Offer::Queued)
+            matches!(self.offer(&joiner.handle, frame), Offer::Corked | Offer::Queued)
         })
     }
 }
