@@ -158,7 +158,7 @@ impl Registry {
     /// one of ours.
     pub(super) fn excluded_local(&self, message: &Delivered<'_>) -> Option<u64> {
         let excluded: ConnId = message.header(EXCLUDE_CONN_HEADER)?.trim().parse().ok()?;
-        (excluded.edge() == self.edge_id).then_some(excluded.local())
+        (excluded.edge() == self.edge_id()).then_some(excluded.local())
     }
 
     /// Queues a frame for a session; a session whose mailbox stayed full for

@@ -62,8 +62,9 @@ use crate::metrics::Metrics;
 /// The index and everything it needs to keep bus interest in step with it.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    /// This edge's id, the first part of its connection ids.
-    edge_id: String,
+    /// This edge's id, the first part of its connection ids, which share
+    /// this one copy of it.
+    edge_id: Arc<str>,
     /// Subject names, for the subscriptions.
     subjects: Subjects,
     /// Where topics and edge-wide subscriptions subscribe: each message is
@@ -153,7 +154,7 @@ impl Registry {
         metrics: Arc<Metrics>,
     ) -> Arc<Registry> {
         Arc::new(Registry {
-            edge_id,
+            edge_id: edge_id.into(),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
             deliveries,
@@ -199,7 +200,7 @@ impl Registry {
     /// A fresh connection id, given out at the upgrade so that a `$connect`
     /// handler already sees the id the connection will have.
     pub fn new_conn_id(&self) -> ConnId {
-        ConnId::new(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
+        ConnId::on_edge(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Adds a session with its user and groups, subscribing what this edge
@@ -368,7 +369,7 @@ impl Registry {
         };
         users.sort_unstable();
         users.dedup();
-        EdgePresence { edge: self.edge_id.clone(), conns, users }
+        EdgePresence { edge: self.edge_id.to_string(), conns, users }
     }
 
     /// Asks every session to close at once (drain).
