@@ -54,7 +54,7 @@ pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
-use self::topics::{ALL, Topic, remove_member};
+use self::topics::{ALL, Members, Topic, remove_member};
 use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
 use crate::metrics::Metrics;
@@ -360,11 +360,12 @@ impl Registry {
             PresenceQuery::Group(group) => (state.groups.get(group.as_str()), true),
         };
         let members = topic.map(|topic| &topic.members);
-        let conns = members.map_or(0, HashMap::len);
+        let conns = members.map_or(0, Members::len);
         let mut users: Vec<String> = match members {
-            Some(members) if with_users => {
-                members.keys().filter_map(|local| state.conns.get(local)?.user.as_deref().map(str::to_owned)).collect()
-            }
+            Some(members) if with_users => members
+                .locals()
+                .filter_map(|local| state.conns.get(&local)?.user.as_deref().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         };
         users.sort_unstable();
