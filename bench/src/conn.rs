@@ -10,28 +10,36 @@
 //! bound by the number of addresses. `IP_BIND_ADDRESS_NO_PORT` defers the
 //! choice of port to `connect`, where the kernel knows the destination and
 //! can reuse a port towards another edge.
+//!
+//! What a held connection costs the tool is mostly its read buffer, so the
+//! upgrade is done in a way that leaves it at the size asked for (see
+//! [`Upgrading`]).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpSocket, TcpStream, lookup_host};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::http::Uri;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::protocol::Protocol;
 
 /// A load connection, past its greeting.
 pub type Ws = WebSocketStream<TcpStream>;
 
-/// Bytes read from the socket at a time. tungstenite allocates the read
-/// buffer for every connection up front (128 KiB by default); the frames a
-/// load client gets are small, and bigger ones are read in several steps.
-const READ_BUFFER_BYTES: usize = 2048;
+/// Bytes read from the socket at a time, unless a scenario asks otherwise
+/// ([`Dialer::read_buffer`]). tungstenite allocates the read buffer for
+/// every connection up front (128 KiB by default) and keeps it; the frames
+/// a load client gets are small, and bigger ones are read in several steps.
+pub const READ_BUFFER_BYTES: usize = 2048;
 /// How long TCP connect, upgrade and greeting may take together. Generous:
 /// under a connection storm the edge's accept queue is the bottleneck, and a
 /// slow connection is still a connection.
@@ -87,6 +95,8 @@ pub struct Dialer {
     source_ips: u8,
     /// What a Pusher receiver signs its private channels with.
     secret: String,
+    /// Each connection's read buffer (see [`READ_BUFFER_BYTES`]).
+    read_buffer_bytes: usize,
 }
 
 impl Dialer {
@@ -97,7 +107,15 @@ impl Dialer {
         for url in urls {
             edges.push(Edge { url: url.clone(), addr: resolve(url).await? });
         }
-        Ok(Dialer { edges, protocol, source_ips, secret: secret.to_owned() })
+        Ok(Dialer { edges, protocol, source_ips, secret: secret.to_owned(), read_buffer_bytes: READ_BUFFER_BYTES })
+    }
+
+    /// Gives each connection a read buffer of `bytes`: smaller holds more
+    /// idle connections in the tool's memory, larger reads more frames per
+    /// `read` when they pile up.
+    pub fn read_buffer(mut self, bytes: usize) -> Dialer {
+        self.read_buffer_bytes = bytes;
+        self
     }
 
     /// Opens connection number `conn` to edge `edge` (an index into the
@@ -124,7 +142,7 @@ impl Dialer {
                 url.push('&');
                 url.push_str(query);
             }
-            let mut ws = upgrade(url, stream).await?;
+            let mut ws = upgrade(url, stream, config(self.read_buffer_bytes)).await?;
             self.protocol.enter(&mut ws, &edge.url, &self.secret, groups).await?;
             Ok(ws)
         };
@@ -173,7 +191,7 @@ fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
 /// greeted at all.
 pub async fn open_publisher(url: &str, protocol: Protocol) -> Result<Ws> {
     let stream = TcpStream::connect(resolve(url).await?).await.with_context(|| format!("cannot connect to {url}"))?;
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config()))
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config(READ_BUFFER_BYTES)))
         .await
         .with_context(|| format!("cannot open a publisher WebSocket to {url}"))?;
     if protocol == Protocol::SocketIo {
@@ -182,18 +200,98 @@ pub async fn open_publisher(url: &str, protocol: Protocol) -> Result<Ws> {
     Ok(ws)
 }
 
-/// The WebSocket upgrade on `stream`.
-async fn upgrade(url: String, stream: TcpStream) -> Result<Ws, OpenError> {
-    let (ws, _) =
-        tokio_tungstenite::client_async_with_config(url, stream, Some(config())).await.map_err(|e| match e {
+/// The WebSocket upgrade on `stream`, by tungstenite; then the socket,
+/// which holds nothing past the `101` response, becomes a WebSocket with a
+/// read buffer of the configured size.
+async fn upgrade(url: String, stream: TcpStream, config: WebSocketConfig) -> Result<Ws, OpenError> {
+    let (upgraded, _) = tokio_tungstenite::client_async_with_config(url, Upgrading::new(stream), Some(config))
+        .await
+        .map_err(|e| match e {
             WsError::Http(response) => OpenError::Refused(response.status().as_u16()),
             other => OpenError::Upgrade(other),
         })?;
-    Ok(ws)
+    let stream = upgraded.into_inner().stream;
+    Ok(WebSocketStream::from_raw_socket(stream, Role::Client, Some(config)).await)
 }
 
-fn config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES)
+fn config(read_buffer_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(read_buffer_bytes)
+}
+
+/// The line that ends an HTTP response's head.
+const END_OF_HEAD: &[u8] = b"\r\n\r\n";
+
+/// A TCP stream during the upgrade, which hands tungstenite's handshake the
+/// HTTP response and not one byte past it (it peeks, then reads only up to
+/// the end of the head). tungstenite reads the response into a 4 KiB
+/// buffer and keeps that buffer, with whatever followed the response, as
+/// the connection's read buffer for good; a server that sends its first
+/// frame at once (a Herald edge's `$connected`) always leaves something
+/// there. With nothing past the response read, the socket can be made a
+/// WebSocket afresh, its read buffer the size asked for: most of what an
+/// idle connection costs the tool.
+struct Upgrading {
+    stream: TcpStream,
+    /// How much of [`END_OF_HEAD`] the bytes handed over so far end with.
+    matched: usize,
+}
+
+impl Upgrading {
+    fn new(stream: TcpStream) -> Upgrading {
+        Upgrading { stream, matched: 0 }
+    }
+}
+
+/// How much of [`END_OF_HEAD`] is matched after `byte`, from `matched`.
+fn match_head_end(matched: usize, byte: u8) -> usize {
+    if byte == END_OF_HEAD[matched] {
+        matched + 1
+    } else if byte == END_OF_HEAD[0] {
+        1
+    } else {
+        0
+    }
+}
+
+impl AsyncRead for Upgrading {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.matched == END_OF_HEAD.len() {
+            // The response is whole: the handshake reads no further, and
+            // what follows is the WebSocket's.
+            return Poll::Ready(Ok(()));
+        }
+        let mut scratch = [0u8; 1024];
+        let limit = buf.remaining().min(scratch.len());
+        let mut peeked = ReadBuf::new(&mut scratch[..limit]);
+        ready!(self.stream.poll_peek(cx, &mut peeked))?;
+        let mut matched = self.matched;
+        let head = peeked.filled().iter().position(|&byte| {
+            matched = match_head_end(matched, byte);
+            matched == END_OF_HEAD.len()
+        });
+        let take = head.map_or(peeked.filled().len(), |at| at + 1);
+        let mut taken = ReadBuf::new(&mut scratch[..take]);
+        ready!(Pin::new(&mut self.stream).poll_read(cx, &mut taken))?;
+        for &byte in taken.filled() {
+            self.matched = match_head_end(self.matched, byte);
+        }
+        buf.put_slice(taken.filled());
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Upgrading {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }
 
 /// The address of a `ws://` URL.
@@ -221,6 +319,55 @@ mod tests {
         let octets: Vec<u8> = ips.iter().map(|ip| ip.octets()[3]).collect();
         assert_eq!(octets, [2, 3, 4, 2, 3, 4, 2]);
         assert!(ips.iter().all(|ip| ip.is_loopback()));
+    }
+
+    #[tokio::test]
+    async fn the_upgrade_hands_over_the_response_head_and_nothing_past_it() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let head: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+        let frame: &[u8] = b"\x81\x05hello";
+        let mut upgrading = Upgrading::new(client);
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 4096];
+
+        // The head's last line arrives in two parts, the second with the
+        // first frame right behind it.
+        let split = head.len() - 3;
+        server.write_all(&head[..split]).await.unwrap();
+        while got.len() < split {
+            let read = upgrading.read(&mut chunk).await.unwrap();
+            got.extend_from_slice(&chunk[..read]);
+        }
+        server.write_all(&[&head[split..], frame].concat()).await.unwrap();
+        loop {
+            let read = upgrading.read(&mut chunk).await.unwrap();
+            if read == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..read]);
+        }
+        assert_eq!(got, head);
+        let mut rest = vec![0u8; frame.len()];
+        upgrading.stream.read_exact(&mut rest).await.unwrap();
+        assert_eq!(rest, frame);
+    }
+
+    #[test]
+    fn a_head_ends_at_its_first_blank_line() {
+        let end = |bytes: &[u8]| {
+            let mut matched = 0;
+            bytes.iter().position(|&byte| {
+                matched = match_head_end(matched, byte);
+                matched == END_OF_HEAD.len()
+            })
+        };
+        assert_eq!(end(b"HTTP/1.1 101 OK\r\nA: b\r\n\r\n\r\n\r\n"), Some(24));
+        assert_eq!(end(b"\r\r\n\r\n"), Some(4));
+        assert_eq!(end(b"\r\n\r"), None);
+        assert_eq!(end(b"\n\r\n\n\r\n"), None);
     }
 
     #[test]

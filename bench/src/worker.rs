@@ -48,7 +48,9 @@ pub async fn run() -> Result<()> {
     let Some(Order::Start(plan)) = next_order(&mut orders).await? else {
         bail!("a worker must be started with a plan on standard input");
     };
-    let dialer = Dialer::new(&plan.urls, plan.protocol, plan.source_ips, &plan.token_secret).await?;
+    let dialer = Dialer::new(&plan.urls, plan.protocol, plan.source_ips, &plan.token_secret)
+        .await?
+        .read_buffer(plan.read_buffer_bytes);
     let minter = Minter::new(&plan.token_secret);
     let count = usize::try_from(plan.conns.end - plan.conns.start).context("too many connections")?;
     let mut tally = Tally::new(plan.population.clone(), plan.conns.start, count, plan.urls.len());

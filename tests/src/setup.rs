@@ -58,7 +58,7 @@ impl BusSource {
     /// readiness check before relying on it.
     pub async fn connect(&self, name: &str) -> Bus {
         match self {
-            BusSource::Nats(url) => Bus::connect(&BusConfig { urls: vec![url.clone()], name: name.to_owned() })
+            BusSource::Nats(url) => Bus::connect(&BusConfig::new(vec![url.clone()], name))
                 .await
                 .unwrap_or_else(|e| panic!("{name}: cannot connect to {url}: {e}")),
             BusSource::Local(bus) => bus.clone(),

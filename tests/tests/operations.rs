@@ -28,7 +28,7 @@ async fn healthz_and_readyz_answer_200_when_connected(setup: BusSetup) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bus_leaves_a_server_that_stopped_answering_for_another() {
     let servers = [NatsServer::start_monitored().await, NatsServer::start_monitored().await];
-    let config = BusConfig { urls: servers.iter().map(NatsServer::url).collect(), name: "frozen-test".to_owned() };
+    let config = BusConfig::new(servers.iter().map(NatsServer::url).collect(), "frozen-test");
     let bus = Bus::connect(&config).await.unwrap();
     assert_eventually!(bus.is_connected());
     let counts = [servers[0].connections().await, servers[1].connections().await];
@@ -48,7 +48,7 @@ async fn the_bus_leaves_a_server_that_stopped_answering_for_another() {
 async fn a_server_that_never_greets_is_given_up_on_within_two_seconds() {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("nats://{}", silent.local_addr().unwrap());
-    let _bus = Bus::connect(&BusConfig { urls: vec![url], name: "silent-test".to_owned() }).await.unwrap();
+    let _bus = Bus::connect(&BusConfig::new(vec![url], "silent-test")).await.unwrap();
     // The sockets are held open and silent until the test ends.
     let _first = silent.accept().await.unwrap();
     let second = tokio::time::timeout(Duration::from_secs(4), silent.accept()).await;

@@ -26,6 +26,8 @@ pub struct WorkerPlan {
     pub source_ips: u8,
     /// Connections it opens at once.
     pub connect_concurrency: usize,
+    /// Each connection's read buffer, in bytes (`Dialer::read_buffer`).
+    pub read_buffer_bytes: usize,
 }
 
 /// Parent to worker, one JSON line each.

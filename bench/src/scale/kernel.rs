@@ -57,6 +57,9 @@ pub struct Sample {
     pub edges_rss_bytes: u64,
     /// `VmRSS` of nats-server.
     pub nats_rss_bytes: u64,
+    /// `VmRSS` of the load tool: this process and its workers (its children
+    /// running this binary), added up.
+    pub tool_rss_bytes: u64,
 }
 
 impl Sample {
@@ -79,6 +82,7 @@ impl Sample {
             tcp_sockets,
             edges_rss_bytes,
             nats_rss_bytes: proc_mem::resident_bytes(nats)?,
+            tool_rss_bytes: tool_rss_bytes()?,
         })
     }
 
@@ -92,8 +96,33 @@ impl Sample {
             tcp_sockets: self.tcp_sockets.max(other.tcp_sockets),
             edges_rss_bytes: self.edges_rss_bytes.max(other.edges_rss_bytes),
             nats_rss_bytes: self.nats_rss_bytes.max(other.nats_rss_bytes),
+            tool_rss_bytes: self.tool_rss_bytes.max(other.tool_rss_bytes),
         }
     }
+}
+
+/// `VmRSS` of this process and of its children that run the same
+/// executable (the workers; the edges and nats-server are children too,
+/// of other executables). A child that exits meanwhile is skipped.
+fn tool_rss_bytes() -> Result<u64> {
+    let me = std::process::id();
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let mut bytes = proc_mem::resident_bytes(me)?;
+    for entry in fs::read_dir("/proc").context("cannot list /proc")?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+        let is_worker = fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| parent(&stat) == Some(me))
+            && fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|path| path == exe);
+        if is_worker {
+            bytes += proc_mem::resident_bytes(pid).unwrap_or(0);
+        }
+    }
+    Ok(bytes)
+}
+
+/// The parent's pid in a `/proc/<pid>/stat` text: the second field after
+/// the command name, which is in parentheses and may hold spaces.
+fn parent(stat: &str) -> Option<u32> {
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// `inuse` and `mem` of the `TCP:` line of a `/proc/net/sockstat` text
@@ -117,6 +146,13 @@ mod tests {
     }
 
     #[test]
+    fn a_stat_line_gives_the_parent() {
+        assert_eq!(parent("4242 (herald-bench) S 17 4242 17 0 -1"), Some(17));
+        assert_eq!(parent("7 (a) b (c) R 1 7 7"), Some(1));
+        assert_eq!(parent("7 (a"), None);
+    }
+
+    #[test]
     fn the_worst_of_two_samples_is_least_available_and_most_held() {
         let a = Sample { available_bytes: 10, slab_bytes: 5, edges_rss_bytes: 7, ..Sample::default() };
         let b = Sample { available_bytes: 8, slab_bytes: 6, edges_rss_bytes: 3, ..Sample::default() };
@@ -128,6 +164,7 @@ mod tests {
     fn this_machine_can_be_read() {
         let sample = Sample::read(&[std::process::id()], std::process::id()).unwrap();
         assert!(sample.available_bytes > 0 && sample.slab_bytes > 0 && sample.nats_rss_bytes > 0);
+        assert!(sample.tool_rss_bytes >= sample.nats_rss_bytes, "this process at least");
         assert!(settings().iter().any(|(name, _)| name == "fs.nr_open"));
     }
 }

@@ -14,11 +14,12 @@ pub mod idle;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::http::Uri;
 
-use crate::conn::MAX_SOURCE_IPS;
+use crate::conn::{self, MAX_SOURCE_IPS};
 use crate::population::Population;
 use crate::proc_mem;
 use crate::procs::{self, Connected, Fleet, WorkerPlan};
@@ -105,6 +106,11 @@ pub struct Common {
     /// each dropped SYN costs its connection a one-second retransmit
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
     pub connect_concurrency: u16,
+    /// Each connection's read buffer in the load tool, in bytes: most of
+    /// what a held connection costs the tool; larger reads more frames per
+    /// `read` when they pile up
+    #[arg(long, value_name = "BYTES", default_value_t = conn::READ_BUFFER_BYTES, value_parser = clap::value_parser!(u64).range(64..).map(|bytes| bytes as usize))]
+    pub read_buffer_bytes: usize,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -177,6 +183,7 @@ impl Common {
                 population: population.clone(),
                 source_ips: self.source_ips,
                 connect_concurrency: self.connect_concurrency.into(),
+                read_buffer_bytes: self.read_buffer_bytes,
             })
             .collect();
         eprintln!("opening {count} connections to {} over {} worker process(es)", self.urls.join(", "), self.procs);

@@ -34,13 +34,13 @@ use serde::Serialize;
 use self::machine::Machine;
 use self::plan::{Extent, Measure, Step, Timing};
 use self::servers::{Contender, Environment, Server};
-use crate::procs;
 use crate::protocol::Protocol;
 use crate::publish::unix_nanos;
 use crate::report::Report;
 use crate::scenario::PusherOptions;
 use crate::scenario::delivery::Publishing;
 use crate::scenario::{Common, actions, broadcast, cross_pod, idle};
+use crate::{conn, procs};
 
 /// The edges' subject prefix: their default.
 const SUBJECT_PREFIX: &str = "herald";
@@ -248,6 +248,7 @@ pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>,
         procs,
         source_ips: SOURCE_IPS,
         connect_concurrency: CONNECT_CONCURRENCY,
+        read_buffer_bytes: conn::READ_BUFFER_BYTES,
         json: None,
         pusher: PusherOptions {
             app_id: servers::PUSHER_APP_ID.to_owned(),

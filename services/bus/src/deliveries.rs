@@ -88,6 +88,7 @@ impl Deliveries {
     /// in `reconnects`, with the bus's own.
     pub(crate) fn connect(config: &BusConfig, reconnects: Counter) -> Result<Deliveries, BusError> {
         let mut nats_config = nats_sub::Config::new(config.urls.clone(), format!("{} deliveries", config.name));
+        nats_config.ping_interval = config.ping_interval;
         let connected_once = AtomicBool::new(false);
         nats_config.on_event = Some(Arc::new(move |event: &nats_sub::Event| {
             if matches!(event, nats_sub::Event::Connected { .. }) && connected_once.swap(true, Ordering::Relaxed) {

@@ -20,19 +20,32 @@ pub struct BusConfig {
     pub urls: Vec<String>,
     /// Connection name, shown by `nats-server` monitoring.
     pub name: String,
+    /// How long each connection (the bus's and the deliveries') waits on a
+    /// silent server before pinging it. A server that stops answering
+    /// without closing the socket (its machine gone, its process frozen) is
+    /// left for another after two to three of these: async-nats leaves after
+    /// three unanswered pings, the deliveries' connection after two pings
+    /// with nothing at all heard (`herald_nats_sub::Config::ping_interval`).
+    /// At async-nats's default (60 s) every delivery through a frozen server
+    /// would stop for three minutes; too short, and a server seconds behind
+    /// on a subscribe storm is left while alive, and every subscription is
+    /// sent again (ADR 0016).
+    pub ping_interval: Duration,
+}
+
+impl BusConfig {
+    /// `urls` under `name`, with the settings' default timings.
+    pub fn new(urls: Vec<String>, name: impl Into<String>) -> BusConfig {
+        BusConfig {
+            urls,
+            name: name.into(),
+            ping_interval: herald_settings::nats::NATS_PING_INTERVAL_MS.default_value(),
+        }
+    }
 }
 
 /// How long [`NatsBus::sync`] waits for its echo.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long the connection waits on a silent server before pinging it. The
-/// client leaves a server after three unanswered pings, so a server that
-/// stops answering without closing the socket (its machine gone, its
-/// process frozen) is left for another in about three of these; at the
-/// library's default (60 s) every delivery through it would stop for three
-/// minutes. Any message from the server resets the wait, so a busy
-/// connection sends no pings at all.
-const PING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How long one attempt to connect to a server may take, greeting
 /// included. A frozen server's machine still accepts the connection and then
@@ -83,7 +96,7 @@ impl NatsBus {
             .name(&config.name)
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .ping_interval(PING_INTERVAL)
+            .ping_interval(config.ping_interval)
             .connection_timeout(CONNECT_TIMEOUT)
             .event_callback(move |event| {
                 let (counting, connected_once) = (counting.clone(), connected_once.clone());

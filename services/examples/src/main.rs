@@ -7,7 +7,7 @@
 //!
 //! Its settings are `herald`'s, read the same way (`herald-settings`): a
 //! flag, a `HERALD_*` variable or a key of the `--config` TOML file, for
-//! `HERALD_NATS_URL`, `HERALD_NATS_NAME`, `HERALD_SUBJECT_PREFIX` and
+//! `HERALD_NATS_URL`, `HERALD_NATS_NAME`, `HERALD_NATS_PING_INTERVAL_MS`, `HERALD_SUBJECT_PREFIX` and
 //! `HERALD_LOG`; `--help` lists them with their defaults.
 //!
 //! SIGTERM or SIGINT stops it gracefully: every example leaves its queue
@@ -24,7 +24,7 @@ use futures_util::future::try_join_all;
 use herald_bus::{Bus, BusConfig, BusError};
 use herald_examples::Example;
 use herald_settings::logging::{self, LOG};
-use herald_settings::nats::{self, NATS_NAME, NATS_URL, SUBJECT_PREFIX};
+use herald_settings::nats::{self, NATS_NAME, NATS_PING_INTERVAL_MS, NATS_URL, SUBJECT_PREFIX};
 use herald_settings::{ConfigFlag, Flags, SettingError, SettingList, Settings, Spec};
 use thiserror::Error;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -113,7 +113,10 @@ fn start(cli: Cli) -> Result<(), Failure> {
 /// them drain.
 async fn run(settings: &Settings, chosen: Vec<Example>) -> Result<(), Failure> {
     let name = settings.given(&NATS_NAME)?.unwrap_or_else(|| "herald-examples".to_owned());
-    let config = BusConfig { urls: settings.get(&NATS_URL)?, name };
+    let config = BusConfig {
+        ping_interval: settings.get(&NATS_PING_INTERVAL_MS)?,
+        ..BusConfig::new(settings.get(&NATS_URL)?, name)
+    };
     let subjects = settings.get(&SUBJECT_PREFIX)?;
     let mut signals = Signals::listen().map_err(Failure::Signals)?;
     // What the bus client refuses as a NATS URL is a bad setting too.

@@ -7,7 +7,7 @@
 
 use herald_bus::{Bus, BusConfig, BusError};
 use herald_proto::subject::Subjects;
-use herald_settings::nats::{NATS_NAME, NATS_URL, SUBJECT_PREFIX};
+use herald_settings::nats::{NATS_NAME, NATS_PING_INTERVAL_MS, NATS_URL, SUBJECT_PREFIX};
 use herald_settings::{SettingError, Settings};
 
 use crate::Failure;
@@ -28,7 +28,8 @@ impl Nats {
     pub fn read(settings: &Settings, default_name: &str) -> Result<Nats, SettingError> {
         let urls = settings.get(&NATS_URL)?;
         let name = settings.given(&NATS_NAME)?.unwrap_or_else(|| default_name.to_owned());
-        Ok(Nats { bus: BusConfig { urls, name }, subjects: settings.get(&SUBJECT_PREFIX)? })
+        let bus = BusConfig { urls, name, ping_interval: settings.get(&NATS_PING_INTERVAL_MS)? };
+        Ok(Nats { bus, subjects: settings.get(&SUBJECT_PREFIX)? })
     }
 }
 
@@ -44,6 +45,8 @@ pub async fn connect(settings: &Settings, config: &BusConfig) -> Result<Bus, Fai
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use herald_settings::{Flags, SettingList, Spec, fixed_env, nats};
 
     use super::*;
@@ -68,6 +71,7 @@ mod tests {
         assert_eq!(nats.bus.urls, ["nats://127.0.0.1:4222"]);
         assert_eq!(nats.bus.name, "herald-test");
         assert_eq!(nats.subjects, Subjects::default());
+        assert_eq!(nats.bus.ping_interval, Duration::from_secs(2));
         // An empty name is no name: NATS monitoring would show nothing.
         assert_eq!(read(&[("HERALD_NATS_NAME", "")]).unwrap().bus.name, "herald-test");
     }
@@ -78,8 +82,10 @@ mod tests {
             ("HERALD_NATS_URL", "nats://a:4222, nats://b:4222"),
             ("HERALD_NATS_NAME", "router-7"),
             ("HERALD_SUBJECT_PREFIX", "acme.herald"),
+            ("HERALD_NATS_PING_INTERVAL_MS", "20000"),
         ])
         .unwrap();
+        assert_eq!(nats.bus.ping_interval, Duration::from_secs(20));
         assert_eq!(nats.bus.urls, ["nats://a:4222", "nats://b:4222"]);
         assert_eq!(nats.bus.name, "router-7");
         assert_eq!(nats.subjects.prefix(), "acme.herald");

@@ -31,8 +31,11 @@ pub struct Config {
     /// TLS settings, for `tls://` URLs and servers that require TLS. `None`:
     /// the platform's root certificates, loaded when first needed.
     pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// How often we ping the server. Two pings unanswered when the next is
-    /// due mean it is gone (a dead peer sends no FIN): we reconnect.
+    /// How often we ping the server. Nothing heard from it (no message,
+    /// ping or pong) for two pings in a row means it is gone (a dead peer
+    /// sends no FIN) and we reconnect: a server silent for two to three of
+    /// these is left. Longer tolerates a slower server (nats-server seconds
+    /// behind on a subscribe storm); shorter leaves a dead one sooner.
     pub ping_interval: Duration,
     /// Longest a connection attempt may take, TCP, TLS and handshake.
     pub connect_timeout: Duration,

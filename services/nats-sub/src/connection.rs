@@ -7,6 +7,7 @@
 //! Messages are handed to their handlers inline by the reader.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Auth, Config, Event, ServerAddr};
 use crate::info::{Connect, ServerInfo};
+use crate::keep_alive::{Silence, Tick};
 use crate::parse::{ServerOp, parse};
 use crate::state::Shared;
 use crate::subscriber::Deliver;
@@ -285,14 +287,17 @@ async fn serve<D: ?Sized + Deliver>(
     let name =
         if info.server_name.is_empty() { server.label() } else { format!("{} ({})", server.label(), info.server_name) };
     shared.event(&Event::Connected { server: name });
+    // Set by the reader whenever it reads anything, taken by the keep-alive.
+    let heard = AtomicBool::new(false);
     tokio::select! {
-        reason = read(shared, &mut reader, &mut buf, &mut info, server, pool) => reason,
+        reason = read(shared, &mut reader, &mut buf, &mut info, server, pool, &heard) => reason,
         reason = write(shared, &mut writer) => reason,
-        reason = keep_alive(shared, config.ping_interval) => reason,
+        reason = keep_alive(shared, config.ping_interval, &heard) => reason,
     }
 }
 
 /// Reads operations and acts on each: messages go to their handlers here.
+/// Every read sets `heard`.
 async fn read<D: ?Sized + Deliver>(
     shared: &Shared<D>,
     reader: &mut ReadHalf<Transport>,
@@ -300,6 +305,7 @@ async fn read<D: ?Sized + Deliver>(
     info: &mut ServerInfo,
     server: &ServerAddr,
     pool: &mut Pool,
+    heard: &AtomicBool,
 ) -> String {
     loop {
         let mut consumed = 0;
@@ -337,6 +343,7 @@ async fn read<D: ?Sized + Deliver>(
         if let Err(reason) = read_more(reader, buf).await {
             return reason;
         }
+        heard.store(true, Ordering::Relaxed);
     }
 }
 
@@ -357,14 +364,21 @@ async fn write<D: ?Sized + Deliver>(shared: &Shared<D>, writer: &mut WriteHalf<T
     }
 }
 
-/// Pings the server every `interval`; returns when it stopped answering.
-async fn keep_alive<D: ?Sized + Deliver>(shared: &Shared<D>, interval: Duration) -> String {
+/// Pings the server every `interval`; returns when nothing has been heard
+/// from it (`heard` unset) for too many of them (see [`Silence`]).
+async fn keep_alive<D: ?Sized + Deliver>(shared: &Shared<D>, interval: Duration, heard: &AtomicBool) -> String {
     let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut silence = Silence::default();
     loop {
         ticks.tick().await;
-        if let Err(unanswered) = shared.keep_alive() {
-            return format!("stale connection: {unanswered} pings unanswered");
+        match silence.tick(heard.swap(false, Ordering::Relaxed)) {
+            Tick::Ping => shared.ping(),
+            Tick::Stale(silent) => {
+                return format!(
+                    "stale connection: nothing heard from the server for {silent} pings {interval:?} apart"
+                );
+            }
         }
     }
 }

@@ -25,6 +25,7 @@
 //! - `state`: what handles and the connection share (subscriptions,
 //!   pending commands, pong progress).
 //! - `connection`: the task (connect, handshake, read, write, keep alive);
+//!   `keep_alive`: when a silent server is taken for dead;
 //!   `transport`: TCP or TLS.
 
 pub mod config;
@@ -32,6 +33,7 @@ mod connection;
 mod error;
 pub mod headers;
 pub mod info;
+mod keep_alive;
 pub mod parse;
 mod state;
 mod subscriber;

@@ -19,10 +19,6 @@ use crate::headers::Headers;
 use crate::parse::Msg;
 use crate::subscriber::{Deliver, Delivery};
 
-/// Keep-alive pings the server may leave unanswered when the next one is
-/// due; then the connection is stale (async-nats's and nats.go's default).
-const MAX_PINGS_OUT: u64 = 2;
-
 /// A pending-commands buffer that grew past this is given back once written.
 const KEPT_COMMAND_CAPACITY: usize = 64 * 1024;
 
@@ -53,10 +49,6 @@ struct State<D: ?Sized> {
     /// in order, so pong `n` answers ping `n`).
     pings: u64,
     pongs: u64,
-    /// Keep-alive pings sent since the last pong of any kind: any pong shows
-    /// the server is alive, and a burst of [`Shared::sync_target`] pings
-    /// waiting for theirs does not make it look dead.
-    keep_alives_out: u64,
     /// Counts connections made; 0 until the first one.
     epoch: u64,
     connected: bool,
@@ -104,7 +96,6 @@ impl<D: ?Sized + Deliver> Shared<D> {
                 commands: BytesMut::new(),
                 pings: 0,
                 pongs: 0,
-                keep_alives_out: 0,
                 epoch: 0,
                 connected: false,
             }),
@@ -180,7 +171,6 @@ impl<D: ?Sized + Deliver> Shared<D> {
         commands.extend_from_slice(b"PING\r\n");
         state.pings = 1;
         state.pongs = 0;
-        state.keep_alives_out = 0;
         state.epoch += 1;
         state.connected = true;
         self.publish(&state);
@@ -218,22 +208,16 @@ impl<D: ?Sized + Deliver> Shared<D> {
     pub fn pong(&self) {
         let mut state = self.lock();
         state.pongs = (state.pongs + 1).min(state.pings);
-        state.keep_alives_out = 0;
         self.publish(&state);
     }
 
-    /// Sends the keep-alive ping, unless too many are unanswered already:
-    /// then the connection is stale, and `Err` says how many.
-    pub fn keep_alive(&self) -> Result<(), u64> {
+    /// Sends a keep-alive ping (when the connection is stale is
+    /// `keep_alive`'s to say, from anything heard).
+    pub fn ping(&self) {
         let mut state = self.lock();
-        if state.keep_alives_out >= MAX_PINGS_OUT {
-            return Err(state.keep_alives_out);
-        }
-        state.keep_alives_out += 1;
         state.pings += 1;
         state.commands.extend_from_slice(b"PING\r\n");
         self.commands_queued.notify_one();
-        Ok(())
     }
 
     /// Hands a message to its subscription's handler, on the caller (the
@@ -378,24 +362,6 @@ mod tests {
         assert!(!now.reached(&progress()));
         shared.pong();
         assert!(now.reached(&progress()));
-    }
-
-    #[test]
-    fn two_unanswered_keep_alives_make_a_connection_stale() {
-        let shared = shared();
-        shared.connected();
-        assert_eq!(shared.keep_alive(), Ok(()));
-        assert_eq!(shared.keep_alive(), Ok(()));
-        assert_eq!(shared.keep_alive(), Err(2));
-        // Any pong shows the server is alive.
-        shared.pong();
-        assert_eq!(shared.keep_alive(), Ok(()));
-        // Sync pings waiting for their pongs are not keep-alives.
-        for _ in 0..10 {
-            shared.sync_target();
-        }
-        assert_eq!(shared.keep_alive(), Ok(()));
-        assert_eq!(shared.keep_alive(), Err(2));
     }
 
     #[test]

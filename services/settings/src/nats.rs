@@ -4,8 +4,10 @@
 
 use herald_proto::subject::{self, Subjects};
 
+use std::time::Duration;
+
 use crate::setting::settings;
-use crate::value::{comma_list, text};
+use crate::value::{comma_list, millis, text};
 
 settings! {
     /// How to reach NATS.
@@ -14,6 +16,8 @@ settings! {
     NATS_URL: Vec<String> = new("URLS", "nats://127.0.0.1:4222", urls);
     /// Connection name shown in NATS monitoring; `herald-<command>` when unset.
     NATS_NAME: String = optional("NAME", text);
+    /// How often a NATS connection pings a server it hears nothing from; one silent for 2-3 of these is left for another. Raise it where NATS may be seconds behind (a subscribe storm on a busy server).
+    NATS_PING_INTERVAL_MS: Duration = new("MS", "2000", millis::<1>);
 }
 
 settings! {

@@ -158,7 +158,7 @@ impl Registry {
     /// one of ours.
     pub(super) fn excluded_local(&self, message: &Delivered<'_>) -> Option<u64> {
         let excluded: ConnId = message.header(EXCLUDE_CONN_HEADER)?.trim().parse().ok()?;
-        (excluded.edge() == self.edge_id).then_some(excluded.local())
+        (excluded.edge() == self.edge_id()).then_some(excluded.local())
     }
 
     /// Hands a frame to a session (corked for the flusher if it is idle,

@@ -54,9 +54,7 @@ impl Nats {
 
     /// A new connection to the server.
     pub async fn bus(&self) -> Bus {
-        Bus::connect(&BusConfig { urls: vec![self.url.clone()], name: "herald-examples-test".to_owned() })
-            .await
-            .unwrap()
+        Bus::connect(&BusConfig::new(vec![self.url.clone()], "herald-examples-test")).await.unwrap()
     }
 }
 

@@ -111,14 +111,8 @@ async fn a_server_that_stops_answering_is_left_for_another() {
     let (_s, mut rx) = sub.subscribed("news").await;
     let first = connected_port(&sub.events());
     let (frozen, survivor) = if first == a.port() { (&a, &b) } else { (&b, &a) };
-    let pid = frozen.pid().expect("running").to_string();
 
-    let signal = |name: &str| {
-        let status = Command::new("kill").args([name, &pid]).status().expect("kill runs");
-        assert!(status.success(), "kill {name} {pid}");
-    };
-    signal("-STOP");
-    let thawed = scopeguard(|| signal("-CONT"));
+    let thawed = freeze(frozen);
     herald_tests::assert_eventually!(
         sub.subscriber.is_connected() && connected_port(&sub.events()) == survivor.port(),
         WAIT
@@ -130,6 +124,93 @@ async fn a_server_that_stops_answering_is_left_for_another() {
     publish(&publisher, "news", "from the survivor").await;
     assert_eq!(next(&mut rx).await.payload, "from the survivor");
     drop(thawed);
+}
+
+/// A silence shorter than the keep-alive's bound (two to three pings) is a
+/// slow server, not a dead one: the subscriber keeps its connection, and
+/// what was published meanwhile (on the other member, which routes it to
+/// the frozen one) arrives when the server wakes, none of it lost.
+#[tokio::test]
+async fn a_server_frozen_for_less_than_two_pings_is_kept_and_loses_nothing() {
+    let (a, b) = cluster().await;
+    let mut config = config(&[a.url(), b.url()]);
+    // Silence tolerated: 6 to 9 s; the freeze below lasts about 1 s.
+    config.ping_interval = Duration::from_secs(3);
+    let sub = connect(config);
+    let (_s, mut rx) = sub.subscribed("news").await;
+    let first = connected_port(&sub.events());
+    let (frozen, other) = if first == a.port() { (&a, &b) } else { (&b, &a) };
+    let publisher = publisher(&other.url()).await;
+    // The other member learns of the subscription over the route, a little
+    // after the subscriber's own server has it.
+    herald_tests::assert_eventually!(
+        {
+            publish(&publisher, "news", "probe").await;
+            rx.try_recv().is_ok()
+        },
+        WAIT
+    );
+
+    let thawed = freeze(frozen);
+    for n in 0..100 {
+        publish(&publisher, "news", format!("{n}")).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(thawed);
+
+    let mut received = Vec::new();
+    while received.len() < 100 {
+        let message = next(&mut rx).await;
+        if message.payload != "probe" {
+            received.push(String::from_utf8(message.payload.to_vec()).unwrap());
+        }
+    }
+    assert_eq!(received, (0..100).map(|n| n.to_string()).collect::<Vec<_>>());
+    sub.sync().await;
+    let disconnects = sub.count(|e| matches!(e, Event::Disconnected { .. }));
+    assert_eq!(disconnects, 0, "{:?}", sub.events());
+}
+
+/// A silence longer than the bound is a dead server: the subscriber leaves
+/// it, and when it answers again every subscription is sent again.
+#[tokio::test]
+async fn a_server_frozen_past_two_pings_is_left_and_gets_every_subscription_again() {
+    let server = NatsServer::start().await;
+    let mut config = config(&[server.url()]);
+    config.ping_interval = Duration::from_millis(300);
+    config.connect_timeout = Duration::from_millis(500);
+    let sub = connect(config);
+    let (_one, mut one) = sub.subscribed("one").await;
+    let (_two, mut two) = sub.subscribed("two.*").await;
+
+    let thawed = freeze(&server);
+    herald_tests::assert_eventually!(
+        sub.count(|e| matches!(e, Event::Disconnected { reason } if reason.contains("stale"))) >= 1,
+        WAIT
+    );
+    drop(thawed);
+    herald_tests::assert_eventually!(
+        sub.count(|e| matches!(e, Event::Connected { .. })) >= 2 && sub.subscriber.is_connected(),
+        WAIT
+    );
+    sub.sync().await;
+    let publisher = publisher(&server.url()).await;
+    publish(&publisher, "one", "again").await;
+    publish(&publisher, "two.x", "again").await;
+    assert_eq!(next(&mut one).await.payload, "again");
+    assert_eq!(next(&mut two).await.payload, "again");
+}
+
+/// Freezes `server` (SIGSTOP) until the returned guard is dropped (SIGCONT),
+/// even when the test fails before.
+fn freeze(server: &NatsServer) -> impl Drop {
+    let pid = server.pid().expect("running").to_string();
+    let signal = move |name: &str| {
+        let status = Command::new("kill").args([name, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    signal("-STOP");
+    scopeguard(move || signal("-CONT"))
 }
 
 /// Runs `f` when dropped, even when the test fails before.
