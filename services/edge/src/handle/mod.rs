@@ -7,13 +7,13 @@
 //! of the time. This queue holds memory only while frames wait in it.
 //!
 //! A frame offered to a session whose task has nothing in hand is *corked*:
-//! it waits in the mailbox without waking the session, and the edge's
-//! [`flush`] task writes everything corked for the session in one vectored
-//! `send`, without copying. A broadcast to 10,000 idle sessions is 10,000
+//! it waits in the mailbox without waking the session, and one of the
+//! edge's [`flush`] tasks writes everything corked for the session in one
+//! vectored `send`, without copying. A broadcast to 10,000 idle sessions is 10,000
 //! writes by one task, not 10,000 task wake-ups; under load, the frames that
 //! arrive while the flusher works wait for its next round and go out
 //! together. Only what the socket cannot take at once is left for the
-//! session's task (ADR 0016).
+//! session's task (ADR 0017).
 
 pub(crate) mod flush;
 mod socket;
@@ -156,9 +156,7 @@ pub(crate) enum Offer {
     /// Queued: corked behind another frame, or for the session to write.
     Queued,
     /// The mailbox is full and has been since this time on the delivery clock.
-    Full {
-        since_ms: u64,
-    },
+    Full { since_ms: u64 },
     /// The session is ending.
     Gone,
 }
