@@ -7,11 +7,15 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// The id of one connection, as given to the client in `$connected`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConnId {
-    edge: String,
+    /// Shared by the ids an edge gives out ([`ConnId::on_edge`]): an edge
+    /// holds one id per session, and the text of its own id need not be
+    /// copied into each.
+    edge: Arc<str>,
     local: u64,
 }
 
@@ -37,8 +41,14 @@ impl ConnId {
     /// Panics if `edge` is not a valid edge id: edges choose their own id
     /// once, at start-up, from [`is_valid_edge_id`]-checked input.
     pub fn new(edge: &str, local: u64) -> ConnId {
+        ConnId::on_edge(&Arc::from(edge), local)
+    }
+
+    /// A connection id on `edge` that shares its text, for an edge giving
+    /// out ids. Panics like [`ConnId::new`].
+    pub fn on_edge(edge: &Arc<str>, local: u64) -> ConnId {
         assert!(is_valid_edge_id(edge), "invalid edge id {edge:?}");
-        ConnId { edge: edge.to_owned(), local }
+        ConnId { edge: edge.clone(), local }
     }
 
     pub fn edge(&self) -> &str {
@@ -77,7 +87,7 @@ impl FromStr for ConnId {
             return Err(bad());
         }
         let local = ConnId::parse_local(local).ok_or_else(bad)?;
-        Ok(ConnId { edge: edge.to_owned(), local })
+        Ok(ConnId { edge: edge.into(), local })
     }
 }
 

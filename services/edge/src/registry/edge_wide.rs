@@ -70,7 +70,7 @@ impl Registry {
     fn control_user(self: &Arc<Self>, message: &Delivered<'_>) {
         let Some(Ok(user)) = message.subject.rsplit('.').next().map(decode_token) else { return };
         let locals: Vec<u64> = match self.read().users.get(user.as_str()) {
-            Some(topic) => topic.members.keys().copied().collect(),
+            Some(topic) => topic.members.locals().collect(),
             None => return,
         };
         let Some(op) = parse_control(message) else { return };

@@ -54,7 +54,8 @@ pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
-use self::topics::{ALL, Topic, remove_member};
+use self::topics::{ALL, Members, Topic, remove_member};
+use crate::handle::flush::Flusher;
 use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
 use crate::metrics::Metrics;
@@ -62,8 +63,9 @@ use crate::metrics::Metrics;
 /// The index and everything it needs to keep bus interest in step with it.
 #[derive(Debug)]
 pub(crate) struct Registry {
-    /// This edge's id, the first part of its connection ids.
-    edge_id: String,
+    /// This edge's id, the first part of its connection ids, which share
+    /// this one copy of it.
+    edge_id: Arc<str>,
     /// Subject names, for the subscriptions.
     subjects: Subjects,
     /// Where topics and edge-wide subscriptions subscribe: each message is
@@ -71,6 +73,8 @@ pub(crate) struct Registry {
     deliveries: Deliveries,
     /// Confirms new subscriptions with NATS, many at a time.
     confirmations: Confirmations,
+    /// Writes the frames deliveries corked for idle sessions.
+    flusher: Flusher,
     /// Where the pumps of topics with a history subscribe.
     bus: Bus,
     /// The history of the kinds of topics that keep one.
@@ -141,8 +145,8 @@ pub(crate) struct Membership {
 }
 
 impl Registry {
-    /// Must be called within a tokio runtime: it starts the task that
-    /// confirms subscriptions.
+    /// Must be called within a tokio runtime: it starts the tasks that
+    /// confirm subscriptions and flush corked frames.
     pub fn new(
         edge_id: String,
         subjects: Subjects,
@@ -153,9 +157,10 @@ impl Registry {
         metrics: Arc<Metrics>,
     ) -> Arc<Registry> {
         Arc::new(Registry {
-            edge_id,
+            edge_id: edge_id.into(),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
+            flusher: Flusher::start(metrics.frames_sent.clone()),
             deliveries,
             bus,
             history,
@@ -199,7 +204,7 @@ impl Registry {
     /// A fresh connection id, given out at the upgrade so that a `$connect`
     /// handler already sees the id the connection will have.
     pub fn new_conn_id(&self) -> ConnId {
-        ConnId::new(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
+        ConnId::on_edge(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Adds a session with its user and groups, subscribing what this edge
@@ -359,16 +364,17 @@ impl Registry {
             PresenceQuery::Group(group) => (state.groups.get(group.as_str()), true),
         };
         let members = topic.map(|topic| &topic.members);
-        let conns = members.map_or(0, HashMap::len);
+        let conns = members.map_or(0, Members::len);
         let mut users: Vec<String> = match members {
-            Some(members) if with_users => {
-                members.keys().filter_map(|local| state.conns.get(local)?.user.as_deref().map(str::to_owned)).collect()
-            }
+            Some(members) if with_users => members
+                .locals()
+                .filter_map(|local| state.conns.get(&local)?.user.as_deref().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         };
         users.sort_unstable();
         users.dedup();
-        EdgePresence { edge: self.edge_id.clone(), conns, users }
+        EdgePresence { edge: self.edge_id.to_string(), conns, users }
     }
 
     /// Asks every session to close at once (drain).

@@ -302,9 +302,9 @@ impl Registry {
         pump.held.extend(resuming);
         let topics = state.topics(pump.kind);
         let Some(topic) = topics.get(&pump.name).filter(|topic| topic.generation == pump.generation) else { return };
-        for (local, handle) in &topic.members {
-            if Some(*local) != excluded
-                && !pump.held.contains(local)
+        for (local, handle) in topic.members.iter() {
+            if Some(local) != excluded
+                && !pump.held.contains(&local)
                 && let Some(frame) = fanout.frame_for(handle.wire())
             {
                 self.offer(handle, frame);
@@ -409,10 +409,9 @@ impl Registry {
         if !complete {
             return false;
         }
-        let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         missed.filter_map(|(_, frame)| frame.clone()).all(|frame| {
             self.metrics.history_replayed.inc();
-            matches!(joiner.handle.offer(frame, now_ms), Offer::Queued)
+            matches!(self.offer(&joiner.handle, frame), Offer::Corked | Offer::Queued)
         })
     }
 }

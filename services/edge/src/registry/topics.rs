@@ -57,7 +57,7 @@ pub(super) struct Topic {
     /// Which start of this topic's name it is.
     pub generation: u64,
     /// Its local sessions, by the local part of their connection ids.
-    pub members: HashMap<u64, SessionHandle>,
+    pub members: Members,
     /// Set once NATS has the subscription.
     subscribed: Subscribed,
     /// Sessions waiting for the pump's answer, when the topic keeps a
@@ -65,6 +65,73 @@ pub(super) struct Topic {
     joiners: Option<Arc<Joiners>>,
     /// Dropping the topic unsubscribes.
     _feed: Feed,
+}
+
+/// A topic's local sessions, by the local part of their connection ids.
+///
+/// Most users have one session on an edge, and every one of them has a
+/// topic: the one member is kept in place, and a map (boxed, so that the
+/// topic stays small in the registry's maps) is made at the second.
+#[derive(Debug, Default)]
+pub(super) enum Members {
+    #[default]
+    Empty,
+    One(u64, SessionHandle),
+    #[allow(clippy::box_collection, reason = "in place, the map's 48 B would be in every topic")]
+    Many(Box<HashMap<u64, SessionHandle>>),
+}
+
+impl Members {
+    fn insert(&mut self, local: u64, handle: SessionHandle) {
+        match self {
+            Members::Empty => *self = Members::One(local, handle),
+            Members::One(only, _) if *only == local => *self = Members::One(local, handle),
+            Members::One(..) => {
+                let Members::One(only, only_handle) = std::mem::take(self) else { unreachable!() };
+                *self = Members::Many(Box::new(HashMap::from([(only, only_handle), (local, handle)])));
+            }
+            Members::Many(members) => {
+                members.insert(local, handle);
+            }
+        }
+    }
+
+    fn remove(&mut self, local: u64) {
+        match self {
+            Members::One(only, _) if *only == local => *self = Members::Empty,
+            Members::Many(members) => {
+                members.remove(&local);
+            }
+            Members::Empty | Members::One(..) => {}
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Members::Empty => 0,
+            Members::One(..) => 1,
+            Members::Many(members) => members.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each member's local id and handle.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &SessionHandle)> {
+        let (one, many) = match self {
+            Members::Empty => (None, None),
+            Members::One(local, handle) => (Some((*local, handle)), None),
+            Members::Many(members) => (None, Some(members.iter().map(|(local, handle)| (*local, handle)))),
+        };
+        one.into_iter().chain(many.into_iter().flatten())
+    }
+
+    /// Each member's local id.
+    pub fn locals(&self) -> impl Iterator<Item = u64> {
+        self.iter().map(|(local, _)| local)
+    }
 }
 
 /// How a topic's messages reach it.
@@ -134,7 +201,7 @@ impl Registry {
                 (Feed::Handler { _subscription: self.subscribe(&subject, handler, ready) }, None)
             }
         };
-        Topic { generation, members: HashMap::new(), subscribed, joiners, _feed: feed }
+        Topic { generation, members: Members::Empty, subscribed, joiners, _feed: feed }
     }
 
     fn deliver_to_topic(&self, kind: TopicKind, name: &str, generation: u64, message: &Delivered<'_>) {
@@ -143,8 +210,8 @@ impl Registry {
         let state = self.read();
         let Some(topic) = state.topics(kind).get(name).filter(|topic| topic.generation == generation) else { return };
         let mut fanout = Fanout::new(frame, kind.addressee(name), message);
-        for (local, handle) in &topic.members {
-            if Some(*local) != excluded
+        for (local, handle) in topic.members.iter() {
+            if Some(local) != excluded
                 && let Some(frame) = fanout.frame_for(handle.wire())
             {
                 self.offer(handle, frame);
@@ -157,9 +224,54 @@ impl Registry {
 /// once nobody is left in it.
 pub(super) fn remove_member(topics: &mut HashMap<Arc<str>, Topic>, name: &str, local: u64) {
     if let Some(topic) = topics.get_mut(name) {
-        topic.members.remove(&local);
+        topic.members.remove(local);
         if topic.members.is_empty() {
             topics.remove(name);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Wire;
+
+    fn handle() -> SessionHandle {
+        SessionHandle::new(1, Wire::Herald).0
+    }
+
+    fn locals(members: &Members) -> Vec<u64> {
+        let mut locals: Vec<u64> = members.locals().collect();
+        locals.sort_unstable();
+        locals
+    }
+
+    #[test]
+    fn members_are_kept_in_place_until_a_second_joins() {
+        let mut members = Members::default();
+        assert!(members.is_empty() && locals(&members).is_empty());
+        members.insert(7, handle());
+        members.insert(7, handle());
+        assert!(matches!(members, Members::One(7, _)));
+        assert_eq!((members.len(), locals(&members)), (1, vec![7]));
+        members.insert(9, handle());
+        members.insert(8, handle());
+        assert_eq!((members.len(), locals(&members)), (3, vec![7, 8, 9]));
+        members.remove(8);
+        members.remove(100);
+        assert_eq!((members.len(), locals(&members)), (2, vec![7, 9]));
+        members.remove(7);
+        members.remove(9);
+        assert!(members.is_empty() && locals(&members).is_empty());
+    }
+
+    #[test]
+    fn removing_the_one_member_empties_it() {
+        let mut members = Members::default();
+        members.insert(3, handle());
+        members.remove(4);
+        assert_eq!(members.len(), 1);
+        members.remove(3);
+        assert!(members.is_empty());
     }
 }

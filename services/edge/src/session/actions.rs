@@ -7,7 +7,6 @@ use std::pin::Pin;
 use tokio::time::Instant;
 
 use bytes::Bytes;
-use futures_util::stream::FuturesUnordered;
 use herald_proto::client::{self, ClientFrame, FrameId, GroupDetails};
 use herald_proto::handler::{Effect, HandlerRequest, HandlerResponse, PublishEffect};
 use herald_proto::published_at::{self, PUBLISHED_AT_HEADER};
@@ -20,7 +19,10 @@ use crate::handle::CloseRequest;
 use crate::registry::wait_subscribed;
 
 /// A client action on its way to a handler, resolving with its outcome.
-pub(super) type ActionCall = Pin<Box<dyn Future<Output = ActionOutcome> + Send>>;
+/// The outcome is boxed: the session loop holds what its `select!` returned
+/// while it handles it, so the largest thing any branch returns is part of
+/// every idle session's task (BENCHMARKS.md, "Idle connections: memory").
+pub(super) type ActionCall = Pin<Box<dyn Future<Output = Box<ActionOutcome>> + Send>>;
 
 /// What a request to the routers is for.
 pub(super) enum Purpose {
@@ -53,7 +55,7 @@ impl Session {
         frame: ClientFrame,
         purpose: Purpose,
     ) -> Result<(), Ending> {
-        if self.actions.as_ref().map_or(0, FuturesUnordered::len) >= self.ctx.limits.max_inflight_actions {
+        if self.actions.as_ref().map_or(0, |actions| actions.len()) >= self.ctx.limits.max_inflight_actions {
             let message = "too many actions waiting for an answer";
             return self
                 .reply_error(socket, &frame.action, status::TOO_MANY_REQUESTS, message, frame.id.as_ref())
@@ -63,7 +65,7 @@ impl Session {
             action: frame.action.clone(),
             details: frame.details.unwrap_or_else(null),
             id: frame.id.clone(),
-            conn: self.conn_text.clone(),
+            conn: self.conn.to_string(),
             user: self.identity.user.clone(),
             groups: self.ctx.registry.groups_of(self.conn.local()),
             claims: self.identity.claims.clone(),
@@ -76,20 +78,24 @@ impl Session {
             target: herald_bus::trace::TARGET,
             "herald.edge.action",
             action = %frame.action,
-            conn = %self.conn_text,
+            conn = %self.conn,
         );
         let (action, id, started) = (frame.action, frame.id, Instant::now());
         let asked = span.clone();
-        self.actions.get_or_insert_with(FuturesUnordered::new).push(Box::pin(async move {
+        self.actions.get_or_insert_default().push(Box::pin(async move {
             let answer = routers.ask(request).instrument(asked).await;
-            ActionOutcome { action, id, purpose, answer, started, span }
+            Box::new(ActionOutcome { action, id, purpose, answer, started, span })
         }));
         Ok(())
     }
 
     /// Replies to an action once answered, and measures it.
-    pub(super) async fn finish_action(&mut self, socket: &mut Socket, outcome: ActionOutcome) -> Result<(), Ending> {
-        let ActionOutcome { action, id, purpose, answer, started, span } = outcome;
+    pub(super) async fn finish_action(
+        &mut self,
+        socket: &mut Socket,
+        outcome: Box<ActionOutcome>,
+    ) -> Result<(), Ending> {
+        let ActionOutcome { action, id, purpose, answer, started, span } = *outcome;
         let code = match &answer {
             Ok(response) => response.error.as_ref().map(|error| error.code),
             Err(failure) => Some(status::request_failed(*failure)),
@@ -151,7 +157,7 @@ impl Session {
                     Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
                     Effect::Publish(publish) => {
                         wait_subscribed(waits.drain(..)).await;
-                        publish_effect(&self.ctx, &self.conn_text, publish).await;
+                        publish_effect(&self.ctx, &self.conn.to_string(), publish).await;
                     }
                 }
             }

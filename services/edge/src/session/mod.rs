@@ -37,9 +37,10 @@ use herald_proto::history::Resume;
 use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
@@ -48,17 +49,18 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use self::actions::{ActionCall, ActionOutcome};
 pub(crate) use self::context::SessionContext;
 pub(crate) use self::pusher::PusherSession;
-use self::rate::{RateLimiter, Verdict};
+use self::rate::{Rate, RateLimiter, Verdict};
 pub(crate) use self::socketio::SocketIoUpgrade;
 use crate::auth::Identity;
+use crate::config::Limits;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared, Wire};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Shared, Wire};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
-/// The socket of an upgraded connection.
-pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// The socket of a session, whose TCP stream its deliveries share.
+pub(crate) type Socket = WebSocketStream<SessionIo>;
 
 /// Most frames written before one flush when several are waiting.
 const WRITE_BATCH: usize = 64;
@@ -202,7 +204,10 @@ pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, co
 /// Sends `last` (if any), then closes with `code` and `reason`, waiting at
 /// most [`CLOSE_TIMEOUT`] for the client: for connections refused after
 /// their upgrade, which never became sessions.
-async fn say_and_close(socket: &mut Socket, last: Option<String>, code: u16, reason: &str) {
+async fn say_and_close<S>(socket: &mut WebSocketStream<S>, last: Option<String>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let refusal = async {
         if let Some(last) = last {
             socket.send(Message::text(last)).await?;
@@ -235,8 +240,10 @@ fn run(
             Ok(upgraded) => upgraded,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
-        let mut socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
+        let Ok(io) = SessionIo::attach(shared.clone(), upgraded) else {
+            return tracing::error!("an upgraded connection is not a TCP stream");
+        };
+        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.ws_config)).await;
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
@@ -246,20 +253,25 @@ fn run(
                 None => return,
             }
         }
-        let identity = &session.identity;
-        let (subscribed, recovery) = ctx.registry.register(
-            &session.conn,
-            handle.clone(),
-            identity.user.as_deref(),
-            &identity.groups,
-            resume.as_deref(),
-        );
-        drop(resume);
-        // Where subjects keep a history, `$recovered` follows the frames
-        // recovered for the client.
-        if !recovery.is_empty() {
-            tokio::spawn(recovery.report(ctx.registry.clone(), handle));
-        }
+        // In a block, so that what registering returned is not kept in the
+        // task for the whole session.
+        let subscribed = {
+            let identity = &session.identity;
+            let (subscribed, recovery) = ctx.registry.register(
+                &session.conn,
+                handle.clone(),
+                identity.user.as_deref(),
+                &identity.groups,
+                resume.as_deref(),
+            );
+            drop(resume);
+            // Where subjects keep a history, `$recovered` follows the frames
+            // recovered for the client.
+            if !recovery.is_empty() {
+                tokio::spawn(recovery.report(ctx.registry.clone(), handle));
+            }
+            subscribed
+        };
         let series = ctx.metrics.sessions(session.protocol.metric());
         series.opened.inc();
         series.open.inc();
@@ -274,7 +286,9 @@ fn run(
                 request = shared.close_requested() => Ending::ByEdge(request),
             }
         };
-        let who = Ended { conn: &session.conn, conn_text: &session.conn_text, claims: &session.identity.claims };
+        // From here only the ending writes to the socket.
+        session.mailbox.stop();
+        let who = Ended { conn: &session.conn, claims: &session.identity.claims };
         Box::pin(end(&ctx, who, &session.protocol, &mut socket, ending)).await;
     }
 }
@@ -282,7 +296,6 @@ fn run(
 /// The session that ended, for its disconnect event.
 struct Ended<'a> {
     conn: &'a ConnId,
-    conn_text: &'a str,
     claims: &'a Claims,
 }
 
@@ -323,7 +336,7 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
     tracing::debug!(conn = %conn, code, reason, "session ended");
     // The session is over for the edge as soon as it is decided; the closing
     // handshake below may wait on a client that is slow to read.
-    ctx.events.disconnected(who.conn_text, membership, who.claims, CloseInfo { code, reason }).await;
+    ctx.events.disconnected(&conn.to_string(), membership, who.claims, CloseInfo { code, reason }).await;
     let handshake = async {
         match close_frame {
             Some(frame) => {
@@ -345,9 +358,9 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
 /// The state of one session, owned by its task.
 struct Session {
     ctx: Arc<SessionContext>,
+    /// Made into text (as clients, handlers and events see it) only when
+    /// one of them needs it, rather than kept by every idle session.
     conn: ConnId,
-    /// `conn` as text, as clients, handlers and events see it.
-    conn_text: String,
     identity: Identity,
     /// How the client's frames are read and the session's own written.
     protocol: Protocol,
@@ -363,8 +376,9 @@ struct Session {
     /// When `$reauth` was sent for the expired token.
     reauth_sent: Option<Instant>,
     /// Client actions waiting on routers; made at the first action, as an
-    /// empty `FuturesUnordered` already holds an allocation.
-    actions: Option<FuturesUnordered<ActionCall>>,
+    /// empty `FuturesUnordered` already holds an allocation, and boxed, as
+    /// most sessions never send one.
+    actions: Option<Box<FuturesUnordered<ActionCall>>>,
 }
 
 impl Session {
@@ -378,8 +392,7 @@ impl Session {
         let limits = &ctx.limits;
         let now = Instant::now();
         Session {
-            limiter: RateLimiter::new(limits.rate_per_sec, limits.rate_burst, limits.rate_strikes, now),
-            conn_text: conn.to_string(),
+            limiter: RateLimiter::new(&client_rate(limits), now),
             conn,
             expires: expiry_instant(identity.expires_at),
             identity,
@@ -405,54 +418,60 @@ impl Session {
     /// of its `await`s can be in, so every step the loop takes is boxed: its
     /// state is allocated while it runs, not for the whole session. (For
     /// deliveries that is one allocation per batch of up to 64 frames, next
-    /// to at least one write to the socket.)
-    async fn serve(&mut self, socket: &mut Socket) -> Ending {
-        // The session was made before the upgrade finished.
-        self.last_heard = Instant::now();
-        if let Err(ending) = Box::pin(self.greet(socket)).await {
-            return ending;
-        }
-        // The timer is re-armed only when it fired or a deadline moved
-        // earlier: a busy session does not touch the timer wheel per frame,
-        // and a timer that fires early just finds nothing due.
-        let mut armed = self.next_deadline();
-        let timer = tokio::time::sleep_until(armed);
-        tokio::pin!(timer);
-        loop {
-            let (step, fired) = tokio::select! {
-                outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)).await, false),
-                Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => (Box::pin(self.finish_action(socket, outcome)).await, false),
-                incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
-                () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
-            };
-            if let Err(ending) = step {
+    /// to at least one write to the socket.) Not an `async fn`, for the
+    /// reason given at [`run`].
+    #[allow(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
+    fn serve<'a>(&'a mut self, socket: &'a mut Socket) -> impl Future<Output = Ending> + Send + 'a {
+        async move {
+            // The session was made before the upgrade finished.
+            self.last_heard = Instant::now();
+            if let Err(ending) = Box::pin(self.greet(socket)).await {
                 return ending;
             }
-            let next = self.next_deadline();
-            if fired || next < armed {
-                armed = next;
-                timer.as_mut().reset(next);
+            // Deliveries may now be corked for the flusher.
+            self.mailbox.written();
+            // The timer is re-armed only when it fired or a deadline moved
+            // earlier: a busy session does not touch the timer wheel per frame,
+            // and a timer that fires early just finds nothing due.
+            let mut armed = self.next_deadline();
+            let timer = tokio::time::sleep_until(armed);
+            tokio::pin!(timer);
+            loop {
+                let (step, fired) = tokio::select! {
+                    outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)).await, false),
+                    Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => (Box::pin(self.finish_action(socket, outcome)).await, false),
+                    incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
+                    () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
+                };
+                if let Err(ending) = step {
+                    return ending;
+                }
+                let next = self.next_deadline();
+                if fired || next < armed {
+                    armed = next;
+                    timer.as_mut().reset(next);
+                }
             }
         }
     }
 
     async fn greet(&mut self, socket: &mut Socket) -> Result<(), Ending> {
         let groups = self.ctx.registry.groups_of(self.conn.local());
+        let conn = self.conn.to_string();
         let first = match &self.protocol {
             Protocol::Herald => {
-                let details =
-                    ConnectedDetails { conn: self.conn_text.clone(), user: self.identity.user.clone(), groups };
+                let details = ConnectedDetails { conn: conn.clone(), user: self.identity.user.clone(), groups };
                 client::encode(action::CONNECTED, &details, None)
             }
             Protocol::Pusher(pusher) => {
                 let activity_timeout = self.ctx.timing.ping_interval.as_secs().max(1);
                 pusher_frame::connection_established(pusher.socket_id, activity_timeout)
             }
-            Protocol::SocketIo(_) => socketio_packet::connected(&self.conn_text),
+            Protocol::SocketIo(_) => socketio_packet::connected(&conn),
         };
         self.send(socket, first).await?;
         let who = Subject {
-            conn: &self.conn_text,
+            conn: &conn,
             user: self.identity.user.clone(),
             groups: self.ctx.registry.groups_of(self.conn.local()),
             claims: &self.identity.claims,
@@ -479,6 +498,8 @@ impl Session {
                     write(&self.ctx, socket.feed(Message::Text(frame))).await?;
                     written += 1;
                 }
+                // The flush below finishes it.
+                Outbound::Unfinished => {}
                 Outbound::Close(request) => break Some(Ending::ByEdge(request)),
             }
             if written >= WRITE_BATCH {
@@ -491,6 +512,9 @@ impl Session {
         };
         write(&self.ctx, socket.flush()).await?;
         self.ctx.metrics.frames_sent.inc_by(written as u64);
+        if ending.is_none() {
+            self.mailbox.written();
+        }
         ending.map_or(Ok(()), Err)
     }
 
@@ -524,7 +548,8 @@ impl Session {
             };
         }
         self.ctx.metrics.frames_received.inc();
-        match self.limiter.check(now) {
+        let rate = client_rate(&self.ctx.limits);
+        match self.limiter.check(&rate, now) {
             Verdict::Allowed => match message {
                 Message::Text(text) => self.on_text(socket, &text).await,
                 Message::Binary(_) => {
@@ -536,7 +561,7 @@ impl Session {
             Verdict::Refused => {
                 self.ctx.metrics.dropped.rate_limit.inc();
                 let message_text =
-                    format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after().as_millis());
+                    format!("rate limit exceeded: retry in {} ms", self.limiter.retry_after(&rate).as_millis());
                 match message {
                     Message::Text(text) => {
                         self.send(socket, self.protocol.rate_refusal(Some(&text), &message_text)).await
@@ -660,8 +685,13 @@ impl Session {
     }
 }
 
+/// The rate the edge allows each client's frames.
+fn client_rate(limits: &Limits) -> Rate {
+    Rate { per_sec: limits.rate_per_sec, burst: limits.rate_burst, strikes: limits.rate_strikes }
+}
+
 /// The next client action answered, once some are waiting.
-async fn next_action(actions: &mut Option<FuturesUnordered<ActionCall>>) -> Option<ActionOutcome> {
+async fn next_action(actions: &mut Option<Box<FuturesUnordered<ActionCall>>>) -> Option<Box<ActionOutcome>> {
     actions.as_mut()?.next().await
 }
 

@@ -26,18 +26,17 @@ use herald_proto::pusher::socket_id::SocketId;
 use herald_proto::subject::EXCLUDE_CONN_HEADER;
 use tokio::time::Instant;
 
-use super::rate::{RateLimiter, Verdict};
+use super::rate::{Rate, RateLimiter, Verdict};
 use super::{Ending, Session, SessionContext, Socket};
 use crate::handle::CloseRequest;
 use crate::registry::wait_subscribed;
 
 /// Client events a connection may send per second, as Pusher allows.
 const CLIENT_EVENTS_PER_SEC: u32 = 10;
-/// Client events a connection may send in a burst above that.
-const CLIENT_EVENT_BURST: u32 = 10;
-/// Client events refused for their rate, without backing off, before the
-/// connection is closed with 4301.
-const CLIENT_EVENT_STRIKES: u32 = 20;
+/// The rate of client events: [`CLIENT_EVENTS_PER_SEC`], 10 in a burst
+/// above that, and 20 refused for their rate, without backing off, before
+/// the connection is closed with 4301.
+const CLIENT_EVENTS: Rate = Rate { per_sec: CLIENT_EVENTS_PER_SEC, burst: 10, strikes: 20 };
 
 /// The Pusher side of a session: the app it connected to and what it
 /// subscribed.
@@ -273,10 +272,9 @@ impl Session {
             return Ok(self.pusher_refusal(None, message));
         }
         let sender = joined.and_then(|joined| joined.member.clone());
-        let limiter = self.pusher_mut().client_events.get_or_insert_with(|| {
-            RateLimiter::new(CLIENT_EVENTS_PER_SEC, CLIENT_EVENT_BURST, CLIENT_EVENT_STRIKES, Instant::now())
-        });
-        match limiter.check(Instant::now()) {
+        let limiter =
+            self.pusher_mut().client_events.get_or_insert_with(|| RateLimiter::new(&CLIENT_EVENTS, Instant::now()));
+        match limiter.check(&CLIENT_EVENTS, Instant::now()) {
             Verdict::Allowed => {}
             Verdict::Refused => {
                 self.ctx.metrics.dropped.rate_limit.inc();
@@ -291,7 +289,8 @@ impl Session {
         let subject = self.ctx.subjects.group(&app.group(channel));
         let payload = Bytes::from(herald_from_event(event, data));
         let stamp = published_at::stamp_now();
-        let mut headers = vec![(EXCLUDE_CONN_HEADER, self.conn_text.as_str()), (PUBLISHED_AT_HEADER, &stamp)];
+        let conn = self.conn.to_string();
+        let mut headers = vec![(EXCLUDE_CONN_HEADER, conn.as_str()), (PUBLISHED_AT_HEADER, &stamp)];
         if let Some(user) = &sender {
             headers.push((CLIENT_EVENT_USER_HEADER, user));
         }

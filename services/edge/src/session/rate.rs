@@ -15,33 +15,48 @@ pub(crate) enum Verdict {
     Abuse,
 }
 
-/// Token bucket with `burst` tokens refilled at `per_sec`. Refused frames
-/// count as strikes; strikes are forgiven once the bucket is full again,
-/// i.e. once the client has backed off.
+/// A rate: `burst` frames at once, refilled at `per_sec`, and `strikes`
+/// refused frames allowed before [`Verdict::Abuse`]. Kept apart from the
+/// bucket's state, which every session holds: the rate is the edge's (or
+/// the protocol's) and is handed to each check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rate {
+    /// Tokens refilled per second.
+    pub per_sec: u32,
+    /// Bucket size (at least 1).
+    pub burst: u32,
+    /// Strikes allowed before [`Verdict::Abuse`].
+    pub strikes: u32,
+}
+
+impl Rate {
+    fn burst(&self) -> f64 {
+        f64::from(self.burst.max(1))
+    }
+}
+
+/// Token bucket at a [`Rate`]. Refused frames count as strikes; strikes are
+/// forgiven once the bucket is full again, i.e. once the client has backed
+/// off.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
-    /// Tokens refilled per second.
-    per_sec: f64,
-    /// Bucket size.
-    burst: f64,
-    /// Strikes allowed before [`Verdict::Abuse`].
-    max_strikes: u32,
     tokens: f64,
     strikes: u32,
     refilled_at: Instant,
 }
 
 impl RateLimiter {
-    pub fn new(per_sec: u32, burst: u32, max_strikes: u32, now: Instant) -> RateLimiter {
-        let burst = f64::from(burst.max(1));
-        RateLimiter { per_sec: f64::from(per_sec), burst, max_strikes, tokens: burst, strikes: 0, refilled_at: now }
+    /// A full bucket.
+    pub fn new(rate: &Rate, now: Instant) -> RateLimiter {
+        RateLimiter { tokens: rate.burst(), strikes: 0, refilled_at: now }
     }
 
-    pub fn check(&mut self, now: Instant) -> Verdict {
+    pub fn check(&mut self, rate: &Rate, now: Instant) -> Verdict {
+        let burst = rate.burst();
         let elapsed = now.saturating_duration_since(self.refilled_at);
         self.refilled_at = now;
-        self.tokens = (self.tokens + elapsed.as_secs_f64() * self.per_sec).min(self.burst);
-        if self.tokens >= self.burst {
+        self.tokens = (self.tokens + elapsed.as_secs_f64() * f64::from(rate.per_sec)).min(burst);
+        if self.tokens >= burst {
             self.strikes = 0;
         }
         if self.tokens >= 1.0 {
@@ -49,15 +64,15 @@ impl RateLimiter {
             return Verdict::Allowed;
         }
         self.strikes += 1;
-        if self.strikes > self.max_strikes { Verdict::Abuse } else { Verdict::Refused }
+        if self.strikes > rate.strikes { Verdict::Abuse } else { Verdict::Refused }
     }
 
     /// How long until one more frame would be allowed (for messages).
-    pub fn retry_after(&self) -> Duration {
-        if self.per_sec <= 0.0 {
+    pub fn retry_after(&self, rate: &Rate) -> Duration {
+        if rate.per_sec == 0 {
             return Duration::MAX;
         }
-        Duration::from_secs_f64(((1.0 - self.tokens) / self.per_sec).max(0.0))
+        Duration::from_secs_f64(((1.0 - self.tokens) / f64::from(rate.per_sec)).max(0.0))
     }
 }
 
@@ -68,46 +83,50 @@ mod tests {
     #[test]
     fn allows_a_burst_then_refuses_then_calls_it_abuse() {
         let start = Instant::now();
-        let mut limiter = RateLimiter::new(10, 3, 2, start);
+        let rate = Rate { per_sec: 10, burst: 3, strikes: 2 };
+        let mut limiter = RateLimiter::new(&rate, start);
         for _ in 0..3 {
-            assert_eq!(limiter.check(start), Verdict::Allowed);
+            assert_eq!(limiter.check(&rate, start), Verdict::Allowed);
         }
-        assert_eq!(limiter.check(start), Verdict::Refused);
-        assert_eq!(limiter.check(start), Verdict::Refused);
-        assert_eq!(limiter.check(start), Verdict::Abuse);
+        assert_eq!(limiter.check(&rate, start), Verdict::Refused);
+        assert_eq!(limiter.check(&rate, start), Verdict::Refused);
+        assert_eq!(limiter.check(&rate, start), Verdict::Abuse);
     }
 
     #[test]
     fn refills_over_time() {
         let start = Instant::now();
-        let mut limiter = RateLimiter::new(10, 1, 5, start);
-        assert_eq!(limiter.check(start), Verdict::Allowed);
-        assert_eq!(limiter.check(start), Verdict::Refused);
-        assert_eq!(limiter.check(start + Duration::from_millis(100)), Verdict::Allowed);
+        let rate = Rate { per_sec: 10, burst: 1, strikes: 5 };
+        let mut limiter = RateLimiter::new(&rate, start);
+        assert_eq!(limiter.check(&rate, start), Verdict::Allowed);
+        assert_eq!(limiter.check(&rate, start), Verdict::Refused);
+        assert_eq!(limiter.check(&rate, start + Duration::from_millis(100)), Verdict::Allowed);
     }
 
     #[test]
     fn backing_off_forgives_strikes() {
         let start = Instant::now();
-        let mut limiter = RateLimiter::new(10, 2, 2, start);
-        limiter.check(start);
-        limiter.check(start);
-        assert_eq!(limiter.check(start), Verdict::Refused);
-        assert_eq!(limiter.check(start), Verdict::Refused);
+        let rate = Rate { per_sec: 10, burst: 2, strikes: 2 };
+        let mut limiter = RateLimiter::new(&rate, start);
+        limiter.check(&rate, start);
+        limiter.check(&rate, start);
+        assert_eq!(limiter.check(&rate, start), Verdict::Refused);
+        assert_eq!(limiter.check(&rate, start), Verdict::Refused);
         // Quiet until the bucket is full again: strikes start over.
         let later = start + Duration::from_secs(1);
-        assert_eq!(limiter.check(later), Verdict::Allowed);
-        assert_eq!(limiter.check(later), Verdict::Allowed);
-        assert_eq!(limiter.check(later), Verdict::Refused);
-        assert_eq!(limiter.check(later), Verdict::Refused);
-        assert_eq!(limiter.check(later), Verdict::Abuse);
+        assert_eq!(limiter.check(&rate, later), Verdict::Allowed);
+        assert_eq!(limiter.check(&rate, later), Verdict::Allowed);
+        assert_eq!(limiter.check(&rate, later), Verdict::Refused);
+        assert_eq!(limiter.check(&rate, later), Verdict::Refused);
+        assert_eq!(limiter.check(&rate, later), Verdict::Abuse);
     }
 
     #[test]
     fn retry_after_says_when_the_next_token_comes() {
         let start = Instant::now();
-        let mut limiter = RateLimiter::new(10, 1, 5, start);
-        limiter.check(start);
-        assert_eq!(limiter.retry_after(), Duration::from_millis(100));
+        let rate = Rate { per_sec: 10, burst: 1, strikes: 5 };
+        let mut limiter = RateLimiter::new(&rate, start);
+        limiter.check(&rate, start);
+        assert_eq!(limiter.retry_after(&rate), Duration::from_millis(100));
     }
 }
