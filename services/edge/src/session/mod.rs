@@ -15,6 +15,7 @@
 //! every protocol.
 
 mod actions;
+mod client_io;
 mod context;
 mod pusher;
 mod rate;
@@ -37,15 +38,15 @@ use herald_proto::history::Resume;
 use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
-use hyper::upgrade::{OnUpgrade, Upgraded};
-use hyper_util::rt::TokioIo;
+use hyper::upgrade::OnUpgrade;
 use serde::Serialize;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::{ActionCall, ActionOutcome};
+use self::client_io::ClientIo;
 pub(crate) use self::context::SessionContext;
 pub(crate) use self::pusher::PusherSession;
 use self::rate::{Rate, RateLimiter, Verdict};
@@ -59,7 +60,7 @@ use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
 /// The socket of an upgraded connection.
-pub(crate) type Socket = WebSocketStream<TokioIo<Upgraded>>;
+pub(crate) type Socket = WebSocketStream<ClientIo>;
 
 /// Most frames written before one flush when several are waiting.
 const WRITE_BATCH: usize = 64;
@@ -194,10 +195,16 @@ pub(crate) fn start(
 pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, code: u16, message: String) {
     let ws_config = ctx.ws_config;
     ctx.drain.spawn_session(async move {
-        let Ok(upgraded) = on_upgrade.await else { return };
-        let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+        let Some(mut socket) = accept(on_upgrade, ws_config).await else { return };
         say_and_close(&mut socket, Some(pusher_frame::error(Some(code), &message)), code, &message).await;
     });
+}
+
+/// The WebSocket of a finished upgrade; `None` if the upgrade failed.
+async fn accept(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Socket> {
+    let upgraded = on_upgrade.await.inspect_err(|e| tracing::debug!(error = %e, "upgrade failed")).ok()?;
+    let io = ClientIo::from_upgrade(upgraded).inspect_err(|_| tracing::error!("an upgrade not over TCP")).ok()?;
+    Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
 }
 
 /// Sends `last` (if any), then closes with `code` and `reason`, waiting at
@@ -232,12 +239,8 @@ fn run(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let ctx = session.ctx.clone();
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
-        };
-        let mut socket =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ctx.ws_config)).await;
+        // Boxed, as it runs once: its state would add to every idle task.
+        let Some(mut socket) = Box::pin(accept(on_upgrade, ctx.ws_config)).await else { return };
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
