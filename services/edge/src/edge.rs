@@ -32,7 +32,7 @@ use crate::session::SessionContext;
 /// eagerly for every connection and keeps it for the connection's life,
 /// idle or not. A bigger frame is read in several steps of this size, each
 /// answered from one read of the socket into a buffer the thread's
-/// sessions share (`session::client_io`, ADR 0017).
+/// sessions share (`handle::read_ahead`, ADR 0018).
 const READ_BUFFER_BYTES: usize = 128;
 /// Frames are gathered up to this size before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;

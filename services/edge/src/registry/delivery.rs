@@ -161,21 +161,28 @@ impl Registry {
         (excluded.edge() == self.edge_id()).then_some(excluded.local())
     }
 
-    /// Queues a frame for a session; a session whose mailbox stayed full for
-    /// longer than the grace is closed with 1013.
-    pub(crate) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) {
+    /// Hands a frame to a session (corked for the flusher if it is idle,
+    /// queued for it otherwise); a session whose mailbox stayed full for longer than the
+    /// grace is closed with 1013. Says what became of the frame.
+    pub(crate) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) -> Offer {
         // The clock starts at 1 so that 0 can mean "not full".
-        let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
-        if let Offer::Full { since_ms } = handle.offer(frame, now_ms) {
-            if Duration::from_millis(now_ms - since_ms) < self.slow_consumer_grace {
-                self.metrics.dropped.mailbox_full.inc();
-            } else {
-                self.metrics.dropped.slow_consumer.inc();
-                if handle.close_now(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer")) {
-                    self.metrics.slow_consumers.inc();
+        let now_ms = || self.epoch.elapsed().as_millis() as u64 + 1;
+        let offer = handle.offer(frame, now_ms);
+        match offer {
+            Offer::Corked => self.flusher.add(handle.clone()),
+            Offer::Full { since_ms } => {
+                if Duration::from_millis(now_ms() - since_ms) < self.slow_consumer_grace {
+                    self.metrics.dropped.mailbox_full.inc();
+                } else {
+                    self.metrics.dropped.slow_consumer.inc();
+                    if handle.close_now(CloseRequest::new(close::TRY_AGAIN_LATER, "slow consumer")) {
+                        self.metrics.slow_consumers.inc();
+                    }
                 }
             }
+            Offer::Queued | Offer::Gone => {}
         }
+        offer
     }
 }
 

@@ -55,6 +55,7 @@ use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
 use self::topics::{ALL, Members, Topic, remove_member};
+use crate::handle::flush::Flusher;
 use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
 use crate::metrics::Metrics;
@@ -72,6 +73,8 @@ pub(crate) struct Registry {
     deliveries: Deliveries,
     /// Confirms new subscriptions with NATS, many at a time.
     confirmations: Confirmations,
+    /// Writes the frames deliveries corked for idle sessions.
+    flusher: Flusher,
     /// Where the pumps of topics with a history subscribe.
     bus: Bus,
     /// The history of the kinds of topics that keep one.
@@ -142,8 +145,8 @@ pub(crate) struct Membership {
 }
 
 impl Registry {
-    /// Must be called within a tokio runtime: it starts the task that
-    /// confirms subscriptions.
+    /// Must be called within a tokio runtime: it starts the tasks that
+    /// confirm subscriptions and flush corked frames.
     pub fn new(
         edge_id: String,
         subjects: Subjects,
@@ -157,6 +160,7 @@ impl Registry {
             edge_id: edge_id.into(),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
+            flusher: Flusher::start(metrics.frames_sent.clone()),
             deliveries,
             bus,
             history,

@@ -409,10 +409,9 @@ impl Registry {
         if !complete {
             return false;
         }
-        let now_ms = self.epoch.elapsed().as_millis() as u64 + 1;
         missed.filter_map(|(_, frame)| frame.clone()).all(|frame| {
             self.metrics.history_replayed.inc();
-            matches!(joiner.handle.offer(frame, now_ms), Offer::Queued)
+            matches!(self.offer(&joiner.handle, frame), Offer::Corked | Offer::Queued)
         })
     }
 }

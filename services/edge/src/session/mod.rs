@@ -15,7 +15,6 @@
 //! every protocol.
 
 mod actions;
-mod client_io;
 mod context;
 mod pusher;
 mod rate;
@@ -39,14 +38,15 @@ use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
 use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use self::actions::{ActionCall, ActionOutcome};
-use self::client_io::ClientIo;
 pub(crate) use self::context::SessionContext;
 pub(crate) use self::pusher::PusherSession;
 use self::rate::{Rate, RateLimiter, Verdict};
@@ -55,12 +55,12 @@ use crate::auth::Identity;
 use crate::config::Limits;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, Shared, Wire};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Shared, Wire};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
-/// The socket of an upgraded connection.
-pub(crate) type Socket = WebSocketStream<ClientIo>;
+/// The socket of a session, whose TCP stream its deliveries share.
+pub(crate) type Socket = WebSocketStream<SessionIo>;
 
 /// Most frames written before one flush when several are waiting.
 const WRITE_BATCH: usize = 64;
@@ -195,22 +195,19 @@ pub(crate) fn start(
 pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, code: u16, message: String) {
     let ws_config = ctx.ws_config;
     ctx.drain.spawn_session(async move {
-        let Some(mut socket) = accept(on_upgrade, ws_config).await else { return };
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
         say_and_close(&mut socket, Some(pusher_frame::error(Some(code), &message)), code, &message).await;
     });
-}
-
-/// The WebSocket of a finished upgrade; `None` if the upgrade failed.
-async fn accept(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<Socket> {
-    let upgraded = on_upgrade.await.inspect_err(|e| tracing::debug!(error = %e, "upgrade failed")).ok()?;
-    let io = ClientIo::from_upgrade(upgraded).inspect_err(|_| tracing::error!("an upgrade not over TCP")).ok()?;
-    Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
 }
 
 /// Sends `last` (if any), then closes with `code` and `reason`, waiting at
 /// most [`CLOSE_TIMEOUT`] for the client: for connections refused after
 /// their upgrade, which never became sessions.
-async fn say_and_close(socket: &mut Socket, last: Option<String>, code: u16, reason: &str) {
+async fn say_and_close<S>(socket: &mut WebSocketStream<S>, last: Option<String>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let refusal = async {
         if let Some(last) = last {
             socket.send(Message::text(last)).await?;
@@ -239,8 +236,14 @@ fn run(
 ) -> impl Future<Output = ()> + Send {
     async move {
         let ctx = session.ctx.clone();
-        // Boxed, as it runs once: its state would add to every idle task.
-        let Some(mut socket) = Box::pin(accept(on_upgrade, ctx.ws_config)).await else { return };
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
+        };
+        let Ok(io) = SessionIo::attach(shared.clone(), upgraded) else {
+            return tracing::error!("an upgraded connection is not a TCP stream");
+        };
+        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.ws_config)).await;
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
@@ -283,6 +286,8 @@ fn run(
                 request = shared.close_requested() => Ending::ByEdge(request),
             }
         };
+        // From here only the ending writes to the socket.
+        session.mailbox.stop();
         let who = Ended { conn: &session.conn, claims: &session.identity.claims };
         Box::pin(end(&ctx, who, &session.protocol, &mut socket, ending)).await;
     }
@@ -423,6 +428,8 @@ impl Session {
             if let Err(ending) = Box::pin(self.greet(socket)).await {
                 return ending;
             }
+            // Deliveries may now be corked for the flusher.
+            self.mailbox.written();
             // The timer is re-armed only when it fired or a deadline moved
             // earlier: a busy session does not touch the timer wheel per frame,
             // and a timer that fires early just finds nothing due.
@@ -491,6 +498,8 @@ impl Session {
                     write(&self.ctx, socket.feed(Message::Text(frame))).await?;
                     written += 1;
                 }
+                // The flush below finishes it.
+                Outbound::Unfinished => {}
                 Outbound::Close(request) => break Some(Ending::ByEdge(request)),
             }
             if written >= WRITE_BATCH {
@@ -503,6 +512,9 @@ impl Session {
         };
         write(&self.ctx, socket.flush()).await?;
         self.ctx.metrics.frames_sent.inc_by(written as u64);
+        if ending.is_none() {
+            self.mailbox.written();
+        }
         ending.map_or(Ok(()), Err)
     }
 

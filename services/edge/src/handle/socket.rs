@@ -1,0 +1,484 @@
+//! A session's TCP stream, shared by the session's task and the flusher.
+//!
+//! A server's frames are not masked, so a delivery on the wire is a header
+//! of 2 to 10 bytes and the payload every receiver shares: the flusher
+//! writes the headers and payloads of everything corked in one vectored
+//! `send`, without copying and without waking the session.
+//!
+//! Frames never interleave. Every write, the session's through
+//! [`SessionIo`] and the flusher's, happens under the mailbox's lock; the
+//! flusher writes only when the session's last write ended on a frame
+//! boundary (tungstenite hands its whole buffer to every write, so a write
+//! taken whole ends on one); and a frame the socket took only in part is
+//! finished before anything else is written.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use super::read_ahead::{self, Unread};
+use super::{Outbound, Shared, State};
+
+/// FIN and the text opcode: every delivery is one whole text frame.
+const FIN_TEXT: u8 = 0x81;
+
+/// Most frames in one vectored `send` (two slices each; Linux takes 1,024).
+const FRAMES_PER_SEND: usize = 64;
+
+/// A corked frame the socket took only in part.
+#[derive(Debug)]
+pub(super) struct Unfinished {
+    frame: Utf8Bytes,
+    /// Bytes of the frame, header included, already on the socket.
+    written: usize,
+}
+
+/// Writes the frames at the front of the queue, as many as the socket
+/// takes without waiting, taking them out of it; a frame taken in part
+/// becomes the state's unfinished frame, its marker first in the queue.
+/// The frames written whole. Stops at anything but a frame (a close is the
+/// session's), and when the socket is full or failed (the session finds
+/// out when it takes over).
+pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
+    let mut written = 0;
+    loop {
+        let count = state
+            .queue
+            .iter()
+            .take(FRAMES_PER_SEND)
+            .take_while(|outbound| matches!(outbound, Outbound::Frame(_)))
+            .count();
+        if count == 0 {
+            return written;
+        }
+        let Ok((mut taken, all)) = send(tcp, &state.queue, count) else { return written };
+        let whole = taken == all;
+        while taken > 0 {
+            let Some(Outbound::Frame(frame)) = state.queue.pop_front() else {
+                unreachable!("only frames were written")
+            };
+            let size = header(frame.len()).1 + frame.len();
+            if taken < size {
+                state.unfinished = Some(Unfinished { frame, written: taken });
+                state.queue.push_front(Outbound::Unfinished);
+                return written;
+            }
+            taken -= size;
+            written += 1;
+        }
+        if !whole {
+            return written;
+        }
+    }
+}
+
+/// Writes the first `count` entries of `queue`, all frames, in one
+/// vectored `send`, as much as the socket takes now: the bytes it took, and
+/// the bytes there were.
+fn send(tcp: &TcpStream, queue: &VecDeque<Outbound>, count: usize) -> io::Result<(usize, usize)> {
+    let frames = || {
+        queue.range(..count).filter_map(|outbound| match outbound {
+            Outbound::Frame(frame) => Some(frame.as_bytes()),
+            _ => None,
+        })
+    };
+    // One frame, the usual case while the edge keeps up, allocates nothing.
+    if let (1, Some(frame)) = (count, frames().next()) {
+        let (header, len) = header(frame.len());
+        let taken = tcp.try_write_vectored(&[IoSlice::new(&header[..len]), IoSlice::new(frame)])?;
+        return Ok((taken, len + frame.len()));
+    }
+    let headers: Vec<([u8; 10], usize)> = frames().map(|frame| header(frame.len())).collect();
+    let slices: Vec<IoSlice<'_>> = headers
+        .iter()
+        .zip(frames())
+        .flat_map(|((header, len), frame)| [IoSlice::new(&header[..*len]), IoSlice::new(frame)])
+        .collect();
+    let all = slices.iter().map(|slice| slice.len()).sum();
+    Ok((tcp.try_write_vectored(&slices)?, all))
+}
+
+impl Unfinished {
+    fn is_done(&self) -> bool {
+        let payload = self.frame.len();
+        self.written == header(payload).1 + payload
+    }
+
+    /// Writes as much of the rest as the socket takes without waiting.
+    fn write_some(&mut self, tcp: &TcpStream) -> io::Result<()> {
+        let payload = self.frame.as_bytes();
+        let (header, header_len) = header(payload.len());
+        let taken = match header.get(self.written..header_len) {
+            Some(header) if !header.is_empty() => {
+                tcp.try_write_vectored(&[IoSlice::new(header), IoSlice::new(payload)])?
+            }
+            _ => tcp.try_write(&payload[self.written - header_len..])?,
+        };
+        if taken == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        self.written += taken;
+        Ok(())
+    }
+}
+
+/// The header of an unmasked text frame of `len` bytes, and its length.
+fn header(len: usize) -> ([u8; 10], usize) {
+    let mut header = [0; 10];
+    header[0] = FIN_TEXT;
+    if len < 126 {
+        header[1] = len as u8;
+        (header, 2)
+    } else if let Ok(len) = u16::try_from(len) {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&len.to_be_bytes());
+        (header, 4)
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (header, 10)
+    }
+}
+
+/// The session's side of its connection, which its WebSocket reads and
+/// writes.
+#[derive(Debug)]
+pub(crate) struct SessionIo {
+    shared: Arc<Shared>,
+    /// Read and not yet taken by the WebSocket: what the client sent after
+    /// its upgrade request that the HTTP server had already read (usually
+    /// nothing), or the rest of a read larger than the WebSocket asked for
+    /// (`read_ahead`).
+    unread: Option<Box<Unread>>,
+}
+
+impl SessionIo {
+    /// Takes the TCP stream out of a finished upgrade and shares it with
+    /// the session's deliveries. The upgrade comes back if it is not over
+    /// TCP (the edge serves nothing else).
+    pub(crate) fn attach(shared: Arc<Shared>, upgraded: Upgraded) -> Result<SessionIo, Upgraded> {
+        let parts = upgraded.downcast::<TokioIo<TcpStream>>()?;
+        // A copy: the bytes hyper hands over are a view of its whole read
+        // buffer, kilobytes a session would otherwise keep for its life.
+        let unread = Unread::of(&parts.read_buf);
+        match shared.socket.set(parts.io.into_inner()) {
+            Ok(()) => Ok(SessionIo { shared, unread }),
+            Err(_) => unreachable!("a session's handle is made for one upgrade"),
+        }
+    }
+
+    fn tcp(&self) -> io::Result<&TcpStream> {
+        self.shared.socket.get().ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl AsyncRead for SessionIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let tcp = this.shared.socket.get().ok_or(io::ErrorKind::NotConnected)?;
+        read_ahead::poll_read(tcp, &mut this.unread, cx, buf)
+    }
+}
+
+impl AsyncWrite for SessionIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let tcp = self.tcp()?;
+        let mut state = self.shared.lock();
+        ready!(poll_finish(&mut state, tcp, cx))?;
+        loop {
+            ready!(tcp.poll_write_ready(cx))?;
+            match tcp.try_write(buf) {
+                Ok(n) => {
+                    state.mid_frame = n < buf.len();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    /// Finishes a delivery left unfinished; the stream itself has no buffer.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let tcp = self.tcp()?;
+        poll_finish(&mut self.shared.lock(), tcp, cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        Poll::Ready(socket2::SockRef::from(self.tcp()?).shutdown(Shutdown::Write))
+    }
+}
+
+/// Writes the rest of a delivery the socket took only in part, waiting for
+/// the socket as the session's own writes do.
+fn poll_finish(state: &mut State, tcp: &TcpStream, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    while let Some(unfinished) = &mut state.unfinished {
+        ready!(tcp.poll_write_ready(cx))?;
+        match unfinished.write_some(tcp) {
+            Ok(()) if unfinished.is_done() => state.unfinished = None,
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    Poll::Ready(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::Waker;
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    use prometheus_client::metrics::counter::Counter;
+
+    use super::super::flush::Flusher;
+    use super::super::{Mailbox, Offer, Outbound, SessionHandle, Wire};
+    use super::*;
+
+    #[test]
+    fn headers_are_tungstenites() {
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 100_000] {
+            let frame = Frame::message(vec![b'a'; len], OpCode::Data(Data::Text), true);
+            let mut theirs = Vec::new();
+            frame.header().format(len as u64, &mut theirs).unwrap();
+            let (ours, ours_len) = header(len);
+            assert_eq!(&ours[..ours_len], &theirs[..], "{len} bytes");
+        }
+    }
+
+    /// A session's handle, mailbox and side of a connection, and the
+    /// client's side.
+    async fn connected(capacity: usize) -> (SessionHandle, Mailbox, SessionIo, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (edge, _) = listener.accept().await.unwrap();
+        // As after the upgrade's `101`: the reactor has seen it writable.
+        edge.writable().await.unwrap();
+        let (handle, mailbox, shared) = SessionHandle::new(capacity, Wire::Herald);
+        shared.socket.set(edge).unwrap();
+        (handle, mailbox, SessionIo { shared, unread: None }, client)
+    }
+
+    #[tokio::test]
+    async fn deliveries_to_an_idle_session_are_corked_and_flushed_together() {
+        let (handle, mut mailbox, _io, mut client) = connected(3).await;
+        let frame = || Utf8Bytes::from_static("{}");
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "not greeted yet");
+        assert!(mailbox.try_recv().is_some());
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "the session holds a frame");
+        mailbox.written();
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "one is still queued");
+        while mailbox.try_recv().is_some() {}
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from("x".repeat(300)), || 1), Offer::Corked);
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued, "corked behind the first");
+        assert_eq!(handle.offer(frame(), || 1), Offer::Queued);
+        assert_eq!(handle.offer(frame(), || 2), Offer::Full { since_ms: 2 }, "corked frames count");
+        assert_eq!(handle.shared.flush(), 3);
+        assert_eq!(handle.shared.flush(), 0, "flushed once");
+        let mut wire = vec![0; 4 + 300 + 2 * 4];
+        client.read_exact(&mut wire).await.unwrap();
+        assert_eq!(&wire[..4], &[0x81, 126, 1, 44]);
+        assert!(wire[4..304].iter().all(|&byte| byte == b'x'));
+        assert_eq!(&wire[304..], b"\x81\x02{}\x81\x02{}");
+        assert!(mailbox.try_recv().is_none(), "nothing left for the session");
+        mailbox.stop();
+        assert_eq!(handle.offer(frame(), || 1), Offer::Gone);
+    }
+
+    #[tokio::test]
+    async fn corked_frames_the_session_took_first_are_not_written_twice() {
+        let (handle, mut mailbox, _io, mut client) = connected(4).await;
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("a"), || 1), Offer::Corked);
+        assert!(matches!(mailbox.try_recv(), Some(Outbound::Frame(frame)) if frame.as_str() == "a"));
+        assert_eq!(handle.offer(Utf8Bytes::from_static("b"), || 1), Offer::Queued, "the session is busy");
+        assert_eq!(handle.shared.flush(), 0);
+        assert!(matches!(mailbox.try_recv(), Some(Outbound::Frame(frame)) if frame.as_str() == "b"));
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("c"), || 1), Offer::Corked, "idle again");
+        assert_eq!(handle.shared.flush(), 1);
+        let mut wire = [0; 3];
+        client.read_exact(&mut wire).await.unwrap();
+        assert_eq!(&wire, b"\x81\x01c");
+    }
+
+    /// Deliveries far larger than the socket's buffers, offered while the
+    /// client is not reading, and the session's own frames written between
+    /// them (answers to the client's): every frame arrives whole and in
+    /// order (tungstenite would refuse a stream with frames interleaved).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_and_the_sessions_own_writes_never_interleave() {
+        const FRAMES: usize = 120;
+        const ECHOES: usize = 20;
+        let (handle, mut mailbox, io, client) = connected(FRAMES).await;
+        let session = tokio::spawn(async move {
+            let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+            mailbox.written();
+            loop {
+                tokio::select! {
+                    outbound = mailbox.recv() => {
+                        let mut next = Some(outbound);
+                        while let Some(outbound) = next.take() {
+                            if let Outbound::Frame(frame) = outbound {
+                                socket.feed(Message::Text(frame)).await.unwrap();
+                            }
+                            next = mailbox.try_recv();
+                        }
+                        socket.flush().await.unwrap();
+                        mailbox.written();
+                    }
+                    incoming = socket.next() => match incoming {
+                        Some(Ok(Message::Text(text))) => socket.send(Message::Text(text)).await.unwrap(),
+                        _ => return,
+                    },
+                }
+            }
+        });
+        let (mut requests, mut client) = WebSocketStream::from_raw_socket(client, Role::Client, None).await.split();
+        while !handle.shared.lock().idle {
+            tokio::task::yield_now().await;
+        }
+        // Not read until all are offered: the flusher writes the first
+        // deliveries whole, then one in part, then the session takes over.
+        let flushed = Counter::default();
+        let flusher = Flusher::start(flushed.clone());
+        for n in 0..FRAMES {
+            match handle.offer(delivery(n), || 1) {
+                Offer::Corked => flusher.add(handle.clone()),
+                Offer::Queued => {}
+                other => panic!("frame {n}: {other:?}"),
+            }
+            if n % (FRAMES / ECHOES) == 0 {
+                requests.send(Message::text(format!("e{:04}", n / (FRAMES / ECHOES)))).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        }
+        let (mut deliveries, mut echoes) = (0, 0);
+        while deliveries < FRAMES || echoes < ECHOES {
+            let text = next_text(&mut client).await;
+            if text.starts_with('d') {
+                assert_delivery(&text, deliveries);
+                deliveries += 1;
+            } else {
+                assert_eq!(text.as_str(), format!("e{echoes:04}"), "in order");
+                echoes += 1;
+            }
+        }
+        let flushed = flushed.get() as usize;
+        assert!(flushed > 0 && flushed < FRAMES, "both ways taken: {flushed} flushed of {FRAMES}");
+        // The session ends when the client is gone.
+        drop((requests, client));
+        session.await.unwrap();
+    }
+
+    /// A delivery the socket took only in part is finished before anything
+    /// else is written: the next delivery waits in the mailbox even once
+    /// the client has read enough for the socket to take it.
+    #[tokio::test]
+    async fn a_delivery_taken_in_part_is_finished_first() {
+        let (handle, mut mailbox, io, client) = connected(64).await;
+        mailbox.written();
+        let mut offered = 0;
+        while handle.shared.lock().unfinished.is_none() {
+            assert_eq!(handle.offer(delivery(offered), || 1), Offer::Corked);
+            offered += 1;
+            handle.shared.flush();
+        }
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        assert_delivery(&next_text(&mut client).await, 0);
+        assert_eq!(handle.offer(delivery(offered), || 1), Offer::Queued);
+        offered += 1;
+        // The session writes a frame of its own, then what is queued.
+        let session = tokio::spawn(async move {
+            let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+            socket.send(Message::text("own")).await.unwrap();
+            while let Some(outbound) = mailbox.try_recv() {
+                if let Outbound::Frame(frame) = outbound {
+                    socket.feed(Message::Text(frame)).await.unwrap();
+                }
+            }
+            socket.flush().await.unwrap();
+        });
+        let mut texts = Vec::new();
+        for _ in 1..=offered {
+            texts.push(next_text(&mut client).await);
+        }
+        session.await.unwrap();
+        let own = texts.iter().position(|text| text.as_str() == "own").expect("the session's own frame");
+        texts.remove(own);
+        for (n, text) in texts.iter().enumerate() {
+            assert_delivery(text, n + 1);
+        }
+    }
+
+    /// A delivery waits while the session's own frame is half written, even
+    /// when the socket could take it.
+    #[tokio::test]
+    async fn a_delivery_waits_while_the_sessions_own_frame_is_half_written() {
+        const OWN: usize = 32 << 20;
+        let (handle, mut mailbox, io, mut client) = connected(4).await;
+        mailbox.written();
+        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        // Polled by hand: the session's write is not resumed before the
+        // delivery is offered.
+        let mut own = socket.send(Message::text("o".repeat(OWN)));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut own).poll(&mut cx).is_pending());
+        assert!(handle.shared.lock().mid_frame);
+        // The client reads all the socket holds, so the socket has room.
+        let mut wire = vec![0; 10 + OWN];
+        let mut read = 0;
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(200), client.read(&mut wire[read..])).await {
+            read += n;
+        }
+        let writable = handle.shared.socket.get().unwrap().writable();
+        tokio::time::timeout(Duration::from_secs(10), writable).await.unwrap().unwrap();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Queued);
+        let (sent, rest) = tokio::join!(own, client.read_exact(&mut wire[read..]));
+        sent.unwrap();
+        rest.unwrap();
+        assert_eq!(&wire[..2], &[0x81, 127]);
+        assert!(wire[10..].iter().all(|&byte| byte == b'o'));
+    }
+
+    /// Delivery `n`: far larger than a socket's buffer takes at once.
+    fn delivery(n: usize) -> Utf8Bytes {
+        Utf8Bytes::from(format!("d{n:04}{}", "d".repeat(100_000)))
+    }
+
+    fn assert_delivery(text: &str, n: usize) {
+        assert_eq!(&text[..5], format!("d{n:04}"), "in order");
+        assert_eq!(text.len(), 100_005, "whole");
+    }
+
+    async fn next_text<S>(client: &mut S) -> Utf8Bytes
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    {
+        match client.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
