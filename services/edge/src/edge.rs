@@ -28,12 +28,12 @@ use crate::registry::Registry;
 use crate::routers::Routers;
 use crate::session::SessionContext;
 
-/// Bytes read from a socket at a time. Small on purpose: tungstenite
-/// allocates this buffer eagerly for every connection and keeps it for the
-/// connection's life, idle or not, and client frames are small (an action
-/// is typically a few hundred bytes); bigger frames are read in several
-/// steps of this size.
-const READ_BUFFER_BYTES: usize = 512;
+/// tungstenite's read buffer: small on purpose, as tungstenite allocates it
+/// eagerly for every connection and keeps it for the connection's life,
+/// idle or not. A bigger frame is read in several steps of this size, each
+/// answered from one read of the socket into a buffer the thread's
+/// sessions share (`handle::read_ahead`, ADR 0018).
+const READ_BUFFER_BYTES: usize = 128;
 /// Frames are gathered up to this size before a write to the socket.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// Bound on a session's write buffer: one gathered batch plus one frame as

@@ -16,6 +16,7 @@
 //! session's task (ADR 0017).
 
 pub(crate) mod flush;
+mod read_ahead;
 mod socket;
 
 use std::collections::VecDeque;

@@ -19,13 +19,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::read_ahead::{self, Unread};
 use super::{Outbound, Shared, State};
 
 /// FIN and the text opcode: every delivery is one whole text frame.
@@ -154,9 +154,11 @@ fn header(len: usize) -> ([u8; 10], usize) {
 #[derive(Debug)]
 pub(crate) struct SessionIo {
     shared: Arc<Shared>,
-    /// What the client sent after its upgrade request that the HTTP server
-    /// had already read (usually nothing); read before the socket.
-    early: Bytes,
+    /// Read and not yet taken by the WebSocket: what the client sent after
+    /// its upgrade request that the HTTP server had already read (usually
+    /// nothing), or the rest of a read larger than the WebSocket asked for
+    /// (`read_ahead`).
+    unread: Option<Box<Unread>>,
 }
 
 impl SessionIo {
@@ -167,9 +169,9 @@ impl SessionIo {
         let parts = upgraded.downcast::<TokioIo<TcpStream>>()?;
         // A copy: the bytes hyper hands over are a view of its whole read
         // buffer, kilobytes a session would otherwise keep for its life.
-        let early = Bytes::copy_from_slice(&parts.read_buf);
+        let unread = Unread::of(&parts.read_buf);
         match shared.socket.set(parts.io.into_inner()) {
-            Ok(()) => Ok(SessionIo { shared, early }),
+            Ok(()) => Ok(SessionIo { shared, unread }),
             Err(_) => unreachable!("a session's handle is made for one upgrade"),
         }
     }
@@ -182,23 +184,8 @@ impl SessionIo {
 impl AsyncRead for SessionIo {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.early.is_empty() {
-            let n = this.early.len().min(buf.remaining());
-            buf.put_slice(&this.early.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        let tcp = this.tcp()?;
-        loop {
-            ready!(tcp.poll_read_ready(cx))?;
-            match tcp.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let tcp = this.shared.socket.get().ok_or(io::ErrorKind::NotConnected)?;
+        read_ahead::poll_read(tcp, &mut this.unread, cx, buf)
     }
 }
 
@@ -289,7 +276,7 @@ mod tests {
         edge.writable().await.unwrap();
         let (handle, mailbox, shared) = SessionHandle::new(capacity, Wire::Herald);
         shared.socket.set(edge).unwrap();
-        (handle, mailbox, SessionIo { shared, early: Bytes::new() }, client)
+        (handle, mailbox, SessionIo { shared, unread: None }, client)
     }
 
     #[tokio::test]
