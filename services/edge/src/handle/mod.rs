@@ -255,6 +255,14 @@ impl Mailbox {
         outbound
     }
 
+    /// Holds deliveries back while the session writes something they must
+    /// follow: until [`written`](Mailbox::written), they are queued for the
+    /// session rather than corked, so it writes them after. (A reply comes
+    /// before what its effects published, PROTOCOL 5.17.)
+    pub fn hold(&mut self) {
+        self.shared.lock().idle = false;
+    }
+
     /// Says that everything taken from the mailbox is written and flushed
     /// (or, the first time, that the client was greeted): deliveries may go
     /// to the socket directly again once the queue is empty.

@@ -306,6 +306,24 @@ mod tests {
         assert_eq!(handle.offer(frame(), || 1), Offer::Gone);
     }
 
+    /// A delivery that arrives while the session holds deliveries back (it
+    /// is applying a reply's effects) goes to the session, never to the
+    /// flusher, and frames corked before are left to the session too: the
+    /// session writes them after what it writes meanwhile.
+    #[tokio::test]
+    async fn deliveries_wait_for_the_session_while_it_holds_them_back() {
+        let (handle, mut mailbox, _io, _client) = connected(4).await;
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("a"), || 1), Offer::Corked);
+        mailbox.hold();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("b"), || 1), Offer::Queued);
+        assert_eq!(handle.shared.flush(), 0, "the flusher leaves them to the session");
+        assert!(matches!(mailbox.try_recv(), Some(Outbound::Frame(frame)) if frame.as_str() == "a"));
+        assert!(matches!(mailbox.try_recv(), Some(Outbound::Frame(frame)) if frame.as_str() == "b"));
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("c"), || 1), Offer::Corked, "corked again once written");
+    }
+
     #[tokio::test]
     async fn corked_frames_the_session_took_first_are_not_written_twice() {
         let (handle, mut mailbox, _io, mut client) = connected(4).await;
