@@ -255,10 +255,11 @@ impl Mailbox {
         outbound
     }
 
-    /// Holds deliveries back while the session writes something they must
-    /// follow: until [`written`](Mailbox::written), they are queued for the
-    /// session rather than corked, so it writes them after. (A reply comes
-    /// before what its effects published, PROTOCOL 5.17.)
+    /// Holds deliveries back while the session works on something else
+    /// (a client's frame, an action's answer, its timer): until
+    /// [`written`](Mailbox::written), they are queued for the session
+    /// rather than corked, so they follow whatever it writes meanwhile
+    /// (a reply before what its effects published, PROTOCOL 5.17).
     pub fn hold(&mut self) {
         self.shared.lock().idle = false;
     }

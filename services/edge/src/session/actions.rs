@@ -144,9 +144,6 @@ impl Session {
         response: HandlerResponse,
     ) -> Result<(), Ending> {
         let local = self.conn.local();
-        // What the effects publish may come back to this session before
-        // the reply is written: it waits for the session (PROTOCOL 5.17).
-        self.mailbox.hold();
         let mut closing = None;
         let span = tracing::info_span!(target: herald_bus::trace::TARGET, "herald.edge.effects");
         let applied = async {
@@ -172,7 +169,6 @@ impl Session {
         } else if !response.noreply {
             self.reply(socket, action, &response.details, id).await?;
         }
-        self.mailbox.written();
         match closing {
             Some(request) => Err(Ending::ByEdge(request)),
             None => Ok(()),

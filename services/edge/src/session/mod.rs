@@ -439,13 +439,28 @@ impl Session {
             loop {
                 let (step, fired) = tokio::select! {
                     outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)).await, false),
-                    Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => (Box::pin(self.finish_action(socket, outcome)).await, false),
-                    incoming = socket.next() => (Box::pin(self.on_incoming(socket, incoming)).await, false),
-                    () = &mut timer => (Box::pin(self.on_timer(socket)).await, true),
+                    // Deliveries that arrive during any other step are held
+                    // back and follow what it writes, as when every frame
+                    // went through this loop (a reply before what its
+                    // effects published: PROTOCOL 5.17; Pusher's
+                    // subscription_succeeded before the channel's events).
+                    Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => {
+                        self.mailbox.hold();
+                        (Box::pin(self.finish_action(socket, outcome)).await, false)
+                    }
+                    incoming = socket.next() => {
+                        self.mailbox.hold();
+                        (Box::pin(self.on_incoming(socket, incoming)).await, false)
+                    }
+                    () = &mut timer => {
+                        self.mailbox.hold();
+                        (Box::pin(self.on_timer(socket)).await, true)
+                    }
                 };
                 if let Err(ending) = step {
                     return ending;
                 }
+                self.mailbox.written();
                 let next = self.next_deadline();
                 if fired || next < armed {
                     armed = next;
