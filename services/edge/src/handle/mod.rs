@@ -9,10 +9,10 @@
 //! A frame offered to a session whose task has nothing in hand is *corked*:
 //! it waits in the mailbox without waking the session, and one of the
 //! edge's [`flush`] tasks writes everything corked for the session in one
-//! vectored `send`, without copying. A broadcast to 10,000 idle sessions is 10,000
-//! writes by one task, not 10,000 task wake-ups; under load, the frames that
-//! arrive while the flusher works wait for its next round and go out
-//! together. Only what the socket cannot take at once is left for the
+//! vectored `send`, without copying. A broadcast to 10,000 idle sessions is
+//! 10,000 writes by the flushers, not 10,000 task wake-ups; under load, the
+//! frames that arrive while a flusher works wait for its next round and go
+//! out together. Only what the socket cannot take at once is left for the
 //! session's task (ADR 0017).
 
 pub(crate) mod flush;
@@ -300,18 +300,11 @@ impl Shared {
     /// queues it for the session otherwise.
     fn deliver(&self, frame: Utf8Bytes) -> Result<Offer, Refused> {
         let mut state = self.lock();
-        if state.gone {
-            return Err(Refused::Gone);
-        }
-        if self.socket.get().is_none() || !state.corkable() {
-            return self.queue(state, Outbound::Frame(frame)).map(|()| Offer::Queued);
-        }
-        if state.queue.len() >= self.capacity {
-            return Err(Refused::Full(Outbound::Frame(frame)));
-        }
-        state.queue.push_back(Outbound::Frame(frame));
-        let first = !state.corked;
-        state.corked = true;
+        let cork = self.socket.get().is_some() && state.corkable();
+        // (A corkable mailbox is not gone, and empty unless already corked:
+        // marking it before queueing never marks a frame that is refused.)
+        let first = cork && !std::mem::replace(&mut state.corked, true);
+        self.queue(state, Outbound::Frame(frame), !cork)?;
         Ok(if first { Offer::Corked } else { Offer::Queued })
     }
 
@@ -339,10 +332,12 @@ impl Shared {
     }
 
     fn push(&self, outbound: Outbound) -> Result<(), Refused> {
-        self.queue(self.lock(), outbound)
+        self.queue(self.lock(), outbound, true)
     }
 
-    fn queue(&self, mut state: MutexGuard<'_, State>, outbound: Outbound) -> Result<(), Refused> {
+    /// Queues `outbound` within the bound, and wakes the session for it
+    /// when `wake` (not for a corked frame, which the flusher writes).
+    fn queue(&self, mut state: MutexGuard<'_, State>, outbound: Outbound, wake: bool) -> Result<(), Refused> {
         if state.gone {
             return Err(Refused::Gone);
         }
@@ -351,7 +346,9 @@ impl Shared {
         }
         state.queue.push_back(outbound);
         drop(state);
-        self.queued.notify_one();
+        if wake {
+            self.queued.notify_one();
+        }
         Ok(())
     }
 

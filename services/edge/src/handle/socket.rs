@@ -66,7 +66,7 @@ pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
             let Some(Outbound::Frame(frame)) = state.queue.pop_front() else {
                 unreachable!("only frames were written")
             };
-            let size = header(frame.len()).1 + frame.len();
+            let size = on_wire(frame.len());
             if taken < size {
                 state.unfinished = Some(Unfinished { frame, written: taken });
                 state.queue.push_front(Outbound::Unfinished);
@@ -109,8 +109,7 @@ fn send(tcp: &TcpStream, queue: &VecDeque<Outbound>, count: usize) -> io::Result
 
 impl Unfinished {
     fn is_done(&self) -> bool {
-        let payload = self.frame.len();
-        self.written == header(payload).1 + payload
+        self.written == on_wire(self.frame.len())
     }
 
     /// Writes as much of the rest as the socket takes without waiting.
@@ -129,6 +128,11 @@ impl Unfinished {
         self.written += taken;
         Ok(())
     }
+}
+
+/// Bytes a text frame of `len` payload bytes takes on the wire.
+fn on_wire(len: usize) -> usize {
+    header(len).1 + len
 }
 
 /// The header of an unmasked text frame of `len` bytes, and its length.

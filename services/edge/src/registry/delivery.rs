@@ -162,8 +162,9 @@ impl Registry {
     }
 
     /// Hands a frame to a session (corked for the flusher if it is idle,
-    /// queued for it otherwise); a session whose mailbox stayed full for longer than the
-    /// grace is closed with 1013. Says what became of the frame.
+    /// queued for it otherwise); a session whose mailbox stayed full for
+    /// longer than the grace is closed with 1013. Says what became of the
+    /// frame.
     pub(crate) fn offer(&self, handle: &SessionHandle, frame: Utf8Bytes) -> Offer {
         // The clock starts at 1 so that 0 can mean "not full".
         let now_ms = || self.epoch.elapsed().as_millis() as u64 + 1;

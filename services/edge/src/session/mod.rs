@@ -527,9 +527,6 @@ impl Session {
         };
         write(&self.ctx, socket.flush()).await?;
         self.ctx.metrics.frames_sent.inc_by(written as u64);
-        if ending.is_none() {
-            self.mailbox.written();
-        }
         ending.map_or(Ok(()), Err)
     }
 
