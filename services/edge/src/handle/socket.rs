@@ -21,12 +21,14 @@ use std::task::{Context, Poll, ready};
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::read_ahead::{self, Unread};
 use super::{Outbound, Shared, State};
+use crate::tcp::{self, ClientSocket};
 
 /// FIN and the text opcode: every delivery is one whole text frame.
 const FIN_TEXT: u8 = 0x81;
@@ -94,7 +96,7 @@ fn send(tcp: &TcpStream, queue: &VecDeque<Outbound>, count: usize) -> io::Result
     // One frame, the usual case while the edge keeps up, allocates nothing.
     if let (1, Some(frame)) = (count, frames().next()) {
         let (header, len) = header(frame.len());
-        let taken = tcp.try_write_vectored(&[IoSlice::new(&header[..len]), IoSlice::new(frame)])?;
+        let taken = tcp::send_vectored_direct(tcp, &[IoSlice::new(&header[..len]), IoSlice::new(frame)])?;
         return Ok((taken, len + frame.len()));
     }
     let headers: Vec<([u8; 10], usize)> = frames().map(|frame| header(frame.len())).collect();
@@ -104,7 +106,7 @@ fn send(tcp: &TcpStream, queue: &VecDeque<Outbound>, count: usize) -> io::Result
         .flat_map(|((header, len), frame)| [IoSlice::new(&header[..*len]), IoSlice::new(frame)])
         .collect();
     let all = slices.iter().map(|slice| slice.len()).sum();
-    Ok((tcp.try_write_vectored(&slices)?, all))
+    Ok((tcp::send_vectored_direct(tcp, &slices)?, all))
 }
 
 impl Unfinished {
@@ -118,9 +120,9 @@ impl Unfinished {
         let (header, header_len) = header(payload.len());
         let taken = match header.get(self.written..header_len) {
             Some(header) if !header.is_empty() => {
-                tcp.try_write_vectored(&[IoSlice::new(header), IoSlice::new(payload)])?
+                tcp::send_vectored(tcp, &[IoSlice::new(header), IoSlice::new(payload)])?
             }
-            _ => tcp.try_write(&payload[self.written - header_len..])?,
+            _ => tcp::send(tcp, &payload[self.written - header_len..])?,
         };
         if taken == 0 {
             return Err(io::ErrorKind::WriteZero.into());
@@ -170,11 +172,11 @@ impl SessionIo {
     /// the session's deliveries. The upgrade comes back if it is not over
     /// TCP (the edge serves nothing else).
     pub(crate) fn attach(shared: Arc<Shared>, upgraded: Upgraded) -> Result<SessionIo, Upgraded> {
-        let parts = upgraded.downcast::<TokioIo<TcpStream>>()?;
+        let parts = upgraded.downcast::<TokioIo<ClientSocket>>()?;
         // A copy: the bytes hyper hands over are a view of its whole read
         // buffer, kilobytes a session would otherwise keep for its life.
         let unread = Unread::of(&parts.read_buf);
-        match shared.socket.set(parts.io.into_inner()) {
+        match shared.socket.set(parts.io.into_inner().0) {
             Ok(()) => Ok(SessionIo { shared, unread }),
             Err(_) => unreachable!("a session's handle is made for one upgrade"),
         }
@@ -198,17 +200,9 @@ impl AsyncWrite for SessionIo {
         let tcp = self.tcp()?;
         let mut state = self.shared.lock();
         ready!(poll_finish(&mut state, tcp, cx))?;
-        loop {
-            ready!(tcp.poll_write_ready(cx))?;
-            match tcp.try_write(buf) {
-                Ok(n) => {
-                    state.mid_frame = n < buf.len();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let written = ready!(tcp::poll_send(tcp, cx, buf))?;
+        state.mid_frame = written < buf.len();
+        Poll::Ready(Ok(written))
     }
 
     /// Finishes a delivery left unfinished; the stream itself has no buffer.
@@ -219,7 +213,7 @@ impl AsyncWrite for SessionIo {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.as_mut().poll_flush(cx))?;
-        Poll::Ready(socket2::SockRef::from(self.tcp()?).shutdown(Shutdown::Write))
+        Poll::Ready(SockRef::from(self.tcp()?).shutdown(Shutdown::Write))
     }
 }
 

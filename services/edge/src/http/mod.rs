@@ -33,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::routers::Routers;
 use crate::session::SessionContext;
+use crate::tcp::ClientSocket;
 
 /// Where Pusher clients connect: `/app/<key>`.
 const PUSHER_PATH: &str = "/app/";
@@ -82,7 +83,7 @@ pub(crate) async fn serve_connection(ctx: Arc<HttpContext>, stream: TcpStream, c
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(ClientSocket(stream)), service)
         .with_upgrades();
     tokio::pin!(connection);
     let ended = tokio::select! {
