@@ -538,6 +538,12 @@ mod tests {
     }
 
     impl Wakes {
+        /// A waker that counts on a new `Wakes`, and the count.
+        fn counted() -> (std::task::Waker, Arc<Wakes>) {
+            let wakes = Arc::new(Wakes::default());
+            (std::task::Waker::from(wakes.clone()), wakes)
+        }
+
         fn count(&self) -> u64 {
             self.0.load(Ordering::Relaxed)
         }
@@ -578,8 +584,7 @@ mod tests {
     #[test]
     fn a_waiting_mailbox_is_woken_once_and_a_dropped_wait_not_at_all() {
         let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
-        let wakes = Arc::new(Wakes::default());
-        let waker = std::task::Waker::from(wakes.clone());
+        let (waker, wakes) = Wakes::counted();
         let mut cx = Context::from_waker(&waker);
         {
             let mut waiting = rx.recv();
@@ -604,8 +609,7 @@ mod tests {
     #[test]
     fn a_close_request_wakes_a_session_busy_elsewhere() {
         let (handle, _rx, shared) = SessionHandle::new(4, Wire::Herald);
-        let wakes = Arc::new(Wakes::default());
-        let waker = std::task::Waker::from(wakes.clone());
+        let (waker, wakes) = Wakes::counted();
         let mut cx = Context::from_waker(&waker);
         let mut closing = shared.close_requested();
         assert!(Pin::new(&mut closing).poll(&mut cx).is_pending());
