@@ -305,8 +305,12 @@ fn markdown(results: &Results) -> String {
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let growth = |before: u64, worst: u64| mib(worst.saturating_sub(before));
     let (b, w) = (&results.before, &results.worst);
+    let nice = match results.settings["worker_nice"].as_i64() {
+        Some(nice) if nice > 0 => format!(", at nice {nice} once connected"),
+        _ => String::new(),
+    };
     let mut out = format!(
-        "Load average before the run: {}\n\n{} edges, {} load-tool workers\n\n",
+        "Load average before the run: {}\n\n{} edges, {} load-tool workers{nice}\n\n",
         results.load_before, results.edges, results.workers
     );
     out.push_str("| kernel setting | value |\n|---|---|\n");
