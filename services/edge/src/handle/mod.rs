@@ -20,12 +20,15 @@ mod read_ahead;
 mod socket;
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use herald_proto::pusher::app::App;
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub(crate) use self::socket::SessionIo;
@@ -88,14 +91,14 @@ pub(crate) struct Mailbox {
     shared: Arc<Shared>,
 }
 
-/// The part of a session other tasks may touch.
+/// The part of a session other tasks may touch. Every session keeps one,
+/// so it is kept small: what is rare (a close request, a frame written in
+/// part) is boxed, and each wait is an [`AtomicWaker`] (the session's task
+/// is its only waiter) rather than a `Notify` and its waiters' list.
 #[derive(Debug)]
 pub(crate) struct Shared {
     /// The protocol the session speaks, for deliveries to encode for.
     wire: Wire,
-    /// Frames the mailbox may hold. Bounded: a full mailbox means a slow
-    /// consumer.
-    capacity: usize,
     /// Milliseconds on the edge's delivery clock when the mailbox was first
     /// found full; 0 while it is not full. Lets deliveries tell a brief burst
     /// from a client that stopped reading.
@@ -105,19 +108,24 @@ pub(crate) struct Shared {
     /// session reads and writes it through [`SessionIo`], the flusher
     /// writes corked frames to it.
     socket: OnceLock<TcpStream>,
-    /// Wakes the session when something is queued.
-    queued: Notify,
-    /// Wakes the session when `close` is set.
-    close_requested: Notify,
+    /// Wakes the session's task waiting on its mailbox when something is
+    /// queued for it.
+    queued: AtomicWaker,
+    /// Wakes the session's task when `close` is set.
+    close_requested: AtomicWaker,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     queue: VecDeque<Outbound>,
+    /// Frames the mailbox may hold. Bounded: a full mailbox means a slow
+    /// consumer. (Here rather than beside the lock, where it would take a
+    /// word of its own: it fits the bytes the flags leave.)
+    capacity: u32,
     /// Set when the session stops reading its mailbox.
     gone: bool,
     /// The first close asked for; later ones are ignored.
-    close: Option<CloseRequest>,
+    close: Option<Box<CloseRequest>>,
     /// The session has greeted its client and holds nothing it took from
     /// the mailbox: a delivery may be corked without overtaking anything.
     idle: bool,
@@ -129,7 +137,7 @@ struct State {
     mid_frame: bool,
     /// A corked frame written only in part: the session writes its rest
     /// before anything else.
-    unfinished: Option<Unfinished>,
+    unfinished: Option<Box<Unfinished>>,
 }
 
 impl State {
@@ -170,17 +178,32 @@ enum Refused {
 
 impl SessionHandle {
     /// A handle and the mailbox its session reads.
+    /// (A bound past `u32::MAX` frames is `u32::MAX`.)
     pub fn new(capacity: usize, wire: Wire) -> (SessionHandle, Mailbox, Arc<Shared>) {
+        let state = State {
+            queue: VecDeque::new(),
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+            gone: false,
+            close: None,
+            idle: false,
+            corked: false,
+            mid_frame: false,
+            unfinished: None,
+        };
         let shared = Arc::new(Shared {
             wire,
-            capacity,
             full_since: AtomicU64::new(0),
-            state: Mutex::default(),
+            state: Mutex::new(state),
             socket: OnceLock::new(),
-            queued: Notify::new(),
-            close_requested: Notify::new(),
+            queued: AtomicWaker::new(),
+            close_requested: AtomicWaker::new(),
         });
         (SessionHandle { shared: shared.clone() }, Mailbox { shared: shared.clone() }, shared)
+    }
+
+    /// Another handle to the session whose shared part this is.
+    pub fn of(shared: &Arc<Shared>) -> SessionHandle {
+        SessionHandle { shared: shared.clone() }
     }
 
     /// The protocol the session speaks.
@@ -230,15 +253,8 @@ impl SessionHandle {
 impl Mailbox {
     /// The next thing queued, waiting for it. Cancel-safe: nothing is taken
     /// from the queue until it is returned.
-    pub async fn recv(&mut self) -> Outbound {
-        loop {
-            if let Some(outbound) = self.try_recv() {
-                return outbound;
-            }
-            // A push between `try_recv` and here stores a permit, so this
-            // returns at once rather than miss it.
-            self.shared.queued.notified().await;
-        }
+    pub fn recv(&mut self) -> Wait<&mut Mailbox> {
+        Wait(self)
     }
 
     /// The next thing queued, if there is one. The session holds it until
@@ -326,7 +342,7 @@ impl Shared {
             // The socket is full or failed, a frame is half written, or the
             // session is busy: it takes over, waiting for the socket or
             // finding the failure itself.
-            self.queued.notify_one();
+            self.queued.wake();
         }
         written
     }
@@ -341,13 +357,13 @@ impl Shared {
         if state.gone {
             return Err(Refused::Gone);
         }
-        if state.queue.len() >= self.capacity {
+        if state.queue.len() >= state.capacity as usize {
             return Err(Refused::Full(outbound));
         }
         state.queue.push_back(outbound);
         drop(state);
         if wake {
-            self.queued.notify_one();
+            self.queued.wake();
         }
         Ok(())
     }
@@ -357,24 +373,92 @@ impl Shared {
             let mut state = self.lock();
             let first = state.close.is_none();
             if first {
-                state.close = Some(request);
+                state.close = Some(Box::new(request));
             }
             first
         };
         if first {
-            self.close_requested.notify_one();
+            self.close_requested.wake();
         }
         first
     }
 
-    /// Resolves with the close request once there is one.
-    pub async fn close_requested(&self) -> CloseRequest {
-        loop {
-            if let Some(request) = self.lock().close.clone() {
-                return request;
-            }
-            self.close_requested.notified().await;
+    /// Resolves with the close request once there is one. For the
+    /// session's task only: a second waiter at once would take the first
+    /// one's wake-up.
+    pub fn close_requested(&self) -> Wait<CloseRequested<'_>> {
+        Wait(CloseRequested(self))
+    }
+}
+
+/// Something the session's task waits for that other tasks make ready,
+/// waking it through an [`AtomicWaker`]: a session has one waiter per wait,
+/// its own task, so a waker in its [`Shared`] part does what a `Notify`
+/// did, without a waiters' list there or a `Notified` in its task.
+pub(crate) trait Signal {
+    type Output;
+    /// Where the task waiting leaves its waker.
+    fn waker(&self) -> &AtomicWaker;
+    /// What is ready now, taken.
+    fn take_ready(&mut self) -> Option<Self::Output>;
+}
+
+/// Waits for a [`Signal`]. A wake-up is never lost: the waker is left
+/// before the last look, so whatever is made ready after that look wakes
+/// the task. Cancel-safe as far as its signal's `take_ready` is (nothing is
+/// taken but what is returned). The waker is taken back when the wait ends
+/// or is dropped, so what is made ready later does not wake a task busy
+/// with something else.
+#[derive(Debug)]
+pub(crate) struct Wait<S: Signal>(S);
+
+impl<S: Signal + Unpin> Future for Wait<S> {
+    type Output = S::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S::Output> {
+        let signal = &mut self.get_mut().0;
+        if let Some(ready) = signal.take_ready() {
+            return Poll::Ready(ready);
         }
+        signal.waker().register(cx.waker());
+        match signal.take_ready() {
+            Some(ready) => Poll::Ready(ready),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<S: Signal> Drop for Wait<S> {
+    fn drop(&mut self) {
+        self.0.waker().take();
+    }
+}
+
+impl Signal for &mut Mailbox {
+    type Output = Outbound;
+
+    fn waker(&self) -> &AtomicWaker {
+        &self.shared.queued
+    }
+
+    fn take_ready(&mut self) -> Option<Outbound> {
+        self.try_recv()
+    }
+}
+
+/// A session's close request, as a [`Signal`].
+#[derive(Debug)]
+pub(crate) struct CloseRequested<'a>(&'a Shared);
+
+impl Signal for CloseRequested<'_> {
+    type Output = CloseRequest;
+
+    fn waker(&self) -> &AtomicWaker {
+        &self.0.close_requested
+    }
+
+    fn take_ready(&mut self) -> Option<CloseRequest> {
+        self.0.lock().close.as_deref().cloned()
     }
 }
 
@@ -441,6 +525,127 @@ mod tests {
         }
         assert!(matches!(rx.recv().await, Outbound::Frame(_)));
         assert!(rx.try_recv().is_none());
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicU64);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Wakes {
+        /// A waker that counts on a new `Wakes`, and the count.
+        fn counted() -> (std::task::Waker, Arc<Wakes>) {
+            let wakes = Arc::new(Wakes::default());
+            (std::task::Waker::from(wakes.clone()), wakes)
+        }
+
+        fn count(&self) -> u64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Made ready, with its wake-up, by the first look that finds it not
+    /// ready: as when another task pushes between that look and the waker
+    /// being left.
+    struct ReadyAfterFirstLook {
+        waker: AtomicWaker,
+        looks: u32,
+    }
+
+    impl Signal for ReadyAfterFirstLook {
+        type Output = u32;
+
+        fn waker(&self) -> &AtomicWaker {
+            &self.waker
+        }
+
+        fn take_ready(&mut self) -> Option<u32> {
+            self.looks += 1;
+            if self.looks == 1 {
+                // Nobody is registered yet: this wake-up wakes no one.
+                self.waker.wake();
+                return None;
+            }
+            Some(self.looks)
+        }
+    }
+
+    #[test]
+    fn what_is_made_ready_between_the_look_and_the_wait_is_not_missed() {
+        let signal = ReadyAfterFirstLook { waker: AtomicWaker::new(), looks: 0 };
+        assert_eq!(Wait(signal).now_or_never(), Some(2), "the look after leaving the waker finds it");
+    }
+
+    #[test]
+    fn a_waiting_mailbox_is_woken_once_and_a_dropped_wait_not_at_all() {
+        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
+        let (waker, wakes) = Wakes::counted();
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut waiting = rx.recv();
+            assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending());
+            handle.offer(frame(), || 1);
+            handle.offer(frame(), || 1);
+            assert_eq!(wakes.count(), 1);
+            assert!(matches!(Pin::new(&mut waiting).poll(&mut cx), Poll::Ready(Outbound::Frame(_))));
+        }
+        {
+            let mut waiting = rx.recv();
+            assert!(matches!(Pin::new(&mut waiting).poll(&mut cx), Poll::Ready(Outbound::Frame(_))));
+            assert!(Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        }
+        // The session went on to something else: a frame queued now waits
+        // for its next look without waking it.
+        handle.offer(frame(), || 1);
+        assert_eq!(wakes.count(), 1);
+        assert!(matches!(rx.try_recv(), Some(Outbound::Frame(_))));
+    }
+
+    #[test]
+    fn a_close_request_wakes_a_session_busy_elsewhere() {
+        let (handle, _rx, shared) = SessionHandle::new(4, Wire::Herald);
+        let (waker, wakes) = Wakes::counted();
+        let mut cx = Context::from_waker(&waker);
+        let mut closing = shared.close_requested();
+        assert!(Pin::new(&mut closing).poll(&mut cx).is_pending());
+        // Frames queued for the session do not wake its close wait.
+        handle.offer(frame(), || 1);
+        assert_eq!(wakes.count(), 0);
+        assert!(handle.close_now(CloseRequest::new(1013, "now")));
+        assert_eq!(wakes.count(), 1);
+        assert_eq!(Pin::new(&mut closing).poll(&mut cx), Poll::Ready(CloseRequest::new(1013, "now")));
+    }
+
+    /// Many rounds of a session waiting on one thread while frames and a
+    /// close request come from another, at once: a lost wake-up would
+    /// leave a round waiting for good.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wake_ups_racing_the_wait_are_never_lost() {
+        const ROUNDS: u64 = 2_000;
+        for round in 0..ROUNDS {
+            let (handle, mut rx, shared) = SessionHandle::new(4, Wire::Herald);
+            let session = tokio::spawn(async move {
+                let frame = rx.recv().await;
+                let close = shared.close_requested().await;
+                (frame, close)
+            });
+            if round % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+            handle.offer(frame(), || 1);
+            handle.close_now(CloseRequest::new(4000, "bye"));
+            let (frame, close) = tokio::time::timeout(std::time::Duration::from_secs(30), session)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: a wake-up was lost"))
+                .unwrap();
+            assert!(matches!(frame, Outbound::Frame(_)));
+            assert_eq!(close.code, 4000);
+        }
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
             };
             let size = on_wire(frame.len());
             if taken < size {
-                state.unfinished = Some(Unfinished { frame, written: taken });
+                state.unfinished = Some(Box::new(Unfinished { frame, written: taken }));
                 state.queue.push_front(Outbound::Unfinished);
                 return written;
             }

@@ -183,9 +183,9 @@ pub(crate) fn start(
     protocol: Protocol,
     resume: Option<Box<Resume>>,
 ) {
-    let (handle, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
+    let (_, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
     let session = Session::new(ctx.clone(), conn, identity, protocol, mailbox);
-    ctx.drain.spawn_session(run(session, handle, shared, on_upgrade, resume));
+    ctx.drain.spawn_session(run(session, shared, on_upgrade, resume));
 }
 
 /// Completes a Pusher upgrade only to say why the connection is refused
@@ -223,19 +223,19 @@ where
 ///
 /// The session comes in whole, and what runs once (waiting for the
 /// subscriptions, the ending) is boxed, so that none of it adds to the task
-/// every idle session keeps (see [`Session::serve`]). Not an `async fn`: one
+/// every idle session keeps (see [`Session::serve`]); for the same reason
+/// it takes only what it cannot reach through the session (handles are
+/// made from `shared`, the context is the session's). Not an `async fn`: one
 /// would move its arguments into a second place in its state, where an
 /// `async move` block uses what it captured in place.
 #[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the session")]
 fn run(
     mut session: Session,
-    handle: SessionHandle,
     shared: Arc<Shared>,
     on_upgrade: OnUpgrade,
     resume: Option<Box<Resume>>,
 ) -> impl Future<Output = ()> + Send {
     async move {
-        let ctx = session.ctx.clone();
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
@@ -243,12 +243,12 @@ fn run(
         let Ok(io) = SessionIo::attach(shared.clone(), upgraded) else {
             return tracing::error!("an upgraded connection is not a TCP stream");
         };
-        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(ctx.ws_config)).await;
+        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(session.ctx.ws_config)).await;
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
             let upgrade = upgrade.take().expect("a Socket.IO session starts with its upgrade");
-            match Box::pin(socketio::handshake(&ctx, &mut socket, &session.conn, *upgrade)).await {
+            match Box::pin(socketio::handshake(&session.ctx, &mut socket, &session.conn, *upgrade)).await {
                 Some(identity) => session.admit(identity),
                 None => return,
             }
@@ -256,10 +256,10 @@ fn run(
         // In a block, so that what registering returned is not kept in the
         // task for the whole session.
         let subscribed = {
-            let identity = &session.identity;
+            let (ctx, identity) = (&session.ctx, &session.identity);
             let (subscribed, recovery) = ctx.registry.register(
                 &session.conn,
-                handle.clone(),
+                SessionHandle::of(&shared),
                 identity.user.as_deref(),
                 &identity.groups,
                 resume.as_deref(),
@@ -268,16 +268,16 @@ fn run(
             // Where subjects keep a history, `$recovered` follows the frames
             // recovered for the client.
             if !recovery.is_empty() {
-                tokio::spawn(recovery.report(ctx.registry.clone(), handle));
+                tokio::spawn(recovery.report(ctx.registry.clone(), SessionHandle::of(&shared)));
             }
             subscribed
         };
-        let series = ctx.metrics.sessions(session.protocol.metric());
+        let series = session.ctx.metrics.sessions(session.protocol.metric());
         series.opened.inc();
         series.open.inc();
         // A drain that began before this session was registered did not
         // see it: it closes itself.
-        let ending = if ctx.drain.is_draining() {
+        let ending = if session.ctx.drain.is_draining() {
             Ending::ByEdge(restart())
         } else {
             Box::pin(wait_subscribed(subscribed)).await;
@@ -289,7 +289,7 @@ fn run(
         // From here only the ending writes to the socket.
         session.mailbox.stop();
         let who = Ended { conn: &session.conn, claims: &session.identity.claims };
-        Box::pin(end(&ctx, who, &session.protocol, &mut socket, ending)).await;
+        Box::pin(end(&session.ctx, who, &session.protocol, &mut socket, ending)).await;
     }
 }
 
