@@ -31,8 +31,8 @@
 //! - `pusher`: Pusher channels across the cluster: presence members on
 //!   every edge, answers to channel queries.
 //! - `metrics`: counters for `/metrics`.
-//! - `tcp`: client sockets read and written with the socket calls
-//!   (`recv`, `send`, `sendmsg`), cheaper than the file calls.
+//! - `tcp`: vectored writes to client sockets with `sendmsg`, cheaper
+//!   than the `writev` a tokio stream makes.
 //!
 //! No module takes another's whole context, so the dependencies run one
 //! way: `edge` → `http` → `session` → `registry` → `handle`.

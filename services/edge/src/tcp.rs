@@ -1,18 +1,15 @@
-//! Reads and writes on client sockets with the socket calls (`recv`,
-//! `send`, `sendmsg`) rather than the file calls (`read`, `write`,
-//! `writev`) a tokio `TcpStream` makes.
+//! Vectored writes to client sockets with `sendmsg` rather than the
+//! `writev` a tokio `TcpStream` makes.
 //!
-//! Both reach the same TCP code, but the file calls pass through the
-//! kernel's file layer first, and on the kernels measured here that costs
-//! more than the socket does: 1.3× per `writev` against `sendmsg` of one
-//! small frame, and 1.25× per `read` against `recv` (BENCHMARKS.md, "Socket
-//! calls"). A broadcast is one write per receiving client, a connect a read
-//! and two writes, so the edge makes every client-socket call here (ADR
-//! 0019). Readiness stays tokio's: each call runs inside
-//! [`TcpStream::try_io`], which clears the readiness it used when the
-//! socket would block.
+//! A stream's plain reads and writes are already the socket calls (`recv`,
+//! `send`), but its vectored writes are `writev`, a file call, which
+//! passes through the kernel's file layer (`vfs_writev`, `fdget_pos`)
+//! before it reaches TCP; `sendmsg` goes to the socket directly. On the
+//! kernel measured here one `writev` of a small frame costs 1.02–1.30× a
+//! `sendmsg` of it (BENCHMARKS.md, "Socket calls"), and a broadcast is
+//! one vectored write per receiving client (ADR 0019).
 
-use std::io::{self, IoSlice, Read};
+use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -20,12 +17,8 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
-/// Writes what the socket takes of `bytes` now.
-pub(crate) fn send(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    tcp.try_io(Interest::WRITABLE, || SockRef::from(tcp).send(bytes))
-}
-
-/// Writes what the socket takes of `slices` now, in one `sendmsg`.
+/// Writes what the socket takes of `slices` now, in one `sendmsg`, inside
+/// tokio's readiness as its own writes are.
 pub(crate) fn send_vectored(tcp: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
     tcp.try_io(Interest::WRITABLE, || SockRef::from(tcp).send_vectored(slices))
 }
@@ -41,57 +34,21 @@ pub(crate) fn send_vectored_direct(tcp: &TcpStream, slices: &[IoSlice<'_>]) -> i
     SockRef::from(tcp).send_vectored(slices)
 }
 
-/// Writes `bytes`, or as much as fits, waiting for the socket to take any.
-pub(crate) fn poll_send(tcp: &TcpStream, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-    poll_writing(tcp, cx, || send(tcp, bytes))
-}
-
-/// Reads what the socket has into `buf`, waiting for it to have something.
-pub(crate) fn poll_recv(tcp: &TcpStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-    loop {
-        ready!(tcp.poll_read_ready(cx))?;
-        // (`Read` on a socket is `recv`.)
-        let read = tcp.try_io(Interest::READABLE, || (&*SockRef::from(tcp)).read(buf.initialize_unfilled()));
-        match read {
-            Ok(n) => {
-                buf.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Poll::Ready(Err(e)),
-        }
-    }
-}
-
-/// Runs `write` once the socket is writable, again each time it would block.
-fn poll_writing(
-    tcp: &TcpStream,
-    cx: &mut Context<'_>,
-    mut write: impl FnMut() -> io::Result<usize>,
-) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(tcp.poll_write_ready(cx))?;
-        match write() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return Poll::Ready(result),
-        }
-    }
-}
-
 /// A client's connection as the HTTP server reads and writes it, until the
-/// upgrade hands the stream to its session.
+/// upgrade hands the stream to its session: hyper writes its responses
+/// (the `101` among them) as vectored writes.
 #[derive(Debug)]
 pub(crate) struct ClientSocket(pub TcpStream);
 
 impl AsyncRead for ClientSocket {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        poll_recv(&self.0, cx, buf)
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ClientSocket {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-        poll_send(&self.0, cx, bytes)
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, bytes)
     }
 
     fn poll_write_vectored(
@@ -99,19 +56,24 @@ impl AsyncWrite for ClientSocket {
         cx: &mut Context<'_>,
         slices: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        poll_writing(&self.0, cx, || send_vectored(&self.0, slices))
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match send_vectored(&self.0, slices) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
         true
     }
 
-    /// Nothing to flush: the stream has no buffer.
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(SockRef::from(&self.0).shutdown(std::net::Shutdown::Write))
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -16,8 +16,6 @@ use std::task::{Context, Poll, ready};
 use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 
-use crate::tcp::poll_recv;
-
 /// Bytes read from the socket at once when the WebSocket asks for fewer.
 const SHARED_READ_BYTES: usize = 16 * 1024;
 
@@ -62,17 +60,32 @@ pub(super) fn poll_read(
         return Poll::Ready(Ok(()));
     }
     if buf.remaining() >= SHARED_READ_BYTES {
-        return poll_recv(tcp, cx, buf);
+        return poll_read_socket(tcp, cx, buf);
     }
     SHARED_READ.with_borrow_mut(|shared| {
         let mut read = ReadBuf::new(shared);
-        ready!(poll_recv(tcp, cx, &mut read))?;
+        ready!(poll_read_socket(tcp, cx, &mut read))?;
         let got = read.filled();
         let n = got.len().min(buf.remaining());
         buf.put_slice(&got[..n]);
         *unread = Unread::of(&got[n..]);
         Poll::Ready(Ok(()))
     })
+}
+
+/// Reads what `tcp` has into `buf`, or waits for it to have something.
+fn poll_read_socket(tcp: &TcpStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    loop {
+        ready!(tcp.poll_read_ready(cx))?;
+        match tcp.try_read(buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                return Poll::Ready(Ok(()));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
 }
 
 #[cfg(test)]

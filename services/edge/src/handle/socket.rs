@@ -122,7 +122,7 @@ impl Unfinished {
             Some(header) if !header.is_empty() => {
                 tcp::send_vectored(tcp, &[IoSlice::new(header), IoSlice::new(payload)])?
             }
-            _ => tcp::send(tcp, &payload[self.written - header_len..])?,
+            _ => tcp.try_write(&payload[self.written - header_len..])?,
         };
         if taken == 0 {
             return Err(io::ErrorKind::WriteZero.into());
@@ -200,9 +200,17 @@ impl AsyncWrite for SessionIo {
         let tcp = self.tcp()?;
         let mut state = self.shared.lock();
         ready!(poll_finish(&mut state, tcp, cx))?;
-        let written = ready!(tcp::poll_send(tcp, cx, buf))?;
-        state.mid_frame = written < buf.len();
-        Poll::Ready(Ok(written))
+        loop {
+            ready!(tcp.poll_write_ready(cx))?;
+            match tcp.try_write(buf) {
+                Ok(n) => {
+                    state.mid_frame = n < buf.len();
+                    return Poll::Ready(Ok(n));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 
     /// Finishes a delivery left unfinished; the stream itself has no buffer.
