@@ -108,6 +108,9 @@ pub struct Delivery {
     pub unexpected: u64,
     /// Text frames other than benchmark frames (`$reauth`, errors).
     pub other_frames: u64,
+    /// When the first message was handed to the outlet (Unix nanos), the
+    /// stamp its receivers measure latency from.
+    pub first_published_unix_nanos: u64,
     /// From the first publish to the last delivery.
     pub delivery_seconds: f64,
     /// Received frames per second, over `delivery_seconds`: what the
@@ -136,6 +139,7 @@ impl Delivery {
             duplicates: delivered.duplicates,
             unexpected: delivered.unexpected,
             other_frames: delivered.other_frames,
+            first_published_unix_nanos: published.first_unix_nanos,
             delivery_seconds: delivering.as_secs_f64(),
             deliveries_per_sec: rate(delivered.received, delivering),
             latency_us: Quantiles::from(&delivered.latency),
@@ -359,7 +363,12 @@ mod tests {
             latency,
             last_received_unix_nanos: 5_000_000_000,
         };
-        let published = Published { messages: 10, elapsed: Duration::from_secs(1), started_unix_nanos: 3_000_000_000 };
+        let published = Published {
+            messages: 10,
+            elapsed: Duration::from_secs(1),
+            started_unix_nanos: 3_000_000_000,
+            first_unix_nanos: 3_000_000_000,
+        };
         Report {
             scenario: "broadcast",
             settings: serde_json::json!({"receivers": 10}),

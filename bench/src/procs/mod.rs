@@ -312,6 +312,20 @@ impl Fleet {
         Ok(Acted::merge(&parts))
     }
 
+    /// Gives every worker niceness `nice`. A worker runs on its main
+    /// thread, whose id is the process's, so that is what is reniced.
+    #[allow(unsafe_code, reason = "setpriority(2) has no wrapper in std")]
+    pub fn renice(&self, nice: i32) -> Result<()> {
+        for child in &self.children {
+            let Some(pid) = child.id() else { continue };
+            // SAFETY: plain integers; the kernel checks the pid.
+            if unsafe { libc::setpriority(libc::PRIO_PROCESS, pid, nice) } != 0 {
+                return Err(std::io::Error::last_os_error()).with_context(|| format!("cannot renice worker {pid}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Where the publisher counts its messages, for progress lines.
     pub fn published_counter(&self) -> &AtomicU64 {
         &self.board.published

@@ -76,6 +76,9 @@ pub struct Published {
     pub elapsed: Duration,
     /// When publishing started (Unix nanos).
     pub started_unix_nanos: u64,
+    /// The stamp of the first frame, taken as it was handed over (Unix
+    /// nanos; 0 when none was): the publish that delivery times start from.
+    pub first_unix_nanos: u64,
 }
 
 /// Where published frames go.
@@ -159,7 +162,7 @@ impl Publisher<'_> {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let (start, started_unix_nanos) = (Instant::now(), unix_nanos());
-        let mut sent = 0;
+        let (mut sent, mut first_unix_nanos) = (0, 0);
         while sent < total {
             let ticked = tokio::select! {
                 _ = ticks.tick() => true,
@@ -170,7 +173,11 @@ impl Publisher<'_> {
             }
             let now_due = due(start.elapsed(), self.rate, total);
             for seq in sent..now_due {
-                outlet.send(seq, frame(seq, unix_nanos(), self.payload_bytes)).await?;
+                let stamp = unix_nanos();
+                if seq == 0 {
+                    first_unix_nanos = stamp;
+                }
+                outlet.send(seq, frame(seq, stamp, self.payload_bytes)).await?;
             }
             if now_due > sent {
                 outlet.flush().await?;
@@ -180,7 +187,7 @@ impl Publisher<'_> {
         }
         let elapsed = start.elapsed();
         outlet.settle().await?;
-        Ok(Published { messages: sent, elapsed, started_unix_nanos })
+        Ok(Published { messages: sent, elapsed, started_unix_nanos, first_unix_nanos })
     }
 }
 

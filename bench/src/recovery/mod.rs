@@ -132,6 +132,7 @@ async fn broadcast_with(args: &Args, env: &Environment, target: Target, rate: f6
         payload_bytes: suite::PAYLOAD_BYTES,
         drain: 10.0,
         quiet: 1.0,
+        until_all: false,
         hold: 0.0,
     };
     let report = broadcast::run(&broadcast::Args { receivers: args.receivers, target, publishing, common }).await;

@@ -43,6 +43,8 @@ pub fn settings() -> Vec<(String, String)> {
 /// One look at the machine.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Sample {
+    /// The 1-minute load average (`/proc/loadavg`).
+    pub load1: f64,
     /// `MemAvailable`: what processes could still be given.
     pub available_bytes: u64,
     /// `Slab`: kernel objects, among them every socket, its inode and
@@ -75,7 +77,9 @@ impl Sample {
         for &pid in edges {
             edges_rss_bytes += proc_mem::resident_bytes(pid)?;
         }
+        let loadavg = fs::read_to_string("/proc/loadavg").context("cannot read /proc/loadavg")?;
         Ok(Sample {
+            load1: load1(&loadavg).context("/proc/loadavg does not start with a number")?,
             available_bytes: kib("MemAvailable")?,
             slab_bytes: kib("Slab")?,
             tcp_buffer_bytes: tcp_pages * PAGE_BYTES,
@@ -90,6 +94,7 @@ impl Sample {
     /// most of everything else.
     pub fn worst(self, other: Sample) -> Sample {
         Sample {
+            load1: self.load1.max(other.load1),
             available_bytes: self.available_bytes.min(other.available_bytes),
             slab_bytes: self.slab_bytes.max(other.slab_bytes),
             tcp_buffer_bytes: self.tcp_buffer_bytes.max(other.tcp_buffer_bytes),
@@ -125,6 +130,12 @@ fn parent(stat: &str) -> Option<u32> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The 1-minute load average of a `/proc/loadavg` text
+/// (`157.20 120.33 80.02 3/2100 4242`).
+fn load1(loadavg: &str) -> Option<f64> {
+    loadavg.split_whitespace().next()?.parse().ok()
+}
+
 /// `inuse` and `mem` of the `TCP:` line of a `/proc/net/sockstat` text
 /// (`TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1`).
 fn tcp_line(sockstat: &str) -> Option<(u64, u64)> {
@@ -146,6 +157,12 @@ mod tests {
     }
 
     #[test]
+    fn the_load_average_is_its_first_figure() {
+        assert_eq!(load1("157.20 120.33 80.02 3/2100 4242\n"), Some(157.2));
+        assert_eq!(load1(""), None);
+    }
+
+    #[test]
     fn a_stat_line_gives_the_parent() {
         assert_eq!(parent("4242 (herald-bench) S 17 4242 17 0 -1"), Some(17));
         assert_eq!(parent("7 (a) b (c) R 1 7 7"), Some(1));
@@ -154,10 +171,11 @@ mod tests {
 
     #[test]
     fn the_worst_of_two_samples_is_least_available_and_most_held() {
-        let a = Sample { available_bytes: 10, slab_bytes: 5, edges_rss_bytes: 7, ..Sample::default() };
-        let b = Sample { available_bytes: 8, slab_bytes: 6, edges_rss_bytes: 3, ..Sample::default() };
+        let a = Sample { available_bytes: 10, slab_bytes: 5, edges_rss_bytes: 7, load1: 3.0, ..Sample::default() };
+        let b = Sample { available_bytes: 8, slab_bytes: 6, edges_rss_bytes: 3, load1: 9.5, ..Sample::default() };
         let worst = a.worst(b);
         assert_eq!((worst.available_bytes, worst.slab_bytes, worst.edges_rss_bytes), (8, 6, 7));
+        assert_eq!(worst.load1, 9.5);
     }
 
     #[test]

@@ -7,24 +7,28 @@
 //! bound to many loopback source addresses. The connections are held
 //! (`--hold`), then `--messages` are published to `all`: the report says
 //! the connect rate, each edge's memory per connection at the hold, the
-//! time from each publish to its last delivery and how many arrived, and
+//! time from the publish to the last delivery twice — on the edges (every
+//! edge has written its share to the kernel, from their `/metrics`,
+//! [`edges`]) and in the load tool (every worker's final count) — and
 //! what the whole machine held (every edge, nats-server, the kernel's slab
-//! and TCP buffers) at its worst. Memory is watched every second; below
-//! `--min-available-mib` the run stops, so a machine is never pushed into
-//! the OOM killer.
+//! and TCP buffers) at its worst. The machine and the edges are sampled
+//! every second, into a series; below `--min-available-mib` the run stops,
+//! so a machine is never pushed into the OOM killer.
 //!
 //! Writes `scale.json` and `scale.md` into `--out`.
 
+mod edges;
 mod kernel;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use clap::builder::TypedValueParser as _;
 use serde::Serialize;
 
+use self::edges::{EdgeSide, EdgeWatch, Totals};
 use self::kernel::Sample;
 use crate::procs;
 use crate::publish::unix_nanos;
@@ -36,10 +40,6 @@ use crate::suite::{self, Gateways};
 
 /// How often the machine is sampled (and its free memory checked).
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-/// Deliveries are over when their count has not moved for this long: on
-/// a machine this loaded, workers report late. 15 s ended the 1,000,000
-/// run's wait while deliveries were still being counted (BENCHMARKS).
-const QUIET_SECS: f64 = 60.0;
 /// The load tool's read buffer per connection here: a frame of the
 /// broadcast (~200 bytes) fits, and an idle connection costs the tool
 /// ~1.5 KiB in all instead of ~3 KiB at the scenarios' 2 KiB.
@@ -66,8 +66,10 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]
     pub every: f64,
     /// Longest wait for the last deliveries after the last publish, in
-    /// seconds (deliveries end sooner once none arrives for a second)
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    /// seconds: the wait ends sooner once the workers have counted every
+    /// message on every connection, however late they report (at load 157
+    /// a wait for silence ended while deliveries were still being read)
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
     pub drain: f64,
     /// Loopback source addresses the connections are bound to (each gives
     /// about 28k ports towards each edge)
@@ -84,6 +86,12 @@ pub struct Args {
     /// the tool's memory that decides whether they fit
     #[arg(long, value_name = "BYTES", default_value_t = SCALE_READ_BUFFER_BYTES, value_parser = clap::value_parser!(u64).range(64..).map(|bytes| bytes as usize))]
     pub read_buffer_bytes: usize,
+    /// Niceness of the load tool's workers once their connections are
+    /// open (0: none). Higher leaves the CPU to the edges and NATS during
+    /// the broadcast; the tool's own count then includes its wait for the
+    /// CPU, and the edges' figure is the one to read
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub worker_nice: i32,
     /// A setting every edge gets, as its environment variable
     /// (`HERALD_PING_INTERVAL_MS=120000`); repeat for several
     #[arg(long = "edge-env", value_name = "NAME=VALUE", value_parser = edge_env)]
@@ -119,10 +127,29 @@ pub struct Results {
     /// The machine at its worst during the run, field by field.
     pub worst: Sample,
     /// The broadcast run: connections, each edge's memory at the hold,
-    /// deliveries and their latency. `None` when the run was stopped.
+    /// deliveries and their latency as the load tool counted them. `None`
+    /// when the run was stopped.
     pub report: Option<Report>,
+    /// The broadcast as the edges' `/metrics` tell it, and their NATS
+    /// connections. `None` when the run was stopped.
+    pub edge_side: Option<EdgeSide>,
+    /// Seconds from the first sample to the first publish.
+    pub published_at_s: Option<f64>,
+    /// The machine and the edges, every second of the run.
+    pub series: Vec<Tick>,
     /// Why the run stopped early, when it did.
     pub stopped: Option<String>,
+}
+
+/// The machine and the edges at one second of the run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Tick {
+    /// Seconds since the first sample (the edges and nats-server up, no
+    /// connection yet).
+    pub t: f64,
+    pub machine: Sample,
+    /// The edges' latest counters, added up.
+    pub edges: Totals,
 }
 
 pub async fn run(args: &Args) -> Result<()> {
@@ -153,7 +180,7 @@ pub async fn run(args: &Args) -> Result<()> {
         Err(e) => Err(e),
     };
     nats.stop().await;
-    let (before, worst, report, stopped) = measured?;
+    let Measured { before, worst, report, edge_side, published_at_s, series, stopped } = measured?;
 
     let results = Results {
         settings: serde_json::to_value(args).expect("settings serialize"),
@@ -165,6 +192,9 @@ pub async fn run(args: &Args) -> Result<()> {
         before,
         worst,
         report,
+        edge_side,
+        published_at_s,
+        series,
         stopped,
     };
     report::write_run(&args.out, "scale", &results, &markdown(&results))?;
@@ -182,12 +212,19 @@ fn edge_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// What [`hold_and_broadcast`] found: the machine before and at its worst,
-/// the broadcast's report, or why it was stopped.
-type Measured = (Sample, Sample, Option<Report>, Option<String>);
+/// What [`hold_and_broadcast`] found.
+struct Measured {
+    before: Sample,
+    worst: Sample,
+    report: Option<Report>,
+    edge_side: Option<EdgeSide>,
+    published_at_s: Option<f64>,
+    series: Vec<Tick>,
+    stopped: Option<String>,
+}
 
-/// Holds the connections and broadcasts to them while the machine is
-/// sampled every second; stops the run when memory runs low.
+/// Holds the connections and broadcasts to them while the machine and the
+/// edges are sampled every second; stops the run when memory runs low.
 async fn hold_and_broadcast(
     args: &Args,
     env: &Environment,
@@ -200,19 +237,26 @@ async fn hold_and_broadcast(
     common.source_ips = args.source_ips;
     common.connect_concurrency = args.connect_concurrency;
     common.read_buffer_bytes = args.read_buffer_bytes;
+    common.worker_nice = args.worker_nice;
     let publishing = Publishing {
         rate: 1.0 / args.every,
         duration: args.messages as f64 * args.every,
         payload_bytes: suite::PAYLOAD_BYTES,
         drain: args.drain,
-        quiet: QUIET_SECS,
+        // Not waited for: the run waits until all have arrived.
+        quiet: args.drain,
+        until_all: true,
         hold: args.hold,
     };
     let broadcast = broadcast::Args { receivers: args.connections, target: Target::All, publishing, common };
     let floor = args.min_available_mib * 1024 * 1024;
 
+    let watch = EdgeWatch::start(&gateways.addrs())?;
+    let first = Instant::now();
+    let first_unix_nanos = unix_nanos();
     let before = Sample::read(&pids, nats)?;
     let mut worst = before;
+    let mut series = Vec::new();
     let run = broadcast::run(&broadcast);
     let mut run = std::pin::pin!(run);
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);
@@ -220,11 +264,25 @@ async fn hold_and_broadcast(
         tokio::select! {
             report = &mut run => {
                 worst = worst.worst(Sample::read(&pids, nats)?);
-                return Ok((before, worst, Some(report?), None));
+                let report = report?;
+                let published = report.delivery.as_ref().map_or(0, |delivery| delivery.first_published_unix_nanos);
+                let edge_side = watch.finish(published, args.messages);
+                let published_at_s = (published > 0)
+                    .then(|| published.saturating_sub(first_unix_nanos) as f64 / 1e9);
+                return Ok(Measured {
+                    before,
+                    worst,
+                    report: Some(report),
+                    edge_side: Some(edge_side),
+                    published_at_s,
+                    series,
+                    stopped: None,
+                });
             }
             _ = ticks.tick() => {
                 let now = Sample::read(&pids, nats)?;
                 worst = worst.worst(now);
+                series.push(Tick { t: first.elapsed().as_secs_f64(), machine: now, edges: watch.totals() });
                 if now.available_bytes < floor {
                     // Dropping the run kills its workers, which frees their
                     // connections at once.
@@ -234,7 +292,8 @@ async fn hold_and_broadcast(
                         args.min_available_mib
                     );
                     eprintln!("{why}; stopping");
-                    return Ok((before, worst, None, Some(why)));
+                    let stopped = Some(why);
+                    return Ok(Measured { before, worst, report: None, edge_side: None, published_at_s: None, series, stopped });
                 }
             }
         }
@@ -246,8 +305,12 @@ fn markdown(results: &Results) -> String {
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     let growth = |before: u64, worst: u64| mib(worst.saturating_sub(before));
     let (b, w) = (&results.before, &results.worst);
+    let nice = match results.settings["worker_nice"].as_i64() {
+        Some(nice) if nice > 0 => format!(", at nice {nice} once connected"),
+        _ => String::new(),
+    };
     let mut out = format!(
-        "Load average before the run: {}\n\n{} edges, {} load-tool workers\n\n",
+        "Load average before the run: {}\n\n{} edges, {} load-tool workers{nice}\n\n",
         results.load_before, results.edges, results.workers
     );
     out.push_str("| kernel setting | value |\n|---|---|\n");
@@ -271,6 +334,10 @@ fn markdown(results: &Results) -> String {
         -growth(w.available_bytes, b.available_bytes),
     ));
     out.push_str(&format!("| TCP sockets in use | {} | {} | |\n\n", b.tcp_sockets, w.tcp_sockets));
+    out.push_str(&load(results));
+    if let Some(side) = &results.edge_side {
+        out.push_str(&edge_side(side, results));
+    }
     match (&results.report, &results.stopped) {
         (Some(report), _) => {
             let (before, after): (u64, u64) =
@@ -284,7 +351,8 @@ fn markdown(results: &Results) -> String {
             ));
             if let Some(delivery) = &report.delivery {
                 out.push_str(&format!(
-                    "Publish → last delivery: {:.2} s (the slowest message); {} of {} delivered\n\n",
+                    "In the load tool (the workers' final counts): publish → last delivery {:.2} s (the slowest \
+                     message); {} of {} delivered\n\n",
                     delivery.latency_us.max as f64 / 1e6,
                     delivery.distinct,
                     delivery.expected
@@ -295,5 +363,90 @@ fn markdown(results: &Results) -> String {
         (None, Some(why)) => out.push_str(&format!("Stopped: {why}\n")),
         (None, None) => {}
     }
+    out
+}
+
+/// The load average before the run, and at its highest before and after
+/// the publish.
+fn load(results: &Results) -> String {
+    let peak = |ticks: &mut dyn Iterator<Item = &Tick>| ticks.map(|tick| tick.machine.load1).fold(0.0, f64::max);
+    match results.published_at_s {
+        Some(at) => format!(
+            "Load average (1 min): {:.1} at the start, at most {:.1} until the publish (connecting, holding), \
+             at most {:.1} from the publish to the end\n\n",
+            results.before.load1,
+            peak(&mut results.series.iter().filter(|tick| tick.t < at)),
+            peak(&mut results.series.iter().filter(|tick| tick.t >= at)),
+        ),
+        None => format!(
+            "Load average (1 min): {:.1} at the start, at most {:.1}\n\n",
+            results.before.load1,
+            peak(&mut results.series.iter())
+        ),
+    }
+}
+
+/// The broadcast as the edges' `/metrics` tell it, with the series from
+/// just before the publish.
+fn edge_side(side: &EdgeSide, results: &Results) -> String {
+    let messages = results.settings["messages"].as_u64().unwrap_or(1);
+    let mut out = format!(
+        "On the edges (each edge's `/metrics` read four times a second): {} sessions at the publish over {} of {} \
+         edges; {} frames written since, of {} due.\n",
+        side.sessions,
+        side.edges_counted,
+        side.edges,
+        side.written,
+        side.sessions * messages
+    );
+    match side.all_written_by_s {
+        Some(by) => out.push_str(&format!(
+            "**Every edge had handed its whole share to the kernel {:.1}–{by:.1} s after the publish** (the \
+             last read short of it, the first that found it done)\n",
+            side.all_written_after_s
+        )),
+        None => out.push_str(&format!(
+            "Not every edge wrote its share within the run: {} of {} done; some edge was still short {:.1} s \
+             after the publish\n",
+            side.edges_done, side.edges_counted, side.all_written_after_s
+        )),
+    }
+    out.push_str(&format!(
+        "NATS: {} reconnections over the run, {} edges seen with a NATS connection down; {} sessions closed \
+         as slow consumers, {} deliveries dropped at a full mailbox; {} failed reads of `/metrics`{}\n\n",
+        side.reconnects,
+        side.edges_seen_disconnected,
+        side.slow_consumers,
+        side.mailbox_full,
+        side.failed_reads,
+        side.last_read_error.as_ref().map_or(String::new(), |why| format!(" (last: {why})")),
+    ));
+    let Some(at) = results.published_at_s else { return out };
+    let Some(base) = results.series.iter().rev().find(|tick| tick.t < at) else { return out };
+    let after: Vec<&Tick> = results.series.iter().filter(|tick| tick.t >= at - 1.0).collect();
+    let span = after.last().map_or(0.0, |tick| tick.t - at);
+    let step = if span <= 150.0 { 5.0 } else { 10.0 };
+    out.push_str(
+        "| s after the publish | frames written since | sessions | load (1 min) | TCP buffers (MiB) | \
+         NATS reconnections | edges with NATS down |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut next = 0.0;
+    for (i, tick) in after.iter().enumerate() {
+        let since = tick.t - at;
+        if since + 0.5 < next && i + 1 < after.len() {
+            continue;
+        }
+        next = (since / step).floor() * step + step;
+        out.push_str(&format!(
+            "| {since:.1} | {} | {} | {:.1} | {:.0} | {} | {} |\n",
+            tick.edges.frames_sent.saturating_sub(base.edges.frames_sent),
+            tick.edges.sessions,
+            tick.machine.load1,
+            tick.machine.tcp_buffer_bytes as f64 / (1024.0 * 1024.0),
+            tick.edges.reconnects,
+            tick.edges.disconnected,
+        ));
+    }
+    out.push('\n');
     out
 }

@@ -60,7 +60,8 @@ pub async fn run(args: &Args) -> Result<Report> {
         }
     };
     let population = Population::Distinct { groups };
-    let destination = Destination { subject: Box::new(move |_| subject.clone()), topic: Some(topic) };
+    let destination =
+        Destination { subject: Box::new(move |_| subject.clone()), topic: Some(topic), every_receiver: true };
     delivery::run("broadcast", settings(args), &args.common, &args.publishing, args.receivers, population, destination)
         .await
 }

@@ -44,7 +44,7 @@ pub async fn run(args: &Args) -> Result<Report> {
     let by_user: Vec<String> = (0..args.users).map(|user| subjects.user(&population.user(user * args.tabs))).collect();
     let users = args.users;
     let subject = Box::new(move |seq: u64| by_user[(seq % users) as usize].clone());
-    let destination = Destination { subject, topic: None };
+    let destination = Destination { subject, topic: None, every_receiver: false };
     delivery::run("cross-pod", settings(args), &args.common, &args.publishing, connections, population, destination)
         .await
 }

@@ -37,6 +37,11 @@ pub struct Publishing {
     /// workers to report every quarter second
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
     pub quiet: f64,
+    /// Wait for every receiver to have every message (or --drain), however
+    /// long the workers stay silent, instead of --quiet seconds of silence:
+    /// for a broadcast on a machine too loaded to report on time
+    #[arg(long)]
+    pub until_all: bool,
     /// Seconds to hold the receivers idle once they are open, before the
     /// servers' memory is sampled and publishing starts: a broadcast to a
     /// settled population, as `idle` measures it
@@ -69,6 +74,9 @@ pub struct Destination {
     /// On a peer: the topic of every message (`all`, `group.<name>`), or
     /// `None` where the scenario has no peer equivalent.
     pub topic: Option<String>,
+    /// Every message goes to every receiver (a broadcast): a run is then
+    /// complete at receivers × messages deliveries (`--until-all`).
+    pub every_receiver: bool,
 }
 
 impl Destination {
@@ -122,6 +130,9 @@ pub async fn run(
     destination: Destination,
 ) -> Result<Report> {
     publishing.check()?;
+    if publishing.until_all && !destination.every_receiver {
+        bail!("--until-all is for broadcasts: here a message goes to some receivers only");
+    }
     let mut outlet = destination.outlet(common).await?;
     // Memory is sampled once the receivers are open (and held), before
     // publishing: what the connections cost, not what queues hold in flight.
@@ -142,10 +153,20 @@ pub async fn run(
     };
     let published = publisher.run(&mut outlet).await?;
 
-    // Deliveries trail publishing by the latency: wait until they stop.
+    // Deliveries trail publishing by the latency: wait until they stop, or
+    // until all have arrived. The workers' progress reports may be late;
+    // the counts reported are their final ones, asked for below.
+    let all = publishing.until_all.then(|| connected.opened * published.messages);
     let deadline = Instant::now() + Duration::from_secs_f64(publishing.drain);
     let (mut last, mut moved) = (fleet.received(), Instant::now());
-    while Instant::now() < deadline && moved.elapsed().as_secs_f64() < publishing.quiet {
+    while Instant::now() < deadline {
+        let over = match all {
+            Some(all) => last >= all,
+            None => moved.elapsed().as_secs_f64() >= publishing.quiet,
+        };
+        if over {
+            break;
+        }
         tokio::time::sleep(DRAIN_POLL).await;
         let received = fleet.received();
         if received != last {

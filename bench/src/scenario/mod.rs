@@ -111,6 +111,12 @@ pub struct Common {
     /// `read` when they pile up
     #[arg(long, value_name = "BYTES", default_value_t = conn::READ_BUFFER_BYTES, value_parser = clap::value_parser!(u64).range(64..).map(|bytes| bytes as usize))]
     pub read_buffer_bytes: usize,
+    /// Niceness the workers take once their connections are open (0: as
+    /// they started). Higher leaves the CPU to the servers while the
+    /// workers read what they are sent; the workers' latencies then
+    /// include their own wait for the CPU
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub worker_nice: i32,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
@@ -189,6 +195,10 @@ impl Common {
         eprintln!("opening {count} connections to {} over {} worker process(es)", self.urls.join(", "), self.procs);
         let mut fleet = Fleet::spawn(plans).await?;
         let connected = fleet.ready().await?;
+        if self.worker_nice > 0 {
+            fleet.renice(self.worker_nice)?;
+            eprintln!("workers at nice {} from now on", self.worker_nice);
+        }
         eprintln!(
             "{} connections open in {:.2} s, {} failed",
             connected.opened,

@@ -16,7 +16,7 @@
 
 mod churn;
 mod plot;
-mod sample;
+pub(crate) mod sample;
 mod slow;
 mod stats;
 mod streams;

@@ -88,10 +88,14 @@ pub struct Http(reqwest::Client);
 
 impl Http {
     pub fn new() -> Result<Http> {
+        Http::with_timeout(REQUEST_TIMEOUT)
+    }
+
+    /// A client whose requests may take up to `timeout` each.
+    pub fn with_timeout(timeout: Duration) -> Result<Http> {
         // reqwest is built with rustls and no crypto provider of its own.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client =
-            reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().context("cannot build an HTTP client")?;
+        let client = reqwest::Client::builder().timeout(timeout).build().context("cannot build an HTTP client")?;
         Ok(Http(client))
     }
 

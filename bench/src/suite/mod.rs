@@ -249,6 +249,7 @@ pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>,
         source_ips: SOURCE_IPS,
         connect_concurrency: CONNECT_CONCURRENCY,
         read_buffer_bytes: conn::READ_BUFFER_BYTES,
+        worker_nice: 0,
         json: None,
         pusher: PusherOptions {
             app_id: servers::PUSHER_APP_ID.to_owned(),
@@ -265,6 +266,7 @@ fn publishing(rate: f64, timing: Timing) -> Publishing {
         payload_bytes: PAYLOAD_BYTES,
         drain: timing.drain,
         quiet: 1.0,
+        until_all: false,
         hold: 0.0,
     }
 }
@@ -303,6 +305,12 @@ impl Gateways {
 
     pub(crate) fn urls(&self, contender: Contender) -> Vec<String> {
         self.0.iter().map(|(_, addr)| contender.url(*addr)).collect()
+    }
+
+    /// Where each gateway listens (its WebSocket and, on Herald, its
+    /// `/metrics`).
+    pub(crate) fn addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.0.iter().map(|(_, addr)| *addr).collect()
     }
 
     pub(crate) fn pids(&self) -> Vec<u32> {
