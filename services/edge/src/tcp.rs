@@ -34,6 +34,22 @@ pub(crate) fn send_vectored_direct(tcp: &TcpStream, slices: &[IoSlice<'_>]) -> i
     SockRef::from(tcp).send_vectored(slices)
 }
 
+/// Runs `write` once the socket is writable, and again each time it would
+/// block, until it takes something or fails.
+pub(crate) fn poll_writing(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    mut write: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(tcp.poll_write_ready(cx))?;
+        match write() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
 /// A client's connection as the HTTP server reads and writes it, until the
 /// upgrade hands the stream to its session: hyper writes its responses
 /// (the `101` among them) as vectored writes.
@@ -56,13 +72,7 @@ impl AsyncWrite for ClientSocket {
         cx: &mut Context<'_>,
         slices: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        loop {
-            ready!(self.0.poll_write_ready(cx))?;
-            match send_vectored(&self.0, slices) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
+        poll_writing(&self.0, cx, || send_vectored(&self.0, slices))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -200,17 +200,9 @@ impl AsyncWrite for SessionIo {
         let tcp = self.tcp()?;
         let mut state = self.shared.lock();
         ready!(poll_finish(&mut state, tcp, cx))?;
-        loop {
-            ready!(tcp.poll_write_ready(cx))?;
-            match tcp.try_write(buf) {
-                Ok(n) => {
-                    state.mid_frame = n < buf.len();
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        let written = ready!(tcp::poll_writing(tcp, cx, || tcp.try_write(buf)))?;
+        state.mid_frame = written < buf.len();
+        Poll::Ready(Ok(written))
     }
 
     /// Finishes a delivery left unfinished; the stream itself has no buffer.
