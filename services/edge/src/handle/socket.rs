@@ -12,7 +12,6 @@
 //! taken whole ends on one); and a frame the socket took only in part is
 //! finished before anything else is written.
 
-use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::pin::Pin;
@@ -26,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::queue::Queue;
 use super::read_ahead::{self, Unread};
 use super::{Outbound, Shared, State};
 use crate::tcp::{self, ClientSocket};
@@ -86,9 +86,9 @@ pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
 /// Writes the first `count` entries of `queue`, all frames, in one
 /// vectored `send`, as much as the socket takes now: the bytes it took, and
 /// the bytes there were.
-fn send(tcp: &TcpStream, queue: &VecDeque<Outbound>, count: usize) -> io::Result<(usize, usize)> {
+fn send(tcp: &TcpStream, queue: &Queue, count: usize) -> io::Result<(usize, usize)> {
     let frames = || {
-        queue.range(..count).filter_map(|outbound| match outbound {
+        queue.iter().take(count).filter_map(|outbound| match outbound {
             Outbound::Frame(frame) => Some(frame.as_bytes()),
             _ => None,
         })
@@ -304,6 +304,22 @@ mod tests {
         assert_eq!(handle.offer(frame(), || 1), Offer::Gone);
     }
 
+    /// The greeting goes to the socket before the deliveries queued while
+    /// the session started, and they follow it in the same write; the
+    /// WebSocket is left without a write buffer to keep.
+    #[tokio::test]
+    async fn the_greeting_is_written_first_without_the_websocket() {
+        let (handle, mut mailbox, _io, mut client) = connected(4).await;
+        assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Queued);
+        assert_eq!(mailbox.greet(Utf8Bytes::from_static("hello")), 2);
+        let mut wire = [0; 11];
+        client.read_exact(&mut wire).await.unwrap();
+        assert_eq!(&wire, b"\x81\x05hello\x81\x02{}");
+        assert!(mailbox.try_recv().is_none(), "nothing left for the session");
+        mailbox.written();
+        assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Corked);
+    }
+
     /// A delivery that arrives while the session holds deliveries back (it
     /// is applying a reply's effects) goes to the session, never to the
     /// flusher, and frames corked before are left to the session too: the
@@ -398,7 +414,7 @@ mod tests {
                 tokio::time::timeout(Duration::from_secs(10), first_round).await.expect("the flusher's first round");
                 // Taken whole or in part by the socket (only the session is
                 // left to finish it): the frame is no longer queued whole.
-                flusher_wrote = !matches!(handle.shared.lock().queue.front(), Some(Outbound::Frame(_)));
+                flusher_wrote = !matches!(handle.shared.lock().queue.iter().next(), Some(Outbound::Frame(_)));
             }
             if n % (FRAMES / ECHOES) == 0 {
                 requests.send(Message::text(format!("e{:04}", n / (FRAMES / ECHOES)))).await.unwrap();

@@ -44,7 +44,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use self::actions::{ActionCall, ActionOutcome};
 pub(crate) use self::context::SessionContext;
@@ -425,9 +425,7 @@ impl Session {
         async move {
             // The session was made before the upgrade finished.
             self.last_heard = Instant::now();
-            if let Err(ending) = Box::pin(self.greet(socket)).await {
-                return ending;
-            }
+            Box::pin(self.greet()).await;
             // Deliveries may now be corked for the flusher.
             self.mailbox.written();
             // The timer is re-armed only when it fired or a deadline moved
@@ -470,7 +468,9 @@ impl Session {
         }
     }
 
-    async fn greet(&mut self, socket: &mut Socket) -> Result<(), Ending> {
+    /// Greets the client (straight to the socket: [`Mailbox::greet`]) and
+    /// says it is connected.
+    async fn greet(&mut self) {
         let groups = self.ctx.registry.groups_of(self.conn.local());
         let conn = self.conn.to_string();
         let first = match &self.protocol {
@@ -484,7 +484,8 @@ impl Session {
             }
             Protocol::SocketIo(_) => socketio_packet::connected(&conn),
         };
-        self.send(socket, first).await?;
+        let written = self.mailbox.greet(Utf8Bytes::from(first));
+        self.ctx.metrics.frames_sent.inc_by(written as u64);
         let who = Subject {
             conn: &conn,
             user: self.identity.user.clone(),
@@ -492,7 +493,6 @@ impl Session {
             claims: &self.identity.claims,
         };
         self.ctx.events.connected(who).await;
-        Ok(())
     }
 
     /// Writes everything the mailbox holds now.
