@@ -133,8 +133,17 @@ struct ConnEntry {
     handle: SessionHandle,
     /// Its user's topic name, if it has a user.
     user: Option<Arc<str>>,
-    /// Its groups' topic names.
-    groups: BTreeSet<Arc<str>>,
+    /// Its groups' topic names; boxed, and only while there are some: in
+    /// place, an empty set would be 24 B in every entry of the map a
+    /// broadcast to everyone walks, where this is 8.
+    #[allow(clippy::box_collection, reason = "in place, the set's 24 B would be in every entry")]
+    groups: Option<Box<BTreeSet<Arc<str>>>>,
+}
+
+impl ConnEntry {
+    fn groups(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.groups.iter().flat_map(|groups| groups.iter())
+    }
 }
 
 /// The user and groups a session had when it left.
@@ -248,7 +257,8 @@ impl Registry {
             subscribed.push(live);
             recovery.extend(outcome);
         }
-        state.conns.insert(local, ConnEntry { handle, user, groups: entry_groups });
+        let groups = (!entry_groups.is_empty()).then(|| Box::new(entry_groups));
+        state.conns.insert(local, ConnEntry { handle, user, groups });
         (subscribed, recovery)
     }
 
@@ -259,13 +269,13 @@ impl Registry {
         if let Some(user) = &entry.user {
             remove_member(&mut state.users, user, local);
         }
-        for group in &entry.groups {
+        for group in entry.groups() {
             remove_member(&mut state.groups, group, local);
         }
         remove_member(&mut state.all, ALL, local);
         Membership {
             user: entry.user.as_deref().map(str::to_owned),
-            groups: entry.groups.iter().map(|g| g.to_string()).collect(),
+            groups: entry.groups().map(|g| g.to_string()).collect(),
         }
     }
 
@@ -298,14 +308,18 @@ impl Registry {
         let handle = entry.handle.clone();
         let group: Arc<str> = Arc::from(group);
         let joined = self.add_member(&mut state, TopicKind::Group, &group, local, &handle, from);
-        state.conns.get_mut(&local)?.groups.insert(group);
+        state.conns.get_mut(&local)?.groups.get_or_insert_default().insert(group);
         Some(joined)
     }
 
     /// Removes a session from a group; whether it was in it.
     pub fn leave(&self, local: u64, group: &str) -> bool {
         let mut state = self.write();
-        let removed = state.conns.get_mut(&local).is_some_and(|entry| entry.groups.remove(group));
+        let Some(entry) = state.conns.get_mut(&local) else { return false };
+        let removed = entry.groups.as_mut().is_some_and(|groups| groups.remove(group));
+        if entry.groups.as_ref().is_some_and(|groups| groups.is_empty()) {
+            entry.groups = None;
+        }
         if removed {
             remove_member(&mut state.groups, group, local);
         }
@@ -333,11 +347,7 @@ impl Registry {
 
     /// The groups a session is in now.
     pub fn groups_of(&self, local: u64) -> Vec<String> {
-        self.read()
-            .conns
-            .get(&local)
-            .map(|entry| entry.groups.iter().map(|g| g.to_string()).collect())
-            .unwrap_or_default()
+        self.read().conns.get(&local).map(|entry| entry.groups().map(|g| g.to_string()).collect()).unwrap_or_default()
     }
 
     /// How to reach a local session, while it is registered.
