@@ -111,7 +111,7 @@ mod tests {
         queue.push_front(Outbound::Unfinished);
         assert_eq!(texts(&queue), vec!["unfinished", "b", "c", "unfinished"]);
         while queue.pop_front().is_some() {}
-        assert!(queue.is_empty() && queue.len() == 0);
+        assert_eq!((queue.is_empty(), queue.len()), (true, 0));
         queue.push_front(frame("x"));
         assert_eq!(texts(&queue), vec!["x"]);
     }
