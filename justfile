@@ -43,7 +43,7 @@ bench-quick:
 bench-recovery *args="":
     ./scripts/bench.sh --recovery {{args}}
 
-# As many idle connections as this machine holds (30 edges for 500,000, 60 for 1,000,000: about 14 KiB each in all, and the kernel settings in BENCHMARKS.md), then a broadcast to all of them: memory in all, connect rate, publish → last delivery, into target/bench-scale/.
+# As many idle connections as this machine holds (30 edges for 500,000, 60 for 1,000,000: about 13 KiB each in all, and the kernel settings in BENCHMARKS.md; the workers at nice 19 once connected and long keep-alives by default), then a broadcast to all of them: memory in all, connect rate, publish → last delivery, into target/bench-scale/.
 bench-scale connections="500000" *args="":
     ./scripts/bench.sh --scale --connections {{connections}} {{args}}
 

@@ -87,14 +87,27 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = SCALE_READ_BUFFER_BYTES, value_parser = clap::value_parser!(u64).range(64..).map(|bytes| bytes as usize))]
     pub read_buffer_bytes: usize,
     /// Niceness of the load tool's workers once their connections are
-    /// open (0: none). Higher leaves the CPU to the edges and NATS during
-    /// the broadcast; the tool's own count then includes its wait for the
-    /// CPU, and the edges' figure is the one to read
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(i32).range(0..=19))]
+    /// open (0: none). High by default: it leaves the CPU to the edges and
+    /// NATS during the broadcast (at 0, the 500,000 run's edges answered
+    /// almost nothing for tens of seconds); the tool's own count then
+    /// includes its wait for the CPU, and the edges' figure is the one to
+    /// read
+    #[arg(long, value_name = "N", default_value_t = 19, value_parser = clap::value_parser!(i32).range(0..=19))]
     pub worker_nice: i32,
-    /// A setting every edge gets, as its environment variable
-    /// (`HERALD_PING_INTERVAL_MS=120000`); repeat for several
-    #[arg(long = "edge-env", value_name = "NAME=VALUE", value_parser = edge_env)]
+    /// A setting every edge gets, as its environment variable; repeat for
+    /// several. Any given replaces the defaults, which keep the
+    /// keep-alives out of the way: clients pinged every 30 minutes (at the
+    /// edge's 25 s, the pings took the CPU the connects needed and a run
+    /// stalled at ~200,000), and the edges' NATS keep-alive at 30 s, longer
+    /// than nats-server's read loop takes on a machine this loaded (up to
+    /// 30 s seen: a shorter one turned the subscription storm into a
+    /// reconnection storm, and a 1,000,000 run stopped at 634,087)
+    #[arg(
+        long = "edge-env",
+        value_name = "NAME=VALUE",
+        value_parser = edge_env,
+        default_values = ["HERALD_PING_INTERVAL_MS=1800000", "HERALD_NATS_PING_INTERVAL_MS=30000"]
+    )]
     pub edge_env: Vec<(String, String)>,
     /// The run stops (and says so) when the machine's available memory
     /// falls below this
@@ -309,8 +322,16 @@ fn markdown(results: &Results) -> String {
         Some(nice) if nice > 0 => format!(", at nice {nice} once connected"),
         _ => String::new(),
     };
+    let edge_env = match results.settings["edge_env"].as_array() {
+        Some(settings) => settings
+            .iter()
+            .filter_map(|pair| Some(format!("`{}={}`", pair[0].as_str()?, pair[1].as_str()?)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => String::new(),
+    };
     let mut out = format!(
-        "Load average before the run: {}\n\n{} edges, {} load-tool workers{nice}\n\n",
+        "Load average before the run: {}\n\n{} edges ({edge_env}), {} load-tool workers{nice}\n\n",
         results.load_before, results.edges, results.workers
     );
     out.push_str("| kernel setting | value |\n|---|---|\n");
