@@ -254,15 +254,20 @@ async fn start_pusher(
 /// Binds with a deep accept queue: clients reconnecting together after a
 /// drain or an outage arrive in bursts, and the default of 128 would make
 /// the rest wait for a SYN retry (a second or more).
+///
+/// `TCP_NODELAY` is set here, once: accepted connections inherit it from
+/// their listener (Linux and the BSDs), which saves each connect a
+/// `setsockopt` (BENCHMARKS.md, "Connect rate").
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Accepts connections and serves each on a task of `connections`, until
-/// `closing` ends them.
+/// Accepts connections (without Nagle's delay, see [`listen`]) and serves
+/// each on a task of `connections`, until `closing` ends them.
 async fn accept_loop(
     listener: &TcpListener,
     http: &Arc<HttpContext>,
@@ -272,7 +277,6 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
                 connections.spawn(http::serve_connection(http.clone(), stream, closing.clone()));
             }
             Err(e) => {
@@ -300,4 +304,17 @@ async fn run_drain(drain: &Drain, registry: &Registry, timeout: Duration) {
 /// for the connections of its previous life.
 fn new_edge_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..16].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_delay() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(accepted.nodelay().unwrap(), "TCP_NODELAY comes from the listener");
+    }
 }

@@ -1,5 +1,6 @@
 //! Vectored writes to client sockets with `sendmsg` rather than the
-//! `writev` a tokio `TcpStream` makes.
+//! `writev` a tokio `TcpStream` makes, and an upgrade's `101` held back
+//! to leave with the first frame after it.
 //!
 //! A stream's plain reads and writes are already the socket calls (`recv`,
 //! `send`), but its vectored writes are `writev`, a file call, which
@@ -17,10 +18,25 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 
+/// The status line hyper begins a `101 Switching Protocols` with.
+const SWITCHING_PROTOCOLS: &[u8] = b"HTTP/1.1 101 ";
+
+/// `send` flags that leave what is sent in the kernel until the next send
+/// without them (see [`ClientSocket`]); Linux only, elsewhere nothing.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MORE_TO_COME: libc::c_int = libc::MSG_MORE;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const MORE_TO_COME: libc::c_int = 0;
+
 /// Writes what the socket takes of `slices` now, in one `sendmsg`, inside
 /// tokio's readiness as its own writes are.
 pub(crate) fn send_vectored(tcp: &TcpStream, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-    tcp.try_io(Interest::WRITABLE, || SockRef::from(tcp).send_vectored(slices))
+    send_vectored_with_flags(tcp, slices, 0)
+}
+
+/// [`send_vectored`] with `send` flags.
+fn send_vectored_with_flags(tcp: &TcpStream, slices: &[IoSlice<'_>], flags: libc::c_int) -> io::Result<usize> {
+    tcp.try_io(Interest::WRITABLE, || SockRef::from(tcp).send_vectored_with_flags(slices, flags))
 }
 
 /// Writes what the socket takes of `slices` now, without asking tokio first
@@ -53,6 +69,17 @@ pub(crate) fn poll_writing(
 /// A client's connection as the HTTP server reads and writes it, until the
 /// upgrade hands the stream to its session: hyper writes its responses
 /// (the `101` among them) as vectored writes.
+///
+/// A `101` is sent with `MSG_MORE`: the kernel keeps it until the next send
+/// on the socket, and both leave in one TCP segment, as uWebSockets.js
+/// corks its `101` with its greeting. Every upgrade's `101` is followed by
+/// a write of the edge's (Herald's `$connected`, Pusher's
+/// `connection_established`, Engine.IO's open packet, a Pusher refusal), so
+/// the client reads its handshake and its first frame at once, and each
+/// connect costs a segment and a wake-up of the client fewer (BENCHMARKS.md,
+/// "Connect rate"; ADR 0020). Should that write not come (a session that
+/// fails before it greets), the kernel sends what it holds by itself after
+/// at most its probe timer (200 ms or the connection's RTO).
 #[derive(Debug)]
 pub(crate) struct ClientSocket(pub TcpStream);
 
@@ -72,7 +99,9 @@ impl AsyncWrite for ClientSocket {
         cx: &mut Context<'_>,
         slices: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        poll_writing(&self.0, cx, || send_vectored(&self.0, slices))
+        let switching = slices.first().is_some_and(|head| head.starts_with(SWITCHING_PROTOCOLS));
+        let flags = if switching { MORE_TO_COME } else { 0 };
+        poll_writing(&self.0, cx, || send_vectored_with_flags(&self.0, slices, flags))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -85,5 +114,88 @@ impl AsyncWrite for ClientSocket {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    const SWITCHING: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n";
+
+    /// The edge's side of a connection as the HTTP server has it, and the
+    /// client's side, blocking, as a test reads it.
+    async fn connected() -> (ClientSocket, std::net::TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (edge, _) = listener.accept().await.unwrap();
+        edge.set_nodelay(true).unwrap();
+        (ClientSocket(edge), client)
+    }
+
+    /// Writes a response as hyper does, in one vectored write.
+    async fn respond(edge: &mut ClientSocket, response: &[u8]) {
+        assert_eq!(edge.write_vectored(&[IoSlice::new(response)]).await.unwrap(), response.len());
+    }
+
+    /// What the client can read now, without waiting.
+    fn read_now(client: &mut std::net::TcpStream) -> Vec<u8> {
+        client.set_nonblocking(true).unwrap();
+        let mut bytes = vec![0; 1024];
+        let n = match client.read(&mut bytes) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("{e}"),
+        };
+        bytes.truncate(n);
+        bytes
+    }
+
+    /// Reads until `len` bytes have come, waiting at most `limit`.
+    fn read_within(client: &mut std::net::TcpStream, len: usize, limit: Duration) -> Vec<u8> {
+        client.set_nonblocking(false).unwrap();
+        client.set_read_timeout(Some(limit)).unwrap();
+        let mut bytes = vec![0; len];
+        client.read_exact(&mut bytes).unwrap();
+        bytes
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn a_101_waits_in_the_kernel_for_the_first_frame_and_leaves_with_it() {
+        let (mut edge, mut client) = connected().await;
+        let started = Instant::now();
+        respond(&mut edge, SWITCHING).await;
+        let early = read_now(&mut client);
+        // The kernel sends it by itself after its probe timer (200 ms at
+        // least): only a test that got here sooner can see it held.
+        if started.elapsed() < Duration::from_millis(100) {
+            assert!(early.is_empty(), "the 101 left alone");
+        }
+        edge.write_all(b"\x81\x02{}").await.unwrap();
+        let rest = read_within(&mut client, SWITCHING.len() + 4 - early.len(), Duration::from_secs(5));
+        assert_eq!([early, rest].concat(), [SWITCHING, b"\x81\x02{}"].concat());
+    }
+
+    #[tokio::test]
+    async fn a_101_with_nothing_after_it_still_leaves() {
+        let (mut edge, mut client) = connected().await;
+        respond(&mut edge, SWITCHING).await;
+        assert_eq!(read_within(&mut client, SWITCHING.len(), Duration::from_secs(5)), SWITCHING);
+    }
+
+    #[tokio::test]
+    async fn other_responses_leave_at_once() {
+        let (mut edge, mut client) = connected().await;
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        respond(&mut edge, ok).await;
+        // Well before the kernel's probe timer would send a held response.
+        assert_eq!(read_within(&mut client, ok.len(), Duration::from_millis(150)), ok);
     }
 }
