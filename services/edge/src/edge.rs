@@ -26,7 +26,7 @@ use crate::presence;
 use crate::pusher;
 use crate::registry::Registry;
 use crate::routers::Routers;
-use crate::session::SessionContext;
+use crate::session::{Clock, SessionContext};
 
 /// tungstenite's read buffer: small on purpose, as tungstenite allocates it
 /// eagerly for every connection and keeps it for the connection's life,
@@ -156,6 +156,7 @@ impl Edge {
             subjects,
             limits,
             timing,
+            clock: Clock::new(),
             ws_config,
             drain: drain.clone(),
             metrics: metrics.clone(),

@@ -212,7 +212,7 @@ enum Refused {
 impl SessionHandle {
     /// A handle and the mailbox its session reads.
     /// (A bound past `u32::MAX` frames is `u32::MAX`.)
-    pub fn new(capacity: usize, wire: Wire) -> (SessionHandle, Mailbox, Arc<Shared>) {
+    pub fn new(capacity: usize, wire: Wire) -> (SessionHandle, Mailbox) {
         let state = State {
             capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
             gone: false,
@@ -231,12 +231,7 @@ impl SessionHandle {
             queued: AtomicWaker::new(),
             close_requested: AtomicWaker::new(),
         });
-        (SessionHandle { shared: shared.clone() }, Mailbox { shared: shared.clone() }, shared)
-    }
-
-    /// Another handle to the session whose shared part this is.
-    pub fn of(shared: &Arc<Shared>) -> SessionHandle {
-        SessionHandle { shared: shared.clone() }
+        (SessionHandle { shared: shared.clone() }, Mailbox { shared })
     }
 
     /// The protocol the session speaks.
@@ -267,6 +262,19 @@ impl SessionHandle {
 }
 
 impl Mailbox {
+    /// A handle to this mailbox's session, for the rest of the edge.
+    pub fn handle(&self) -> SessionHandle {
+        SessionHandle { shared: self.shared.clone() }
+    }
+
+    /// Resolves with the close request once there is one. For the
+    /// session's task only: a second waiter at once would take the first
+    /// one's wake-up. It keeps its own reference to the session's shared
+    /// part, so the task may wait on it while it uses its mailbox.
+    pub fn close_requested(&self) -> Wait<CloseRequested> {
+        Wait(CloseRequested(self.shared.clone()))
+    }
+
     /// The next thing queued, waiting for it. Cancel-safe: nothing is taken
     /// from the queue until it is returned.
     pub fn recv(&mut self) -> Wait<&mut Mailbox> {
@@ -412,13 +420,6 @@ impl Shared {
         }
         first
     }
-
-    /// Resolves with the close request once there is one. For the
-    /// session's task only: a second waiter at once would take the first
-    /// one's wake-up.
-    pub fn close_requested(&self) -> Wait<CloseRequested<'_>> {
-        Wait(CloseRequested(self))
-    }
 }
 
 /// Something the session's task waits for that other tasks make ready,
@@ -478,9 +479,9 @@ impl Signal for &mut Mailbox {
 
 /// A session's close request, as a [`Signal`].
 #[derive(Debug)]
-pub(crate) struct CloseRequested<'a>(&'a Shared);
+pub(crate) struct CloseRequested(Arc<Shared>);
 
-impl Signal for CloseRequested<'_> {
+impl Signal for CloseRequested {
     type Output = CloseRequest;
 
     fn waker(&self) -> &AtomicWaker {
@@ -506,7 +507,7 @@ mod tests {
 
     #[test]
     fn a_full_mailbox_remembers_since_when() {
-        let (handle, mut rx, _) = SessionHandle::new(1, Wire::Herald);
+        let (handle, mut rx) = SessionHandle::new(1, Wire::Herald);
         assert_eq!(handle.offer(frame(), || 10), Offer::Queued);
         assert_eq!(handle.offer(frame(), || 20), Offer::Full { since_ms: 20 });
         assert_eq!(handle.offer(frame(), || 30), Offer::Full { since_ms: 20 });
@@ -519,16 +520,16 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_close_wins_and_a_full_mailbox_closes_at_once() {
-        let (handle, _rx, shared) = SessionHandle::new(1, Wire::Herald);
+        let (handle, rx) = SessionHandle::new(1, Wire::Herald);
         assert_eq!(handle.offer(frame(), || 1), Offer::Queued);
         handle.close_after_queued(CloseRequest::new(4000, "bye"));
         assert!(!handle.close_now(CloseRequest::new(1013, "later")));
-        assert_eq!(shared.close_requested().await, CloseRequest::new(4000, "bye"));
+        assert_eq!(rx.close_requested().await, CloseRequest::new(4000, "bye"));
     }
 
     #[tokio::test]
     async fn close_after_queued_goes_through_the_mailbox() {
-        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
+        let (handle, mut rx) = SessionHandle::new(4, Wire::Herald);
         handle.offer(frame(), || 1);
         handle.close_after_queued(CloseRequest::new(4000, "bye"));
         assert!(matches!(rx.recv().await, Outbound::Frame(_)));
@@ -537,7 +538,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiting_session_wakes_for_a_frame() {
-        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
+        let (handle, mut rx) = SessionHandle::new(4, Wire::Herald);
         let receiving = tokio::spawn(async move { rx.recv().await });
         tokio::task::yield_now().await;
         assert_eq!(handle.offer(frame(), || 1), Offer::Queued);
@@ -546,7 +547,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_wait_loses_nothing() {
-        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
+        let (handle, mut rx) = SessionHandle::new(4, Wire::Herald);
         // The wait is dropped after the frame was queued (its wake-up
         // consumed): the frame is still there for the next one.
         {
@@ -615,7 +616,7 @@ mod tests {
 
     #[test]
     fn a_waiting_mailbox_is_woken_once_and_a_dropped_wait_not_at_all() {
-        let (handle, mut rx, _) = SessionHandle::new(4, Wire::Herald);
+        let (handle, mut rx) = SessionHandle::new(4, Wire::Herald);
         let (waker, wakes) = Wakes::counted();
         let mut cx = Context::from_waker(&waker);
         {
@@ -640,10 +641,10 @@ mod tests {
 
     #[test]
     fn a_close_request_wakes_a_session_busy_elsewhere() {
-        let (handle, _rx, shared) = SessionHandle::new(4, Wire::Herald);
+        let (handle, rx) = SessionHandle::new(4, Wire::Herald);
         let (waker, wakes) = Wakes::counted();
         let mut cx = Context::from_waker(&waker);
-        let mut closing = shared.close_requested();
+        let mut closing = rx.close_requested();
         assert!(Pin::new(&mut closing).poll(&mut cx).is_pending());
         // Frames queued for the session do not wake its close wait.
         handle.offer(frame(), || 1);
@@ -660,10 +661,10 @@ mod tests {
     async fn wake_ups_racing_the_wait_are_never_lost() {
         const ROUNDS: u64 = 2_000;
         for round in 0..ROUNDS {
-            let (handle, mut rx, shared) = SessionHandle::new(4, Wire::Herald);
+            let (handle, mut rx) = SessionHandle::new(4, Wire::Herald);
             let session = tokio::spawn(async move {
                 let frame = rx.recv().await;
-                let close = shared.close_requested().await;
+                let close = rx.close_requested().await;
                 (frame, close)
             });
             if round % 2 == 0 {

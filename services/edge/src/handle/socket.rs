@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::queue::Queue;
 use super::read_ahead::{self, Unread};
-use super::{Outbound, Shared, State};
+use super::{Mailbox, Outbound, Shared, State};
 use crate::tcp::{self, ClientSocket};
 
 /// FIN and the text opcode: every delivery is one whole text frame.
@@ -169,10 +169,11 @@ pub(crate) struct SessionIo {
 
 impl SessionIo {
     /// Takes the TCP stream out of a finished upgrade and shares it with
-    /// the session's deliveries. The upgrade comes back if it is not over
-    /// TCP (the edge serves nothing else).
-    pub(crate) fn attach(shared: Arc<Shared>, upgraded: Upgraded) -> Result<SessionIo, Upgraded> {
+    /// the deliveries to `mailbox`'s session. The upgrade comes back if it
+    /// is not over TCP (the edge serves nothing else).
+    pub(crate) fn attach(mailbox: &Mailbox, upgraded: Upgraded) -> Result<SessionIo, Upgraded> {
         let parts = upgraded.downcast::<TokioIo<ClientSocket>>()?;
+        let shared = mailbox.shared.clone();
         // A copy: the bytes hyper hands over are a view of its whole read
         // buffer, kilobytes a session would otherwise keep for its life.
         let unread = Unread::of(&parts.read_buf);
@@ -250,7 +251,7 @@ mod tests {
     use prometheus_client::metrics::counter::Counter;
 
     use super::super::flush::Flusher;
-    use super::super::{Mailbox, Offer, Outbound, SessionHandle, Wire};
+    use super::super::{Offer, Outbound, SessionHandle, Wire};
     use super::*;
 
     #[test]
@@ -272,9 +273,10 @@ mod tests {
         let (edge, _) = listener.accept().await.unwrap();
         // As after the upgrade's `101`: the reactor has seen it writable.
         edge.writable().await.unwrap();
-        let (handle, mailbox, shared) = SessionHandle::new(capacity, Wire::Herald);
-        shared.socket.set(edge).unwrap();
-        (handle, mailbox, SessionIo { shared, unread: None }, client)
+        let (handle, mailbox) = SessionHandle::new(capacity, Wire::Herald);
+        handle.shared.socket.set(edge).unwrap();
+        let io = SessionIo { shared: handle.shared.clone(), unread: None };
+        (handle, mailbox, io, client)
     }
 
     #[tokio::test]

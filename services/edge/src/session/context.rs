@@ -9,6 +9,7 @@ use herald_bus::Bus;
 use herald_proto::subject::Subjects;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::clock::Clock;
 use crate::auth::Verifier;
 use crate::config::{Limits, Timing};
 use crate::drain::Drain;
@@ -37,6 +38,8 @@ pub(crate) struct SessionContext {
     pub subjects: Subjects,
     pub limits: Limits,
     pub timing: Timing,
+    /// What sessions keep their moments on (in 8 bytes each).
+    pub clock: Clock,
     /// Socket settings of every session.
     pub ws_config: WebSocketConfig,
     /// Sessions are tracked by it and close themselves once it has begun.

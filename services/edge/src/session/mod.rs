@@ -15,6 +15,7 @@
 //! every protocol.
 
 mod actions;
+mod clock;
 mod context;
 mod pusher;
 mod rate;
@@ -22,10 +23,12 @@ mod socketio;
 mod system;
 
 use std::future::Future;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use futures_util::future::{self, Either};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
@@ -41,12 +44,13 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 use self::actions::{ActionCall, ActionOutcome};
+pub(crate) use self::clock::Clock;
+use self::clock::Stamp;
 pub(crate) use self::context::SessionContext;
 pub(crate) use self::pusher::PusherSession;
 use self::rate::{Rate, RateLimiter, Verdict};
@@ -55,7 +59,7 @@ use crate::auth::Identity;
 use crate::config::Limits;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Shared, Wire};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Wire};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
@@ -183,9 +187,9 @@ pub(crate) fn start(
     protocol: Protocol,
     resume: Option<Box<Resume>>,
 ) {
-    let (_, mailbox, shared) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
+    let (_, mailbox) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
     let session = Session::new(ctx.clone(), conn, identity, protocol, mailbox);
-    ctx.drain.spawn_session(run(session, shared, on_upgrade, resume));
+    ctx.drain.spawn_session(run(session, on_upgrade, resume));
 }
 
 /// Completes a Pusher upgrade only to say why the connection is refused
@@ -225,25 +229,23 @@ where
 /// subscriptions, the ending) is boxed, so that none of it adds to the task
 /// every idle session keeps (see [`Session::serve`]); for the same reason
 /// it takes only what it cannot reach through the session (handles are
-/// made from `shared`, the context is the session's). Not an `async fn`: one
-/// would move its arguments into a second place in its state, where an
-/// `async move` block uses what it captured in place.
+/// made from its mailbox, the context is the session's): what it captures
+/// stays in its state to the end. Not an `async fn`: one would move its
+/// arguments into a second place in its state, where an `async move` block
+/// uses what it captured in place.
 #[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the session")]
-fn run(
-    mut session: Session,
-    shared: Arc<Shared>,
-    on_upgrade: OnUpgrade,
-    resume: Option<Box<Resume>>,
-) -> impl Future<Output = ()> + Send {
+fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>) -> impl Future<Output = ()> + Send {
     async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
-        let Ok(io) = SessionIo::attach(shared.clone(), upgraded) else {
+        let Ok(io) = SessionIo::attach(&session.mailbox, upgraded) else {
             return tracing::error!("an upgraded connection is not a TCP stream");
         };
-        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(session.ctx.ws_config)).await;
+        // Boxed: its state is as large as the socket it makes.
+        let mut socket =
+            Box::pin(WebSocketStream::from_raw_socket(io, Role::Server, Some(session.ctx.ws_config))).await;
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
@@ -259,7 +261,7 @@ fn run(
             let (ctx, identity) = (&session.ctx, &session.identity);
             let (subscribed, recovery) = ctx.registry.register(
                 &session.conn,
-                SessionHandle::of(&shared),
+                session.mailbox.handle(),
                 identity.user.as_deref(),
                 &identity.groups,
                 resume.as_deref(),
@@ -268,7 +270,7 @@ fn run(
             // Where subjects keep a history, `$recovered` follows the frames
             // recovered for the client.
             if !recovery.is_empty() {
-                tokio::spawn(recovery.report(ctx.registry.clone(), SessionHandle::of(&shared)));
+                tokio::spawn(recovery.report(ctx.registry.clone(), session.mailbox.handle()));
             }
             subscribed
         };
@@ -281,9 +283,12 @@ fn run(
             Ending::ByEdge(restart())
         } else {
             Box::pin(wait_subscribed(subscribed)).await;
-            tokio::select! {
-                ending = session.serve(&mut socket) => ending,
-                request = shared.close_requested() => Ending::ByEdge(request),
+            // A close request is looked for first, and ends the session
+            // whatever it is doing. (Not a `select!`, whose state is 24
+            // bytes larger.)
+            match future::select(session.mailbox.close_requested(), pin!(session.serve(&mut socket))).await {
+                Either::Left((request, _)) => Ending::ByEdge(request),
+                Either::Right((ending, _)) => ending,
             }
         };
         // From here only the ending writes to the socket.
@@ -364,17 +369,15 @@ struct Session {
     identity: Identity,
     /// How the client's frames are read and the session's own written.
     protocol: Protocol,
-    /// When the token expires, on the monotonic clock.
-    expires: Option<Instant>,
     mailbox: Mailbox,
     limiter: RateLimiter,
     /// When the client last sent anything (pings are sent after silence);
     /// for Socket.IO, when the last ping was sent (see `on_timer`).
-    last_heard: Instant,
+    last_heard: Stamp,
     /// When an unanswered ping was sent.
-    ping_sent: Option<Instant>,
+    ping_sent: Option<Stamp>,
     /// When `$reauth` was sent for the expired token.
-    reauth_sent: Option<Instant>,
+    reauth_sent: Option<Stamp>,
     /// Client actions waiting on routers; made at the first action, as an
     /// empty `FuturesUnordered` already holds an allocation, and boxed, as
     /// most sessions never send one.
@@ -389,12 +392,10 @@ impl Session {
         protocol: Protocol,
         mailbox: Mailbox,
     ) -> Session {
-        let limits = &ctx.limits;
-        let now = Instant::now();
+        let now = ctx.clock.now();
         Session {
-            limiter: RateLimiter::new(&client_rate(limits), now),
+            limiter: RateLimiter::new(&client_rate(&ctx.limits), now),
             conn,
-            expires: expiry_instant(identity.expires_at),
             identity,
             protocol,
             mailbox,
@@ -408,7 +409,6 @@ impl Session {
 
     /// Takes the identity a handshake after the upgrade decided (Socket.IO's).
     fn admit(&mut self, identity: Identity) {
-        self.expires = expiry_instant(identity.expires_at);
         self.identity = identity;
     }
 
@@ -418,25 +418,28 @@ impl Session {
     /// of its `await`s can be in, so every step the loop takes is boxed: its
     /// state is allocated while it runs, not for the whole session. (For
     /// deliveries that is one allocation per batch of up to 64 frames, next
-    /// to at least one write to the socket.) Not an `async fn`, for the
-    /// reason given at [`run`].
+    /// to at least one write to the socket.) The `select!` only picks the
+    /// step, which runs after it: what a branch's future returned is moved
+    /// into the step, where awaiting the step inside the `select!` would
+    /// also keep the place the `select!` returned it in (56 bytes) for as
+    /// long as the step runs. Not an `async fn`, for the reason given at
+    /// [`run`].
     #[allow(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
     fn serve<'a>(&'a mut self, socket: &'a mut Socket) -> impl Future<Output = Ending> + Send + 'a {
         async move {
             // The session was made before the upgrade finished.
-            self.last_heard = Instant::now();
+            self.last_heard = self.ctx.clock.now();
             Box::pin(self.greet()).await;
             // Deliveries may now be corked for the flusher.
             self.mailbox.written();
             // The timer is re-armed only when it fired or a deadline moved
             // earlier: a busy session does not touch the timer wheel per frame,
             // and a timer that fires early just finds nothing due.
-            let mut armed = self.next_deadline();
-            let timer = tokio::time::sleep_until(armed);
+            let timer = tokio::time::sleep_until(self.ctx.clock.instant(self.next_deadline()));
             tokio::pin!(timer);
             loop {
-                let (step, fired) = tokio::select! {
-                    outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)).await, false),
+                let (step, fired): (Step<'_>, bool) = tokio::select! {
+                    outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)), false),
                     // Deliveries that arrive during any other step are held
                     // back and follow what it writes, as when every frame
                     // went through this loop (a reply before what its
@@ -444,24 +447,25 @@ impl Session {
                     // subscription_succeeded before the channel's events).
                     Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => {
                         self.mailbox.hold();
-                        (Box::pin(self.finish_action(socket, outcome)).await, false)
+                        (Box::pin(self.finish_action(socket, outcome)), false)
                     }
                     incoming = socket.next() => {
                         self.mailbox.hold();
-                        (Box::pin(self.on_incoming(socket, incoming)).await, false)
+                        (Box::pin(self.on_incoming(socket, incoming)), false)
                     }
                     () = &mut timer => {
                         self.mailbox.hold();
-                        (Box::pin(self.on_timer(socket)).await, true)
+                        (Box::pin(self.on_timer(socket)), true)
                     }
                 };
-                if let Err(ending) = step {
+                if let Err(ending) = step.await {
                     return ending;
                 }
                 self.mailbox.written();
-                let next = self.next_deadline();
-                if fired || next < armed {
-                    armed = next;
+                // The deadline the timer holds is the one it was last armed
+                // with.
+                let next = self.ctx.clock.instant(self.next_deadline());
+                if fired || next < timer.deadline() {
                     timer.as_mut().reset(next);
                 }
             }
@@ -544,7 +548,7 @@ impl Session {
             Some(Err(e)) => return Err(Ending::Lost(e.to_string())),
             Some(Ok(message)) => message,
         };
-        let now = Instant::now();
+        let now = self.ctx.clock.now();
         if !matches!(self.protocol, Protocol::SocketIo(_)) {
             self.last_heard = now;
         }
@@ -651,27 +655,35 @@ impl Session {
 
     /// The next time a timer needs the session: a ping, a pong deadline, the
     /// token's expiry, or the end of the re-authentication grace.
-    fn next_deadline(&self) -> Instant {
+    fn next_deadline(&self) -> Stamp {
         let timing = &self.ctx.timing;
         let liveness = match self.ping_sent {
-            None => self.last_heard + timing.ping_interval,
-            Some(sent) => sent + timing.pong_timeout,
+            None => self.last_heard.after(timing.ping_interval),
+            Some(sent) => sent.after(timing.pong_timeout),
         };
-        let auth = match (self.reauth_sent, self.expires) {
-            (Some(sent), _) => Some(sent + timing.reauth_grace),
-            (None, expires) => expires,
+        let auth = match self.reauth_sent {
+            Some(sent) => Some(sent.after(timing.reauth_grace)),
+            None => self.token_left().map(|left| self.ctx.clock.now().after(left)),
         };
         auth.map_or(liveness, |auth| auth.min(liveness))
     }
 
+    /// How long the client's token has left (zero once it has expired), or
+    /// `None` for one that never expires. Read from its `exp` each time, as
+    /// the session keeps it only there (in its identity, for the client's
+    /// `$reauth` and `$auth` answers).
+    fn token_left(&self) -> Option<Duration> {
+        self.identity.expires_at.map(time_left)
+    }
+
     async fn on_timer(&mut self, socket: &mut Socket) -> Result<(), Ending> {
-        let now = Instant::now();
+        let now = self.ctx.clock.now();
         let timing = self.ctx.timing.clone();
-        match (self.reauth_sent, self.expires) {
-            (Some(sent), _) if now >= sent + timing.reauth_grace => {
+        match (self.reauth_sent, self.token_left()) {
+            (Some(sent), _) if now >= sent.after(timing.reauth_grace) => {
                 return Err(Ending::ByEdge(CloseRequest::new(close::AUTH_EXPIRED, "token expired")));
             }
-            (None, Some(expires)) if now >= expires => {
+            (None, Some(left)) if left.is_zero() => {
                 self.reauth_sent = Some(now);
                 let state = client::AuthState { user: self.identity.user.clone(), exp: self.identity.expires_at };
                 self.send(socket, self.protocol.push(action::REAUTH, &state)).await?;
@@ -679,10 +691,10 @@ impl Session {
             _ => {}
         }
         match self.ping_sent {
-            Some(sent) if now >= sent + timing.pong_timeout => {
+            Some(sent) if now >= sent.after(timing.pong_timeout) => {
                 Err(Ending::Lost("no pong: the client stopped answering".into()))
             }
-            None if now >= self.last_heard + timing.ping_interval => {
+            None if now >= self.last_heard.after(timing.ping_interval) => {
                 self.ping_sent = Some(now);
                 if let Protocol::SocketIo(_) = self.protocol {
                     // Engine.IO clients want a ping every interval whatever
@@ -701,6 +713,9 @@ impl Session {
 fn client_rate(limits: &Limits) -> Rate {
     Rate { per_sec: limits.rate_per_sec, burst: limits.rate_burst, strikes: limits.rate_strikes }
 }
+
+/// A step of the session loop, chosen by its `select!` and run after it.
+type Step<'a> = Pin<Box<dyn Future<Output = Result<(), Ending>> + Send + 'a>>;
 
 /// The next client action answered, once some are waiting.
 async fn next_action(actions: &mut Option<Box<FuturesUnordered<ActionCall>>>) -> Option<Box<ActionOutcome>> {
@@ -723,12 +738,13 @@ fn lost(e: WsError) -> Ending {
     Ending::Lost(e.to_string())
 }
 
-/// When a token expiring at `exp` (Unix seconds) expires on the monotonic
-/// clock.
-fn expiry_instant(exp: Option<u64>) -> Option<Instant> {
-    let at = UNIX_EPOCH + Duration::from_secs(exp?);
-    let left = at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO);
-    Some(Instant::now() + left)
+/// The time until the wall clock reaches `exp` (Unix seconds, a token's
+/// expiry); zero once it has.
+fn time_left(exp: u64) -> Duration {
+    match UNIX_EPOCH.checked_add(Duration::from_secs(exp)) {
+        Some(at) => at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO),
+        None => Duration::MAX,
+    }
 }
 
 /// A close reason cut to the 123 bytes a close frame can carry, on a
@@ -748,6 +764,21 @@ fn truncate_reason(reason: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// Every idle session keeps its task: tokio's cell around `run`'s
+    /// future, a multiple of 128 bytes. Its header, trailer, scheduler, id
+    /// and the drain tracker's token take 112 of them, so a future of up to
+    /// 784 bytes keeps the cell at 896 (BENCHMARKS, "The session's own
+    /// memory"); a session that grows past that costs 128 more per
+    /// connection. (The optimized build lays the future out the same way.)
+    #[test]
+    fn the_session_task_fits_in_896_bytes() {
+        fn future_size<F: Future>(_: fn(Session, OnUpgrade, Option<Box<Resume>>) -> F) -> usize {
+            size_of::<F>()
+        }
+        let size = future_size(run);
+        assert!(size <= 784, "the session's future is {size} bytes: its task's cell is past 896");
+    }
+
     #[test]
     fn close_reasons_are_cut_on_a_character_boundary() {
         assert_eq!(truncate_reason("short"), "short");
@@ -757,9 +788,10 @@ mod tests {
     }
 
     #[test]
-    fn a_past_expiry_is_now() {
-        let expired = expiry_instant(Some(1)).unwrap();
-        assert!(expired <= Instant::now());
-        assert!(expiry_instant(None).is_none());
+    fn a_past_expiry_is_now_and_a_far_one_is_never() {
+        assert_eq!(time_left(1), Duration::ZERO);
+        let in_an_hour = time_left(crate::auth::unix_now() + 3600);
+        assert!(in_an_hour > Duration::from_secs(3598) && in_an_hour <= Duration::from_secs(3600));
+        assert_eq!(time_left(u64::MAX), Duration::MAX);
     }
 }

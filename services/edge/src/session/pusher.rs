@@ -24,7 +24,6 @@ use herald_proto::pusher::frame::{self, ClientMessage, Member, herald_from_event
 use herald_proto::pusher::sign::Signed;
 use herald_proto::pusher::socket_id::SocketId;
 use herald_proto::subject::EXCLUDE_CONN_HEADER;
-use tokio::time::Instant;
 
 use super::rate::{Rate, RateLimiter, Verdict};
 use super::{Ending, Session, SessionContext, Socket};
@@ -272,9 +271,9 @@ impl Session {
             return Ok(self.pusher_refusal(None, message));
         }
         let sender = joined.and_then(|joined| joined.member.clone());
-        let limiter =
-            self.pusher_mut().client_events.get_or_insert_with(|| RateLimiter::new(&CLIENT_EVENTS, Instant::now()));
-        match limiter.check(&CLIENT_EVENTS, Instant::now()) {
+        let now = self.ctx.clock.now();
+        let limiter = self.pusher_mut().client_events.get_or_insert_with(|| RateLimiter::new(&CLIENT_EVENTS, now));
+        match limiter.check(&CLIENT_EVENTS, now) {
             Verdict::Allowed => {}
             Verdict::Refused => {
                 self.ctx.metrics.dropped.rate_limit.inc();

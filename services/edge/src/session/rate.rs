@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
+use super::clock::Stamp;
 
 /// What the limiter says about one frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,18 +42,18 @@ impl Rate {
 pub(crate) struct RateLimiter {
     tokens: f64,
     strikes: u32,
-    refilled_at: Instant,
+    refilled_at: Stamp,
 }
 
 impl RateLimiter {
     /// A full bucket.
-    pub fn new(rate: &Rate, now: Instant) -> RateLimiter {
+    pub fn new(rate: &Rate, now: Stamp) -> RateLimiter {
         RateLimiter { tokens: rate.burst(), strikes: 0, refilled_at: now }
     }
 
-    pub fn check(&mut self, rate: &Rate, now: Instant) -> Verdict {
+    pub fn check(&mut self, rate: &Rate, now: Stamp) -> Verdict {
         let burst = rate.burst();
-        let elapsed = now.saturating_duration_since(self.refilled_at);
+        let elapsed = now.since(self.refilled_at);
         self.refilled_at = now;
         self.tokens = (self.tokens + elapsed.as_secs_f64() * f64::from(rate.per_sec)).min(burst);
         if self.tokens >= burst {
@@ -78,11 +78,12 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    use super::super::clock::Clock;
     use super::*;
 
     #[test]
     fn allows_a_burst_then_refuses_then_calls_it_abuse() {
-        let start = Instant::now();
+        let start = Clock::new().now();
         let rate = Rate { per_sec: 10, burst: 3, strikes: 2 };
         let mut limiter = RateLimiter::new(&rate, start);
         for _ in 0..3 {
@@ -95,17 +96,17 @@ mod tests {
 
     #[test]
     fn refills_over_time() {
-        let start = Instant::now();
+        let start = Clock::new().now();
         let rate = Rate { per_sec: 10, burst: 1, strikes: 5 };
         let mut limiter = RateLimiter::new(&rate, start);
         assert_eq!(limiter.check(&rate, start), Verdict::Allowed);
         assert_eq!(limiter.check(&rate, start), Verdict::Refused);
-        assert_eq!(limiter.check(&rate, start + Duration::from_millis(100)), Verdict::Allowed);
+        assert_eq!(limiter.check(&rate, start.after(Duration::from_millis(100))), Verdict::Allowed);
     }
 
     #[test]
     fn backing_off_forgives_strikes() {
-        let start = Instant::now();
+        let start = Clock::new().now();
         let rate = Rate { per_sec: 10, burst: 2, strikes: 2 };
         let mut limiter = RateLimiter::new(&rate, start);
         limiter.check(&rate, start);
@@ -113,7 +114,7 @@ mod tests {
         assert_eq!(limiter.check(&rate, start), Verdict::Refused);
         assert_eq!(limiter.check(&rate, start), Verdict::Refused);
         // Quiet until the bucket is full again: strikes start over.
-        let later = start + Duration::from_secs(1);
+        let later = start.after(Duration::from_secs(1));
         assert_eq!(limiter.check(&rate, later), Verdict::Allowed);
         assert_eq!(limiter.check(&rate, later), Verdict::Allowed);
         assert_eq!(limiter.check(&rate, later), Verdict::Refused);
@@ -123,7 +124,7 @@ mod tests {
 
     #[test]
     fn retry_after_says_when_the_next_token_comes() {
-        let start = Instant::now();
+        let start = Clock::new().now();
         let rate = Rate { per_sec: 10, burst: 1, strikes: 5 };
         let mut limiter = RateLimiter::new(&rate, start);
         limiter.check(&rate, start);

@@ -5,7 +5,7 @@ use herald_proto::status;
 use serde::de::DeserializeOwned;
 
 use super::actions::Purpose;
-use super::{Ending, Session, Socket, expiry_instant};
+use super::{Ending, Session, Socket};
 use crate::registry::{recovery, wait_subscribed};
 
 impl Session {
@@ -85,7 +85,6 @@ impl Session {
         let mut waits: Vec<_> = registry.set_user(local, identity.user.as_deref()).into_iter().collect();
         waits.extend(identity.groups.iter().filter_map(|group| registry.join(local, group)));
         wait_subscribed(waits).await;
-        self.expires = expiry_instant(identity.expires_at);
         self.reauth_sent = None;
         let state = AuthState { user: identity.user.clone(), exp: identity.expires_at };
         self.identity = identity;
