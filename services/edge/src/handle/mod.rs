@@ -25,6 +25,7 @@ pub(crate) mod flush;
 mod queue;
 mod read_ahead;
 mod socket;
+mod websocket;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +40,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use self::queue::Queue;
 pub(crate) use self::socket::SessionIo;
 use self::socket::Unfinished;
+pub(crate) use self::websocket::Socket;
 
 /// What a session is asked to do by others.
 #[derive(Debug)]

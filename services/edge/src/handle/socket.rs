@@ -244,13 +244,14 @@ mod tests {
     use tokio::net::TcpListener;
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::Role;
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
     use prometheus_client::metrics::counter::Counter;
 
     use super::super::flush::Flusher;
+    use super::super::websocket::Socket;
     use super::super::{Offer, Outbound, SessionHandle, Wire};
     use super::*;
 
@@ -367,7 +368,7 @@ mod tests {
         const ECHOES: usize = 20;
         let (handle, mut mailbox, io, client) = connected(FRAMES).await;
         let session = tokio::spawn(async move {
-            let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+            let mut socket = Socket::new(io, WebSocketConfig::default());
             mailbox.written();
             loop {
                 tokio::select! {
@@ -460,7 +461,7 @@ mod tests {
         offered += 1;
         // The session writes a frame of its own, then what is queued.
         let session = tokio::spawn(async move {
-            let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+            let mut socket = Socket::new(io, WebSocketConfig::default());
             socket.send(Message::text("own")).await.unwrap();
             while let Some(outbound) = mailbox.try_recv() {
                 if let Outbound::Frame(frame) = outbound {
@@ -488,7 +489,7 @@ mod tests {
         const OWN: usize = 32 << 20;
         let (handle, mut mailbox, io, mut client) = connected(4).await;
         mailbox.written();
-        let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+        let mut socket = Socket::new(io, WebSocketConfig::default());
         // Polled by hand: the session's write is not resumed before the
         // delivery is offered.
         let mut own = socket.send(Message::text("o".repeat(OWN)));

@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::future::{self, Either};
 use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
@@ -43,7 +43,6 @@ use herald_proto::status;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -59,12 +58,9 @@ use crate::auth::Identity;
 use crate::config::Limits;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Wire};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Socket, Wire};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
-
-/// The socket of a session, whose TCP stream its deliveries share.
-pub(crate) type Socket = WebSocketStream<SessionIo>;
 
 /// Most frames written before one flush when several are waiting.
 const WRITE_BATCH: usize = 64;
@@ -207,16 +203,18 @@ pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, co
 
 /// Sends `last` (if any), then closes with `code` and `reason`, waiting at
 /// most [`CLOSE_TIMEOUT`] for the client: for connections refused after
-/// their upgrade, which never became sessions.
-async fn say_and_close<S>(socket: &mut WebSocketStream<S>, last: Option<String>, code: u16, reason: &str)
+/// their upgrade, which never became sessions (a refused Pusher upgrade's
+/// WebSocket, or a session's that Socket.IO's handshake refused).
+async fn say_and_close<W>(socket: &mut W, last: Option<String>, code: u16, reason: &str)
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    W: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
 {
     let refusal = async {
         if let Some(last) = last {
             socket.send(Message::text(last)).await?;
         }
-        socket.close(Some(CloseFrame { code: code.into(), reason: truncate_reason(reason).into() })).await?;
+        let close = CloseFrame { code: code.into(), reason: truncate_reason(reason).into() };
+        socket.send(Message::Close(Some(close))).await?;
         while let Some(Ok(_)) = socket.next().await {}
         Ok::<(), WsError>(())
     };
@@ -243,9 +241,7 @@ fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>)
         let Ok(io) = SessionIo::attach(&session.mailbox, upgraded) else {
             return tracing::error!("an upgraded connection is not a TCP stream");
         };
-        // Boxed: its state is as large as the socket it makes.
-        let mut socket =
-            Box::pin(WebSocketStream::from_raw_socket(io, Role::Server, Some(session.ctx.ws_config))).await;
+        let mut socket = Socket::new(io, session.ctx.ws_config);
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
