@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::delivery::{Addressee, Fanout};
-use super::readiness::{Subscribed, readiness};
+use super::readiness::{Ready, Subscribed};
 use super::recovery::{From, Joiners, Outcome};
 use super::{Registry, State};
 use crate::handle::SessionHandle;
@@ -59,8 +59,6 @@ pub(super) struct Topic {
     pub generation: u64,
     /// Its local sessions, by the local part of their connection ids.
     pub members: Members,
-    /// Set once NATS has the subscription.
-    subscribed: Subscribed,
     /// Dropping the topic unsubscribes.
     feed: Feed,
 }
@@ -132,8 +130,9 @@ impl Members {
 enum Feed {
     /// Handed to a [`TopicDeliveries`] as they arrive. `None` when
     /// subscribing failed (logged; its members get nothing until they
-    /// reconnect).
-    Handler { _subscription: Option<DeliverySubscription> },
+    /// reconnect). When NATS has it is the registry's `Confirmations`' to
+    /// say, from the topic's generation.
+    Handler { subscription: Option<DeliverySubscription> },
     /// Read by the pump of a topic with a history, which owns the
     /// subscription; `joiners` are the sessions waiting for its answer
     /// (`recovery`).
@@ -181,17 +180,26 @@ impl Registry {
             (Feed::Pump { joiners, .. }, Some(from)) => Some(joiners.push(local, handle, from)),
             _ => None,
         };
-        (topic.subscribed.clone(), outcome)
+        (self.subscribed(topic), outcome)
+    }
+
+    /// What a session joining `topic` waits on before it says it is reachable.
+    fn subscribed(&self, topic: &Topic) -> Subscribed {
+        match &topic.feed {
+            Feed::Handler { subscription: Some(_) } => self.confirmations.subscribed(topic.generation),
+            Feed::Handler { subscription: None } => Subscribed::default(),
+            Feed::Pump { joiners, .. } => Subscribed::from(&joiners.subscribed),
+        }
     }
 
     /// A topic whose first member is `local`.
     fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>, local: u64, handle: SessionHandle) -> Topic {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (ready, subscribed) = readiness();
         let history = self.history.clone().filter(|history| history.covers(kind));
         let feed = match history {
             Some(history) => {
                 let joiners = Arc::new(Joiners::default());
+                let ready = Ready::of(&joiners.subscribed);
                 let pump = self.clone().pump_history(kind, name, generation, ready, joiners.clone(), history);
                 Feed::Pump { _task: AbortOnDropHandle::new(tokio::spawn(pump)), joiners }
             }
@@ -202,10 +210,14 @@ impl Registry {
                     TopicKind::All => self.subjects.all(),
                 };
                 let handler = TopicDeliveries { registry: Arc::downgrade(self), kind, name, generation };
-                Feed::Handler { _subscription: self.subscribe(&subject, handler, ready) }
+                let subscription = self.subscribe(&subject, handler);
+                if subscription.is_some() {
+                    self.confirmations.queued(generation);
+                }
+                Feed::Handler { subscription }
             }
         };
-        Topic { generation, members: Members::One(local, handle), subscribed, feed }
+        Topic { generation, members: Members::One(local, handle), feed }
     }
 
     fn deliver_to_topic(&self, kind: TopicKind, name: &str, generation: u64, message: &Delivered<'_>) {
