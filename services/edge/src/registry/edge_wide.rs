@@ -56,7 +56,7 @@ impl Registry {
             Some((ctl_users, EdgeRoute::CtlUser)),
         ];
         for (subject, route) in routes.into_iter().flatten() {
-            let handler = EdgeWideDeliveries { registry: Arc::downgrade(self), route };
+            let handler = Arc::new(EdgeWideDeliveries { registry: Arc::downgrade(self), route });
             subscriptions.extend(self.subscribe(&subject, handler));
         }
         confirm(&self.deliveries, subscriptions.len()).await;

@@ -30,7 +30,7 @@ const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 impl Registry {
     /// Subscribes `handler` to `subject` at once; [`Confirmations`] or
     /// [`confirm`] say when NATS has it.
-    pub(super) fn subscribe(&self, subject: &str, handler: impl Deliver) -> Option<DeliverySubscription> {
+    pub(super) fn subscribe(&self, subject: &str, handler: Arc<dyn Deliver>) -> Option<DeliverySubscription> {
         self.deliveries
             .subscribe(subject, handler)
             .inspect_err(|e| tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost"))
