@@ -84,8 +84,10 @@ pub(crate) struct Registry {
     history: Option<Arc<History>>,
     /// Source of the local part of connection ids.
     next_local: AtomicU64,
-    /// Source of topic generations: a topic's handler or pump only delivers
-    /// to the topic it was made for, never to a newer topic of the same name.
+    /// Source of topic generations, given out under the state's lock: a
+    /// pump only delivers to the topic it was made for, never to a newer
+    /// topic of the same name, and a topic's generation says which batch
+    /// of confirmations its subscription is in (`readiness`).
     next_generation: AtomicU64,
     /// Start of the delivery clock used for slow-consumer grace.
     epoch: Instant,

@@ -60,7 +60,8 @@ impl TopicKind {
 /// One user or group that local sessions belong to.
 #[derive(Debug)]
 pub(super) struct Topic {
-    /// Which start of this topic's name it is.
+    /// Which start of this topic's name it is: what its pump checks, and
+    /// which batch of confirmations its subscription is in.
     pub generation: u64,
     /// Its local sessions, by the local part of their connection ids.
     pub members: Members,
