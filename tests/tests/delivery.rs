@@ -5,6 +5,8 @@
 //! with its headers (on NATS over a subscribe-only connection of their own,
 //! one subscription per user or group).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use herald_bus::{Deliver, Delivered};
 use herald_proto::conn_id::ConnId;
@@ -383,7 +385,7 @@ async fn deliveries_hand_each_message_with_its_headers_to_its_handler_until_drop
     let publisher = TestBus::connect(&setup).await;
     let deliveries = BusSource::from(&setup).connect("herald-tests-deliveries").await.deliveries().unwrap();
     let (record, mut seen) = mpsc::unbounded_channel();
-    let first = deliveries.subscribe("t.*", Record(record)).unwrap();
+    let first = deliveries.subscribe("t.*", Arc::new(Record(record))).unwrap();
     tokio::time::timeout(RECV_TIMEOUT, deliveries.sync()).await.expect("subscribed within RECV_TIMEOUT");
 
     let headers = [(PUBLISHED_AT_HEADER, "1764460800000000000"), ("Nats-Sequence", "7")];
@@ -398,7 +400,7 @@ async fn deliveries_hand_each_message_with_its_headers_to_its_handler_until_drop
     // without having been handed it.
     drop(first);
     let (record, mut seen_again) = mpsc::unbounded_channel();
-    let _second = deliveries.subscribe("t.*", Record(record)).unwrap();
+    let _second = deliveries.subscribe("t.*", Arc::new(Record(record))).unwrap();
     tokio::time::timeout(RECV_TIMEOUT, deliveries.sync()).await.expect("subscribed within RECV_TIMEOUT");
     publisher.bus().publish("t.c".into(), Bytes::from_static(b"three")).await.unwrap();
     assert_eq!(next_seen(&mut seen_again).await, Some(("t.c".into(), "three".into(), None, None)));

@@ -8,9 +8,13 @@
 //! connection's reader, so it must not block. On the in-process bus a
 //! subscription is a task reading a local subscription (`herald dev` holds
 //! few sessions; what matters there is that it behaves the same).
+//!
+//! Subscriptions take their handler as an `Arc`, so that many can share
+//! one (the edge's topics do: one handler per kind of topic rather than an
+//! allocation per user); each message says which subscription it came by.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -35,6 +39,9 @@ pub trait Deliver: Send + Sync + 'static {
 pub struct Delivered<'a> {
     /// The subject it was published to (the whole subject, for a wildcard).
     pub subject: &'a str,
+    /// Which delivery subscription it came by ([`DeliverySubscription::id`]);
+    /// 0 for a message read from a [`crate::Subscription`].
+    pub subscription: u64,
     /// The payload, the handler's to keep.
     pub payload: Bytes,
     /// Its headers, read where they arrived.
@@ -62,7 +69,7 @@ impl Delivered<'_> {
 impl<'a> From<&'a BusMessage> for Delivered<'a> {
     fn from(message: &'a BusMessage) -> Delivered<'a> {
         let headers = message.headers.as_ref().map_or(Headers::None, Headers::Bus);
-        Delivered { subject: message.subject(), payload: message.payload.clone(), headers }
+        Delivered { subject: message.subject(), subscription: 0, payload: message.payload.clone(), headers }
     }
 }
 
@@ -70,16 +77,38 @@ impl<'a> From<&'a BusMessage> for Delivered<'a> {
 /// shares the connection.
 #[derive(Clone, Debug)]
 pub enum Deliveries {
-    Nats(nats_sub::Subscriber),
+    Nats(nats_sub::Subscriber<dyn Deliver>),
     Local(LocalBus),
 }
 
 /// One delivery subscription; dropping it unsubscribes.
 #[derive(Debug)]
 pub enum DeliverySubscription {
-    Nats(nats_sub::Subscription),
+    Nats(nats_sub::Subscription<dyn Deliver>),
+    /// Boxed, so that the NATS variant (most of them) stays two words.
+    Local(Box<LocalSubscription>),
+}
+
+/// A subscription on the in-process bus.
+#[derive(Debug)]
+pub struct LocalSubscription {
+    id: u64,
     /// The task reading the local subscription.
-    Local(AbortOnDropHandle<()>),
+    _reading: AbortOnDropHandle<()>,
+}
+
+/// Ids of local delivery subscriptions, unique in the process as NATS's
+/// are on their connection.
+static NEXT_LOCAL_ID: AtomicU64 = AtomicU64::new(1);
+
+impl DeliverySubscription {
+    /// What the messages it hands over carry as [`Delivered::subscription`].
+    pub fn id(&self) -> u64 {
+        match self {
+            DeliverySubscription::Nats(subscription) => subscription.sid(),
+            DeliverySubscription::Local(subscription) => subscription.id,
+        }
+    }
 }
 
 impl Deliveries {
@@ -105,20 +134,24 @@ impl Deliveries {
     /// subscription is dropped. Returns at once; [`Deliveries::sync`] says
     /// when the bus has it. The subscription holds `handler`, so `handler`
     /// must not hold the subscription.
-    pub fn subscribe<D: Deliver>(&self, subject: &str, handler: D) -> Result<DeliverySubscription, BusError> {
+    pub fn subscribe(&self, subject: &str, handler: Arc<dyn Deliver>) -> Result<DeliverySubscription, BusError> {
         match self {
             Deliveries::Nats(subscriber) => subscriber
-                .subscribe(subject, Arc::new(OnNats(handler)))
+                .subscribe(subject, handler)
                 .map(DeliverySubscription::Nats)
                 .map_err(|e| BusError::Subscribe { subject: subject.to_owned(), reason: e.into() }),
             Deliveries::Local(bus) => {
                 let mut messages = bus.subscribe(subject.to_owned(), None)?;
+                let id = NEXT_LOCAL_ID.fetch_add(1, Ordering::Relaxed);
                 let reading = tokio::spawn(async move {
                     while let Some(message) = messages.next().await {
-                        handler.deliver(Delivered::from(&message));
+                        handler.deliver(Delivered { subscription: id, ..Delivered::from(&message) });
                     }
                 });
-                Ok(DeliverySubscription::Local(AbortOnDropHandle::new(reading)))
+                Ok(DeliverySubscription::Local(Box::new(LocalSubscription {
+                    id,
+                    _reading: AbortOnDropHandle::new(reading),
+                })))
             }
         }
     }
@@ -144,9 +177,7 @@ impl Deliveries {
 }
 
 /// A [`Deliver`] as the subscribe-only connection calls it.
-struct OnNats<D>(D);
-
-impl<D: Deliver> nats_sub::Deliver for OnNats<D> {
+impl nats_sub::Deliver for dyn Deliver {
     fn deliver(&self, message: nats_sub::Delivery<'_>) {
         let headers = match message.headers {
             // A status (e.g. "no responders") is not a message anybody
@@ -155,7 +186,10 @@ impl<D: Deliver> nats_sub::Deliver for OnNats<D> {
             Some(headers) => Headers::Nats(headers),
             None => Headers::None,
         };
-        self.0.deliver(Delivered { subject: message.subject, payload: message.payload, headers });
+        Deliver::deliver(
+            self,
+            Delivered { subject: message.subject, subscription: message.sid, payload: message.payload, headers },
+        );
     }
 }
 

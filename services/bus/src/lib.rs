@@ -37,7 +37,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use thiserror::Error;
 
-pub use crate::deliveries::{Deliver, Delivered, Deliveries, DeliverySubscription};
+pub use crate::deliveries::{Deliver, Delivered, Deliveries, DeliverySubscription, LocalSubscription};
 pub use crate::nats::BusConfig;
 
 /// What a bus failure came from: the NATS client's own error, or what the

@@ -238,7 +238,7 @@ impl<D: ?Sized + Deliver> Shared<D> {
         };
         // A copy, so that the read buffer is never shared and is reused as
         // it is; one allocation per message, not per receiver.
-        let delivery = Delivery { subject, reply, headers, payload: Bytes::copy_from_slice(msg.payload) };
+        let delivery = Delivery { sid: msg.sid, subject, reply, headers, payload: Bytes::copy_from_slice(msg.payload) };
         // A handler that panics loses its message, not the connection.
         if std::panic::catch_unwind(AssertUnwindSafe(|| deliver.deliver(delivery))).is_err() {
             self.event(&Event::Dropped { reason: format!("the handler of a message on {subject} panicked") });

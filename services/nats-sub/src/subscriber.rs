@@ -32,6 +32,9 @@ where
 /// the payload.
 #[derive(Debug, Clone)]
 pub struct Delivery<'a> {
+    /// The id of the subscription it came by ([`Subscription::sid`]): a
+    /// handler that several subscriptions share tells them apart by it.
+    pub sid: u64,
     /// The subject it was published to (for a wildcard subscription, the
     /// whole subject).
     pub subject: &'a str,

@@ -11,7 +11,7 @@ use herald_proto::control::ControlOp;
 use herald_proto::subject::decode_token;
 
 use super::delivery::{Addressee, Fanout};
-use super::readiness::{readiness, wait_subscribed};
+use super::readiness::confirm;
 use super::{Registry, TopicKind};
 use crate::handle::CloseRequest;
 
@@ -47,7 +47,6 @@ impl Registry {
         let conns = self.subjects.conns_of_edge(&self.edge_id);
         let ctl_conns = self.subjects.ctl_conns_of_edge(&self.edge_id);
         let ctl_users = self.subjects.ctl_users();
-        let mut waits = Vec::new();
         let mut subscriptions = Vec::new();
         let all_is_a_topic = self.history.as_ref().is_some_and(|history| history.covers(TopicKind::All));
         let routes = [
@@ -57,12 +56,10 @@ impl Registry {
             Some((ctl_users, EdgeRoute::CtlUser)),
         ];
         for (subject, route) in routes.into_iter().flatten() {
-            let (ready, subscribed) = readiness();
-            let handler = EdgeWideDeliveries { registry: Arc::downgrade(self), route };
-            subscriptions.extend(self.subscribe(&subject, handler, ready));
-            waits.push(subscribed);
+            let handler = Arc::new(EdgeWideDeliveries { registry: Arc::downgrade(self), route });
+            subscriptions.extend(self.subscribe(&subject, handler));
         }
-        wait_subscribed(waits).await;
+        confirm(&self.deliveries, subscriptions.len()).await;
         subscriptions
     }
 

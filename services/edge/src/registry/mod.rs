@@ -54,7 +54,7 @@ pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
-use self::topics::{ALL, Members, Topic, remove_member};
+use self::topics::{ALL, Members, Topic, TopicDeliveries, remove_member};
 use crate::handle::flush::Flusher;
 use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
@@ -71,6 +71,9 @@ pub(crate) struct Registry {
     /// Where topics and edge-wide subscriptions subscribe: each message is
     /// handed to their handler as it arrives.
     deliveries: Deliveries,
+    /// The handlers the topics of each kind share, in the order of
+    /// [`TopicKind`].
+    topic_deliveries: [Arc<TopicDeliveries>; 3],
     /// Confirms new subscriptions with NATS, many at a time.
     confirmations: Confirmations,
     /// Writes the frames deliveries corked for idle sessions.
@@ -81,8 +84,10 @@ pub(crate) struct Registry {
     history: Option<Arc<History>>,
     /// Source of the local part of connection ids.
     next_local: AtomicU64,
-    /// Source of topic generations: a topic's handler or pump only delivers
-    /// to the topic it was made for, never to a newer topic of the same name.
+    /// Source of topic generations, given out under the state's lock: a
+    /// pump only delivers to the topic it was made for, never to a newer
+    /// topic of the same name, and a topic's generation says which batch
+    /// of confirmations its subscription is in (`readiness`).
     next_generation: AtomicU64,
     /// Start of the delivery clock used for slow-consumer grace.
     epoch: Instant,
@@ -165,8 +170,9 @@ impl Registry {
         slow_consumer_grace: Duration,
         metrics: Arc<Metrics>,
     ) -> Arc<Registry> {
-        Arc::new(Registry {
+        Arc::new_cyclic(|registry| Registry {
             edge_id: edge_id.into(),
+            topic_deliveries: TopicDeliveries::of_each_kind(registry),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
             flusher: Flusher::start(metrics.frames_sent.clone()),

@@ -7,13 +7,19 @@
 //! and one waiter per batch, not a task, a timer and a round trip per
 //! connection (ADR
 //! `0015-connects-share-subscription-confirmations`).
+//!
+//! A topic keeps nothing of its confirmation: its generation says which
+//! batch it was in, as topics are made (and their `SUB`s queued) in the
+//! order of their generations, under the registry's lock. What waiters
+//! wait on is one [`SetOnce`] per batch, dropped once the batch is over
+//! (ADR `0024-a-confirmed-topic-keeps-no-readiness`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use herald_bus::{Deliver, Deliveries, DeliverySubscription, Subscription};
-use tokio::sync::SetOnce;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::{Notify, SetOnce};
+use tokio_util::task::AbortOnDropHandle;
 
 use super::Registry;
 
@@ -22,18 +28,13 @@ use super::Registry;
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(2);
 
 impl Registry {
-    /// Subscribes `handler` to `subject` at once, and says when NATS has
-    /// the subscription (or when waiting for it is over) through `ready`.
-    pub(super) fn subscribe(&self, subject: &str, handler: impl Deliver, ready: Ready) -> Option<DeliverySubscription> {
-        let subscription = match self.deliveries.subscribe(subject, handler) {
-            Ok(subscription) => subscription,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost");
-                return None;
-            }
-        };
-        self.confirmations.confirm(ready);
-        Some(subscription)
+    /// Subscribes `handler` to `subject` at once; [`Confirmations`] or
+    /// [`confirm`] say when NATS has it.
+    pub(super) fn subscribe(&self, subject: &str, handler: Arc<dyn Deliver>) -> Option<DeliverySubscription> {
+        self.deliveries
+            .subscribe(subject, handler)
+            .inspect_err(|e| tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost"))
+            .ok()
     }
 
     /// Subscribes on the bus and waits until NATS has the subscription: for
@@ -53,26 +54,91 @@ impl Registry {
     }
 }
 
-/// Hands the [`Ready`] of subscriptions just made to the task that
-/// confirms them with NATS in batches ([`confirm_in_batches`]).
+/// Waits, for at most [`SUBSCRIBE_WAIT`], until NATS has every delivery
+/// subscription made so far (`count` of them are waited for, for the log).
+pub(super) async fn confirm(deliveries: &Deliveries, count: usize) {
+    if tokio::time::timeout(SUBSCRIBE_WAIT, deliveries.sync()).await.is_err() {
+        tracing::warn!(subscriptions = count, "could not confirm subscriptions with NATS");
+    }
+}
+
+/// Confirms the subscriptions of new topics with NATS in batches, on a
+/// task of its own that ends when this is dropped (with the registry).
 #[derive(Debug)]
-pub(super) struct Confirmations(UnboundedSender<Ready>);
+pub(super) struct Confirmations {
+    batches: Arc<Batches>,
+    _task: AbortOnDropHandle<()>,
+}
+
+#[derive(Debug, Default)]
+struct Batches {
+    state: Mutex<BatchState>,
+    /// Wakes the task when a topic is queued.
+    queued: Notify,
+}
+
+#[derive(Debug, Default)]
+struct BatchState {
+    /// Every topic of a generation up to this one is confirmed (or waiting
+    /// for it is over).
+    done: u64,
+    /// The newest topic whose `SUB` is queued: the next batch reaches it.
+    queued: u64,
+    /// Topics queued since the last batch was taken, for the log.
+    queued_count: usize,
+    /// The batch on its way: the newest topic in it, and what its waiters
+    /// wait on.
+    in_flight: Option<(u64, Arc<SetOnce<()>>)>,
+    /// What the waiters of topics queued since wait on.
+    next: Arc<SetOnce<()>>,
+}
+
+impl Batches {
+    fn lock(&self) -> MutexGuard<'_, BatchState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 impl Confirmations {
-    /// Starts the confirming task; it ends when this is dropped (with the
-    /// registry). Unbounded, as each entry is a topic just made: the queue
-    /// never holds more than the topics the edge holds.
     pub fn start(deliveries: Deliveries) -> Confirmations {
-        let (queue, queued) = unbounded_channel();
-        tokio::spawn(confirm_in_batches(deliveries, queued));
-        Confirmations(queue)
+        let batches = Arc::new(Batches::default());
+        let task = tokio::spawn(confirm_in_batches(deliveries, batches.clone()));
+        Confirmations { batches, _task: AbortOnDropHandle::new(task) }
     }
 
-    /// `ready` is set once NATS has the subscription made just before.
-    fn confirm(&self, ready: Ready) {
-        // Fails only once the task is gone (the edge is stopping); `ready`,
-        // dropped with the error, is set then.
-        let _ = self.0.send(ready);
+    /// The topic of `generation` has just queued its `SUB`. Called under
+    /// the registry's lock, under which generations are given out, so in
+    /// their order.
+    pub fn queued(&self, generation: u64) {
+        let mut state = self.batches.lock();
+        state.queued = state.queued.max(generation);
+        state.queued_count += 1;
+        self.batches.queued.notify_one();
+    }
+
+    /// What a session waits on for the topic of `generation`, queued
+    /// before: nothing once its batch is over.
+    pub fn subscribed(&self, generation: u64) -> Subscribed {
+        let state = self.batches.lock();
+        if generation <= state.done {
+            return Subscribed(None);
+        }
+        let batch = match &state.in_flight {
+            Some((through, batch)) if generation <= *through => batch,
+            _ => &state.next,
+        };
+        Subscribed(Some(batch.clone()))
+    }
+}
+
+impl Drop for Confirmations {
+    /// No session waits on confirmations nobody is making.
+    fn drop(&mut self) {
+        let state = self.batches.lock();
+        let _ = state.next.set(());
+        if let Some((_, batch)) = &state.in_flight {
+            let _ = batch.set(());
+        }
     }
 }
 
@@ -81,28 +147,52 @@ impl Confirmations {
 /// way form the next batch. A connect waits at most two round trips to
 /// NATS, and each batch at most [`SUBSCRIBE_WAIT`] (sessions bound their
 /// own wait the same way).
-async fn confirm_in_batches(deliveries: Deliveries, mut queued: UnboundedReceiver<Ready>) {
-    let mut batch = Vec::new();
-    while queued.recv_many(&mut batch, usize::MAX).await > 0 {
-        if tokio::time::timeout(SUBSCRIBE_WAIT, deliveries.sync()).await.is_err() {
-            tracing::warn!(subscriptions = batch.len(), "could not confirm subscriptions with NATS");
-        }
-        // Dropped, each `Ready` sets its topic's readiness.
-        batch.clear();
+async fn confirm_in_batches(deliveries: Deliveries, batches: Arc<Batches>) {
+    loop {
+        batches.queued.notified().await;
+        let (through, count, batch) = {
+            let mut state = batches.lock();
+            if state.queued <= state.done {
+                continue;
+            }
+            let batch = std::mem::take(&mut state.next);
+            state.in_flight = Some((state.queued, batch.clone()));
+            (state.queued, std::mem::take(&mut state.queued_count), batch)
+        };
+        confirm(&deliveries, count).await;
+        let mut state = batches.lock();
+        state.done = through;
+        state.in_flight = None;
+        let _ = batch.set(());
     }
 }
 
-/// Set once a subscription is live, or once trying is over (it failed, or
-/// its topic is gone): what sessions wait on before they say they are
-/// reachable. (A `SetOnce` rather than a `watch` channel, whose eight
-/// receiver `Notify`s cost about 350 bytes per topic.)
-pub(crate) type Subscribed = Arc<SetOnce<()>>;
+/// What a session waits on before it says it is reachable: nothing when
+/// the subscription is live already, or the [`SetOnce`] of its batch (or,
+/// for a topic with a history, its pump's), set once it is live or once
+/// trying is over (it failed, or its topic is gone). (A `SetOnce` rather
+/// than a `watch` channel, whose eight receiver `Notify`s cost about 350
+/// bytes.)
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Subscribed(Option<Arc<SetOnce<()>>>);
 
-/// The subscribing side of a [`Subscribed`]: sets it when dropped, whether
-/// subscribing succeeded, failed or was cancelled, so no session waits on
-/// a subscription nobody is making.
+impl Subscribed {
+    fn is_live(&self) -> bool {
+        self.0.as_ref().is_none_or(|set| set.initialized())
+    }
+}
+
+/// The subscribing side of a pump's [`Subscribed`]: sets it when dropped,
+/// whether subscribing succeeded, failed or was cancelled, so no session
+/// waits on a subscription nobody is making.
 #[derive(Debug)]
-pub(super) struct Ready(Subscribed);
+pub(super) struct Ready(Arc<SetOnce<()>>);
+
+impl Ready {
+    pub fn of(subscribed: &Arc<SetOnce<()>>) -> Ready {
+        Ready(subscribed.clone())
+    }
+}
 
 impl Drop for Ready {
     fn drop(&mut self) {
@@ -110,20 +200,21 @@ impl Drop for Ready {
     }
 }
 
-pub(super) fn readiness() -> (Ready, Subscribed) {
-    let subscribed = Subscribed::default();
-    (Ready(subscribed.clone()), subscribed)
+impl From<&Arc<SetOnce<()>>> for Subscribed {
+    fn from(subscribed: &Arc<SetOnce<()>>) -> Subscribed {
+        Subscribed(Some(subscribed.clone()))
+    }
 }
 
 /// Waits, for a bounded time, until every subscription is live.
 pub(crate) async fn wait_subscribed(subscriptions: impl IntoIterator<Item = Subscribed>) {
     // Topics that were live already (shared ones, mostly) need no timer.
-    let mut pending = subscriptions.into_iter().filter(|subscribed| !subscribed.initialized()).peekable();
+    let mut pending = subscriptions.into_iter().filter(|subscribed| !subscribed.is_live()).peekable();
     if pending.peek().is_none() {
         return;
     }
     let all = async {
-        for subscribed in pending {
+        for subscribed in pending.filter_map(|subscribed| subscribed.0) {
             subscribed.wait().await;
         }
     };
@@ -134,17 +225,51 @@ pub(crate) async fn wait_subscribed(subscriptions: impl IntoIterator<Item = Subs
 
 #[cfg(test)]
 mod tests {
+    use herald_bus::Bus;
+
     use super::*;
 
     #[tokio::test]
     async fn waiters_go_on_once_subscribing_is_over_whatever_its_outcome() {
-        let (ready, subscribed) = readiness();
-        let waiter = tokio::spawn(wait_subscribed([subscribed.clone()]));
+        let subscribed = Arc::new(SetOnce::new());
+        let ready = Ready::of(&subscribed);
+        let waiter = tokio::spawn(wait_subscribed([Subscribed::from(&subscribed)]));
         tokio::task::yield_now().await;
         assert!(!subscribed.initialized());
         // Dropped without subscribing: failed, or its topic went away.
         drop(ready);
         tokio::time::timeout(Duration::from_millis(500), waiter).await.unwrap().unwrap();
         assert!(subscribed.initialized());
+    }
+
+    #[tokio::test]
+    async fn topics_queued_together_share_a_confirmation_and_keep_nothing_once_it_is_over() {
+        let confirmations = Confirmations::start(Bus::local().deliveries().unwrap());
+        confirmations.queued(3);
+        confirmations.queued(5);
+        let (three, five) = (confirmations.subscribed(3), confirmations.subscribed(5));
+        assert!(Arc::ptr_eq(three.0.as_ref().unwrap(), five.0.as_ref().unwrap()), "one batch");
+        tokio::time::timeout(Duration::from_millis(500), wait_subscribed([three.clone(), five]))
+            .await
+            .expect("the batch is confirmed");
+        assert!(three.is_live());
+        assert!(confirmations.subscribed(3).0.is_none() && confirmations.subscribed(5).0.is_none());
+        // A topic queued after the batch waits for the next one.
+        confirmations.queued(8);
+        let eight = confirmations.subscribed(8);
+        assert!(!Arc::ptr_eq(three.0.as_ref().unwrap(), eight.0.as_ref().unwrap()));
+        tokio::time::timeout(Duration::from_millis(500), wait_subscribed([eight])).await.unwrap();
+        assert!(confirmations.subscribed(8).0.is_none());
+    }
+
+    #[tokio::test]
+    async fn waiters_go_on_when_the_confirmations_end() {
+        let confirmations = Confirmations::start(Bus::local().deliveries().unwrap());
+        let mut state = confirmations.batches.lock();
+        state.queued = 1;
+        drop(state);
+        let waiting = confirmations.subscribed(1);
+        drop(confirmations);
+        assert!(waiting.is_live());
     }
 }

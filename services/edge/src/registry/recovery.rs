@@ -25,7 +25,7 @@ use herald_proto::client::{self, action};
 use herald_proto::history::{
     ALL_KEY, JoinedDetails, Position, RecoveredDetails, Resume, USER_KEY, group_key, with_offset,
 };
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::{Notify, SetOnce, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Registry;
@@ -54,6 +54,9 @@ pub(super) struct Joiners {
     queue: Mutex<Vec<Joiner>>,
     /// Wakes the pump when one is queued.
     arrived: Notify,
+    /// Set once the pump is ready: what sessions wait on before they say
+    /// they are reachable.
+    pub subscribed: Arc<SetOnce<()>>,
 }
 
 /// One session the pump owes an answer.

@@ -9,9 +9,12 @@
 //! ADR 0006). A topic with a history has a pump task instead, which reads
 //! between messages (gaps, resuming sessions: `recovery`).
 //!
-//! A topic has a generation: its handler or pump only delivers to the topic
-//! it was made for, so a new topic for the same name (the last member left
-//! and a new one joined) never receives a message the old subscription was
+//! A topic's subscription hands its messages only to that topic: the
+//! handler, which every topic of a kind shares, takes the name from the
+//! subject and delivers only if the topic of that name holds the
+//! subscription the message came by; a pump only to the topic of its
+//! generation. So a new topic for the same name (the last member left and
+//! a new one joined) never receives a message the old subscription was
 //! handing over as it went.
 
 use std::collections::HashMap;
@@ -20,11 +23,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use herald_bus::{Deliver, Delivered, DeliverySubscription};
+use herald_proto::subject::decode_token;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::delivery::{Addressee, Fanout};
-use super::readiness::{Subscribed, readiness};
+use super::readiness::{Ready, Subscribed};
 use super::recovery::{From, Joiners, Outcome};
 use super::{Registry, State};
 use crate::handle::SessionHandle;
@@ -32,6 +36,7 @@ use crate::handle::SessionHandle;
 /// What a topic is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TopicKind {
+    // The order indexes `Registry::topic_deliveries`.
     User,
     Group,
     /// Everyone: only when `all` keeps a history (its one name is [`ALL`]).
@@ -55,12 +60,11 @@ impl TopicKind {
 /// One user or group that local sessions belong to.
 #[derive(Debug)]
 pub(super) struct Topic {
-    /// Which start of this topic's name it is.
+    /// Which start of this topic's name it is: what its pump checks, and
+    /// which batch of confirmations its subscription is in.
     pub generation: u64,
     /// Its local sessions, by the local part of their connection ids.
     pub members: Members,
-    /// Set once NATS has the subscription.
-    subscribed: Subscribed,
     /// Dropping the topic unsubscribes.
     feed: Feed,
 }
@@ -132,28 +136,38 @@ impl Members {
 enum Feed {
     /// Handed to a [`TopicDeliveries`] as they arrive. `None` when
     /// subscribing failed (logged; its members get nothing until they
-    /// reconnect).
-    Handler { _subscription: Option<DeliverySubscription> },
+    /// reconnect). When NATS has it is the registry's `Confirmations`' to
+    /// say, from the topic's generation.
+    Handler { subscription: Option<DeliverySubscription> },
     /// Read by the pump of a topic with a history, which owns the
     /// subscription; `joiners` are the sessions waiting for its answer
     /// (`recovery`).
     Pump { _task: AbortOnDropHandle<()>, joiners: Arc<Joiners> },
 }
 
-/// The handler of a topic without a history: fans each message out to the
-/// members of the topic it was made for. Holds the registry weakly: the
-/// registry holds the subscription, which holds this.
-struct TopicDeliveries {
+/// The handler of the topics of one kind without a history, which they
+/// all share (one per user would be an allocation per user): fans each
+/// message out to the members of the topic its subscription is for. Holds
+/// the registry weakly: the registry holds the subscriptions, which hold
+/// this.
+#[derive(Debug)]
+pub(super) struct TopicDeliveries {
     registry: Weak<Registry>,
     kind: TopicKind,
-    name: Arc<str>,
-    generation: u64,
+}
+
+impl TopicDeliveries {
+    /// The handlers of the kinds of topics, in the order of [`TopicKind`].
+    pub fn of_each_kind(registry: &Weak<Registry>) -> [Arc<TopicDeliveries>; 3] {
+        [TopicKind::User, TopicKind::Group, TopicKind::All]
+            .map(|kind| Arc::new(TopicDeliveries { registry: registry.clone(), kind }))
+    }
 }
 
 impl Deliver for TopicDeliveries {
     fn deliver(&self, message: Delivered<'_>) {
         if let Some(registry) = self.registry.upgrade() {
-            registry.deliver_to_topic(self.kind, &self.name, self.generation, &message);
+            registry.deliver_to_topic(self.kind, &message);
         }
     }
 }
@@ -181,17 +195,26 @@ impl Registry {
             (Feed::Pump { joiners, .. }, Some(from)) => Some(joiners.push(local, handle, from)),
             _ => None,
         };
-        (topic.subscribed.clone(), outcome)
+        (self.subscribed(topic), outcome)
+    }
+
+    /// What a session joining `topic` waits on before it says it is reachable.
+    fn subscribed(&self, topic: &Topic) -> Subscribed {
+        match &topic.feed {
+            Feed::Handler { subscription: Some(_) } => self.confirmations.subscribed(topic.generation),
+            Feed::Handler { subscription: None } => Subscribed::default(),
+            Feed::Pump { joiners, .. } => Subscribed::from(&joiners.subscribed),
+        }
     }
 
     /// A topic whose first member is `local`.
     fn start_topic(self: &Arc<Self>, kind: TopicKind, name: Arc<str>, local: u64, handle: SessionHandle) -> Topic {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        let (ready, subscribed) = readiness();
         let history = self.history.clone().filter(|history| history.covers(kind));
         let feed = match history {
             Some(history) => {
                 let joiners = Arc::new(Joiners::default());
+                let ready = Ready::of(&joiners.subscribed);
                 let pump = self.clone().pump_history(kind, name, generation, ready, joiners.clone(), history);
                 Feed::Pump { _task: AbortOnDropHandle::new(tokio::spawn(pump)), joiners }
             }
@@ -201,19 +224,26 @@ impl Registry {
                     TopicKind::Group => self.subjects.group(&name),
                     TopicKind::All => self.subjects.all(),
                 };
-                let handler = TopicDeliveries { registry: Arc::downgrade(self), kind, name, generation };
-                Feed::Handler { _subscription: self.subscribe(&subject, handler, ready) }
+                let subscription = self.subscribe(&subject, self.topic_deliveries[kind as usize].clone());
+                if subscription.is_some() {
+                    self.confirmations.queued(generation);
+                }
+                Feed::Handler { subscription }
             }
         };
-        Topic { generation, members: Members::One(local, handle), subscribed, feed }
+        Topic { generation, members: Members::One(local, handle), feed }
     }
 
-    fn deliver_to_topic(&self, kind: TopicKind, name: &str, generation: u64, message: &Delivered<'_>) {
+    fn deliver_to_topic(&self, kind: TopicKind, message: &Delivered<'_>) {
+        // The subject is `<prefix>.user.<U>` or `<prefix>.group.<G>`, its
+        // last token the name, encoded.
+        let Some(Ok(name)) = message.subject.rsplit('.').next().map(decode_token) else { return };
         let Some(frame) = self.frame_of(message) else { return };
         let excluded = self.excluded_local(message);
         let state = self.read();
-        let Some(topic) = state.topics(kind).get(name).filter(|topic| topic.generation == generation) else { return };
-        let mut fanout = Fanout::new(frame, kind.addressee(name), message);
+        let fed = |topic: &&Topic| matches!(&topic.feed, Feed::Handler { subscription: Some(s) } if s.id() == message.subscription);
+        let Some(topic) = state.topics(kind).get(name.as_str()).filter(fed) else { return };
+        let mut fanout = Fanout::new(frame, kind.addressee(&name), message);
         for (local, handle) in topic.members.iter() {
             if Some(local) != excluded
                 && let Some(frame) = fanout.frame_for(handle.wire())
@@ -263,6 +293,60 @@ mod tests {
         assert_eq!((members.len(), locals(&members)), (2, vec![7, 9]));
         assert!(!members.remove(7));
         assert!(members.remove(9), "nobody left");
+    }
+
+    /// The topic of a user's subscription id, as its messages carry it.
+    fn subscription_of(registry: &Registry, user: &str) -> u64 {
+        match &registry.read().users[user].feed {
+            Feed::Handler { subscription: Some(subscription) } => subscription.id(),
+            feed => panic!("not subscribed: {feed:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_topic_takes_messages_only_from_its_own_subscription() {
+        use futures_util::StreamExt;
+        use herald_bus::Bus;
+        use herald_proto::subject::Subjects;
+
+        use crate::metrics::Metrics;
+
+        let bus = Bus::local();
+        let metrics = Arc::new(Metrics::new(&bus));
+        let registry = Registry::new(
+            "e".to_owned(),
+            Subjects::default(),
+            bus.deliveries().unwrap(),
+            bus.clone(),
+            None,
+            std::time::Duration::from_secs(1),
+            metrics,
+        );
+        let first = registry.new_conn_id();
+        registry.register(&first, handle(), Some("u"), &[], None);
+        let old = subscription_of(&registry, "u");
+        // The last member leaves and another joins: a new topic, a new
+        // subscription, while the old one's handler may still be handing a
+        // message over.
+        registry.unregister(first.local());
+        let (member, mut mailbox, _) = SessionHandle::new(8, Wire::Herald);
+        let second = registry.new_conn_id();
+        registry.register(&second, member, Some("u"), &[], None);
+        let new = subscription_of(&registry, "u");
+        assert_ne!(old, new);
+
+        let subject = Subjects::default().user("u");
+        let mut seen = bus.subscribe(subject.clone()).await.unwrap();
+        bus.publish(subject, "{}".into()).await.unwrap();
+        let message = seen.next().await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(1), mailbox.recv()).await.expect("delivered live");
+        let mut delivered = Delivered::from(&message);
+        delivered.subscription = old;
+        registry.deliver_to_topic(TopicKind::User, &delivered);
+        assert!(mailbox.try_recv().is_none(), "the old subscription's message was delivered");
+        delivered.subscription = new;
+        registry.deliver_to_topic(TopicKind::User, &delivered);
+        assert!(mailbox.try_recv().is_some());
     }
 
     #[test]
