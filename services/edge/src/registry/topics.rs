@@ -329,7 +329,7 @@ mod tests {
         // subscription, while the old one's handler may still be handing a
         // message over.
         registry.unregister(first.local());
-        let (member, mut mailbox, _) = SessionHandle::new(8, Wire::Herald);
+        let (member, mut mailbox) = SessionHandle::new(8, Wire::Herald);
         let second = registry.new_conn_id();
         registry.register(&second, member, Some("u"), &[], None);
         let new = subscription_of(&registry, "u");
