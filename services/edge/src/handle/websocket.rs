@@ -1,5 +1,5 @@
 //! The session's WebSocket: tungstenite's protocol state, driven on the
-//! session's [`SessionIo`] by the session's own task.
+//! session's [`SessionIo`] by the session's own task (ADR 0023).
 //!
 //! tokio-tungstenite's `WebSocketStream` would wrap the stream in a layer
 //! (`AllowStd`) that gives its reads and writes wakers of their own, two
