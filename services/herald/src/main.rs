@@ -15,6 +15,8 @@
 //! - [`pusher`]: the Pusher apps edges and routers both read.
 //! - [`dev`]: `herald dev`, the edge, a router and the example handlers in
 //!   one process, on an in-process bus.
+//! - `allocator`: jemalloc as the process's allocator (the default feature
+//!   `jemalloc`), and its background thread.
 //!
 //! A role is a module with the list of settings groups it reads, its `run`,
 //! and a [`Command`] variant. Roles share groups (the edge's session
@@ -26,6 +28,8 @@
 //! setting (as clap uses for bad arguments); 1 for anything else. Every
 //! failure is one line on standard error, starting `herald: `.
 
+#[cfg(feature = "jemalloc")]
+mod allocator;
 mod dev;
 mod edge;
 mod nats;
@@ -49,14 +53,6 @@ use crate::edge::EdgeCommand;
 use crate::router::RouterCommand;
 use crate::signal::Abandoned;
 use crate::telemetry::{Telemetry, TraceExport};
-
-/// jemalloc, not glibc's malloc: an idle session is a dozen or so small
-/// allocations, which jemalloc's size classes hold without a header each,
-/// and a connect makes and frees many more, which its thread caches serve
-/// in fewer instructions (ADR 0022).
-#[cfg(feature = "jemalloc")]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Herald: a real-time WebSocket gateway.
 #[derive(Parser)]
@@ -170,6 +166,8 @@ fn serve(
 ) -> Result<(), Failure> {
     let traces = TraceExport::read(|name| std::env::var(name).ok(), service).map_err(Failure::Telemetry)?;
     let _telemetry = Telemetry::read(&settings)?.install(traces.as_ref()).map_err(Failure::Telemetry)?;
+    #[cfg(feature = "jemalloc")]
+    allocator::return_freed_memory();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(Failure::Runtime)?;
     let result = runtime.block_on(role(&settings));
     // A role returns once its work is done, drain included; blocking tasks
