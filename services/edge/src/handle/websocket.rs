@@ -14,9 +14,9 @@ use std::io::{self, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use futures_util::{Sink, SinkExt, Stream};
+use futures_util::{Sink, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::SessionIo;
@@ -38,12 +38,6 @@ impl Socket {
     /// The WebSocket of a connection whose handshake is done.
     pub(crate) fn new(io: SessionIo, config: WebSocketConfig) -> Socket {
         Socket { context: WebSocketContext::new(Role::Server, Some(config)), io, ended: false, ready: true }
-    }
-
-    /// Sends a close frame and flushes it (the client's answer is read as
-    /// any other frame).
-    pub(crate) async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), WsError> {
-        self.send(Message::Close(frame)).await
     }
 
     /// Runs `f` on tungstenite's context with the stream, whose reads and
@@ -162,8 +156,8 @@ impl Sink<Message> for Socket {
         }
     }
 
-    /// Closes without a code (the session closes with one through
-    /// [`Socket::close`]), flushing until the close frame is out.
+    /// Closes without a code, flushing until the close frame is out. (A
+    /// session closes with a code by sending a `Message::Close`.)
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         let this = self.get_mut();
         this.ready = true;

@@ -213,12 +213,22 @@ where
         if let Some(last) = last {
             socket.send(Message::text(last)).await?;
         }
-        let close = CloseFrame { code: code.into(), reason: truncate_reason(reason).into() };
-        socket.send(Message::Close(Some(close))).await?;
-        while let Some(Ok(_)) = socket.next().await {}
-        Ok::<(), WsError>(())
+        close_and_read_the_answer(socket, CloseFrame { code: code.into(), reason: truncate_reason(reason).into() })
+            .await
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, refusal).await;
+}
+
+/// Sends `frame`, then reads until the client answers it: a socket dropped
+/// with unread input is reset, and the reset can overtake the close frame,
+/// so the client would see 1006, not our code.
+async fn close_and_read_the_answer<W>(socket: &mut W, frame: CloseFrame) -> Result<(), WsError>
+where
+    W: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
+{
+    socket.send(Message::Close(Some(frame))).await?;
+    while let Some(Ok(_)) = socket.next().await {}
+    Ok(())
 }
 
 /// Runs a session from its upgrade to its end.
@@ -340,14 +350,7 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
     ctx.events.disconnected(&conn.to_string(), membership, who.claims, CloseInfo { code, reason }).await;
     let handshake = async {
         match close_frame {
-            Some(frame) => {
-                socket.close(Some(frame)).await?;
-                // Read until the client answers our close: a socket dropped
-                // with unread input is reset, and the reset can overtake the
-                // close frame, so the client would see 1006, not our code.
-                while let Some(Ok(_)) = socket.next().await {}
-                Ok(())
-            }
+            Some(frame) => close_and_read_the_answer(socket, frame).await,
             // Writes the close frame tungstenite queued in reply to the
             // client's (or nothing, for a lost connection).
             None => SinkExt::flush(socket).await,
