@@ -19,6 +19,7 @@ use crate::auth::Verifier;
 use crate::config::EdgeConfig;
 use crate::drain::{Drain, restart};
 use crate::events::Events;
+use crate::handle::Alarms;
 use crate::history::History;
 use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
@@ -157,6 +158,7 @@ impl Edge {
             limits,
             timing,
             clock: Clock::new(),
+            alarms: Alarms::start(),
             ws_config,
             drain: drain.clone(),
             metrics: metrics.clone(),

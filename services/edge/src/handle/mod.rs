@@ -21,6 +21,7 @@
 //! broadcast to many sessions is one cold cache line or two per receiver,
 //! which is what it costs beyond the socket's own (ADR 0021).
 
+mod alarm;
 pub(crate) mod flush;
 mod queue;
 mod read_ahead;
@@ -35,8 +36,11 @@ use std::task::{Context, Poll};
 use futures_util::task::AtomicWaker;
 use herald_proto::pusher::app::App;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use self::alarm::Alarm;
+pub(crate) use self::alarm::Alarms;
 use self::queue::Queue;
 pub(crate) use self::socket::SessionIo;
 use self::socket::Unfinished;
@@ -52,6 +56,15 @@ pub(crate) enum Outbound {
     Unfinished,
     /// Close after the frames queued before this one.
     Close(CloseRequest),
+}
+
+/// What an idle session wakes for.
+#[derive(Debug)]
+pub(crate) enum Woken {
+    /// Something was queued for it.
+    Queued(Outbound),
+    /// Its alarm rang: its timer may be due.
+    Alarm,
 }
 
 /// The protocol a session speaks, decided at its upgrade: deliveries pick
@@ -120,6 +133,9 @@ pub(crate) struct Shared {
     queued: AtomicWaker,
     /// Wakes the session's task when `close` is set.
     close_requested: AtomicWaker,
+    /// The tick its timer is set for on the edge's [`Alarms`], which wake
+    /// the task through `queued` (ADR 0025).
+    alarm: Alarm,
 }
 
 /// What the lock guards, laid out as written (`repr(C)`): what every
@@ -232,6 +248,7 @@ impl SessionHandle {
             socket: OnceLock::new(),
             queued: AtomicWaker::new(),
             close_requested: AtomicWaker::new(),
+            alarm: Alarm::default(),
         });
         (SessionHandle { shared: shared.clone() }, Mailbox { shared })
     }
@@ -279,8 +296,24 @@ impl Mailbox {
 
     /// The next thing queued, waiting for it. Cancel-safe: nothing is taken
     /// from the queue until it is returned.
+    #[cfg(test)]
     pub fn recv(&mut self) -> Wait<&mut Mailbox> {
         Wait(self)
+    }
+
+    /// What the session waits for when idle: the next thing queued, or its
+    /// alarm (looked at first, so that a stream of frames does not hold
+    /// back a ping or a pong deadline). Cancel-safe: nothing is taken from
+    /// the queue until it is returned.
+    pub fn wait(&mut self) -> Wait<Idle<'_>> {
+        Wait(Idle(self))
+    }
+
+    /// Sets the session's alarm for `at` on the edge's `alarms`, unless it
+    /// is set earlier already (it then rings early). Cheap when it is: a
+    /// busy session calls it after every step.
+    pub fn set_alarm(&self, alarms: &Alarms, at: Instant) {
+        alarms.set(&self.shared, at);
     }
 
     /// The next thing queued, if there is one. The session holds it until
@@ -467,6 +500,7 @@ impl<S: Signal> Drop for Wait<S> {
     }
 }
 
+#[cfg(test)]
 impl Signal for &mut Mailbox {
     type Output = Outbound;
 
@@ -476,6 +510,25 @@ impl Signal for &mut Mailbox {
 
     fn take_ready(&mut self) -> Option<Outbound> {
         self.try_recv()
+    }
+}
+
+/// An idle session's wait, as a [`Signal`]: its mailbox and its alarm.
+#[derive(Debug)]
+pub(crate) struct Idle<'a>(&'a mut Mailbox);
+
+impl Signal for Idle<'_> {
+    type Output = Woken;
+
+    fn waker(&self) -> &AtomicWaker {
+        &self.0.shared.queued
+    }
+
+    fn take_ready(&mut self) -> Option<Woken> {
+        if self.0.shared.alarm.rung() {
+            return Some(Woken::Alarm);
+        }
+        self.0.try_recv().map(Woken::Queued)
     }
 }
 

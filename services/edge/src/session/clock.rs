@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 /// The sessions' clock, one per edge: moments are nanoseconds since the
 /// edge was made (a `u64` of them lasts 584 years). Read through tokio's
-/// clock, as the session's timer is.
+/// clock, as the edge's alarms are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     epoch: Instant,
@@ -38,7 +38,7 @@ impl Clock {
         Stamp::FIRST.after(at.saturating_duration_since(self.epoch))
     }
 
-    /// The moment `stamp` is, for tokio's timer.
+    /// The moment `stamp` is, for the edge's alarms.
     pub fn instant(&self, stamp: Stamp) -> Instant {
         self.epoch + Duration::from_nanos(stamp.0.get() - 1)
     }

@@ -14,6 +14,7 @@ use crate::auth::Verifier;
 use crate::config::{Limits, Timing};
 use crate::drain::Drain;
 use crate::events::Events;
+use crate::handle::Alarms;
 use crate::metrics::Metrics;
 use crate::pusher::{Presence, Webhooks};
 use crate::registry::Registry;
@@ -40,6 +41,9 @@ pub(crate) struct SessionContext {
     pub timing: Timing,
     /// What sessions keep their moments on (in 8 bytes each).
     pub clock: Clock,
+    /// The wheel sessions set their timers on, where each kept a tokio
+    /// `Sleep` in its task (ADR 0025).
+    pub alarms: Alarms,
     /// Socket settings of every session.
     pub ws_config: WebSocketConfig,
     /// Sessions are tracked by it and close themselves once it has begun.

@@ -58,7 +58,7 @@ use crate::auth::Identity;
 use crate::config::Limits;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Socket, Wire};
+use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Socket, Wire, Woken};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
@@ -431,14 +431,19 @@ impl Session {
             Box::pin(self.greet()).await;
             // Deliveries may now be corked for the flusher.
             self.mailbox.written();
-            // The timer is re-armed only when it fired or a deadline moved
-            // earlier: a busy session does not touch the timer wheel per frame,
-            // and a timer that fires early just finds nothing due.
-            let timer = tokio::time::sleep_until(self.ctx.clock.instant(self.next_deadline()));
-            tokio::pin!(timer);
+            // The alarm is set again only when it rang or a deadline moved
+            // earlier: a busy session does not touch the edge's wheel per
+            // frame, and an alarm that rings early just finds nothing due.
+            self.set_alarm();
             loop {
-                let (step, fired): (Step<'_>, bool) = tokio::select! {
-                    outbound = self.mailbox.recv() => (Box::pin(self.write_queued(socket, outbound)), false),
+                let step: Step<'_> = tokio::select! {
+                    woken = self.mailbox.wait() => match woken {
+                        Woken::Queued(outbound) => Box::pin(self.write_queued(socket, outbound)),
+                        Woken::Alarm => {
+                            self.mailbox.hold();
+                            Box::pin(self.on_timer(socket))
+                        }
+                    },
                     // Deliveries that arrive during any other step are held
                     // back and follow what it writes, as when every frame
                     // went through this loop (a reply before what its
@@ -446,29 +451,30 @@ impl Session {
                     // subscription_succeeded before the channel's events).
                     Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => {
                         self.mailbox.hold();
-                        (Box::pin(self.finish_action(socket, outcome)), false)
+                        Box::pin(self.finish_action(socket, outcome))
                     }
                     incoming = socket.next() => {
                         self.mailbox.hold();
-                        (Box::pin(self.on_incoming(socket, incoming)), false)
-                    }
-                    () = &mut timer => {
-                        self.mailbox.hold();
-                        (Box::pin(self.on_timer(socket)), true)
+                        Box::pin(self.on_incoming(socket, incoming))
                     }
                 };
                 if let Err(ending) = step.await {
                     return ending;
                 }
                 self.mailbox.written();
-                // The deadline the timer holds is the one it was last armed
-                // with.
-                let next = self.ctx.clock.instant(self.next_deadline());
-                if fired || next < timer.deadline() {
-                    timer.as_mut().reset(next);
-                }
+                self.set_alarm();
             }
         }
+    }
+
+    /// Sets the session's alarm for its next deadline, at most a ping
+    /// interval ahead: with a pong timeout longer than the interval, every
+    /// answered ping would otherwise leave an entry on the wheel until its
+    /// pong deadline (the alarm, set earlier, no longer rings for it).
+    fn set_alarm(&self) {
+        let clock = &self.ctx.clock;
+        let at = self.next_deadline().min(clock.now().after(self.ctx.timing.ping_interval));
+        self.mailbox.set_alarm(&self.ctx.alarms, clock.instant(at));
     }
 
     /// Greets the client (straight to the socket: [`Mailbox::greet`]) and
@@ -766,16 +772,16 @@ mod tests {
     /// Every idle session keeps its task: tokio's cell around `run`'s
     /// future, a multiple of 128 bytes. Its header, trailer, scheduler, id
     /// and the drain tracker's token take 112 of them, so a future of up to
-    /// 784 bytes keeps the cell at 896 (BENCHMARKS, "The session's own
+    /// 656 bytes keeps the cell at 768 (BENCHMARKS, "The session's own
     /// memory"); a session that grows past that costs 128 more per
     /// connection. (The optimized build lays the future out the same way.)
     #[test]
-    fn the_session_task_fits_in_896_bytes() {
+    fn the_session_task_fits_in_768_bytes() {
         fn future_size<F: Future>(_: fn(Session, OnUpgrade, Option<Box<Resume>>) -> F) -> usize {
             size_of::<F>()
         }
         let size = future_size(run);
-        assert!(size <= 784, "the session's future is {size} bytes: its task's cell is past 896");
+        assert!(size <= 656, "the session's future is {size} bytes: its task's cell is past 768");
     }
 
     #[test]
