@@ -6,6 +6,10 @@
 //! memory. Here a subscription is a map entry: each message is handed, on
 //! the connection's reader, to the handler its subscription was made with
 //! (see `docs/adr/0006-deliveries-without-a-channel-per-subscription.md`).
+//! A subscription in a family is not even that: its id says which of a
+//! few registered handlers it goes to, and the family's owner, which keeps
+//! its subjects anyway, says them again at each connection
+//! (`docs/adr/0026-subscriptions-kept-by-their-owners.md`).
 //!
 //! It speaks the core NATS client protocol for a connection that only
 //! subscribes: `INFO`/`CONNECT` (headers on, user/password or token, TLS
@@ -21,9 +25,10 @@
 //!   (property-tested, arbitrary bytes included); [`headers`]: a header block read in place;
 //!   [`info`]: `INFO` and `CONNECT`.
 //! - [`config`]: servers, credentials, TLS, timings, events.
-//! - `subscriber`: the API ([`Subscriber`], [`Subscription`], [`Deliver`]).
+//! - `subscriber`: the API ([`Subscriber`], [`Subscription`], [`Deliver`]);
+//!   `family`: subscriptions kept by their owners ([`Family`], [`Owner`]).
 //! - `state`: what handles and the connection share (subscriptions,
-//!   pending commands, pong progress).
+//!   families, pending commands, pong progress).
 //! - `connection`: the task (connect, handshake, read, write, keep alive);
 //!   `keep_alive`: when a silent server is taken for dead;
 //!   `transport`: TCP or TLS.
@@ -31,6 +36,7 @@
 pub mod config;
 mod connection;
 mod error;
+mod family;
 pub mod headers;
 pub mod info;
 mod keep_alive;
@@ -41,5 +47,6 @@ mod transport;
 
 pub use crate::config::{Auth, Config, Event, EventHandler};
 pub use crate::error::Error;
+pub use crate::family::{Family, Owner, Resubscribing};
 pub use crate::headers::Headers;
 pub use crate::subscriber::{Deliver, Delivery, Subscriber, Subscription};

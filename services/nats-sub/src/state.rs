@@ -1,10 +1,13 @@
 //! What the handles and the connection task share: the subscriptions, the
 //! commands waiting to be written, and how far the server has answered.
 //!
-//! The subscriptions are the truth. While connected, every change to them
-//! is also queued as a command for the server; on every (re)connect the
-//! queue starts empty and the commands are written again from the
-//! subscriptions, so nothing is lost or sent twice across an outage.
+//! The subscriptions are the truth: those kept here, and those of each
+//! family, which its owner keeps (`family`). While connected, every change
+//! to them is also queued as a command for the server; on every
+//! (re)connect the queue starts empty and the commands are written again
+//! from the subscriptions kept here and by asking each family's owner, so
+//! nothing is lost across an outage. A family's subscription made while
+//! its owner is asked may be sent twice, which the server ignores.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -15,6 +18,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::Error;
 use crate::config::{Event, EventHandler};
+use crate::family::{Family, Owner, Resubscribing, family_of, sid};
 use crate::headers::Headers;
 use crate::parse::Msg;
 use crate::subscriber::{Deliver, Delivery};
@@ -37,11 +41,12 @@ pub(crate) struct Shared<D: ?Sized> {
 }
 
 struct State<D: ?Sized> {
-    /// Every live subscription by its id (`sid`).
+    /// Every live subscription kept here, by its id (`sid`).
     subscriptions: HashMap<u64, Entry<D>>,
-    /// Source of subscription ids; never reused, so a late message for a
-    /// dropped subscription finds nothing.
-    next_sid: u64,
+    /// The families registered, in the order of their tags.
+    families: Vec<FamilyEntry<D>>,
+    /// Source of subscription ids (`family::sid`); never reused.
+    next_sequence: u64,
     /// Commands for the server not yet taken by the writer; empty while
     /// disconnected.
     commands: BytesMut,
@@ -52,6 +57,10 @@ struct State<D: ?Sized> {
     /// Counts connections made; 0 until the first one.
     epoch: u64,
     connected: bool,
+    /// While the families' owners are asked for their subscriptions on a
+    /// new connection: the ping that follows them is to come, and is the
+    /// one a sync waits for.
+    resubscribing: bool,
 }
 
 /// One subscription.
@@ -60,6 +69,15 @@ struct Entry<D: ?Sized> {
     subject: Box<str>,
     /// Handed every message, on the reader.
     deliver: Arc<D>,
+}
+
+/// One family: its subscriptions are its owner's, and this is all that is
+/// kept of them.
+struct FamilyEntry<D: ?Sized> {
+    /// Handed every message of the family's subscriptions, on the reader.
+    deliver: Arc<D>,
+    /// Says the family's subscriptions again at each connection.
+    owner: Arc<dyn Owner>,
 }
 
 /// How far the server has answered, published to [`Shared::sync_target`]
@@ -92,12 +110,14 @@ impl<D: ?Sized + Deliver> Shared<D> {
         Shared {
             state: Mutex::new(State {
                 subscriptions: HashMap::new(),
-                next_sid: 1,
+                families: Vec::new(),
+                next_sequence: 1,
                 commands: BytesMut::new(),
                 pings: 0,
                 pongs: 0,
                 epoch: 0,
                 connected: false,
+                resubscribing: false,
             }),
             commands_queued: Notify::new(),
             progress: watch::Sender::new(Progress::default()),
@@ -110,26 +130,58 @@ impl<D: ?Sized + Deliver> Shared<D> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Adds a subscription, and sends `SUB` if connected.
+    /// Registers a family (`family`).
+    ///
+    /// # Panics
+    ///
+    /// Past `family::MAX_FAMILIES`: they are a fixed few, registered at
+    /// start-up.
+    pub fn add_family(&self, deliver: Arc<D>, owner: Arc<dyn Owner>) -> Family {
+        let mut state = self.lock();
+        let family = Family::nth(state.families.len());
+        state.families.push(FamilyEntry { deliver, owner });
+        family
+    }
+
+    /// Adds a subscription kept here, and sends `SUB` if connected.
     pub fn subscribe(&self, subject: &str, deliver: Arc<D>) -> Result<u64, Error> {
         let mut state = self.lock();
-        if state.connected && state.commands.len() + subject.len() + 32 > self.max_pending {
-            return Err(Error::Backlog { pending: state.commands.len() });
-        }
-        let sid = state.next_sid;
-        state.next_sid += 1;
-        if state.connected {
-            write_sub(&mut state.commands, subject, sid);
-            self.commands_queued.notify_one();
-        }
+        let sid = self.new_sub(&mut state, subject, None)?;
         state.subscriptions.insert(sid, Entry { subject: subject.into(), deliver });
         Ok(sid)
     }
 
-    /// Removes a subscription, and sends `UNSUB` if connected.
+    /// Adds a subscription to `family`, whose owner keeps it, and sends
+    /// `SUB` if connected.
+    pub fn subscribe_in(&self, family: Family, subject: &str) -> Result<u64, Error> {
+        self.new_sub(&mut self.lock(), subject, Some(family))
+    }
+
+    /// A new subscription's id, its `SUB` queued if connected.
+    fn new_sub(&self, state: &mut State<D>, subject: &str, family: Option<Family>) -> Result<u64, Error> {
+        if state.connected && state.commands.len() + subject.len() + 32 > self.max_pending {
+            return Err(Error::Backlog { pending: state.commands.len() });
+        }
+        let sid = sid(state.next_sequence, family);
+        state.next_sequence += 1;
+        if state.connected {
+            write_sub(&mut state.commands, subject, sid);
+            self.commands_queued.notify_one();
+        }
+        Ok(sid)
+    }
+
+    /// Removes a subscription, and sends `UNSUB` if connected. A family's
+    /// is sent whether or not the server has it yet (its `SUB` may be on
+    /// its way from the owner): the server ignores an `UNSUB` for an id it
+    /// does not have.
     pub fn unsubscribe(&self, sid: u64) {
         let mut state = self.lock();
-        if state.subscriptions.remove(&sid).is_some() && state.connected {
+        let live = match family_of(sid) {
+            None => state.subscriptions.remove(&sid).is_some(),
+            Some(_) => true,
+        };
+        if live && state.connected {
             state.commands.extend_from_slice(b"UNSUB ");
             write_number(&mut state.commands, sid);
             state.commands.extend_from_slice(b"\r\n");
@@ -137,6 +189,7 @@ impl<D: ?Sized + Deliver> Shared<D> {
         }
     }
 
+    /// Subscriptions kept here (a family's are its owner's to count).
     pub fn subscriptions(&self) -> usize {
         self.lock().subscriptions.len()
     }
@@ -146,12 +199,17 @@ impl<D: ?Sized + Deliver> Shared<D> {
     }
 
     /// Where a waiter for "everything sent so far has been handled" waits:
-    /// a ping sent now, or, while disconnected, the ping that follows the
-    /// subscriptions when the next connection sends them again.
+    /// a ping sent now, or the ping that follows the subscriptions when a
+    /// connection sends them again: the next connection's while
+    /// disconnected, this one's while its owners are being asked (a ping
+    /// sent now could be answered before the `SUB`s they have yet to say).
     pub fn sync_target(&self) -> SyncTarget {
         let mut state = self.lock();
         if !state.connected {
             return SyncTarget { epoch: state.epoch + 1, pong: 1 };
+        }
+        if state.resubscribing {
+            return SyncTarget { epoch: state.epoch, pong: 1 };
         }
         state.pings += 1;
         state.commands.extend_from_slice(b"PING\r\n");
@@ -159,21 +217,46 @@ impl<D: ?Sized + Deliver> Shared<D> {
         SyncTarget { epoch: state.epoch, pong: state.pings }
     }
 
-    /// A new connection is up: queue `SUB` for every subscription, then a
-    /// ping whose pong says they are all live.
+    /// A new connection is up: queue `SUB` for every subscription kept
+    /// here and, asking each family's owner, for theirs; then a ping whose
+    /// pong says they are all live. Called on the connection's task, which
+    /// is the only one to change the connection's state, so no other
+    /// connection starts or ends while the owners are asked.
+    ///
+    /// The owners are asked without the subscriber's lock held: they take
+    /// their own lock, under which they also subscribe (which takes the
+    /// subscriber's). From the moment the connection is marked up, a new
+    /// subscription queues its `SUB` itself: an owner that sees it too
+    /// says it again, and the server ignores the second.
     pub fn connected(&self) {
-        let mut state = self.lock();
-        let State { subscriptions, commands, .. } = &mut *state;
-        commands.clear();
-        for (sid, entry) in subscriptions.iter() {
-            write_sub(commands, &entry.subject, *sid);
+        let owners: Vec<Arc<dyn Owner>> = {
+            let mut state = self.lock();
+            let State { subscriptions, commands, .. } = &mut *state;
+            commands.clear();
+            for (sid, entry) in subscriptions.iter() {
+                write_sub(commands, &entry.subject, *sid);
+            }
+            state.pings = 0;
+            state.pongs = 0;
+            state.epoch += 1;
+            state.connected = true;
+            state.resubscribing = true;
+            self.publish(&state);
+            state.families.iter().map(|family| family.owner.clone()).collect()
+        };
+        let sub = |subject: &str, sid: u64| write_sub(&mut self.lock().commands, subject, sid);
+        let resubscribing = Resubscribing { sub: &sub };
+        for owner in owners {
+            // An owner that panics has said what it said; the others still
+            // say theirs, and the connection lives.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| owner.resubscribe(&resubscribing))).is_err() {
+                tracing::error!("a subscription family's owner panicked while subscribing again");
+            }
         }
-        commands.extend_from_slice(b"PING\r\n");
+        let mut state = self.lock();
+        state.commands.extend_from_slice(b"PING\r\n");
         state.pings = 1;
-        state.pongs = 0;
-        state.epoch += 1;
-        state.connected = true;
-        self.publish(&state);
+        state.resubscribing = false;
         self.commands_queued.notify_one();
     }
 
@@ -224,9 +307,14 @@ impl<D: ?Sized + Deliver> Shared<D> {
     /// reader). A message for a subscription that is gone is dropped; one
     /// that cannot be read is dropped and reported, the connection lives.
     pub fn dispatch(&self, msg: &Msg<'_>) {
-        let Some(deliver) = self.lock().subscriptions.get(&msg.sid).map(|entry| entry.deliver.clone()) else {
-            return;
+        let deliver = {
+            let state = self.lock();
+            match family_of(msg.sid) {
+                None => state.subscriptions.get(&msg.sid).map(|entry| entry.deliver.clone()),
+                Some(family) => state.families.get(family).map(|family| family.deliver.clone()),
+            }
         };
+        let Some(deliver) = deliver else { return };
         let (Ok(subject), Ok(reply)) =
             (std::str::from_utf8(msg.subject), msg.reply.map(std::str::from_utf8).transpose())
         else {
@@ -290,6 +378,8 @@ fn write_number(out: &mut BytesMut, n: u64) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::subscriber::Deliver;
 
@@ -318,12 +408,12 @@ mod tests {
         shared.unsubscribe(a);
         assert_eq!(queued(&shared), format!("SUB b.* {b}\r\nUNSUB {a}\r\n"));
         shared.disconnected();
-        shared.subscribe("c", nothing()).unwrap();
+        let c = shared.subscribe("c", nothing()).unwrap();
         assert_eq!(queued(&shared), "");
         shared.connected();
         let mut lines: Vec<String> = queued(&shared).lines().map(str::to_owned).collect();
         lines.sort();
-        assert_eq!(lines, ["PING", format!("SUB b.* {b}").as_str(), "SUB c 3"]);
+        assert_eq!(lines, ["PING", format!("SUB b.* {b}").as_str(), format!("SUB c {c}").as_str()]);
     }
 
     #[test]
@@ -362,6 +452,143 @@ mod tests {
         assert!(!now.reached(&progress()));
         shared.pong();
         assert!(now.reached(&progress()));
+    }
+
+    /// A family's owner as the edge's registry is one: its subscriptions
+    /// under its own lock, and something another thread does between the
+    /// connection being marked up and the owner being asked.
+    #[derive(Default)]
+    struct Owned {
+        subjects: Mutex<BTreeMap<u64, String>>,
+        meanwhile: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl Owner for Owned {
+        fn resubscribe(&self, resubscribing: &Resubscribing<'_>) {
+            if let Some(meanwhile) = self.meanwhile.lock().unwrap().take() {
+                meanwhile();
+            }
+            for (sid, subject) in self.subjects.lock().unwrap().iter() {
+                resubscribing.sub(subject, *sid);
+            }
+        }
+    }
+
+    /// A shared state with one family, whose owner is returned.
+    fn with_family() -> (Arc<Shared<Handler>>, Family, Arc<Owned>) {
+        let shared = Arc::new(shared());
+        let owned = Arc::new(Owned::default());
+        let family = shared.add_family(nothing(), owned.clone());
+        (shared, family, owned)
+    }
+
+    fn subscribe_in(shared: &Shared<Handler>, family: Family, owned: &Owned, subject: &str) -> u64 {
+        let mut subjects = owned.subjects.lock().unwrap();
+        let sid = shared.subscribe_in(family, subject).unwrap();
+        subjects.insert(sid, subject.to_owned());
+        sid
+    }
+
+    fn unsubscribe_in(shared: &Shared<Handler>, owned: &Owned, sid: u64) {
+        let mut subjects = owned.subjects.lock().unwrap();
+        subjects.remove(&sid);
+        shared.unsubscribe(sid);
+    }
+
+    #[test]
+    fn a_familys_owner_says_its_live_subscriptions_on_each_connection() {
+        let (shared, family, owned) = with_family();
+        let kept = shared.subscribe("kept", nothing()).unwrap();
+        let a = subscribe_in(&shared, family, &owned, "a");
+        assert_eq!(queued(&shared), "");
+        shared.connected();
+        assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nSUB a {a}\r\nPING\r\n"));
+        let b = subscribe_in(&shared, family, &owned, "b");
+        unsubscribe_in(&shared, &owned, a);
+        assert_eq!(queued(&shared), format!("SUB b {b}\r\nUNSUB {a}\r\n"));
+        // While disconnected one goes and one comes: the next connection
+        // has the one that came, not the one that went.
+        shared.disconnected();
+        unsubscribe_in(&shared, &owned, b);
+        let c = subscribe_in(&shared, family, &owned, "c");
+        assert_eq!(queued(&shared), "");
+        shared.connected();
+        assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nSUB c {c}\r\nPING\r\n"));
+        assert_eq!(shared.subscriptions(), 1, "a family's subscriptions are not kept here");
+    }
+
+    #[test]
+    fn a_subscription_made_while_the_owner_is_asked_is_sent_before_the_ping() {
+        let (shared, family, owned) = with_family();
+        let a = subscribe_in(&shared, family, &owned, "a");
+        let late = Arc::new(Mutex::new(0));
+        *owned.meanwhile.lock().unwrap() = Some(Box::new({
+            let (shared, owned, late) = (Arc::downgrade(&shared), Arc::downgrade(&owned), late.clone());
+            move || {
+                let (shared, owned) = (shared.upgrade().unwrap(), owned.upgrade().unwrap());
+                *late.lock().unwrap() = subscribe_in(&shared, family, &owned, "late");
+            }
+        }));
+        shared.connected();
+        let late = *late.lock().unwrap();
+        // Queued by the subscribe itself, and said again by the owner, who
+        // saw it: the server ignores the second (ADR 0026).
+        assert_eq!(queued(&shared), format!("SUB late {late}\r\nSUB a {a}\r\nSUB late {late}\r\nPING\r\n"));
+    }
+
+    #[test]
+    fn a_sync_while_the_owner_is_asked_waits_for_the_ping_after_it() {
+        let (shared, family, owned) = with_family();
+        subscribe_in(&shared, family, &owned, "a");
+        let target = Arc::new(Mutex::new(None));
+        *owned.meanwhile.lock().unwrap() = Some(Box::new({
+            let (shared, target) = (Arc::downgrade(&shared), target.clone());
+            move || *target.lock().unwrap() = Some(shared.upgrade().unwrap().sync_target())
+        }));
+        shared.connected();
+        let target = target.lock().unwrap().unwrap();
+        let progress = || *shared.progress().borrow();
+        assert!(!target.reached(&progress()));
+        let commands = queued(&shared);
+        assert_eq!(commands.matches("PING").count(), 1, "{commands}");
+        assert!(commands.ends_with("PING\r\n"), "{commands}");
+        shared.pong();
+        assert!(target.reached(&progress()));
+    }
+
+    #[test]
+    fn an_owner_that_panics_loses_its_own_subscriptions_not_the_connection() {
+        struct Panics;
+        impl Owner for Panics {
+            fn resubscribe(&self, _: &Resubscribing<'_>) {
+                panic!("owner");
+            }
+        }
+        let shared = shared();
+        shared.add_family(nothing(), Arc::new(Panics));
+        let kept = shared.subscribe("kept", nothing()).unwrap();
+        shared.connected();
+        assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nPING\r\n"));
+    }
+
+    #[test]
+    fn messages_go_to_their_familys_handler_or_their_own() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let recorder = |name: &'static str| -> Arc<Handler> {
+            let seen = seen.clone();
+            Arc::new(move |delivery: Delivery<'_>| seen.lock().unwrap().push((name, delivery.sid)))
+        };
+        let shared = shared();
+        let users = shared.add_family(recorder("users"), Arc::new(Owned::default()));
+        let groups = shared.add_family(recorder("groups"), Arc::new(Owned::default()));
+        let kept = shared.subscribe("kept", recorder("kept")).unwrap();
+        let user = shared.subscribe_in(users, "u").unwrap();
+        let group = shared.subscribe_in(groups, "g").unwrap();
+        let message = |sid| Msg { subject: b"s", sid, reply: None, headers: None, payload: b"" };
+        for sid in [group, kept, user, kept + 16] {
+            shared.dispatch(&message(sid));
+        }
+        assert_eq!(*seen.lock().unwrap(), [("groups", group), ("kept", kept), ("users", user)]);
     }
 
     #[test]

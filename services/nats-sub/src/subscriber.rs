@@ -7,6 +7,7 @@ use bytes::Bytes;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::{Config, ServerAddr};
+use crate::family::{Family, Owner};
 use crate::headers::Headers;
 use crate::state::Shared;
 use crate::{Error, connection};
@@ -90,6 +91,36 @@ impl<D: ?Sized + Deliver> Subscriber<D> {
         Ok(Subscription { shared: self.inner.shared.clone(), sid })
     }
 
+    /// Registers a family of subscriptions that this keeps nothing of
+    /// (`family`): every message of one is handed to `deliver`, and at each
+    /// connection `owner` says them again. `deliver` is held as long as the
+    /// subscriber; like a subscription's handler, it must not hold the
+    /// subscriber.
+    ///
+    /// # Panics
+    ///
+    /// Past 15 families: they are a fixed few, registered at start-up.
+    pub fn family(&self, deliver: Arc<D>, owner: Arc<dyn Owner>) -> Family {
+        self.inner.shared.add_family(deliver, owner)
+    }
+
+    /// Subscribes to `subject` (wildcards allowed) in `family`, a family of
+    /// this subscriber: every message on it is handed to the family's
+    /// handler, with the returned id, until [`Subscriber::unsubscribe`] is
+    /// called with it. From this call until that one, the family's owner
+    /// must say it when asked ([`Owner::resubscribe`]). Returns at once;
+    /// [`Subscriber::sync`] says when the server has it.
+    pub fn subscribe_in(&self, family: Family, subject: &str) -> Result<u64, Error> {
+        check_subject(subject)?;
+        self.inner.shared.subscribe_in(family, subject)
+    }
+
+    /// Ends a family's subscription ([`Subscriber::subscribe_in`]); its
+    /// owner must no longer say it. (A [`Subscription`] ends when dropped.)
+    pub fn unsubscribe(&self, sid: u64) {
+        self.inner.shared.unsubscribe(sid);
+    }
+
     /// Returns once the server has handled every subscription made before
     /// the call: from then on, it delivers every message published to them
     /// (on a cluster: published through this server; other servers learn of
@@ -108,7 +139,8 @@ impl<D: ?Sized + Deliver> Subscriber<D> {
         self.inner.shared.progress().borrow().connected
     }
 
-    /// Subscriptions held now.
+    /// Subscriptions held now, not counting families' (their owners count
+    /// them).
     pub fn subscriptions(&self) -> usize {
         self.inner.shared.subscriptions()
     }

@@ -4,6 +4,7 @@
 
 mod auth;
 mod delivery;
+mod families;
 mod outage;
 mod republish;
 mod slow;
