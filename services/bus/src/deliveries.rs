@@ -10,15 +10,21 @@
 //! few sessions; what matters there is that it behaves the same).
 //!
 //! Subscriptions take their handler as an `Arc`, so that many can share
-//! one (the edge's topics do: one handler per kind of topic rather than an
-//! allocation per user); each message says which subscription it came by.
+//! one; each message says which subscription it came by. The edge's
+//! topics, one per user, go further: they are subscriptions in a
+//! [`Family`], one per kind of topic, of which the connection keeps
+//! nothing, not even the subject: a topic is its id, and the registry,
+//! which keeps the topics anyway, says them again when NATS reconnects
+//! (ADR 0026).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use herald_nats_sub as nats_sub;
+pub use herald_nats_sub::{Owner, Resubscribing};
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -78,7 +84,34 @@ impl<'a> From<&'a BusMessage> for Delivered<'a> {
 #[derive(Clone, Debug)]
 pub enum Deliveries {
     Nats(nats_sub::Subscriber<dyn Deliver>),
-    Local(LocalBus),
+    Local(LocalDeliveries),
+}
+
+/// Deliveries on the in-process bus.
+#[derive(Clone, Debug)]
+pub struct LocalDeliveries {
+    bus: LocalBus,
+    /// The tasks reading the subscriptions of families, by id: they end by
+    /// their id ([`Deliveries::unsubscribe`]), as on NATS.
+    in_families: Arc<Mutex<HashMap<u64, AbortOnDropHandle<()>>>>,
+}
+
+/// Subscriptions that share a handler and are kept by their owner
+/// ([`Deliveries::family`]).
+pub enum Family {
+    Nats(nats_sub::Family),
+    /// Its handler: the in-process bus never reconnects, so it has no use
+    /// for the owner.
+    Local(Arc<dyn Deliver>),
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Family::Nats(family) => f.debug_tuple("Nats").field(family).finish(),
+            Family::Local(_) => f.write_str("Local"),
+        }
+    }
 }
 
 /// One delivery subscription; dropping it unsubscribes.
@@ -111,7 +144,31 @@ impl DeliverySubscription {
     }
 }
 
+impl LocalDeliveries {
+    /// Reads the local subscription to `subject` on a task, handing each
+    /// message to `handler` with a new id, until the task is aborted.
+    fn read(&self, subject: &str, handler: Arc<dyn Deliver>) -> Result<(u64, AbortOnDropHandle<()>), BusError> {
+        let mut messages = self.bus.subscribe(subject.to_owned(), None)?;
+        let id = NEXT_LOCAL_ID.fetch_add(1, Ordering::Relaxed);
+        let reading = tokio::spawn(async move {
+            while let Some(message) = messages.next().await {
+                handler.deliver(Delivered { subscription: id, ..Delivered::from(&message) });
+            }
+        });
+        Ok((id, AbortOnDropHandle::new(reading)))
+    }
+
+    fn in_families(&self) -> std::sync::MutexGuard<'_, HashMap<u64, AbortOnDropHandle<()>>> {
+        self.in_families.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 impl Deliveries {
+    /// Deliveries on the in-process bus `bus`.
+    pub(crate) fn local(bus: &LocalBus) -> Deliveries {
+        Deliveries::Local(LocalDeliveries { bus: bus.clone(), in_families: Arc::default() })
+    }
+
     /// Starts the subscribe-only connection in the background (start-up
     /// does not wait for NATS, as with the bus). Its reconnections count
     /// in `reconnects`, with the bus's own.
@@ -140,19 +197,52 @@ impl Deliveries {
                 .subscribe(subject, handler)
                 .map(DeliverySubscription::Nats)
                 .map_err(|e| BusError::Subscribe { subject: subject.to_owned(), reason: e.into() }),
-            Deliveries::Local(bus) => {
-                let mut messages = bus.subscribe(subject.to_owned(), None)?;
-                let id = NEXT_LOCAL_ID.fetch_add(1, Ordering::Relaxed);
-                let reading = tokio::spawn(async move {
-                    while let Some(message) = messages.next().await {
-                        handler.deliver(Delivered { subscription: id, ..Delivered::from(&message) });
-                    }
-                });
-                Ok(DeliverySubscription::Local(Box::new(LocalSubscription {
-                    id,
-                    _reading: AbortOnDropHandle::new(reading),
-                })))
+            Deliveries::Local(local) => {
+                let (id, reading) = local.read(subject, handler)?;
+                Ok(DeliverySubscription::Local(Box::new(LocalSubscription { id, _reading: reading })))
             }
+        }
+    }
+
+    /// Registers a family of subscriptions, for many subscriptions that
+    /// share `handler` and are kept by `owner`, which says them again when
+    /// NATS reconnects: the connection keeps nothing of each (ADR 0026).
+    /// A fixed few, made at start-up (at most 15 on NATS).
+    pub fn family(&self, handler: Arc<dyn Deliver>, owner: Arc<dyn Owner>) -> Family {
+        match self {
+            Deliveries::Nats(subscriber) => Family::Nats(subscriber.family(handler, owner)),
+            Deliveries::Local(_) => Family::Local(handler),
+        }
+    }
+
+    /// Hands every message on `subject` to `family`'s handler, with the
+    /// returned id, until [`Deliveries::unsubscribe`] is called with it.
+    /// Until then the family's owner must say it when asked
+    /// ([`Owner::resubscribe`]), with the same subject and id. Returns at
+    /// once; [`Deliveries::sync`] says when the bus has it.
+    pub fn subscribe_in(&self, family: &Family, subject: &str) -> Result<u64, BusError> {
+        let failed =
+            |reason: nats_sub::Error| BusError::Subscribe { subject: subject.to_owned(), reason: reason.into() };
+        match (self, family) {
+            (Deliveries::Nats(subscriber), Family::Nats(family)) => {
+                subscriber.subscribe_in(*family, subject).map_err(failed)
+            }
+            (Deliveries::Local(local), Family::Local(handler)) => {
+                let (id, reading) = local.read(subject, handler.clone())?;
+                local.in_families().insert(id, reading);
+                Ok(id)
+            }
+            _ => {
+                Err(BusError::Subscribe { subject: subject.to_owned(), reason: "a family of other deliveries".into() })
+            }
+        }
+    }
+
+    /// Ends a family's subscription ([`Deliveries::subscribe_in`]).
+    pub fn unsubscribe(&self, id: u64) {
+        match self {
+            Deliveries::Nats(subscriber) => subscriber.unsubscribe(id),
+            Deliveries::Local(local) => drop(local.in_families().remove(&id)),
         }
     }
 

@@ -37,7 +37,10 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use thiserror::Error;
 
-pub use crate::deliveries::{Deliver, Delivered, Deliveries, DeliverySubscription, LocalSubscription};
+pub use crate::deliveries::{
+    Deliver, Delivered, Deliveries, DeliverySubscription, Family, LocalDeliveries, LocalSubscription, Owner,
+    Resubscribing,
+};
 pub use crate::nats::BusConfig;
 
 /// What a bus failure came from: the NATS client's own error, or what the
@@ -165,7 +168,7 @@ impl Bus {
     pub fn deliveries(&self) -> Result<Deliveries, BusError> {
         match self {
             Bus::Nats(bus) => Deliveries::connect(bus.config(), bus.reconnects()),
-            Bus::Local(bus) => Ok(Deliveries::Local(bus.clone())),
+            Bus::Local(bus) => Ok(Deliveries::local(bus)),
         }
     }
 
