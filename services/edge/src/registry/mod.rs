@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-use herald_bus::{Bus, Deliveries};
+use herald_bus::{Bus, Deliveries, Family};
 use herald_proto::conn_id::ConnId;
 use herald_proto::history::{ALL_KEY, Resume, USER_KEY, group_key};
 use herald_proto::presence::{EdgePresence, PresenceQuery};
@@ -54,7 +54,7 @@ pub(crate) use self::readiness::{Subscribed, wait_subscribed};
 use self::recovery::From;
 pub(crate) use self::recovery::{Outcome, Recovery};
 pub(crate) use self::topics::TopicKind;
-use self::topics::{ALL, Members, Topic, TopicDeliveries, remove_member};
+use self::topics::{ALL, Members, Topic, TopicDeliveries};
 use crate::handle::flush::Flusher;
 use crate::handle::{CloseRequest, SessionHandle, Wire};
 use crate::history::History;
@@ -71,9 +71,10 @@ pub(crate) struct Registry {
     /// Where topics and edge-wide subscriptions subscribe: each message is
     /// handed to their handler as it arrives.
     deliveries: Deliveries,
-    /// The handlers the topics of each kind share, in the order of
-    /// [`TopicKind`].
-    topic_deliveries: [Arc<TopicDeliveries>; 3],
+    /// The families of the topics of each kind, in the order of
+    /// [`TopicKind`]: their handlers, and the registry says their
+    /// subscriptions again when NATS reconnects.
+    topic_families: [Family; 3],
     /// Confirms new subscriptions with NATS, many at a time.
     confirmations: Confirmations,
     /// Writes the frames deliveries corked for idle sessions.
@@ -172,7 +173,7 @@ impl Registry {
     ) -> Arc<Registry> {
         Arc::new_cyclic(|registry| Registry {
             edge_id: edge_id.into(),
-            topic_deliveries: TopicDeliveries::of_each_kind(registry),
+            topic_families: TopicDeliveries::families(registry, &deliveries),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
             flusher: Flusher::start(metrics.frames_sent.clone()),
@@ -273,12 +274,12 @@ impl Registry {
         let mut state = self.write();
         let Some(entry) = state.conns.remove(&local) else { return Membership::default() };
         if let Some(user) = &entry.user {
-            remove_member(&mut state.users, user, local);
+            self.remove_member(&mut state.users, user, local);
         }
         for group in entry.groups() {
-            remove_member(&mut state.groups, group, local);
+            self.remove_member(&mut state.groups, group, local);
         }
-        remove_member(&mut state.all, ALL, local);
+        self.remove_member(&mut state.all, ALL, local);
         Membership {
             user: entry.user.as_deref().map(str::to_owned),
             groups: entry.groups().map(|g| g.to_string()).collect(),
@@ -327,7 +328,7 @@ impl Registry {
             entry.groups = None;
         }
         if removed {
-            remove_member(&mut state.groups, group, local);
+            self.remove_member(&mut state.groups, group, local);
         }
         removed
     }
@@ -342,7 +343,7 @@ impl Registry {
         let handle = entry.handle.clone();
         let old = entry.user.clone();
         if let Some(old) = &old {
-            remove_member(&mut state.users, old, local);
+            self.remove_member(&mut state.users, old, local);
         }
         let user: Option<Arc<str>> = user.map(Arc::from);
         let subscribed =

@@ -14,14 +14,15 @@
 //! wait on is one [`SetOnce`] per batch, dropped once the batch is over
 //! (ADR `0024-a-confirmed-topic-keeps-no-readiness`).
 
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use herald_bus::{Deliver, Deliveries, DeliverySubscription, Subscription};
+use herald_bus::{BusError, Deliver, Deliveries, DeliverySubscription, Subscription};
 use tokio::sync::{Notify, SetOnce};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::Registry;
+use super::{Registry, TopicKind};
 
 /// How long a session waits for its subscriptions to reach NATS before it
 /// goes on regardless (NATS down: they are restored when it returns).
@@ -31,10 +32,13 @@ impl Registry {
     /// Subscribes `handler` to `subject` at once; [`Confirmations`] or
     /// [`confirm`] say when NATS has it.
     pub(super) fn subscribe(&self, subject: &str, handler: Arc<dyn Deliver>) -> Option<DeliverySubscription> {
-        self.deliveries
-            .subscribe(subject, handler)
-            .inspect_err(|e| tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost"))
-            .ok()
+        logged(self.deliveries.subscribe(subject, handler))
+    }
+
+    /// Subscribes a topic of `kind` to `subject` at once, in the kind's
+    /// family; returns the subscription's id.
+    pub(super) fn subscribe_topic(&self, kind: TopicKind, subject: &str) -> Option<NonZeroU64> {
+        logged(self.deliveries.subscribe_in(&self.topic_families[kind as usize], subject)).and_then(NonZeroU64::new)
     }
 
     /// Subscribes on the bus and waits until NATS has the subscription: for
@@ -52,6 +56,11 @@ impl Registry {
         }
         Some(subscription)
     }
+}
+
+/// A subscription made, or why not, logged.
+fn logged<T>(subscribed: Result<T, BusError>) -> Option<T> {
+    subscribed.inspect_err(|e| tracing::error!(error = %e, "cannot subscribe; deliveries to it are lost")).ok()
 }
 
 /// Waits, for at most [`SUBSCRIBE_WAIT`], until NATS has every delivery

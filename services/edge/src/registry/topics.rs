@@ -5,9 +5,12 @@
 //!
 //! A topic without a history hands each message to its members as it
 //! arrives, from its subscription's handler: no channel or task per topic
-//! (on NATS the subscription is a map entry on the deliveries' connection,
-//! ADR 0006). A topic with a history has a pump task instead, which reads
-//! between messages (gaps, resuming sessions: `recovery`).
+//! (ADR 0006). Its subscription is in its kind's family (ADR 0026): the
+//! deliveries' connection keeps nothing of it, the topic keeps its id,
+//! and when NATS reconnects the family's owner, [`TopicDeliveries`], says
+//! every topic's subscription again from the registry. A topic with a
+//! history has a pump task instead, which reads between messages (gaps,
+//! resuming sessions: `recovery`).
 //!
 //! A topic's subscription hands its messages only to that topic: the
 //! handler, which every topic of a kind shares, takes the name from the
@@ -19,10 +22,11 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::num::NonZeroU64;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use herald_bus::{Deliver, Delivered, DeliverySubscription};
+use herald_bus::{Deliver, Delivered, Deliveries, Family, Owner, Resubscribing};
 use herald_proto::subject::decode_token;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
@@ -36,7 +40,7 @@ use crate::handle::SessionHandle;
 /// What a topic is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TopicKind {
-    // The order indexes `Registry::topic_deliveries`.
+    // The order indexes `Registry::topic_families`.
     User,
     Group,
     /// Everyone: only when `all` keeps a history (its one name is [`ALL`]).
@@ -134,22 +138,25 @@ impl Members {
 /// How a topic's messages reach it.
 #[derive(Debug)]
 enum Feed {
-    /// Handed to a [`TopicDeliveries`] as they arrive. `None` when
-    /// subscribing failed (logged; its members get nothing until they
-    /// reconnect). When NATS has it is the registry's `Confirmations`' to
-    /// say, from the topic's generation.
-    Handler { subscription: Option<DeliverySubscription> },
+    /// Handed to a [`TopicDeliveries`] as they arrive, by the subscription
+    /// of this id in the kind's family; `None` when subscribing failed
+    /// (logged; its members get nothing until they reconnect). When NATS
+    /// has it is the registry's `Confirmations`' to say, from the topic's
+    /// generation. Ended by [`Topic::end`] (the id is all it is, 8 bytes
+    /// in every user's topic); the topics still held when the registry is
+    /// dropped go with its deliveries' connection.
+    Handler { subscription: Option<NonZeroU64> },
     /// Read by the pump of a topic with a history, which owns the
     /// subscription; `joiners` are the sessions waiting for its answer
     /// (`recovery`).
     Pump { _task: AbortOnDropHandle<()>, joiners: Arc<Joiners> },
 }
 
-/// The handler of the topics of one kind without a history, which they
-/// all share (one per user would be an allocation per user): fans each
-/// message out to the members of the topic its subscription is for. Holds
-/// the registry weakly: the registry holds the subscriptions, which hold
-/// this.
+/// The handler and owner of the family of the topics of one kind without
+/// a history, which they all share: fans each message out to the members
+/// of the topic its subscription is for, and says every such topic's
+/// subscription again when NATS reconnects. Holds the registry weakly:
+/// the registry holds the deliveries, which hold this.
 #[derive(Debug)]
 pub(super) struct TopicDeliveries {
     registry: Weak<Registry>,
@@ -157,10 +164,12 @@ pub(super) struct TopicDeliveries {
 }
 
 impl TopicDeliveries {
-    /// The handlers of the kinds of topics, in the order of [`TopicKind`].
-    pub fn of_each_kind(registry: &Weak<Registry>) -> [Arc<TopicDeliveries>; 3] {
-        [TopicKind::User, TopicKind::Group, TopicKind::All]
-            .map(|kind| Arc::new(TopicDeliveries { registry: registry.clone(), kind }))
+    /// The families of the kinds of topics, in the order of [`TopicKind`].
+    pub fn families(registry: &Weak<Registry>, deliveries: &Deliveries) -> [Family; 3] {
+        [TopicKind::User, TopicKind::Group, TopicKind::All].map(|kind| {
+            let family = Arc::new(TopicDeliveries { registry: registry.clone(), kind });
+            deliveries.family(family.clone(), family)
+        })
     }
 }
 
@@ -168,6 +177,30 @@ impl Deliver for TopicDeliveries {
     fn deliver(&self, message: Delivered<'_>) {
         if let Some(registry) = self.registry.upgrade() {
             registry.deliver_to_topic(self.kind, &message);
+        }
+    }
+}
+
+/// Under the registry's lock, under which topics subscribe and end: no
+/// topic comes or goes unseen meanwhile (the lock order is the registry's,
+/// then the deliveries').
+impl Owner for TopicDeliveries {
+    fn resubscribe(&self, resubscribing: &Resubscribing<'_>) {
+        let Some(registry) = self.registry.upgrade() else { return };
+        let state = registry.read();
+        for (name, topic) in state.topics(self.kind) {
+            if let Feed::Handler { subscription: Some(id) } = topic.feed {
+                resubscribing.sub(&registry.topic_subject(self.kind, name), id.get());
+            }
+        }
+    }
+}
+
+impl Topic {
+    /// Ends the topic's subscription: it was dropped from the registry.
+    fn end(self, deliveries: &Deliveries) {
+        if let Feed::Handler { subscription: Some(id) } = self.feed {
+            deliveries.unsubscribe(id.get());
         }
     }
 }
@@ -219,12 +252,7 @@ impl Registry {
                 Feed::Pump { _task: AbortOnDropHandle::new(tokio::spawn(pump)), joiners }
             }
             None => {
-                let subject = match kind {
-                    TopicKind::User => self.subjects.user(&name),
-                    TopicKind::Group => self.subjects.group(&name),
-                    TopicKind::All => self.subjects.all(),
-                };
-                let subscription = self.subscribe(&subject, self.topic_deliveries[kind as usize].clone());
+                let subscription = self.subscribe_topic(kind, &self.topic_subject(kind, &name));
                 if subscription.is_some() {
                     self.confirmations.queued(generation);
                 }
@@ -234,6 +262,15 @@ impl Registry {
         Topic { generation, members: Members::One(local, handle), feed }
     }
 
+    /// The subject a topic's subscription is to.
+    fn topic_subject(&self, kind: TopicKind, name: &str) -> String {
+        match kind {
+            TopicKind::User => self.subjects.user(name),
+            TopicKind::Group => self.subjects.group(name),
+            TopicKind::All => self.subjects.all(),
+        }
+    }
+
     fn deliver_to_topic(&self, kind: TopicKind, message: &Delivered<'_>) {
         // The subject is `<prefix>.user.<U>` or `<prefix>.group.<G>`, its
         // last token the name, encoded.
@@ -241,7 +278,7 @@ impl Registry {
         let Some(frame) = self.frame_of(message) else { return };
         let excluded = self.excluded_local(message);
         let state = self.read();
-        let fed = |topic: &&Topic| matches!(&topic.feed, Feed::Handler { subscription: Some(s) } if s.id() == message.subscription);
+        let fed = |topic: &&Topic| matches!(topic.feed, Feed::Handler { subscription: Some(id) } if id.get() == message.subscription);
         let Some(topic) = state.topics(kind).get(name.as_str()).filter(fed) else { return };
         let mut fanout = Fanout::new(frame, kind.addressee(&name), message);
         for (local, handle) in topic.members.iter() {
@@ -252,15 +289,16 @@ impl Registry {
             }
         }
     }
-}
 
-/// Takes a session out of a topic, and drops the topic (which unsubscribes)
-/// once nobody is left in it.
-pub(super) fn remove_member(topics: &mut HashMap<Arc<str>, Topic>, name: &str, local: u64) {
-    if let Some(topic) = topics.get_mut(name)
-        && topic.members.remove(local)
-    {
-        topics.remove(name);
+    /// Takes a session out of a topic, and ends the topic once nobody is
+    /// left in it.
+    pub(super) fn remove_member(&self, topics: &mut HashMap<Arc<str>, Topic>, name: &str, local: u64) {
+        if let Some(topic) = topics.get_mut(name)
+            && topic.members.remove(local)
+            && let Some(topic) = topics.remove(name)
+        {
+            topic.end(&self.deliveries);
+        }
     }
 }
 
@@ -298,7 +336,7 @@ mod tests {
     /// The topic of a user's subscription id, as its messages carry it.
     fn subscription_of(registry: &Registry, user: &str) -> u64 {
         match &registry.read().users[user].feed {
-            Feed::Handler { subscription: Some(subscription) } => subscription.id(),
+            Feed::Handler { subscription: Some(id) } => id.get(),
             feed => panic!("not subscribed: {feed:?}"),
         }
     }
@@ -347,6 +385,12 @@ mod tests {
         delivered.subscription = new;
         registry.deliver_to_topic(TopicKind::User, &delivered);
         assert!(mailbox.try_recv().is_some());
+    }
+
+    #[test]
+    fn a_topics_subscription_is_its_id() {
+        // Every user has a topic: 40 B where a subscription handle made it 48.
+        assert_eq!(size_of::<Topic>(), 40);
     }
 
     #[test]
