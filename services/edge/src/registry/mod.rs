@@ -68,8 +68,9 @@ pub(crate) struct Registry {
     edge_id: Arc<str>,
     /// Subject names, for the subscriptions.
     subjects: Subjects,
-    /// Where topics and edge-wide subscriptions subscribe: each message is
-    /// handed to their handler as it arrives.
+    /// Where topics and edge-wide subscriptions subscribe (each message is
+    /// handed to their handler as it arrives), and where topics end their
+    /// subscriptions.
     deliveries: Deliveries,
     /// The families of the topics of each kind, in the order of
     /// [`TopicKind`]: their handlers, and the registry says their
