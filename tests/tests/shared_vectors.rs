@@ -69,7 +69,7 @@ fn hs256_tokens_are_taken_by_the_edge() {
         assert_eq!(identity.user.as_deref(), Some(text(&vector, "user")));
         assert_eq!(json!(identity.groups), vector["groups"]);
         let exp = vector["now"].as_u64().unwrap() + vector["ttl"].as_u64().unwrap();
-        assert_eq!(identity.expires_at, Some(exp));
+        assert_eq!(identity.expires_at(), Some(exp));
         let mut claims = vector["claims"].as_object().unwrap().clone();
         // `join` becomes what the identity may join; the rest are claims.
         if let Some(patterns) = claims.remove("join") {
@@ -78,6 +78,6 @@ fn hs256_tokens_are_taken_by_the_edge() {
                 assert!(identity.may_join(&group), "{vector}: may not join {group}");
             }
         }
-        assert_eq!(Value::Object(identity.claims.clone()), Value::Object(claims), "{vector}");
+        assert_eq!(Value::Object(identity.claims().clone()), Value::Object(claims), "{vector}");
     }
 }

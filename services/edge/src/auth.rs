@@ -6,6 +6,8 @@
 //! refused by construction.
 
 use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use herald_proto::handler::{Claims, HandlerResponse};
@@ -69,25 +71,49 @@ impl JwtKey {
 }
 
 /// Who a connection is and what its token lets it do.
+///
+/// Every session keeps one for its whole life, in its task (ADR 0027): laid
+/// out for that, 64 bytes where plain `String`s, `Vec`s, a map and an
+/// `Option<u64>` took 112, and nothing is allocated for what a token does
+/// not carry.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Identity {
-    /// The `sub` claim; `None` for an anonymous connection.
-    pub user: Option<String>,
+    /// The `sub` claim; `None` for an anonymous connection. Shared: the
+    /// edge's registry keys the user's subscription with the same text.
+    pub user: Option<Arc<str>>,
     /// Groups joined at connect (the `groups` claim).
-    pub groups: Vec<String>,
+    pub groups: Box<[String]>,
     /// Patterns of groups the client may `$join` itself (the `join` claim),
     /// besides the ones in `groups`.
-    pub joinable: Vec<Pattern>,
-    /// Every other claim, passed to handlers.
-    pub claims: Claims,
+    pub joinable: Box<[Pattern]>,
+    /// Every other claim, passed to handlers; boxed, and only when there
+    /// are some: most tokens carry none, and a map is 24 bytes.
+    claims: Option<Box<Claims>>,
     /// Token expiry, seconds since the Unix epoch; `None` for anonymous.
-    pub expires_at: Option<u64>,
+    expires_at: Option<Expiry>,
 }
+
+/// A token's expiry in 8 bytes, where an `Option<u64>` takes 16: seconds
+/// since the Unix epoch, never 0 (an `exp` of 0 is kept as 1, as long past).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Expiry(NonZeroU64);
 
 impl Identity {
     /// Whether the client may join or leave `group` on its own.
     pub fn may_join(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group) || self.joinable.iter().any(|p| p.matches(group))
+    }
+
+    /// The claims handlers are given (empty for none).
+    pub fn claims(&self) -> &Claims {
+        static NONE: LazyLock<Claims> = LazyLock::new(Claims::new);
+        self.claims.as_deref().unwrap_or(&NONE)
+    }
+
+    /// Token expiry, seconds since the Unix epoch; `None` for an identity
+    /// that never expires.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at.map(|exp| exp.0.get())
     }
 }
 
@@ -161,13 +187,13 @@ impl Identity {
             Some(serde_json::Value::Array(patterns)) => {
                 patterns.iter().filter_map(serde_json::Value::as_str).map(Pattern::new).collect()
             }
-            _ => Vec::new(),
+            _ => Box::default(),
         };
         Identity {
-            user: response.user.flatten(),
-            groups: response.groups.unwrap_or_default(),
+            user: response.user.flatten().map(Arc::from),
+            groups: response.groups.unwrap_or_default().into(),
             joinable,
-            claims: compact(claims),
+            claims: boxed(claims),
             expires_at: None,
         }
     }
@@ -187,13 +213,19 @@ fn identity_from_claims(mut claims: Claims) -> Result<Identity, AuthError> {
                 .map_err(|_| AuthError::Invalid(format!("\"{name}\" must be an array of strings"))),
         }
     };
-    let groups = strings("groups")?;
+    let groups = strings("groups")?.into();
     let joinable = strings("join")?.iter().map(|p| Pattern::new(p)).collect();
     let expires_at = claims.get("exp").and_then(numeric_date).ok_or_else(|| invalid("\"exp\" must be a number"))?;
     for name in HERALD_CLAIMS {
         claims.remove(name);
     }
-    Ok(Identity { user: Some(user), groups, joinable, claims: compact(claims), expires_at: Some(expires_at) })
+    Ok(Identity {
+        user: Some(user.into()),
+        groups,
+        joinable,
+        claims: boxed(claims),
+        expires_at: Some(Expiry(NonZeroU64::new(expires_at).unwrap_or(NonZeroU64::MIN))),
+    })
 }
 
 /// A NumericDate claim in whole seconds. RFC 7519 lets it be fractional, and
@@ -202,11 +234,11 @@ fn numeric_date(value: &serde_json::Value) -> Option<u64> {
     value.as_u64().or_else(|| value.as_f64().filter(|s| s.is_finite() && *s >= 0.0).map(|s| s.floor() as u64))
 }
 
-/// The claims a session keeps for as long as it lives. A map emptied by
-/// removals still holds its first node (632 bytes) where a new one holds
-/// nothing.
-fn compact(claims: Claims) -> Claims {
-    if claims.is_empty() { Claims::new() } else { claims }
+/// The claims a session keeps for as long as it lives: none when there are
+/// none, where a map emptied by removals still holds its first node (632
+/// bytes).
+fn boxed(claims: Claims) -> Option<Box<Claims>> {
+    (!claims.is_empty()).then(|| Box::new(claims))
 }
 
 /// Seconds since the Unix epoch, the unit of `exp`.
@@ -240,9 +272,11 @@ mod tests {
             .verify(&token(json!({"sub":"alice","groups":["a","b"],"join":["room:*"],"exp":in_an_hour(),"plan":"pro"})))
             .unwrap();
         assert_eq!(id.user.as_deref(), Some("alice"));
-        assert_eq!(id.groups, ["a", "b"]);
+        assert_eq!(*id.groups, ["a", "b"]);
         assert!(id.may_join("room:7") && id.may_join("a") && !id.may_join("admins"));
-        assert_eq!(id.claims, json!({"plan":"pro"}).as_object().unwrap().clone());
+        assert_eq!(id.claims(), json!({"plan":"pro"}).as_object().unwrap());
+        let bare = Verifier::new(&config()).verify(&token(json!({"sub":"bob","exp":in_an_hour()}))).unwrap();
+        assert!(bare.claims.is_none() && bare.claims().is_empty());
     }
 
     #[test]
@@ -273,7 +307,7 @@ mod tests {
         // such a session had no expiry and was never asked to `$auth` again.
         let exp = in_an_hour();
         let id = Verifier::new(&config()).verify(&token(json!({"sub":"a","exp":exp as f64 + 0.75}))).unwrap();
-        assert_eq!(id.expires_at, Some(exp));
+        assert_eq!(id.expires_at(), Some(exp));
         assert_eq!(numeric_date(&json!(12.0)), Some(12));
         assert_eq!(numeric_date(&json!(-1.5)), None);
         assert_eq!(numeric_date(&json!("12")), None);
@@ -301,6 +335,12 @@ mod tests {
         let mut cfg = config();
         cfg.allow_anonymous = true;
         assert_eq!(Verifier::new(&cfg).connect(None).unwrap().user, None);
+    }
+
+    /// Every session keeps its identity in its task (ADR 0027).
+    #[test]
+    fn an_identity_is_64_bytes() {
+        assert_eq!(size_of::<Identity>(), 64);
     }
 
     #[test]

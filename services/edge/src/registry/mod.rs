@@ -221,7 +221,13 @@ impl Registry {
     /// A fresh connection id, given out at the upgrade so that a `$connect`
     /// handler already sees the id the connection will have.
     pub fn new_conn_id(&self) -> ConnId {
-        ConnId::on_edge(&self.edge_id, self.next_local.fetch_add(1, Ordering::Relaxed))
+        self.conn_id(self.next_local.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id of this edge's connection `local`, for sessions, which keep
+    /// only their local part.
+    pub fn conn_id(&self, local: u64) -> ConnId {
+        ConnId::on_edge(&self.edge_id, local)
     }
 
     /// Adds a session with its user and groups, subscribing what this edge
@@ -231,19 +237,19 @@ impl Registry {
     /// only to Herald sessions, whose protocol has `$recovered`.
     pub fn register(
         self: &Arc<Self>,
-        conn: &ConnId,
+        local: u64,
         handle: SessionHandle,
-        user: Option<&str>,
+        user: Option<&Arc<str>>,
         groups: &[String],
         resume: Option<&Resume>,
     ) -> (Vec<Subscribed>, Recovery) {
-        let local = conn.local();
         let mut subscribed = Vec::new();
         let mut recovery = Recovery::new(resume.is_some());
         let resumable = matches!(handle.wire(), Wire::Herald);
         let from = |key: &str| resumable.then(|| From::of(resume, key));
         let mut state = self.write();
-        let user: Option<Arc<str>> = user.map(Arc::from);
+        // The session's own text, shared rather than copied.
+        let user = user.cloned();
         if let Some(user) = &user {
             let (live, outcome) = self.add_member(&mut state, TopicKind::User, user, local, &handle, from(USER_KEY));
             subscribed.push(live);
@@ -335,10 +341,10 @@ impl Registry {
     }
 
     /// Moves a session to another user (after `$auth` with another `sub`).
-    pub fn set_user(self: &Arc<Self>, local: u64, user: Option<&str>) -> Option<Subscribed> {
+    pub fn set_user(self: &Arc<Self>, local: u64, user: Option<&Arc<str>>) -> Option<Subscribed> {
         let mut state = self.write();
         let entry = state.conns.get(&local)?;
-        if entry.user.as_deref() == user {
+        if entry.user.as_deref() == user.map(|user| &**user) {
             return None;
         }
         let handle = entry.handle.clone();
@@ -346,7 +352,7 @@ impl Registry {
         if let Some(old) = &old {
             self.remove_member(&mut state.users, old, local);
         }
-        let user: Option<Arc<str>> = user.map(Arc::from);
+        let user = user.cloned();
         let subscribed =
             user.as_ref().map(|user| self.add_member(&mut state, TopicKind::User, user, local, &handle, None).0);
         state.conns.get_mut(&local)?.user = user;

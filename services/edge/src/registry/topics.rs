@@ -361,7 +361,7 @@ mod tests {
             metrics,
         );
         let first = registry.new_conn_id();
-        registry.register(&first, handle(), Some("u"), &[], None);
+        registry.register(first.local(), handle(), Some(&"u".into()), &[], None);
         let old = subscription_of(&registry, "u");
         // The last member leaves and another joins: a new topic, a new
         // subscription, while the old one's handler may still be handing a
@@ -369,7 +369,7 @@ mod tests {
         registry.unregister(first.local());
         let (member, mut mailbox) = SessionHandle::new(8, Wire::Herald);
         let second = registry.new_conn_id();
-        registry.register(&second, member, Some("u"), &[], None);
+        registry.register(second.local(), member, Some(&"u".into()), &[], None);
         let new = subscription_of(&registry, "u");
         assert_ne!(old, new);
 

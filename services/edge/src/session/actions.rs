@@ -65,10 +65,10 @@ impl Session {
             action: frame.action.clone(),
             details: frame.details.unwrap_or_else(null),
             id: frame.id.clone(),
-            conn: self.conn.to_string(),
-            user: self.identity.user.clone(),
-            groups: self.ctx.registry.groups_of(self.conn.local()),
-            claims: self.identity.claims.clone(),
+            conn: self.conn().to_string(),
+            user: self.user(),
+            groups: self.ctx.registry.groups_of(self.local),
+            claims: self.identity.claims().clone(),
             headers: None,
             cookies: None,
             timeout_ms: None,
@@ -78,7 +78,7 @@ impl Session {
             target: herald_bus::trace::TARGET,
             "herald.edge.action",
             action = %frame.action,
-            conn = %self.conn,
+            conn = %self.conn(),
         );
         let (action, id, started) = (frame.action, frame.id, Instant::now());
         let asked = span.clone();
@@ -143,7 +143,7 @@ impl Session {
         id: Option<&FrameId>,
         response: HandlerResponse,
     ) -> Result<(), Ending> {
-        let local = self.conn.local();
+        let local = self.local;
         let mut closing = None;
         let span = tracing::info_span!(target: herald_bus::trace::TARGET, "herald.edge.effects");
         let applied = async {
@@ -157,7 +157,9 @@ impl Session {
                     Effect::Disconnect(d) => closing = Some(CloseRequest::new(d.code, d.reason)),
                     Effect::Publish(publish) => {
                         wait_subscribed(waits.drain(..)).await;
-                        publish_effect(&self.ctx, &self.conn.to_string(), publish).await;
+                        // (Not `self.conn()`: this block borrows only fields.)
+                        let conn = self.ctx.registry.conn_id(local).to_string();
+                        publish_effect(&self.ctx, &conn, publish).await;
                     }
                 }
             }

@@ -256,7 +256,7 @@ fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>)
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
             let upgrade = upgrade.take().expect("a Socket.IO session starts with its upgrade");
-            match Box::pin(socketio::handshake(&session.ctx, &mut socket, &session.conn, *upgrade)).await {
+            match Box::pin(socketio::handshake(&session.ctx, &mut socket, &session.conn(), *upgrade)).await {
                 Some(identity) => session.admit(identity),
                 None => return,
             }
@@ -266,9 +266,9 @@ fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>)
         let subscribed = {
             let (ctx, identity) = (&session.ctx, &session.identity);
             let (subscribed, recovery) = ctx.registry.register(
-                &session.conn,
+                session.local,
                 session.mailbox.handle(),
-                identity.user.as_deref(),
+                identity.user.as_ref(),
                 &identity.groups,
                 resume.as_deref(),
             );
@@ -299,20 +299,20 @@ fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>)
         };
         // From here only the ending writes to the socket.
         session.mailbox.stop();
-        let who = Ended { conn: &session.conn, claims: &session.identity.claims };
+        let who = Ended { conn: session.conn(), claims: session.identity.claims() };
         Box::pin(end(&session.ctx, who, &session.protocol, &mut socket, ending)).await;
     }
 }
 
 /// The session that ended, for its disconnect event.
 struct Ended<'a> {
-    conn: &'a ConnId,
+    conn: ConnId,
     claims: &'a Claims,
 }
 
 /// Takes a session that has ended out of the edge and closes its socket.
 async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: &mut Socket, ending: Ending) {
-    let conn = who.conn;
+    let conn = &who.conn;
     let membership = ctx.registry.unregister(conn.local());
     ctx.metrics.sessions(protocol.metric()).open.dec();
     if let Protocol::Pusher(pusher) = protocol {
@@ -362,9 +362,11 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
 /// The state of one session, owned by its task.
 struct Session {
     ctx: Arc<SessionContext>,
-    /// Made into text (as clients, handlers and events see it) only when
-    /// one of them needs it, rather than kept by every idle session.
-    conn: ConnId,
+    /// The local part of the connection's id: the edge's part is the
+    /// registry's ([`Session::conn`]), and the id is made (and into text, as
+    /// clients, handlers and events see it) only when one of them needs it,
+    /// rather than kept by every idle session.
+    local: u64,
     identity: Identity,
     /// How the client's frames are read and the session's own written.
     protocol: Protocol,
@@ -394,7 +396,7 @@ impl Session {
         let now = ctx.clock.now();
         Session {
             limiter: RateLimiter::new(&client_rate(&ctx.limits), now),
-            conn,
+            local: conn.local(),
             identity,
             protocol,
             mailbox,
@@ -404,6 +406,16 @@ impl Session {
             actions: None,
             ctx,
         }
+    }
+
+    /// The connection's id.
+    fn conn(&self) -> ConnId {
+        self.ctx.registry.conn_id(self.local)
+    }
+
+    /// The client's user, as frames, handlers and events carry it.
+    fn user(&self) -> Option<String> {
+        self.identity.user.as_deref().map(str::to_owned)
     }
 
     /// Takes the identity a handshake after the upgrade decided (Socket.IO's).
@@ -480,11 +492,11 @@ impl Session {
     /// Greets the client (straight to the socket: [`Mailbox::greet`]) and
     /// says it is connected.
     async fn greet(&mut self) {
-        let groups = self.ctx.registry.groups_of(self.conn.local());
-        let conn = self.conn.to_string();
+        let groups = self.ctx.registry.groups_of(self.local);
+        let conn = self.conn().to_string();
         let first = match &self.protocol {
             Protocol::Herald => {
-                let details = ConnectedDetails { conn: conn.clone(), user: self.identity.user.clone(), groups };
+                let details = ConnectedDetails { conn: conn.clone(), user: self.user(), groups };
                 client::encode(action::CONNECTED, &details, None)
             }
             Protocol::Pusher(pusher) => {
@@ -497,9 +509,9 @@ impl Session {
         self.ctx.metrics.frames_sent.inc_by(written as u64);
         let who = Subject {
             conn: &conn,
-            user: self.identity.user.clone(),
-            groups: self.ctx.registry.groups_of(self.conn.local()),
-            claims: &self.identity.claims,
+            user: self.user(),
+            groups: self.ctx.registry.groups_of(self.local),
+            claims: self.identity.claims(),
         };
         self.ctx.events.connected(who).await;
     }
@@ -678,7 +690,7 @@ impl Session {
     /// the session keeps it only there (in its identity, for the client's
     /// `$reauth` and `$auth` answers).
     fn token_left(&self) -> Option<Duration> {
-        self.identity.expires_at.map(time_left)
+        self.identity.expires_at().map(time_left)
     }
 
     async fn on_timer(&mut self, socket: &mut Socket) -> Result<(), Ending> {
@@ -690,7 +702,7 @@ impl Session {
             }
             (None, Some(left)) if left.is_zero() => {
                 self.reauth_sent = Some(now);
-                let state = client::AuthState { user: self.identity.user.clone(), exp: self.identity.expires_at };
+                let state = client::AuthState { user: self.user(), exp: self.identity.expires_at() };
                 self.send(socket, self.protocol.push(action::REAUTH, &state)).await?;
             }
             _ => {}

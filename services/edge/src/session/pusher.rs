@@ -187,7 +187,7 @@ impl Session {
             }
             _ => {
                 let group = pusher.app.group(&channel);
-                wait_subscribed(self.ctx.registry.join(self.conn.local(), &group)).await;
+                wait_subscribed(self.ctx.registry.join(self.local, &group)).await;
             }
         }
         self.subscribed(&channel, Joined { kind, member: None });
@@ -199,13 +199,13 @@ impl Session {
     /// (`crate::pusher::presence`).
     async fn join_presence(&mut self, channel: String, member: Member) -> Answer {
         let group = self.pusher().app.group(&channel);
-        wait_subscribed(self.ctx.registry.join(self.conn.local(), &group)).await;
+        wait_subscribed(self.ctx.registry.join(self.local, &group)).await;
         let user = member.user_id.as_str().into();
         let app = self.pusher().app.clone();
-        let members = match self.ctx.pusher_presence.join(&app, &channel, self.conn.local(), member).await {
+        let members = match self.ctx.pusher_presence.join(&app, &channel, self.local, member).await {
             Ok(members) => members,
             Err(refused) => {
-                self.ctx.registry.leave(self.conn.local(), &group);
+                self.ctx.registry.leave(self.local, &group);
                 self.ctx.metrics.bad_frames.inc();
                 return Answer::Frame(frame::subscription_error(&channel, codes::OVER_CAPACITY, &refused.0));
             }
@@ -229,8 +229,8 @@ impl Session {
         let pusher = self.pusher_mut();
         let Some(joined) = pusher.channels.remove(channel) else { return };
         let app = pusher.app.clone();
-        self.ctx.registry.leave(self.conn.local(), &app.group(channel));
-        left(&self.ctx, &app, channel, joined.kind, self.conn.local()).await;
+        self.ctx.registry.leave(self.local, &app.group(channel));
+        left(&self.ctx, &app, channel, joined.kind, self.local).await;
     }
 
     /// `pusher:signin`: the signed user id becomes the session's Herald
@@ -247,7 +247,8 @@ impl Session {
             Ok(user) => user,
             Err(e) => return Ok(self.pusher_refusal(None, &e.0)),
         };
-        wait_subscribed(self.ctx.registry.set_user(self.conn.local(), Some(&user))).await;
+        let user = Arc::from(user);
+        wait_subscribed(self.ctx.registry.set_user(self.local, Some(&user))).await;
         self.identity.user = Some(user);
         Ok(Answer::Frame(frame::signin_success(user_data)))
     }
@@ -288,13 +289,13 @@ impl Session {
         let subject = self.ctx.subjects.group(&app.group(channel));
         let payload = Bytes::from(herald_from_event(event, data));
         let stamp = published_at::stamp_now();
-        let conn = self.conn.to_string();
+        let conn = self.conn().to_string();
         let mut headers = vec![(EXCLUDE_CONN_HEADER, conn.as_str()), (PUBLISHED_AT_HEADER, &stamp)];
         if let Some(user) = &sender {
             headers.push((CLIENT_EVENT_USER_HEADER, user));
         }
         if let Err(e) = self.ctx.bus.publish_with_headers(subject, &headers, payload).await {
-            tracing::warn!(conn = %self.conn, error = %e, "client event not published");
+            tracing::warn!(conn = %self.conn(), error = %e, "client event not published");
         }
         Ok(Answer::Nothing)
     }

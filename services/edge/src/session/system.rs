@@ -47,7 +47,7 @@ impl Session {
         id: Option<&FrameId>,
     ) -> Result<(), Ending> {
         let GroupDetails { group, resume } = details;
-        let local = self.conn.local();
+        let local = self.local;
         if name != action::JOIN {
             self.ctx.registry.leave(local, &group);
             return self.reply(socket, name, &GroupDetails { group, resume: None }, id).await;
@@ -80,13 +80,13 @@ impl Session {
             Ok(identity) => identity,
             Err(e) => return self.reply_error(socket, action::AUTH, status::UNAUTHORIZED, &e.to_string(), id).await,
         };
-        let local = self.conn.local();
+        let local = self.local;
         let registry = &self.ctx.registry;
-        let mut waits: Vec<_> = registry.set_user(local, identity.user.as_deref()).into_iter().collect();
+        let mut waits: Vec<_> = registry.set_user(local, identity.user.as_ref()).into_iter().collect();
         waits.extend(identity.groups.iter().filter_map(|group| registry.join(local, group)));
         wait_subscribed(waits).await;
         self.reauth_sent = None;
-        let state = AuthState { user: identity.user.clone(), exp: identity.expires_at };
+        let state = AuthState { user: identity.user.as_deref().map(str::to_owned), exp: identity.expires_at() };
         self.identity = identity;
         self.reply(socket, action::AUTH, &state, id).await
     }

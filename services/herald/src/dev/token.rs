@@ -125,7 +125,7 @@ mod tests {
             let token = Tokens::new(SECRET, &auth).mint("ann ü.*");
             let identity = Verifier::new(&auth).verify(&token).unwrap();
             assert_eq!(identity.user.as_deref(), Some("ann ü.*"));
-            let expires_in = identity.expires_at.unwrap() - unix_now();
+            let expires_in = identity.expires_at().unwrap() - unix_now();
             assert!((LIFETIME_SECS - 5..=LIFETIME_SECS).contains(&expires_in), "{expires_in}");
         }
         let other = Tokens::new("another secret", &auth(None, None)).mint("ann");
