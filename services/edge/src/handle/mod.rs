@@ -305,8 +305,25 @@ impl Mailbox {
     /// alarm (looked at first, so that a stream of frames does not hold
     /// back a ping or a pong deadline). Cancel-safe: nothing is taken from
     /// the queue until it is returned.
+    #[cfg(test)]
     pub fn wait(&mut self) -> Wait<Idle<'_>> {
         Wait(Idle(self))
+    }
+
+    /// The wait of [`Mailbox::wait`], polled in place: for the session's
+    /// loop, which polls its mailbox, its actions and its socket in one
+    /// future of its own and so keeps no `Wait` in its task (ADR 0027).
+    /// The waker it leaves stays until [`Mailbox::stop_waiting`], which
+    /// that future calls where a `Wait` would be dropped.
+    pub fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<Woken> {
+        poll_signal(&mut Idle(self), cx)
+    }
+
+    /// Takes back the waker [`Mailbox::poll_wait`] left, as a `Wait` does
+    /// when dropped: what is queued later does not wake a session busy
+    /// with something else (it finds it when it waits again).
+    pub fn stop_waiting(&self) {
+        self.shared.queued.take();
     }
 
     /// Sets the session's alarm for `at` on the edge's `alarms`, unless it
@@ -482,15 +499,20 @@ impl<S: Signal + Unpin> Future for Wait<S> {
     type Output = S::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<S::Output> {
-        let signal = &mut self.get_mut().0;
-        if let Some(ready) = signal.take_ready() {
-            return Poll::Ready(ready);
-        }
-        signal.waker().register(cx.waker());
-        match signal.take_ready() {
-            Some(ready) => Poll::Ready(ready),
-            None => Poll::Pending,
-        }
+        poll_signal(&mut self.get_mut().0, cx)
+    }
+}
+
+/// Polls a [`Signal`] as [`Wait`] does, leaving the waker before the last
+/// look; taking it back is the caller's.
+fn poll_signal<S: Signal>(signal: &mut S, cx: &mut Context<'_>) -> Poll<S::Output> {
+    if let Some(ready) = signal.take_ready() {
+        return Poll::Ready(ready);
+    }
+    signal.waker().register(cx.waker());
+    match signal.take_ready() {
+        Some(ready) => Poll::Ready(ready),
+        None => Poll::Pending,
     }
 }
 
@@ -692,6 +714,27 @@ mod tests {
         handle.offer(frame(), || 1);
         assert_eq!(wakes.count(), 1);
         assert!(matches!(rx.try_recv(), Some(Outbound::Frame(_))));
+    }
+
+    /// The session loop's wait polls in place and takes its waker back
+    /// itself, where a dropped `Wait` does.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_polled_in_place_wakes_until_it_stops_waiting() {
+        let (handle, mut rx) = SessionHandle::new(4, Wire::Herald);
+        let (waker, wakes) = Wakes::counted();
+        let mut cx = Context::from_waker(&waker);
+        // An alarm never set has rung: set it, far off.
+        let alarms = Alarms::start();
+        rx.set_alarm(&alarms, Instant::now() + std::time::Duration::from_secs(60));
+        assert!(rx.poll_wait(&mut cx).is_pending());
+        handle.offer(frame(), || 1);
+        assert_eq!(wakes.count(), 1);
+        assert!(matches!(rx.poll_wait(&mut cx), Poll::Ready(Woken::Queued(Outbound::Frame(_)))));
+        assert!(rx.poll_wait(&mut cx).is_pending());
+        rx.stop_waiting();
+        handle.offer(frame(), || 1);
+        assert_eq!(wakes.count(), 1, "a session that stopped waiting is not woken");
+        assert!(matches!(rx.poll_wait(&mut cx), Poll::Ready(Woken::Queued(Outbound::Frame(_)))));
     }
 
     #[test]

@@ -25,6 +25,7 @@ mod system;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -429,12 +430,11 @@ impl Session {
     /// of its `await`s can be in, so every step the loop takes is boxed: its
     /// state is allocated while it runs, not for the whole session. (For
     /// deliveries that is one allocation per batch of up to 64 frames, next
-    /// to at least one write to the socket.) The `select!` only picks the
-    /// step, which runs after it: what a branch's future returned is moved
-    /// into the step, where awaiting the step inside the `select!` would
-    /// also keep the place the `select!` returned it in (56 bytes) for as
-    /// long as the step runs. Not an `async fn`, for the reason given at
-    /// [`run`].
+    /// to at least one write to the socket.) The wait ([`NextEvent`]) only
+    /// picks the step, which runs after it: what it returned is moved into
+    /// the step, where awaiting the step inside the wait would also keep the
+    /// place the wait returned it in for as long as the step runs. Not an
+    /// `async fn`, for the reason given at [`run`].
     #[allow(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
     fn serve<'a>(&'a mut self, socket: &'a mut Socket) -> impl Future<Output = Ending> + Send + 'a {
         async move {
@@ -447,29 +447,31 @@ impl Session {
             // earlier: a busy session does not touch the edge's wheel per
             // frame, and an alarm that rings early just finds nothing due.
             self.set_alarm();
+            let mut first = 0;
             loop {
-                let step: Step<'_> = tokio::select! {
-                    woken = self.mailbox.wait() => match woken {
-                        Woken::Queued(outbound) => Box::pin(self.write_queued(socket, outbound)),
-                        Woken::Alarm => {
-                            self.mailbox.hold();
-                            Box::pin(self.on_timer(socket))
-                        }
-                    },
+                // Matched as it comes, not kept in a variable, which the
+                // task would keep (56 bytes) while the step runs.
+                let step: Step<'_> = match (NextEvent { session: self, socket, first }).await {
+                    Next::Woken(Woken::Queued(outbound)) => Box::pin(self.write_queued(socket, outbound)),
+                    Next::Woken(Woken::Alarm) => {
+                        self.mailbox.hold();
+                        Box::pin(self.on_timer(socket))
+                    }
                     // Deliveries that arrive during any other step are held
                     // back and follow what it writes, as when every frame
                     // went through this loop (a reply before what its
                     // effects published: PROTOCOL 5.17; Pusher's
                     // subscription_succeeded before the channel's events).
-                    Some(outcome) = next_action(&mut self.actions), if self.actions.as_ref().is_some_and(|a| !a.is_empty()) => {
+                    Next::Answered(outcome) => {
                         self.mailbox.hold();
                         Box::pin(self.finish_action(socket, outcome))
                     }
-                    incoming = socket.next() => {
+                    Next::Incoming(incoming) => {
                         self.mailbox.hold();
                         Box::pin(self.on_incoming(socket, incoming))
                     }
                 };
+                first = (first + 1) % NextEvent::WAITS;
                 if let Err(ending) = step.await {
                     return ending;
                 }
@@ -731,12 +733,74 @@ fn client_rate(limits: &Limits) -> Rate {
     Rate { per_sec: limits.rate_per_sec, burst: limits.rate_burst, strikes: limits.rate_strikes }
 }
 
-/// A step of the session loop, chosen by its `select!` and run after it.
+/// A step of the session loop, chosen by its wait ([`NextEvent`]) and run
+/// after it.
 type Step<'a> = Pin<Box<dyn Future<Output = Result<(), Ending>> + Send + 'a>>;
 
-/// The next client action answered, once some are waiting.
-async fn next_action(actions: &mut Option<Box<FuturesUnordered<ActionCall>>>) -> Option<Box<ActionOutcome>> {
-    actions.as_mut()?.next().await
+/// What the session loop's wait found.
+enum Next {
+    /// Something queued in its mailbox, or its alarm.
+    Woken(Woken),
+    /// A client action was answered.
+    Answered(Box<ActionOutcome>),
+    /// The client's next frame (`None`: the connection is gone).
+    Incoming(Option<Result<Message, WsError>>),
+}
+
+/// The session loop's wait for its next step: its mailbox (and alarm), its
+/// actions' answers and its socket, polled in turn, each in place (ADR
+/// 0027). Where a `select!` kept a future for each, 40 bytes and its own
+/// 24 in every idle session's task, this keeps only what it polls. It
+/// starts where the last wait's turn ends, as a `select!` starts at random,
+/// so that none of them starves the others: a stream of deliveries would
+/// otherwise keep the client's frames (its pongs among them) unread.
+struct NextEvent<'a> {
+    /// Whose mailbox and actions it polls.
+    session: &'a mut Session,
+    /// Where the client's frames come from.
+    socket: &'a mut Socket,
+    /// Which of the [`NextEvent::WAITS`] it polls first.
+    first: u8,
+}
+
+impl NextEvent<'_> {
+    /// How many things the loop waits on.
+    const WAITS: u8 = 3;
+}
+
+impl Future for NextEvent<'_> {
+    type Output = Next;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Next> {
+        let this = self.get_mut();
+        for turn in 0..Self::WAITS {
+            let next = match (this.first + turn) % Self::WAITS {
+                0 => this.session.mailbox.poll_wait(cx).map(Next::Woken),
+                // Polled only while actions wait: an empty set is done, not
+                // waiting.
+                1 => match &mut this.session.actions {
+                    Some(actions) if !actions.is_empty() => match actions.poll_next_unpin(cx) {
+                        Poll::Ready(Some(outcome)) => Poll::Ready(Next::Answered(outcome)),
+                        Poll::Ready(None) | Poll::Pending => Poll::Pending,
+                    },
+                    _ => Poll::Pending,
+                },
+                _ => this.socket.poll_next_unpin(cx).map(Next::Incoming),
+            };
+            if next.is_ready() {
+                return next;
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for NextEvent<'_> {
+    /// What is queued while the session works on a step does not wake it:
+    /// it finds it once it waits again.
+    fn drop(&mut self) {
+        self.session.mailbox.stop_waiting();
+    }
 }
 
 /// Runs one write to the socket. A write that cannot finish within the
@@ -784,16 +848,16 @@ mod tests {
     /// Every idle session keeps its task: tokio's cell around `run`'s
     /// future, a multiple of 128 bytes. Its header, trailer, scheduler, id
     /// and the drain tracker's token take 112 of them, so a future of up to
-    /// 656 bytes keeps the cell at 768 (BENCHMARKS, "The session's own
-    /// memory"); a session that grows past that costs 128 more per
+    /// 528 bytes keeps the cell at 640 (ADR 0027; BENCHMARKS, "The session's
+    /// own memory"); a session that grows past that costs 128 more per
     /// connection. (The optimized build lays the future out the same way.)
     #[test]
-    fn the_session_task_fits_in_768_bytes() {
+    fn the_session_task_fits_in_640_bytes() {
         fn future_size<F: Future>(_: fn(Session, OnUpgrade, Option<Box<Resume>>) -> F) -> usize {
             size_of::<F>()
         }
         let size = future_size(run);
-        assert!(size <= 656, "the session's future is {size} bytes: its task's cell is past 768");
+        assert!(size <= 528, "the session's future is {size} bytes: its task's cell is past 640");
     }
 
     #[test]
