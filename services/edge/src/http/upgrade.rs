@@ -52,7 +52,7 @@ pub(super) async fn websocket(ctx: &Arc<HttpContext>, mut request: Request<Incom
         Err(refusal) => return refuse(ctx, refusal),
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
-    session::start(&ctx.sessions, on_upgrade, conn, identity, Protocol::Herald, resume);
+    session::start(&ctx.sessions, on_upgrade, conn, identity, Protocol::Herald(resume));
     switching_protocols(&accept_key)
 }
 
@@ -78,7 +78,7 @@ pub(super) fn pusher(ctx: &Arc<HttpContext>, mut request: Request<Incoming>, key
     match pusher_app(ctx, key, request.uri().query()) {
         Ok(app) => {
             let protocol = Protocol::Pusher(Box::new(PusherSession::new(app.clone(), socket_id)));
-            session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol, None);
+            session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
         }
         Err((code, message)) => {
             let reason = if code == codes::APP_NOT_FOUND { "unknown_app" } else { "unsupported_protocol" };
@@ -111,7 +111,7 @@ pub(super) fn socketio(ctx: &Arc<HttpContext>, mut request: Request<Incoming>) -
     let conn = ctx.registry.new_conn_id();
     let on_upgrade = hyper::upgrade::on(&mut request);
     let protocol = Protocol::SocketIo(Some(Box::new(upgrade)));
-    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol, None);
+    session::start(&ctx.sessions, on_upgrade, conn, Identity::default(), protocol);
     switching_protocols(&accept_key)
 }
 

@@ -73,8 +73,11 @@ const MAX_CLOSE_REASON: usize = 123;
 /// The protocol a session speaks, chosen at its upgrade.
 #[derive(Debug)]
 pub(crate) enum Protocol {
-    /// Herald's own, on `/ws`.
-    Herald,
+    /// Herald's own, on `/ws`, with where a reconnecting client says it
+    /// was (recovery), kept until the session registers: here rather than
+    /// beside the session, where it would keep its place in the task for
+    /// the session's life (ADR 0027).
+    Herald(Option<Box<Resume>>),
     /// Pusher protocol 7, on `/app/<key>` (boxed: a Herald session does not
     /// pay for its state).
     Pusher(Box<PusherSession>),
@@ -87,7 +90,7 @@ impl Protocol {
     /// What deliveries are encoded for.
     fn wire(&self) -> Wire {
         match self {
-            Protocol::Herald => Wire::Herald,
+            Protocol::Herald(_) => Wire::Herald,
             Protocol::Pusher(pusher) => Wire::Pusher(pusher.app.clone()),
             Protocol::SocketIo(_) => Wire::SocketIo,
         }
@@ -96,7 +99,7 @@ impl Protocol {
     /// Its name in metrics.
     fn metric(&self) -> ClientProtocol {
         match self {
-            Protocol::Herald => ClientProtocol::Herald,
+            Protocol::Herald(_) => ClientProtocol::Herald,
             Protocol::Pusher(_) => ClientProtocol::Pusher,
             Protocol::SocketIo(_) => ClientProtocol::SocketIo,
         }
@@ -105,7 +108,7 @@ impl Protocol {
     /// The close code this protocol's clients understand for `code`.
     fn close_code(&self, code: u16) -> u16 {
         match self {
-            Protocol::Herald | Protocol::SocketIo(_) => code,
+            Protocol::Herald(_) | Protocol::SocketIo(_) => code,
             Protocol::Pusher(_) => codes::for_close(code),
         }
     }
@@ -113,7 +116,7 @@ impl Protocol {
     /// The reply to the client's `action` (sent with `id`), if it gets one.
     fn reply<D: Serialize + ?Sized>(&self, action: &str, details: &D, id: Option<&FrameId>) -> Option<String> {
         match self {
-            Protocol::Herald | Protocol::Pusher(_) => Some(client::encode(action, details, id)),
+            Protocol::Herald(_) | Protocol::Pusher(_) => Some(client::encode(action, details, id)),
             Protocol::SocketIo(_) => socketio::reply(details, id),
         }
     }
@@ -121,7 +124,7 @@ impl Protocol {
     /// A frame the edge sends of its own accord (`$reauth`).
     fn push<D: Serialize + ?Sized>(&self, action: &str, details: &D) -> String {
         match self {
-            Protocol::Herald | Protocol::Pusher(_) => client::encode(action, details, None),
+            Protocol::Herald(_) | Protocol::Pusher(_) => client::encode(action, details, None),
             Protocol::SocketIo(_) => socketio::event(action, details),
         }
     }
@@ -130,7 +133,7 @@ impl Protocol {
     /// be read (`None`).
     fn error(&self, action: Option<&str>, code: u16, message: &str, id: Option<&FrameId>) -> String {
         match self {
-            Protocol::Herald => client::encode_error(action, code, message, id),
+            Protocol::Herald(_) => client::encode_error(action, code, message, id),
             Protocol::Pusher(_) => pusher_frame::error(None, message),
             Protocol::SocketIo(_) => socketio::error(action, code, message, id),
         }
@@ -141,7 +144,7 @@ impl Protocol {
         let code = status::TOO_MANY_REQUESTS;
         match (self, text) {
             (Protocol::Pusher(_), _) => pusher_frame::error(Some(codes::CLIENT_EVENT_RATE), message),
-            (Protocol::Herald, Some(text)) => match client::ClientFrame::parse(text) {
+            (Protocol::Herald(_), Some(text)) => match client::ClientFrame::parse(text) {
                 Ok(frame) => client::encode_error(Some(&frame.action), code, message, frame.id.as_ref()),
                 Err(_) => client::encode_error(None, code, message, None),
             },
@@ -155,7 +158,7 @@ impl Protocol {
     /// wait for.
     fn ping(&self) -> Message {
         match self {
-            Protocol::Herald | Protocol::Pusher(_) => Message::Ping(Bytes::new()),
+            Protocol::Herald(_) | Protocol::Pusher(_) => Message::Ping(Bytes::new()),
             Protocol::SocketIo(_) => Message::text(socketio_engine::PING),
         }
     }
@@ -174,19 +177,16 @@ pub(crate) enum Ending {
 
 /// Starts the session of an accepted upgrade, to run once the upgrade is
 /// done.
-/// `resume` is where a reconnecting client says it was (recovery; Herald's
-/// protocol only).
 pub(crate) fn start(
     ctx: &Arc<SessionContext>,
     on_upgrade: OnUpgrade,
     conn: ConnId,
     identity: Identity,
     protocol: Protocol,
-    resume: Option<Box<Resume>>,
 ) {
     let (_, mailbox) = SessionHandle::new(ctx.limits.mailbox_capacity, protocol.wire());
     let session = Session::new(ctx.clone(), conn, identity, protocol, mailbox);
-    ctx.drain.spawn_session(run(session, on_upgrade, resume));
+    ctx.drain.spawn_session(run(session, on_upgrade));
 }
 
 /// Completes a Pusher upgrade only to say why the connection is refused
@@ -243,7 +243,7 @@ where
 /// arguments into a second place in its state, where an `async move` block
 /// uses what it captured in place.
 #[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the session")]
-fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>) -> impl Future<Output = ()> + Send {
+fn run(mut session: Session, on_upgrade: OnUpgrade) -> impl Future<Output = ()> + Send {
     async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
@@ -265,6 +265,10 @@ fn run(mut session: Session, on_upgrade: OnUpgrade, resume: Option<Box<Resume>>)
         // In a block, so that what registering returned is not kept in the
         // task for the whole session.
         let subscribed = {
+            let resume = match &mut session.protocol {
+                Protocol::Herald(resume) => resume.take(),
+                Protocol::Pusher(_) | Protocol::SocketIo(_) => None,
+            };
             let (ctx, identity) = (&session.ctx, &session.identity);
             let (subscribed, recovery) = ctx.registry.register(
                 session.local,
@@ -336,7 +340,7 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
                 Protocol::SocketIo(_) if socketio_packet::disconnects_for_good(code) => {
                     let _ = socket.send(Message::text(socketio_packet::DISCONNECT)).await;
                 }
-                Protocol::Herald | Protocol::SocketIo(_) => {}
+                Protocol::Herald(_) | Protocol::SocketIo(_) => {}
             }
             let frame = CloseFrame { code: code.into(), reason: truncate_reason(&request.reason).into() };
             (request.code, request.reason, Some(frame))
@@ -497,7 +501,7 @@ impl Session {
         let groups = self.ctx.registry.groups_of(self.local);
         let conn = self.conn().to_string();
         let first = match &self.protocol {
-            Protocol::Herald => {
+            Protocol::Herald(_) => {
                 let details = ConnectedDetails { conn: conn.clone(), user: self.user(), groups };
                 client::encode(action::CONNECTED, &details, None)
             }
@@ -616,7 +620,7 @@ impl Session {
         match self.protocol {
             Protocol::Pusher(_) => return self.pusher_text(socket, text).await,
             Protocol::SocketIo(_) => return self.socketio_text(socket, text).await,
-            Protocol::Herald => {}
+            Protocol::Herald(_) => {}
         }
         match client::ClientFrame::parse(text) {
             Err(e) => self.bad_frame(socket, status::BAD_REQUEST, &e.message, e.id.as_ref()).await,
@@ -853,7 +857,7 @@ mod tests {
     /// connection. (The optimized build lays the future out the same way.)
     #[test]
     fn the_session_task_fits_in_640_bytes() {
-        fn future_size<F: Future>(_: fn(Session, OnUpgrade, Option<Box<Resume>>) -> F) -> usize {
+        fn future_size<F: Future>(_: fn(Session, OnUpgrade) -> F) -> usize {
             size_of::<F>()
         }
         let size = future_size(run);
