@@ -117,7 +117,9 @@ pub(crate) struct Mailbox {
 /// flusher), the protocol, then the lock, the flags and the first queued
 /// frame ([`State`]). A broadcast to 10,000 sessions finds them cold, and
 /// this way they are the first 104 bytes of the allocation, where they
-/// were spread over its 192 and a deque's buffer (ADR 0021).
+/// were spread over its 192 and a deque's buffer (ADR 0021). The whole is
+/// 200 bytes, in an allocation of 216 with the counts: jemalloc's 224-byte
+/// class, where 224 bytes of it took a 256-byte chunk (ADR 0028).
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Shared {
@@ -580,6 +582,20 @@ mod tests {
 
     fn frame() -> Utf8Bytes {
         Utf8Bytes::from_static("{}")
+    }
+
+    /// Every session keeps its shared part in an `Arc`: its two counts and
+    /// the part. jemalloc's size classes go 192, 224, 256 here, so an
+    /// allocation of up to 224 bytes costs 224 where one byte more costs 256
+    /// per connection (ADR 0028; BENCHMARKS, "The session's own memory").
+    /// (The optimized build lays the part out the same way: it is
+    /// `repr(C)`.)
+    #[test]
+    fn the_shared_part_fits_in_224_bytes() {
+        let counts = std::alloc::Layout::new::<[usize; 2]>();
+        let (inner, _) = counts.extend(std::alloc::Layout::new::<Shared>()).unwrap();
+        let size = inner.pad_to_align().size();
+        assert!(size <= 224, "the shared part's Arc allocation is {size} bytes: past jemalloc's 224 class");
     }
 
     #[test]
