@@ -5,7 +5,7 @@
 //! Spans meant for OpenTelemetry use the target [`TARGET`]. The `herald`
 //! binary enables that target only when it exports traces, so with
 //! tracing off they are disabled at their call site and cost nothing; and
-//! with no span active, [`inject`] adds no header.
+//! with no span active, `inject` adds no header.
 
 use async_nats::HeaderMap;
 use opentelemetry::propagation::{Extractor, Injector};
