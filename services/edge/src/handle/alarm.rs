@@ -199,10 +199,17 @@ impl Alarms {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handle::{SessionHandle, Wire, Woken};
+    use crate::handle::{Mailbox, SessionHandle, Wire, Woken};
 
-    fn session() -> (SessionHandle, crate::handle::Mailbox) {
+    fn session() -> (SessionHandle, Mailbox) {
         SessionHandle::new(4, Wire::Herald)
+    }
+
+    /// What the session's loop finds when it waits on its mailbox.
+    async fn woken(mailbox: &mut Mailbox) -> Woken {
+        let woken = std::future::poll_fn(|cx| mailbox.poll_wait(cx)).await;
+        mailbox.stop_waiting();
+        woken
     }
 
     #[tokio::test(start_paused = true)]
@@ -212,7 +219,7 @@ mod tests {
         for wait in [1, 9, 10, 15, 120, 2_500] {
             let at = Instant::now() + Duration::from_millis(wait);
             mailbox.set_alarm(&alarms, at);
-            assert!(matches!(mailbox.wait().await, Woken::Alarm));
+            assert!(matches!(woken(&mut mailbox).await, Woken::Alarm));
             let now = Instant::now();
             // (tokio's timer rounds the driver's sleep up to its millisecond.)
             let late = now - at;
@@ -232,7 +239,7 @@ mod tests {
         assert_eq!(alarms.entries(), 1, "a later deadline rings early instead");
         mailbox.set_alarm(&alarms, start + Duration::from_millis(100));
         assert_eq!(alarms.entries(), 2);
-        assert!(matches!(mailbox.wait().await, Woken::Alarm));
+        assert!(matches!(woken(&mut mailbox).await, Woken::Alarm));
         assert!(Instant::now() < start + Duration::from_millis(500));
         assert_eq!(alarms.entries(), 1);
         // The entry left behind is no longer the session's: it rings nothing.
@@ -261,7 +268,7 @@ mod tests {
         let (_handle, mut mailbox) = session();
         tokio::time::sleep(Duration::from_millis(100)).await;
         mailbox.set_alarm(&alarms, Instant::now() + Duration::from_millis(20));
-        assert!(matches!(mailbox.wait().await, Woken::Alarm));
+        assert!(matches!(woken(&mut mailbox).await, Woken::Alarm));
         mailbox.set_alarm(&alarms, Instant::now() - Duration::from_millis(50));
         assert!(mailbox.shared.alarm.rung());
         assert_eq!(alarms.entries(), 0);

@@ -306,14 +306,8 @@ impl Mailbox {
     /// What the session waits for when idle: the next thing queued, or its
     /// alarm (looked at first, so that a stream of frames does not hold
     /// back a ping or a pong deadline). Cancel-safe: nothing is taken from
-    /// the queue until it is returned.
-    #[cfg(test)]
-    pub fn wait(&mut self) -> Wait<Idle<'_>> {
-        Wait(Idle(self))
-    }
-
-    /// The wait of [`Mailbox::wait`], polled in place: for the session's
-    /// loop, which polls its mailbox, its actions and its socket in one
+    /// the queue until it is returned. Polled in place, not a `Wait`: the
+    /// session's loop polls its mailbox, its actions and its socket in one
     /// future of its own and so keeps no `Wait` in its task (ADR 0027).
     /// The waker it leaves stays until [`Mailbox::stop_waiting`], which
     /// that future calls where a `Wait` would be dropped.
@@ -539,7 +533,7 @@ impl Signal for &mut Mailbox {
 
 /// An idle session's wait, as a [`Signal`]: its mailbox and its alarm.
 #[derive(Debug)]
-pub(crate) struct Idle<'a>(&'a mut Mailbox);
+struct Idle<'a>(&'a mut Mailbox);
 
 impl Signal for Idle<'_> {
     type Output = Woken;
