@@ -364,6 +364,66 @@ def pusher_cluster():
     ]
 
 
+def ws_frame(opcode, payload, fin=True, masked=True, rsv=0, mask=b"\x37\xfa\x21\x3d"):
+    """A client's WebSocket frame (RFC 6455 section 5.2), masked unless not."""
+    head = bytes([(0x80 if fin else 0) | rsv | opcode])
+    length = len(payload)
+    if length < 126:
+        head += bytes([(0x80 if masked else 0) | length])
+    elif length < 1 << 16:
+        head += bytes([(0x80 if masked else 0) | 126]) + length.to_bytes(2, "big")
+    else:
+        head += bytes([(0x80 if masked else 0) | 127]) + length.to_bytes(8, "big")
+    if not masked:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def websocket_frames():
+    # The first byte is the message limit (in 4-byte steps; 255: none).
+    text, binary, close, ping, pong, more = 0x1, 0x2, 0x8, 0x9, 0xA, 0x0
+    ping_action = b'{"action":"$ping","id":"1"}'
+    unlimited = bytes([255])
+    good = [
+        ws_frame(text, ping_action),
+        ws_frame(text, ping_action) * 3,
+        ws_frame(binary, bytes(range(200))),
+        ws_frame(text, "é".encode() * 100),
+        ws_frame(text, b"x" * 70_000),
+        ws_frame(ping, b"are you there") + ws_frame(pong, b"") + ws_frame(text, ping_action),
+        ws_frame(text, b'{"action":', fin=False) + ws_frame(ping, b"p")
+        + ws_frame(more, b'"$ping","id":"\xc3', fin=False) + ws_frame(more, b'\xa9"}'),
+        ws_frame(close, (1000).to_bytes(2, "big") + b"bye"),
+        ws_frame(close, b""),
+        ws_frame(close, (4001).to_bytes(2, "big")),
+        ws_frame(text, ping_action)[:9],
+    ]
+    bad = [
+        ws_frame(text, ping_action, masked=False),
+        ws_frame(text, ping_action, rsv=0x40),
+        ws_frame(0x3, b""),
+        ws_frame(0xB, b""),
+        ws_frame(ping, b"p", fin=False),
+        ws_frame(ping, b"p" * 126),
+        ws_frame(more, b"a"),
+        ws_frame(text, b"a", fin=False) + ws_frame(text, b"b"),
+        ws_frame(text, b"\xff\xfe"),
+        ws_frame(text, b"\xe2\x82", fin=False) + ws_frame(more, b"\x28"),
+        ws_frame(close, b"\x03"),
+        ws_frame(close, (1005).to_bytes(2, "big")),
+        ws_frame(close, (1000).to_bytes(2, "big") + b"\xff"),
+        bytes([0x81, 0xFF]) + (1 << 63).to_bytes(8, "big") + b"\x00" * 4,
+    ]
+    # Over a limit of 1,020 bytes: in one frame, and in fragments that pass
+    # it together; then a frame after the refused one.
+    over = [
+        bytes([255 - 1]) + ws_frame(text, b"x" * 1100) + ws_frame(text, ping_action),
+        bytes([255 - 1]) + ws_frame(binary, b"1" * 600, fin=False) + ws_frame(more, b"2" * 600),
+        bytes([0]) + ws_frame(text, b""),
+    ]
+    return [unlimited + frames for frames in good + bad] + over
+
+
 TARGETS = {
     "client_frame": client_frame,
     "handler_response": handler_response,
@@ -378,6 +438,7 @@ TARGETS = {
     "settings_file": settings_file,
     "socketio_frame": socketio_frame,
     "pusher_cluster": pusher_cluster,
+    "websocket_frames": websocket_frames,
 }
 
 

@@ -27,6 +27,7 @@ pub mod routes;
 pub mod settings_file;
 pub mod socketio_frame;
 pub mod subject_token;
+pub mod websocket_frames;
 
 /// A fuzz target: its name (corpus directory, libFuzzer binary) and body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -46,4 +47,5 @@ pub const TARGETS: &[Target] = &[
     ("settings_file", settings_file::run),
     ("socketio_frame", socketio_frame::run),
     ("subject_token", subject_token::run),
+    ("websocket_frames", websocket_frames::run),
 ];

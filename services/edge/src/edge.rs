@@ -11,7 +11,6 @@ use herald_bus::{Bus, DeliverySubscription};
 use herald_handler::edges::Edges;
 use thiserror::Error;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
@@ -29,18 +28,6 @@ use crate::registry::Registry;
 use crate::routers::Routers;
 use crate::session::{Clock, SessionContext};
 
-/// tungstenite's read buffer: small on purpose, as tungstenite allocates it
-/// eagerly for every connection and keeps it for the connection's life,
-/// idle or not. A bigger frame is read in several steps of this size, each
-/// answered from one read of the socket into a buffer the thread's
-/// sessions share (`handle::read_ahead`, ADR 0018).
-const READ_BUFFER_BYTES: usize = 128;
-/// Frames are gathered up to this size before a write to the socket.
-const WRITE_BUFFER_BYTES: usize = 8 * 1024;
-/// Bound on a session's write buffer: one gathered batch plus one frame as
-/// large as NATS lets a backend publish (1 MiB by default, 8 MiB at most
-/// unless NATS is configured beyond its recommendations).
-const MAX_WRITE_BUFFER_BYTES: usize = WRITE_BUFFER_BYTES + 8 * 1024 * 1024;
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the
 /// loop does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -139,12 +126,6 @@ impl Edge {
         let verifier = Arc::new(Verifier::new(&auth));
         let routers = Routers::new(bus.clone(), &subjects, timing.action_timeout);
         let drain = Drain::default();
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(WRITE_BUFFER_BYTES)
-            .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
-            .max_message_size(Some(limits.max_message_bytes))
-            .max_frame_size(Some(limits.max_message_bytes));
         let drain_timeout = timing.drain_timeout;
         let sessions = Arc::new(SessionContext {
             registry: registry.clone(),
@@ -159,7 +140,6 @@ impl Edge {
             timing,
             clock: Clock::new(),
             alarms: Alarms::start(),
-            ws_config,
             drain: drain.clone(),
             metrics: metrics.clone(),
         });

@@ -15,7 +15,9 @@
 //! - `session`: one task per WebSocket (an actor), its rate limit, system
 //!   actions and client actions; `SessionContext` is what sessions get.
 //! - `handle`: how the rest of the edge reaches a session: a bounded
-//!   mailbox and a close request.
+//!   mailbox and a close request; the session's socket.
+//! - [`frames`]: WebSocket frames as a server reads and writes them, with
+//!   no I/O (the session's socket drives them).
 //! - `registry`: the index of local sessions by user and group, the one bus
 //!   subscription per user or group it keeps for them (topics, each handing
 //!   its messages to its members as they arrive; a pump task where a topic
@@ -46,6 +48,7 @@ mod connect;
 mod drain;
 mod edge;
 mod events;
+pub mod frames;
 mod handle;
 mod history;
 pub mod http;

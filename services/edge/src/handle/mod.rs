@@ -24,7 +24,6 @@
 mod alarm;
 pub(crate) mod flush;
 mod queue;
-mod read_ahead;
 mod socket;
 mod websocket;
 
@@ -42,9 +41,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use self::alarm::Alarm;
 pub(crate) use self::alarm::Alarms;
 use self::queue::Queue;
-pub(crate) use self::socket::SessionIo;
+use self::socket::SessionIo;
 use self::socket::Unfinished;
-pub(crate) use self::websocket::Socket;
+pub(crate) use self::websocket::{ReadError, Socket};
 
 /// What a session is asked to do by others.
 #[derive(Debug)]
@@ -158,8 +157,8 @@ struct State {
     /// The frames queued are the flusher's to write: the session was not
     /// woken for them (it takes them all the same if it wakes first).
     corked: bool,
-    /// The session's last write stopped inside a frame (the rest is in its
-    /// WebSocket's buffer): nothing else may be written before it.
+    /// The session's last write stopped inside a frame (the rest is still
+    /// its WebSocket's to write): nothing else may be written before it.
     mid_frame: bool,
     /// A corked frame written only in part: the session writes its rest
     /// before anything else.
@@ -343,11 +342,9 @@ impl Mailbox {
 
     /// Writes the session's first frame to the socket the way the flusher
     /// writes corked ones, ahead of anything queued meanwhile (and that
-    /// too, as far as the socket takes it now): not through the session's
-    /// WebSocket, whose write buffer would keep the greeting's size for
-    /// the session's life (tungstenite never shrinks it), about 100 bytes
-    /// an idle session needs for nothing. What the socket does not take is
-    /// left queued, for the session to write first. The frames written.
+    /// too, as far as the socket takes it now), in one `send`. What the
+    /// socket does not take is left queued, for the session to write
+    /// first. The frames written.
     pub fn greet(&mut self, greeting: Utf8Bytes) -> usize {
         let mut state = self.shared.lock();
         state.queue.push_front(Outbound::Frame(greeting));

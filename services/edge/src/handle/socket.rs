@@ -8,30 +8,24 @@
 //! Frames never interleave. Every write, the session's through
 //! [`SessionIo`] and the flusher's, happens under the mailbox's lock; the
 //! flusher writes only when the session's last write ended on a frame
-//! boundary (tungstenite hands its whole buffer to every write, so a write
+//! boundary (the session hands whole frames to every write, so a write
 //! taken whole ends on one); and a frame the socket took only in part is
 //! finished before anything else is written.
 
 use std::io::{self, IoSlice};
-use std::net::Shutdown;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use socket2::SockRef;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::queue::Queue;
-use super::read_ahead::{self, Unread};
 use super::{Mailbox, Outbound, Shared, State};
+use crate::frames::{self, opcode};
 use crate::tcp::{self, ClientSocket};
-
-/// FIN and the text opcode: every delivery is one whole text frame.
-const FIN_TEXT: u8 = 0x81;
 
 /// Most frames in one vectored `send` (two slices each; Linux takes 1,024).
 const FRAMES_PER_SEND: usize = 64;
@@ -137,84 +131,51 @@ fn on_wire(len: usize) -> usize {
     header(len).1 + len
 }
 
-/// The header of an unmasked text frame of `len` bytes, and its length.
-fn header(len: usize) -> ([u8; 10], usize) {
-    let mut header = [0; 10];
-    header[0] = FIN_TEXT;
-    if len < 126 {
-        header[1] = len as u8;
-        (header, 2)
-    } else if let Ok(len) = u16::try_from(len) {
-        header[1] = 126;
-        header[2..4].copy_from_slice(&len.to_be_bytes());
-        (header, 4)
-    } else {
-        header[1] = 127;
-        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        (header, 10)
-    }
+/// The header of a delivery: a text frame of `len` bytes.
+fn header(len: usize) -> ([u8; frames::MAX_SERVER_HEADER], usize) {
+    frames::header(opcode::TEXT, len)
 }
 
-/// The session's side of its connection, which its WebSocket reads and
-/// writes.
+/// The session's side of its connection, which its WebSocket writes to
+/// under the mailbox's lock, as the flusher does.
 #[derive(Debug)]
 pub(crate) struct SessionIo {
     shared: Arc<Shared>,
-    /// Read and not yet taken by the WebSocket: what the client sent after
-    /// its upgrade request that the HTTP server had already read (usually
-    /// nothing), or the rest of a read larger than the WebSocket asked for
-    /// (`read_ahead`).
-    unread: Option<Box<Unread>>,
 }
 
 impl SessionIo {
     /// Takes the TCP stream out of a finished upgrade and shares it with
-    /// the deliveries to `mailbox`'s session. The upgrade comes back if it
-    /// is not over TCP (the edge serves nothing else).
-    pub(crate) fn attach(mailbox: &Mailbox, upgraded: Upgraded) -> Result<SessionIo, Upgraded> {
+    /// the deliveries to `mailbox`'s session; with it, what the HTTP server
+    /// read after the upgrade request (usually nothing). The upgrade comes
+    /// back if it is not over TCP (the edge serves nothing else).
+    pub(crate) fn attach(mailbox: &Mailbox, upgraded: Upgraded) -> Result<(SessionIo, Bytes), Upgraded> {
         let parts = upgraded.downcast::<TokioIo<ClientSocket>>()?;
         let shared = mailbox.shared.clone();
-        // A copy: the bytes hyper hands over are a view of its whole read
-        // buffer, kilobytes a session would otherwise keep for its life.
-        let unread = Unread::of(&parts.read_buf);
         match shared.socket.set(parts.io.into_inner().0) {
-            Ok(()) => Ok(SessionIo { shared, unread }),
+            Ok(()) => Ok((SessionIo { shared }, parts.read_buf)),
             Err(_) => unreachable!("a session's handle is made for one upgrade"),
         }
     }
 
-    fn tcp(&self) -> io::Result<&TcpStream> {
+    pub(crate) fn tcp(&self) -> io::Result<&TcpStream> {
         self.shared.socket.get().ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
-}
 
-impl AsyncRead for SessionIo {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let tcp = this.shared.socket.get().ok_or(io::ErrorKind::NotConnected)?;
-        read_ahead::poll_read(tcp, &mut this.unread, cx, buf)
-    }
-}
-
-impl AsyncWrite for SessionIo {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    /// Writes what the socket takes of `slices` now, in one `send`, once
+    /// any delivery the flusher left unfinished is out: the bytes taken.
+    pub(crate) fn poll_write_vectored(&self, cx: &mut Context<'_>, slices: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let tcp = self.tcp()?;
         let mut state = self.shared.lock();
         ready!(poll_finish(&mut state, tcp, cx))?;
-        let written = ready!(tcp::poll_writing(tcp, cx, || tcp.try_write(buf)))?;
-        state.mid_frame = written < buf.len();
+        let written = ready!(tcp::poll_writing(tcp, cx, || tcp::send_vectored(tcp, slices)))?;
+        state.mid_frame = written < slices.iter().map(|slice| slice.len()).sum();
         Poll::Ready(Ok(written))
     }
 
-    /// Finishes a delivery left unfinished; the stream itself has no buffer.
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// Finishes a delivery left unfinished.
+    pub(crate) fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let tcp = self.tcp()?;
         poll_finish(&mut self.shared.lock(), tcp, cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.as_mut().poll_flush(cx))?;
-        Poll::Ready(SockRef::from(self.tcp()?).shutdown(Shutdown::Write))
     }
 }
 
@@ -236,6 +197,7 @@ fn poll_finish(state: &mut State, tcp: &TcpStream, cx: &mut Context<'_>) -> Poll
 #[cfg(test)]
 mod tests {
     use std::future::Future;
+    use std::pin::Pin;
     use std::task::Waker;
     use std::time::Duration;
 
@@ -244,9 +206,7 @@ mod tests {
     use tokio::net::TcpListener;
     use tokio_tungstenite::WebSocketStream;
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
-    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+    use tokio_tungstenite::tungstenite::protocol::Role;
 
     use prometheus_client::metrics::counter::Counter;
 
@@ -254,17 +214,6 @@ mod tests {
     use super::super::websocket::Socket;
     use super::super::{Offer, Outbound, SessionHandle, Wire};
     use super::*;
-
-    #[test]
-    fn headers_are_tungstenites() {
-        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 100_000] {
-            let frame = Frame::message(vec![b'a'; len], OpCode::Data(Data::Text), true);
-            let mut theirs = Vec::new();
-            frame.header().format(len as u64, &mut theirs).unwrap();
-            let (ours, ours_len) = header(len);
-            assert_eq!(&ours[..ours_len], &theirs[..], "{len} bytes");
-        }
-    }
 
     /// A session's handle, mailbox and side of a connection, and the
     /// client's side.
@@ -276,7 +225,7 @@ mod tests {
         edge.writable().await.unwrap();
         let (handle, mailbox) = SessionHandle::new(capacity, Wire::Herald);
         handle.shared.socket.set(edge).unwrap();
-        let io = SessionIo { shared: handle.shared.clone(), unread: None };
+        let io = SessionIo { shared: handle.shared.clone() };
         (handle, mailbox, io, client)
     }
 
@@ -368,7 +317,7 @@ mod tests {
         const ECHOES: usize = 20;
         let (handle, mut mailbox, io, client) = connected(FRAMES).await;
         let session = tokio::spawn(async move {
-            let mut socket = Socket::new(io, WebSocketConfig::default());
+            let mut socket = Socket::new(io, 1 << 20);
             mailbox.written();
             loop {
                 tokio::select! {
@@ -461,7 +410,7 @@ mod tests {
         offered += 1;
         // The session writes a frame of its own, then what is queued.
         let session = tokio::spawn(async move {
-            let mut socket = Socket::new(io, WebSocketConfig::default());
+            let mut socket = Socket::new(io, 1 << 20);
             socket.send(Message::text("own")).await.unwrap();
             while let Some(outbound) = mailbox.try_recv() {
                 if let Outbound::Frame(frame) = outbound {
@@ -489,7 +438,7 @@ mod tests {
         const OWN: usize = 32 << 20;
         let (handle, mut mailbox, io, mut client) = connected(4).await;
         mailbox.written();
-        let mut socket = Socket::new(io, WebSocketConfig::default());
+        let mut socket = Socket::new(io, 1 << 20);
         // Polled by hand: the session's write is not resumed before the
         // delivery is offered.
         let mut own = socket.send(Message::text("o".repeat(OWN)));

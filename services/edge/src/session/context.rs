@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use herald_bus::Bus;
 use herald_proto::subject::Subjects;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::clock::Clock;
 use crate::auth::Verifier;
@@ -44,8 +43,6 @@ pub(crate) struct SessionContext {
     /// The wheel sessions set their timers on, where each kept a tokio
     /// `Sleep` in its task (ADR 0025).
     pub alarms: Alarms,
-    /// Socket settings of every session.
-    pub ws_config: WebSocketConfig,
     /// Sessions are tracked by it and close themselves once it has begun.
     pub drain: Drain,
     pub metrics: Arc<Metrics>,

@@ -23,6 +23,7 @@ mod socketio;
 mod system;
 
 use std::future::Future;
+use std::io;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::future::{self, Either};
 use futures_util::stream::FuturesUnordered;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use herald_proto::client::{self, ConnectedDetails, FrameId, action};
 use herald_proto::close;
 use herald_proto::conn_id::ConnId;
@@ -42,11 +43,9 @@ use herald_proto::pusher::{codes, frame as pusher_frame};
 use herald_proto::socketio::{engine as socketio_engine, packet as socketio_packet};
 use herald_proto::status;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use self::actions::{ActionCall, ActionOutcome};
 pub(crate) use self::clock::Clock;
@@ -59,7 +58,7 @@ use crate::auth::Identity;
 use crate::config::Limits;
 use crate::drain::restart;
 use crate::events::Subject;
-use crate::handle::{CloseRequest, Mailbox, Outbound, SessionHandle, SessionIo, Socket, Wire, Woken};
+use crate::handle::{CloseRequest, Mailbox, Outbound, ReadError, SessionHandle, Socket, Wire, Woken};
 use crate::metrics::ClientProtocol;
 use crate::registry::wait_subscribed;
 
@@ -194,10 +193,13 @@ pub(crate) fn start(
 /// clients learn not to retry. Tracked like a session, so a drain waits
 /// for it.
 pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, code: u16, message: String) {
-    let ws_config = ctx.ws_config;
+    let max_message = ctx.limits.max_message_bytes;
     ctx.drain.spawn_session(async move {
         let Ok(upgraded) = on_upgrade.await else { return };
-        let mut socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
+        // A socket is a session's, with a mailbox, though nothing is
+        // delivered to this one.
+        let (_, mailbox) = SessionHandle::new(1, Wire::Herald);
+        let Ok(mut socket) = Socket::attach(&mailbox, upgraded, max_message) else { return };
         say_and_close(&mut socket, Some(pusher_frame::error(Some(code), &message)), code, &message).await;
     });
 }
@@ -206,10 +208,7 @@ pub(crate) fn refuse_pusher(ctx: &Arc<SessionContext>, on_upgrade: OnUpgrade, co
 /// most [`CLOSE_TIMEOUT`] for the client: for connections refused after
 /// their upgrade, which never became sessions (a refused Pusher upgrade's
 /// WebSocket, or a session's that Socket.IO's handshake refused).
-async fn say_and_close<W>(socket: &mut W, last: Option<String>, code: u16, reason: &str)
-where
-    W: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
+async fn say_and_close(socket: &mut Socket, last: Option<String>, code: u16, reason: &str) {
     let refusal = async {
         if let Some(last) = last {
             socket.send(Message::text(last)).await?;
@@ -220,16 +219,12 @@ where
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, refusal).await;
 }
 
-/// Sends `frame`, then reads until the client answers it: a socket dropped
-/// with unread input is reset, and the reset can overtake the close frame,
-/// so the client would see 1006, not our code.
-async fn close_and_read_the_answer<W>(socket: &mut W, frame: CloseFrame) -> Result<(), WsError>
-where
-    W: Stream<Item = Result<Message, WsError>> + Sink<Message, Error = WsError> + Unpin,
-{
+/// Sends `frame`, then reads until the client answers it, and ends the
+/// connection ([`Socket`]'s `close`).
+async fn close_and_read_the_answer(socket: &mut Socket, frame: CloseFrame) -> io::Result<()> {
     socket.send(Message::Close(Some(frame))).await?;
     while let Some(Ok(_)) = socket.next().await {}
-    Ok(())
+    socket.close().await
 }
 
 /// Runs a session from its upgrade to its end.
@@ -249,10 +244,9 @@ fn run(mut session: Session, on_upgrade: OnUpgrade) -> impl Future<Output = ()> 
             Ok(upgraded) => upgraded,
             Err(e) => return tracing::debug!(error = %e, "upgrade failed"),
         };
-        let Ok(io) = SessionIo::attach(&session.mailbox, upgraded) else {
+        let Ok(mut socket) = Socket::attach(&session.mailbox, upgraded, session.ctx.limits.max_message_bytes) else {
             return tracing::error!("an upgraded connection is not a TCP stream");
         };
-        let mut socket = Socket::new(io, session.ctx.ws_config);
         // A Socket.IO client says who it is in its CONNECT packet, after
         // the upgrade; it becomes a session only once that is decided.
         if let Protocol::SocketIo(upgrade) = &mut session.protocol {
@@ -356,9 +350,10 @@ async fn end(ctx: &SessionContext, who: Ended<'_>, protocol: &Protocol, socket: 
     let handshake = async {
         match close_frame {
             Some(frame) => close_and_read_the_answer(socket, frame).await,
-            // Writes the close frame tungstenite queued in reply to the
-            // client's (or nothing, for a lost connection).
-            None => SinkExt::flush(socket).await,
+            // Writes the close frame the socket queued in answer to the
+            // client's or to bytes that were not frames (or nothing, for a
+            // lost connection), and ends the connection.
+            None => SinkExt::close(socket).await,
         }
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, handshake).await;
@@ -560,11 +555,11 @@ impl Session {
     async fn on_incoming(
         &mut self,
         socket: &mut Socket,
-        incoming: Option<Result<Message, WsError>>,
+        incoming: Option<Result<Message, ReadError>>,
     ) -> Result<(), Ending> {
         let message = match incoming {
             None => return Err(Ending::Lost("connection closed without a close frame".into())),
-            Some(Err(WsError::Capacity(e))) => {
+            Some(Err(e @ ReadError::TooLarge { .. })) => {
                 self.ctx.metrics.dropped.too_large.inc();
                 return Err(Ending::ByEdge(CloseRequest::new(close::MESSAGE_TOO_BIG, e.to_string())));
             }
@@ -748,7 +743,7 @@ enum Next {
     /// A client action was answered.
     Answered(Box<ActionOutcome>),
     /// The client's next frame (`None`: the connection is gone).
-    Incoming(Option<Result<Message, WsError>>),
+    Incoming(Option<Result<Message, ReadError>>),
 }
 
 /// The session loop's wait for its next step: its mailbox (and alarm), its
@@ -809,7 +804,7 @@ impl Drop for NextEvent<'_> {
 
 /// Runs one write to the socket. A write that cannot finish within the
 /// slow-consumer grace means the client stopped reading: 1013.
-async fn write(ctx: &SessionContext, write: impl Future<Output = Result<(), WsError>>) -> Result<(), Ending> {
+async fn write(ctx: &SessionContext, write: impl Future<Output = io::Result<()>>) -> Result<(), Ending> {
     match tokio::time::timeout(ctx.timing.slow_consumer_grace, write).await {
         Ok(result) => result.map_err(lost),
         Err(_) => {
@@ -819,7 +814,7 @@ async fn write(ctx: &SessionContext, write: impl Future<Output = Result<(), WsEr
     }
 }
 
-fn lost(e: WsError) -> Ending {
+fn lost(e: io::Error) -> Ending {
     Ending::Lost(e.to_string())
 }
 
@@ -852,16 +847,17 @@ mod tests {
     /// Every idle session keeps its task: tokio's cell around `run`'s
     /// future, a multiple of 128 bytes. Its header, trailer, scheduler, id
     /// and the drain tracker's token take 112 of them, so a future of up to
-    /// 528 bytes keeps the cell at 640 (ADR 0027; BENCHMARKS, "The session's
-    /// own memory"); a session that grows past that costs 128 more per
-    /// connection. (The optimized build lays the future out the same way.)
+    /// 272 bytes keeps the cell at 384 (ADR 0027, ADR 0029; BENCHMARKS, "The
+    /// session's own memory"); a session that grows past that costs 128
+    /// more per connection. (The optimized build lays the future out the
+    /// same way.)
     #[test]
-    fn the_session_task_fits_in_640_bytes() {
+    fn the_session_task_fits_in_384_bytes() {
         fn future_size<F: Future>(_: fn(Session, OnUpgrade) -> F) -> usize {
             size_of::<F>()
         }
         let size = future_size(run);
-        assert!(size <= 528, "the session's future is {size} bytes: its task's cell is past 640");
+        assert!(size <= 272, "the session's future is {size} bytes: its task's cell is past 384");
     }
 
     #[test]
