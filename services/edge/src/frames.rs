@@ -244,12 +244,21 @@ fn unmasked(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     bytes
 }
 
-/// Appends `payload` to `bytes`, unmasked. (A plain loop, which the
-/// compiler makes wide.)
+/// Appends `payload` to `bytes`, unmasked: eight bytes at a time (a word
+/// of the mask twice), which the compiler makes wider still; a plain
+/// byte loop is not, and cost three times as much.
 fn unmask_onto(bytes: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
     let start = bytes.len();
     bytes.extend_from_slice(payload);
-    for (i, byte) in bytes[start..].iter_mut().enumerate() {
+    let [a, b, c, d] = mask;
+    let wide = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut words = bytes[start..].chunks_exact_mut(8);
+    for word in &mut words {
+        let unmasked = u64::from_ne_bytes((&*word).try_into().expect("8 bytes")) ^ wide;
+        word.copy_from_slice(&unmasked.to_ne_bytes());
+    }
+    // The rest starts at a multiple of 8, where the mask starts again.
+    for (i, byte) in words.into_remainder().iter_mut().enumerate() {
         *byte ^= mask[i & 3];
     }
 }

@@ -71,20 +71,19 @@ impl Unsent {
 
     /// Writes everything, as the socket takes it.
     pub(super) fn poll_write(&mut self, io: &SessionIo, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.frames.is_empty() {
-            let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_SEND];
-            let mut count = 0;
-            let mut from = self.written;
-            for frame in self.frames.iter().take(FRAMES_PER_SEND) {
-                for slice in frame.slices(from) {
-                    if !slice.is_empty() {
-                        slices[count] = slice;
-                        count += 1;
-                    }
+        while let Some(first) = self.frames.front() {
+            // One frame, a reply's or a pong's, allocates nothing.
+            let taken = if self.frames.len() == 1 {
+                ready!(io.poll_write_vectored(cx, &first.slices(self.written)))?
+            } else {
+                let mut from = self.written;
+                let mut slices = Vec::with_capacity(2 * self.frames.len().min(FRAMES_PER_SEND));
+                for frame in self.frames.iter().take(FRAMES_PER_SEND) {
+                    slices.extend(frame.slices(from));
+                    from = 0;
                 }
-                from = 0;
-            }
-            let taken = ready!(io.poll_write_vectored(cx, &slices[..count]))?;
+                ready!(io.poll_write_vectored(cx, &slices))?
+            };
             if taken == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
