@@ -152,9 +152,14 @@ impl SessionIo {
         let parts = upgraded.downcast::<TokioIo<ClientSocket>>()?;
         let shared = mailbox.shared.clone();
         match shared.socket.set(parts.io.into_inner().0) {
-            Ok(()) => Ok((SessionIo { shared }, parts.read_buf)),
+            Ok(()) => Ok((SessionIo::new(shared), parts.read_buf)),
             Err(_) => unreachable!("a session's handle is made for one upgrade"),
         }
+    }
+
+    /// The side of the connection `shared` holds (set once its upgrade is done).
+    pub(super) fn new(shared: Arc<Shared>) -> SessionIo {
+        SessionIo { shared }
     }
 
     pub(crate) fn tcp(&self) -> io::Result<&TcpStream> {
@@ -225,7 +230,7 @@ mod tests {
         edge.writable().await.unwrap();
         let (handle, mailbox) = SessionHandle::new(capacity, Wire::Herald);
         handle.shared.socket.set(edge).unwrap();
-        let io = SessionIo { shared: handle.shared.clone() };
+        let io = SessionIo::new(handle.shared.clone());
         (handle, mailbox, io, client)
     }
 

@@ -230,3 +230,110 @@ impl Sink<Message> for Socket {
         read::poll_past_the_end(tcp, cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::handle::{SessionHandle, Wire};
+
+    /// A socket on one end of a connection (its message limit
+    /// `max_message`), and the client's end.
+    async fn connected(max_message: usize) -> (Socket, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (edge, _) = listener.accept().await.unwrap();
+        let (handle, _mailbox) = SessionHandle::new(4, Wire::Herald);
+        handle.shared.socket.set(edge).unwrap();
+        (Socket::new(SessionIo::new(handle.shared.clone()), max_message), client)
+    }
+
+    /// A client's frame, masked.
+    fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [9, 8, 7, 6];
+        assert!(payload.len() < 126);
+        let mut bytes = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        bytes.extend(mask);
+        bytes.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ mask[i % 4]));
+        bytes
+    }
+
+    /// Reads what the edge sends until it ends, then ends the client's side.
+    async fn read_to_the_end(client: &mut TcpStream, bytes: &mut Vec<u8>) {
+        client.read_to_end(bytes).await.unwrap();
+        client.shutdown().await.unwrap();
+    }
+
+    async fn next(socket: &mut Socket) -> Option<Result<Message, ReadError>> {
+        tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a message")
+    }
+
+    /// What one read leaves over is kept only until it is decoded, a frame
+    /// cut short until its end comes, and a pong only until it is written:
+    /// between messages an idle socket keeps nothing.
+    #[tokio::test]
+    async fn an_idle_socket_keeps_nothing_between_messages() {
+        let (mut socket, mut client) = connected(1 << 20).await;
+        let hello = frame(opcode::TEXT, b"hello");
+        let mut wire = frame(opcode::TEXT, b"a");
+        wire.extend(frame(opcode::PING, b"p"));
+        wire.extend(&hello[..4]);
+        client.write_all(&wire).await.unwrap();
+        assert!(matches!(next(&mut socket).await, Some(Ok(Message::Text(text))) if text.as_str() == "a"));
+        assert!(socket.kept.is_some(), "the ping and half a frame are kept");
+        assert!(matches!(next(&mut socket).await, Some(Ok(Message::Ping(ping))) if &ping[..] == b"p"));
+        assert!(socket.unsent.is_none(), "the pong went at once");
+        let mut pong = [0; 3];
+        client.read_exact(&mut pong).await.unwrap();
+        assert_eq!(&pong, b"\x8a\x01p");
+        client.write_all(&hello[4..]).await.unwrap();
+        assert!(matches!(next(&mut socket).await, Some(Ok(Message::Text(text))) if text.as_str() == "hello"));
+        assert!(socket.kept.is_none() && socket.unsent.is_none());
+        socket.send(Message::text("bye")).await.unwrap();
+        assert!(socket.unsent.is_none(), "written, and the queue's box gone");
+    }
+
+    /// A message over the limit is the session's to refuse; the socket
+    /// reads past the rest of its frame and on to the next one.
+    #[tokio::test]
+    async fn a_message_over_the_limit_is_read_past() {
+        let (mut socket, mut client) = connected(10).await;
+        let mut wire = frame(opcode::TEXT, &[b'x'; 100]);
+        wire.extend(frame(opcode::CLOSE, &1000u16.to_be_bytes()));
+        client.write_all(&wire[..50]).await.unwrap();
+        assert!(matches!(next(&mut socket).await, Some(Err(ReadError::TooLarge { size: 100, max: 10 }))));
+        client.write_all(&wire[50..]).await.unwrap();
+        assert!(
+            matches!(next(&mut socket).await, Some(Ok(Message::Close(Some(close)))) if u16::from(close.code) == 1000)
+        );
+        assert!(next(&mut socket).await.is_none(), "nothing is read after the close");
+        let mut echo = Vec::new();
+        let (closed, ()) = tokio::join!(socket.close(), read_to_the_end(&mut client, &mut echo));
+        closed.unwrap();
+        assert_eq!(echo, b"\x88\x02\x03\xe8", "the close echoed, then the end");
+    }
+
+    /// Bytes that are not frames get the close code for them, and then the
+    /// connection ends, after what the client sent meanwhile is read.
+    #[tokio::test]
+    async fn bytes_that_are_not_frames_close_with_1002() {
+        let (mut socket, mut client) = connected(1 << 20).await;
+        let mut unmasked = frame(opcode::TEXT, b"hi");
+        unmasked[1] &= 0x7F;
+        client.write_all(&unmasked).await.unwrap();
+        assert!(matches!(next(&mut socket).await, Some(Err(ReadError::NotFrames(FrameError::Unmasked)))));
+        assert!(next(&mut socket).await.is_none());
+        client.write_all(&frame(opcode::CLOSE, &1002u16.to_be_bytes())).await.unwrap();
+        let mut close = Vec::new();
+        let (closed, ()) = tokio::join!(socket.close(), read_to_the_end(&mut client, &mut close));
+        closed.unwrap();
+        let reason = FrameError::Unmasked.to_string();
+        assert_eq!(&close[..4], [0x88, 2 + reason.len() as u8, 0x03, 0xea]);
+        assert_eq!(&close[4..], reason.as_bytes());
+    }
+}
