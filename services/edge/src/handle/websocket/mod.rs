@@ -219,8 +219,7 @@ impl Sink<Message> for Socket {
     /// code sent.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_write(cx))?;
-        ready!(this.io.poll_flush(cx))?;
+        ready!(Pin::new(&mut *this).poll_flush(cx))?;
         let tcp = this.io.tcp()?;
         if !this.shut {
             this.shut = true;
