@@ -47,16 +47,7 @@ pub(super) struct Unfinished {
 pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
     let mut written = 0;
     loop {
-        let count = state
-            .queue
-            .iter()
-            .take(FRAMES_PER_SEND)
-            .take_while(|outbound| matches!(outbound, Outbound::Frame(_)))
-            .count();
-        if count == 0 {
-            return written;
-        }
-        let Ok((mut taken, all)) = send(tcp, &state.queue, count) else { return written };
+        let Ok(Some((mut taken, all))) = send(tcp, &state.queue) else { return written };
         let whole = taken == all;
         while taken > 0 {
             let Some(Outbound::Frame(frame)) = state.queue.pop_front() else {
@@ -77,30 +68,39 @@ pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
     }
 }
 
-/// Writes the first `count` entries of `queue`, all frames, in one
-/// vectored `send`, as much as the socket takes now: the bytes it took, and
-/// the bytes there were.
-fn send(tcp: &TcpStream, queue: &Queue, count: usize) -> io::Result<(usize, usize)> {
-    let frames = || {
-        queue.iter().take(count).filter_map(|outbound| match outbound {
+/// Writes the frames at the front of `queue`, up to [`FRAMES_PER_SEND`]
+/// and up to the first entry that is not a frame, in one vectored `send`,
+/// as much as the socket takes now: the bytes it took, and the bytes there
+/// were; `None` when the queue does not begin with a frame. One look
+/// through the queue, and the lists sized before they are filled.
+fn send(tcp: &TcpStream, queue: &Queue) -> io::Result<Option<(usize, usize)>> {
+    let mut frames = queue
+        .iter()
+        .map_while(|outbound| match outbound {
             Outbound::Frame(frame) => Some(frame.as_bytes()),
             _ => None,
         })
+        .take(FRAMES_PER_SEND);
+    let Some(first) = frames.next() else { return Ok(None) };
+    let (header, len) = header(first.len());
+    let Some(second) = frames.next() else {
+        // One frame, the usual case while the edge keeps up, allocates nothing.
+        let taken = tcp::send_vectored_direct(tcp, &[IoSlice::new(&header[..len]), IoSlice::new(first)])?;
+        return Ok(Some((taken, len + first.len())));
     };
-    // One frame, the usual case while the edge keeps up, allocates nothing.
-    if let (1, Some(frame)) = (count, frames().next()) {
-        let (header, len) = header(frame.len());
-        let taken = tcp::send_vectored_direct(tcp, &[IoSlice::new(&header[..len]), IoSlice::new(frame)])?;
-        return Ok((taken, len + frame.len()));
+    let mut framed = Vec::with_capacity(queue.len().min(FRAMES_PER_SEND));
+    framed.push((header, len, first));
+    framed.extend([second].into_iter().chain(frames).map(|frame| {
+        let (header, len) = self::header(frame.len());
+        (header, len, frame)
+    }));
+    let mut slices = Vec::with_capacity(2 * framed.len());
+    let mut all = 0;
+    for (header, len, frame) in &framed {
+        slices.extend([IoSlice::new(&header[..*len]), IoSlice::new(frame)]);
+        all += len + frame.len();
     }
-    let headers: Vec<([u8; 10], usize)> = frames().map(|frame| header(frame.len())).collect();
-    let slices: Vec<IoSlice<'_>> = headers
-        .iter()
-        .zip(frames())
-        .flat_map(|((header, len), frame)| [IoSlice::new(&header[..*len]), IoSlice::new(frame)])
-        .collect();
-    let all = slices.iter().map(|slice| slice.len()).sum();
-    Ok((tcp::send_vectored_direct(tcp, &slices)?, all))
+    Ok(Some((tcp::send_vectored_direct(tcp, &slices)?, all)))
 }
 
 impl Unfinished {
@@ -217,7 +217,7 @@ mod tests {
 
     use super::super::flush::Flusher;
     use super::super::websocket::Socket;
-    use super::super::{Offer, Outbound, SessionHandle, Wire};
+    use super::super::{CloseRequest, Offer, Outbound, SessionHandle, Wire};
     use super::*;
 
     /// A session's handle, mailbox and side of a connection, and the
@@ -275,6 +275,39 @@ mod tests {
         assert!(mailbox.try_recv().is_none(), "nothing left for the session");
         mailbox.written();
         assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Corked);
+    }
+
+    /// Frames are written in sends of at most [`FRAMES_PER_SEND`], in
+    /// order, each with the header its length takes, and the writing stops
+    /// at the first entry that is not a frame: a close is the session's.
+    #[tokio::test]
+    async fn queued_frames_go_in_sends_of_up_to_64_and_stop_at_a_close() {
+        let (handle, _mailbox, _io, mut client) = connected(200).await;
+        let texts: Vec<String> =
+            (0..FRAMES_PER_SEND + 6).map(|i| "x".repeat(if i % 7 == 0 { 200 } else { i })).collect();
+        let written = {
+            let mut state = handle.shared.lock();
+            for text in &texts {
+                state.queue.push_back(Outbound::Frame(Utf8Bytes::from(text.clone())));
+            }
+            state.queue.push_back(Outbound::Close(CloseRequest::new(4000, "bye")));
+            state.queue.push_back(Outbound::Frame(Utf8Bytes::from_static("after")));
+            write_queued(handle.shared.socket.get().unwrap(), &mut state)
+        };
+        assert_eq!(written, texts.len());
+        let expected: Vec<u8> = texts
+            .iter()
+            .flat_map(|text| {
+                let (header, len) = header(text.len());
+                [&header[..len], text.as_bytes()].concat()
+            })
+            .collect();
+        let mut wire = vec![0; expected.len()];
+        client.read_exact(&mut wire).await.unwrap();
+        assert_eq!(wire, expected);
+        let state = handle.shared.lock();
+        assert!(matches!(state.queue.iter().next(), Some(Outbound::Close(_))), "the close is left first");
+        assert_eq!(state.queue.len(), 2);
     }
 
     /// A delivery that arrives while the session holds deliveries back (it
