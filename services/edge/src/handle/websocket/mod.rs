@@ -297,6 +297,29 @@ mod tests {
         assert!(socket.unsent.is_none(), "written, and the queue's box gone");
     }
 
+    /// A frame far larger than the thread's buffer, arriving a few
+    /// kilobytes at a time, is read straight into the room kept for it and
+    /// comes out whole; nothing is kept after it.
+    #[tokio::test]
+    async fn a_large_frame_in_many_pieces_comes_out_whole() {
+        let (mut socket, mut client) = connected(1 << 20).await;
+        let payload: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mask = [1, 2, 3, 4];
+        let mut wire = vec![0x80 | opcode::TEXT, 0x80 | 127];
+        wire.extend((payload.len() as u64).to_be_bytes());
+        wire.extend(mask);
+        wire.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ mask[i % 4]));
+        let writing = async {
+            for piece in wire.chunks(3_000) {
+                client.write_all(piece).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        };
+        let (read, ()) = tokio::join!(next(&mut socket), writing);
+        assert!(matches!(read, Some(Ok(Message::Text(text))) if text.as_bytes() == payload.as_slice()));
+        assert!(socket.kept.is_none());
+    }
+
     /// A message over the limit is the session's to refuse; the socket
     /// reads past the rest of its frame and on to the next one.
     #[tokio::test]

@@ -73,9 +73,11 @@ impl Kept {
     }
 
     /// Reads more of the socket after the bytes kept, towards a frame of
-    /// `needed` bytes: straight into them when more than the thread's
-    /// buffer is still missing, through it otherwise. Zero at the end of
-    /// the connection.
+    /// `needed` bytes: straight into their spare room when more than the
+    /// thread's buffer is still missing (reserved once, never zeroed: a
+    /// large frame arriving in many reads is not cleared again for each),
+    /// through the thread's buffer otherwise. Zero at the end of the
+    /// connection.
     fn fill(&mut self, tcp: &TcpStream, cx: &mut Context<'_>, needed: usize) -> Poll<io::Result<usize>> {
         if self.taken > 0 {
             self.bytes.drain(..self.taken);
@@ -93,14 +95,8 @@ impl Kept {
                 Poll::Ready(Ok(n))
             });
         }
-        self.bytes.resize(kept + missing, 0);
-        let read = poll_read(tcp, cx, &mut self.bytes[kept..]);
-        let n = match &read {
-            Poll::Ready(Ok(n)) => *n,
-            _ => 0,
-        };
-        self.bytes.truncate(kept + n);
-        read
+        self.bytes.reserve_exact(missing);
+        poll_reading(tcp, cx, || tcp.try_read_buf(&mut self.bytes))
     }
 }
 
@@ -195,9 +191,19 @@ pub(super) fn poll_past_the_end(tcp: &TcpStream, cx: &mut Context<'_>) -> Poll<i
 
 /// Reads what `tcp` has into `buf`, or waits for it to have something.
 fn poll_read(tcp: &TcpStream, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    poll_reading(tcp, cx, || tcp.try_read(buf))
+}
+
+/// Runs `read` once the socket is readable, and again each time it would
+/// block, until it reads something, finds the end or fails.
+fn poll_reading(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    mut read: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
     loop {
         ready!(tcp.poll_read_ready(cx))?;
-        match tcp.try_read(buf) {
+        match read() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             read => return Poll::Ready(read),
         }
