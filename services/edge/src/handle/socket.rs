@@ -277,11 +277,12 @@ mod tests {
         assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Corked);
     }
 
-    /// Frames are written in sends of at most [`FRAMES_PER_SEND`], in
-    /// order, each with the header its length takes, and the writing stops
-    /// at the first entry that is not a frame: a close is the session's.
+    /// More frames than one send takes ([`FRAMES_PER_SEND`]) are all
+    /// written, in order, each with the header its length takes, and the
+    /// writing stops at the first entry that is not a frame: a close is the
+    /// session's.
     #[tokio::test]
-    async fn queued_frames_go_in_sends_of_up_to_64_and_stop_at_a_close() {
+    async fn queued_frames_are_written_in_order_up_to_a_close() {
         let (handle, _mailbox, _io, mut client) = connected(200).await;
         let texts: Vec<String> =
             (0..FRAMES_PER_SEND + 6).map(|i| "x".repeat(if i % 7 == 0 { 200 } else { i })).collect();
