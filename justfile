@@ -35,7 +35,7 @@ test:
 bench:
     ./scripts/bench.sh --out bench/results
 
-# The regression guard (a few minutes once built): Herald and uWebSockets.js only, the side-by-side figures at their reference sizes (memory and connect rate at 10k, best deliveries/s at 1k and 10k, latency at 100k/s) as Herald ÷ uWS, into target/bench-quick/.
+# The regression guard (a few minutes once built): Herald and uWebSockets.js only, the side-by-side figures at their reference sizes (memory, connect rate and CPU per connect at 10k, best deliveries/s at 1k and 10k and CPU per frame at 10k, latency at 100k/s) as Herald ÷ uWS, into target/bench-quick/.
 bench-quick:
     ./scripts/bench.sh --guard --only herald,uws --out target/bench-quick
 

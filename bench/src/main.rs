@@ -41,6 +41,7 @@ mod compare;
 mod conn;
 mod hist;
 mod population;
+mod proc_cpu;
 mod proc_mem;
 mod procs;
 mod protocol;

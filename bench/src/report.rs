@@ -22,6 +22,11 @@ pub struct Report {
     pub connections: Connections,
     /// One entry per `--server-pid`.
     pub memory: Vec<ServerMemory>,
+    /// What the server's processes (each `--server-pid` and `--cpu-pid`)
+    /// spent on the part of the run the scenario times: opening the
+    /// connections (`idle`), publishing until the deliveries stopped, or
+    /// sending the actions until they were answered.
+    pub cpu: Vec<ServerCpu>,
     /// For scenarios that publish.
     pub delivery: Option<Delivery>,
     /// For scenarios that send client actions.
@@ -87,6 +92,14 @@ impl ServerMemory {
             per_conn_kib: per_conn_bytes / 1024.0,
         }
     }
+}
+
+/// One server process's CPU over the part of a run its scenario times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerCpu {
+    pub pid: u32,
+    /// User and system seconds.
+    pub seconds: f64,
 }
 
 /// What was published and what arrived.
@@ -218,6 +231,12 @@ fn rate(count: u64, elapsed: Duration) -> f64 {
 }
 
 impl Report {
+    /// The CPU seconds all the server's processes spent on the timed part
+    /// of the run; `None` when none was measured.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        (!self.cpu.is_empty()).then(|| self.cpu.iter().map(|process| process.seconds).sum())
+    }
+
     /// The human summary: one aligned table.
     pub fn summary(&self) -> String {
         let mut rows: Vec<(String, String)> = Vec::new();
@@ -245,6 +264,16 @@ impl Report {
                     m.connections
                 ),
             );
+        }
+        if let Some(seconds) = self.cpu_seconds() {
+            // Per what the scenario times: a delivery, an answer, a connection.
+            let (count, unit, scale, what) = match (&self.delivery, &self.actions) {
+                (Some(d), _) => (d.received, "ns", 1e9, "delivery"),
+                (None, Some(a)) => (a.replied, "µs", 1e6, "answer"),
+                (None, None) => (c.opened, "µs", 1e6, "connection"),
+            };
+            let each = if count == 0 { 0.0 } else { seconds * scale / count as f64 };
+            row("server CPU", format!("{seconds:.2} s: {each:.0} {unit} per {what}"));
         }
         if let Some(d) = &self.delivery {
             row(
@@ -374,6 +403,7 @@ mod tests {
             settings: serde_json::json!({"receivers": 10}),
             connections: Connections::new(10, &connected, 0),
             memory: vec![ServerMemory::new(42, 9, 1024 * 1024, 1024 * 1024 + 9 * 2048)],
+            cpu: vec![ServerCpu { pid: 42, seconds: 0.0006 }, ServerCpu { pid: 43, seconds: 0.0002 }],
             delivery: Some(Delivery::new(&published, &delivered)),
             actions: None,
         }
@@ -414,6 +444,8 @@ mod tests {
         assert_eq!(connections["per_sec"], 3.0);
         assert_eq!(connections["errors"]["tcp: refused"], 1);
         assert_eq!(connections["handshake_us"]["count"], 1);
+        assert_eq!(json["cpu"][1]["pid"], 43);
+        assert_eq!(json["cpu"][1]["seconds"], 0.0002);
         let memory = &json["memory"][0];
         assert_eq!(memory["pid"], 42);
         assert_eq!(memory["per_conn_bytes"], 2048.0);
@@ -441,6 +473,20 @@ mod tests {
         for needle in ["connect rate", "3 conn/s", "2048 B = 2.00 KiB", "lost", "p99", "1.50 ms"] {
             assert!(summary.contains(needle), "{needle:?} missing from\n{summary}");
         }
+    }
+
+    /// The server's CPU is summed over its processes and divided by what
+    /// the scenario times: 0.8 ms over 89 deliveries, 3 answers or 9
+    /// connections.
+    #[test]
+    fn the_server_cpu_is_per_delivery_per_answer_or_per_connection() {
+        assert!(report().summary().contains(": 8989 ns per delivery"), "{}", report().summary());
+        assert!(actions_report().summary().contains(": 267 µs per answer"));
+        let idle = Report { delivery: None, ..report() };
+        assert!(idle.summary().contains(": 89 µs per connection"));
+        let unmeasured = Report { cpu: Vec::new(), ..report() };
+        assert_eq!(unmeasured.cpu_seconds(), None);
+        assert!(!unmeasured.summary().contains("server CPU"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::proc_cpu::cpu_seconds;
+
 /// How often the CPU time is read.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
@@ -22,19 +24,6 @@ pub struct Cpu {
     pub mean_percent: f64,
     /// The busiest 250 ms sample, in percent of one core.
     pub peak_percent: f64,
-}
-
-/// User + system time of `pid` so far, in seconds.
-#[allow(unsafe_code, reason = "sysconf(3) has no wrapper in std")]
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces: fields count from its `)`.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the name.
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf only reads a constant of the system.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (per_second > 0).then(|| ticks as f64 / per_second as f64)
 }
 
 /// Samples `pid`'s CPU until [`Sampler::finish`].
@@ -71,17 +60,5 @@ impl Sampler {
     pub async fn finish(self) -> Cpu {
         let _ = self.stop.send(true);
         self.task.await.expect("the sampler does not panic")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_process_has_spent_some_cpu() {
-        let spin = Instant::now();
-        while spin.elapsed() < Duration::from_millis(30) {}
-        assert!(cpu_seconds(std::process::id()).unwrap() > 0.0);
     }
 }

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use serde::Serialize;
 
-use super::{Common, MemoryProbe, settings};
+use super::{Common, CpuProbe, MemoryProbe, settings};
 use crate::act;
 use crate::population::Population;
 use crate::procs::ActionLoad;
@@ -114,13 +114,16 @@ pub async fn run(args: &Args) -> Result<Report> {
         args.rate / args.connections as f64,
         args.timeout
     );
+    let cpu = CpuProbe::start(common)?;
     let acted = fleet.act(|conns| args.load(conns.start, conns.end)).await.context("while sending actions")?;
+    let cpu = cpu.finish()?;
     let held = fleet.finish(0).await?;
     Ok(Report {
         scenario: "actions",
         settings: settings(args),
         connections: Connections::new(args.connections, &connected, held.closed_early),
         memory,
+        cpu,
         delivery: None,
         actions: Some(Actions::new(&args.action, args.rate, args.timeout_ms(), &acted)),
     })

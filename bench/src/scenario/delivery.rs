@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use super::{Common, MemoryProbe};
+use super::{Common, CpuProbe, MemoryProbe};
 use crate::conn;
 use crate::population::Population;
 use crate::protocol::{Protocol, pusher};
@@ -151,6 +151,7 @@ pub async fn run(
         payload_bytes: publishing.payload_bytes,
         counter: fleet.published_counter(),
     };
+    let cpu = CpuProbe::start(common)?;
     let published = publisher.run(&mut outlet).await?;
 
     // Deliveries trail publishing by the latency: wait until they stop, or
@@ -174,12 +175,14 @@ pub async fn run(
         }
     }
 
+    let cpu = cpu.finish()?;
     let delivered = fleet.finish(published.messages).await?;
     Ok(Report {
         scenario,
         settings,
         connections: Connections::new(count, &connected, delivered.closed_early),
         memory,
+        cpu,
         delivery: Some(Delivery::new(&published, &delivered)),
         actions: None,
     })

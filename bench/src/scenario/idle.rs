@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 use serde::Serialize;
 
-use super::{Common, MemoryProbe, settings};
+use super::{Common, CpuProbe, MemoryProbe, settings};
 use crate::population::Population;
 use crate::report::{Connections, Report};
 
@@ -46,7 +46,9 @@ pub async fn run(args: &Args) -> Result<Report> {
         }
         None => Population::Distinct { groups: args.groups.clone() },
     };
+    let cpu = CpuProbe::start(common)?;
     let (fleet, connected) = common.connect(args.connections, population).await?;
+    let cpu = cpu.finish()?;
     eprintln!("holding them for {} s", args.hold);
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let memory = probe.finish(&connected)?;
@@ -56,6 +58,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         settings: settings(args),
         connections: Connections::new(args.connections, &connected, held.closed_early),
         memory,
+        cpu,
         delivery: None,
         actions: None,
     })

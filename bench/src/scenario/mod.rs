@@ -21,10 +21,10 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::conn::{self, MAX_SOURCE_IPS};
 use crate::population::Population;
-use crate::proc_mem;
 use crate::procs::{self, Connected, Fleet, WorkerPlan};
 use crate::protocol::{Protocol, pusher};
-use crate::report::{Report, ServerMemory};
+use crate::report::{Report, ServerCpu, ServerMemory};
+use crate::{proc_cpu, proc_mem};
 
 /// A load scenario.
 #[derive(Debug, Subcommand)]
@@ -93,6 +93,11 @@ pub struct Common {
     /// by all connections
     #[arg(long = "server-pid", value_name = "PID")]
     pub server_pids: Vec<u32>,
+    /// Another process whose CPU counts as the server's, beside each
+    /// --server-pid (whose CPU is measured too): nats-server behind Herald
+    /// edges, a Herald router. Repeat for several
+    #[arg(long = "cpu-pid", value_name = "PID")]
+    pub cpu_pids: Vec<u32>,
     /// Worker processes the connections are split over; each has its own
     /// open-file limit and one core's worth of runtime
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
@@ -231,6 +236,36 @@ impl MemoryProbe {
             .map(|(i, &(pid, before))| {
                 let connections = if one_per_edge { connected.opened_per_edge[i] } else { connected.opened };
                 Ok(ServerMemory::new(pid, connections, before, proc_mem::resident_bytes(pid)?))
+            })
+            .collect()
+    }
+}
+
+/// The server's processes' CPU time when the part of a run a scenario
+/// times begins, to compare with its end.
+struct CpuProbe {
+    before: Vec<(u32, f64)>,
+}
+
+impl CpuProbe {
+    /// Reads the CPU time of every `--server-pid` and `--cpu-pid`.
+    fn start(common: &Common) -> Result<CpuProbe> {
+        let pids = common.server_pids.iter().chain(&common.cpu_pids);
+        let before = pids
+            .map(|&pid| proc_cpu::cpu_seconds(pid).map(|seconds| (pid, seconds)))
+            .collect::<Option<_>>()
+            .context("cannot read a server process's CPU time from /proc/<pid>/stat")?;
+        Ok(CpuProbe { before })
+    }
+
+    /// What each process spent since [`CpuProbe::start`].
+    fn finish(&self) -> Result<Vec<ServerCpu>> {
+        self.before
+            .iter()
+            .map(|&(pid, before)| {
+                let now = proc_cpu::cpu_seconds(pid)
+                    .with_context(|| format!("server process {pid} is gone: its CPU time cannot be read"))?;
+                Ok(ServerCpu { pid, seconds: now - before })
             })
             .collect()
     }

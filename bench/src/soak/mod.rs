@@ -213,6 +213,8 @@ pub async fn run(args: &Args) -> Result<()> {
         sockudo: PathBuf::new(),
         scratch: PathBuf::new(),
         nats_url: nats.1.clone(),
+        // The soak samples its processes itself.
+        nats_pid: None,
         redis_url: String::new(),
         token_secret: format!("soak-{}", unix_nanos()),
         traces: None,

@@ -61,8 +61,9 @@ pub struct Args {
     #[arg(long)]
     pub quick: bool,
     /// The regression guard, in a few minutes: only the side-by-side
-    /// figures (memory per idle connection and connect rate at 10k, best
-    /// deliveries/s without loss at 1k and 10k receivers, latency at 100k
+    /// figures (memory per idle connection, connect rate and the server's
+    /// CPU per connect at 10k, best deliveries/s without loss at 1k and 10k
+    /// receivers and the server's CPU per frame at 10k, latency at 100k
     /// deliveries/s), at their reference sizes with short steps
     #[arg(long, conflicts_with = "quick")]
     pub guard: bool,
@@ -147,6 +148,7 @@ pub async fn run(args: &Args) -> Result<()> {
         sockudo: args.sockudo.clone(),
         scratch,
         nats_url,
+        nats_pid: Some(nats.pid),
         redis_url: redis.as_ref().map(|(_, url)| url.clone()).unwrap_or_default(),
         token_secret: format!("suite-{}", unix_nanos()),
         traces: if args.traces { Some(traces::Receiver::start().await?) } else { None },
@@ -236,8 +238,10 @@ fn check_programs(args: &Args, contenders: &[Contender]) -> Result<()> {
     if missing.is_empty() { Ok(()) } else { bail!("missing: {}", missing.join("; ")) }
 }
 
-/// The load options for `urls` of `contender`, whose processes are `pids`.
+/// The load options for `urls` of `contender`, whose processes are `pids`
+/// (Herald's CPU counts its nats-server's too, when the suite knows it).
 pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>, pids: Vec<u32>, procs: u16) -> Common {
+    let cpu_pids = env.nats_pid.filter(|_| contender.is_herald()).into_iter().collect();
     Common {
         urls,
         protocol: contender.protocol(),
@@ -245,6 +249,7 @@ pub(crate) fn common(contender: Contender, env: &Environment, urls: Vec<String>,
         nats: env.nats_url.clone(),
         subject_prefix: SUBJECT_PREFIX.to_owned(),
         server_pids: pids,
+        cpu_pids,
         procs,
         source_ips: SOURCE_IPS,
         connect_concurrency: CONNECT_CONCURRENCY,
@@ -337,6 +342,8 @@ async fn run_step(step: &Step, env: &Environment, timing: Timing, procs: u16) ->
         match servers::pusher_router(env).await {
             Ok((router, api)) => {
                 common.pusher.api = Some(api);
+                // The router's API does the publishing's share of the work.
+                common.cpu_pids.push(router.pid);
                 Some(router)
             }
             Err(e) => {

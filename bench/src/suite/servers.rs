@@ -97,6 +97,14 @@ impl Contender {
         }
     }
 
+    /// Whether it is Herald (edges on NATS), in any of the protocols.
+    pub fn is_herald(self) -> bool {
+        matches!(
+            self,
+            Contender::Herald | Contender::HeraldSocketIo | Contender::HeraldPusher | Contender::HeraldPusherRest
+        )
+    }
+
     /// Whether it is a Pusher server (measured in the Pusher steps).
     pub fn speaks_pusher(self) -> bool {
         self.protocol() == Protocol::Pusher
@@ -138,6 +146,10 @@ pub struct Environment {
     /// `config/config.toml` where the suite runs changes their settings.
     pub scratch: PathBuf,
     pub nats_url: String,
+    /// The suite's nats-server, whose CPU counts as Herald's in the steps
+    /// that measure CPU (Herald's edges do their work through it); `None`
+    /// where a run measures only its edges.
+    pub nats_pid: Option<u32>,
     pub redis_url: String,
     /// What Herald edges verify tokens with, and every Pusher app's secret.
     pub token_secret: String,
@@ -156,6 +168,7 @@ impl Environment {
             sockudo: PathBuf::new(),
             scratch,
             nats_url,
+            nats_pid: None,
             redis_url: String::new(),
             token_secret: format!("{run}-{}", crate::publish::unix_nanos()),
             traces: None,

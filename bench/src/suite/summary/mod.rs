@@ -65,6 +65,30 @@ fn best_clean_rate_to(results: &Results, contender: Contender, receivers: u64, t
         .reduce(f64::max)
 }
 
+/// CPU seconds the server's processes spent per unit of what `report`
+/// times (its connections opened, or its deliveries), times `scale`.
+fn cpu_per(report: &Report, scale: f64) -> Option<f64> {
+    let count = report.delivery.as_ref().map_or(report.connections.opened, |d| d.received);
+    report.cpu_seconds().filter(|_| count > 0).map(|seconds| seconds * scale / count as f64)
+}
+
+/// The server's CPU per delivered frame, in nanoseconds, in `contender`'s
+/// broadcast to everyone with `receivers` receivers that offered the most:
+/// where the server is busiest, and the figure moves less than the
+/// deliveries per second, which depend on the CPU left to the load tool.
+fn cpu_per_frame_at_the_top(results: &Results, contender: Contender, receivers: u64) -> Option<f64> {
+    results
+        .outcomes
+        .iter()
+        .filter(|o| o.step.contender == contender && is_broadcast(&o.step.measure, receivers, Target::All))
+        .filter_map(|o| match (&o.step.measure, &o.report) {
+            (Measure::Broadcast { rate, .. }, Some(report)) => Some((*rate, report)),
+            _ => None,
+        })
+        .max_by(|(a, _), (b, _)| a.total_cmp(b))
+        .and_then(|(_, report)| cpu_per(report, 1e9))
+}
+
 /// The broadcast step whose latencies every gateway is compared on.
 pub fn is_reference(measure: &Measure, target: Target) -> bool {
     is_reference_at(measure, REFERENCE_RECEIVERS, target)
@@ -195,6 +219,18 @@ fn headline(out: &mut String, results: &Results) {
             |v| format!("{v:.0}"),
         ),
         (
+            "server CPU per connect, 10k connections (µs, lower is better)",
+            Box::new(|c| {
+                report(
+                    results,
+                    c,
+                    |m| matches!(m, Measure::Idle { connections } if *connections == REFERENCE_CONNECTIONS),
+                )
+                .and_then(|r| cpu_per(r, 1e6))
+            }),
+            |v| format!("{v:.1}"),
+        ),
+        (
             "best deliveries/s without loss, 1k receivers",
             Box::new(|c| best_clean_rate(results, c, REFERENCE_RECEIVERS)),
             |v| format!("{v:.0}"),
@@ -202,6 +238,11 @@ fn headline(out: &mut String, results: &Results) {
         ("best deliveries/s without loss, 10k receivers", Box::new(|c| best_clean_rate(results, c, 10_000)), |v| {
             format!("{v:.0}")
         }),
+        (
+            "server CPU per delivered frame, 10k receivers, most offered (ns, lower is better)",
+            Box::new(|c| cpu_per_frame_at_the_top(results, c, 10_000)),
+            |v| format!("{v:.0}"),
+        ),
         ("p50 latency at 100k deliveries/s (µs, lower is better)", Box::new(latency(|d| d.latency_us.p50)), |v| {
             format!("{v:.0}")
         }),
@@ -227,6 +268,12 @@ fn headline(out: &mut String, results: &Results) {
     }
     let _ = writeln!(out, "\n## Side by side\n");
     figures_table(out, &contenders, &ratios, &figures);
+    let _ = writeln!(
+        out,
+        "\nServer CPU: user and system time of the server's processes (Herald's: its edges and nats-server) while \
+         the connections opened, or from the first publish until deliveries stopped; on a machine shared with the \
+         load tool it moves less than the rates, which are the CPU the server leaves the tool."
+    );
 }
 
 fn idle(out: &mut String, results: &Results) {
