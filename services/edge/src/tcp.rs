@@ -1,6 +1,7 @@
 //! Vectored writes to client sockets with `sendmsg` rather than the
 //! `writev` a tokio `TcpStream` makes, and an upgrade's `101` held back
-//! to leave with the first frame after it.
+//! to leave with the first frame after it; and the wait for a socket's
+//! readiness that its sessions' reads and writes go through.
 //!
 //! A stream's plain reads and writes are already the socket calls (`recv`,
 //! `send`), but its vectored writes are `writev`, a file call, which
@@ -60,6 +61,22 @@ pub(crate) fn poll_writing(
     loop {
         ready!(tcp.poll_write_ready(cx))?;
         match write() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return Poll::Ready(result),
+        }
+    }
+}
+
+/// Runs `read` once the socket is readable, and again each time it would
+/// block, until it reads something, finds the end or fails.
+pub(crate) fn poll_reading(
+    tcp: &TcpStream,
+    cx: &mut Context<'_>,
+    mut read: impl FnMut() -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        ready!(tcp.poll_read_ready(cx))?;
+        match read() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             result => return Poll::Ready(result),
         }

@@ -252,11 +252,21 @@ mod tests {
         (Socket::new(SessionIo::new(handle.shared.clone()), max_message), client)
     }
 
-    /// A client's frame, masked.
+    /// A client's frame, masked, its length in as many bytes as it needs.
     fn frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
         let mask = [9, 8, 7, 6];
-        assert!(payload.len() < 126);
-        let mut bytes = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        let mut bytes = vec![0x80 | opcode];
+        match payload.len() {
+            len @ 0..=125 => bytes.push(0x80 | len as u8),
+            len @ 126..=0xFFFF => {
+                bytes.push(0x80 | 126);
+                bytes.extend((len as u16).to_be_bytes());
+            }
+            len => {
+                bytes.push(0x80 | 127);
+                bytes.extend((len as u64).to_be_bytes());
+            }
+        }
         bytes.extend(mask);
         bytes.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ mask[i % 4]));
         bytes
@@ -304,11 +314,7 @@ mod tests {
     async fn a_large_frame_in_many_pieces_comes_out_whole() {
         let (mut socket, mut client) = connected(1 << 20).await;
         let payload: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-        let mask = [1, 2, 3, 4];
-        let mut wire = vec![0x80 | opcode::TEXT, 0x80 | 127];
-        wire.extend((payload.len() as u64).to_be_bytes());
-        wire.extend(mask);
-        wire.extend(payload.iter().enumerate().map(|(i, byte)| byte ^ mask[i % 4]));
+        let wire = frame(opcode::TEXT, &payload);
         let writing = async {
             for piece in wire.chunks(3_000) {
                 client.write_all(piece).await.unwrap();

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::frames::{self, Decoded, Fragments, FrameError};
+use crate::tcp;
 
 /// Bytes read from a socket at once.
 const SHARED_READ_BYTES: usize = 16 * 1024;
@@ -96,7 +97,7 @@ impl Kept {
             });
         }
         self.bytes.reserve_exact(missing);
-        poll_reading(tcp, cx, || tcp.try_read_buf(&mut self.bytes))
+        tcp::poll_reading(tcp, cx, || tcp.try_read_buf(&mut self.bytes))
     }
 }
 
@@ -191,21 +192,5 @@ pub(super) fn poll_past_the_end(tcp: &TcpStream, cx: &mut Context<'_>) -> Poll<i
 
 /// Reads what `tcp` has into `buf`, or waits for it to have something.
 fn poll_read(tcp: &TcpStream, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-    poll_reading(tcp, cx, || tcp.try_read(buf))
-}
-
-/// Runs `read` once the socket is readable, and again each time it would
-/// block, until it reads something, finds the end or fails.
-fn poll_reading(
-    tcp: &TcpStream,
-    cx: &mut Context<'_>,
-    mut read: impl FnMut() -> io::Result<usize>,
-) -> Poll<io::Result<usize>> {
-    loop {
-        ready!(tcp.poll_read_ready(cx))?;
-        match read() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            read => return Poll::Ready(read),
-        }
-    }
+    tcp::poll_reading(tcp, cx, || tcp.try_read(buf))
 }
