@@ -237,6 +237,24 @@ impl Report {
         (!self.cpu.is_empty()).then(|| self.cpu.iter().map(|process| process.seconds).sum())
     }
 
+    /// What the timed part of the run did, which its CPU is divided by:
+    /// deliveries received, answers, or connections opened; its name, and
+    /// the unit and scale one of them is shown in.
+    fn timed(&self) -> (u64, &'static str, &'static str, f64) {
+        match (&self.delivery, &self.actions) {
+            (Some(d), _) => (d.received, "delivery", "ns", 1e9),
+            (None, Some(a)) => (a.replied, "answer", "µs", 1e6),
+            (None, None) => (self.connections.opened, "connection", "µs", 1e6),
+        }
+    }
+
+    /// The server's CPU seconds per delivery, answer or connection
+    /// ([`Report::timed`]); `None` when none was measured or none happened.
+    pub fn cpu_per_unit(&self) -> Option<f64> {
+        let (count, ..) = self.timed();
+        self.cpu_seconds().filter(|_| count > 0).map(|seconds| seconds / count as f64)
+    }
+
     /// The human summary: one aligned table.
     pub fn summary(&self) -> String {
         let mut rows: Vec<(String, String)> = Vec::new();
@@ -266,13 +284,8 @@ impl Report {
             );
         }
         if let Some(seconds) = self.cpu_seconds() {
-            // Per what the scenario times: a delivery, an answer, a connection.
-            let (count, unit, scale, what) = match (&self.delivery, &self.actions) {
-                (Some(d), _) => (d.received, "ns", 1e9, "delivery"),
-                (None, Some(a)) => (a.replied, "µs", 1e6, "answer"),
-                (None, None) => (c.opened, "µs", 1e6, "connection"),
-            };
-            let each = if count == 0 { 0.0 } else { seconds * scale / count as f64 };
+            let (_, what, unit, scale) = self.timed();
+            let each = self.cpu_per_unit().unwrap_or(0.0) * scale;
             row("server CPU", format!("{seconds:.2} s: {each:.0} {unit} per {what}"));
         }
         if let Some(d) = &self.delivery {

@@ -206,19 +206,8 @@ pub async fn run(args: &Args) -> Result<()> {
     args.check()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let nats = servers::nats_monitored().await?;
-    let env = Environment {
-        herald: args.herald.clone(),
-        // The soak runs Herald only: no peers, no Pusher servers.
-        peers: PathBuf::new(),
-        sockudo: PathBuf::new(),
-        scratch: PathBuf::new(),
-        nats_url: nats.1.clone(),
-        // The soak samples its processes itself.
-        nats_pid: None,
-        redis_url: String::new(),
-        token_secret: format!("soak-{}", unix_nanos()),
-        traces: None,
-    };
+    // The soak runs Herald only: no peers, no Pusher servers.
+    let env = Environment::herald_only(&args.herald, nats.1.clone(), PathBuf::new(), "soak");
     let mut servers = Servers::start(&env, nats, &args.out).await?;
     let outcome = soak(args, &env, &mut servers).await;
     servers.stop().await;

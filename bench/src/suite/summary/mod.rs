@@ -65,13 +65,6 @@ fn best_clean_rate_to(results: &Results, contender: Contender, receivers: u64, t
         .reduce(f64::max)
 }
 
-/// CPU seconds the server's processes spent per unit of what `report`
-/// times (its connections opened, or its deliveries), times `scale`.
-fn cpu_per(report: &Report, scale: f64) -> Option<f64> {
-    let count = report.delivery.as_ref().map_or(report.connections.opened, |d| d.received);
-    report.cpu_seconds().filter(|_| count > 0).map(|seconds| seconds * scale / count as f64)
-}
-
 /// The server's CPU per delivered frame, in nanoseconds, in `contender`'s
 /// broadcast to everyone with `receivers` receivers that offered the most:
 /// where the server is busiest, and the figure moves less than the
@@ -86,7 +79,8 @@ fn cpu_per_frame_at_the_top(results: &Results, contender: Contender, receivers: 
             _ => None,
         })
         .max_by(|(a, _), (b, _)| a.total_cmp(b))
-        .and_then(|(_, report)| cpu_per(report, 1e9))
+        .and_then(|(_, report)| report.cpu_per_unit())
+        .map(|seconds| seconds * 1e9)
 }
 
 /// The broadcast step whose latencies every gateway is compared on.
@@ -226,7 +220,8 @@ fn headline(out: &mut String, results: &Results) {
                     c,
                     |m| matches!(m, Measure::Idle { connections } if *connections == REFERENCE_CONNECTIONS),
                 )
-                .and_then(|r| cpu_per(r, 1e6))
+                .and_then(Report::cpu_per_unit)
+                .map(|seconds| seconds * 1e6)
             }),
             |v| format!("{v:.1}"),
         ),
