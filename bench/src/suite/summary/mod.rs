@@ -187,42 +187,21 @@ fn headline(out: &mut String, results: &Results) {
                 .map(|d| pick(d) as f64)
         }
     };
+    // The idle step at the reference size, which the first three rows read.
+    let idle =
+        |c| report(results, c, |m| matches!(m, Measure::Idle { connections } if *connections == REFERENCE_CONNECTIONS));
     let figures: Vec<Figure<'_>> = vec![
         (
             "memory per idle connection, 10k connections (KiB, lower is better)",
-            Box::new(|c| {
-                report(
-                    results,
-                    c,
-                    |m| matches!(m, Measure::Idle { connections } if *connections == REFERENCE_CONNECTIONS),
-                )
-                .and_then(kib_per_connection)
-            }),
+            Box::new(move |c| idle(c).and_then(kib_per_connection)),
             |v| format!("{v:.1}"),
         ),
-        (
-            "connect rate, 10k connections (conn/s)",
-            Box::new(|c| {
-                report(
-                    results,
-                    c,
-                    |m| matches!(m, Measure::Idle { connections } if *connections == REFERENCE_CONNECTIONS),
-                )
-                .map(|r| r.connections.per_sec)
-            }),
-            |v| format!("{v:.0}"),
-        ),
+        ("connect rate, 10k connections (conn/s)", Box::new(move |c| idle(c).map(|r| r.connections.per_sec)), |v| {
+            format!("{v:.0}")
+        }),
         (
             "server CPU per connect, 10k connections (µs, lower is better)",
-            Box::new(|c| {
-                report(
-                    results,
-                    c,
-                    |m| matches!(m, Measure::Idle { connections } if *connections == REFERENCE_CONNECTIONS),
-                )
-                .and_then(Report::cpu_per_unit)
-                .map(|seconds| seconds * 1e6)
-            }),
+            Box::new(move |c| idle(c).and_then(Report::cpu_per_unit).map(|seconds| seconds * 1e6)),
             |v| format!("{v:.1}"),
         ),
         (
