@@ -10,8 +10,12 @@
 //!
 //! One task per runtime thread, each with its share of the sessions: a
 //! broadcast's `send`s use every core, as the sessions' own writes did.
+//! A session always goes to the same task: its frames wait for that one
+//! task's next round (handed to whichever task came next, they often went
+//! to one whose round was about to start, and left in smaller batches),
+//! and only that task writes its lines (ADR 0030).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
@@ -26,8 +30,6 @@ const SESSIONS_PER_TURN: usize = 1024;
 pub(crate) struct Flusher {
     /// One queue per flushing task.
     shards: Vec<UnboundedSender<SessionHandle>>,
-    /// The shard the next session goes to, in turn: an even share each.
-    next: AtomicUsize,
 }
 
 impl Flusher {
@@ -44,18 +46,27 @@ impl Flusher {
                 corked
             })
             .collect();
-        Flusher { shards, next: AtomicUsize::new(0) }
+        Flusher { shards }
     }
 
-    /// `session` has frames corked: a flusher writes them soon.
+    /// `session` has frames corked: its flusher writes them soon.
     pub fn add(&self, session: SessionHandle) {
-        // Any task will do: the session's lock keeps its frames whole and
-        // in order whoever writes them.
-        let shard = &self.shards[self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()];
+        let shard = &self.shards[shard_of(&session, self.shards.len())];
         // Fails only once the task is gone (the edge is stopping), when
         // nothing is written anyway.
         let _ = shard.send(session);
     }
+}
+
+/// The flushing task, of `shards`, that writes `session`'s frames: the
+/// same one for the session's whole life, from the address of its shared
+/// part (stable while any handle lives), mixed so that consecutive
+/// allocations spread evenly.
+fn shard_of(session: &SessionHandle, shards: usize) -> usize {
+    let address = Arc::as_ptr(&session.shared) as u64;
+    // Fibonacci hashing: the high bits of the product depend on every bit
+    // of the address.
+    (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % shards
 }
 
 async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Counter) {
@@ -66,5 +77,28 @@ async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Coun
         // A broadcast to many sessions is a long round: let timers,
         // accepts and the sessions' own work in between.
         tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::Wire;
+
+    #[test]
+    fn a_session_always_goes_to_the_same_flusher_and_sessions_share_them_evenly() {
+        let sessions: Vec<SessionHandle> = (0..2000).map(|_| SessionHandle::new(1, Wire::Herald).0).collect();
+        for shards in [1, 2, 3, 8] {
+            let mut counts = vec![0usize; shards];
+            for session in &sessions {
+                let shard = shard_of(session, shards);
+                assert_eq!(shard_of(&session.clone(), shards), shard, "a clone is the same session");
+                counts[shard] += 1;
+            }
+            let even = sessions.len() / shards;
+            for count in counts {
+                assert!(count.abs_diff(even) < even / 5, "{shards} flushers, one has {count} of {}", sessions.len());
+            }
+        }
     }
 }
