@@ -14,16 +14,36 @@
 //! task's next round (handed to whichever task came next, they often went
 //! to one whose round was about to start, and left in smaller batches),
 //! and only that task writes its lines (ADR 0030).
+//!
+//! A flusher that finds itself behind pauses between turns (ADR 0032):
+//! when its sessions average two frames or more each, messages are coming
+//! faster than it visits them, and a `send` costs about the same whatever
+//! it carries; waiting lets every session gather more frames for its next
+//! one, which leaves the CPU to the rest of the machine.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::time::Instant;
 
 use super::SessionHandle;
 
 /// Sessions flushed before the flusher lets the runtime's other tasks run.
 const SESSIONS_PER_TURN: usize = 1024;
+
+/// Frames a turn's sessions average when the flusher is behind: more than
+/// the one message a flusher keeping up finds waiting for each.
+const BEHIND_FRAMES_PER_SESSION: usize = 2;
+
+/// The longest pause after a turn that was behind: what it may add to a
+/// delivery's wait per turn.
+const MAX_PAUSE: Duration = Duration::from_millis(5);
+
+/// The shortest pause taken: tokio's timer counts in milliseconds, so a
+/// shorter one would last a whole tick anyway, long after a short turn.
+const MIN_PAUSE: Duration = Duration::from_millis(1);
 
 /// Where deliveries hand over the sessions they corked frames for.
 #[derive(Debug)]
@@ -72,18 +92,46 @@ fn shard_of(session: &SessionHandle, shards: usize) -> usize {
 async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Counter) {
     let mut sessions = Vec::with_capacity(SESSIONS_PER_TURN);
     while to_flush.recv_many(&mut sessions, SESSIONS_PER_TURN).await > 0 {
+        let started = Instant::now();
+        let visited = sessions.len();
         let written: usize = sessions.drain(..).map(|session| session.shared.flush()).sum();
         frames_sent.inc_by(written as u64);
-        // A broadcast to many sessions is a long round: let timers,
-        // accepts and the sessions' own work in between.
-        tokio::task::yield_now().await;
+        match pause_after(started.elapsed(), visited, written) {
+            Some(pause) => tokio::time::sleep(pause).await,
+            // A broadcast to many sessions is a long round: let timers,
+            // accepts and the sessions' own work in between.
+            None => tokio::task::yield_now().await,
+        }
     }
+}
+
+/// How long the flusher waits after a turn that took `turn` to write
+/// `written` frames to `visited` sessions: half the turn when it was
+/// behind, so that it writes at most two thirds of the time and each
+/// session's next `send` carries about half as many frames again; nothing
+/// when it was keeping up, or when the pause would be shorter than the
+/// timer's tick.
+fn pause_after(turn: Duration, visited: usize, written: usize) -> Option<Duration> {
+    let behind = written >= BEHIND_FRAMES_PER_SESSION * visited.max(1);
+    let pause = (turn / 2).min(MAX_PAUSE);
+    (behind && pause >= MIN_PAUSE).then_some(pause)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::handle::Wire;
+
+    #[test]
+    fn only_a_long_turn_that_was_behind_is_followed_by_a_pause() {
+        let ms = Duration::from_millis;
+        assert_eq!(pause_after(ms(8), 1000, 2000), Some(ms(4)), "behind: half the turn");
+        assert_eq!(pause_after(ms(30), 1000, 9000), Some(MAX_PAUSE), "never longer than the bound");
+        assert_eq!(pause_after(ms(8), 1000, 1999), None, "keeping up: fewer frames than that per session");
+        assert_eq!(pause_after(ms(8), 1000, 1000), None, "one frame each: a broadcast, not a backlog");
+        assert_eq!(pause_after(Duration::from_micros(1500), 50, 400), None, "shorter than a tick");
+        assert_eq!(pause_after(ms(2), 0, 0), None, "nothing to write");
+    }
 
     #[test]
     fn a_session_always_goes_to_the_same_flusher_and_sessions_share_them_evenly() {
