@@ -4,6 +4,7 @@
 //! (one atomic add); a labelled one used there is looked up once, here, and
 //! kept, so no label lookup happens per frame.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use herald_bus::Bus;
@@ -94,6 +95,9 @@ pub(crate) struct Metrics {
     pub frames_received: Counter,
     /// Frames written to clients.
     pub frames_sent: Counter,
+    /// Seconds the flushers paused because they were behind (ADR 0032):
+    /// rising, the edge's broadcasts come faster than it visits sessions.
+    pub flusher_paused: Counter<f64, AtomicU64>,
     /// Messages received from the bus for delivery.
     pub bus_messages: Counter,
     /// Publish → delivery lag of the messages that carry their publish
@@ -153,6 +157,7 @@ impl Metrics {
             upgrades_refused: Family::default(),
             frames_received: Counter::default(),
             frames_sent: Counter::default(),
+            flusher_paused: Counter::default(),
             bus_messages: Counter::default(),
             publish_lag: latency_histogram(),
             dropped: Drops {
@@ -184,6 +189,9 @@ impl Metrics {
         r.register("upgrades_refused", "Upgrade requests refused, by reason", metrics.upgrades_refused.clone());
         r.register("frames_received", "Frames received from clients", metrics.frames_received.clone());
         r.register("frames_sent", "Frames written to clients", metrics.frames_sent.clone());
+        let help = "Time the flushers paused between turns because messages came faster than they visited \
+                    the sessions, so that each send carries more frames";
+        r.register_with_unit("flusher_paused", help, Unit::Seconds, metrics.flusher_paused.clone());
         r.register("bus_messages", "Messages received from the bus for delivery", metrics.bus_messages.clone());
         let help = "Time from a message's publish (its Herald-Published-At header, by the publisher's clock) \
                     to its fan-out to this edge's sessions, once per message; messages without the header are \
@@ -277,6 +285,7 @@ mod tests {
         metrics.upgrade_refused(http::StatusCode::UNAUTHORIZED);
         metrics.action_answered(Duration::from_millis(3), Some(504));
         metrics.publish_lag.observe(0.002);
+        metrics.flusher_paused.inc_by(0.004);
         let text = metrics.render();
         for line in [
             "# TYPE herald_edge_frames_sent_total counter\nherald_edge_frames_sent_total 1\n",
@@ -291,6 +300,7 @@ mod tests {
             "herald_edge_bus_reconnects_total 0\n",
             "herald_edge_publish_lag_seconds_bucket{le=\"0.0025\"} 1\n",
             "herald_edge_publish_lag_seconds_count 1\n",
+            "# TYPE herald_edge_flusher_paused_seconds_total counter\nherald_edge_flusher_paused_seconds_total 0.004\n",
         ] {
             assert!(text.contains(line), "no {line:?} in:\n{text}");
         }

@@ -22,6 +22,7 @@
 //! one, which leaves the CPU to the rest of the machine.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -56,13 +57,14 @@ impl Flusher {
     /// Starts the flushing tasks, one per thread of the current runtime;
     /// they end when this is dropped. Unbounded, as a session is handed
     /// over at most once until it is flushed: the queues never hold more
-    /// than the sessions the edge holds.
-    pub fn start(frames_sent: Counter) -> Flusher {
+    /// than the sessions the edge holds. They count the frames they write
+    /// in `frames_sent`, and the time they pause in `paused`.
+    pub fn start(frames_sent: Counter, paused: Counter<f64, AtomicU64>) -> Flusher {
         let tasks = tokio::runtime::Handle::current().metrics().num_workers().max(1);
         let shards = (0..tasks)
             .map(|_| {
                 let (corked, to_flush) = unbounded_channel();
-                tokio::spawn(flush(to_flush, frames_sent.clone()));
+                tokio::spawn(flush(to_flush, frames_sent.clone(), paused.clone()));
                 corked
             })
             .collect();
@@ -89,7 +91,7 @@ fn shard_of(session: &SessionHandle, shards: usize) -> usize {
     (address.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % shards
 }
 
-async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Counter) {
+async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Counter, paused: Counter<f64, AtomicU64>) {
     let mut sessions = Vec::with_capacity(SESSIONS_PER_TURN);
     while to_flush.recv_many(&mut sessions, SESSIONS_PER_TURN).await > 0 {
         let started = Instant::now();
@@ -97,7 +99,10 @@ async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Coun
         let written: usize = sessions.drain(..).map(|session| session.shared.flush()).sum();
         frames_sent.inc_by(written as u64);
         match pause_after(started.elapsed(), visited, written) {
-            Some(pause) => tokio::time::sleep(pause).await,
+            Some(pause) => {
+                paused.inc_by(pause.as_secs_f64());
+                tokio::time::sleep(pause).await;
+            }
             // A broadcast to many sessions is a long round: let timers,
             // accepts and the sessions' own work in between.
             None => tokio::task::yield_now().await,

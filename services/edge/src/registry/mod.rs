@@ -177,7 +177,7 @@ impl Registry {
             topic_families: TopicDeliveries::families(registry, &deliveries),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
-            flusher: Flusher::start(metrics.frames_sent.clone()),
+            flusher: Flusher::start(metrics.frames_sent.clone(), metrics.flusher_paused.clone()),
             deliveries,
             bus,
             history,
