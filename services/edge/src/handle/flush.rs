@@ -100,8 +100,10 @@ async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Coun
         frames_sent.inc_by(written as u64);
         match pause_after(started.elapsed(), visited, written) {
             Some(pause) => {
-                paused.inc_by(pause.as_secs_f64());
+                // Counted as slept: the timer rounds up to its tick.
+                let asleep = Instant::now();
                 tokio::time::sleep(pause).await;
+                paused.inc_by(asleep.elapsed().as_secs_f64());
             }
             // A broadcast to many sessions is a long round: let timers,
             // accepts and the sessions' own work in between.
@@ -110,12 +112,13 @@ async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Coun
     }
 }
 
-/// How long the flusher waits after a turn that took `turn` to write
-/// `written` frames to `visited` sessions: half the turn when it was
-/// behind, so that it writes at most two thirds of the time and each
-/// session's next `send` carries about half as many frames again; nothing
-/// when it was keeping up, or when the pause would be shorter than the
-/// timer's tick.
+/// How long the flusher asks to sleep after a turn that took `turn` to
+/// write `written` frames to `visited` sessions: half the turn when it was
+/// behind (about the whole turn once tokio's timer has rounded it up and
+/// fired, ADR 0032), so that it writes about half the time and each
+/// session's next `send` carries about twice the frames; nothing when it
+/// was keeping up, or when the pause would be shorter than the timer's
+/// tick.
 fn pause_after(turn: Duration, visited: usize, written: usize) -> Option<Duration> {
     let behind = written >= BEHIND_FRAMES_PER_SESSION * visited.max(1);
     let pause = (turn / 2).min(MAX_PAUSE);
