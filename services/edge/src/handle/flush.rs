@@ -103,7 +103,7 @@ async fn flush(mut to_flush: UnboundedReceiver<SessionHandle>, frames_sent: Coun
                 // Counted as slept: the timer rounds up to its tick.
                 let asleep = Instant::now();
                 tokio::time::sleep(pause).await;
-                paused.inc_by(asleep.elapsed().as_secs_f64());
+                paused.inc_by(herald_metrics::seconds(asleep.elapsed()));
             }
             // A broadcast to many sessions is a long round: let timers,
             // accepts and the sessions' own work in between.
