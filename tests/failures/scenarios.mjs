@@ -22,6 +22,7 @@ import { sleep } from './fleet.mjs';
 
 const EDGES = ['edge-1', 'edge-2', 'edge-3'];
 const NATS = ['nats-1', 'nats-2', 'nats-3'];
+const ROUTERS = ['router-1', 'router-2'];
 /** How long a NATS node stays frozen. */
 const FREEZE_MS = 15_000;
 /** How long all of NATS stays down. */
@@ -147,6 +148,27 @@ export const SCENARIOS = [
       if (closed.size !== fleet.size) problems.push(`${fleet.size - closed.size} clients were never restarted`);
       if (result.failedReconnectAttempts) problems.push(`${result.failedReconnectAttempts} reconnect attempts failed`);
       if (otherFailures.length) problems.push(`${otherFailures.length} actions failed (${otherFailures[0].message})`);
+      return problems;
+    },
+  },
+  {
+    name: 'router-restart',
+    title: 'Rolling restart of the routers (SIGTERM each in turn)',
+    goal: { text: 'no action fails: a draining router answers every request NATS gave it', metric: 'actionsFailed', limit: 0 },
+    async act({ cluster }) {
+      let event = Date.now();
+      for (const router of ROUTERS) {
+        event = Date.now();
+        await cluster.stop(router, 'TERM'); // drains: leaves its queue groups, answers what it was given, exits
+        await cluster.restart(router);
+      }
+      return { event, note: 'delivery measured from the last SIGTERM' };
+    },
+    figures: (result) => ({ actionsFailed: result.failedActions.length }),
+    check(result) {
+      const problems = noSessionClosed(result);
+      const failed = result.failedActions;
+      if (failed.length) problems.push(`${failed.length} actions failed (${failed[0].message})`);
       return problems;
     },
   },

@@ -885,3 +885,38 @@ async fn disconnect_notices_beyond_the_routers_bound_are_dropped_and_counted(set
     assert_eq!(router.metric("herald_router_disconnect_notices_total").await, 1);
     seen.expect_nothing(Duration::from_secs(3)).await;
 }
+
+both_buses!(an_sdk_handler_that_stops_mid_burst_answers_every_request_it_was_given);
+/// A handler that stops leaves its queue group, and the requests already on
+/// their way to it are answered, not left to time out: a burst keeps many
+/// on the wire while the bus takes its leaving (async-nats 0.51's drain
+/// dropped those: ADR 0033). The other copy answers the rest.
+async fn an_sdk_handler_that_stops_mid_burst_answers_every_request_it_was_given(setup: BusSetup) {
+    const BURST: usize = 2_000;
+    let answer = |_: Request<Value>| async { Reply::details(Value::Null) };
+    let mut leaving = NatsHandler::serve(&setup, "app.burst", answer).await;
+    let _staying = NatsHandler::serve(&setup, "app.burst", answer).await;
+    let bus = TestBus::connect(&setup).await;
+    // The SDK answers a payload that is not a handler request with a 400
+    // of its own: an answer all the same, through the same drain.
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..BURST {
+        let bus = bus.bus().clone();
+        requests.spawn(async move {
+            bus.request("app.burst".to_owned(), "not a handler request".into(), Duration::from_secs(5)).await
+        });
+    }
+    leaving.stop().await;
+    let mut unanswered = Vec::new();
+    while let Some(answer) = requests.join_next().await {
+        if let Err(e) = answer.unwrap() {
+            unanswered.push(e.to_string());
+        }
+    }
+    assert!(
+        unanswered.is_empty(),
+        "{} of {BURST} requests unanswered, e.g. {:?}",
+        unanswered.len(),
+        unanswered.first()
+    );
+}

@@ -173,16 +173,7 @@ impl Deliveries {
     /// does not wait for NATS, as with the bus). Its reconnections count
     /// in `reconnects`, with the bus's own.
     pub(crate) fn connect(config: &BusConfig, reconnects: Counter) -> Result<Deliveries, BusError> {
-        let mut nats_config = nats_sub::Config::new(config.urls.clone(), format!("{} deliveries", config.name));
-        nats_config.ping_interval = config.ping_interval;
-        let connected_once = AtomicBool::new(false);
-        nats_config.on_event = Some(Arc::new(move |event: &nats_sub::Event| {
-            if matches!(event, nats_sub::Event::Connected { .. }) && connected_once.swap(true, Ordering::Relaxed) {
-                reconnects.inc();
-            }
-            log_event(event);
-        }));
-        nats_sub::Subscriber::connect(nats_config)
+        nats_sub::Subscriber::connect(subscriber_config(config, "deliveries", reconnects))
             .map(Deliveries::Nats)
             .map_err(|e| BusError::BadUrl { url: config.urls.join(","), reason: e.into() })
     }
@@ -283,17 +274,33 @@ impl nats_sub::Deliver for dyn Deliver {
     }
 }
 
-fn log_event(event: &nats_sub::Event) {
+/// A subscribe-only connection to the bus's servers, named for its `role`
+/// in NATS monitoring and in the logs; its reconnections count in
+/// `reconnects`, with the bus's own.
+pub(crate) fn subscriber_config(config: &BusConfig, role: &'static str, reconnects: Counter) -> nats_sub::Config {
+    let mut nats_config = nats_sub::Config::new(config.urls.clone(), format!("{} {role}", config.name));
+    nats_config.ping_interval = config.ping_interval;
+    let connected_once = AtomicBool::new(false);
+    nats_config.on_event = Some(Arc::new(move |event: &nats_sub::Event| {
+        if matches!(event, nats_sub::Event::Connected { .. }) && connected_once.swap(true, Ordering::Relaxed) {
+            reconnects.inc();
+        }
+        log_event(role, event);
+    }));
+    nats_config
+}
+
+fn log_event(role: &str, event: &nats_sub::Event) {
     match event {
-        nats_sub::Event::Connected { server } => tracing::info!(server, "NATS deliveries connected"),
+        nats_sub::Event::Connected { server } => tracing::info!(server, "NATS {role} connected"),
         nats_sub::Event::Disconnected { reason } => {
-            tracing::warn!(reason, "NATS deliveries disconnected; reconnecting");
+            tracing::warn!(reason, "NATS {role} disconnected; reconnecting");
         }
         nats_sub::Event::ConnectFailed { server, reason } => {
-            tracing::warn!(server, reason, "NATS deliveries: connection attempt failed");
+            tracing::warn!(server, reason, "NATS {role}: connection attempt failed");
         }
-        nats_sub::Event::ServerError(error) => tracing::warn!(error, "NATS deliveries: server error"),
-        nats_sub::Event::LameDuck { server } => tracing::info!(server, "NATS deliveries: server leaving"),
-        nats_sub::Event::Dropped { reason } => tracing::warn!(reason, "NATS deliveries: dropped a malformed message"),
+        nats_sub::Event::ServerError(error) => tracing::warn!(error, "NATS {role}: server error"),
+        nats_sub::Event::LameDuck { server } => tracing::info!(server, "NATS {role}: server leaving"),
+        nats_sub::Event::Dropped { reason } => tracing::warn!(reason, "NATS {role}: dropped a malformed message"),
     }
 }

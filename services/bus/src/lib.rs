@@ -19,6 +19,10 @@
 //!
 //! [`history`] is JetStream's message history (NATS only), for recovery.
 //!
+//! [`queue`] subscriptions are queue-group members that leave without
+//! losing what is on its way to them; on NATS they too ride a
+//! subscribe-only connection (ADR 0033).
+//!
 //! [`responder`] is the request-serving loop routers and handlers share;
 //! [`trace`] carries the trace context in message headers.
 
@@ -26,6 +30,7 @@ pub mod deliveries;
 pub mod history;
 pub mod local;
 pub mod nats;
+pub mod queue;
 pub mod responder;
 pub mod trace;
 
@@ -42,6 +47,7 @@ pub use crate::deliveries::{
     Resubscribing,
 };
 pub use crate::nats::BusConfig;
+pub use crate::queue::QueueSubscription;
 
 /// What a bus failure came from: the NATS client's own error, or what the
 /// in-process bus refused. Kept whole (as the error's `source`) so a caller
@@ -174,17 +180,17 @@ impl Bus {
 
     pub async fn subscribe(&self, subject: String) -> Result<Subscription, BusError> {
         match self {
-            Bus::Nats(bus) => bus.subscribe(subject, None).await,
-            Bus::Local(bus) => bus.subscribe(subject, None),
+            Bus::Nats(bus) => bus.subscribe(subject).await,
+            Bus::Local(bus) => bus.subscribe(subject, None).map(Subscription::Local),
         }
     }
 
     /// Subscribes as one member of a queue group: each message goes to one
-    /// member of the group.
-    pub async fn queue_subscribe(&self, subject: String, group: String) -> Result<Subscription, BusError> {
+    /// member of the group. [`Bus::sync`] says when the bus has it.
+    pub async fn queue_subscribe(&self, subject: String, group: String) -> Result<QueueSubscription, BusError> {
         match self {
-            Bus::Nats(bus) => bus.subscribe(subject, Some(group)).await,
-            Bus::Local(bus) => bus.subscribe(subject, Some(group)),
+            Bus::Nats(bus) => bus.queue_subscribe(&subject, &group).await,
+            Bus::Local(bus) => bus.subscribe(subject, Some(group)).map(QueueSubscription::Local),
         }
     }
 
@@ -311,21 +317,6 @@ impl Subscription {
             }
         }
         gathered
-    }
-
-    /// Stops new messages from coming while those already on their way are
-    /// still read; the stream ends after them. Lets a queue-group member
-    /// leave without dropping requests the bus already gave it.
-    pub async fn drain(&mut self) -> Result<(), BusError> {
-        match self {
-            Subscription::Nats(inner) => {
-                inner.drain().await.map_err(|e| BusError::Subscribe { subject: "(drain)".to_owned(), reason: e.into() })
-            }
-            Subscription::Local(inner) => {
-                inner.drain();
-                Ok(())
-            }
-        }
     }
 }
 

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::{BusError, BusMessage, RequestError, Subscription};
+use crate::{BusError, BusMessage, RequestError};
 
 /// Messages waiting for one subscriber before newer ones are dropped; the
 /// NATS client's default.
@@ -72,7 +72,7 @@ impl LocalBus {
         format!("_INBOX.local.{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    pub(crate) fn subscribe(&self, subject: String, queue: Option<String>) -> Result<Subscription, BusError> {
+    pub(crate) fn subscribe(&self, subject: String, queue: Option<String>) -> Result<LocalSubscription, BusError> {
         let pattern = parse_pattern(&subject).ok_or_else(|| BusError::Subscribe {
             reason: "not a valid subject pattern".into(),
             subject: subject.clone(),
@@ -80,7 +80,7 @@ impl LocalBus {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(SUBSCRIPTION_CAPACITY);
         self.inner.write().insert(id, Entry { pattern, queue, sender });
-        Ok(Subscription::Local(LocalSubscription { id, bus: Arc::downgrade(&self.inner), receiver }))
+        Ok(LocalSubscription { id, bus: Arc::downgrade(&self.inner), receiver })
     }
 
     /// Delivers a message and says to how many subscriptions.
@@ -240,7 +240,7 @@ fn matches(pattern: &[String], subject: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Bus;
+    use crate::{Bus, QueueSubscription, Subscription};
 
     fn pattern(p: &str) -> Vec<String> {
         parse_pattern(p).unwrap()
@@ -252,9 +252,18 @@ mod tests {
 
     /// Messages waiting on a local subscription, taken (without polling:
     /// tokio's task budget would end a long count early).
-    fn count(subscription: &mut Subscription) -> usize {
-        let Subscription::Local(local) = subscription else { panic!("not a local subscription") };
+    fn count(local: &mut LocalSubscription) -> usize {
         std::iter::from_fn(|| local.receiver.try_recv().ok()).count()
+    }
+
+    fn local(subscription: Subscription) -> LocalSubscription {
+        let Subscription::Local(local) = subscription else { panic!("not a local subscription") };
+        local
+    }
+
+    fn local_member(subscription: QueueSubscription) -> LocalSubscription {
+        let QueueSubscription::Local(local) = subscription else { panic!("not a local subscription") };
+        local
     }
 
     #[test]
@@ -283,10 +292,10 @@ mod tests {
     #[tokio::test]
     async fn plain_subscribers_all_get_it_and_a_queue_group_one_member() {
         let bus = Bus::local();
-        let mut a = bus.subscribe("x.*".into()).await.unwrap();
-        let mut b = bus.subscribe("x.y".into()).await.unwrap();
-        let mut q1 = bus.queue_subscribe("x.y".into(), "q".into()).await.unwrap();
-        let mut q2 = bus.queue_subscribe("x.y".into(), "q".into()).await.unwrap();
+        let mut a = local(bus.subscribe("x.*".into()).await.unwrap());
+        let mut b = local(bus.subscribe("x.y".into()).await.unwrap());
+        let mut q1 = local_member(bus.queue_subscribe("x.y".into(), "q".into()).await.unwrap());
+        let mut q2 = local_member(bus.queue_subscribe("x.y".into(), "q".into()).await.unwrap());
         for _ in 0..10 {
             bus.publish("x.y".into(), Bytes::from_static(b"m")).await.unwrap();
         }
@@ -305,9 +314,9 @@ mod tests {
         let bus = Bus::local();
         let mut routers = Vec::new();
         for _ in 0..2 {
-            routers.push(bus.queue_subscribe("actions".into(), "routers".into()).await.unwrap());
+            routers.push(local_member(bus.queue_subscribe("actions".into(), "routers".into()).await.unwrap()));
         }
-        let mut handler = bus.queue_subscribe("app".into(), "app".into()).await.unwrap();
+        let mut handler = local_member(bus.queue_subscribe("app".into(), "app".into()).await.unwrap());
         for _ in 0..100 {
             bus.publish("actions".into(), Bytes::from_static(b"action")).await.unwrap();
             bus.publish("app".into(), Bytes::from_static(b"request")).await.unwrap();
@@ -352,9 +361,9 @@ mod tests {
     #[tokio::test]
     async fn headers_travel_and_draining_keeps_what_is_queued() {
         let bus = Bus::local();
-        let mut sub = bus.subscribe("h".into()).await.unwrap();
+        let mut sub = bus.queue_subscribe("h".into(), "h".into()).await.unwrap();
         bus.publish_with_header("h".into(), ("Herald-Exclude-Conn", "e.1"), Bytes::new()).await.unwrap();
-        sub.drain().await.unwrap();
+        sub.drain().await;
         bus.publish("h".into(), Bytes::new()).await.unwrap();
         let first = sub.next().await.unwrap();
         assert_eq!(first.header("Herald-Exclude-Conn"), Some("e.1"));

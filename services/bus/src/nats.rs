@@ -11,6 +11,10 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
+use herald_nats_sub as nats_sub;
+
+use crate::deliveries::subscriber_config;
+use crate::queue::{Member, QueueSubscription};
 use crate::{BusError, RequestError, Subscription};
 
 /// How to reach NATS.
@@ -64,6 +68,9 @@ pub struct NatsBus {
     echoes: Arc<Echoes>,
     /// Connections made again after a disconnection, for `/metrics`.
     reconnects: Counter,
+    /// The subscribe-only connection queue-group members ride (ADR 0033),
+    /// made with the first of them: an edge has none.
+    members: Arc<tokio::sync::OnceCell<nats_sub::Subscriber>>,
 }
 
 /// Pings this connection sends itself through the server: one long-lived
@@ -133,15 +140,33 @@ impl NatsBus {
             }
         }));
         let echoes = Echoes { prefix, next: AtomicU64::new(0), waiters, _reader: reader };
-        Ok(NatsBus { client, config: Arc::new(config.clone()), echoes: Arc::new(echoes), reconnects })
+        Ok(NatsBus {
+            client,
+            config: Arc::new(config.clone()),
+            echoes: Arc::new(echoes),
+            reconnects,
+            members: Arc::default(),
+        })
     }
 
     /// Returns once the server has handled everything this connection sent
     /// before: it sends itself a message through the server and waits for
     /// it. NATS handles one connection's operations in order, so a
     /// subscription made before a sync is live for every publisher after
-    /// it. (`flush` only writes to the socket.)
+    /// it. (`flush` only writes to the socket.) Queue-group members,
+    /// on a connection of their own, are synced there too.
     pub(crate) async fn sync(&self) -> Result<(), BusError> {
+        self.sync_echo().await?;
+        if let Some(members) = self.members.get()
+            && tokio::time::timeout(SYNC_TIMEOUT, members.sync()).await.is_err()
+        {
+            let reason = "the server did not confirm them in time".into();
+            return Err(BusError::Subscribe { subject: "(queue group members)".to_owned(), reason });
+        }
+        Ok(())
+    }
+
+    async fn sync_echo(&self) -> Result<(), BusError> {
         let n = self.echoes.next.fetch_add(1, Ordering::Relaxed);
         let (done, echoed) = oneshot::channel();
         lock(&self.echoes.waiters).insert(n, done);
@@ -166,8 +191,11 @@ impl NatsBus {
         &self.client
     }
 
+    /// Whether the bus's connection is up, and the members' if there are
+    /// any (a router without it takes no request).
     pub(crate) fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+            && self.members.get().is_none_or(nats_sub::Subscriber::is_connected)
     }
 
     /// Counts the connections made again after a disconnection.
@@ -179,12 +207,23 @@ impl NatsBus {
         self.client.new_inbox()
     }
 
-    pub(crate) async fn subscribe(&self, subject: String, queue: Option<String>) -> Result<Subscription, BusError> {
-        let subscribed = match queue {
-            Some(queue) => self.client.queue_subscribe(subject.clone(), queue).await,
-            None => self.client.subscribe(subject.clone()).await,
-        };
+    pub(crate) async fn subscribe(&self, subject: String) -> Result<Subscription, BusError> {
+        let subscribed = self.client.subscribe(subject.clone()).await;
         subscribed.map(Subscription::Nats).map_err(|e| BusError::Subscribe { subject, reason: e.into() })
+    }
+
+    /// Joins queue group `group` on `subject`, over the members' connection
+    /// (started with the first member, in the background like the bus's).
+    pub(crate) async fn queue_subscribe(&self, subject: &str, group: &str) -> Result<QueueSubscription, BusError> {
+        let members = self
+            .members
+            .get_or_try_init(|| async {
+                let config = subscriber_config(&self.config, "queue members", self.reconnects.clone());
+                nats_sub::Subscriber::connect(config)
+                    .map_err(|e| BusError::BadUrl { url: self.config.urls.join(","), reason: e.into() })
+            })
+            .await?;
+        Member::join(members, subject, group).map(QueueSubscription::Nats)
     }
 
     pub(crate) async fn publish(

@@ -3,15 +3,14 @@
 //!
 //! At most `limit` requests are worked on at once; more are answered at once
 //! with the `overloaded` answer, so a busy responder sheds load instead of
-//! queuing it. On stop, the subscription is drained: NATS gives new requests
-//! to the other members of the queue group, the requests already on their
-//! way here are still answered, and the answers are flushed before `serve`
-//! returns.
+//! queuing it. On stop, the subscription is drained
+//! ([`QueueSubscription::until_drained`]): NATS gives new requests to the
+//! other members of the queue group, the requests already on their way here
+//! are still answered, and the answers are flushed before `serve` returns.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -20,10 +19,8 @@ use tokio::task::JoinSet;
 
 use tracing::Instrument;
 
-use crate::{Bus, Subscription, trace};
-
-/// How long a stopping responder waits for its last answers to be written.
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::queue::Answers;
+use crate::{Bus, QueueSubscription, trace};
 
 /// How a responder answers and how much it takes on.
 pub struct Responder<F> {
@@ -52,66 +49,53 @@ where
 {
     /// Answers the requests of `requests` until `stop` resolves, then drains
     /// and returns once every request taken has been answered.
-    pub async fn serve(self, bus: &Bus, mut requests: Subscription, stop: impl Future<Output = ()>) {
+    pub async fn serve(self, bus: &Bus, requests: QueueSubscription, stop: impl Future<Output = ()>) {
         let answer = Arc::new(self.answer);
         let permits = Arc::new(Semaphore::new(self.limit));
         let mut tasks = JoinSet::new();
-        tokio::pin!(stop);
-        let mut draining = false;
-        loop {
-            tokio::select! {
-                message = requests.next() => match message {
-                    Some(message) => {
-                        let Some(reply) = message.reply().map(str::to_owned) else { continue };
-                        let bus = bus.clone();
-                        match permits.clone().try_acquire_owned() {
-                            Ok(permit) => {
-                                let answer = answer.clone();
-                                let span = tracing::info_span!(
-                                    target: trace::TARGET,
-                                    "request",
-                                    otel.name = self.span_name,
-                                    otel.kind = "server",
-                                    subject = message.subject(),
-                                );
-                                trace::continue_trace(&span, &message);
-                                let answered = async move {
-                                    let payload = answer(message.payload).await;
-                                    respond(&bus, reply, payload).await;
-                                    drop(permit);
-                                };
-                                tasks.spawn(answered.instrument(span));
-                            }
-                            Err(_) => {
-                                tracing::debug!("overloaded: refusing a request");
-                                let overloaded = self.overloaded.clone();
-                                tasks.spawn(async move { respond(&bus, reply, overloaded).await });
-                            }
-                        }
-                    }
-                    None => break,
-                },
-                () = &mut stop, if !draining => {
-                    draining = true;
-                    if let Err(e) = requests.drain().await {
-                        tracing::warn!(error = %e, "could not leave the queue group cleanly");
-                        break;
-                    }
+        let answers = requests.answers(bus);
+        let requests = requests.until_drained(stop);
+        tokio::pin!(requests);
+        while let Some(message) = requests.next().await {
+            while tasks.try_join_next().is_some() {}
+            let Some(reply) = message.reply().map(str::to_owned) else { continue };
+            let answers = answers.clone();
+            match permits.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let answer = answer.clone();
+                    let span = tracing::info_span!(
+                        target: trace::TARGET,
+                        "request",
+                        otel.name = self.span_name,
+                        otel.kind = "server",
+                        subject = message.subject(),
+                    );
+                    trace::continue_trace(&span, &message);
+                    let answered = async move {
+                        let payload = answer(message.payload).await;
+                        respond(&answers, reply, payload).await;
+                        drop(permit);
+                    };
+                    tasks.spawn(answered.instrument(span));
+                }
+                Err(_) => {
+                    tracing::debug!("overloaded: refusing a request");
+                    let overloaded = self.overloaded.clone();
+                    tasks.spawn(async move { respond(&answers, reply, overloaded).await });
                 }
             }
-            while tasks.try_join_next().is_some() {}
         }
         while tasks.join_next().await.is_some() {}
-        // The last answers may still sit in the client's write buffer; a
-        // process that exits next must not lose them.
-        if tokio::time::timeout(FLUSH_TIMEOUT, bus.flush()).await.is_err() {
-            tracing::warn!("could not flush the last answers in time");
+        // The last answers may still sit in the connection's write buffer;
+        // a process that exits next must not lose them.
+        if let Err(e) = answers.flush().await {
+            tracing::warn!(error = %e, "could not flush the last answers");
         }
     }
 }
 
-async fn respond(bus: &Bus, reply: String, payload: Bytes) {
-    if let Err(e) = bus.publish(reply, payload).await {
+async fn respond(answers: &Answers, reply: String, payload: Bytes) {
+    if let Err(e) = answers.send(reply, payload).await {
         tracing::warn!(error = %e, "could not send an answer");
     }
 }

@@ -39,6 +39,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use herald_bus::queue::Answers;
 use herald_bus::{Bus, BusError, BusMessage};
 use herald_handler::{PushError, Pusher, Target};
 use herald_proto::close;
@@ -84,33 +85,26 @@ enum NoticeError {
 /// returns.
 pub async fn serve(bus: &Bus, subjects: &Subjects, stop: impl Future<Output = ()>) -> Result<(), BusError> {
     let pusher = Pusher::new(bus.clone(), subjects.clone());
-    let mut notices = bus.queue_subscribe(SUBJECT.to_owned(), SUBJECT.to_owned()).await?;
+    let notices = bus.queue_subscribe(SUBJECT.to_owned(), SUBJECT.to_owned()).await?;
     if let Err(e) = bus.sync().await {
         // NATS is down: the client subscribes as soon as it is back.
         tracing::warn!(error = %e, "NATS has not confirmed the subscription; serving anyway");
     }
     tracing::info!(subject = SUBJECT, "session-expiry notifier serving");
-    tokio::pin!(stop);
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            notice = notices.next() => match notice {
-                Some(notice) => handle(bus, &pusher, notice).await,
-                None => break,
-            },
-            () = &mut stop, if !draining => {
-                draining = true;
-                notices.drain().await?;
-            }
-        }
+    let answers = notices.answers(bus);
+    let notices = notices.until_drained(stop);
+    tokio::pin!(notices);
+    while let Some(notice) = notices.next().await {
+        handle(&answers, &pusher, notice).await;
     }
-    // The pushes must reach NATS before the caller, maybe a process about to
-    // exit, goes on.
+    // The pushes and the answers must reach NATS before the caller, maybe a
+    // process about to exit, goes on.
+    answers.flush().await?;
     bus.flush().await
 }
 
 /// Applies one notice, and answers it when it is a request.
-async fn handle(bus: &Bus, pusher: &Pusher, notice: BusMessage) {
+async fn handle(answers: &Answers, pusher: &Pusher, notice: BusMessage) {
     let outcome = notify(pusher, &notice.payload).await;
     if let Err(e) = &outcome {
         tracing::warn!(error = %e, "session-expiry notice not applied");
@@ -120,7 +114,7 @@ async fn handle(bus: &Bus, pusher: &Pusher, notice: BusMessage) {
         Ok(()) => json!({ "notified": true }),
         Err(e) => json!({ "error": e.to_string() }),
     };
-    if let Err(e) = bus.publish(reply.to_owned(), Bytes::from(answer.to_string())).await {
+    if let Err(e) = answers.send(reply.to_owned(), Bytes::from(answer.to_string())).await {
         tracing::warn!(error = %e, "could not answer a session-expiry notice");
     }
 }

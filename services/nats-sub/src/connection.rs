@@ -283,7 +283,7 @@ async fn serve<D: ?Sized + Deliver>(
     let Connected { transport, mut buf, mut info } = connected;
     pool.discover(&info.connect_urls, server);
     let (mut reader, mut writer) = tokio::io::split(transport);
-    shared.connected();
+    shared.connected(info.max_payload);
     let name =
         if info.server_name.is_empty() { server.label() } else { format!("{} ({})", server.label(), info.server_name) };
     shared.event(&Event::Connected { server: name });

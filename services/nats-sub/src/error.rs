@@ -12,6 +12,8 @@ pub enum Error {
     BadSubject { subject: String, reason: String },
     /// Commands for the server are not being written (it does not read):
     /// see `Config::max_pending_commands`.
-    #[error("cannot subscribe: {pending} bytes of commands wait for a server that does not read them")]
+    #[error("cannot send: {pending} bytes of commands wait for a server that does not read them")]
     Backlog { pending: usize },
+    #[error("cannot publish to {subject:?}: {reason}")]
+    Publish { subject: String, reason: String },
 }

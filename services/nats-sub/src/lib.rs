@@ -11,12 +11,18 @@
 //! its subjects anyway, says them again at each connection
 //! (`docs/adr/0026-subscriptions-kept-by-their-owners.md`).
 //!
-//! It speaks the core NATS client protocol for a connection that only
-//! subscribes: `INFO`/`CONNECT` (headers on, user/password or token, TLS
+//! It speaks the core NATS client protocol for a connection that
+//! subscribes and answers: `INFO`/`CONNECT` (headers on, user/password or token, TLS
 //! when the URL is `tls://` or the server requires it), `SUB`/`UNSUB`,
 //! `PING`/`PONG` both ways, `MSG`/`HMSG`, `-ERR`. It reconnects across the
 //! configured servers and those the cluster announces, with back-off, and
-//! sends every subscription again after a reconnect. Everything is bounded:
+//! sends every subscription again after a reconnect. A subscription may be
+//! one member of a queue group, and drains without losing a message: it is
+//! kept until the server has answered a ping sent after its `UNSUB`; and
+//! the answers to the requests it delivers go out by this connection
+//! (`PUB`/`HPUB`), the one place it publishes
+//! (`docs/adr/0033-queue-members-drain-on-the-subscribe-only-connection.md`).
+//! Everything is bounded:
 //! the read buffer by the server's `max_payload`, pending commands by
 //! [`Config::max_pending_commands`].
 //!

@@ -57,6 +57,9 @@ struct State<D: ?Sized> {
     /// Counts connections made; 0 until the first one.
     epoch: u64,
     connected: bool,
+    /// The connected server's `max_payload`: a larger publish is refused
+    /// here, as the server would close the connection for it.
+    max_payload: usize,
     /// While the families' owners are asked for their subscriptions on a
     /// new connection: the ping that follows them is to come, and is the
     /// one a sync waits for.
@@ -67,8 +70,14 @@ struct State<D: ?Sized> {
 struct Entry<D: ?Sized> {
     /// To subscribe again after a reconnect.
     subject: Box<str>,
+    /// Its queue group, if it is one member of a group.
+    queue: Option<Box<str>>,
     /// Handed every message, on the reader.
     deliver: Arc<D>,
+    /// Draining: `UNSUB` is sent, and the messages the server sent before
+    /// it had it are still handed over; never sent again on a new
+    /// connection (the server there never had it).
+    draining: bool,
 }
 
 /// One family: its subscriptions are its owner's, and this is all that is
@@ -103,6 +112,16 @@ impl SyncTarget {
         (progress.epoch == self.epoch && progress.pongs >= self.pong)
             || (progress.epoch > self.epoch && progress.pongs >= 1)
     }
+
+    /// Whether nothing the server sent before this target's ping can still
+    /// arrive: the server answered the ping (it answers in order, after
+    /// every message it sent before), or the connection it was sent on is
+    /// gone.
+    pub fn fenced(&self, progress: &Progress) -> bool {
+        (progress.epoch == self.epoch && progress.pongs >= self.pong)
+            || progress.epoch > self.epoch
+            || !progress.connected
+    }
 }
 
 impl<D: ?Sized + Deliver> Shared<D> {
@@ -117,6 +136,7 @@ impl<D: ?Sized + Deliver> Shared<D> {
                 pongs: 0,
                 epoch: 0,
                 connected: false,
+                max_payload: 0,
                 resubscribing: false,
             }),
             commands_queued: Notify::new(),
@@ -143,29 +163,38 @@ impl<D: ?Sized + Deliver> Shared<D> {
         family
     }
 
-    /// Adds a subscription kept here, and sends `SUB` if connected.
-    pub fn subscribe(&self, subject: &str, deliver: Arc<D>) -> Result<u64, Error> {
+    /// Adds a subscription kept here, in queue group `queue` if any, and
+    /// sends `SUB` if connected.
+    pub fn subscribe(&self, subject: &str, queue: Option<&str>, deliver: Arc<D>) -> Result<u64, Error> {
         let mut state = self.lock();
-        let sid = self.new_sub(&mut state, subject, None)?;
-        state.subscriptions.insert(sid, Entry { subject: subject.into(), deliver });
+        let sid = self.new_sub(&mut state, subject, queue, None)?;
+        let entry = Entry { subject: subject.into(), queue: queue.map(Into::into), deliver, draining: false };
+        state.subscriptions.insert(sid, entry);
         Ok(sid)
     }
 
     /// Adds a subscription to `family`, whose owner keeps it, and sends
     /// `SUB` if connected.
     pub fn subscribe_in(&self, family: Family, subject: &str) -> Result<u64, Error> {
-        self.new_sub(&mut self.lock(), subject, Some(family))
+        self.new_sub(&mut self.lock(), subject, None, Some(family))
     }
 
     /// A new subscription's id, its `SUB` queued if connected.
-    fn new_sub(&self, state: &mut State<D>, subject: &str, family: Option<Family>) -> Result<u64, Error> {
-        if state.connected && state.commands.len() + subject.len() + 32 > self.max_pending {
+    fn new_sub(
+        &self,
+        state: &mut State<D>,
+        subject: &str,
+        queue: Option<&str>,
+        family: Option<Family>,
+    ) -> Result<u64, Error> {
+        let length = subject.len() + queue.map_or(0, str::len) + 32;
+        if state.connected && state.commands.len() + length > self.max_pending {
             return Err(Error::Backlog { pending: state.commands.len() });
         }
         let sid = sid(state.next_sequence, family);
         state.next_sequence += 1;
         if state.connected {
-            write_sub(&mut state.commands, subject, sid);
+            write_sub(&mut state.commands, subject, queue, sid);
             self.commands_queued.notify_one();
         }
         Ok(sid)
@@ -182,11 +211,88 @@ impl<D: ?Sized + Deliver> Shared<D> {
             Some(_) => true,
         };
         if live && state.connected {
-            state.commands.extend_from_slice(b"UNSUB ");
-            write_number(&mut state.commands, sid);
-            state.commands.extend_from_slice(b"\r\n");
+            write_unsub(&mut state.commands, sid);
             self.commands_queued.notify_one();
         }
+    }
+
+    /// Starts draining a subscription kept here: `UNSUB`, then a ping,
+    /// while the subscription stays, so that the messages the server sent
+    /// before it had the `UNSUB` are still handed over. Returns the ping to
+    /// wait for before [`Shared::forget`]; `None` when nothing can arrive
+    /// any more (no connection, or no such subscription).
+    pub fn drain(&self, sid: u64) -> Option<SyncTarget> {
+        let mut state = self.lock();
+        if !state.connected {
+            return None;
+        }
+        let entry = state.subscriptions.get_mut(&sid)?;
+        entry.draining = true;
+        write_unsub(&mut state.commands, sid);
+        state.commands.extend_from_slice(b"PING\r\n");
+        state.pings += 1;
+        self.commands_queued.notify_one();
+        Some(SyncTarget { epoch: state.epoch, pong: state.pings })
+    }
+
+    /// Removes a subscription without telling the server: a drained one,
+    /// which the server no longer has.
+    pub fn forget(&self, sid: u64) {
+        self.lock().subscriptions.remove(&sid);
+    }
+
+    /// Queues a message for the server: `PUB`, or `HPUB` with `headers`.
+    /// Only while connected (a message is not kept for the next
+    /// connection), within the server's `max_payload` and the bound on
+    /// pending commands.
+    pub fn publish_message(&self, subject: &str, headers: &[(&str, &str)], payload: &[u8]) -> Result<(), Error> {
+        let refused = |reason: String| Err(Error::Publish { subject: subject.to_owned(), reason });
+        let mut block = Vec::new();
+        if !headers.is_empty() {
+            block.extend_from_slice(b"NATS/1.0\r\n");
+            for (name, value) in headers {
+                let bad = |c: char| c.is_control() || (c.is_whitespace() && c != ' ');
+                if name.is_empty()
+                    || name.contains(':')
+                    || name.chars().any(|c| bad(c) || c == ' ')
+                    || value.contains(bad)
+                {
+                    return refused(format!("header {name:?} cannot be sent as it is"));
+                }
+                block.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            block.extend_from_slice(b"\r\n");
+        }
+        let size = block.len() + payload.len();
+        let mut state = self.lock();
+        if !state.connected {
+            return refused("not connected".to_owned());
+        }
+        if size > state.max_payload {
+            return refused(format!("{size} bytes is over the server's max_payload of {}", state.max_payload));
+        }
+        if state.commands.len() + subject.len() + size + 64 > self.max_pending {
+            return Err(Error::Backlog { pending: state.commands.len() });
+        }
+        let commands = &mut state.commands;
+        if block.is_empty() {
+            commands.put_slice(b"PUB ");
+            commands.put_slice(subject.as_bytes());
+            commands.put_u8(b' ');
+        } else {
+            commands.put_slice(b"HPUB ");
+            commands.put_slice(subject.as_bytes());
+            commands.put_u8(b' ');
+            write_number(commands, block.len() as u64);
+            commands.put_u8(b' ');
+        }
+        write_number(commands, size as u64);
+        commands.put_slice(b"\r\n");
+        commands.put_slice(&block);
+        commands.put_slice(payload);
+        commands.put_slice(b"\r\n");
+        self.commands_queued.notify_one();
+        Ok(())
     }
 
     /// Subscriptions kept here (a family's are its owner's to count).
@@ -228,13 +334,16 @@ impl<D: ?Sized + Deliver> Shared<D> {
     /// subscriber's). From the moment the connection is marked up, a new
     /// subscription queues its `SUB` itself: an owner that sees it too
     /// says it again, and the server ignores the second.
-    pub fn connected(&self) {
+    pub fn connected(&self, max_payload: usize) {
         let owners: Vec<Arc<dyn Owner>> = {
             let mut state = self.lock();
+            state.max_payload = max_payload;
             let State { subscriptions, commands, .. } = &mut *state;
             commands.clear();
+            // A subscription that was draining has nothing more to come.
+            subscriptions.retain(|_, entry| !entry.draining);
             for (sid, entry) in subscriptions.iter() {
-                write_sub(commands, &entry.subject, *sid);
+                write_sub(commands, &entry.subject, entry.queue.as_deref(), *sid);
             }
             state.pings = 0;
             state.pongs = 0;
@@ -244,7 +353,7 @@ impl<D: ?Sized + Deliver> Shared<D> {
             self.publish(&state);
             state.families.iter().map(|family| family.owner.clone()).collect()
         };
-        let sub = |subject: &str, sid: u64| write_sub(&mut self.lock().commands, subject, sid);
+        let sub = |subject: &str, sid: u64| write_sub(&mut self.lock().commands, subject, None, sid);
         let resubscribing = Resubscribing { sub: &sub };
         for owner in owners {
             // An owner that panics has said what it said; the others still
@@ -352,11 +461,21 @@ impl<D: ?Sized + Deliver> Shared<D> {
     }
 }
 
-fn write_sub(commands: &mut BytesMut, subject: &str, sid: u64) {
-    commands.reserve(subject.len() + 26);
+fn write_sub(commands: &mut BytesMut, subject: &str, queue: Option<&str>, sid: u64) {
+    commands.reserve(subject.len() + queue.map_or(0, |queue| queue.len() + 1) + 26);
     commands.put_slice(b"SUB ");
     commands.put_slice(subject.as_bytes());
     commands.put_u8(b' ');
+    if let Some(queue) = queue {
+        commands.put_slice(queue.as_bytes());
+        commands.put_u8(b' ');
+    }
+    write_number(commands, sid);
+    commands.put_slice(b"\r\n");
+}
+
+fn write_unsub(commands: &mut BytesMut, sid: u64) {
+    commands.put_slice(b"UNSUB ");
     write_number(commands, sid);
     commands.put_slice(b"\r\n");
 }
@@ -385,6 +504,9 @@ mod tests {
 
     type Handler = dyn Deliver;
 
+    /// The server's `max_payload` in these tests.
+    const MAX_PAYLOAD: usize = 100;
+
     fn shared() -> Shared<Handler> {
         Shared::new(200, None)
     }
@@ -400,30 +522,108 @@ mod tests {
     #[test]
     fn commands_are_queued_only_while_connected_and_all_sent_again_on_connect() {
         let shared = shared();
-        let a = shared.subscribe("a", nothing()).unwrap();
+        let a = shared.subscribe("a", None, nothing()).unwrap();
         assert_eq!(queued(&shared), "");
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         assert_eq!(queued(&shared), format!("SUB a {a}\r\nPING\r\n"));
-        let b = shared.subscribe("b.*", nothing()).unwrap();
+        let b = shared.subscribe("b.*", None, nothing()).unwrap();
         shared.unsubscribe(a);
         assert_eq!(queued(&shared), format!("SUB b.* {b}\r\nUNSUB {a}\r\n"));
         shared.disconnected();
-        let c = shared.subscribe("c", nothing()).unwrap();
+        let c = shared.subscribe("c", None, nothing()).unwrap();
         assert_eq!(queued(&shared), "");
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         let mut lines: Vec<String> = queued(&shared).lines().map(str::to_owned).collect();
         lines.sort();
         assert_eq!(lines, ["PING", format!("SUB b.* {b}").as_str(), format!("SUB c {c}").as_str()]);
     }
 
     #[test]
+    fn a_queue_member_says_its_group_on_every_connection() {
+        let shared = shared();
+        shared.connected(MAX_PAYLOAD);
+        queued(&shared);
+        let member = shared.subscribe("work", Some("workers"), nothing()).unwrap();
+        assert_eq!(queued(&shared), format!("SUB work workers {member}\r\n"));
+        shared.disconnected();
+        shared.connected(MAX_PAYLOAD);
+        assert_eq!(queued(&shared), format!("SUB work workers {member}\r\nPING\r\n"));
+    }
+
+    #[test]
+    fn a_draining_subscription_hands_over_what_comes_until_its_ping_is_answered() {
+        let seen = Arc::new(Mutex::new(0));
+        let counting: Arc<Handler> = {
+            let seen = seen.clone();
+            Arc::new(move |_: Delivery<'_>| *seen.lock().unwrap() += 1)
+        };
+        let shared = shared();
+        let member = shared.subscribe("work", Some("workers"), counting).unwrap();
+        shared.connected(MAX_PAYLOAD);
+        queued(&shared);
+        shared.pong();
+        let progress = || *shared.progress().borrow();
+        let fence = shared.drain(member).expect("connected, so something may still come");
+        assert_eq!(queued(&shared), format!("UNSUB {member}\r\nPING\r\n"));
+        // What the server sent before it had the UNSUB still arrives.
+        let message = Msg { subject: b"work", sid: member, reply: Some(b"inbox"), headers: None, payload: b"" };
+        shared.dispatch(&message);
+        assert!(!fence.fenced(&progress()));
+        shared.pong();
+        assert!(fence.fenced(&progress()));
+        shared.forget(member);
+        shared.dispatch(&message);
+        assert_eq!(*seen.lock().unwrap(), 1);
+        assert_eq!(shared.subscriptions(), 0);
+    }
+
+    #[test]
+    fn a_drain_ends_with_its_connection_and_is_not_sent_again() {
+        let shared = shared();
+        let before = shared.subscribe("work", Some("workers"), nothing()).unwrap();
+        assert!(shared.drain(before).is_none(), "not connected: nothing can come");
+        shared.forget(before);
+        let member = shared.subscribe("work", Some("workers"), nothing()).unwrap();
+        let kept = shared.subscribe("kept", None, nothing()).unwrap();
+        shared.connected(MAX_PAYLOAD);
+        queued(&shared);
+        let fence = shared.drain(member).unwrap();
+        shared.disconnected();
+        assert!(fence.fenced(&shared.progress().borrow()), "the connection it was on is gone");
+        shared.connected(MAX_PAYLOAD);
+        assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nPING\r\n"));
+        assert_eq!(shared.subscriptions(), 1);
+    }
+
+    #[test]
+    fn a_message_is_published_with_or_without_headers_and_only_when_it_can_be() {
+        let shared = shared();
+        let refused = shared.publish_message("inbox.1", &[], b"early").unwrap_err();
+        assert_eq!(refused.to_string(), r#"cannot publish to "inbox.1": not connected"#);
+        shared.connected(MAX_PAYLOAD);
+        queued(&shared);
+        shared.publish_message("inbox.1", &[], b"answer").unwrap();
+        shared.publish_message("inbox.2", &[("traceparent", "00-ab-cd-01")], b"x").unwrap();
+        assert_eq!(
+            queued(&shared),
+            "PUB inbox.1 6\r\nanswer\r\nHPUB inbox.2 38 39\r\nNATS/1.0\r\ntraceparent: 00-ab-cd-01\r\n\r\nx\r\n"
+        );
+        let too_large = shared.publish_message("inbox.3", &[], &[b'x'; MAX_PAYLOAD + 1]).unwrap_err();
+        assert!(too_large.to_string().contains("over the server's max_payload of 100"), "{too_large}");
+        for (name, value) in [("a b", "v"), ("a:b", "v"), ("", "v"), ("n", "v\r\nX: injected")] {
+            assert!(shared.publish_message("inbox.4", &[(name, value)], b"").is_err(), "{name:?}: {value:?}");
+        }
+        assert_eq!(queued(&shared), "", "nothing refused is queued");
+    }
+
+    #[test]
     fn pending_commands_have_a_bound() {
         let shared = shared();
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         let long = "x".repeat(60);
         let mut refused = None;
         for _ in 0..10 {
-            if let Err(e) = shared.subscribe(&long, nothing()) {
+            if let Err(e) = shared.subscribe(&long, None, nothing()) {
                 refused = Some(e);
                 break;
             }
@@ -431,14 +631,14 @@ mod tests {
         assert!(matches!(refused, Some(Error::Backlog { .. })), "{refused:?}");
         // Writing them makes room again.
         shared.take_commands();
-        assert!(shared.subscribe(&long, nothing()).is_ok());
+        assert!(shared.subscribe(&long, None, nothing()).is_ok());
     }
 
     #[test]
     fn a_sync_waits_for_its_own_pong_or_for_the_next_connection() {
         let shared = shared();
         let before_connecting = shared.sync_target();
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         let progress = || *shared.progress().borrow();
         assert!(!before_connecting.reached(&progress()));
         shared.pong();
@@ -448,7 +648,7 @@ mod tests {
         // The connection drops before the pong: the next connection's first
         // pong (after every SUB) answers it.
         shared.disconnected();
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         assert!(!now.reached(&progress()));
         shared.pong();
         assert!(now.reached(&progress()));
@@ -498,10 +698,10 @@ mod tests {
     #[test]
     fn a_familys_owner_says_its_live_subscriptions_on_each_connection() {
         let (shared, family, owned) = with_family();
-        let kept = shared.subscribe("kept", nothing()).unwrap();
+        let kept = shared.subscribe("kept", None, nothing()).unwrap();
         let a = subscribe_in(&shared, family, &owned, "a");
         assert_eq!(queued(&shared), "");
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nSUB a {a}\r\nPING\r\n"));
         let b = subscribe_in(&shared, family, &owned, "b");
         unsubscribe_in(&shared, &owned, a);
@@ -512,7 +712,7 @@ mod tests {
         unsubscribe_in(&shared, &owned, b);
         let c = subscribe_in(&shared, family, &owned, "c");
         assert_eq!(queued(&shared), "");
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nSUB c {c}\r\nPING\r\n"));
         assert_eq!(shared.subscriptions(), 1, "a family's subscriptions are not kept here");
     }
@@ -529,7 +729,7 @@ mod tests {
                 *late.lock().unwrap() = subscribe_in(&shared, family, &owned, "late");
             }
         }));
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         let late = *late.lock().unwrap();
         // Queued by the subscribe itself, and said again by the owner, who
         // saw it: the server ignores the second (ADR 0026).
@@ -545,7 +745,7 @@ mod tests {
             let (shared, target) = (Arc::downgrade(&shared), target.clone());
             move || *target.lock().unwrap() = Some(shared.upgrade().unwrap().sync_target())
         }));
-        shared.connected();
+        shared.connected(MAX_PAYLOAD);
         let target = target.lock().unwrap().unwrap();
         let progress = || *shared.progress().borrow();
         assert!(!target.reached(&progress()));
@@ -566,8 +766,8 @@ mod tests {
         }
         let shared = shared();
         shared.add_family(nothing(), Arc::new(Panics));
-        let kept = shared.subscribe("kept", nothing()).unwrap();
-        shared.connected();
+        let kept = shared.subscribe("kept", None, nothing()).unwrap();
+        shared.connected(MAX_PAYLOAD);
         assert_eq!(queued(&shared), format!("SUB kept {kept}\r\nPING\r\n"));
     }
 
@@ -581,7 +781,7 @@ mod tests {
         let shared = shared();
         let users = shared.add_family(recorder("users"), Arc::new(Owned::default()));
         let groups = shared.add_family(recorder("groups"), Arc::new(Owned::default()));
-        let kept = shared.subscribe("kept", recorder("kept")).unwrap();
+        let kept = shared.subscribe("kept", None, recorder("kept")).unwrap();
         let user = shared.subscribe_in(users, "u").unwrap();
         let group = shared.subscribe_in(groups, "g").unwrap();
         let message = |sid| Msg { subject: b"s", sid, reply: None, headers: None, payload: b"" };

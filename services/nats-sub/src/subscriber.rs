@@ -87,7 +87,18 @@ impl<D: ?Sized + Deliver> Subscriber<D> {
     /// subscription would never end).
     pub fn subscribe(&self, subject: &str, deliver: Arc<D>) -> Result<Subscription<D>, Error> {
         check_subject(subject)?;
-        let sid = self.inner.shared.subscribe(subject, deliver)?;
+        let sid = self.inner.shared.subscribe(subject, None, deliver)?;
+        Ok(Subscription { shared: self.inner.shared.clone(), sid })
+    }
+
+    /// Subscribes to `subject` as one member of queue group `group`: the
+    /// server gives each message to one member of the group. Otherwise as
+    /// [`Subscriber::subscribe`]; a member leaves the group without losing
+    /// a message with [`Subscription::drain`].
+    pub fn queue_subscribe(&self, subject: &str, group: &str, deliver: Arc<D>) -> Result<Subscription<D>, Error> {
+        check_subject(subject)?;
+        check_group(subject, group)?;
+        let sid = self.inner.shared.subscribe(subject, Some(group), deliver)?;
         Ok(Subscription { shared: self.inner.shared.clone(), sid })
     }
 
@@ -113,6 +124,24 @@ impl<D: ?Sized + Deliver> Subscriber<D> {
     pub fn subscribe_in(&self, family: Family, subject: &str) -> Result<u64, Error> {
         check_subject(subject)?;
         self.inner.shared.subscribe_in(family, subject)
+    }
+
+    /// Sends a message (with `headers`, if any): the answer to a request
+    /// this connection delivered. An answer goes out by the connection its
+    /// request came by, because only there is the requester's interest in
+    /// its inbox sure to be known: the server had it before it passed the
+    /// request on, whereas another server of a cluster may learn of a
+    /// fresh inbox after the answer reaches it, and drop the answer
+    /// (ADR 0033). Refused while disconnected (nothing is kept for the next
+    /// connection), past the server's `max_payload`, and past the bound on
+    /// pending commands. Returns once queued; [`Subscriber::sync`] says
+    /// when the server has it.
+    pub fn publish(&self, subject: &str, headers: &[(&str, &str)], payload: &[u8]) -> Result<(), Error> {
+        check_subject(subject)?;
+        if subject.split('.').any(|token| token == "*" || token == ">") {
+            return Err(Error::Publish { subject: subject.to_owned(), reason: "a wildcard".to_owned() });
+        }
+        self.inner.shared.publish_message(subject, headers, payload)
     }
 
     /// Ends a family's subscription ([`Subscriber::subscribe_in`]); its
@@ -172,6 +201,27 @@ impl<D: ?Sized + Deliver> Subscription<D> {
     pub fn sid(&self) -> u64 {
         self.sid
     }
+
+    /// Unsubscribes without losing a message: the server gets `UNSUB` and a
+    /// ping, and until it answers the ping (which it does after every
+    /// message it sent before the `UNSUB`), those messages are still handed
+    /// to the handler. Returns when none can arrive any more (the answer
+    /// came, or the connection ended; while disconnected, at once); the
+    /// handler is then dropped. A queue group's other members get every
+    /// message published from the moment the server has the `UNSUB`.
+    ///
+    /// Unlike dropping the subscription, or async-nats's `drain` (0.51),
+    /// which forgets the subscription once the `UNSUB` is written, so that
+    /// messages already on the wire are dropped on arrival (ADR 0033).
+    pub async fn drain(self) {
+        if let Some(fence) = self.shared.drain(self.sid) {
+            let mut progress = self.shared.progress();
+            // The sender lives as long as `shared`, which we hold.
+            let _ = progress.wait_for(|progress| fence.fenced(progress)).await;
+        }
+        // Dropping `self` next finds nothing left to unsubscribe.
+        self.shared.forget(self.sid);
+    }
 }
 
 impl<D: ?Sized + Deliver> Drop for Subscription<D> {
@@ -214,6 +264,16 @@ fn check_subject(subject: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A queue group name the server will take in `SUB`: one word, without
+/// whitespace or control characters.
+fn check_group(subject: &str, group: &str) -> Result<(), Error> {
+    if group.is_empty() || group.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let reason = format!("queue group {group:?} is empty or has whitespace or control characters");
+        return Err(Error::BadSubject { subject: subject.to_owned(), reason });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +287,13 @@ mod tests {
             assert!(check_subject(bad).is_err(), "{bad:?}");
         }
         assert_eq!(check_subject("a..b").unwrap_err().to_string(), r#"cannot subscribe to "a..b": empty token"#);
+    }
+
+    #[test]
+    fn queue_groups_are_one_word() {
+        assert!(check_group("s", "herald-router").is_ok());
+        for bad in ["", "a b", "a\r\n"] {
+            assert!(check_group("s", bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use herald_bus::responder::Responder;
-use herald_bus::{Bus, Subscription};
+use herald_bus::{Bus, QueueSubscription};
 use herald_proto::status;
 
 use crate::dispatch::{Dispatcher, error_answer};
@@ -22,7 +22,7 @@ pub(crate) async fn serve(
     dispatcher: Arc<Dispatcher>,
     metrics: Arc<Metrics>,
     limit: usize,
-    requests: Subscription,
+    requests: QueueSubscription,
     stop: impl Future<Output = ()>,
 ) {
     let responder = Responder {

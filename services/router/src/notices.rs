@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::Subscription;
+use herald_bus::QueueSubscription;
 use herald_proto::client::action;
 use herald_proto::event::LifecycleEvent;
 use herald_proto::handler::HandlerRequest;
@@ -22,8 +22,9 @@ use crate::metrics::Metrics;
 pub(crate) const EVENTS_QUEUE: &str = "herald-router-events";
 
 /// Tells the `$disconnect` handler, if there is one, about every connection
-/// that ends, until `stop`; then waits for the notices already on their
-/// way. Best effort: a notice the handler misses is not retried.
+/// that ends, until `stop`; then leaves the queue group, tells it about the
+/// events already on their way here, and waits for the notices. Best
+/// effort: a notice the handler misses is not retried.
 ///
 /// At most `limit` notices are on their way at once (the router's
 /// `max_inflight`, as for handler requests). An ending connection beyond
@@ -35,18 +36,14 @@ pub(crate) async fn notify(
     dispatcher: Arc<Dispatcher>,
     metrics: Arc<Metrics>,
     limit: usize,
-    mut events: Subscription,
+    events: QueueSubscription,
     stop: impl Future<Output = ()>,
 ) {
     let notices = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(limit));
-    tokio::pin!(stop);
-    loop {
-        let message = tokio::select! {
-            message = events.next() => message,
-            () = &mut stop => None,
-        };
-        let Some(message) = message else { break };
+    let events = events.until_drained(stop);
+    tokio::pin!(events);
+    while let Some(message) = events.next().await {
         let routes = dispatcher.routes();
         let Some(route) = routes.disconnect.clone() else { continue };
         let event: LifecycleEvent = match herald_proto::json::from_object(&message.payload) {
@@ -70,7 +67,6 @@ pub(crate) async fn notify(
             drop(permit);
         });
     }
-    drop(events);
     notices.close();
     notices.wait().await;
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use herald_bus::{Bus, Subscription};
+use herald_bus::{Bus, QueueSubscription};
 use herald_handler::Presence;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,9 +41,9 @@ pub struct RouterCore {
     /// Where the routes came from, for reloads.
     routes_file: Option<PathBuf>,
     /// Handler requests from edges (queue group).
-    actions: Subscription,
+    actions: QueueSubscription,
     /// Disconnect events, for `$disconnect` (queue group).
-    events: Subscription,
+    events: QueueSubscription,
     /// The push port, bound, when configured.
     push_port: Option<PushPort>,
     /// Sends Pusher webhooks, when an app has a webhook URL.

@@ -6,6 +6,7 @@ mod auth;
 mod delivery;
 mod families;
 mod outage;
+mod queue;
 mod republish;
 mod slow;
 mod support;

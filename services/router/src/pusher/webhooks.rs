@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use herald_bus::{Bus, BusError, Subscription};
+use herald_bus::{Bus, BusError, QueueSubscription};
 use herald_proto::pusher::app::{App, WebhookKind};
 use herald_proto::pusher::cluster::WebhookEvent;
 use herald_proto::pusher::sign::webhook_signature;
@@ -61,7 +61,7 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct WebhookSender {
     /// Webhook events from the edges (queue group).
-    events: Subscription,
+    events: QueueSubscription,
     /// The apps that have a webhook.
     apps: Vec<Arc<App>>,
     metrics: Arc<PusherMetrics>,
@@ -97,10 +97,11 @@ impl WebhookSender {
         Ok(Some(WebhookSender { events, apps, metrics }))
     }
 
-    /// Sends webhooks until `stop` resolves; then takes no more events,
-    /// sends what it holds (for at most [`STOP_GRACE`]) and returns.
+    /// Sends webhooks until `stop` resolves; then leaves the queue group,
+    /// takes the events already on their way here, sends what it holds (for
+    /// at most [`STOP_GRACE`]) and returns.
     pub async fn run(self, stop: impl Future<Output = ()>) {
-        let WebhookSender { mut events, apps, metrics } = self;
+        let WebhookSender { events, apps, metrics } = self;
         let client =
             reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().expect("an HTTP client with a timeout builds");
         let mut senders = JoinSet::new();
@@ -112,17 +113,11 @@ impl WebhookSender {
                 (app.id.clone(), (app, queue))
             })
             .collect();
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                message = events.next() => match message {
-                    Some(message) => route(&queues, &message.payload, &metrics),
-                    None => break,
-                },
-            }
+        let events = events.until_drained(stop);
+        tokio::pin!(events);
+        while let Some(message) = events.next().await {
+            route(&queues, &message.payload, &metrics);
         }
-        drop(events);
         // Closing the queues lets each sender send what it holds and end.
         drop(queues);
         if tokio::time::timeout(STOP_GRACE, async { while senders.join_next().await.is_some() {} }).await.is_err() {
