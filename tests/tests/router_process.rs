@@ -239,3 +239,20 @@ async fn herald_router_serves_the_backend_api_with_its_key() {
     assert_eq!(router.metric("herald_router_api_requests_total").await, 2);
     alice.expect_silence(SILENCE).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_router_at_once_while_nats_is_away() {
+    let mut nats = NatsServer::start().await;
+    let routes = RoutesFile::new(CHAT);
+    let mut router = router(&nats, &routes).await;
+    nats.stop();
+    assert_eventually!(router.http("/readyz").await.0 == 503, Duration::from_secs(10));
+    // Nothing can be drained or flushed with NATS away: the drain and the
+    // last answers' flush end at once, not at their bounds.
+    let asked = tokio::time::Instant::now();
+    router.sigterm();
+    let status = router.wait(Duration::from_secs(15)).await;
+    assert_eq!(status.code(), Some(0), "herald router must exit 0 after SIGTERM; output:\n{}", router.output());
+    let took = asked.elapsed();
+    assert!(took < Duration::from_secs(1), "the router took {took:?} to stop; output:\n{}", router.output());
+}

@@ -121,8 +121,14 @@ impl Answers {
 
     /// Waits, for a bounded time, until the answers sent so far have
     /// reached the server: a process that exits next must not lose them.
+    /// Returns at once while NATS is away: a connection that dropped took
+    /// what it had not written with it, and no later one writes it.
     pub async fn flush(&self) -> Result<(), BusError> {
         let flushed = match self {
+            Answers::Nats(connection) if !connection.is_connected() => {
+                let reason = "NATS is away: answers not yet written are lost".into();
+                return Err(BusError::Publish { subject: "(answers)".to_owned(), reason });
+            }
             Answers::Nats(connection) => tokio::time::timeout(FLUSH_TIMEOUT, connection.sync()).await.map(Ok),
             Answers::Local(bus) => tokio::time::timeout(FLUSH_TIMEOUT, bus.flush()).await,
         };
