@@ -7,11 +7,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
+use herald_nats_sub as nats_sub;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
-
-use herald_nats_sub as nats_sub;
 
 use crate::deliveries::subscriber_config;
 use crate::queue::{Member, QueueSubscription};
