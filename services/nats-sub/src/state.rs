@@ -229,10 +229,7 @@ impl<D: ?Sized + Deliver> Shared<D> {
         let entry = state.subscriptions.get_mut(&sid)?;
         entry.draining = true;
         write_unsub(&mut state.commands, sid);
-        state.commands.extend_from_slice(b"PING\r\n");
-        state.pings += 1;
-        self.commands_queued.notify_one();
-        Some(SyncTarget { epoch: state.epoch, pong: state.pings })
+        Some(self.queue_ping(&mut state))
     }
 
     /// Removes a subscription without telling the server: a drained one,
@@ -317,6 +314,11 @@ impl<D: ?Sized + Deliver> Shared<D> {
         if state.resubscribing {
             return SyncTarget { epoch: state.epoch, pong: 1 };
         }
+        self.queue_ping(&mut state)
+    }
+
+    /// Queues a ping on the current connection; its pong is the target.
+    fn queue_ping(&self, state: &mut State<D>) -> SyncTarget {
         state.pings += 1;
         state.commands.extend_from_slice(b"PING\r\n");
         self.commands_queued.notify_one();
@@ -406,10 +408,7 @@ impl<D: ?Sized + Deliver> Shared<D> {
     /// Sends a keep-alive ping (when the connection is stale is
     /// `keep_alive`'s to say, from anything heard).
     pub fn ping(&self) {
-        let mut state = self.lock();
-        state.pings += 1;
-        state.commands.extend_from_slice(b"PING\r\n");
-        self.commands_queued.notify_one();
+        self.queue_ping(&mut self.lock());
     }
 
     /// Hands a message to its subscription's handler, on the caller (the
