@@ -329,6 +329,9 @@ async fn read<D: ?Sized + Deliver>(
                         if newer.lame_duck && !info.lame_duck {
                             shared.event(&Event::LameDuck { server: server.label() });
                         }
+                        if newer.max_payload != info.max_payload {
+                            shared.max_payload_changed(newer.max_payload);
+                        }
                         pool.discover(&newer.connect_urls, server);
                         *info = newer;
                     }

@@ -371,6 +371,12 @@ impl<D: ?Sized + Deliver> Shared<D> {
         self.commands_queued.notify_one();
     }
 
+    /// The server's `INFO` update gave another `max_payload`: a publish
+    /// past it would make the server close the connection.
+    pub fn max_payload_changed(&self, max_payload: usize) {
+        self.lock().max_payload = max_payload;
+    }
+
     /// The connection is gone: what was queued for it is moot.
     pub fn disconnected(&self) {
         let mut state = self.lock();
@@ -609,6 +615,10 @@ mod tests {
         );
         let too_large = shared.publish_message("inbox.3", &[], &[b'x'; MAX_PAYLOAD + 1]).unwrap_err();
         assert!(too_large.to_string().contains("over the server's max_payload of 100"), "{too_large}");
+        shared.max_payload_changed(10);
+        let past_update = shared.publish_message("inbox.3", &[], &[b'x'; 11]).unwrap_err();
+        assert!(past_update.to_string().contains("over the server's max_payload of 10"), "{past_update}");
+        shared.max_payload_changed(MAX_PAYLOAD);
         for (name, value) in [("a b", "v"), ("a:b", "v"), ("", "v"), ("n", "v\r\nX: injected")] {
             assert!(shared.publish_message("inbox.4", &[(name, value)], b"").is_err(), "{name:?}: {value:?}");
         }
