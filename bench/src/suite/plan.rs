@@ -81,6 +81,10 @@ pub const PUSHER_SUBSCRIBERS: [u64; 2] = [REFERENCE_RECEIVERS, 10_000];
 /// The offered deliveries a second of the broadcasts whose best without
 /// loss is compared.
 const OFFERED: [f64; 4] = [REFERENCE_DELIVERIES, 250_000.0, 500_000.0, 1_000_000.0];
+/// The same for the Pusher servers, at both sizes: up to the native
+/// path's top step, so that Herald's Pusher path and its native path are
+/// compared at the same offered load.
+const PUSHER_OFFERED: [f64; 3] = [REFERENCE_DELIVERIES, 500_000.0, 1_000_000.0];
 /// A quick run's and the guard's steps: short.
 const SHORT: Timing = Timing { hold: 2, duration: 2.0, drain: 5.0 };
 
@@ -188,17 +192,17 @@ fn group_rate_at(receivers: u64) -> f64 {
 /// a router measures only the broadcasts (its idle subscribers are those of
 /// the NATS-published one).
 fn pusher_steps(contender: Contender, quick: bool) -> Vec<Measure> {
-    let (subscribers, offered): (&[u64], &[&[f64]]) = if quick {
-        (&PUSHER_SUBSCRIBERS[..1], &[&[REFERENCE_DELIVERIES]])
+    let (subscribers, offered): (&[u64], &[f64]) = if quick {
+        (&PUSHER_SUBSCRIBERS[..1], &[REFERENCE_DELIVERIES])
     } else {
-        (&PUSHER_SUBSCRIBERS, &[&[REFERENCE_DELIVERIES, 500_000.0, 1_000_000.0], &[REFERENCE_DELIVERIES, 500_000.0]])
+        (&PUSHER_SUBSCRIBERS, &PUSHER_OFFERED)
     };
     let mut steps = Vec::new();
     if contender != Contender::HeraldPusherRest {
         steps.extend(subscribers.iter().map(|&connections| Measure::Subscribers { connections, group: GROUP }));
     }
-    for (&receivers, offered) in subscribers.iter().zip(offered) {
-        for &deliveries in *offered {
+    for &receivers in subscribers {
+        for &deliveries in offered {
             steps.push(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::Group });
         }
     }
@@ -273,11 +277,20 @@ mod tests {
         let (full, _) = steps(&Contender::ALL, Extent::Full);
         let of = |c| full.iter().filter(|s| s.contender == c).collect::<Vec<_>>();
         let soketi = of(Contender::Soketi);
-        assert_eq!(soketi.len(), 8);
-        assert_eq!(of(Contender::Sockudo).len(), 8);
-        assert_eq!(of(Contender::HeraldPusher).len(), 8);
+        // Subscribers ×2, 2 sizes × 3 rates, a private channel.
+        assert_eq!(soketi.len(), 9);
+        assert_eq!(of(Contender::Sockudo).len(), 9);
+        assert_eq!(of(Contender::HeraldPusher).len(), 9);
         // The REST-published Herald: the broadcasts only.
-        assert_eq!(of(Contender::HeraldPusherRest).len(), 6);
+        assert_eq!(of(Contender::HeraldPusherRest).len(), 7);
+        // At both sizes, up to the native path's top step.
+        for receivers in PUSHER_SUBSCRIBERS {
+            let top = |s: &&&Step| {
+                matches!(s.measure, Measure::Broadcast { receivers: r, rate, .. }
+                if r == receivers && rate * r as f64 == OFFERED[OFFERED.len() - 1])
+            };
+            assert_eq!(soketi.iter().filter(top).count(), 1, "{receivers}");
+        }
         assert!(
             soketi
                 .iter()

@@ -4,7 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::{Figure, best_clean_rate_to, contenders, figures_table, is_reference_at, kib_per_connection, report};
+use super::{
+    Figure, best_clean_rate_to, contenders, cpu_per_frame_at_the_top, figures_table, is_reference_at,
+    kib_per_connection, report,
+};
 use crate::report::Delivery;
 use crate::scenario::broadcast::Target;
 use crate::suite::Results;
@@ -99,6 +102,11 @@ fn figures(results: &Results) -> Vec<Figure<'_>> {
             "best deliveries/s without loss, 10k subscribers",
             Box::new(move |c| best_clean_rate_to(results, c, large, &to_channel)),
             rate,
+        ),
+        (
+            "server CPU per delivered frame, 10k subscribers, most offered (ns, lower is better)",
+            Box::new(move |c| cpu_per_frame_at_the_top(results, c, large, &to_channel)),
+            |v| format!("{v:.0}"),
         ),
         (
             "p50 at 100k deliveries/s, 1k subscribers (lower is better)",
