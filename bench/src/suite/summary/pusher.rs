@@ -46,7 +46,10 @@ pub fn section(out: &mut String, results: &Results) {
         "Subscribers of one channel (`bench`) on each Pusher server, published to through the app's HTTP API \
          (`POST /apps/<id>/events`); {} is published to on NATS (the group `bench`), {} through a router's \
          HTTP API. {} is Herald's own protocol in the same shapes (every connection in the group `bench`; \
-         its best rate is over broadcasts to everyone and to the group).\n",
+         its best rate and its CPU per frame are over broadcasts to everyone and to the group). Where a \
+         server falls behind, its deliveries per second are what the load tool reads on the cores it \
+         shares, and a Pusher event (its data a JSON string inside the frame) costs the tool more to read \
+         than a Herald frame: the server's CPU per delivered frame is the server's own cost.\n",
         Contender::HeraldPusher.name(),
         Contender::HeraldPusherRest.name(),
         Contender::Herald.name(),
