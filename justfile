@@ -35,9 +35,9 @@ test:
 bench:
     ./scripts/bench.sh --out bench/results
 
-# The regression guard (a few minutes once built): Herald and uWebSockets.js only, the side-by-side figures at their reference sizes (memory, connect rate and CPU per connect at 10k, best deliveries/s at 1k and 10k and CPU per frame at 10k, latency at 100k/s) as Herald ÷ uWS, into target/bench-quick/.
+# The regression guard (a few minutes once built): Herald and uWebSockets.js only, the side-by-side figures at their reference sizes (memory, connect rate and CPU per connect at 10k, best deliveries/s at 1k and 10k and CPU per frame at 10k, latency at 100k/s) as Herald ÷ uWS, and Herald's Pusher path against its native path (best deliveries/s, CPU per frame), into target/bench-quick/.
 bench-quick:
-    ./scripts/bench.sh --guard --only herald,uws --out target/bench-quick
+    ./scripts/bench.sh --guard --only herald,uws,herald-pusher --out target/bench-quick
 
 # What missed-message recovery costs: broadcasts with history off and on, and a reconnect storm of 10k clients resuming at once (BENCHMARKS.md): into target/bench-recovery/.
 bench-recovery *args="":

@@ -162,8 +162,10 @@ pub fn steps(contenders: &[Contender], extent: Extent) -> (Vec<Step>, Timing) {
 
 /// The guard's steps: for each gateway of the side-by-side table, the
 /// idle connections and the broadcasts its figures are read from, at their
-/// reference sizes; none of the other steps (Herald's own, the Pusher and
-/// Socket.IO paths: the quick run has those).
+/// reference sizes; and when Herald's Pusher path is asked for, what its
+/// figures against the native path are read from. None of the other steps
+/// (Herald's own, the other Pusher servers, the Socket.IO paths: the quick
+/// run has those).
 fn guard(contenders: &[Contender]) -> Vec<Step> {
     let side_by_side = contenders.iter().filter(|c| !c.speaks_pusher() && **c != Contender::HeraldSocketIo);
     let mut steps = Vec::new();
@@ -173,6 +175,22 @@ fn guard(contenders: &[Contender]) -> Vec<Step> {
             for deliveries in OFFERED {
                 let measure =
                     Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All };
+                steps.push(Step { contender, measure });
+            }
+        }
+    }
+    // Herald's Pusher path, beside the native path measured above: its
+    // memory per subscriber and its broadcasts to a channel.
+    if contenders.contains(&Contender::HeraldPusher) {
+        let contender = Contender::HeraldPusher;
+        steps.push(Step {
+            contender,
+            measure: Measure::Subscribers { connections: REFERENCE_CONNECTIONS, group: GROUP },
+        });
+        for receivers in PUSHER_SUBSCRIBERS {
+            for deliveries in PUSHER_OFFERED {
+                let measure =
+                    Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::Group };
                 steps.push(Step { contender, measure });
             }
         }
@@ -327,7 +345,15 @@ mod tests {
                 assert_eq!(steps.iter().copied().filter(at).count(), OFFERED.len());
             }
         }
-        for contender in [Contender::HeraldPusher, Contender::Soketi, Contender::HeraldSocketIo] {
+        let pusher = of(Contender::HeraldPusher);
+        assert_eq!(pusher.len(), 7, "subscribers, and 2 sizes × 3 rates to a channel");
+        let top = |s: &&Step| {
+            matches!(s.measure, Measure::Broadcast { receivers: 10_000, rate, target: Target::Group }
+            if rate * 10_000.0 == OFFERED[OFFERED.len() - 1])
+        };
+        assert_eq!(pusher.iter().copied().filter(top).count(), 1, "the native path's top step");
+        for contender in [Contender::HeraldPusherRest, Contender::Soketi, Contender::Sockudo, Contender::HeraldSocketIo]
+        {
             assert!(of(contender).is_empty(), "{contender:?}");
         }
         assert!(timing.duration <= 2.0);

@@ -171,7 +171,9 @@ fn figures_table(out: &mut String, columns: &[Contender], ratios: &[(Contender, 
         rule.push_str(" ---: |");
     }
     let _ = writeln!(out, "{header}\n{rule}");
-    for (name, value, format) in figures {
+    // A figure no gateway has (a step the run did not take, as in the
+    // guard) is left out rather than shown as a row of dashes.
+    for (name, value, format) in figures.iter().filter(|(_, value, _)| columns.iter().any(|&c| value(c).is_some())) {
         let mut row = format!("| {name} |");
         for &c in columns {
             let _ = write!(row, " {} |", cell(value(c), format));
@@ -395,5 +397,22 @@ fn failures(out: &mut String, results: &Results) {
     let _ = writeln!(out, "\n## Failed steps\n");
     for outcome in failed {
         let _ = writeln!(out, "- {}: {}", outcome.label, outcome.error.as_deref().unwrap_or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_figure_no_gateway_has_is_left_out() {
+        let figures: Vec<Figure<'_>> = vec![
+            ("measured", Box::new(|c| (c == Contender::Herald).then_some(2.0)), |v| format!("{v:.0}")),
+            ("not measured", Box::new(|_| None), |v| format!("{v:.0}")),
+        ];
+        let mut out = String::new();
+        figures_table(&mut out, &[Contender::Herald, Contender::Uws], &[(Contender::Herald, Contender::Uws)], &figures);
+        assert!(out.contains("| measured | 2 | – | – |"), "{out}");
+        assert!(!out.contains("not measured"), "{out}");
     }
 }
