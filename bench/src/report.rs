@@ -27,6 +27,11 @@ pub struct Report {
     /// connections (`idle`), publishing until the deliveries stopped, or
     /// sending the actions until they were answered.
     pub cpu: Vec<ServerCpu>,
+    /// What the load tool itself (this process and its workers) spent on
+    /// the same part of the run, in seconds: on a machine whose cores the
+    /// tool shares with the server, what it reads per second follows what
+    /// each frame costs it too.
+    pub tool_cpu: Option<f64>,
     /// For scenarios that publish.
     pub delivery: Option<Delivery>,
     /// For scenarios that send client actions.
@@ -251,8 +256,17 @@ impl Report {
     /// The server's CPU seconds per delivery, answer or connection
     /// ([`Report::timed`]); `None` when none was measured or none happened.
     pub fn cpu_per_unit(&self) -> Option<f64> {
+        self.per_unit(self.cpu_seconds())
+    }
+
+    /// The load tool's CPU seconds per delivery, answer or connection.
+    pub fn tool_cpu_per_unit(&self) -> Option<f64> {
+        self.per_unit(self.tool_cpu)
+    }
+
+    fn per_unit(&self, seconds: Option<f64>) -> Option<f64> {
         let (count, ..) = self.timed();
-        self.cpu_seconds().filter(|_| count > 0).map(|seconds| seconds / count as f64)
+        seconds.filter(|_| count > 0).map(|seconds| seconds / count as f64)
     }
 
     /// The human summary: one aligned table.
@@ -283,10 +297,15 @@ impl Report {
                 ),
             );
         }
-        if let Some(seconds) = self.cpu_seconds() {
-            let (_, what, unit, scale) = self.timed();
-            let each = self.cpu_per_unit().unwrap_or(0.0) * scale;
-            row("server CPU", format!("{seconds:.2} s: {each:.0} {unit} per {what}"));
+        let (_, what, unit, scale) = self.timed();
+        for (name, seconds, each) in [
+            ("server CPU", self.cpu_seconds(), self.cpu_per_unit()),
+            ("load tool CPU", self.tool_cpu, self.tool_cpu_per_unit()),
+        ] {
+            if let Some(seconds) = seconds {
+                let each = each.unwrap_or(0.0) * scale;
+                row(name, format!("{seconds:.2} s: {each:.0} {unit} per {what}"));
+            }
         }
         if let Some(d) = &self.delivery {
             row(
@@ -417,6 +436,7 @@ mod tests {
             connections: Connections::new(10, &connected, 0),
             memory: vec![ServerMemory::new(42, 9, 1024 * 1024, 1024 * 1024 + 9 * 2048)],
             cpu: vec![ServerCpu { pid: 42, seconds: 0.0006 }, ServerCpu { pid: 43, seconds: 0.0002 }],
+            tool_cpu: Some(0.0016),
             delivery: Some(Delivery::new(&published, &delivered)),
             actions: None,
         }
@@ -497,9 +517,11 @@ mod tests {
         assert!(actions_report().summary().contains(": 267 µs per answer"));
         let idle = Report { delivery: None, ..report() };
         assert!(idle.summary().contains(": 89 µs per connection"));
-        let unmeasured = Report { cpu: Vec::new(), ..report() };
+        let unmeasured = Report { cpu: Vec::new(), tool_cpu: None, ..report() };
         assert_eq!(unmeasured.cpu_seconds(), None);
         assert!(!unmeasured.summary().contains("server CPU"));
+        assert!(!unmeasured.summary().contains("load tool CPU"));
+        assert!(report().summary().contains("load tool CPU  0.00 s: 17978 ns per delivery"), "{}", report().summary());
     }
 
     #[test]

@@ -1,20 +1,28 @@
 # Shared by the two scripts here: starts nats-server and the server under
-# test (a Herald edge, or the uWebSockets.js peer) on free ports, and reads
-# a process's CPU from /proc. Sourced, not run.
+# test (a Herald edge, its Pusher endpoint, or the uWebSockets.js peer) on
+# free ports, and reads a process's CPU from /proc. Sourced, not run.
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 bench=${HERALD_BENCH:-$repo/target/release/herald-bench}
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# start_server herald|uws <herald binary> <log>: sets nats, srv, url, proto, nats_url
+# start_server herald|pusher|uws <herald binary> <log>: sets nats, srv, url,
+# proto, nats_url, and to_channel (what a broadcast to a Pusher channel
+# adds: its group, published on NATS)
 start_server() {
   local kind=$1 bin=$2 log=$3 np ep
   np=$(free_port); ep=$(free_port)
   nats-server -a 127.0.0.1 -p "$np" >/dev/null 2>&1 & nats=$!
   nats_url=nats://127.0.0.1:$np; url=ws://127.0.0.1:$ep/ws
   sleep 0.5
-  if [ "$kind" = herald ]; then
-    HERALD_NATS_URL=$nats_url HERALD_JWT_SECRET=s HERALD_LISTEN=127.0.0.1:$ep "$bin" edge >"$log" 2>&1 & srv=$!
+  to_channel=()
+  if [ "$kind" = herald ] || [ "$kind" = pusher ]; then
+    HERALD_NATS_URL=$nats_url HERALD_JWT_SECRET=s HERALD_LISTEN=127.0.0.1:$ep \
+      HERALD_PUSHER_APP_ID=bench HERALD_PUSHER_KEY=bench-key HERALD_PUSHER_SECRET=s \
+      "$bin" edge >"$log" 2>&1 & srv=$!
     for _ in $(seq 50); do curl -sf "http://127.0.0.1:$ep/readyz" >/dev/null && break; sleep 0.1; done
     proto=herald
+    if [ "$kind" = pusher ]; then
+      url=ws://127.0.0.1:$ep/app/bench-key; proto=pusher; to_channel=(--target group --pusher-publish nats)
+    fi
   else
     HOST=127.0.0.1 PORT=$ep node "$repo/bench/peers/uws.mjs" >"$log" 2>&1 & srv=$!
     sleep 1; proto=plain

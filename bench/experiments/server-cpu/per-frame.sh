@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# per-frame.sh <label> herald|uws [rate] [herald binary]: the server's CPU
-# per delivered frame in a broadcast to 10,000 receivers at <rate> messages
-# a second (100: 1M deliveries/s offered, the guard's top step), from the
-# end of the receivers' 3 s hold to the end of the run, with the load
-# tool's CPU beside it.
+# per-frame.sh <label> herald|pusher|uws [rate] [herald binary]: the
+# server's CPU per delivered frame in a broadcast to 10,000 receivers at
+# <rate> messages a second (100: 1M deliveries/s offered, the guard's top
+# step), from the end of the receivers' 3 s hold to the end of the run,
+# with the load tool's CPU beside it (its whole run, connects included).
+# `pusher` is a Herald edge's Pusher endpoint, its channel published to on
+# NATS.
 set -uo pipefail
 label=$1; kind=$2; rate=${3:-100}
 # shellcheck source=bench/experiments/server-cpu/lib.sh
@@ -14,7 +16,7 @@ samples=/tmp/server-cpu-$label.samples
 ( while kill -0 "$srv" 2>/dev/null; do echo "$(date +%s.%N) $(cpu_ticks "$srv" 2>/dev/null)"; sleep 0.2; done ) >"$samples" 2>/dev/null &
 sampler=$!
 /usr/bin/time -f "%U %S" -o "/tmp/server-cpu-$label.time" "$bench" broadcast --protocol "$proto" --receivers 10000 \
-  --rate "$rate" --duration 10 --hold 3 --procs 2 --token-secret s --url "$url" --nats "$nats_url" \
+  --rate "$rate" --duration 10 --hold 3 --procs 2 --token-secret s --url "$url" --nats "$nats_url" "${to_channel[@]}" \
   >"/tmp/server-cpu-$label.out" 2>/dev/null
 kill "$sampler" 2>/dev/null
 stop_servers
@@ -43,5 +45,6 @@ if not (start and got and int(got.group(1))):
 frames = int(got.group(1))
 user, system = rows[-1][1] - start[1], rows[-1][2] - start[2]
 print(f"{label:8} {got.group(3):>7} deliveries/s | server {(user + system) / frames * 1e9:4.0f} ns per frame"
-      f" (user {user / frames * 1e9:3.0f}) | tool {sum(map(float, tool.split())):.2f} s")
+      f" (user {user / frames * 1e9:3.0f}) | tool {sum(map(float, tool.split())):.2f} s,"
+      f" {sum(map(float, tool.split())) / frames * 1e9:4.0f} ns per frame")
 PY

@@ -326,6 +326,11 @@ impl Fleet {
         Ok(())
     }
 
+    /// The workers' process ids (those still running).
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.children.iter().filter_map(Child::id)
+    }
+
     /// Where the publisher counts its messages, for progress lines.
     pub fn published_counter(&self) -> &AtomicU64 {
         &self.board.published

@@ -114,9 +114,9 @@ pub async fn run(args: &Args) -> Result<Report> {
         args.rate / args.connections as f64,
         args.timeout
     );
-    let cpu = CpuProbe::start(common)?;
+    let cpu = CpuProbe::start(common, Some(&fleet))?;
     let acted = fleet.act(|conns| args.load(conns.start, conns.end)).await.context("while sending actions")?;
-    let cpu = cpu.finish()?;
+    let (cpu, tool_cpu) = cpu.finish(&fleet)?;
     let held = fleet.finish(0).await?;
     Ok(Report {
         scenario: "actions",
@@ -124,6 +124,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         connections: Connections::new(args.connections, &connected, held.closed_early),
         memory,
         cpu,
+        tool_cpu,
         delivery: None,
         actions: Some(Actions::new(&args.action, args.rate, args.timeout_ms(), &acted)),
     })

@@ -151,7 +151,7 @@ pub async fn run(
         payload_bytes: publishing.payload_bytes,
         counter: fleet.published_counter(),
     };
-    let cpu = CpuProbe::start(common)?;
+    let cpu = CpuProbe::start(common, Some(&fleet))?;
     let published = publisher.run(&mut outlet).await?;
 
     // Deliveries trail publishing by the latency: wait until they stop, or
@@ -175,7 +175,7 @@ pub async fn run(
         }
     }
 
-    let cpu = cpu.finish()?;
+    let (cpu, tool_cpu) = cpu.finish(&fleet)?;
     let delivered = fleet.finish(published.messages).await?;
     Ok(Report {
         scenario,
@@ -183,6 +183,7 @@ pub async fn run(
         connections: Connections::new(count, &connected, delivered.closed_early),
         memory,
         cpu,
+        tool_cpu,
         delivery: Some(Delivery::new(&published, &delivered)),
         actions: None,
     })

@@ -46,9 +46,9 @@ pub async fn run(args: &Args) -> Result<Report> {
         }
         None => Population::Distinct { groups: args.groups.clone() },
     };
-    let cpu = CpuProbe::start(common)?;
+    let cpu = CpuProbe::start(common, None)?;
     let (fleet, connected) = common.connect(args.connections, population).await?;
-    let cpu = cpu.finish()?;
+    let (cpu, tool_cpu) = cpu.finish(&fleet)?;
     eprintln!("holding them for {} s", args.hold);
     tokio::time::sleep(Duration::from_secs(args.hold)).await;
     let memory = probe.finish(&connected)?;
@@ -59,6 +59,7 @@ pub async fn run(args: &Args) -> Result<Report> {
         connections: Connections::new(args.connections, &connected, held.closed_early),
         memory,
         cpu,
+        tool_cpu,
         delivery: None,
         actions: None,
     })

@@ -242,33 +242,47 @@ impl MemoryProbe {
 }
 
 /// The server's processes' CPU time when the part of a run a scenario
-/// times begins, to compare with its end.
+/// times begins, to compare with its end; and the load tool's own.
 struct CpuProbe {
     before: Vec<(u32, f64)>,
+    /// This process's and its workers' (when they are running yet).
+    tool_before: Option<f64>,
 }
 
 impl CpuProbe {
-    /// Reads the CPU time of every `--server-pid` and `--cpu-pid`.
-    fn start(common: &Common) -> Result<CpuProbe> {
+    /// Reads the CPU time of every `--server-pid` and `--cpu-pid`, and the
+    /// tool's: this process and the `workers` running, if any (workers
+    /// that start later count from zero).
+    fn start(common: &Common, workers: Option<&Fleet>) -> Result<CpuProbe> {
         let pids = common.server_pids.iter().chain(&common.cpu_pids);
         let before = pids
             .map(|&pid| proc_cpu::cpu_seconds(pid).map(|seconds| (pid, seconds)))
             .collect::<Option<_>>()
             .context("cannot read a server process's CPU time from /proc/<pid>/stat")?;
-        Ok(CpuProbe { before })
+        Ok(CpuProbe { before, tool_before: tool_cpu(workers.into_iter().flat_map(Fleet::pids)) })
     }
 
-    /// What each process spent since [`CpuProbe::start`].
-    fn finish(&self) -> Result<Vec<ServerCpu>> {
-        self.before
+    /// What each server process spent since [`CpuProbe::start`], and what
+    /// the tool did with `workers` (`None` if a process's time could not
+    /// be read: the server's figures are the ones a run must have).
+    fn finish(&self, workers: &Fleet) -> Result<(Vec<ServerCpu>, Option<f64>)> {
+        let servers = self
+            .before
             .iter()
             .map(|&(pid, before)| {
                 let now = proc_cpu::cpu_seconds(pid)
                     .with_context(|| format!("server process {pid} is gone: its CPU time cannot be read"))?;
                 Ok(ServerCpu { pid, seconds: now - before })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        let tool = self.tool_before.zip(tool_cpu(workers.pids())).map(|(before, now)| now - before);
+        Ok((servers, tool))
     }
+}
+
+/// This process's CPU time and that of `workers`.
+fn tool_cpu(workers: impl Iterator<Item = u32>) -> Option<f64> {
+    std::iter::once(std::process::id()).chain(workers).map(proc_cpu::cpu_seconds).sum()
 }
 
 /// A scenario's settings for the report.

@@ -8,7 +8,7 @@ use super::{
     Figure, best_clean_rate_to, contenders, cpu_per_frame_at_the_top, figures_table, is_reference_at,
     kib_per_connection, report,
 };
-use crate::report::Delivery;
+use crate::report::{Delivery, Report};
 use crate::scenario::broadcast::Target;
 use crate::suite::Results;
 use crate::suite::plan::{Measure, PUSHER_SUBSCRIBERS, REFERENCE_RECEIVERS};
@@ -108,7 +108,12 @@ fn figures(results: &Results) -> Vec<Figure<'_>> {
         ),
         (
             "server CPU per delivered frame, 10k subscribers, most offered (ns, lower is better)",
-            Box::new(move |c| cpu_per_frame_at_the_top(results, c, large, &to_channel)),
+            Box::new(move |c| cpu_per_frame_at_the_top(results, c, large, &to_channel, Report::cpu_per_unit)),
+            |v| format!("{v:.0}"),
+        ),
+        (
+            "load tool CPU per delivered frame, 10k subscribers, most offered (ns, lower is better)",
+            Box::new(move |c| cpu_per_frame_at_the_top(results, c, large, &to_channel, Report::tool_cpu_per_unit)),
             |v| format!("{v:.0}"),
         ),
         (
