@@ -10,7 +10,7 @@ use herald_proto::conn_id::ConnId;
 use herald_proto::control::ControlOp;
 use herald_proto::subject::decode_token;
 
-use super::delivery::{Addressee, Fanout};
+use super::delivery::{Addressee, Fanout, prefetched};
 use super::readiness::confirm;
 use super::{Registry, TopicKind};
 use crate::handle::CloseRequest;
@@ -83,7 +83,7 @@ impl Registry {
                 let excluded = self.excluded_local(message);
                 let state = self.read();
                 let mut fanout = Fanout::new(frame, Addressee::Connection, message);
-                for (local, entry) in &state.conns {
+                for (local, entry) in prefetched(state.conns.iter(), |(_, entry)| &entry.handle) {
                     if Some(*local) != excluded
                         && let Some(frame) = fanout.frame_for(entry.handle.wire())
                     {

@@ -29,7 +29,7 @@ use tokio::sync::{Notify, SetOnce, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Registry;
-use super::delivery::Fanout;
+use super::delivery::{Fanout, prefetched};
 use super::readiness::Ready;
 use super::topics::TopicKind;
 use crate::handle::{Offer, SessionHandle};
@@ -305,7 +305,7 @@ impl Registry {
         pump.held.extend(resuming);
         let topics = state.topics(pump.kind);
         let Some(topic) = topics.get(&pump.name).filter(|topic| topic.generation == pump.generation) else { return };
-        for (local, handle) in topic.members.iter() {
+        for (local, handle) in prefetched(topic.members.iter(), |(_, handle)| handle) {
             if Some(local) != excluded
                 && !pump.held.contains(&local)
                 && let Some(frame) = fanout.frame_for(handle.wire())

@@ -31,7 +31,7 @@ use herald_proto::subject::decode_token;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
-use super::delivery::{Addressee, Fanout};
+use super::delivery::{Addressee, Fanout, prefetched};
 use super::readiness::{Ready, Subscribed};
 use super::recovery::{From, Joiners, Outcome};
 use super::{Registry, State};
@@ -121,7 +121,7 @@ impl Members {
     }
 
     /// Each member's local id and handle.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, &SessionHandle)> {
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &SessionHandle)> + Clone {
         let (one, many) = match self {
             Members::One(local, handle) => (Some((*local, handle)), None),
             Members::Many(members) => (None, Some(members.iter().map(|(local, handle)| (*local, handle)))),
@@ -281,7 +281,7 @@ impl Registry {
         let fed = |topic: &&Topic| matches!(topic.feed, Feed::Handler { subscription: Some(id) } if id.get() == message.subscription);
         let Some(topic) = state.topics(kind).get(name.as_str()).filter(fed) else { return };
         let mut fanout = Fanout::new(frame, kind.addressee(&name), message);
-        for (local, handle) in topic.members.iter() {
+        for (local, handle) in prefetched(topic.members.iter(), |(_, handle)| handle) {
             if Some(local) != excluded
                 && let Some(frame) = fanout.frame_for(handle.wire())
             {
