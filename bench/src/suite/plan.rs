@@ -115,11 +115,7 @@ pub fn steps(contenders: &[Contender], extent: Extent) -> (Vec<Step>, Timing) {
         // Herald's Socket.IO path is measured where it differs from the
         // native one, the deliveries, beside the Node Socket.IO server.
         if contender == Contender::HeraldSocketIo {
-            for &receivers in receivers {
-                for &deliveries in offered {
-                    add(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All });
-                }
-            }
+            broadcasts(receivers, offered, Target::All).for_each(&mut add);
             // The room broadcast too, where the run is not a quick one.
             if !quick {
                 let rate = group_rate_at(REFERENCE_RECEIVERS);
@@ -130,11 +126,7 @@ pub fn steps(contenders: &[Contender], extent: Extent) -> (Vec<Step>, Timing) {
         for &connections in idle {
             add(Measure::Idle { connections });
         }
-        for &receivers in receivers {
-            for &deliveries in offered {
-                add(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All });
-            }
-        }
+        broadcasts(receivers, offered, Target::All).for_each(&mut add);
         let group_rate = group_rate_at(REFERENCE_RECEIVERS);
         add(Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate: group_rate, target: Target::Group });
         if contender == Contender::Herald {
@@ -171,13 +163,8 @@ fn guard(contenders: &[Contender]) -> Vec<Step> {
     let mut steps = Vec::new();
     for &contender in side_by_side {
         steps.push(Step { contender, measure: Measure::Idle { connections: REFERENCE_CONNECTIONS } });
-        for receivers in [REFERENCE_RECEIVERS, 10_000] {
-            for deliveries in OFFERED {
-                let measure =
-                    Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::All };
-                steps.push(Step { contender, measure });
-            }
-        }
+        let measures = broadcasts(&[REFERENCE_RECEIVERS, 10_000], &OFFERED, Target::All);
+        steps.extend(measures.map(|measure| Step { contender, measure }));
     }
     // Herald's Pusher path, beside the native path measured above: its
     // memory per subscriber and its broadcasts to a channel.
@@ -187,15 +174,22 @@ fn guard(contenders: &[Contender]) -> Vec<Step> {
             contender,
             measure: Measure::Subscribers { connections: REFERENCE_CONNECTIONS, group: GROUP },
         });
-        for receivers in PUSHER_SUBSCRIBERS {
-            for deliveries in PUSHER_OFFERED {
-                let measure =
-                    Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::Group };
-                steps.push(Step { contender, measure });
-            }
-        }
+        let measures = broadcasts(&PUSHER_SUBSCRIBERS, &PUSHER_OFFERED, Target::Group);
+        steps.extend(measures.map(|measure| Step { contender, measure }));
     }
     steps
+}
+
+/// Broadcasts to `target` at each size of `receivers`, each offering each
+/// of `offered` deliveries a second, sizes outermost.
+fn broadcasts<'a>(receivers: &'a [u64], offered: &'a [f64], target: Target) -> impl Iterator<Item = Measure> + 'a {
+    receivers.iter().flat_map(move |&receivers| {
+        offered.iter().map(move |&deliveries| Measure::Broadcast {
+            receivers,
+            rate: deliveries / receivers as f64,
+            target,
+        })
+    })
 }
 
 /// The rate of a broadcast to `receivers` that offers the reference
@@ -219,11 +213,7 @@ fn pusher_steps(contender: Contender, quick: bool) -> Vec<Measure> {
     if contender != Contender::HeraldPusherRest {
         steps.extend(subscribers.iter().map(|&connections| Measure::Subscribers { connections, group: GROUP }));
     }
-    for &receivers in subscribers {
-        for &deliveries in offered {
-            steps.push(Measure::Broadcast { receivers, rate: deliveries / receivers as f64, target: Target::Group });
-        }
-    }
+    steps.extend(broadcasts(subscribers, offered, Target::Group));
     if !quick {
         let rate = group_rate_at(REFERENCE_RECEIVERS);
         steps.push(Measure::Broadcast { receivers: REFERENCE_RECEIVERS, rate, target: Target::Private });
