@@ -51,6 +51,11 @@ pub(crate) fn send_vectored_direct(tcp: &TcpStream, slices: &[IoSlice<'_>]) -> i
     SockRef::from(tcp).send_vectored(slices)
 }
 
+/// [`send_vectored_direct`] of one buffer: a `send`.
+pub(crate) fn send_direct(tcp: &TcpStream, buffer: &[u8]) -> io::Result<usize> {
+    SockRef::from(tcp).send(buffer)
+}
+
 /// Runs `write` once the socket is writable, and again each time it would
 /// block, until it takes something or fails.
 pub(crate) fn poll_writing(

@@ -2,8 +2,11 @@
 //!
 //! A server's frames are not masked, so a delivery on the wire is a header
 //! of 2 to 10 bytes and the payload every receiver shares: the flusher
-//! writes the headers and payloads of everything corked in one vectored
-//! `send`, without copying and without waking the session.
+//! gathers the headers and payloads of everything corked into one buffer
+//! and writes it with one `send`, without waking the session. The kernel
+//! copies one buffer per `send` where it copied two slices per frame, which
+//! costs less than the copy into the buffer (ADR 0035); a frame too large
+//! for the buffer goes out from its payload, uncopied.
 //!
 //! Frames never interleave. Every write, the session's through
 //! [`SessionIo`] and the flusher's, happens under the mailbox's lock; the
@@ -12,6 +15,7 @@
 //! taken whole ends on one); and a frame the socket took only in part is
 //! finished before anything else is written.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -27,8 +31,15 @@ use super::{Mailbox, Outbound, Shared, State};
 use crate::frames::{self, opcode};
 use crate::tcp::{self, ClientSocket};
 
-/// Most frames in one vectored `send` (two slices each; Linux takes 1,024).
-const FRAMES_PER_SEND: usize = 64;
+/// Most bytes of frames gathered for one `send`: uWebSockets.js corks a
+/// socket's writes into 16 KiB too.
+const GATHER_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// Where a `send` gathers its frames, kept from one to the next: one
+    /// per thread, as every runtime thread writes and no write awaits.
+    static GATHERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// A corked frame the socket took only in part.
 #[derive(Debug)]
@@ -68,39 +79,37 @@ pub(super) fn write_queued(tcp: &TcpStream, state: &mut State) -> usize {
     }
 }
 
-/// Writes the frames at the front of `queue`, up to [`FRAMES_PER_SEND`]
-/// and up to the first entry that is not a frame, in one vectored `send`,
-/// as much as the socket takes now: the bytes it took, and the bytes there
-/// were; `None` when the queue does not begin with a frame. One look
-/// through the queue, and the lists sized before they are filled.
+/// Writes the frames at the front of `queue`, up to [`GATHER_BYTES`] of
+/// them and up to the first entry that is not a frame, in one `send`, as
+/// much as the socket takes now: the bytes it took, and the bytes there
+/// were; `None` when the queue does not begin with a frame. A first frame
+/// larger than the buffer is written alone, from its payload.
 fn send(tcp: &TcpStream, queue: &Queue) -> io::Result<Option<(usize, usize)>> {
-    let mut frames = queue
-        .iter()
-        .map_while(|outbound| match outbound {
-            Outbound::Frame(frame) => Some(frame.as_bytes()),
-            _ => None,
-        })
-        .take(FRAMES_PER_SEND);
+    let mut frames = queue.iter().map_while(|outbound| match outbound {
+        Outbound::Frame(frame) => Some(frame.as_bytes()),
+        _ => None,
+    });
     let Some(first) = frames.next() else { return Ok(None) };
     let (header, len) = header(first.len());
-    let Some(second) = frames.next() else {
-        // One frame, the usual case while the edge keeps up, allocates nothing.
+    if len + first.len() > GATHER_BYTES {
         let taken = tcp::send_vectored_direct(tcp, &[IoSlice::new(&header[..len]), IoSlice::new(first)])?;
         return Ok(Some((taken, len + first.len())));
-    };
-    let mut framed = Vec::with_capacity(queue.len().min(FRAMES_PER_SEND));
-    framed.push((header, len, first));
-    framed.extend([second].into_iter().chain(frames).map(|frame| {
-        let (header, len) = self::header(frame.len());
-        (header, len, frame)
-    }));
-    let mut slices = Vec::with_capacity(2 * framed.len());
-    let mut all = 0;
-    for (header, len, frame) in &framed {
-        slices.extend([IoSlice::new(&header[..*len]), IoSlice::new(frame)]);
-        all += len + frame.len();
     }
-    Ok(Some((tcp::send_vectored_direct(tcp, &slices)?, all)))
+    GATHERED.with_borrow_mut(|gathered| {
+        gathered.clear();
+        gathered.reserve(GATHER_BYTES);
+        gathered.extend_from_slice(&header[..len]);
+        gathered.extend_from_slice(first);
+        for frame in frames {
+            let (header, len) = self::header(frame.len());
+            if gathered.len() + len + frame.len() > GATHER_BYTES {
+                break;
+            }
+            gathered.extend_from_slice(&header[..len]);
+            gathered.extend_from_slice(frame);
+        }
+        Ok(Some((tcp::send_direct(tcp, gathered)?, gathered.len())))
+    })
 }
 
 impl Unfinished {
@@ -277,15 +286,20 @@ mod tests {
         assert_eq!(handle.offer(Utf8Bytes::from_static("{}"), || 1), Offer::Corked);
     }
 
-    /// More frames than one send takes ([`FRAMES_PER_SEND`]) are all
-    /// written, in order, each with the header its length takes, and the
-    /// writing stops at the first entry that is not a frame: a close is the
-    /// session's.
+    /// More frames than one send gathers ([`GATHER_BYTES`]), one of them
+    /// larger than that alone, are all written, in order, each with the
+    /// header its length takes, and the writing stops at the first entry
+    /// that is not a frame: a close is the session's.
     #[tokio::test]
     async fn queued_frames_are_written_in_order_up_to_a_close() {
-        let (handle, _mailbox, _io, mut client) = connected(200).await;
-        let texts: Vec<String> =
-            (0..FRAMES_PER_SEND + 6).map(|i| "x".repeat(if i % 7 == 0 { 200 } else { i })).collect();
+        let (handle, _mailbox, _io, mut client) = connected(300).await;
+        let size = |i: usize| match i {
+            100 => GATHER_BYTES + 1,
+            _ if i.is_multiple_of(7) => 300,
+            _ => i,
+        };
+        let texts: Vec<String> = (0..240).map(|i| "x".repeat(size(i))).collect();
+        assert!(texts.iter().map(String::len).sum::<usize>() > 3 * GATHER_BYTES);
         let written = {
             let mut state = handle.shared.lock();
             for text in &texts {
