@@ -8,8 +8,9 @@
 //! passes through the kernel's file layer (`vfs_writev`, `fdget_pos`)
 //! before it reaches TCP; `sendmsg` goes to the socket directly. On the
 //! kernel measured here one `writev` of a small frame costs 1.02–1.30× a
-//! `sendmsg` of it (BENCHMARKS.md, "Socket calls"), and a broadcast is
-//! one vectored write per receiving client (ADR 0019).
+//! `sendmsg` of it (BENCHMARKS.md, "Socket calls"; ADR 0019). The
+//! flushers write a client's frames gathered into one buffer, with `send`
+//! (ADR 0035); only a frame larger than that buffer is a vectored write.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;

@@ -3,8 +3,8 @@
 //!
 //! Deliveries hand it each session the first time they cork a frame for it
 //! ([`Offer::Corked`](super::Offer::Corked)); it takes the sessions handed
-//! over since its last round and writes each one's frames in one vectored
-//! `send`. While it works, deliveries go on corking: the frames of a burst
+//! over since its last round and writes each one's frames in one `send`
+//! (gathered into one buffer: `socket.rs`). While it works, deliveries go on corking: the frames of a burst
 //! wait for its next round and leave together, which is how it keeps up
 //! when messages come faster than one `send` per frame would allow.
 //!

@@ -10,11 +10,11 @@
 //! A frame offered to a session whose task has nothing in hand is *corked*:
 //! it waits in the mailbox without waking the session, and one of the
 //! edge's [`flush`] tasks writes everything corked for the session in one
-//! vectored `send`, without copying. A broadcast to 10,000 idle sessions is
-//! 10,000 writes by the flushers, not 10,000 task wake-ups; under load, the
-//! frames that arrive while a flusher works wait for its next round and go
-//! out together. Only what the socket cannot take at once is left for the
-//! session's task (ADR 0017).
+//! `send`, the frames gathered into one buffer (ADR 0035). A broadcast to
+//! 10,000 idle sessions is 10,000 writes by the flushers, not 10,000 task
+//! wake-ups; under load, the frames that arrive while a flusher works wait
+//! for its next round and go out together. Only what the socket cannot
+//! take at once is left for the session's task (ADR 0017).
 //!
 //! What a delivery touches is laid out together at the front of the
 //! handle's shared part, the first queued frame included ([`queue`]): a
