@@ -4,9 +4,10 @@
 //! Deliveries hand it each session the first time they cork a frame for it
 //! ([`Offer::Corked`](super::Offer::Corked)); it takes the sessions handed
 //! over since its last round and writes each one's frames in one `send`
-//! (gathered into one buffer: `socket.rs`). While it works, deliveries go on corking: the frames of a burst
-//! wait for its next round and leave together, which is how it keeps up
-//! when messages come faster than one `send` per frame would allow.
+//! (gathered into one buffer: `socket.rs`). While it works, deliveries go
+//! on corking: the frames of a burst wait for its next round and leave
+//! together, which is how it keeps up when messages come faster than one
+//! `send` per frame would allow.
 //!
 //! One task per runtime thread, each with its share of the sessions: a
 //! broadcast's `send`s use every core, as the sessions' own writes did.

@@ -3,10 +3,10 @@
 //! A server's frames are not masked, so a delivery on the wire is a header
 //! of 2 to 10 bytes and the payload every receiver shares: the flusher
 //! gathers the headers and payloads of everything corked into one buffer
-//! and writes it with one `send`, without waking the session. The kernel
-//! copies one buffer per `send` where it copied two slices per frame, which
-//! costs less than the copy into the buffer (ADR 0035); a frame too large
-//! for the buffer goes out from its payload, uncopied.
+//! and writes it with one `send`, without waking the session. Copying a
+//! frame into the buffer costs less than the kernel spent copying it as
+//! two slices, one `rep movsb` each (ADR 0035); a frame too large for the
+//! buffer goes out from its payload, uncopied.
 //!
 //! Frames never interleave. Every write, the session's through
 //! [`SessionIo`] and the flusher's, happens under the mailbox's lock; the
