@@ -98,9 +98,8 @@ fn send(tcp: &TcpStream, queue: &Queue) -> io::Result<Option<(usize, usize)>> {
     GATHERED.with_borrow_mut(|gathered| {
         gathered.clear();
         gathered.reserve(GATHER_BYTES);
-        gathered.extend_from_slice(&header[..len]);
-        gathered.extend_from_slice(first);
-        for frame in frames {
+        // The first frame fits (checked above): the buffer is never empty.
+        for frame in std::iter::once(first).chain(frames) {
             let (header, len) = self::header(frame.len());
             if gathered.len() + len + frame.len() > GATHER_BYTES {
                 break;
