@@ -33,6 +33,9 @@ pub struct EdgeConfig {
     pub pusher_apps: Apps,
     /// Missed-message recovery; off unless asked for.
     pub history: HistoryConfig,
+    /// Tasks that write deliveries to idle sessions (ADR 0036): each takes
+    /// one core at a time while a broadcast is written.
+    pub flushers: usize,
 }
 
 /// Missed-message recovery on JetStream (ADR 0012): which subjects keep a
@@ -179,6 +182,7 @@ impl EdgeConfig {
             timing: Timing::default(),
             pusher_apps: Apps::default(),
             history: HistoryConfig::default(),
+            flushers: settings::FLUSHERS.default_value(),
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::http::{self, Fallback, HttpContext};
 use crate::metrics::Metrics;
 use crate::presence;
 use crate::pusher;
-use crate::registry::Registry;
+use crate::registry::{Delivering, Registry};
 use crate::routers::Routers;
 use crate::session::{Clock, SessionContext};
 
@@ -88,7 +88,7 @@ impl Edge {
     /// Binds the listener and subscribes the edge's own subjects.
     pub async fn bind(config: EdgeConfig, bus: Bus) -> Result<Edge, EdgeError> {
         let listener = listen(config.listen).map_err(|source| EdgeError::Bind { addr: config.listen, source })?;
-        let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, history, .. } = config;
+        let EdgeConfig { subjects, auth, origins, limits, timing, pusher_apps, history, flushers, .. } = config;
         let metrics = Arc::new(Metrics::new(&bus));
         let edge_id = new_edge_id();
         let history = History::start(&bus, &subjects, &history).await?;
@@ -100,7 +100,7 @@ impl Edge {
             deliveries,
             bus.clone(),
             history,
-            timing.slow_consumer_grace,
+            Delivering { flushers, slow_consumer_grace: timing.slow_consumer_grace },
             metrics.clone(),
         );
         let edge_wide = registry.subscribe_edge_wide().await;

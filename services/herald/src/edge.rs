@@ -12,7 +12,7 @@ use herald_bus::BusConfig;
 use herald_edge::{AuthConfig, Edge, EdgeConfig, HistoryConfig, JwtKey, Limits, Timing};
 use herald_proto::subject::Subjects;
 use herald_settings::edge::{
-    ACTION_TIMEOUT_MS, ALLOW_ANONYMOUS, ALLOWED_ORIGINS, DRAIN_TIMEOUT_MS, JWT_AUDIENCE, JWT_ISSUER,
+    ACTION_TIMEOUT_MS, ALLOW_ANONYMOUS, ALLOWED_ORIGINS, DRAIN_TIMEOUT_MS, FLUSHERS, JWT_AUDIENCE, JWT_ISSUER,
     JWT_PUBLIC_KEY_FILE, JWT_SECRET, LISTEN, MAILBOX_CAPACITY, MAX_INFLIGHT_ACTIONS, MAX_MESSAGE_BYTES,
     PING_INTERVAL_MS, PONG_TIMEOUT_MS, RATE_LIMIT_BURST, RATE_LIMIT_PER_SEC, RATE_LIMIT_STRIKES, REAUTH_GRACE_MS,
     SLOW_CONSUMER_GRACE_MS,
@@ -120,6 +120,7 @@ pub fn read_config(
         },
         pusher_apps: crate::pusher::read_apps(settings)?,
         history: read_history(settings)?,
+        flushers: settings.get(&FLUSHERS)?,
     })
 }
 
@@ -224,6 +225,7 @@ mod tests {
             ("HERALD_SLOW_CONSUMER_GRACE_MS", "400"),
             ("HERALD_DRAIN_TIMEOUT_MS", "0"),
             ("HERALD_ACTION_TIMEOUT_MS", "600"),
+            ("HERALD_FLUSHERS", "3"),
         ])
         .unwrap();
         let (edge, bus) = (settings.edge, settings.bus);
@@ -248,6 +250,7 @@ mod tests {
         assert_eq!(timing.slow_consumer_grace, Duration::from_millis(400));
         assert_eq!(timing.drain_timeout, Duration::ZERO);
         assert_eq!(timing.action_timeout, Duration::from_millis(600));
+        assert_eq!(edge.flushers, 3);
     }
 
     #[test]
@@ -306,6 +309,10 @@ mod tests {
         assert_eq!(
             error(&[anonymous, ("HERALD_MAILBOX_CAPACITY", "0")]),
             r#"bad setting HERALD_MAILBOX_CAPACITY="0" (from environment): expected a positive whole number"#
+        );
+        assert_eq!(
+            error(&[anonymous, ("HERALD_FLUSHERS", "0")]),
+            r#"bad setting HERALD_FLUSHERS="0" (from environment): expected a positive whole number"#
         );
         assert_eq!(
             error(&[anonymous, ("HERALD_PONG_TIMEOUT_MS", "10s")]),

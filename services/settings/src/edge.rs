@@ -51,6 +51,10 @@ settings! {
     REAUTH_GRACE_MS: Duration = new("MS", "30000", millis::<1>);
     /// Time a client's queue may stay full before 1013.
     SLOW_CONSUMER_GRACE_MS: Duration = new("MS", "5000", millis::<1>);
+    /// Tasks writing deliveries to idle clients, each on one core at a
+    /// time while a broadcast is written; the other cores read, connect
+    /// and answer meanwhile.
+    FLUSHERS: usize = new("N", "1", whole::<usize, 1>);
     /// Time the drain on shutdown may take before the edge stops anyway;
     /// 0 closes every session at once.
     DRAIN_TIMEOUT_MS: Duration = new("MS", "10000", millis::<0>);

@@ -9,12 +9,19 @@
 //! together, which is how it keeps up when messages come faster than one
 //! `send` per frame would allow.
 //!
-//! One task per runtime thread, each with its share of the sessions: a
-//! broadcast's `send`s use every core, as the sessions' own writes did.
-//! A session always goes to the same task: its frames wait for that one
-//! task's next round (handed to whichever task came next, they often went
-//! to one whose round was about to start, and left in smaller batches),
-//! and only that task writes its lines (ADR 0030).
+//! One task by default (`HERALD_FLUSHERS`, ADR 0036): a broadcast's
+//! `send`s take one core at a time and leave the others to the fan-out,
+//! the sessions' reads and connects, and the NATS connection. When one
+//! core cannot keep up, the flusher falls behind and pauses (below), and
+//! each `send` carries more frames, so a frame costs less as the load
+//! rises. A task per core kept up on every core at once, with fewer frames
+//! per `send` and six times the context switches, and spent about 1.4×
+//! the CPU per frame (ADR 0036). With
+//! more tasks, each has its share of the sessions, and a session always
+//! goes to the same task: its frames wait for that one task's next round
+//! (handed to whichever task came next, they often went to one whose round
+//! was about to start, and left in smaller batches), and only that task
+//! writes its lines (ADR 0030).
 //!
 //! A flusher that finds itself behind pauses between turns (ADR 0032):
 //! when its sessions average two frames or more each, messages are coming
@@ -55,14 +62,13 @@ pub(crate) struct Flusher {
 }
 
 impl Flusher {
-    /// Starts the flushing tasks, one per thread of the current runtime;
+    /// Starts `tasks` flushing tasks (at least one) on the current runtime;
     /// they end when this is dropped. Unbounded, as a session is handed
     /// over at most once until it is flushed: the queues never hold more
     /// than the sessions the edge holds. They count the frames they write
     /// in `frames_sent`, and the time they pause in `paused`.
-    pub fn start(frames_sent: Counter, paused: Counter<f64, AtomicU64>) -> Flusher {
-        let tasks = tokio::runtime::Handle::current().metrics().num_workers().max(1);
-        let shards = (0..tasks)
+    pub fn start(tasks: usize, frames_sent: Counter, paused: Counter<f64, AtomicU64>) -> Flusher {
+        let shards = (0..tasks.max(1))
             .map(|_| {
                 let (corked, to_flush) = unbounded_channel();
                 tokio::spawn(flush(to_flush, frames_sent.clone(), paused.clone()));

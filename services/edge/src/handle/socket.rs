@@ -398,7 +398,7 @@ mod tests {
         // Not read until all are offered: the flusher writes the first
         // deliveries whole, then one in part, then the session takes over.
         let flushed = Counter::default();
-        let flusher = Flusher::start(flushed.clone(), Counter::default());
+        let flusher = Flusher::start(1, flushed.clone(), Counter::default());
         let mut flusher_wrote = false;
         for n in 0..FRAMES {
             match handle.offer(delivery(n), || 1) {

@@ -153,6 +153,15 @@ impl ConnEntry {
     }
 }
 
+/// How the registry's deliveries are written to its sessions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Delivering {
+    /// Flushing tasks to start ([`Flusher::start`]).
+    pub flushers: usize,
+    /// How long a mailbox may stay full before the session is closed.
+    pub slow_consumer_grace: Duration,
+}
+
 /// The user and groups a session had when it left.
 #[derive(Debug, Default)]
 pub(crate) struct Membership {
@@ -169,7 +178,7 @@ impl Registry {
         deliveries: Deliveries,
         bus: Bus,
         history: Option<Arc<History>>,
-        slow_consumer_grace: Duration,
+        delivering: Delivering,
         metrics: Arc<Metrics>,
     ) -> Arc<Registry> {
         Arc::new_cyclic(|registry| Registry {
@@ -177,14 +186,14 @@ impl Registry {
             topic_families: TopicDeliveries::families(registry, &deliveries),
             subjects,
             confirmations: Confirmations::start(deliveries.clone()),
-            flusher: Flusher::start(metrics.frames_sent.clone(), metrics.flusher_paused.clone()),
+            flusher: Flusher::start(delivering.flushers, metrics.frames_sent.clone(), metrics.flusher_paused.clone()),
             deliveries,
             bus,
             history,
             next_local: AtomicU64::new(1),
             next_generation: AtomicU64::new(1),
             epoch: Instant::now(),
-            slow_consumer_grace,
+            slow_consumer_grace: delivering.slow_consumer_grace,
             metrics,
             state: RwLock::default(),
         })

@@ -348,6 +348,7 @@ mod tests {
         use herald_proto::subject::Subjects;
 
         use crate::metrics::Metrics;
+        use crate::registry::Delivering;
 
         let bus = Bus::local();
         let metrics = Arc::new(Metrics::new(&bus));
@@ -357,7 +358,7 @@ mod tests {
             bus.deliveries().unwrap(),
             bus.clone(),
             None,
-            std::time::Duration::from_secs(1),
+            Delivering { flushers: 1, slow_consumer_grace: std::time::Duration::from_secs(1) },
             metrics,
         );
         let first = registry.new_conn_id();
