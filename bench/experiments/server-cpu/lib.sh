@@ -1,4 +1,4 @@
-# Shared by the two scripts here: starts nats-server and the server under
+# Shared by the scripts here: starts nats-server and the server under
 # test (a Herald edge, its Pusher endpoint, or the uWebSockets.js peer) on
 # free ports, and reads a process's CPU from /proc. Sourced, not run.
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
