@@ -6,6 +6,7 @@
 //! one subscription per user or group).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use herald_bus::{Deliver, Delivered};
@@ -299,6 +300,35 @@ async fn messages_on_one_subject_arrive_in_order(setup: BusSetup) {
         assert_eq!(frame, json!({"action": "seq", "details": i}));
     }
     alice.expect_silence(SILENCE).await;
+}
+
+both_buses!(with_several_flushers_a_group_gets_every_message_in_order);
+async fn with_several_flushers_a_group_gets_every_message_in_order(setup: BusSetup) {
+    // One flusher is the default (ADR 0036); an operator may start more,
+    // and then the sessions are shared among them (ADR 0030). No pings:
+    // a session they woke would write what a flusher left behind.
+    let bus = TestBus::connect(&setup).await;
+    let edge = TestEdge::builder(&setup)
+        .config(|config| config.flushers = 3)
+        .timing(|timing| timing.ping_interval = Duration::from_secs(60))
+        .spawn()
+        .await;
+    let mut members = Vec::new();
+    for n in 0..24 {
+        members.push(edge.user(&format!("member-{n}"), &["room"]).await);
+    }
+
+    let subject = bus.subjects().group("room");
+    for i in 0..100 {
+        bus.publish_no_flush(subject.clone(), json!({"action": "seq", "details": i}).to_string()).await;
+    }
+    bus.flush().await;
+    for (n, member) in members.iter_mut().enumerate() {
+        for i in 0..100 {
+            assert_eq!(member.recv().await, json!({"action": "seq", "details": i}), "member {n}");
+        }
+    }
+    Client::all_silent(&mut members.iter_mut().collect::<Vec<_>>()).await;
 }
 
 both_buses!(delivery_starts_as_soon_as_connected_is_read);
