@@ -16,12 +16,11 @@
 //! each `send` carries more frames, so a frame costs less as the load
 //! rises. A task per core kept up on every core at once, with fewer frames
 //! per `send` and six times the context switches, and spent about 1.4×
-//! the CPU per frame (ADR 0036). With
-//! more tasks, each has its share of the sessions, and a session always
-//! goes to the same task: its frames wait for that one task's next round
-//! (handed to whichever task came next, they often went to one whose round
-//! was about to start, and left in smaller batches), and only that task
-//! writes its lines (ADR 0030).
+//! the CPU per frame (ADR 0036). With more tasks, each has its share of
+//! the sessions, and a session always goes to the same task: its frames
+//! wait for that one task's next round (handed to whichever task came
+//! next, they often went to one whose round was about to start, and left
+//! in smaller batches), and only that task writes its lines (ADR 0030).
 //!
 //! A flusher that finds itself behind pauses between turns (ADR 0032):
 //! when its sessions average two frames or more each, messages are coming
