@@ -25,7 +25,10 @@ start_server() {
     fi
   else
     HOST=127.0.0.1 PORT=$ep node "$repo/bench/peers/uws.mjs" >"$log" 2>&1 & srv=$!
-    sleep 1; proto=plain
+    # Node takes over a second to start on a busy machine: wait for the
+    # port, not a fixed time.
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$ep") 2>/dev/null && break; sleep 0.1; done
+    proto=plain
   fi
 }
 # cpu_ticks <pid>: user and system clock ticks so far
