@@ -8,7 +8,6 @@ label=$1; kind=$2
 . "$(dirname "$0")/lib.sh"
 bin=${3:-$repo/target/release/herald}
 start_server "$kind" "$bin" "/tmp/server-latency-$label.log"
-"$bench" broadcast --protocol "$proto" --receivers 1000 --rate 100 --duration 5 --hold 2 --procs 2 \
-  --token-secret s --url "$url" --nats "$nats_url" >"/tmp/server-latency-$label.out" 2>/dev/null
+broadcast "/tmp/server-latency-$label.out" 1000 100 5 2
 stop_servers
 echo "$label $(grep -E '^latency' "/tmp/server-latency-$label.out" | tr -s ' ')"

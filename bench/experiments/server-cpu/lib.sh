@@ -31,6 +31,15 @@ start_server() {
     proto=plain
   fi
 }
+# broadcast <out> <receivers> <rate> <seconds> <hold>: the load tool's
+# broadcast to the server started above, from <receivers> receivers held
+# <hold> s before <rate> msg/s for <seconds> s; its report goes to <out>,
+# and its own user and system seconds (`/usr/bin/time`) to <out>.time
+broadcast() {
+  /usr/bin/time -f "%U %S" -o "$1.time" "$bench" broadcast --protocol "$proto" --receivers "$2" --rate "$3" \
+    --duration "$4" --hold "$5" --procs 2 --token-secret s --url "$url" --nats "$nats_url" "${to_channel[@]}" \
+    >"$1" 2>/dev/null
+}
 # cpu_ticks <pid>: user and system clock ticks so far
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 stop_servers() { kill "$srv" "$nats" 2>/dev/null; wait 2>/dev/null; }

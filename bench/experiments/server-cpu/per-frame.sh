@@ -15,12 +15,10 @@ start_server "$kind" "$bin" "/tmp/server-cpu-$label.log"
 samples=/tmp/server-cpu-$label.samples
 ( while kill -0 "$srv" 2>/dev/null; do echo "$(date +%s.%N) $(cpu_ticks "$srv" 2>/dev/null)"; sleep 0.2; done ) >"$samples" 2>/dev/null &
 sampler=$!
-/usr/bin/time -f "%U %S" -o "/tmp/server-cpu-$label.time" "$bench" broadcast --protocol "$proto" --receivers 10000 \
-  --rate "$rate" --duration 10 --hold 3 --procs 2 --token-secret s --url "$url" --nats "$nats_url" "${to_channel[@]}" \
-  >"/tmp/server-cpu-$label.out" 2>/dev/null
+broadcast "/tmp/server-cpu-$label.out" 10000 "$rate" 10 3
 kill "$sampler" 2>/dev/null
 stop_servers
-python3 - "$label" "$(getconf CLK_TCK)" "$samples" "/tmp/server-cpu-$label.out" "$(cat "/tmp/server-cpu-$label.time")" <<'PY'
+python3 - "$label" "$(getconf CLK_TCK)" "$samples" "/tmp/server-cpu-$label.out" "$(cat "/tmp/server-cpu-$label.out.time")" <<'PY'
 import re, sys
 label, tck, samples, out, tool = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 rows = []

@@ -17,12 +17,10 @@ stat=/tmp/server-sends-$label.stat
 ( sleep 9; perf stat -x, -e syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_write \
     -e syscalls:sys_enter_writev,context-switches -p "$srv" -o "$stat" -- sleep 5 ) &
 counting=$!
-/usr/bin/time -f "%U %S" -o "/tmp/server-sends-$label.time" "$bench" broadcast --protocol "$proto" \
-  --receivers 10000 --rate 100 --duration 10 --hold 3 --procs 2 \
-  --token-secret s --url "$url" --nats "$nats_url" >"/tmp/server-sends-$label.out" 2>/dev/null
+broadcast "/tmp/server-sends-$label.out" 10000 100 10 3
 wait "$counting"
 stop_servers
-python3 - "$label" "$kind" "$stat" "/tmp/server-sends-$label.out" "$(cat "/tmp/server-sends-$label.time")" <<'PY'
+python3 - "$label" "$kind" "$stat" "/tmp/server-sends-$label.out" "$(cat "/tmp/server-sends-$label.out.time")" <<'PY'
 import re, sys
 label, kind, stat, out, tool = sys.argv[1:6]
 counts = {}
